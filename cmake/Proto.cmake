@@ -1,0 +1,41 @@
+# bitunix_proto_library(<name> ROOT <dir> PROTOS <files...> [GRPC] [OBJECT] [DEPS <targets>])
+# Runs protoc (and grpc_cpp_plugin with GRPC) on the given .proto files, relative to ROOT, and
+# builds the generated code as a library. Generated code gets no project warnings.
+function(bitunix_proto_library name)
+  cmake_parse_arguments(P "GRPC;OBJECT" "ROOT" "PROTOS;DEPS;IMPORT_DIRS" ${ARGN})
+  set(out "${CMAKE_CURRENT_BINARY_DIR}/gen")
+  file(MAKE_DIRECTORY "${out}")
+  set(srcs)
+  set(import_args -I "${P_ROOT}" -I "${Protobuf_INCLUDE_DIRS}")
+  foreach(d ${P_IMPORT_DIRS})
+    list(APPEND import_args -I "${d}")
+  endforeach()
+  foreach(proto ${P_PROTOS})
+    get_filename_component(dir "${proto}" DIRECTORY)
+    get_filename_component(stem "${proto}" NAME_WE)
+    set(base "${out}/${dir}/${stem}")
+    set(outputs "${base}.pb.cc" "${base}.pb.h")
+    set(args --cpp_out "${out}")
+    if(P_GRPC)
+      list(APPEND outputs "${base}.grpc.pb.cc" "${base}.grpc.pb.h")
+      list(APPEND args --grpc_out "${out}" --plugin=protoc-gen-grpc=${GRPC_CPP_PLUGIN})
+    endif()
+    add_custom_command(
+      OUTPUT ${outputs}
+      COMMAND protobuf::protoc ${import_args} ${args} "${P_ROOT}/${proto}"
+      DEPENDS "${P_ROOT}/${proto}" protobuf::protoc
+      COMMENT "protoc ${proto}"
+      VERBATIM)
+    list(APPEND srcs "${base}.pb.cc")
+    if(P_GRPC)
+      list(APPEND srcs "${base}.grpc.pb.cc")
+    endif()
+  endforeach()
+  if(P_OBJECT)
+    add_library(${name} OBJECT ${srcs})
+  else()
+    add_library(${name} STATIC ${srcs})
+  endif()
+  target_include_directories(${name} SYSTEM PUBLIC "${out}")
+  target_link_libraries(${name} PUBLIC protobuf::libprotobuf gRPC::grpc++ ${P_DEPS})
+endfunction()

@@ -1,0 +1,62 @@
+// WebSocket client for the exchange feeds: ws and wss (SNI, chain + host-name verification),
+// text frames, no library-level pings (Bitunix uses JSON pings and kills sockets that send
+// protocol pings first), no permessage-deflate (the exchange does not negotiate it).
+//
+// Interface here; Beast adapter in beast_ws_client.cc.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "common/clock.h"
+#include "common/net/tls.h"
+#include "common/url.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace bx::net {
+
+struct WsOptions {
+  Url url;
+  TlsOptions tls;
+  std::chrono::milliseconds connect_timeout{5000};  ///< TCP + TLS + upgrade
+  size_t max_message_bytes = 16 * 1024 * 1024;       ///< depth_books frames are ~460 KB
+};
+
+class WsClient {
+ public:
+  struct Handlers {
+    /// The upgrade completed.
+    std::function<void()> on_open;
+    /// One text frame. `data` is valid only during the call; `recv_ns` is the wall time the frame
+    /// was read. Runs on the io thread: parse inline, never block.
+    std::function<void(std::string_view data, int64_t recv_ns)> on_text;
+    /// The connection ended (or never opened). Called exactly once per Connect(), after which the
+    /// client may be connected again.
+    std::function<void(absl::Status reason)> on_closed;
+  };
+
+  virtual ~WsClient() = default;
+  /// Starts connecting. Handlers run on the io thread.
+  virtual void Connect(Handlers handlers) = 0;
+  /// Thread-safe. Queues a text frame; frames are written in order, one write in flight.
+  virtual void Send(std::string text) = 0;
+  /// Thread-safe. Closes (close frame, then TCP); on_closed follows.
+  virtual void Close() = 0;
+  /// Thread-safe. Drops the TCP connection without a close frame; on_closed follows.
+  virtual void Abort() = 0;
+  virtual bool is_open() const = 0;
+};
+
+/// The Beast implementation. All I/O runs on `ioc` (which the caller runs).
+std::unique_ptr<WsClient> MakeBeastWsClient(boost::asio::io_context& ioc, WsOptions options,
+                                            const Clock& clock = SystemClock::Instance());
+
+}  // namespace bx::net

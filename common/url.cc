@@ -1,0 +1,122 @@
+#include "common/url.h"
+
+#include <charconv>
+
+#include "absl/strings/str_cat.h"
+
+namespace bx {
+namespace {
+
+absl::StatusOr<uint16_t> ParsePort(std::string_view sv, const std::string& whole) {
+  const std::string s(sv);
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad port '", s, "' in '", whole, "': expected 0-65535"));
+  }
+  return static_cast<uint16_t>(v);
+}
+
+uint16_t DefaultPort(std::string_view scheme) {
+  return (scheme == "wss" || scheme == "https") ? 443 : 80;
+}
+
+}  // namespace
+
+std::string Url::HostHeader() const {
+  std::string h = host.find(':') != std::string::npos ? absl::StrCat("[", host, "]") : host;
+  if (port != DefaultPort(scheme)) absl::StrAppend(&h, ":", port);
+  return h;
+}
+
+std::string Url::ToString() const { return absl::StrCat(scheme, "://", HostHeader(), target); }
+
+absl::StatusOr<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view text_view) {
+  const std::string text(text_view);
+  std::string_view host, port;
+  const std::string_view tv(text);
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad address '", text, "': expected [IPv6]:PORT"));
+    }
+    host = tv.substr(1, close - 1);
+    port = tv.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad address '", text, "': expected HOST:PORT, e.g. 127.0.0.1:0"));
+    }
+    host = tv.substr(0, colon);
+    port = tv.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad address '", text, "': put IPv6 hosts in brackets, e.g. [::1]:0"));
+    }
+  }
+  auto p = ParsePort(port, text);
+  if (!p.ok()) return p.status();
+  return std::make_pair(std::string(host), *p);
+}
+
+absl::StatusOr<Url> ParseUrl(std::string_view text_view) {
+  const std::string text(text_view);
+  const std::string_view tv(text);
+  Url u;
+  auto sep = text.find("://");
+  if (sep == std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad URL '", text, "': expected scheme://host[:port][/path]"));
+  }
+  u.scheme = std::string(tv.substr(0, sep));
+  if (u.scheme != "ws" && u.scheme != "wss" && u.scheme != "http" && u.scheme != "https") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad URL '", text, "': scheme must be ws, wss, http or https"));
+  }
+  std::string_view rest = tv.substr(sep + 3);
+  auto slash = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, slash);
+  u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (!u.target.empty() && u.target.front() == '?') u.target = "/" + u.target;
+  if (authority.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("bad URL '", text, "': missing host"));
+  }
+  if (authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("bad URL '", text, "': unclosed '['"));
+    }
+    u.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        return absl::InvalidArgumentError(absl::StrCat("bad URL '", text, "'"));
+      }
+      auto p = ParsePort(after.substr(1), text);
+      if (!p.ok()) return p.status();
+      u.port = *p;
+    } else {
+      u.port = DefaultPort(u.scheme);
+    }
+  } else {
+    auto colon = authority.rfind(':');
+    if (colon != std::string_view::npos) {
+      u.host = std::string(authority.substr(0, colon));
+      auto p = ParsePort(authority.substr(colon + 1), text);
+      if (!p.ok()) return p.status();
+      u.port = *p;
+    } else {
+      u.host = std::string(authority);
+      u.port = DefaultPort(u.scheme);
+    }
+  }
+  if (u.host.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("bad URL '", text, "': missing host"));
+  }
+  return u;
+}
+
+}  // namespace bx

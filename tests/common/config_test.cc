@@ -1,0 +1,166 @@
+#include "common/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+namespace bx {
+namespace {
+
+using Env = std::map<std::string, std::string>;
+
+EnvLookup FromMap(const Env& env) {
+  return [env](const std::string& k) -> std::optional<std::string> {
+    auto it = env.find(k);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+std::vector<OptSpec> Specs() {
+  auto specs = CommonServiceOptions("127.0.0.1:50051", "127.0.0.1:9090");
+  specs.push_back({.name = "max-streams", .type = OptType::kInt, .default_value = "64", .help = "h", .min = 1, .max = 1000});
+  specs.push_back({.name = "reflection", .type = OptType::kBool, .default_value = "true", .help = "h"});
+  specs.push_back({.name = "api-secret", .type = OptType::kString, .help = "h", .env_or_file_only = true});
+  return specs;
+}
+
+absl::StatusOr<Config> Load(std::vector<const char*> args, const Env& env = {}) {
+  args.insert(args.begin(), "prog");
+  return Config::Load("prog", Specs(), static_cast<int>(args.size()), args.data(), FromMap(env));
+}
+
+std::string WriteTemp(const std::string& text) {
+  char name[] = "/tmp/bx-config-XXXXXX";
+  int fd = mkstemp(name);
+  EXPECT_GE(fd, 0);
+  close(fd);
+  std::ofstream(name) << text;
+  return name;
+}
+
+TEST(Config, Defaults) {
+  auto c = Load({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->Str("grpc-addr"), "127.0.0.1:50051");
+  EXPECT_EQ(c->Int("max-streams"), 64);
+  EXPECT_TRUE(c->Bool("reflection"));
+  EXPECT_EQ(c->SourceOf("grpc-addr"), "default");
+  EXPECT_EQ(c->Duration("shutdown-grace"), std::chrono::seconds(5));
+}
+
+TEST(Config, PrecedenceFlagOverEnvOverFileOverDefault) {
+  std::string file = WriteTemp("grpc_addr: 127.0.0.1:1111\nmetrics-addr: 127.0.0.1:2222\nmax_streams: 3\n");
+  auto c = Load({"--config", file.c_str(), "--grpc-addr=127.0.0.1:3333"},
+                {{"BITUNIX_GRPC_ADDR", "127.0.0.1:4444"}, {"BITUNIX_METRICS_ADDR", "127.0.0.1:5555"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->Str("grpc-addr"), "127.0.0.1:3333");
+  EXPECT_EQ(c->SourceOf("grpc-addr"), "flag");
+  EXPECT_EQ(c->Str("metrics-addr"), "127.0.0.1:5555");
+  EXPECT_EQ(c->SourceOf("metrics-addr"), "env");
+  EXPECT_EQ(c->Int("max-streams"), 3);
+  EXPECT_EQ(c->SourceOf("max-streams"), "file");
+  std::remove(file.c_str());
+}
+
+TEST(Config, ConfigFileFromEnvironment) {
+  std::string file = WriteTemp("log_level: debug\n");
+  auto c = Load({}, {{"BITUNIX_CONFIG", file}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->Str("log-level"), "debug");
+  std::remove(file.c_str());
+}
+
+TEST(Config, UnknownFlagIsAnErrorWithSuggestion) {
+  auto c = Load({"--grpc-adr=127.0.0.1:1"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("unknown flag --grpc-adr"), std::string::npos);
+  EXPECT_NE(c.status().message().find("did you mean --grpc-addr"), std::string::npos);
+}
+
+TEST(Config, UnknownYamlKeyIsAnError) {
+  std::string file = WriteTemp("grpc_addr: 127.0.0.1:1\nlog_levle: info\n");
+  auto c = Load({"--config", file.c_str()});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("unknown key 'log_levle'"), std::string::npos);
+  EXPECT_NE(c.status().message().find("did you mean 'log_level'"), std::string::npos);
+  std::remove(file.c_str());
+}
+
+TEST(Config, BadValuesNameTheirSourceAndWhatIsExpected) {
+  auto c = Load({"--grpc-addr=nohost", "--max-streams=0", "--log-level=loud"},
+                {{"BITUNIX_WS_URL", "ftp://x"}, {"BITUNIX_SHUTDOWN_GRACE", "5 parsecs"}});
+  ASSERT_FALSE(c.ok());
+  const std::string msg(c.status().message());
+  EXPECT_NE(msg.find("'nohost' for --grpc-addr"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expected an integer in [1, 1000]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expected one of: debug, info, warn, error"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("BITUNIX_WS_URL"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("BITUNIX_SHUTDOWN_GRACE"), std::string::npos) << msg;
+}
+
+TEST(Config, SecretsAreRefusedOnTheCommandLineAndNeverEchoed) {
+  auto c = Load({"--api-secret=hunter2"});
+  ASSERT_FALSE(c.ok());
+  const std::string msg(c.status().message());
+  EXPECT_NE(msg.find("not accepted on the command line"), std::string::npos);
+  EXPECT_EQ(msg.find("hunter2"), std::string::npos);
+  auto ok = Load({}, {{"BITUNIX_API_SECRET", "hunter2"}});
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->Str("api-secret"), "hunter2");
+}
+
+TEST(Config, BoolForms) {
+  auto c = Load({"--no-reflection"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->Bool("reflection"));
+  auto d = Load({"--reflection=false"});
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->Bool("reflection"));
+  auto e = Load({"--reflection=maybe"});
+  EXPECT_FALSE(e.ok());
+}
+
+TEST(Config, MissingValueAndStrayArgument) {
+  EXPECT_FALSE(Load({"--grpc-addr"}).ok());
+  EXPECT_FALSE(Load({"positional"}).ok());
+}
+
+TEST(Config, BrokenYaml) {
+  std::string file = WriteTemp("grpc_addr: [unclosed\n");
+  auto c = Load({"--config", file.c_str()});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("config file"), std::string::npos);
+  std::remove(file.c_str());
+  auto missing = Load({"--config", "/nonexistent/x.yaml"});
+  EXPECT_FALSE(missing.ok());
+}
+
+TEST(Config, HelpListsEveryOptionWithDefaultEnvAndYaml) {
+  auto c = Load({"--help"});
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->help_requested());
+  const std::string usage = c->Usage();
+  for (const auto& s : Specs()) {
+    EXPECT_NE(usage.find("--" + s.name), std::string::npos) << s.name;
+  }
+  EXPECT_NE(usage.find("default: 127.0.0.1:50051"), std::string::npos);
+  EXPECT_NE(usage.find("env: BITUNIX_GRPC_ADDR"), std::string::npos);
+  EXPECT_NE(usage.find("yaml: grpc_addr"), std::string::npos);
+}
+
+TEST(Duration, Parses) {
+  EXPECT_EQ(*ParseDuration("250ms"), std::chrono::milliseconds(250));
+  EXPECT_EQ(*ParseDuration("1.5s"), std::chrono::milliseconds(1500));
+  EXPECT_EQ(*ParseDuration("2m"), std::chrono::minutes(2));
+  EXPECT_EQ(*ParseDuration("1h"), std::chrono::hours(1));
+  EXPECT_EQ(*ParseDuration("40"), std::chrono::milliseconds(40));
+  EXPECT_FALSE(ParseDuration("-1s").ok());
+  EXPECT_FALSE(ParseDuration("1d").ok());
+  EXPECT_FALSE(ParseDuration("").ok());
+}
+
+}  // namespace
+}  // namespace bx
