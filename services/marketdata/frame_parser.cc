@@ -1,0 +1,458 @@
+#include "services/marketdata/frame_parser.h"
+
+#include <simdjson.h>
+
+#include <cstring>
+
+#include "services/marketdata/decimal.h"
+
+namespace bx::md {
+
+namespace od = simdjson::ondemand;
+using bitunix::common::v1::Side;
+
+namespace {
+
+// Internal errors are static strings: no allocation on the hot path until the top converts one.
+using Err = const char*;
+constexpr Err kOk = nullptr;
+
+std::string_view TrimRight(std::string_view s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// A decimal sent as a string or as a JSON number (exact token text, no float round trip).
+// `allow_empty` accepts "" (the exchange's empty book level).
+Err ReadDecimal(od::value v, std::string_view* out, bool allow_empty, Err what) {
+  od::json_type t;
+  if (v.type().get(t)) return what;
+  if (t == od::json_type::string) {
+    if (v.get_string().get(*out)) return what;
+    if (out->empty()) return allow_empty ? kOk : what;
+    return IsDecimal(*out) ? kOk : what;
+  }
+  if (t == od::json_type::number) {
+    *out = TrimRight(v.raw_json_token());
+    return IsDecimal(*out) ? kOk : what;
+  }
+  return what;
+}
+
+// An integer sent as a JSON number or a digit string.
+Err ReadInt(od::value v, int64_t* out, Err what) {
+  od::json_type t;
+  if (v.type().get(t)) return what;
+  if (t == od::json_type::number) return v.get_int64().get(*out) ? what : kOk;
+  if (t == od::json_type::string) {
+    std::string_view s;
+    if (v.get_string().get(s)) return what;
+    auto n = ParseInt64(s);
+    if (!n) return what;
+    *out = *n;
+    return kOk;
+  }
+  return what;
+}
+
+// A time sent as ms (number or digit string) or ISO-8601; null and "" mean 0.
+Err ReadTime(od::value v, int64_t* out, Err what) {
+  od::json_type t;
+  if (v.type().get(t)) return what;
+  if (t == od::json_type::null) {
+    *out = 0;
+    return kOk;
+  }
+  if (t == od::json_type::number) return v.get_int64().get(*out) ? what : kOk;
+  if (t == od::json_type::string) {
+    std::string_view s;
+    if (v.get_string().get(s)) return what;
+    if (s.empty()) {
+      *out = 0;
+      return kOk;
+    }
+    auto ms = ParseTimeMs(s);
+    if (!ms) return what;
+    *out = *ms;
+    return kOk;
+  }
+  return what;
+}
+
+Err ReadString(od::value v, std::string_view* out, Err what) {
+  return v.get_string().get(*out) ? what : kOk;
+}
+
+Side ParseSide(std::string_view s) {
+  if (s.size() == 3 && (s[0] | 0x20) == 'b' && (s[1] | 0x20) == 'u' && (s[2] | 0x20) == 'y') {
+    return bitunix::common::v1::SIDE_BUY;
+  }
+  if (s.size() == 4 && (s[0] | 0x20) == 's' && (s[1] | 0x20) == 'e' && (s[2] | 0x20) == 'l' &&
+      (s[3] | 0x20) == 'l') {
+    return bitunix::common::v1::SIDE_SELL;
+  }
+  return bitunix::common::v1::SIDE_UNSPECIFIED;
+}
+
+Err ParseTradeItem(od::object obj, Frame* f) {
+  TradeView t;
+  bool has_p = false, has_v = false, has_t = false;
+  for (auto fr : obj) {
+    od::field field;
+    if (std::move(fr).get(field)) return "trade: bad item";
+    od::raw_json_string key = field.key();
+    od::value v = field.value();
+    if (key == "p") {
+      if (Err e = ReadDecimal(v, &t.price, false, "trade: bad p")) return e;
+      has_p = true;
+    } else if (key == "v") {
+      if (Err e = ReadDecimal(v, &t.qty, false, "trade: bad v")) return e;
+      has_v = true;
+    } else if (key == "s") {
+      std::string_view s;
+      if (Err e = ReadString(v, &s, "trade: bad s")) return e;
+      t.side = ParseSide(s);
+    } else if (key == "t") {
+      if (Err e = ReadTime(v, &t.time_ms, "trade: bad t")) return e;
+      has_t = true;
+    }
+  }
+  if (!has_p || !has_v || !has_t) return "trade: item needs p, v and t";
+  f->trades.push_back(t);
+  return kOk;
+}
+
+Err ParseTrades(od::value data, Frame* f) {
+  od::json_type t;
+  if (data.type().get(t)) return "trade: bad data";
+  if (t == od::json_type::object) {
+    od::object obj;
+    if (data.get_object().get(obj)) return "trade: bad data";
+    return ParseTradeItem(obj, f);
+  }
+  if (t != od::json_type::array) return "trade: data must be an array";
+  od::array arr;
+  if (data.get_array().get(arr)) return "trade: bad data";
+  for (auto item : arr) {
+    od::object obj;
+    if (item.get_object().get(obj)) return "trade: item must be an object";
+    if (Err e = ParseTradeItem(obj, f)) return e;
+  }
+  if (f->trades.empty()) return "trade: empty data";
+  return kOk;
+}
+
+Err ParseLevels(od::value v, std::vector<LevelView>* out, uint32_t* empty) {
+  od::array levels;
+  if (v.get_array().get(levels)) return "book: side must be an array";
+  for (auto lr : levels) {
+    od::array pair;
+    if (lr.get_array().get(pair)) return "book: level must be [price, qty]";
+    LevelView lv;
+    int n = 0;
+    for (auto xr : pair) {
+      od::value x;
+      if (xr.get(x)) return "book: bad level";
+      if (n == 0) {
+        if (Err e = ReadDecimal(x, &lv.price, true, "book: bad price")) return e;
+      } else if (n == 1) {
+        if (Err e = ReadDecimal(x, &lv.qty, true, "book: bad qty")) return e;
+      }
+      ++n;  // extra elements (order counts on some venues) are ignored
+    }
+    if (n < 2) return "book: level must be [price, qty]";
+    if (lv.price.empty() || lv.qty.empty()) {
+      if (!lv.price.empty() || !lv.qty.empty()) return "book: half-empty level";
+      ++*empty;
+      continue;
+    }
+    out->push_back(lv);
+  }
+  return kOk;
+}
+
+Err ParseBook(od::value data, Frame* f) {
+  od::object obj;
+  if (data.get_object().get(obj)) return "book: data must be an object";
+  bool has_side = false;
+  for (auto fr : obj) {
+    od::field field;
+    if (std::move(fr).get(field)) return "book: bad data";
+    od::raw_json_string key = field.key();
+    if (key == "b") {
+      if (Err e = ParseLevels(field.value(), &f->bids, &f->empty_levels)) return e;
+      has_side = true;
+    } else if (key == "a") {
+      if (Err e = ParseLevels(field.value(), &f->asks, &f->empty_levels)) return e;
+      has_side = true;
+    }
+  }
+  return has_side ? kOk : "book: data needs b or a";
+}
+
+Err ParseTicker(od::value data, Frame* f) {
+  od::object obj;
+  if (data.get_object().get(obj)) return "ticker: data must be an object";
+  TickerView& t = f->ticker;
+  for (auto fr : obj) {
+    od::field field;
+    if (std::move(fr).get(field)) return "ticker: bad data";
+    od::raw_json_string key = field.key();
+    od::value v = field.value();
+    Err e = kOk;
+    if (key == "s") {
+      e = ReadString(v, &t.symbol, "ticker: bad s");
+    } else if (key == "la") {
+      e = ReadDecimal(v, &t.last, false, "ticker: bad la");
+    } else if (key == "o") {
+      e = ReadDecimal(v, &t.open, true, "ticker: bad o");
+    } else if (key == "h") {
+      e = ReadDecimal(v, &t.high, true, "ticker: bad h");
+    } else if (key == "l") {
+      e = ReadDecimal(v, &t.low, true, "ticker: bad l");
+    } else if (key == "b") {
+      e = ReadDecimal(v, &t.base_volume, true, "ticker: bad b");
+    } else if (key == "q") {
+      e = ReadDecimal(v, &t.quote_volume, true, "ticker: bad q");
+    } else if (key == "r") {
+      e = ReadDecimal(v, &t.change_percent, true, "ticker: bad r");
+    }
+    if (e) return e;
+  }
+  return t.last.empty() ? "ticker: missing la" : kOk;
+}
+
+Err ParsePrice(od::value data, Frame* f) {
+  od::object obj;
+  if (data.get_object().get(obj)) return "price: data must be an object";
+  PriceView& p = f->price;
+  for (auto fr : obj) {
+    od::field field;
+    if (std::move(fr).get(field)) return "price: bad data";
+    od::raw_json_string key = field.key();
+    od::value v = field.value();
+    Err e = kOk;
+    if (key == "mp") {
+      e = ReadDecimal(v, &p.mark_price, false, "price: bad mp");
+    } else if (key == "ip") {
+      e = ReadDecimal(v, &p.index_price, true, "price: bad ip");
+    } else if (key == "fr") {
+      e = ReadDecimal(v, &p.funding_rate_percent, true, "price: bad fr");
+    } else if (key == "ft") {
+      e = ReadTime(v, &p.funding_time_ms, "price: bad ft");
+    } else if (key == "nft") {
+      e = ReadTime(v, &p.next_funding_time_ms, "price: bad nft");
+    }
+    if (e) return e;
+  }
+  return p.mark_price.empty() ? "price: missing mp" : kOk;
+}
+
+Err ParseKline(od::value data, Frame* f) {
+  od::object obj;
+  if (data.get_object().get(obj)) return "kline: data must be an object";
+  KlineView& k = f->kline;
+  for (auto fr : obj) {
+    od::field field;
+    if (std::move(fr).get(field)) return "kline: bad data";
+    od::raw_json_string key = field.key();
+    od::value v = field.value();
+    Err e = kOk;
+    if (key == "o") {
+      e = ReadDecimal(v, &k.open, false, "kline: bad o");
+    } else if (key == "c") {
+      e = ReadDecimal(v, &k.close, false, "kline: bad c");
+    } else if (key == "h") {
+      e = ReadDecimal(v, &k.high, false, "kline: bad h");
+    } else if (key == "l") {
+      e = ReadDecimal(v, &k.low, false, "kline: bad l");
+    } else if (key == "b") {
+      e = ReadDecimal(v, &k.base_volume, true, "kline: bad b");
+    } else if (key == "q") {
+      e = ReadDecimal(v, &k.quote_volume, true, "kline: bad q");
+    }
+    if (e) return e;
+  }
+  if (k.open.empty() || k.close.empty() || k.high.empty() || k.low.empty()) {
+    return "kline: needs o, h, l and c";
+  }
+  return kOk;
+}
+
+Err ParseData(od::value data, Frame* f) {
+  if (f->full_book) return ParseBook(data, f);
+  if (!f->spec) return kOk;  // not streamed: counted by the caller, data left unread
+  switch (f->spec->channel) {
+    case v1::CHANNEL_TRADE: return ParseTrades(data, f);
+    case v1::CHANNEL_ORDER_BOOK: return ParseBook(data, f);
+    case v1::CHANNEL_TICKER: return ParseTicker(data, f);
+    case v1::CHANNEL_MARK_PRICE: return ParsePrice(data, f);
+    case v1::CHANNEL_KLINE: return ParseKline(data, f);
+    default: return kOk;
+  }
+}
+
+Err ParseControlData(od::value data, Frame* f) {
+  od::json_type t;
+  if (data.type().get(t)) return "control: bad data";
+  if (t == od::json_type::string) return ReadString(data, &f->msg, "control: bad data");
+  if (t != od::json_type::object) return kOk;
+  od::object obj;
+  if (data.get_object().get(obj)) return "control: bad data";
+  for (auto fr : obj) {
+    od::field field;
+    if (std::move(fr).get(field)) return "control: bad data";
+    od::raw_json_string key = field.key();
+    od::value v = field.value();
+    if (key == "result") {
+      bool b = false;
+      if (v.get_bool().get(b)) return "control: bad result";
+      f->has_result = true;
+      f->result = b;
+    } else if (key == "msg") {
+      od::json_type mt;
+      if (!v.type().get(mt) && mt == od::json_type::string) {
+        if (Err e = ReadString(v, &f->msg, "control: bad msg")) return e;
+      }
+    }
+  }
+  return kOk;
+}
+
+void Reset(Frame* f) {
+  f->kind = FrameKind::kOtherOp;
+  f->op = {};
+  f->has_result = false;
+  f->result = false;
+  f->msg = {};
+  f->pong = 0;
+  f->ch = {};
+  f->spec.reset();
+  f->full_book = false;
+  f->symbol = {};
+  f->ts = 0;
+  f->trades.clear();
+  f->bids.clear();
+  f->asks.clear();
+  f->empty_levels = 0;
+  f->ticker = {};
+  f->price = {};
+  f->kline = {};
+}
+
+}  // namespace
+
+struct FrameParser::Impl {
+  od::parser parser;
+  std::string buffer;  // input copy with simdjson's required padding
+  Frame frame;
+  // Envelope strings saved before a rewind (rewinding reuses simdjson's string buffer).
+  std::string saved_ch, saved_symbol, saved_op;
+
+  void SaveEnvelope() {
+    saved_ch.assign(frame.ch);
+    saved_symbol.assign(frame.symbol);
+    saved_op.assign(frame.op);
+    frame.ch = saved_ch;
+    frame.symbol = saved_symbol;
+    frame.op = saved_op;
+  }
+
+  Err ParseDocument(std::string_view text) {
+    if (buffer.size() < text.size() + simdjson::SIMDJSON_PADDING) {
+      buffer.resize(text.size() + simdjson::SIMDJSON_PADDING + 256);
+    }
+    std::memcpy(buffer.data(), text.data(), text.size());
+    od::document doc;
+    if (parser.iterate(buffer.data(), text.size(), buffer.size()).get(doc)) return "not JSON";
+    od::object root;
+    if (doc.get_object().get(root)) return "not a JSON object";
+
+    Frame* f = &frame;
+    bool has_ch = false, has_ts = false, has_data = false, data_pending = false;
+    for (auto fr : root) {
+      od::field field;
+      if (std::move(fr).get(field)) return "not JSON";
+      od::raw_json_string key = field.key();
+      od::value v = field.value();
+      if (key == "ch") {
+        if (Err e = ReadString(v, &f->ch, "ch must be a string")) return e;
+        has_ch = true;
+        f->spec = ParseExchangeChannel(f->ch);
+        f->full_book = f->ch == "depth_books";
+      } else if (key == "symbol") {
+        if (Err e = ReadString(v, &f->symbol, "symbol must be a string")) return e;
+      } else if (key == "ts") {
+        if (Err e = ReadInt(v, &f->ts, "ts must be an integer")) return e;
+        has_ts = true;
+      } else if (key == "op") {
+        if (Err e = ReadString(v, &f->op, "op must be a string")) return e;
+      } else if (key == "pong") {
+        if (Err e = ReadInt(v, &f->pong, "pong must be an integer")) return e;
+      } else if (key == "data") {
+        has_data = true;
+        if (!f->op.empty()) {
+          if (Err e = ParseControlData(v, f)) return e;
+        } else if (has_ch) {
+          if (Err e = ParseData(v, f)) return e;
+        } else {
+          data_pending = true;  // keys out of the live order: come back for it
+        }
+      }
+    }
+    if (!doc.current_location().error()) return "trailing content after the JSON object";
+    if (data_pending) SaveEnvelope();
+    if (!f->op.empty()) {
+      if (data_pending) {
+        doc.rewind();
+        od::value data;
+        if (doc.find_field_unordered("data").get(data)) return "not JSON";
+        if (Err e = ParseControlData(data, f)) return e;
+      }
+      if (f->op == "connect") {
+        f->kind = FrameKind::kConnect;
+      } else if (f->op == "ping" || f->op == "pong") {
+        f->kind = FrameKind::kPingReply;
+      } else if (f->op == "subscribe") {
+        f->kind = FrameKind::kSubscribeReply;
+      } else if (f->op == "unsubscribe") {
+        f->kind = FrameKind::kUnsubscribeReply;
+      } else {
+        f->kind = FrameKind::kOtherOp;
+      }
+      return kOk;
+    }
+    if (!has_ch) return "neither op nor ch";
+    if (!has_data) return "push without data";
+    if (!has_ts) return "push without ts";
+    if (data_pending) {
+      doc.rewind();
+      od::value data;
+      if (doc.find_field_unordered("data").get(data)) return "not JSON";
+      if (Err e = ParseData(data, f)) return e;
+    }
+    if ((f->spec || f->full_book) && f->symbol.empty()) {
+      // The ticker carries its symbol in data.s as well.
+      if (f->spec && f->spec->channel == v1::CHANNEL_TICKER && !f->ticker.symbol.empty()) {
+        f->symbol = f->ticker.symbol;
+      } else {
+        return "push without symbol";
+      }
+    }
+    f->kind = FrameKind::kPush;
+    return kOk;
+  }
+};
+
+FrameParser::FrameParser() : impl_(std::make_unique<Impl>()) {}
+FrameParser::~FrameParser() = default;
+
+absl::StatusOr<const Frame*> FrameParser::Parse(std::string_view text) {
+  Reset(&impl_->frame);
+  if (Err e = impl_->ParseDocument(text)) return absl::InvalidArgumentError(e);
+  return &impl_->frame;
+}
+
+}  // namespace bx::md

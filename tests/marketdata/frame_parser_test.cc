@@ -1,0 +1,257 @@
+// The WebSocket frame parser on every captured fixture, both documented forms, and bad input.
+#include "services/marketdata/frame_parser.h"
+
+#include <gtest/gtest.h>
+
+#include "services/marketdata/decimal.h"
+#include "tests/marketdata/fixtures.h"
+
+namespace bx::md {
+namespace {
+
+using testing::LoadJsonl;
+using Json = nlohmann::ordered_json;
+
+void ExpectLevels(const std::vector<LevelView>& got, const Json& want) {
+  size_t non_empty = 0;
+  for (const auto& level : want) {
+    if (level[0].get<std::string>().empty()) continue;
+    ASSERT_LT(non_empty, got.size());
+    EXPECT_EQ(got[non_empty].price, level[0].get<std::string>());
+    EXPECT_EQ(got[non_empty].qty, level[1].get<std::string>());
+    ++non_empty;
+  }
+  EXPECT_EQ(got.size(), non_empty);
+}
+
+TEST(FrameParser, EveryCapturedPush) {
+  auto frames = LoadJsonl("ws-public.jsonl");
+  ASSERT_GE(frames.size(), 10u);
+  FrameParser parser;
+  int checked = 0;
+  for (const auto& fx : frames) {
+    SCOPED_TRACE(fx.text);
+    auto r = parser.Parse(fx.text);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const Frame& f = **r;
+    const Json& m = fx.message;
+    const Json& d = m["data"];
+    EXPECT_EQ(f.kind, FrameKind::kPush);
+    EXPECT_EQ(f.ch, m["ch"].get<std::string>());
+    EXPECT_EQ(f.symbol, m["symbol"].get<std::string>());
+    EXPECT_EQ(f.ts, m["ts"].get<int64_t>());
+    if (fx.kind.starts_with("depth_book")) {
+      if (fx.kind == "depth_books") {
+        EXPECT_TRUE(f.full_book);
+        EXPECT_FALSE(f.spec);
+      } else {
+        ASSERT_TRUE(f.spec);
+        EXPECT_EQ(f.spec->channel, v1::CHANNEL_ORDER_BOOK);
+        EXPECT_EQ(f.spec->depth, 15u);
+      }
+      ExpectLevels(f.bids, d["b"]);
+      ExpectLevels(f.asks, d["a"]);
+      if (m["symbol"] == "NOPEUSDT") {
+        // Unknown symbol: one frame of ["",""] levels.
+        EXPECT_TRUE(f.bids.empty());
+        EXPECT_TRUE(f.asks.empty());
+        EXPECT_EQ(f.empty_levels, d["b"].size() + d["a"].size());
+      } else {
+        EXPECT_EQ(f.empty_levels, 0u);
+      }
+    } else if (fx.kind == "trade") {
+      ASSERT_EQ(f.trades.size(), d.size());
+      for (size_t i = 0; i < d.size(); ++i) {
+        EXPECT_EQ(f.trades[i].price, d[i]["p"].get<std::string>());
+        EXPECT_EQ(f.trades[i].qty, d[i]["v"].get<std::string>());
+        EXPECT_EQ(f.trades[i].time_ms, *ParseIso8601Ms(d[i]["t"].get<std::string>()));
+        EXPECT_EQ(f.trades[i].side, d[i]["s"] == "buy" ? bitunix::common::v1::SIDE_BUY
+                                                       : bitunix::common::v1::SIDE_SELL);
+      }
+    } else if (fx.kind == "ticker") {
+      EXPECT_EQ(f.spec->channel, v1::CHANNEL_TICKER);
+      EXPECT_EQ(f.ticker.symbol, d["s"].get<std::string>());
+      EXPECT_EQ(f.ticker.last, d["la"].get<std::string>());
+      EXPECT_EQ(f.ticker.open, d["o"].get<std::string>());
+      EXPECT_EQ(f.ticker.high, d["h"].get<std::string>());
+      EXPECT_EQ(f.ticker.low, d["l"].get<std::string>());
+      EXPECT_EQ(f.ticker.base_volume, d["b"].get<std::string>());
+      EXPECT_EQ(f.ticker.quote_volume, d["q"].get<std::string>());
+      EXPECT_EQ(f.ticker.change_percent, d["r"].get<std::string>());
+    } else if (fx.kind == "price") {
+      EXPECT_EQ(f.spec->channel, v1::CHANNEL_MARK_PRICE);
+      EXPECT_EQ(f.price.mark_price, d["mp"].get<std::string>());
+      EXPECT_EQ(f.price.index_price, d["ip"].get<std::string>());
+      EXPECT_EQ(f.price.funding_rate_percent, d["fr"].get<std::string>());
+      EXPECT_EQ(f.price.funding_time_ms, *ParseIso8601Ms(d["ft"].get<std::string>()));
+      EXPECT_EQ(f.price.next_funding_time_ms, *ParseIso8601Ms(d["nft"].get<std::string>()));
+    } else if (fx.kind.starts_with("market_kline_")) {
+      EXPECT_EQ(f.spec->channel, v1::CHANNEL_KLINE);
+      EXPECT_EQ(f.spec->interval, v1::KLINE_INTERVAL_1M);
+      EXPECT_EQ(f.kline.open, d["o"].get<std::string>());
+      EXPECT_EQ(f.kline.close, d["c"].get<std::string>());
+      EXPECT_EQ(f.kline.high, d["h"].get<std::string>());
+      EXPECT_EQ(f.kline.low, d["l"].get<std::string>());
+      EXPECT_EQ(f.kline.base_volume, d["b"].get<std::string>());
+      EXPECT_EQ(f.kline.quote_volume, d["q"].get<std::string>());
+    } else {
+      ADD_FAILURE() << "fixture kind without a check: " << fx.kind;
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, static_cast<int>(frames.size()));
+}
+
+TEST(FrameParser, EveryCapturedControlFrame) {
+  FrameParser parser;
+  for (const auto& fx : LoadJsonl("ws-control.jsonl")) {
+    SCOPED_TRACE(fx.text);
+    auto r = parser.Parse(fx.text);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const Frame& f = **r;
+    if (fx.kind == "connect") {
+      EXPECT_EQ(f.kind, FrameKind::kConnect);
+      EXPECT_TRUE(f.has_result);
+      EXPECT_TRUE(f.result);
+    } else if (fx.kind == "ping") {
+      // Our own ping, as sent: an op frame without pong.
+      EXPECT_EQ(f.kind, FrameKind::kPingReply);
+      EXPECT_EQ(f.pong, 0);
+    } else if (fx.kind == "ping-reply") {
+      EXPECT_EQ(f.kind, FrameKind::kPingReply);
+      EXPECT_EQ(f.pong, fx.message["pong"].get<int64_t>());
+    } else if (fx.kind == "subscribe") {
+      EXPECT_EQ(f.kind, FrameKind::kSubscribeReply);  // the client's own message parses too
+    } else if (fx.kind == "subscribe-refused") {
+      EXPECT_EQ(f.kind, FrameKind::kSubscribeReply);
+      EXPECT_TRUE(f.has_result);
+      EXPECT_FALSE(f.result);
+      EXPECT_EQ(f.msg, "subscribe channel > 300");
+    } else if (fx.kind == "unsubscribe-reply") {
+      EXPECT_EQ(f.kind, FrameKind::kUnsubscribeReply);
+      EXPECT_EQ(f.msg, "success");
+    } else {
+      ADD_FAILURE() << "fixture kind without a check: " << fx.kind;
+    }
+  }
+}
+
+TEST(FrameParser, DocumentedSubscribeAck) {
+  FrameParser parser;
+  auto r = parser.Parse(R"({"op":"subscribe","ch":"trade","symbol":"BTCUSDT","data":{"result":true}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)->kind, FrameKind::kSubscribeReply);
+  EXPECT_TRUE((*r)->result);
+}
+
+TEST(FrameParser, AcceptsBothDocumentedForms) {
+  FrameParser parser;
+  // Levels as JSON numbers (doc example), ts as a digit string, keys in alphabetical order.
+  auto r = parser.Parse(
+      R"({"data":{"a":[[7405.96,3.340]],"b":[[7403.89, 0.002 ]]},"symbol":"BTCUSDT","ch":"depth_book1","ts":"1732178884994"})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  const Frame& f = **r;
+  EXPECT_EQ(f.ch, "depth_book1");
+  EXPECT_EQ(f.symbol, "BTCUSDT");
+  EXPECT_EQ(f.ts, 1732178884994);
+  ASSERT_EQ(f.bids.size(), 1u);
+  EXPECT_EQ(f.bids[0].price, "7403.89");
+  EXPECT_EQ(f.bids[0].qty, "0.002");
+  ASSERT_EQ(f.asks.size(), 1u);
+  EXPECT_EQ(f.asks[0].qty, "3.340");  // the token as sent: no float round trip
+
+  // A trade as a single object, t with nanoseconds, upper-case side.
+  r = parser.Parse(
+      R"({"ch":"trade","symbol":"BTCUSDT","ts":1775540872598,"data":{"t":"2026-04-07T05:47:47.959908526Z","p":"68621.4","v":"0.7142","s":"SELL"}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ((*r)->trades.size(), 1u);
+  EXPECT_EQ((*r)->trades[0].time_ms, 1775540867959);
+  EXPECT_EQ((*r)->trades[0].side, bitunix::common::v1::SIDE_SELL);
+
+  // Trade time as ms.
+  r = parser.Parse(R"({"ch":"trade","symbol":"X","ts":1,"data":[{"t":1775540867959,"p":"1","v":"2","s":"buy"}]})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)->trades[0].time_ms, 1775540867959);
+
+  // The doc's ticker example (envelope symbol disagrees with data.s; both are reported).
+  r = parser.Parse(
+      R"({"ch":"ticker","symbol":"BNBUSDT","ts":1732178884994,"data":{"s":"BTCUSDT","la":"68650.9","o":"69141.6","h":"70319.9","l":"68241.9","b":"26295.3977","q":"1823374525.0193","r":"-0.7097029863"}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)->symbol, "BNBUSDT");
+  EXPECT_EQ((*r)->ticker.symbol, "BTCUSDT");
+}
+
+TEST(FrameParser, MultipleTradesPerFrame) {
+  FrameParser parser;
+  auto r = parser.Parse(
+      R"({"ch":"trade","symbol":"ETHUSDT","ts":5,"data":[{"t":"2026-04-07T05:47:52Z","p":"1","v":"2","s":"buy"},{"t":"2026-04-07T05:47:53Z","p":"3","v":"4","s":"sell"}]})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ((*r)->trades.size(), 2u);
+  EXPECT_EQ((*r)->trades[1].price, "3");
+}
+
+TEST(FrameParser, UnknownChannelIsAPushWithoutSpec) {
+  FrameParser parser;
+  auto r = parser.Parse(R"({"ch":"mystery","symbol":"BTCUSDT","ts":1,"data":{"x":[1,2,3]}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)->kind, FrameKind::kPush);
+  EXPECT_FALSE((*r)->spec);
+}
+
+TEST(FrameParser, RejectsMalformedInput) {
+  FrameParser parser;
+  const char* bad[] = {
+      "",
+      "not json",
+      "[1,2,3]",
+      "\x01\x02\x03\xff",
+      R"({"ch":"trade","symbol":"BTCUSDT","ts":1,"data":[{"p":"1","v":"2","s":"buy","t":"2026-04-07T05:47:52Z"}])",  // truncated
+      R"({"ch":"trade","symbol":"BTCUSDT","ts":1,"data":[{"p":"1","v":"2","s":"buy","t":"2026-04-07T05:47:52Z"}]}} )",
+      R"({"symbol":"BTCUSDT","ts":1,"data":{}})",                                         // no ch
+      R"({"ch":"trade","symbol":"BTCUSDT","data":[]})",                                    // no ts
+      R"({"ch":"trade","symbol":"BTCUSDT","ts":1})",                                       // no data
+      R"({"ch":"trade","ts":1,"data":[{"p":"1","v":"2","s":"buy","t":"2026-04-07T05:47:52Z"}]})",  // no symbol
+      R"({"ch":"trade","symbol":"BTCUSDT","ts":1,"data":[]})",                             // no trades
+      R"({"ch":"trade","symbol":"BTCUSDT","ts":1,"data":[{"p":"abc","v":"2","s":"buy","t":"2026-04-07T05:47:52Z"}]})",
+      R"({"ch":"trade","symbol":"BTCUSDT","ts":1,"data":[{"p":"1","v":"2","s":"buy","t":"yesterday"}]})",
+      R"({"ch":"trade","symbol":"BTCUSDT","ts":1,"data":[{"p":1e5,"v":"2","s":"buy","t":1}]})",
+      R"({"ch":"trade","symbol":"BTCUSDT","ts":"soon","data":[{"p":"1","v":"2","s":"buy","t":1}]})",
+      R"({"ch":"depth_book5","symbol":"BTCUSDT","ts":1,"data":{"b":[["1"]],"a":[]}})",
+      R"({"ch":"depth_book5","symbol":"BTCUSDT","ts":1,"data":{"b":[["1",""]],"a":[]}})",
+      R"({"ch":"depth_book5","symbol":"BTCUSDT","ts":1,"data":{"b":"x"}})",
+      R"({"ch":"depth_book5","symbol":"BTCUSDT","ts":1,"data":[]})",
+      R"({"ch":"ticker","symbol":"BTCUSDT","ts":1,"data":{"o":"1"}})",
+      R"({"ch":"price","symbol":"BTCUSDT","ts":1,"data":{"ip":"1"}})",
+      R"({"ch":"market_kline_1min","symbol":"BTCUSDT","ts":1,"data":{"o":"1","c":"2"}})",
+      R"({"ch":7,"symbol":"BTCUSDT","ts":1,"data":{}})",
+  };
+  for (const char* text : bad) {
+    auto r = parser.Parse(text);
+    EXPECT_FALSE(r.ok()) << "accepted: " << text;
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    }
+  }
+  // The parser keeps working after errors.
+  auto ok = parser.Parse(R"({"ch":"trade","symbol":"BTCUSDT","ts":1,"data":[{"p":"1","v":"2","s":"buy","t":1}]})");
+  EXPECT_TRUE(ok.ok()) << ok.status();
+}
+
+TEST(FrameParser, HandlesLargeWholeBook) {
+  // depth_books frames are whole books (~460 KB live).
+  std::string text = R"({"ch":"depth_books","symbol":"BTCUSDT","ts":1,"data":{"b":[)";
+  for (int i = 0; i < 17000; ++i) {
+    if (i) text += ',';
+    text += "[\"" + std::to_string(100000 - i) + ".5\",\"1.25\"]";
+  }
+  text += R"(],"a":[["100001","2"]]}})";
+  FrameParser parser;
+  auto r = parser.Parse(text);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)->bids.size(), 17000u);
+  EXPECT_EQ((*r)->bids.back().price, "83001.5");
+  EXPECT_EQ((*r)->asks.size(), 1u);
+}
+
+}  // namespace
+}  // namespace bx::md
