@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/clock.h"
 #include "common/net/tls.h"
 #include "common/url.h"
 
@@ -54,11 +55,13 @@ struct HttpResult {
 using HttpCallback = std::function<void(HttpResult)>;
 
 struct HttpClientStats {
-  int connections_open = 0;
-  int connections_busy = 0;
-  int requests_queued = 0;
-  uint64_t requests_total = 0;
-  uint64_t connects_total = 0;
+  int connections_open = 0;      ///< pooled connections, including ones still connecting
+  int connections_busy = 0;      ///< connections carrying a request now
+  int requests_queued = 0;       ///< requests waiting for a connection
+  uint64_t requests_total = 0;   ///< requests accepted by Send
+  uint64_t connects_total = 0;   ///< TCP connects started
+  uint64_t reuses_total = 0;     ///< requests sent on an already used keep-alive connection
+  uint64_t retries_total = 0;    ///< GETs retried after a stale keep-alive connection failed
 };
 
 class HttpClient {
@@ -81,7 +84,11 @@ struct HttpClientOptions {
   std::string user_agent = "bitunix-gateway/0.1";
 };
 
-/// The Beast implementation. All I/O runs on `ioc` (which the caller runs).
-std::unique_ptr<HttpClient> MakeBeastHttpClient(boost::asio::io_context& ioc, HttpClientOptions options);
+/// The Beast implementation. All I/O runs on `ioc` (which the caller runs, on one or more
+/// threads: the client serialises its work on a strand). `clock` stamps sent_ns/received_ns.
+/// Destroy the client before `ioc`; requests still pending then complete with CANCELLED (on the
+/// io thread, if it still runs). A bad `tls.ca_file` fails every request with INVALID_ARGUMENT.
+std::unique_ptr<HttpClient> MakeBeastHttpClient(boost::asio::io_context& ioc, HttpClientOptions options,
+                                                const Clock& clock = SystemClock::Instance());
 
 }  // namespace bx::net

@@ -28,6 +28,10 @@ struct WsOptions {
   TlsOptions tls;
   std::chrono::milliseconds connect_timeout{5000};  ///< TCP + TLS + upgrade
   size_t max_message_bytes = 16 * 1024 * 1024;       ///< depth_books frames are ~460 KB
+  /// Unsent frames beyond this many bytes end the connection (RESOURCE_EXHAUSTED): a stalled
+  /// socket must not grow memory without bound.
+  size_t max_send_queue_bytes = 8 * 1024 * 1024;
+  std::string user_agent = "bitunix-gateway/0.1";  ///< sent in the upgrade request
 };
 
 class WsClient {
@@ -55,7 +59,10 @@ class WsClient {
   virtual bool is_open() const = 0;
 };
 
-/// The Beast implementation. All I/O runs on `ioc` (which the caller runs).
+/// The Beast implementation. All I/O runs on `ioc` (which the caller runs, on one or more
+/// threads: each connection has its own strand, so its handlers never run concurrently).
+/// `clock` stamps recv_ns. Destroy the client after on_closed, or on the io thread; handlers never
+/// run after the destructor returned on the io thread. Destroy it before `ioc`.
 std::unique_ptr<WsClient> MakeBeastWsClient(boost::asio::io_context& ioc, WsOptions options,
                                             const Clock& clock = SystemClock::Instance());
 

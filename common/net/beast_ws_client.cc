@@ -1,0 +1,486 @@
+// The Beast adapter behind WsClient. One Session per Connect(), on its own strand; the read loop
+// reuses one flat_buffer and calls on_text inline, so steady-state reading allocates nothing.
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <vector>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/net/tls_internal.h"
+#include "common/net/ws_client.h"
+
+namespace bx::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using Strand = asio::strand<asio::io_context::executor_type>;
+using beast::error_code;
+
+RateLimitedLog& WsLog() {
+  static RateLimitedLog log(5, std::chrono::seconds(10));
+  return log;
+}
+
+class SessionBase;
+
+// What the client facade and its sessions share.
+struct Shared {
+  std::mutex mu;
+  std::shared_ptr<SessionBase> current;  // guarded by mu; the session not yet closed
+  std::atomic<bool> open{false};
+  std::atomic<bool> detached{false};     // the client was destroyed: run no more handlers
+};
+
+class SessionBase : public std::enable_shared_from_this<SessionBase> {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void Start() = 0;                 // on the strand
+  virtual void Send(std::string text) = 0;  // any thread
+  virtual void Close() = 0;                 // any thread
+  virtual void Abort(absl::Status reason) = 0;  // any thread
+};
+
+template <bool kTls>
+class Session final : public SessionBase {
+  using Next = std::conditional_t<kTls, beast::ssl_stream<tcp::socket>, tcp::socket>;
+
+ public:
+  Session(const Strand& strand, std::shared_ptr<const WsOptions> options, const Clock& clock,
+          std::shared_ptr<ssl::context> tls_ctx, std::shared_ptr<Shared> shared,
+          WsClient::Handlers handlers)
+      : strand_(strand),
+        options_(std::move(options)),
+        clock_(clock),
+        tls_ctx_(std::move(tls_ctx)),
+        shared_(std::move(shared)),
+        handlers_(std::move(handlers)),
+        ws_(MakeStream(strand, tls_ctx_.get())),
+        timer_(strand),
+        resolver_(strand) {
+    if (!handlers_.on_text) handlers_.on_text = [](std::string_view, int64_t) {};
+  }
+
+  void Start() override {
+    timer_.expires_after(options_->connect_timeout);
+    timer_.async_wait([this, self = shared_from_this()](error_code ec) {
+      if (ec || finished_ || opened_) return;
+      timed_out_ = true;
+      resolver_.cancel();
+      error_code ignored;
+      beast::get_lowest_layer(ws_).close(ignored);
+    });
+    error_code ec;
+    auto addr = asio::ip::make_address(options_->url.host, ec);
+    if (!ec) {
+      endpoints_.emplace_back(addr, options_->url.port);
+      TcpConnect();
+      return;
+    }
+    resolver_.async_resolve(
+        options_->url.host, std::to_string(options_->url.port),
+        [this, self = shared_from_this()](error_code rec, tcp::resolver::results_type results) {
+          if (finished_) return;
+          if (rec) {
+            FailConnect(rec, "resolving the host");
+            return;
+          }
+          for (const auto& entry : results) endpoints_.push_back(entry.endpoint());
+          TcpConnect();
+        });
+  }
+
+  void Send(std::string text) override {
+    asio::post(strand_, [this, self = shared_from_this(), text = std::move(text)]() mutable {
+      if (finished_ || close_requested_) return;
+      queued_bytes_ += text.size();
+      queue_.push_back(std::move(text));
+      if (queued_bytes_ > options_->max_send_queue_bytes) {
+        Finish(absl::ResourceExhaustedError(absl::StrCat(
+            "send queue over max_send_queue_bytes (", options_->max_send_queue_bytes,
+            "): the connection is not draining", Where())));
+        return;
+      }
+      if (opened_ && !writing_) DoWrite();
+    });
+  }
+
+  void Close() override {
+    asio::post(strand_, [this, self = shared_from_this()] {
+      if (finished_ || close_requested_) return;
+      close_requested_ = true;
+      if (!opened_) {
+        Finish(absl::CancelledError(
+            absl::StrCat("closed by client before the connection opened", Where())));
+        return;
+      }
+      if (!writing_) StartClose();  // else after the queued frames are written
+    });
+  }
+
+  void Abort(absl::Status reason) override {
+    asio::post(strand_, [this, self = shared_from_this(), reason = std::move(reason)]() mutable {
+      Finish(std::move(reason));
+    });
+  }
+
+ private:
+  static websocket::stream<Next> MakeStream(const Strand& strand, ssl::context* ctx) {
+    if constexpr (kTls) {
+      return websocket::stream<Next>(strand, *ctx);
+    } else {
+      (void)ctx;
+      return websocket::stream<Next>(strand);
+    }
+  }
+
+  std::string Where() const { return absl::StrCat(" (", options_->url.ToString(), ")"); }
+
+  void TcpConnect() {
+    asio::async_connect(beast::get_lowest_layer(ws_), endpoints_,
+                        [this, self = shared_from_this()](error_code ec, const tcp::endpoint&) {
+                          if (finished_) return;
+                          if (ec) {
+                            FailConnect(ec, "connecting");
+                            return;
+                          }
+                          error_code ignored;
+                          beast::get_lowest_layer(ws_).set_option(tcp::no_delay(true), ignored);
+                          if constexpr (kTls) {
+                            TlsHandshake();
+                          } else {
+                            Upgrade();
+                          }
+                        });
+  }
+
+  void TlsHandshake() {
+    if constexpr (kTls) {
+      std::string err = internal::PrepareTlsStream(ws_.next_layer(), options_->url.host,
+                                                   options_->tls.verify, verify_);
+      if (!err.empty()) {
+        Finish(absl::UnavailableError(err + Where()));
+        return;
+      }
+      ws_.next_layer().async_handshake(ssl::stream_base::client,
+                                       [this, self = shared_from_this()](error_code ec) {
+                                         if (finished_) return;
+                                         if (ec) {
+                                           FailConnect(ec, "in the TLS handshake");
+                                           return;
+                                         }
+                                         Upgrade();
+                                       });
+    }
+  }
+
+  void Upgrade() {
+    websocket::stream_base::timeout t;
+    // Bounds the opening and the closing handshake; the overall connect timer also applies.
+    t.handshake_timeout = options_->connect_timeout;
+    t.idle_timeout = websocket::stream_base::none();
+    t.keep_alive_pings = false;  // Bitunix kills sockets that send protocol pings; it uses JSON pings
+    ws_.set_option(t);
+    ws_.set_option(websocket::stream_base::decorator(
+        [ua = options_->user_agent](websocket::request_type& req) {
+          req.set(beast::http::field::user_agent, ua);
+        }));
+    websocket::permessage_deflate pmd;  // never negotiated by the exchange: keep it off
+    pmd.client_enable = false;
+    pmd.server_enable = false;
+    ws_.set_option(pmd);
+    ws_.read_message_max(options_->max_message_bytes);
+    ws_.auto_fragment(false);
+    ws_.async_handshake(upgrade_response_, options_->url.HostHeader(), options_->url.target,
+                        [this, self = shared_from_this()](error_code ec) {
+                          if (finished_) return;
+                          if (ec) {
+                            FailConnect(ec, "in the WebSocket upgrade");
+                            return;
+                          }
+                          OnOpen();
+                        });
+  }
+
+  void OnOpen() {
+    timer_.cancel();
+    opened_ = true;
+    ws_.text(true);
+    shared_->open.store(true);
+    if (handlers_.on_open && !shared_->detached.load()) handlers_.on_open();
+    if (finished_) return;
+    DoRead();
+    if (!queue_.empty() && !writing_) {
+      DoWrite();
+    } else if (close_requested_ && !writing_) {
+      StartClose();
+    }
+  }
+
+  // The hot path: no allocation per frame (one reused buffer, recycled handler memory).
+  void DoRead() {
+    ws_.async_read(buffer_, [this, self = shared_from_this()](error_code ec, size_t) {
+      if (finished_) return;
+      if (ec) {
+        Finish(ReadError(ec));
+        return;
+      }
+      if (ws_.got_text()) {
+        const auto data = buffer_.data();
+        if (!shared_->detached.load(std::memory_order_relaxed)) {
+          handlers_.on_text(std::string_view(static_cast<const char*>(data.data()), data.size()),
+                            clock_.NowNs());
+        }
+      } else {
+        WsLog().Log(LogLevel::kWarn, "net", "ws-binary", "ignored a binary WebSocket frame",
+                    {{"url", options_->url.ToString()}, {"bytes", buffer_.size()}});
+      }
+      buffer_.consume(buffer_.size());
+      if (!finished_) DoRead();
+    });
+  }
+
+  void DoWrite() {
+    writing_ = true;
+    ws_.async_write(asio::buffer(queue_.front()),
+                    [this, self = shared_from_this()](error_code ec, size_t) {
+                      if (finished_) return;
+                      if (ec) {
+                        Finish(WriteError(ec));
+                        return;
+                      }
+                      queued_bytes_ -= queue_.front().size();
+                      queue_.pop_front();
+                      if (!queue_.empty()) {
+                        DoWrite();
+                        return;
+                      }
+                      writing_ = false;
+                      if (close_requested_ && !close_started_) StartClose();
+                    });
+  }
+
+  void StartClose() {
+    close_started_ = true;
+    ws_.async_close(websocket::close_code::normal, [this, self = shared_from_this()](error_code ec) {
+      if (finished_) return;
+      Finish(ec && ec != asio::error::operation_aborted ? ReadError(ec) : ClientClosed());
+    });
+  }
+
+  absl::Status ClientClosed() const {
+    return absl::CancelledError(absl::StrCat("closed by client", Where()));
+  }
+
+  absl::Status ReadError(const error_code& ec) const {
+    if (close_requested_) {
+      if (ec == beast::error::timeout) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("closed by client; the server did not answer the close frame", Where()));
+      }
+      return ClientClosed();
+    }
+    if (ec == websocket::error::closed) {
+      const auto& r = ws_.reason();
+      return absl::UnavailableError(absl::StrCat(
+          "closed by server: code ", static_cast<int>(r.code),
+          r.reason.empty() ? std::string() : absl::StrCat(" '", std::string(r.reason.c_str()), "'"),
+          Where()));
+    }
+    if (ec == websocket::error::message_too_big) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "message too big: over max_message_bytes (", options_->max_message_bytes, ")", Where()));
+    }
+    if (ec == beast::http::error::end_of_stream || ec == asio::error::eof) {
+      return absl::UnavailableError(
+          absl::StrCat("end of stream (connection closed without a close frame)", Where()));
+    }
+    if (ec == ssl::error::stream_truncated) {
+      return absl::UnavailableError(absl::StrCat("end of stream (tls: stream truncated)", Where()));
+    }
+    if (ec == asio::error::connection_reset) {
+      return absl::UnavailableError(absl::StrCat("connection reset by peer", Where()));
+    }
+    if (ec == beast::error::timeout) {
+      return absl::DeadlineExceededError(absl::StrCat("websocket timeout", Where()));
+    }
+    return absl::UnavailableError(
+        absl::StrCat(internal::DescribeNetError(ec, verify_.get()), Where()));
+  }
+
+  absl::Status WriteError(const error_code& ec) const { return ReadError(ec); }
+
+  void FailConnect(const error_code& ec, const char* stage) {
+    if (timed_out_) {
+      Finish(absl::DeadlineExceededError(absl::StrCat("connect timeout after ",
+                                                      options_->connect_timeout.count(),
+                                                      " ms (TCP + TLS + upgrade)", Where())));
+      return;
+    }
+    std::string detail = internal::DescribeNetError(ec, verify_.get());
+    if (upgrade_response_.result_int() != 0) {
+      absl::StrAppend(&detail, ": HTTP ", upgrade_response_.result_int(), " ",
+                      std::string(upgrade_response_.reason()));
+    }
+    Finish(absl::UnavailableError(absl::StrCat("connect failed ", stage, ": ", detail, Where())));
+  }
+
+  // Ends the session exactly once: closes the socket, detaches from the client, runs on_closed.
+  void Finish(absl::Status reason) {
+    if (finished_) return;
+    finished_ = true;
+    opened_ = false;
+    timer_.cancel();
+    resolver_.cancel();
+    error_code ignored;
+    beast::get_lowest_layer(ws_).close(ignored);
+    queue_.clear();
+    queued_bytes_ = 0;
+    {
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      if (shared_->current.get() == this) {
+        shared_->current.reset();
+        shared_->open.store(false);
+      }
+    }
+    auto on_closed = std::move(handlers_.on_closed);
+    handlers_ = {};
+    if (on_closed && !shared_->detached.load()) on_closed(std::move(reason));
+  }
+
+  Strand strand_;
+  std::shared_ptr<const WsOptions> options_;
+  const Clock& clock_;
+  std::shared_ptr<ssl::context> tls_ctx_;
+  std::shared_ptr<Shared> shared_;
+  WsClient::Handlers handlers_;
+  websocket::stream<Next> ws_;
+  asio::steady_timer timer_;
+  tcp::resolver resolver_;
+  std::vector<tcp::endpoint> endpoints_;
+  websocket::response_type upgrade_response_;
+  std::shared_ptr<internal::VerifyFailure> verify_ = std::make_shared<internal::VerifyFailure>();
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  size_t queued_bytes_ = 0;
+  bool opened_ = false;
+  bool finished_ = false;
+  bool timed_out_ = false;
+  bool writing_ = false;
+  bool close_requested_ = false;
+  bool close_started_ = false;
+};
+
+class BeastWsClient final : public WsClient {
+ public:
+  BeastWsClient(asio::io_context& ioc, WsOptions options, const Clock& clock)
+      : ioc_(ioc), options_(std::make_shared<WsOptions>(std::move(options))), clock_(clock) {
+    if (options_->url.tls()) {
+      auto ctx = internal::MakeClientTlsContext(options_->tls);
+      if (ctx.ok()) {
+        tls_ctx_ = *std::move(ctx);
+      } else {
+        config_error_ = ctx.status();
+      }
+    }
+    if (options_->url.scheme != "ws" && options_->url.scheme != "wss" && config_error_.ok()) {
+      config_error_ = absl::InvalidArgumentError(
+          absl::StrCat("WebSocket URL must be ws:// or wss://, got '", options_->url.ToString(), "'"));
+    }
+  }
+
+  ~BeastWsClient() override {
+    shared_->detached.store(true);
+    std::shared_ptr<SessionBase> s;
+    {
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      s = shared_->current;
+    }
+    if (s) s->Abort(absl::CancelledError("WebSocket client destroyed"));
+  }
+
+  void Connect(Handlers handlers) override {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    if (shared_->current || !config_error_.ok()) {
+      absl::Status why = !config_error_.ok()
+                             ? config_error_
+                             : absl::FailedPreconditionError(
+                                   "Connect() while a connection is active: wait for on_closed");
+      asio::post(ioc_, [h = std::move(handlers), why, shared = shared_] {
+        if (h.on_closed && !shared->detached.load()) h.on_closed(why);
+      });
+      return;
+    }
+    std::shared_ptr<SessionBase> session;
+    auto strand = asio::make_strand(ioc_);
+    if (options_->url.tls()) {
+      session = std::make_shared<Session<true>>(strand, options_, clock_, tls_ctx_, shared_,
+                                                std::move(handlers));
+    } else {
+      session = std::make_shared<Session<false>>(strand, options_, clock_, tls_ctx_, shared_,
+                                                 std::move(handlers));
+    }
+    shared_->current = session;
+    asio::post(strand, [session] { session->Start(); });
+  }
+
+  void Send(std::string text) override {
+    std::shared_ptr<SessionBase> s = Current();
+    if (s) {
+      s->Send(std::move(text));
+      return;
+    }
+    WsLog().Log(LogLevel::kWarn, "net", "ws-send-closed",
+                "Send() with no connection: frame dropped",
+                {{"url", options_->url.ToString()}, {"bytes", text.size()}});
+  }
+
+  void Close() override {
+    if (auto s = Current()) s->Close();
+  }
+
+  void Abort() override {
+    if (auto s = Current()) s->Abort(absl::CancelledError(absl::StrCat("aborted by client (",
+                                                                       options_->url.ToString(), ")")));
+  }
+
+  bool is_open() const override { return shared_->open.load(); }
+
+ private:
+  std::shared_ptr<SessionBase> Current() {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    return shared_->current;
+  }
+
+  asio::io_context& ioc_;
+  std::shared_ptr<WsOptions> options_;
+  const Clock& clock_;
+  std::shared_ptr<ssl::context> tls_ctx_;
+  absl::Status config_error_;
+  std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
+};
+
+}  // namespace
+
+std::unique_ptr<WsClient> MakeBeastWsClient(boost::asio::io_context& ioc, WsOptions options,
+                                            const Clock& clock) {
+  return std::make_unique<BeastWsClient>(ioc, std::move(options), clock);
+}
+
+}  // namespace bx::net
