@@ -1,0 +1,86 @@
+#include "services/marketdata/batch.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "services/marketdata/proto_wire.h"
+
+namespace bx::md {
+
+BatchBuffer& BatchBuffer::operator=(BatchBuffer&& o) noexcept {
+  if (this != &o) {
+    std::free(data_);
+    data_ = o.data_;
+    size_ = o.size_;
+    capacity_ = o.capacity_;
+    events_ = o.events_;
+    oldest_recv_ns_ = o.oldest_recv_ns_;
+    o.data_ = nullptr;
+    o.size_ = o.capacity_ = o.events_ = 0;
+    o.oldest_recv_ns_ = 0;
+  }
+  return *this;
+}
+
+char* BatchBuffer::Release() {
+  char* p = data_;
+  data_ = nullptr;
+  size_ = capacity_ = events_ = 0;
+  return p;
+}
+
+void BatchBuilder::Append(BatchBuffer* b, const char* p, size_t n) {
+  if (b->size_ + n > b->capacity_) {
+    size_t cap = std::max<size_t>(b->capacity_ * 2, 4096);
+    while (cap < b->size_ + n) cap *= 2;
+    void* grown = std::realloc(b->data_, cap);
+    if (grown == nullptr) std::abort();  // out of memory: nothing sensible left to do
+    b->data_ = static_cast<char*>(grown);
+    b->capacity_ = cap;
+  }
+  std::memcpy(b->data_ + b->size_, p, n);
+  b->size_ += n;
+}
+
+void BatchBuilder::Reset(size_t max_events, size_t max_bytes) {
+  scratch_.size_ = 0;
+  scratch_.events_ = 0;
+  entries_.clear();
+  max_events_ = max_events;
+  max_bytes_ = max_bytes;
+  sorted_ = true;
+  oldest_recv_ns_ = 0;
+}
+
+void BatchBuilder::Add(std::string_view bytes, const EventLayout& layout, OrderKey key, int64_t recv_ns,
+                       bool snapshot) {
+  if (!entries_.empty() && key < entries_.back().key) sorted_ = false;
+  const auto offset = static_cast<uint32_t>(scratch_.size_);
+  Append(&scratch_, bytes.data(), bytes.size());
+  if (snapshot) scratch_.data_[offset + layout.snapshot_offset] = 1;
+  entries_.push_back({key, offset, static_cast<uint32_t>(bytes.size()), layout.seq_offset});
+  if (recv_ns > 0 && (oldest_recv_ns_ == 0 || recv_ns < oldest_recv_ns_)) oldest_recv_ns_ = recv_ns;
+}
+
+BatchBuffer BatchBuilder::Finish(uint64_t* next_seq) {
+  BatchBuffer out;
+  if (entries_.empty()) return out;
+  if (sorted_) {
+    for (const auto& e : entries_) wire::PatchFixed64(scratch_.data_ + e.offset + e.seq_offset, (*next_seq)++);
+    out = std::move(scratch_);
+  } else {
+    std::stable_sort(entries_.begin(), entries_.end(),
+                     [](const Entry& a, const Entry& b) { return a.key < b.key; });
+    for (const auto& e : entries_) {
+      const size_t at = out.size_;
+      Append(&out, scratch_.data_ + e.offset, e.size);
+      wire::PatchFixed64(out.data_ + at + e.seq_offset, (*next_seq)++);
+    }
+  }
+  out.events_ = entries_.size();
+  out.oldest_recv_ns_ = oldest_recv_ns_;
+  entries_.clear();
+  return out;
+}
+
+}  // namespace bx::md

@@ -1,0 +1,156 @@
+#include "services/marketdata/hub.h"
+
+#include <algorithm>
+
+namespace bx::md {
+
+OverflowPolicy HubOptions::PolicyFor(v1::Channel channel) const {
+  switch (channel) {
+    case v1::CHANNEL_TRADE: return trade_policy;
+    case v1::CHANNEL_ORDER_BOOK: return book_policy;
+    case v1::CHANNEL_TICKER: return ticker_policy;
+    case v1::CHANNEL_MARK_PRICE: return mark_price_policy;
+    case v1::CHANNEL_KLINE: return kline_policy;
+    default: return OverflowPolicy::kDrop;
+  }
+}
+
+void Dispatcher::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable()) return;
+  stop_ = false;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Dispatcher::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Dispatcher::Wake() {
+  // Only the first wake-up since the last scan pays for the futex.
+  if (pending_.load(std::memory_order_relaxed) || pending_.exchange(true, std::memory_order_acq_rel)) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  cv_.notify_one();
+}
+
+void Dispatcher::Run() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || pending_.load(std::memory_order_acquire); });
+      if (stop_) return;
+    }
+    pending_.store(false, std::memory_order_release);
+    hub_->stats().dispatcher_wakeups.fetch_add(1, std::memory_order_relaxed);
+    auto streams = hub_->Streams();
+    for (const auto& s : *streams) {
+      if (s->idle() && s->HasPending()) s->Pump();
+    }
+  }
+}
+
+Hub::Hub(HubOptions options, const Clock& clock)
+    : options_(std::move(options)),
+      clock_(clock),
+      streams_(std::make_shared<const std::vector<std::shared_ptr<Stream>>>()),
+      dispatcher_(this) {
+  dispatcher_.Start();
+}
+
+Hub::~Hub() { dispatcher_.Stop(); }
+
+TopicRing* Hub::Topic(const std::string& key, std::string_view symbol, const ChannelSpec& spec) {
+  absl::MutexLock lock(&topics_mu_);
+  auto& slot = topics_[key];
+  if (!slot) {
+    const size_t capacity = spec.is_state() ? options_.state_queue_events : options_.trade_queue_events;
+    slot = std::make_unique<TopicRing>(key, std::string(symbol), spec, capacity);
+  }
+  return slot.get();
+}
+
+TopicRing* Hub::FindTopic(std::string_view key) const {
+  absl::MutexLock lock(&topics_mu_);
+  auto it = topics_.find(absl::string_view(key.data(), key.size()));
+  return it == topics_.end() ? nullptr : it->second.get();
+}
+
+std::vector<TopicRing*> Hub::Topics() const {
+  absl::MutexLock lock(&topics_mu_);
+  std::vector<TopicRing*> out;
+  out.reserve(topics_.size());
+  for (const auto& [k, v] : topics_) out.push_back(v.get());
+  return out;
+}
+
+uint64_t Hub::Publish(TopicRing* ring, std::string_view bytes, const EventLayout& layout, int64_t recv_ns,
+                      int64_t conflate_key) {
+  // One publisher thread: the increment is ordered before the ring append.
+  const uint64_t gseq = gseq_.load(std::memory_order_relaxed) + 1;
+  ring->Publish(bytes, layout, gseq, recv_ns, conflate_key);
+  gseq_.store(gseq, std::memory_order_release);
+  stats_.published.fetch_add(1, std::memory_order_relaxed);
+  if (ring->idle_subscribers().load(std::memory_order_seq_cst) > 0) dispatcher_.Wake();
+  return gseq;
+}
+
+void Hub::AddStream(std::shared_ptr<Stream> stream) {
+  absl::MutexLock lock(&streams_mu_);
+  auto next = std::make_shared<std::vector<std::shared_ptr<Stream>>>(*streams_);
+  next->push_back(std::move(stream));
+  streams_ = std::move(next);
+}
+
+void Hub::RemoveStream(const Stream* stream) {
+  absl::MutexLock lock(&streams_mu_);
+  auto next = std::make_shared<std::vector<std::shared_ptr<Stream>>>();
+  next->reserve(streams_->size());
+  for (const auto& s : *streams_) {
+    if (s.get() != stream) next->push_back(s);
+  }
+  streams_ = std::move(next);
+}
+
+std::shared_ptr<const std::vector<std::shared_ptr<Stream>>> Hub::Streams() const {
+  absl::MutexLock lock(&streams_mu_);
+  return streams_;
+}
+
+size_t Hub::stream_count() const {
+  absl::MutexLock lock(&streams_mu_);
+  return streams_->size();
+}
+
+void Hub::BroadcastStatus(const absl::flat_hash_set<const TopicRing*>& topics,
+                          common_v1::StreamStatus::State state, const std::string& reason,
+                          bool gap_upstream_reconnect) {
+  if (topics.empty()) return;
+  auto streams = Streams();
+  for (const auto& s : *streams) {
+    std::vector<std::string> symbols;
+    for (const auto& t : s->topics()) {
+      if (topics.contains(t.ring) &&
+          std::find(symbols.begin(), symbols.end(), t.ring->symbol()) == symbols.end()) {
+        symbols.push_back(t.ring->symbol());
+      }
+    }
+    if (symbols.empty()) continue;
+    if (gap_upstream_reconnect) {
+      s->PostGap(common_v1::Gap::REASON_UPSTREAM_RECONNECT, 0, symbols);
+      stats_.gaps_upstream_reconnect.fetch_add(1, std::memory_order_relaxed);
+    }
+    s->PostStatus(state, reason, symbols);
+  }
+}
+
+void Hub::TrimRings() {
+  const int64_t horizon = clock_.NowNs() - std::max<int64_t>(options_.max_queue_age.count(), 1) * 1'000'000;
+  for (TopicRing* ring : Topics()) ring->Trim(horizon);
+}
+
+}  // namespace bx::md

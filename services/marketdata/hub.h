@@ -1,0 +1,138 @@
+// The fan-out core: topic rings, the registry of streams, the global event order (gseq) and the
+// dispatcher that wakes idle streams. Knows nothing of gRPC or WebSockets.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/metrics.h"
+#include "services/marketdata/atomic_histogram.h"
+#include "services/marketdata/stream.h"
+#include "services/marketdata/topic_ring.h"
+
+namespace bx::md {
+
+struct HubOptions {
+  /// Ring capacity (= the most a subscriber may lag) for trades, and for state channels.
+  size_t trade_queue_events = 65536;
+  size_t state_queue_events = 64;
+  /// A subscriber is never served a trade older than this: it gets a Gap (or the stream ends).
+  std::chrono::milliseconds max_queue_age{2000};
+  /// Per write: at most this many events / about this many bytes.
+  size_t max_batch_events = 512;
+  size_t max_batch_bytes = 1 << 20;
+  /// Overflow policy per channel.
+  OverflowPolicy trade_policy = OverflowPolicy::kDrop;
+  OverflowPolicy book_policy = OverflowPolicy::kConflate;
+  OverflowPolicy ticker_policy = OverflowPolicy::kConflate;
+  OverflowPolicy mark_price_policy = OverflowPolicy::kConflate;
+  OverflowPolicy kline_policy = OverflowPolicy::kConflate;
+
+  OverflowPolicy PolicyFor(v1::Channel channel) const;
+};
+
+/// Counters read by the metrics collector (relaxed atomics; no Prometheus call on hot paths).
+struct HubStats {
+  std::atomic<uint64_t> published{0};
+  std::atomic<uint64_t> events_sent{0};
+  std::atomic<uint64_t> batches_sent{0};
+  std::atomic<uint64_t> dropped_slow_consumer{0};  ///< events lost to ring overflow
+  std::atomic<uint64_t> dropped_stale_queue{0};    ///< events skipped for age
+  std::atomic<uint64_t> conflated{0};
+  std::atomic<uint64_t> gaps_slow_consumer{0};
+  std::atomic<uint64_t> gaps_stale_queue{0};
+  std::atomic<uint64_t> gaps_upstream_reconnect{0};
+  std::atomic<uint64_t> streams_ended_slow{0};
+  std::atomic<uint64_t> dispatcher_wakeups{0};
+  /// Gateway receive -> write completed, per batch (its oldest event).
+  AtomicHistogram write_latency{LatencyBucketsSeconds()};
+};
+
+/// Wakes idle streams that have something queued. One thread; wake-ups coalesce.
+class Dispatcher {
+ public:
+  explicit Dispatcher(class Hub* hub) : hub_(hub) {}
+  ~Dispatcher() { Stop(); }
+  void Start();
+  void Stop();
+  /// Any thread; cheap when a wake-up is already pending.
+  void Wake();
+
+ private:
+  void Run();
+
+  class Hub* const hub_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<bool> pending_{false};
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+class Hub {
+ public:
+  Hub(HubOptions options, const Clock& clock);
+  ~Hub();
+
+  const HubOptions& options() const { return options_; }
+  const Clock& clock() const { return clock_; }
+  HubStats& stats() { return stats_; }
+  Dispatcher& dispatcher() { return dispatcher_; }
+
+  /// Thread-safe. The ring of topic `key` ("channel:SYMBOL"), created on first use; rings live as
+  /// long as the hub.
+  TopicRing* Topic(const std::string& key, std::string_view symbol, const ChannelSpec& spec);
+  TopicRing* FindTopic(std::string_view key) const;
+  std::vector<TopicRing*> Topics() const;
+
+  /// Publisher thread. Appends an encoded event to its topic and wakes idle subscribers.
+  /// Returns the event's gseq.
+  uint64_t Publish(TopicRing* ring, std::string_view bytes, const EventLayout& layout, int64_t recv_ns,
+                   int64_t conflate_key = 0);
+  /// gseq of the newest published event.
+  uint64_t last_gseq() const { return gseq_.load(std::memory_order_acquire); }
+
+  void AddStream(std::shared_ptr<Stream> stream);
+  void RemoveStream(const Stream* stream);
+  /// A snapshot of the registered streams (copy-on-write: cheap to take).
+  std::shared_ptr<const std::vector<std::shared_ptr<Stream>>> Streams() const;
+  size_t stream_count() const;
+
+  /// Sends a status (and, for a reconnect, a Gap first) to every stream subscribed to any of
+  /// `topics`, listing the affected symbols of each stream (none when all of them are).
+  void BroadcastStatus(const absl::flat_hash_set<const TopicRing*>& topics,
+                       common_v1::StreamStatus::State state, const std::string& reason,
+                       bool gap_upstream_reconnect = false);
+
+  /// Frees ring memory older than the age bound (called periodically).
+  void TrimRings();
+
+ private:
+  const HubOptions options_;
+  const Clock& clock_;
+  HubStats stats_;
+  std::atomic<uint64_t> gseq_{0};
+
+  mutable absl::Mutex topics_mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<TopicRing>> topics_ ABSL_GUARDED_BY(topics_mu_);
+
+  mutable absl::Mutex streams_mu_;
+  std::shared_ptr<const std::vector<std::shared_ptr<Stream>>> streams_ ABSL_GUARDED_BY(streams_mu_);
+
+  Dispatcher dispatcher_;
+};
+
+}  // namespace bx::md

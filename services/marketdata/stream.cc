@@ -1,0 +1,329 @@
+#include "services/marketdata/stream.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "services/marketdata/hub.h"
+
+namespace bx::md {
+namespace {
+
+// Status and gap events are encoded per stream (they list that stream's symbols); they are rare.
+EventEncoder& LocalEncoder() {
+  thread_local EventEncoder encoder;
+  return encoder;
+}
+
+const char* PolicyName(OverflowPolicy p) {
+  switch (p) {
+    case OverflowPolicy::kConflate: return "conflate";
+    case OverflowPolicy::kDrop: return "drop";
+    case OverflowPolicy::kEndStream: return "end_stream";
+  }
+  return "?";
+}
+
+}  // namespace
+
+Stream::Stream(Hub* hub, uint64_t id, std::string peer, std::vector<TopicSub> topics,
+               std::vector<std::string> symbols, bool send_snapshots, std::vector<InitialStatus> initial)
+    : hub_(hub),
+      id_(id),
+      peer_(std::move(peer)),
+      topics_(std::move(topics)),
+      symbols_(std::move(symbols)),
+      send_snapshots_(send_snapshots),
+      cursors_(new std::atomic<uint64_t>[topics_.size()]) {
+  for (size_t i = 0; i < topics_.size(); ++i) cursors_[i].store(0, std::memory_order_relaxed);
+  absl::MutexLock lock(&mu_);
+  initial_ = std::move(initial);
+}
+
+Stream::~Stream() {
+  absl::MutexLock lock(&mu_);
+  SetIdleLocked(false);
+}
+
+std::vector<std::string> Stream::SymbolsOrAll(const std::vector<std::string>& symbols) const {
+  // A status that covers every symbol of the stream lists none.
+  if (symbols.empty()) return {};
+  size_t covered = 0;
+  for (const auto& s : symbols_) {
+    if (std::find(symbols.begin(), symbols.end(), s) != symbols.end()) ++covered;
+  }
+  if (covered == symbols_.size()) return {};
+  std::vector<std::string> mine;
+  for (const auto& s : symbols) {
+    if (std::find(symbols_.begin(), symbols_.end(), s) != symbols_.end()) mine.push_back(s);
+  }
+  return mine;
+}
+
+void Stream::Start(StreamSink* sink) {
+  BatchBuffer batch;
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_) return;
+    started_ = true;
+    sink_ = sink;
+    builder_.Reset(std::numeric_limits<size_t>::max(), std::numeric_limits<size_t>::max());
+    for (size_t i = 0; i < topics_.size(); ++i) {
+      TopicRing* ring = topics_[i].ring;
+      uint64_t cursor = 0;
+      if (send_snapshots_ && ring->spec().is_state()) {
+        cursor = ring->AddLatest(&builder_, OrderKey{0, static_cast<int64_t>(i)});
+      } else {
+        cursor = ring->head();
+      }
+      cursors_[i].store(cursor, std::memory_order_release);
+    }
+    // The initial status follows the snapshots and precedes every live event (gseq >= 1).
+    const int64_t now = hub_->clock().NowNs();
+    int64_t sub = std::numeric_limits<int32_t>::max();
+    for (const auto& st : initial_) {
+      std::string bytes;
+      EventLayout layout = LocalEncoder().Status(
+          {.channel = v1::CHANNEL_STATUS, .gateway_ts_ns = now}, st.state, st.reason, SymbolsOrAll(st.symbols),
+          &bytes);
+      builder_.Add(bytes, layout, OrderKey{0, sub++}, 0);
+    }
+    initial_.clear();
+    batch = builder_.Finish(&next_seq_);
+    if (batch.empty()) {
+      SetIdleLocked(true);
+      return;
+    }
+    writing_ = true;
+    inflight_oldest_recv_ns_ = batch.oldest_recv_ns();
+    events_sent_.fetch_add(batch.events(), std::memory_order_relaxed);
+  }
+  hub_->stats().events_sent.fetch_add(batch.events(), std::memory_order_relaxed);
+  hub_->stats().batches_sent.fetch_add(1, std::memory_order_relaxed);
+  sink->StartWrite(std::move(batch));
+}
+
+void Stream::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (inflight_oldest_recv_ns_ > 0) {
+      hub_->stats().write_latency.Observe(
+          static_cast<double>(hub_->clock().NowNs() - inflight_oldest_recv_ns_) / 1e9);
+      inflight_oldest_recv_ns_ = 0;
+    }
+    if (!ok) cancelled_ = true;
+  }
+  Pump();
+}
+
+void Stream::Cancel() {
+  {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+  }
+  Pump();
+}
+
+void Stream::Close(absl::Status status) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (closing_) return;
+    closing_ = true;
+    close_status_ = std::move(status);
+  }
+  Pump();
+}
+
+void Stream::Detach() {
+  absl::MutexLock lock(&mu_);
+  sink_ = nullptr;
+  done_.store(true, std::memory_order_release);
+  SetIdleLocked(false);
+}
+
+void Stream::PostControl(std::string bytes, const EventLayout& layout) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (done_.load(std::memory_order_relaxed)) return;
+    // Ordered after every event the hub has published so far.
+    control_.push_back({std::move(bytes), layout, OrderKey{hub_->last_gseq(), control_sub_++}});
+    has_control_.store(true, std::memory_order_release);
+  }
+  hub_->dispatcher().Wake();
+}
+
+void Stream::PostStatus(common_v1::StreamStatus::State state, const std::string& reason,
+                        const std::vector<std::string>& symbols) {
+  std::string bytes;
+  EventLayout layout = LocalEncoder().Status(
+      {.channel = v1::CHANNEL_STATUS, .gateway_ts_ns = hub_->clock().NowNs()}, state, reason,
+      SymbolsOrAll(symbols), &bytes);
+  PostControl(std::move(bytes), layout);
+}
+
+void Stream::PostGap(common_v1::Gap::Reason reason, uint64_t missed, const std::vector<std::string>& symbols) {
+  std::string bytes;
+  EventLayout layout = LocalEncoder().Gap({.channel = v1::CHANNEL_STATUS, .gateway_ts_ns = hub_->clock().NowNs()},
+                                          reason, missed, SymbolsOrAll(symbols), &bytes);
+  PostControl(std::move(bytes), layout);
+}
+
+bool Stream::HasPending() const {
+  if (has_control_.load(std::memory_order_acquire)) return true;
+  for (size_t i = 0; i < topics_.size(); ++i) {
+    if (topics_[i].ring->head() > cursors_[i].load(std::memory_order_acquire)) return true;
+  }
+  return false;
+}
+
+uint64_t Stream::QueuedEvents() const {
+  uint64_t n = 0;
+  for (size_t i = 0; i < topics_.size(); ++i) {
+    const uint64_t head = topics_[i].ring->head();
+    const uint64_t cursor = cursors_[i].load(std::memory_order_acquire);
+    if (head > cursor) n += std::min<uint64_t>(head - cursor, topics_[i].ring->capacity());
+  }
+  return n;
+}
+
+void Stream::SetIdleLocked(bool idle) {
+  if (idle == idle_counted_) return;
+  // seq_cst pairs with the publisher's head store / idle load: either the publisher sees this
+  // stream idle and wakes the dispatcher, or our re-check after going idle sees its event.
+  for (const auto& t : topics_) t.ring->idle_subscribers().fetch_add(idle ? 1 : -1, std::memory_order_seq_cst);
+  idle_counted_ = idle;
+  idle_.store(idle, std::memory_order_release);
+}
+
+void Stream::ReadTopicsLocked(uint64_t* complete_gseq, absl::Status* end) {
+  const HubOptions& opt = hub_->options();
+  HubStats& stats = hub_->stats();
+  const int64_t min_recv_ns =
+      opt.max_queue_age.count() > 0 ? hub_->clock().NowNs() - opt.max_queue_age.count() * 1'000'000 : 0;
+  const size_t n = topics_.size();
+  if (n == 0) return;
+  // Rotate the starting topic so one busy topic cannot starve the others of batch room.
+  const size_t start = rotate_++ % n;
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = (start + k) % n;
+    const TopicSub& t = topics_[i];
+    uint64_t cursor = cursors_[i].load(std::memory_order_relaxed);
+    if (t.ring->head() <= cursor) continue;
+    if (!builder_.HasRoom()) {
+      *complete_gseq = 0;  // unread topics: hold stream-local events for the next batch
+      break;
+    }
+    const bool conflate = t.policy == OverflowPolicy::kConflate && t.ring->spec().is_state();
+    ReadOutcome r = t.ring->Read(&cursor, conflate ? 0 : min_recv_ns, conflate, &builder_);
+    cursors_[i].store(cursor, std::memory_order_release);
+    if (r.truncated) *complete_gseq = std::min(*complete_gseq, r.next_gseq - 1);
+    if (r.conflated) stats.conflated.fetch_add(r.conflated, std::memory_order_relaxed);
+    if (r.overflowed == 0 && r.aged == 0) continue;
+    stats.dropped_slow_consumer.fetch_add(r.overflowed, std::memory_order_relaxed);
+    stats.dropped_stale_queue.fetch_add(r.aged, std::memory_order_relaxed);
+    if (t.policy == OverflowPolicy::kEndStream) {
+      stats.streams_ended_slow.fetch_add(1, std::memory_order_relaxed);
+      *end = absl::ResourceExhaustedError(absl::StrCat(
+          "stream read too slowly: ", r.overflowed + r.aged, " events of ", t.ring->key(),
+          r.overflowed ? absl::StrCat(" overflowed its queue of ", t.ring->capacity(), " events")
+                       : absl::StrCat(" became older than ", opt.max_queue_age.count(), " ms"),
+          " (policy ", PolicyName(t.policy), "); read faster or subscribe to fewer symbols"));
+      return;
+    }
+    // A gap marker right before the first event kept after the loss.
+    const OrderKey key{r.first_kept_gseq != 0 ? r.first_kept_gseq : hub_->last_gseq(), -1};
+    const EventHeader h{.symbol = t.ring->symbol(), .channel = t.ring->spec().channel,
+                        .gateway_ts_ns = hub_->clock().NowNs()};
+    std::string bytes;
+    if (r.overflowed) {
+      EventLayout layout = LocalEncoder().Gap(h, common_v1::Gap::REASON_SLOW_CONSUMER, r.overflowed,
+                                              {t.ring->symbol()}, &bytes);
+      builder_.Add(bytes, layout, key, 0);
+      stats.gaps_slow_consumer.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (r.aged) {
+      EventLayout layout = LocalEncoder().Gap(h, common_v1::Gap::REASON_STALE_QUEUE, r.aged,
+                                              {t.ring->symbol()}, &bytes);
+      builder_.Add(bytes, layout, key, 0);
+      stats.gaps_stale_queue.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+Stream::Next Stream::BuildLocked(BatchBuffer* out, absl::Status* finish) {
+  if (cancelled_) {
+    *finish = absl::CancelledError("stream cancelled");
+    return Next::kFinish;
+  }
+  const HubOptions& opt = hub_->options();
+  builder_.Reset(opt.max_batch_events, opt.max_batch_bytes);
+  uint64_t complete_gseq = std::numeric_limits<uint64_t>::max();
+  absl::Status end;
+  ReadTopicsLocked(&complete_gseq, &end);
+  if (!end.ok()) {
+    builder_.Reset(0, 0);
+    *finish = std::move(end);
+    return Next::kFinish;
+  }
+  if (has_control_.load(std::memory_order_relaxed)) {
+    // Stream-local events go in once every event published before them is in the batch.
+    size_t kept = 0;
+    for (auto& c : control_) {
+      if (c.key.gseq <= complete_gseq) {
+        builder_.Add(c.bytes, c.layout, c.key, 0);
+      } else {
+        control_[kept++] = std::move(c);
+      }
+    }
+    control_.resize(kept);
+    has_control_.store(!control_.empty(), std::memory_order_release);
+  }
+  if (builder_.events() == 0) {
+    if (closing_ && control_.empty()) {
+      *finish = close_status_;
+      return Next::kFinish;
+    }
+    return Next::kNothing;
+  }
+  *out = builder_.Finish(&next_seq_);
+  return Next::kWrite;
+}
+
+void Stream::Pump() {
+  BatchBuffer batch;
+  absl::Status finish;
+  Next next = Next::kNothing;
+  StreamSink* sink = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_ || writing_ || sink_ == nullptr || done_.load(std::memory_order_relaxed)) return;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      next = BuildLocked(&batch, &finish);
+      if (next != Next::kNothing) break;
+      // Nothing queued: go idle, then look once more: a publisher that appended meanwhile saw us
+      // busy and did not wake the dispatcher.
+      SetIdleLocked(true);
+      if (!HasPending()) break;
+    }
+    if (next == Next::kNothing) return;
+    SetIdleLocked(false);
+    if (next == Next::kWrite) {
+      writing_ = true;
+      inflight_oldest_recv_ns_ = batch.oldest_recv_ns();
+      events_sent_.fetch_add(batch.events(), std::memory_order_relaxed);
+    } else {
+      done_.store(true, std::memory_order_release);
+    }
+    sink = sink_;
+  }
+  if (next == Next::kWrite) {
+    hub_->stats().events_sent.fetch_add(batch.events(), std::memory_order_relaxed);
+    hub_->stats().batches_sent.fetch_add(1, std::memory_order_relaxed);
+    sink->StartWrite(std::move(batch));
+  } else {
+    sink->Finish(std::move(finish));
+  }
+}
+
+}  // namespace bx::md

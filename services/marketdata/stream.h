@@ -1,0 +1,135 @@
+// One subscriber stream: a cursor per topic, a small queue of stream-local events (status, gaps),
+// and the batching that turns "everything queued since the last write" into one write.
+//
+// Threads: Pump() runs on gRPC callback threads (start, OnWriteDone) and on the dispatcher
+// thread (idle streams with new data); never on the WebSocket reader thread, which only posts
+// (PostStatus) and wakes the dispatcher. One write is in flight at a time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "services/marketdata/batch.h"
+#include "services/marketdata/topic_ring.h"
+
+namespace bx::md {
+
+class Hub;
+
+/// Where a stream's batches go: the gRPC reactor in production, a recorder in tests.
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  /// Starts one write. Never called while a write is in flight; the owner calls
+  /// Stream::OnWriteDone when it completes.
+  virtual void StartWrite(BatchBuffer batch) = 0;
+  /// Ends the stream. Called once, never while a write is in flight.
+  virtual void Finish(absl::Status status) = 0;
+};
+
+/// A status the stream starts with (after its snapshots).
+struct InitialStatus {
+  common_v1::StreamStatus::State state = common_v1::StreamStatus::STATE_LIVE;
+  std::string reason;
+  std::vector<std::string> symbols;
+};
+
+class Stream : public std::enable_shared_from_this<Stream> {
+ public:
+  struct TopicSub {
+    TopicRing* ring = nullptr;
+    OverflowPolicy policy = OverflowPolicy::kDrop;
+  };
+
+  /// `symbols`: every symbol of the request (a status that covers all of them lists none).
+  Stream(Hub* hub, uint64_t id, std::string peer, std::vector<TopicSub> topics,
+         std::vector<std::string> symbols, bool send_snapshots, std::vector<InitialStatus> initial);
+  ~Stream();
+
+  uint64_t id() const { return id_; }
+  const std::string& peer() const { return peer_; }
+  const std::vector<TopicSub>& topics() const { return topics_; }
+  const std::vector<std::string>& symbols() const { return symbols_; }
+
+  /// Sets the sink and sends the first batch (snapshots, initial status). Call once.
+  void Start(StreamSink* sink);
+  /// The write started by the sink completed (ok=false: the stream is broken or cancelled).
+  void OnWriteDone(bool ok);
+  /// The client cancelled or went away: finish as soon as no write is in flight.
+  void Cancel();
+  /// The sink is gone (reactor OnDone): never call it again.
+  void Detach();
+  /// Ends the stream with `status` after everything already queued (drain) has been written.
+  void Close(absl::Status status);
+
+  /// Any thread (usually the reader thread). Queues a status event for this stream and wakes it
+  /// through the dispatcher. `symbols` empty = every symbol of the stream.
+  void PostStatus(common_v1::StreamStatus::State state, const std::string& reason,
+                  const std::vector<std::string>& symbols);
+  /// Queues a gap marker (e.g. an upstream reconnect lost data for these symbols).
+  void PostGap(common_v1::Gap::Reason reason, uint64_t missed, const std::vector<std::string>& symbols);
+
+  /// Builds and starts the next write if none is in flight and anything is queued; when nothing
+  /// is queued the stream becomes idle (the dispatcher wakes it on new data).
+  void Pump();
+  /// Lock-free: anything queued beyond the cursors or in the local queue.
+  bool HasPending() const;
+  bool idle() const { return idle_.load(std::memory_order_acquire); }
+  bool done() const { return done_.load(std::memory_order_acquire); }
+
+  /// Events queued for this stream now, summed over its topics (metrics).
+  uint64_t QueuedEvents() const;
+  uint64_t events_sent() const { return events_sent_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Control {
+    std::string bytes;
+    EventLayout layout;
+    OrderKey key;
+  };
+  enum class Next { kNothing, kWrite, kFinish };
+
+  void PostControl(std::string bytes, const EventLayout& layout);
+  Next BuildLocked(BatchBuffer* out, absl::Status* finish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReadTopicsLocked(uint64_t* complete_gseq, absl::Status* end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetIdleLocked(bool idle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<std::string> SymbolsOrAll(const std::vector<std::string>& symbols) const;
+
+  Hub* const hub_;
+  const uint64_t id_;
+  const std::string peer_;
+  const std::vector<TopicSub> topics_;
+  const std::vector<std::string> symbols_;
+  const bool send_snapshots_;
+
+  mutable absl::Mutex mu_;
+  StreamSink* sink_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // Written under mu_, read lock-free by HasPending().
+  std::unique_ptr<std::atomic<uint64_t>[]> cursors_;
+  std::vector<Control> control_ ABSL_GUARDED_BY(mu_);
+  std::vector<InitialStatus> initial_ ABSL_GUARDED_BY(mu_);
+  BatchBuilder builder_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t control_sub_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t inflight_oldest_recv_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t rotate_ ABSL_GUARDED_BY(mu_) = 0;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status close_status_ ABSL_GUARDED_BY(mu_);
+  bool idle_counted_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::atomic<bool> idle_{false};
+  std::atomic<bool> done_{false};
+  std::atomic<bool> has_control_{false};
+  std::atomic<uint64_t> events_sent_{0};
+};
+
+}  // namespace bx::md

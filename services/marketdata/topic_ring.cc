@@ -1,0 +1,136 @@
+#include "services/marketdata/topic_ring.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace bx::md {
+namespace {
+
+constexpr size_t kInitialSlots = 16;
+
+size_t RoundUpPow2(size_t n) {
+  size_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+}  // namespace
+
+TopicRing::TopicRing(std::string key, std::string symbol, ChannelSpec spec, size_t capacity)
+    : key_(std::move(key)),
+      symbol_(std::move(symbol)),
+      spec_(spec),
+      capacity_(RoundUpPow2(std::max<size_t>(capacity, 2))) {
+  absl::MutexLock lock(&mu_);
+  slots_.resize(std::min(kInitialSlots, capacity_));
+}
+
+void TopicRing::Resize(size_t new_size) {
+  std::vector<Slot> next(new_size);
+  for (uint64_t i = tail_; i < head_; ++i) next[i & (new_size - 1)] = std::move(At(i));
+  slots_ = std::move(next);
+}
+
+void TopicRing::Publish(std::string_view bytes, const EventLayout& layout, uint64_t gseq, int64_t recv_ns,
+                        int64_t conflate_key) {
+  absl::MutexLock lock(&mu_);
+  if (head_ - tail_ == slots_.size()) {
+    if (slots_.size() < capacity_) {
+      Resize(slots_.size() * 2);
+    } else {
+      ++tail_;  // overwrite the oldest: subscribers behind it have overflowed
+    }
+  }
+  Slot& s = At(head_);
+  s.bytes.assign(bytes.data(), bytes.size());  // reuses the slot's buffer once warm
+  s.layout = layout;
+  s.gseq = gseq;
+  s.recv_ns = recv_ns;
+  s.conflate_key = conflate_key;
+  ++head_;
+  published_.store(head_, std::memory_order_seq_cst);
+}
+
+ReadOutcome TopicRing::Read(uint64_t* cursor, int64_t min_recv_ns, bool conflate, BatchBuilder* batch) const {
+  ReadOutcome out;
+  absl::ReaderMutexLock lock(&mu_);
+  uint64_t i = *cursor;
+  if (i < tail_) {
+    const uint64_t lost = tail_ - i;
+    if (conflate) {
+      out.conflated += lost;
+    } else {
+      // What Trim freed for age was lost to age; the rest to the ring's capacity.
+      const uint64_t by_age = i < aged_until_ ? std::min(aged_until_, tail_) - i : 0;
+      out.aged += by_age;
+      out.overflowed += lost - by_age;
+    }
+    i = tail_;
+  }
+  if (!conflate && min_recv_ns > 0) {
+    while (i < head_ && At(i).recv_ns < min_recv_ns) {
+      ++out.aged;
+      ++i;
+    }
+  }
+  if ((out.overflowed > 0 || out.aged > 0) && i < head_) out.first_kept_gseq = At(i).gseq;
+  for (; i < head_; ++i) {
+    const Slot& s = At(i);
+    if (conflate && i + 1 < head_ && At(i + 1).conflate_key == s.conflate_key) {
+      ++out.conflated;
+      continue;
+    }
+    if (!batch->HasRoom()) {
+      out.truncated = true;
+      out.next_gseq = s.gseq;
+      break;
+    }
+    batch->Add(s.bytes, s.layout, OrderKey{s.gseq, 0}, s.recv_ns);
+  }
+  *cursor = i;
+  return out;
+}
+
+uint64_t TopicRing::AddLatest(BatchBuilder* batch, OrderKey key) const {
+  absl::ReaderMutexLock lock(&mu_);
+  if (head_ != tail_) {
+    const Slot& s = At(head_ - 1);
+    batch->Add(s.bytes, s.layout, key, /*recv_ns=*/0, /*snapshot=*/true);
+  }
+  return head_;
+}
+
+std::optional<TopicRing::Latest> TopicRing::LatestCopy() const {
+  absl::ReaderMutexLock lock(&mu_);
+  if (head_ == tail_) return std::nullopt;
+  const Slot& s = At(head_ - 1);
+  return Latest{s.bytes, s.layout, s.recv_ns};
+}
+
+void TopicRing::Trim(int64_t min_recv_ns) {
+  absl::MutexLock lock(&mu_);
+  const uint64_t keep = spec_.is_state() ? 1 : 0;
+  while (head_ - tail_ > keep && At(tail_).recv_ns < min_recv_ns) {
+    std::string().swap(At(tail_).bytes);
+    ++tail_;
+    aged_until_ = tail_;
+  }
+  // Give back slot storage when mostly empty (a burst grew it; the topic went quiet again).
+  while (slots_.size() > kInitialSlots && (head_ - tail_) * 4 < slots_.size()) {
+    Resize(slots_.size() / 2);
+  }
+}
+
+size_t TopicRing::size() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return head_ - tail_;
+}
+
+size_t TopicRing::memory_bytes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  size_t n = slots_.size() * sizeof(Slot);
+  for (const auto& s : slots_) n += s.bytes.capacity();
+  return n;
+}
+
+}  // namespace bx::md

@@ -1,0 +1,112 @@
+// The per-topic ring of encoded events that every subscriber of that topic reads through its own
+// cursor. Bounded in events (capacity) and, through the subscribers' reads and Trim(), in age.
+// For state channels the newest event is also the cache: the late joiner's snapshot and the
+// answer to unary reads.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "services/marketdata/batch.h"
+#include "services/marketdata/channel.h"
+#include "services/marketdata/event_encoder.h"
+
+namespace bx::md {
+
+/// What a stream does when it falls behind a topic (per channel, from config).
+enum class OverflowPolicy {
+  kConflate,   ///< state channels: skip to the newest state (no loss to report)
+  kDrop,       ///< skip what was lost, report it with a Gap
+  kEndStream,  ///< end the stream with RESOURCE_EXHAUSTED
+};
+
+/// How one read of a ring went.
+struct ReadOutcome {
+  uint64_t overflowed = 0;  ///< events lost because the cursor fell behind the ring's capacity
+  uint64_t aged = 0;        ///< events skipped because they were older than the age bound
+  uint64_t conflated = 0;   ///< state events skipped because a newer one replaced them
+  uint64_t first_kept_gseq = 0;  ///< gseq of the first event after a loss (for the gap's place)
+  bool truncated = false;   ///< stopped on the batch budget; more events are waiting
+  uint64_t next_gseq = 0;   ///< when truncated: gseq of the first event not taken
+};
+
+class TopicRing {
+ public:
+  TopicRing(std::string key, std::string symbol, ChannelSpec spec, size_t capacity);
+
+  const std::string& key() const { return key_; }
+  const std::string& symbol() const { return symbol_; }
+  const ChannelSpec& spec() const { return spec_; }
+  size_t capacity() const { return capacity_; }
+
+  /// Publisher thread. Copies one encoded event into the next slot, overwriting the oldest when
+  /// full. `conflate_key` groups state events that replace each other (kline: candle open time).
+  void Publish(std::string_view bytes, const EventLayout& layout, uint64_t gseq, int64_t recv_ns,
+               int64_t conflate_key = 0);
+
+  /// Index one past the newest event (lock-free; seq_cst pairs with the idle-subscriber count).
+  uint64_t head() const { return published_.load(std::memory_order_seq_cst); }
+  /// Subscribers of this topic that are idle (no write in flight, nothing queued): when > 0 the
+  /// publisher wakes the dispatcher.
+  std::atomic<int>& idle_subscribers() { return idle_subscribers_; }
+
+  /// Copies events from *cursor into `batch` (up to its budget) and advances *cursor.
+  /// `min_recv_ns`: events received earlier are skipped as aged (0 = no age bound).
+  /// `conflate`: of consecutive events with the same conflate key only the newest is taken, and
+  /// falling behind the ring is not a loss.
+  ReadOutcome Read(uint64_t* cursor, int64_t min_recv_ns, bool conflate, BatchBuilder* batch) const;
+
+  /// Copies the newest event (if any) with its snapshot flag set, for a late joiner, and returns
+  /// the head at that moment: the joiner's cursor, so the snapshot is not delivered twice.
+  uint64_t AddLatest(BatchBuilder* batch, OrderKey key) const;
+  /// A copy of the newest event (unary cache reads).
+  struct Latest {
+    std::string bytes;
+    EventLayout layout;
+    int64_t recv_ns = 0;
+  };
+  std::optional<Latest> LatestCopy() const;
+
+  /// Frees events received before `min_recv_ns` (keeping the newest one of a state topic: it is
+  /// the cache). Called periodically so quiet topics do not hold memory.
+  void Trim(int64_t min_recv_ns);
+
+  /// Events currently held, and bytes of slot storage (metrics, tests).
+  size_t size() const;
+  size_t memory_bytes() const;
+
+ private:
+  struct Slot {
+    std::string bytes;
+    EventLayout layout;
+    uint64_t gseq = 0;
+    int64_t recv_ns = 0;
+    int64_t conflate_key = 0;
+  };
+  Slot& At(uint64_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return slots_[index & (slots_.size() - 1)]; }
+  const Slot& At(uint64_t index) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return slots_[index & (slots_.size() - 1)];
+  }
+  void Resize(size_t new_size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string key_;
+  const std::string symbol_;
+  const ChannelSpec spec_;
+  const size_t capacity_;  // power of two
+
+  mutable absl::Mutex mu_;
+  std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);  // power-of-two size, grows up to capacity_
+  uint64_t head_ ABSL_GUARDED_BY(mu_) = 0;        // next index to write
+  uint64_t tail_ ABSL_GUARDED_BY(mu_) = 0;        // oldest index still held
+  uint64_t aged_until_ ABSL_GUARDED_BY(mu_) = 0;  // indexes below this were freed by Trim (age)
+  std::atomic<uint64_t> published_{0};
+  std::atomic<int> idle_subscribers_{0};
+};
+
+}  // namespace bx::md

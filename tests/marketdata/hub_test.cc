@@ -1,0 +1,393 @@
+// The fan-out core: rings, per-subscriber cursors, batching, snapshots, overflow policies, age
+// bound, status ordering, and the dispatcher waking idle streams.
+#include "services/marketdata/hub.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/marketdata/recording_sink.h"
+
+namespace bx::md {
+namespace {
+
+using common_v1::Gap;
+using common_v1::StreamStatus;
+using testing::RecordingSink;
+
+constexpr ChannelSpec kTradeSpec{.channel = v1::CHANNEL_TRADE};
+constexpr ChannelSpec kBookSpec{.channel = v1::CHANNEL_ORDER_BOOK, .depth = 15};
+
+class HubTest : public ::testing::Test {
+ protected:
+  void MakeHub(HubOptions opt = {}) { hub_ = std::make_unique<Hub>(opt, clock_); }
+
+  uint64_t PublishTrade(TopicRing* ring, const std::string& price) {
+    std::string bytes;
+    TradeView t{price, "1", common_v1::SIDE_BUY, 1};
+    auto layout = enc_.Trade({.symbol = ring->symbol(), .channel = v1::CHANNEL_TRADE, .exchange_ts_ms = 1,
+                              .gateway_ts_ns = clock_.NowNs()},
+                             t, &bytes);
+    return hub_->Publish(ring, bytes, layout, clock_.NowNs());
+  }
+  uint64_t PublishBook(TopicRing* ring, const std::string& bid) {
+    std::string bytes;
+    std::vector<LevelView> bids = {{bid, "1"}};
+    auto layout = enc_.Book({.symbol = ring->symbol(), .channel = v1::CHANNEL_ORDER_BOOK,
+                             .gateway_ts_ns = clock_.NowNs()},
+                            bids, {}, 15, &bytes);
+    return hub_->Publish(ring, bytes, layout, clock_.NowNs());
+  }
+
+  std::shared_ptr<Stream> NewStream(std::vector<TopicRing*> rings, bool snapshots = true) {
+    std::vector<Stream::TopicSub> subs;
+    std::vector<std::string> symbols;
+    for (TopicRing* r : rings) {
+      subs.push_back({r, hub_->options().PolicyFor(r->spec().channel)});
+      if (std::find(symbols.begin(), symbols.end(), r->symbol()) == symbols.end()) symbols.push_back(r->symbol());
+    }
+    auto s = std::make_shared<Stream>(hub_.get(), ++ids_, "test", std::move(subs), std::move(symbols), snapshots,
+                                      std::vector<InitialStatus>{{StreamStatus::STATE_LIVE, "subscribed", {}}});
+    hub_->AddStream(s);
+    return s;
+  }
+
+  static std::vector<std::string> TradePrices(const std::vector<v1::MarketEvent>& events) {
+    std::vector<std::string> out;
+    for (const auto& e : events) {
+      if (e.has_trade()) out.push_back(e.trade().price());
+    }
+    return out;
+  }
+  static void ExpectSeqContiguous(const std::vector<v1::MarketEvent>& events) {
+    for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq(), i + 1) << "at " << i;
+  }
+
+  FakeClock clock_;
+  EventEncoder enc_;
+  std::unique_ptr<Hub> hub_;
+  uint64_t ids_ = 0;
+};
+
+TEST_F(HubTest, RingGrowsAndOverwritesOldest) {
+  MakeHub({.trade_queue_events = 8});
+  TopicRing* ring = hub_->Topic("trade:X", "X", kTradeSpec);
+  EXPECT_EQ(hub_->Topic("trade:X", "X", kTradeSpec), ring);
+  for (int i = 0; i < 20; ++i) PublishTrade(ring, std::to_string(i));
+  EXPECT_EQ(ring->size(), 8u);
+  EXPECT_EQ(ring->head(), 20u);
+  BatchBuilder b;
+  b.Reset(100, 1 << 20);
+  uint64_t cursor = 0;
+  ReadOutcome r = ring->Read(&cursor, 0, false, &b);
+  EXPECT_EQ(r.overflowed, 12u);
+  EXPECT_EQ(cursor, 20u);
+  EXPECT_EQ(b.events(), 8u);
+}
+
+TEST_F(HubTest, LateJoinerGetsSnapshotThenLiveStatusThenUpdates) {
+  MakeHub();
+  TopicRing* book = hub_->Topic("depth_book15:BTCUSDT", "BTCUSDT", kBookSpec);
+  TopicRing* trades = hub_->Topic("trade:BTCUSDT", "BTCUSDT", kTradeSpec);
+  PublishBook(book, "100");
+  PublishBook(book, "101");
+  PublishTrade(trades, "5");  // before the join: not replayed (trades are not state)
+  auto s = NewStream({book, trades});
+  RecordingSink sink(/*auto_ack=*/true);
+  sink.set_stream(s.get());
+  s->Start(&sink);
+  ASSERT_TRUE(sink.WaitEvents(2));
+  auto ev = sink.events();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(ev[0].snapshot());
+  EXPECT_EQ(ev[0].order_book().bids(0).price(), "101");
+  EXPECT_EQ(ev[1].status().state(), StreamStatus::STATE_LIVE);
+  PublishTrade(trades, "6");
+  PublishBook(book, "102");
+  ASSERT_TRUE(sink.WaitEvents(4));
+  ev = sink.events();
+  EXPECT_FALSE(ev[2].snapshot());
+  EXPECT_EQ(ev[2].trade().price(), "6");
+  EXPECT_EQ(ev[3].order_book().bids(0).price(), "102");
+  ExpectSeqContiguous(ev);
+  EXPECT_TRUE(sink.parse_ok());
+}
+
+TEST_F(HubTest, SkipSnapshotStartsWithStatusOnly) {
+  MakeHub();
+  TopicRing* book = hub_->Topic("depth_book15:BTCUSDT", "BTCUSDT", kBookSpec);
+  PublishBook(book, "100");
+  auto s = NewStream({book}, /*snapshots=*/false);
+  RecordingSink sink(true);
+  sink.set_stream(s.get());
+  s->Start(&sink);
+  ASSERT_TRUE(sink.WaitEvents(1));
+  EXPECT_TRUE(sink.events()[0].has_status());
+}
+
+TEST_F(HubTest, EventsQueuedDuringAWriteGoOutAsOneBatch) {
+  MakeHub();
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  auto s = NewStream({trades});
+  RecordingSink sink;  // manual acks: a write stays in flight until Ack()
+  sink.set_stream(s.get());
+  s->Start(&sink);
+  ASSERT_TRUE(sink.WaitInFlight());
+  for (int i = 0; i < 100; ++i) PublishTrade(trades, std::to_string(i));
+  sink.Ack();
+  ASSERT_TRUE(sink.WaitEvents(101));
+  auto batches = sink.batches();
+  ASSERT_EQ(batches.size(), 2u);
+  EXPECT_EQ(batches[1].events_size(), 100);
+  auto ev = sink.events();
+  ExpectSeqContiguous(ev);
+  EXPECT_EQ(TradePrices(ev).front(), "0");
+  EXPECT_EQ(TradePrices(ev).back(), "99");
+}
+
+TEST_F(HubTest, BatchesRespectTheEventBudget) {
+  MakeHub({.max_batch_events = 10});
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  auto s = NewStream({trades});
+  RecordingSink sink;
+  sink.set_stream(s.get());
+  s->Start(&sink);
+  ASSERT_TRUE(sink.WaitInFlight());
+  for (int i = 0; i < 35; ++i) PublishTrade(trades, std::to_string(i));
+  for (int i = 0; i < 4; ++i) {
+    sink.Ack();
+    ASSERT_TRUE(sink.WaitInFlight());
+  }
+  auto batches = sink.batches();
+  ASSERT_EQ(batches.size(), 5u);
+  EXPECT_EQ(batches[1].events_size(), 10);
+  EXPECT_EQ(batches[4].events_size(), 5);
+  auto prices = TradePrices(sink.events());
+  ASSERT_EQ(prices.size(), 35u);
+  for (int i = 0; i < 35; ++i) EXPECT_EQ(prices[i], std::to_string(i));
+}
+
+TEST_F(HubTest, IdleStreamIsWokenByTheDispatcher) {
+  MakeHub();
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  auto s = NewStream({trades});
+  RecordingSink sink(true);
+  sink.set_stream(s.get());
+  s->Start(&sink);
+  ASSERT_TRUE(sink.WaitEvents(1));
+  ASSERT_TRUE(sink.WaitFor([&](const auto&) { return s->idle(); }));
+  EXPECT_EQ(trades->idle_subscribers().load(), 1);
+  for (int round = 0; round < 50; ++round) {
+    PublishTrade(trades, std::to_string(round));
+    ASSERT_TRUE(sink.WaitEvents(2 + round)) << "round " << round;
+  }
+  ExpectSeqContiguous(sink.events());
+}
+
+TEST_F(HubTest, SlowConsumerDoesNotSlowAFastOne) {
+  MakeHub({.trade_queue_events = 64});
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  auto fast = NewStream({trades});
+  auto slow = NewStream({trades});
+  RecordingSink fast_sink(true), slow_sink;
+  fast_sink.set_stream(fast.get());
+  slow_sink.set_stream(slow.get());
+  fast->Start(&fast_sink);
+  slow->Start(&slow_sink);
+  ASSERT_TRUE(slow_sink.WaitInFlight());
+  // Published in chunks the fast reader can keep up with (its ring holds 64).
+  for (int i = 0; i < 200; ++i) {
+    PublishTrade(trades, std::to_string(i));
+    if (i % 20 == 19) {
+      ASSERT_TRUE(fast_sink.WaitFor([i](const auto& e) { return TradePrices(e).size() == size_t(i) + 1; }));
+    }
+  }
+  ASSERT_TRUE(fast_sink.WaitFor([](const auto& e) { return TradePrices(e).size() == 200; }));
+  ExpectSeqContiguous(fast_sink.events());
+  // The slow one (its first write never acknowledged) now reads: it lost 200 - 64 trades.
+  slow_sink.Ack();
+  ASSERT_TRUE(slow_sink.WaitFor([](const auto& e) { return TradePrices(e).size() == 64; }));
+  auto ev = slow_sink.events();
+  ExpectSeqContiguous(ev);
+  ASSERT_GE(ev.size(), 3u);
+  EXPECT_TRUE(ev[1].has_gap());
+  EXPECT_EQ(ev[1].gap().reason(), Gap::REASON_SLOW_CONSUMER);
+  EXPECT_EQ(ev[1].gap().missed_events(), 136u);
+  EXPECT_EQ(ev[1].symbol(), "X");
+  EXPECT_EQ(ev[1].channel(), v1::CHANNEL_TRADE);
+  EXPECT_EQ(ev[2].trade().price(), "136");
+  EXPECT_EQ(hub_->stats().dropped_slow_consumer.load(), 136u);
+  EXPECT_EQ(hub_->stats().gaps_slow_consumer.load(), 1u);
+}
+
+TEST_F(HubTest, EndStreamPolicyEndsASlowStreamWithResourceExhausted) {
+  MakeHub({.trade_queue_events = 16, .trade_policy = OverflowPolicy::kEndStream});
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  auto s = NewStream({trades});
+  RecordingSink sink;
+  sink.set_stream(s.get());
+  s->Start(&sink);
+  ASSERT_TRUE(sink.WaitInFlight());
+  for (int i = 0; i < 40; ++i) PublishTrade(trades, std::to_string(i));
+  sink.Ack();
+  ASSERT_TRUE(sink.WaitFinished());
+  EXPECT_EQ(sink.finished()->code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(sink.finished()->message().find("trade:X"), std::string::npos) << sink.finished()->message();
+}
+
+TEST_F(HubTest, QueuedTradesOlderThanTheAgeBoundBecomeAGap) {
+  MakeHub({.max_queue_age = std::chrono::milliseconds(500)});
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  auto s = NewStream({trades});
+  RecordingSink sink;
+  sink.set_stream(s.get());
+  s->Start(&sink);
+  ASSERT_TRUE(sink.WaitInFlight());
+  for (int i = 0; i < 5; ++i) PublishTrade(trades, "old" + std::to_string(i));
+  clock_.Advance(std::chrono::milliseconds(600));
+  PublishTrade(trades, "new");
+  sink.Ack();
+  ASSERT_TRUE(sink.WaitEvents(3));
+  auto ev = sink.events();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[1].gap().reason(), Gap::REASON_STALE_QUEUE);
+  EXPECT_EQ(ev[1].gap().missed_events(), 5u);
+  EXPECT_EQ(ev[2].trade().price(), "new");
+}
+
+TEST_F(HubTest, StateChannelsConflateForASlowReader) {
+  MakeHub({.state_queue_events = 4});
+  TopicRing* book = hub_->Topic("depth_book15:X", "X", kBookSpec);
+  auto s = NewStream({book});
+  RecordingSink sink;
+  sink.set_stream(s.get());
+  s->Start(&sink);
+  ASSERT_TRUE(sink.WaitInFlight());
+  for (int i = 0; i < 10; ++i) PublishBook(book, std::to_string(100 + i));
+  sink.Ack();
+  ASSERT_TRUE(sink.WaitEvents(2));
+  auto ev = sink.events();
+  ASSERT_EQ(ev.size(), 2u);  // the status, then only the newest book: no gap
+  EXPECT_EQ(ev[1].order_book().bids(0).price(), "109");
+  EXPECT_EQ(hub_->stats().conflated.load(), 9u);
+}
+
+TEST_F(HubTest, StatusIsOrderedAfterEarlierEventsAndListsAffectedSymbols) {
+  MakeHub();
+  TopicRing* a = hub_->Topic("trade:AUSDT", "AUSDT", kTradeSpec);
+  TopicRing* b = hub_->Topic("trade:BUSDT", "BUSDT", kTradeSpec);
+  auto s = NewStream({a, b});
+  RecordingSink sink;
+  sink.set_stream(s.get());
+  s->Start(&sink);
+  ASSERT_TRUE(sink.WaitInFlight());
+  PublishTrade(a, "1");
+  PublishTrade(b, "2");
+  hub_->BroadcastStatus({a}, StreamStatus::STATE_RECONNECTING, "websocket closed", /*gap=*/false);
+  PublishTrade(b, "3");
+  hub_->BroadcastStatus({a}, StreamStatus::STATE_RECOVERED, "reconnected", /*gap=*/true);
+  PublishTrade(a, "4");
+  sink.Ack();
+  ASSERT_TRUE(sink.WaitEvents(8));
+  auto ev = sink.events();
+  ASSERT_EQ(ev.size(), 8u);
+  EXPECT_EQ(ev[1].trade().price(), "1");
+  EXPECT_EQ(ev[2].trade().price(), "2");
+  EXPECT_EQ(ev[3].status().state(), StreamStatus::STATE_RECONNECTING);
+  ASSERT_EQ(ev[3].status().symbols_size(), 1);
+  EXPECT_EQ(ev[3].status().symbols(0), "AUSDT");
+  EXPECT_EQ(ev[4].trade().price(), "3");
+  EXPECT_EQ(ev[5].gap().reason(), Gap::REASON_UPSTREAM_RECONNECT);
+  EXPECT_EQ(ev[6].status().state(), StreamStatus::STATE_RECOVERED);
+  EXPECT_EQ(ev[7].trade().price(), "4");
+  ExpectSeqContiguous(ev);
+  // A status covering every symbol of the stream lists none.
+  sink.Ack();
+  hub_->BroadcastStatus({a, b}, StreamStatus::STATE_STALE, "no data", false);
+  ASSERT_TRUE(sink.WaitEvents(9));
+  EXPECT_EQ(sink.events()[8].status().symbols_size(), 0);
+}
+
+TEST_F(HubTest, CloseDrainsQueuedStatusThenFinishes) {
+  MakeHub();
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  auto s = NewStream({trades});
+  RecordingSink sink(true);
+  sink.set_stream(s.get());
+  s->Start(&sink);
+  ASSERT_TRUE(sink.WaitEvents(1));
+  s->PostStatus(StreamStatus::STATE_SHUTTING_DOWN, "server shutting down", {});
+  s->Close(absl::UnavailableError("server shutting down"));
+  ASSERT_TRUE(sink.WaitFinished());
+  auto ev = sink.events();
+  EXPECT_EQ(ev.back().status().state(), StreamStatus::STATE_SHUTTING_DOWN);
+  EXPECT_EQ(sink.finished()->code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(HubTest, CancelFinishesAfterTheWriteInFlight) {
+  MakeHub();
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  auto s = NewStream({trades});
+  RecordingSink sink;
+  sink.set_stream(s.get());
+  s->Start(&sink);
+  ASSERT_TRUE(sink.WaitInFlight());
+  s->Cancel();
+  EXPECT_FALSE(sink.finished().has_value());  // never Finish with a write in flight
+  sink.Ack(false);
+  ASSERT_TRUE(sink.WaitFinished());
+  EXPECT_EQ(sink.finished()->code(), absl::StatusCode::kCancelled);
+  s->Detach();
+  hub_->RemoveStream(s.get());
+  EXPECT_EQ(trades->idle_subscribers().load(), 0);
+}
+
+TEST_F(HubTest, TrimFreesOldTradesButKeepsTheLatestState) {
+  MakeHub({.max_queue_age = std::chrono::milliseconds(100)});
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  TopicRing* book = hub_->Topic("depth_book15:X", "X", kBookSpec);
+  for (int i = 0; i < 1000; ++i) PublishTrade(trades, std::to_string(i));
+  PublishBook(book, "1");
+  PublishBook(book, "2");
+  const size_t grown = trades->memory_bytes();
+  clock_.Advance(std::chrono::seconds(1));
+  hub_->TrimRings();
+  EXPECT_EQ(trades->size(), 0u);
+  EXPECT_LT(trades->memory_bytes(), grown / 10);
+  EXPECT_EQ(book->size(), 1u);
+  auto latest = book->LatestCopy();
+  ASSERT_TRUE(latest);
+  v1::MarketEvent e;
+  ASSERT_TRUE(DecodeEvent(latest->bytes, latest->layout, &e));
+  EXPECT_EQ(e.order_book().bids(0).price(), "2");
+  // A reader still behind the freed events is told they aged out.
+  BatchBuilder b;
+  b.Reset(10, 1 << 20);
+  uint64_t cursor = 0;
+  ReadOutcome r = trades->Read(&cursor, 0, false, &b);
+  EXPECT_EQ(r.aged, 1000u);
+  EXPECT_EQ(r.overflowed, 0u);
+}
+
+TEST_F(HubTest, ManyStreamsManyEventsStayLosslessAndOrdered) {
+  MakeHub();
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  std::vector<std::shared_ptr<Stream>> streams;
+  std::vector<std::unique_ptr<RecordingSink>> sinks;
+  for (int i = 0; i < 8; ++i) {
+    streams.push_back(NewStream({trades}));
+    sinks.push_back(std::make_unique<RecordingSink>(true));
+    sinks.back()->set_stream(streams.back().get());
+    streams.back()->Start(sinks.back().get());
+  }
+  constexpr int kEvents = 5000;
+  for (int i = 0; i < kEvents; ++i) PublishTrade(trades, std::to_string(i));
+  for (auto& sink : sinks) {
+    ASSERT_TRUE(sink->WaitFor([](const auto& e) { return TradePrices(e).size() == kEvents; }));
+    auto ev = sink->events();
+    ExpectSeqContiguous(ev);
+    auto prices = TradePrices(ev);
+    for (int i = 0; i < kEvents; ++i) ASSERT_EQ(prices[i], std::to_string(i));
+  }
+}
+
+}  // namespace
+}  // namespace bx::md
