@@ -1,0 +1,96 @@
+// Small synchronisation helpers for the transport tests: an io thread for the client under test
+// and an inbox that the test thread waits on (with a timeout, never a sleep).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+namespace bx::net::testing {
+
+/// Runs an io_context on `threads` threads until destroyed.
+class IoThread {
+ public:
+  explicit IoThread(int threads = 1) : guard_(ioc_.get_executor()) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  }
+  ~IoThread() {
+    guard_.reset();
+    ioc_.stop();
+    for (auto& t : threads_) t.join();
+  }
+  boost::asio::io_context& ioc() { return ioc_; }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  std::vector<std::thread> threads_;
+};
+
+/// A thread-safe queue the test thread pops with a timeout.
+template <class T>
+class Inbox {
+ public:
+  void Push(T v) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      items_.push_back(std::move(v));
+    }
+    cv_.notify_all();
+  }
+  std::optional<T> Pop(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, timeout, [&] { return !items_.empty(); })) return std::nullopt;
+    T v = std::move(items_.front());
+    items_.pop_front();
+    return v;
+  }
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return items_.size();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<T> items_;
+};
+
+/// Waits until `pred` (evaluated under no lock; must be thread-safe) holds, polling a condition
+/// variable that `Notify` wakes; false on timeout.
+class Signal {
+ public:
+  void Notify() {
+    { std::lock_guard<std::mutex> lock(mu_); ++gen_; }
+    cv_.notify_all();
+  }
+  bool WaitFor(const std::function<bool()>& pred,
+               std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!pred()) {
+      // Short waits bound the cost of a missed notification from code that cannot Notify.
+      if (cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
+                                                      std::chrono::milliseconds(20))) ==
+              std::cv_status::timeout &&
+          std::chrono::steady_clock::now() >= deadline) {
+        return pred();
+      }
+    }
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t gen_ = 0;
+};
+
+}  // namespace bx::net::testing
