@@ -1,0 +1,38 @@
+#include "sim/context.h"
+
+#include "sim/ws_framing.h"
+
+namespace bx::sim {
+
+SimContext::SimContext(SimConfig cfg, SymbolCatalog cat, const Clock& base_clock)
+    : config(std::move(cfg)),
+      clock(base_clock),
+      catalog(std::move(cat)),
+      exchange(catalog, MarketModel::Options{config.seed, config.book_depth, 30 * 24 * 60}, clock),
+      faults(clock),
+      log(config.log_capacity),
+      firehose_rate(config.firehose_rate),
+      push_interval_ms(config.push_interval.count()) {
+  firehose_pool = exchange.ReadMarket(
+      [&](const MarketModel& m) { return std::make_unique<FirehosePool>(catalog, m, config.seed); });
+  RestApi::Options ro;
+  ro.creds = {config.api_key, config.api_secret};
+  ro.time_window_ms = config.rest_time_window.count();
+  ro.rate_limits = config.rest_rate_limits;
+  rest = std::make_unique<RestApi>(exchange, stats, clock, ro,
+                                   [this](std::vector<PrivatePush> p) { PublishPrivate(p); });
+}
+
+void SimContext::PublishPrivate(const std::vector<PrivatePush>& pushes) {
+  for (const auto& p : pushes) {
+    auto frame = std::make_shared<const std::string>(EncodeServerFrame(WsOpcode::kText, p.text));
+    hub.Publish(StreamArg{p.ch, ""}, frame, p.text);
+  }
+}
+
+void SimContext::PublishPublic(const StreamArg& stream, const std::string& text) {
+  auto frame = std::make_shared<const std::string>(EncodeServerFrame(WsOpcode::kText, text));
+  hub.Publish(stream, frame, text);
+}
+
+}  // namespace bx::sim

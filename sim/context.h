@@ -1,0 +1,45 @@
+// Everything one running simulator shares between its sessions, timers and control API.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/exchange.h"
+#include "sim/faults.h"
+#include "sim/firehose.h"
+#include "sim/hub.h"
+#include "sim/message_log.h"
+#include "sim/rest_api.h"
+#include "sim/sim_config.h"
+#include "sim/stats.h"
+#include "sim/symbols.h"
+
+namespace bx::sim {
+
+struct SimContext {
+  SimContext(SimConfig cfg, SymbolCatalog cat, const Clock& base_clock);
+
+  /// Sends private pushes to the private connections subscribed to their channels.
+  void PublishPrivate(const std::vector<PrivatePush>& pushes);
+  /// Encodes and sends one public frame to the stream's subscribers.
+  void PublishPublic(const StreamArg& stream, const std::string& text);
+
+  const SimConfig config;
+  SkewedClock clock;
+  const SymbolCatalog catalog;
+  Exchange exchange;
+  Hub hub;
+  Faults faults;
+  Stats stats;
+  MessageLog log;
+  std::unique_ptr<FirehosePool> firehose_pool;
+  std::unique_ptr<RestApi> rest;
+  std::atomic<int64_t> firehose_rate;     ///< 0 off, -1 max, else frames/s per symbol
+  std::atomic<int64_t> push_interval_ms;  ///< depth/ticker/tickers/price cadence
+  std::atomic<uint64_t> next_conn_id{1};
+};
+
+}  // namespace bx::sim

@@ -1,0 +1,62 @@
+// The simulated exchange's state behind one lock: the market model and (account.h) the one
+// simulated account. REST handlers, the control API and the publisher timers all go through it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "sim/market_model.h"
+#include "sim/symbols.h"
+#include "sim/ws_protocol.h"
+
+namespace bx::sim {
+
+/// A private-channel push produced by an account change: channel ("order", "position",
+/// "balance", "tpsl") and the frame's JSON text.
+struct PrivatePush {
+  std::string ch;
+  std::string text;
+};
+
+class Exchange {
+ public:
+  Exchange(const SymbolCatalog& catalog, MarketModel::Options market, const Clock& clock);
+
+  const SymbolCatalog& catalog() const { return catalog_; }
+  const Clock& clock() const { return clock_; }
+
+  /// One market step (random walk), then resting orders crossed by it fill.
+  std::vector<PrivatePush> Step();
+  /// One public trade per OPEN symbol; resting orders crossed fill.
+  std::vector<PublicTrade> GenerateTrades(std::vector<PrivatePush>* pushes);
+  /// POST /control/price: moves the mid now; crossed resting orders fill.
+  std::vector<PrivatePush> SetPrice(int sym, Dec price);
+
+  /// The current push for a public stream of an OPEN symbol, nullopt otherwise (unknown symbol,
+  /// PREVIEW/STOP, or a channel without a current value).
+  std::optional<std::string> PublicFrame(const StreamArg& stream, const ChannelInfo& info) const;
+  /// Trade frame for `sym` from `trades` (those of other symbols are skipped); empty if none.
+  std::string TradeFrameFor(int sym, const std::vector<PublicTrade>& trades) const;
+
+  /// Runs `f(const MarketModel&)` under the lock (REST market endpoints).
+  template <class F>
+  auto ReadMarket(F&& f) const {
+    absl::MutexLock lock(&mu_);
+    return f(static_cast<const MarketModel&>(model_));
+  }
+
+ private:
+  const SymbolCatalog& catalog_;
+  const Clock& clock_;
+  mutable absl::Mutex mu_;
+  MarketModel model_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace bx::sim

@@ -1,0 +1,266 @@
+// HTTP sessions: the exchange port (REST, WS upgrades at /public/ and /private/, REST fault
+// injection) and the control port. One strand per connection; keep-alive; bounded requests.
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <ctime>
+#include <memory>
+#include <optional>
+
+#include "absl/strings/ascii.h"
+#include "common/logging.h"
+#include "sim/frames.h"
+#include "sim/server_internal.h"
+#include "sim/ws_framing.h"
+
+namespace bx::sim {
+
+namespace http = beast::http;
+
+namespace {
+
+constexpr auto kKeepAliveIdle = std::chrono::seconds(300);
+constexpr size_t kBodyLimit = 1u << 20;
+
+RestReply FaultReply(const std::string& kind) {
+  if (kind == "http_500") {
+    return {500, "<html><body><h1>500 Internal Server Error</h1></body></html>", "text/html"};
+  }
+  if (kind == "http_502") return {502, "<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"};
+  if (kind == "http_429") return {429, "<html><body><h1>429 Too Many Requests</h1></body></html>", "text/html"};
+  if (kind == "code_10006") return {200, ErrorBody(10006, "Request too frequently")};
+  return {200, ErrorBody(10005, "Too many requests")};  // code_10005
+}
+
+template <class Derived, class Stream>
+class HttpSessionBase {
+ protected:
+  HttpSessionBase(SimContext& ctx, Stream&& stream)
+      : ctx_(ctx), stream_(std::move(stream)), timer_(stream_.get_executor()) {}
+
+  Derived& self() { return static_cast<Derived&>(*this); }
+
+  void DoRead() {
+    parser_.emplace();
+    parser_->body_limit(kBodyLimit);
+    parser_->header_limit(64 * 1024);
+    beast::get_lowest_layer(stream_).expires_after(kKeepAliveIdle);
+    http::async_read(stream_, buffer_, *parser_,
+                     [s = self().shared_from_this()](beast::error_code ec, size_t) { s->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) {
+      if (ec == http::error::body_limit || ec == http::error::header_limit) {
+        Write({413, ErrorBody(10002, "Parameter error: request too large")}, false);
+        return;
+      }
+      Close();
+      return;
+    }
+    self().OnRequest(parser_->release());
+  }
+
+  void Write(const RestReply& reply, bool keep_alive, unsigned version = 11) {
+    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(reply.http_status),
+                                                                   version);
+    res->set(http::field::server, "bitunix-sim");
+    res->set(http::field::date, HttpDate(ctx_.clock.NowMs()));
+    res->set(http::field::content_type, reply.content_type);
+    res->keep_alive(keep_alive);
+    res->body() = reply.body;
+    res->prepare_payload();
+    http::async_write(stream_, *res, [s = self().shared_from_this(), res](beast::error_code ec, size_t) {
+      if (ec || !res->keep_alive()) {
+        s->Close();
+        return;
+      }
+      s->DoRead();
+    });
+  }
+
+  void Close() {
+    beast::error_code ec;
+    auto& sock = beast::get_lowest_layer(stream_).socket();
+    sock.shutdown(tcp::socket::shutdown_both, ec);
+    sock.close(ec);
+    timer_.cancel();
+  }
+
+  // TCP reset: no reply at all.
+  void Reset() {
+    beast::error_code ec;
+    auto& sock = beast::get_lowest_layer(stream_).socket();
+    sock.set_option(net::socket_base::linger(true, 0), ec);
+    sock.close(ec);
+    timer_.cancel();
+  }
+
+  SimContext& ctx_;
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  net::steady_timer timer_;
+};
+
+template <class Stream>
+class ExchangeSession final : public HttpSessionBase<ExchangeSession<Stream>, Stream>,
+                              public std::enable_shared_from_this<ExchangeSession<Stream>> {
+  using Base = HttpSessionBase<ExchangeSession<Stream>, Stream>;
+  friend Base;
+
+ public:
+  ExchangeSession(SimContext& ctx, Stream&& stream, std::string peer_ip)
+      : Base(ctx, std::move(stream)), peer_ip_(std::move(peer_ip)) {}
+
+  void Run() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      beast::get_lowest_layer(this->stream_).expires_after(std::chrono::seconds(10));
+      this->stream_.async_handshake(net::ssl::stream_base::server,
+                                    [s = this->shared_from_this()](beast::error_code ec) {
+                                      if (ec) {
+                                        s->Close();
+                                        return;
+                                      }
+                                      s->DoRead();
+                                    });
+    } else {
+      this->DoRead();
+    }
+  }
+
+ private:
+  void OnRequest(http::request<http::string_body> req) {
+    if (beast::websocket::is_upgrade(req)) {
+      Upgrade(std::move(req));
+      return;
+    }
+    RestRequest r;
+    r.method = std::string(req.method_string());
+    r.target = std::string(req.target());
+    ParseTarget(r.target, &r.path, &r.query);
+    for (const auto& f : req) r.headers[absl::AsciiStrToLower(std::string(f.name_string()))] = std::string(f.value());
+    r.body = req.body();
+    r.peer_ip = peer_ip_;
+    const bool keep_alive = req.keep_alive();
+    const unsigned version = req.version();
+    auto& ctx = this->ctx_;
+    const uint64_t conn = conn_id_ ? conn_id_ : (conn_id_ = ctx.next_conn_id.fetch_add(1));
+    ctx.log.Add(ctx.clock.NowMs(), conn, "in", "rest", r.method + " " + r.target + (r.body.empty() ? "" : " " + r.body));
+
+    auto fault = ctx.faults.TakeRestFault(r.path);
+    if (!fault) {
+      Reply(ctx.rest->Handle(r), keep_alive, version);
+      return;
+    }
+    Log(LogLevel::kInfo, "sim", "rest fault", {{"kind", fault->kind}, {"path", r.path}, {"after", fault->after}});
+    std::optional<RestReply> real;
+    if (fault->after) real = ctx.rest->Handle(r);  // executed, then the reply is lost or replaced
+    if (fault->kind == "reset") {
+      ctx.log.Add(ctx.clock.NowMs(), conn, "out", "rest", "<reset>");
+      this->Reset();
+      return;
+    }
+    if (fault->kind == "hang") {
+      this->timer_.expires_after(std::chrono::milliseconds(fault->hang_ms));
+      this->timer_.async_wait([s = this->shared_from_this(), real, keep_alive, version](beast::error_code ec) {
+        if (ec) return;
+        if (real) {
+          s->Reply(*real, keep_alive, version);
+        } else {
+          s->ctx_.log.Add(s->ctx_.clock.NowMs(), s->conn_id_, "out", "rest", "<closed after hang>");
+          s->Close();
+        }
+      });
+      return;
+    }
+    Reply(FaultReply(fault->kind), keep_alive, version);
+  }
+
+  void Reply(const RestReply& reply, bool keep_alive, unsigned version) {
+    this->ctx_.log.Add(this->ctx_.clock.NowMs(), conn_id_, "out", "rest",
+                       std::to_string(reply.http_status) + " " + reply.body);
+    this->Write(reply, keep_alive, version);
+  }
+
+  void Upgrade(http::request<http::string_body> req) {
+    auto& ctx = this->ctx_;
+    std::string_view target(req.target().data(), req.target().size());
+    target = target.substr(0, target.find('?'));
+    const bool is_public = target == "/public/" || target == "/public";
+    const bool is_private = target == "/private/" || target == "/private";
+    if (!is_public && !is_private) {
+      this->Write({404, ErrorBody(404, "Not Found")}, false, req.version());
+      return;
+    }
+    if (ctx.faults.RefusingConnections()) {
+      this->Write({503, "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>", "text/html"},
+                  false, req.version());
+      return;
+    }
+    const std::string key(req[http::field::sec_websocket_key]);
+    if (key.empty() || req[http::field::sec_websocket_version] != "13") {
+      this->Write({400, "bad websocket upgrade", "text/plain"}, false, req.version());
+      return;
+    }
+    auto res = std::make_shared<http::response<http::empty_body>>(http::status::switching_protocols, req.version());
+    res->set(http::field::upgrade, "websocket");
+    res->set(http::field::connection, "Upgrade");
+    res->set(http::field::sec_websocket_accept, WsAcceptKey(key));
+    res->set(http::field::date, HttpDate(ctx.clock.NowMs()));
+    res->set(http::field::server, "bitunix-sim");
+    http::async_write(this->stream_, *res, [s = this->shared_from_this(), res, is_private](beast::error_code ec, size_t) {
+      if (ec) {
+        s->Close();
+        return;
+      }
+      std::string leftover = beast::buffers_to_string(s->buffer_.data());
+      StartWsSession(s->ctx_, std::move(s->stream_), std::move(leftover), is_private);
+    });
+  }
+
+  std::string peer_ip_;
+  uint64_t conn_id_ = 0;
+};
+
+class ControlSession final : public HttpSessionBase<ControlSession, PlainStream>,
+                             public std::enable_shared_from_this<ControlSession> {
+  using Base = HttpSessionBase<ControlSession, PlainStream>;
+  friend Base;
+
+ public:
+  ControlSession(SimContext& ctx, ControlApi& api, PlainStream&& stream)
+      : Base(ctx, std::move(stream)), api_(api) {}
+  void Run() { DoRead(); }
+
+ private:
+  void OnRequest(http::request<http::string_body> req) {
+    RestReply reply = api_.Handle(std::string(req.method_string()), std::string(req.target()), req.body());
+    Write(reply, req.keep_alive(), req.version());
+  }
+  ControlApi& api_;
+};
+
+}  // namespace
+
+void StartExchangeSession(SimContext& ctx, tcp::socket socket, net::ssl::context* ssl) {
+  beast::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  std::string ip = ec ? "unknown" : ep.address().to_string();
+  socket.set_option(tcp::no_delay(true), ec);
+  if (ssl != nullptr) {
+    auto s = std::make_shared<ExchangeSession<TlsStream>>(ctx, TlsStream(PlainStream(std::move(socket)), *ssl), ip);
+    s->Run();
+  } else {
+    auto s = std::make_shared<ExchangeSession<PlainStream>>(ctx, PlainStream(std::move(socket)), ip);
+    s->Run();
+  }
+}
+
+void StartControlSession(SimContext& ctx, ControlApi& api, tcp::socket socket) {
+  auto s = std::make_shared<ControlSession>(ctx, api, PlainStream(std::move(socket)));
+  s->Run();
+}
+
+}  // namespace bx::sim

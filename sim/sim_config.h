@@ -1,0 +1,45 @@
+// bitunix-sim's options (flags, BITUNIX_SIM_* environment, YAML) and their typed form.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/config.h"
+
+namespace bx::sim {
+
+struct SimConfig {
+  std::string addr = "127.0.0.1:0";
+  std::string control_addr = "127.0.0.1:0";
+  std::string tls_cert;
+  std::string tls_key;
+  uint64_t seed = 1;
+  std::string symbols = "BTCUSDT,ETHUSDT,SOLUSDT,XRPUSDT,DOGEUSDT,BTCUSDC";
+  std::string api_key = "sim-api-key";
+  std::string api_secret = "sim-api-secret";
+  std::string balance = "100000";
+  std::chrono::milliseconds push_interval{300};
+  std::chrono::milliseconds kline_push_interval{2000};
+  double trade_rate = 5;
+  int64_t firehose_rate = 0;  ///< 0 off, -1 as fast as the socket takes
+  std::chrono::milliseconds ws_idle_timeout{60'000};
+  int ws_max_msgs_per_sec = 5;
+  int ws_max_subs = 300;
+  std::chrono::milliseconds rest_time_window{60'000};
+  size_t log_capacity = 10'000;
+  int book_depth = 5000;
+  bool rest_rate_limits = true;
+  int threads = 2;
+};
+
+/// Every option of the binary, including config/log-level/log-format.
+std::vector<OptSpec> SimOptionSpecs();
+/// Typed view of a loaded Config; errors name the option.
+absl::StatusOr<SimConfig> SimConfigFrom(const Config& cfg);
+/// "max" or "-1" -> -1, "0" -> 0, "N" -> N; error otherwise.
+absl::StatusOr<int64_t> ParseFirehoseRate(std::string_view text);
+
+}  // namespace bx::sim

@@ -1,0 +1,476 @@
+// Server-side WebSocket sessions (public and private). One strand per connection: reads, protocol
+// handling, timers and writes run on it; Send() may be called from any thread and queues encoded
+// frames that the next write coalesces (one socket write carries every frame queued since the last
+// one, plus firehose batches).
+#include <array>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "sim/frames.h"
+#include "sim/server_internal.h"
+#include "sim/signature.h"
+#include "sim/ws_framing.h"
+#include "sim/ws_protocol.h"
+
+namespace bx::sim {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+constexpr size_t kMaxPendingBytes = 64u << 20;  // a consumer this far behind is dropped
+constexpr size_t kFirehoseBatchBytes = 256u << 10;
+constexpr size_t kFirehoseMaxFramesPerWrite = 8192;
+constexpr auto kFirehoseTick = std::chrono::milliseconds(5);
+constexpr auto kFirehoseIdleTick = std::chrono::milliseconds(100);
+
+template <class Stream>
+class WsSession final : public WsConnection, public std::enable_shared_from_this<WsSession<Stream>> {
+ public:
+  WsSession(SimContext& ctx, Stream&& stream, std::string leftover, bool is_private)
+      : ctx_(ctx),
+        stream_(std::move(stream)),
+        strand_(stream_.get_executor()),
+        private_(is_private),
+        id_(ctx.next_conn_id.fetch_add(1)),
+        kind_(is_private ? "ws_private" : "ws_public"),
+        open_sec_(ctx.clock.NowMs() / 1000),
+        subs_(static_cast<size_t>(ctx.config.ws_max_subs)),
+        rate_(ctx.config.ws_max_msgs_per_sec),
+        idle_timer_(strand_),
+        firehose_timer_(strand_) {
+    parser_.Feed(leftover);
+  }
+
+  ~WsSession() override { Cleanup(); }
+
+  void Start() {
+    beast::get_lowest_layer(stream_).expires_never();
+    ctx_.hub.Add(this->shared_from_this());
+    (private_ ? ctx_.stats.private_connections : ctx_.stats.public_connections)++;
+    last_inbound_ = SteadyClock::now();
+    SendText(ConnectFrame());
+    ArmIdleTimer();
+    // Bytes that came with the upgrade request may already hold frames.
+    ProcessParsed();
+    if (!closed()) DoRead();
+  }
+
+  uint64_t id() const override { return id_; }
+  bool is_private() const override { return private_; }
+
+  void Send(std::shared_ptr<const std::string> frame, std::string_view text) override {
+    if (ctx_.faults.Stalled(private_)) return;  // stalled: sockets stay open, nothing is sent
+    bool post = false;
+    bool overflow = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) return;
+      if (pending_bytes_ + frame->size() > kMaxPendingBytes) {
+        overflow = true;
+      } else {
+        pending_bytes_ += frame->size();
+        pending_.push_back(std::move(frame));
+        if (!writing_) post = writing_ = true;
+      }
+    }
+    if (overflow) {
+      Log(LogLevel::kWarn, "sim", "slow consumer dropped", {{"conn", id_}});
+      Abort();
+      return;
+    }
+    ctx_.stats.frames_sent++;
+    if (!text.empty()) ctx_.log.Add(ctx_.clock.NowMs(), id_, "out", kind_, text);
+    if (post) net::post(strand_, [self = this->shared_from_this()] { self->StartWrite(); });
+  }
+
+  void Abort() override {
+    net::post(strand_, [self = this->shared_from_this()] { self->Shutdown("aborted by control"); });
+  }
+
+ private:
+  bool closed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return closed_;
+  }
+
+  void SendText(const std::string& text) {
+    Send(std::make_shared<const std::string>(EncodeServerFrame(WsOpcode::kText, text)), text);
+  }
+
+  // --- reading ---
+
+  void DoRead() {
+    stream_.async_read_some(net::buffer(read_buf_),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+  }
+
+  void OnRead(beast::error_code ec, size_t n) {
+    if (ec) {
+      Shutdown("read ended");
+      return;
+    }
+    parser_.Feed(std::string_view(read_buf_.data(), n));
+    ProcessParsed();
+    if (!closed()) DoRead();
+  }
+
+  void ProcessParsed() {
+    while (!closed()) {
+      std::string error;
+      auto msg = parser_.Next(&error);
+      if (!error.empty()) {
+        Log(LogLevel::kInfo, "sim", "ws protocol error", {{"conn", id_}, {"error", error}});
+        Shutdown("protocol error");
+        return;
+      }
+      if (!msg) return;
+      HandleMessage(*msg);
+    }
+  }
+
+  void HandleMessage(const WsFrameParser::Message& m) {
+    const auto now = SteadyClock::now();
+    last_inbound_ = now;
+    const bool first = first_frame_;
+    first_frame_ = false;
+    if (!rate_.Record(now)) {
+      ctx_.log.Add(ctx_.clock.NowMs(), id_, "in", kind_, m.payload);
+      Log(LogLevel::kInfo, "sim", "too many inbound messages: disconnecting", {{"conn", id_}});
+      Shutdown("inbound rate");
+      return;
+    }
+    switch (m.opcode) {
+      case WsOpcode::kPing:
+        // Live: a protocol-level ping as the very first client frame kills the socket.
+        if (first) {
+          Shutdown("protocol ping as first frame");
+          return;
+        }
+        Send(std::make_shared<const std::string>(EncodeServerFrame(WsOpcode::kPong, m.payload)), "");
+        return;
+      case WsOpcode::kPong:
+        return;
+      case WsOpcode::kClose: {
+        std::lock_guard<std::mutex> lock(mu_);
+        close_after_write_ = true;
+        pending_.push_back(std::make_shared<const std::string>(
+            EncodeServerFrame(WsOpcode::kClose, m.payload.substr(0, std::min<size_t>(m.payload.size(), 2)))));
+        if (!writing_) {
+          writing_ = true;
+          net::post(strand_, [self = this->shared_from_this()] { self->StartWrite(); });
+        }
+        return;
+      }
+      case WsOpcode::kBinary:
+        ctx_.log.Add(ctx_.clock.NowMs(), id_, "in", kind_, "<binary frame>");
+        return;
+      case WsOpcode::kText:
+      case WsOpcode::kContinuation:
+        ctx_.log.Add(ctx_.clock.NowMs(), id_, "in", kind_, m.payload);
+        HandleText(m.payload);
+        return;
+    }
+  }
+
+  void HandleText(const std::string& text) {
+    ClientMessage msg = ParseClientMessage(text);
+    switch (msg.kind) {
+      case ClientMessage::Kind::kPing:
+        if (ctx_.faults.Stalled(private_)) return;  // stalled: no pong either
+        SendText(PongFrame(msg.ping_value, open_sec_));
+        return;
+      case ClientMessage::Kind::kSubscribe:
+        ctx_.stats.subscribe_messages++;
+        private_ ? SubscribePrivate(msg.args) : SubscribePublic(msg.args);
+        return;
+      case ClientMessage::Kind::kUnsubscribe: {
+        ctx_.stats.unsubscribe_messages++;
+        std::vector<StreamArg> args = msg.args;
+        if (private_) {
+          for (auto& a : args) a.symbol.clear();
+        }
+        for (const auto& a : subs_.Remove(args)) ctx_.hub.Unsubscribe(id_, a);
+        RefreshFirehoseSymbols();
+        SendText(UnsubscribeReply(ctx_.clock.NowMs()));
+        return;
+      }
+      case ClientMessage::Kind::kLogin:
+        if (private_) Login(msg.login);
+        return;
+      case ClientMessage::Kind::kUnknownOp:
+      case ClientMessage::Kind::kInvalid:
+        return;  // live: no reply
+    }
+  }
+
+  void SubscribePublic(const std::vector<StreamArg>& args) {
+    std::vector<StreamArg> valid;
+    std::vector<ChannelInfo> infos;
+    for (const auto& a : args) {
+      if (a.symbol.empty()) continue;
+      auto info = ClassifyPublicChannel(a.ch);
+      if (!info) continue;  // unknown channel: silently ignored
+      valid.push_back(a);
+    }
+    auto r = subs_.Add(valid);
+    for (const auto& a : r.added) {
+      ctx_.hub.Subscribe(id_, a);
+      InitialPush(a, *ClassifyPublicChannel(a.ch));
+    }
+    if (r.refused > 0) SendText(SubscribeRefused(ctx_.config.ws_max_subs));
+    RefreshFirehoseSymbols();
+  }
+
+  // First frame of a new stream: stateful channels get their current value at once; an unknown,
+  // PREVIEW or STOP symbol gets one frame of empty levels on depth channels, then silence.
+  void InitialPush(const StreamArg& a, const ChannelInfo& info) {
+    const SymbolSpec* spec = ctx_.catalog.Find(a.symbol);
+    if (spec == nullptr || !spec->tradable()) {
+      if (info.kind == ChannelKind::kDepth) {
+        SendText(EmptyDepthFrame(a.ch, a.symbol, ctx_.clock.NowMs(), info.depth_levels == 0 ? 15 : info.depth_levels));
+      }
+      return;
+    }
+    if (auto text = ctx_.exchange.PublicFrame(a, info)) SendText(*text);
+  }
+
+  void SubscribePrivate(const std::vector<StreamArg>& args) {
+    if (!logged_in_) return;
+    std::vector<StreamArg> valid;
+    for (const auto& a : args) {
+      if (IsPrivateChannel(a.ch)) valid.push_back(StreamArg{a.ch, ""});
+    }
+    auto r = subs_.Add(valid);
+    for (const auto& a : r.added) ctx_.hub.Subscribe(id_, a);
+    if (r.refused > 0) SendText(SubscribeRefused(ctx_.config.ws_max_subs));
+  }
+
+  void Login(const LoginArgs& login) {
+    AuthVerdict v = VerifyWsLogin(login, {ctx_.config.api_key, ctx_.config.api_secret}, ctx_.clock.NowMs(),
+                                  ctx_.config.rest_time_window.count());
+    if (v.ok()) {
+      logged_in_ = true;
+      ctx_.stats.logins_ok++;
+      SendText(R"({"op":"login","data":{"result":true}})");
+    } else {
+      ctx_.stats.logins_failed++;
+      SendText(absl::StrCat("{\"op\":\"login\",\"data\":{\"result\":false,\"code\":", v.code, ",\"msg\":\"",
+                            JsonEscape(v.msg), "\"}}"));
+    }
+  }
+
+  // --- firehose ---
+
+  void RefreshFirehoseSymbols() {
+    fh_symbols_.clear();
+    for (const auto& s : subs_.streams()) {
+      if (s.ch != "trade") continue;
+      const int sym = ctx_.catalog.IndexOf(s.symbol);
+      if (ctx_.firehose_pool->has(sym)) fh_symbols_.push_back(sym);
+    }
+    fh_cursors_.assign(ctx_.catalog.all().size(), 0);
+    if (!fh_symbols_.empty() && !fh_timer_armed_) ArmFirehoseTimer(std::chrono::milliseconds(0));
+  }
+
+  // Runs only while the connection has trade subscriptions (it is how a runtime firehose change
+  // reaches idle sockets).
+  void ArmFirehoseTimer(std::chrono::milliseconds d) {
+    fh_timer_armed_ = true;
+    firehose_timer_.expires_after(d);
+    firehose_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      self->fh_timer_armed_ = false;
+      if (!ec) self->OnFirehoseTick();
+    });
+  }
+
+  void OnFirehoseTick() {
+    if (closed() || fh_symbols_.empty()) return;
+    const int64_t rate = ctx_.firehose_rate.load();
+    const auto now = SteadyClock::now();
+    const double dt = std::chrono::duration<double>(now - fh_last_).count();
+    fh_last_ = now;
+    const bool active = rate != 0 && !fh_symbols_.empty();
+    if (!active) {
+      fh_due_ = 0;
+      ArmFirehoseTimer(kFirehoseIdleTick);
+      return;
+    }
+    if (rate > 0) {
+      const double cap = static_cast<double>(rate) * static_cast<double>(fh_symbols_.size());
+      fh_due_ = std::min(cap, fh_due_ + cap * std::min(dt, 1.0));
+    }
+    bool start = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!writing_ && !closed_) start = writing_ = true;
+    }
+    if (start) StartWrite();
+    ArmFirehoseTimer(kFirehoseTick);
+  }
+
+  // Appends due firehose frames to fh_batch_; returns how many.
+  size_t FillFirehose() {
+    fh_batch_.clear();
+    const int64_t rate = ctx_.firehose_rate.load();
+    if (rate == 0 || fh_symbols_.empty() || ctx_.faults.Stalled(private_)) return 0;
+    size_t frames = 0;
+    if (rate < 0) {
+      frames = kFirehoseMaxFramesPerWrite;
+    } else {
+      frames = std::min(kFirehoseMaxFramesPerWrite, static_cast<size_t>(fh_due_));
+      fh_due_ -= static_cast<double>(frames);
+    }
+    if (frames == 0) return 0;
+    const int64_t ts = ctx_.clock.NowMs();
+    const size_t nsym = fh_symbols_.size();
+    size_t written = 0;
+    for (size_t i = 0; i < nsym && written < frames; ++i) {
+      const size_t share = frames / nsym + (i < frames % nsym ? 1 : 0);
+      const int sym = fh_symbols_[(fh_rr_ + i) % nsym];
+      ctx_.firehose_pool->Append(sym, share, ts, &fh_batch_, &fh_cursors_[static_cast<size_t>(sym)]);
+      written += share;
+      if (rate < 0 && fh_batch_.size() >= kFirehoseBatchBytes) break;
+    }
+    fh_rr_ = (fh_rr_ + 1) % nsym;
+    ctx_.stats.frames_sent += static_cast<int64_t>(written);
+    return written;
+  }
+
+  // --- writing ---
+
+  void StartWrite() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) {
+        writing_ = false;
+        return;
+      }
+      inflight_.swap(pending_);
+      pending_.clear();
+      pending_bytes_ = 0;
+    }
+    if (!private_) FillFirehose();
+    if (inflight_.empty() && fh_batch_.empty()) {
+      bool close_now = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!pending_.empty()) {
+          net::post(strand_, [self = this->shared_from_this()] { self->StartWrite(); });
+          return;
+        }
+        writing_ = false;
+        close_now = close_after_write_;
+      }
+      if (close_now) Shutdown("client closed");
+      return;
+    }
+    buffers_.clear();
+    for (const auto& f : inflight_) buffers_.push_back(net::buffer(*f));
+    if (!fh_batch_.empty()) buffers_.push_back(net::buffer(fh_batch_));
+    net::async_write(stream_, buffers_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      self->OnWrite(ec);
+    });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    inflight_.clear();
+    if (ec) {
+      Shutdown("write failed");
+      return;
+    }
+    StartWrite();
+  }
+
+  // --- lifetime ---
+
+  void ArmIdleTimer() {
+    idle_timer_.expires_at(last_inbound_ + ctx_.config.ws_idle_timeout);
+    idle_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed()) return;
+      if (SteadyClock::now() >= self->last_inbound_ + self->ctx_.config.ws_idle_timeout) {
+        // Live: closed without a close frame (the client sees 1006).
+        self->Shutdown("idle timeout");
+        return;
+      }
+      self->ArmIdleTimer();
+    });
+  }
+
+  void Shutdown(const char* why) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) return;
+      closed_ = true;
+      pending_.clear();
+      pending_bytes_ = 0;
+    }
+    Log(LogLevel::kDebug, "sim", "ws closed", {{"conn", id_}, {"why", why}});
+    beast::error_code ec;
+    auto& sock = beast::get_lowest_layer(stream_).socket();
+    sock.shutdown(tcp::socket::shutdown_both, ec);
+    sock.close(ec);
+    idle_timer_.cancel();
+    firehose_timer_.cancel();
+    Cleanup();
+  }
+
+  void Cleanup() {
+    if (cleaned_) return;
+    cleaned_ = true;
+    ctx_.hub.Remove(id_);
+    (private_ ? ctx_.stats.private_connections : ctx_.stats.public_connections)--;
+  }
+
+  SimContext& ctx_;
+  Stream stream_;
+  typename Stream::executor_type strand_;
+  const bool private_;
+  const uint64_t id_;
+  const std::string kind_;
+  const int64_t open_sec_;
+  std::array<char, 16 * 1024> read_buf_{};
+  WsFrameParser parser_;
+  SubscriptionSet subs_;
+  InboundRateRule rate_;
+  bool first_frame_ = true;
+  bool logged_in_ = false;
+  SteadyClock::time_point last_inbound_;
+  net::steady_timer idle_timer_;
+  net::steady_timer firehose_timer_;
+
+  std::vector<int> fh_symbols_;
+  std::vector<size_t> fh_cursors_;
+  size_t fh_rr_ = 0;
+  bool fh_timer_armed_ = false;
+  double fh_due_ = 0;
+  SteadyClock::time_point fh_last_ = SteadyClock::now();
+  std::string fh_batch_;
+
+  std::mutex mu_;
+  std::vector<std::shared_ptr<const std::string>> pending_;
+  size_t pending_bytes_ = 0;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool close_after_write_ = false;
+  std::vector<std::shared_ptr<const std::string>> inflight_;
+  std::vector<net::const_buffer> buffers_;
+  bool cleaned_ = false;
+};
+
+}  // namespace
+
+template <class Stream>
+void StartWsSession(SimContext& ctx, Stream&& stream, std::string leftover, bool is_private) {
+  auto s = std::make_shared<WsSession<Stream>>(ctx, std::move(stream), std::move(leftover), is_private);
+  s->Start();
+}
+
+template void StartWsSession<PlainStream>(SimContext&, PlainStream&&, std::string, bool);
+template void StartWsSession<TlsStream>(SimContext&, TlsStream&&, std::string, bool);
+
+}  // namespace bx::sim
