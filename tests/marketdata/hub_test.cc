@@ -61,8 +61,24 @@ class HubTest : public ::testing::Test {
     for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq(), i + 1) << "at " << i;
   }
 
+  /// A sink owned by the fixture (it must outlive the hub's dispatcher), already started.
+  RecordingSink& StartWith(const std::shared_ptr<Stream>& s, bool auto_ack) {
+    sinks_.push_back(std::make_unique<RecordingSink>(auto_ack));
+    sinks_.back()->set_stream(s.get());
+    s->Start(sinks_.back().get());
+    return *sinks_.back();
+  }
+
+  void TearDown() override {
+    if (hub_) {
+      for (const auto& s : *hub_->Streams()) s->Detach();
+      hub_.reset();
+    }
+  }
+
   FakeClock clock_;
   EventEncoder enc_;
+  std::vector<std::unique_ptr<RecordingSink>> sinks_;
   std::unique_ptr<Hub> hub_;
   uint64_t ids_ = 0;
 };
@@ -91,9 +107,7 @@ TEST_F(HubTest, LateJoinerGetsSnapshotThenLiveStatusThenUpdates) {
   PublishBook(book, "101");
   PublishTrade(trades, "5");  // before the join: not replayed (trades are not state)
   auto s = NewStream({book, trades});
-  RecordingSink sink(/*auto_ack=*/true);
-  sink.set_stream(s.get());
-  s->Start(&sink);
+  RecordingSink& sink = StartWith(s, true);
   ASSERT_TRUE(sink.WaitEvents(2));
   auto ev = sink.events();
   ASSERT_EQ(ev.size(), 2u);
@@ -116,9 +130,7 @@ TEST_F(HubTest, SkipSnapshotStartsWithStatusOnly) {
   TopicRing* book = hub_->Topic("depth_book15:BTCUSDT", "BTCUSDT", kBookSpec);
   PublishBook(book, "100");
   auto s = NewStream({book}, /*snapshots=*/false);
-  RecordingSink sink(true);
-  sink.set_stream(s.get());
-  s->Start(&sink);
+  RecordingSink& sink = StartWith(s, true);
   ASSERT_TRUE(sink.WaitEvents(1));
   EXPECT_TRUE(sink.events()[0].has_status());
 }
@@ -127,9 +139,7 @@ TEST_F(HubTest, EventsQueuedDuringAWriteGoOutAsOneBatch) {
   MakeHub();
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
   auto s = NewStream({trades});
-  RecordingSink sink;  // manual acks: a write stays in flight until Ack()
-  sink.set_stream(s.get());
-  s->Start(&sink);
+  RecordingSink& sink = StartWith(s, false);
   ASSERT_TRUE(sink.WaitInFlight());
   for (int i = 0; i < 100; ++i) PublishTrade(trades, std::to_string(i));
   sink.Ack();
@@ -147,9 +157,7 @@ TEST_F(HubTest, BatchesRespectTheEventBudget) {
   MakeHub({.max_batch_events = 10});
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
   auto s = NewStream({trades});
-  RecordingSink sink;
-  sink.set_stream(s.get());
-  s->Start(&sink);
+  RecordingSink& sink = StartWith(s, false);
   ASSERT_TRUE(sink.WaitInFlight());
   for (int i = 0; i < 35; ++i) PublishTrade(trades, std::to_string(i));
   for (int i = 0; i < 4; ++i) {
@@ -169,9 +177,7 @@ TEST_F(HubTest, IdleStreamIsWokenByTheDispatcher) {
   MakeHub();
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
   auto s = NewStream({trades});
-  RecordingSink sink(true);
-  sink.set_stream(s.get());
-  s->Start(&sink);
+  RecordingSink& sink = StartWith(s, true);
   ASSERT_TRUE(sink.WaitEvents(1));
   ASSERT_TRUE(sink.WaitFor([&](const auto&) { return s->idle(); }));
   EXPECT_EQ(trades->idle_subscribers().load(), 1);
@@ -187,11 +193,8 @@ TEST_F(HubTest, SlowConsumerDoesNotSlowAFastOne) {
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
   auto fast = NewStream({trades});
   auto slow = NewStream({trades});
-  RecordingSink fast_sink(true), slow_sink;
-  fast_sink.set_stream(fast.get());
-  slow_sink.set_stream(slow.get());
-  fast->Start(&fast_sink);
-  slow->Start(&slow_sink);
+  RecordingSink& fast_sink = StartWith(fast, true);
+  RecordingSink& slow_sink = StartWith(slow, false);
   ASSERT_TRUE(slow_sink.WaitInFlight());
   // Published in chunks the fast reader can keep up with (its ring holds 64).
   for (int i = 0; i < 200; ++i) {
@@ -222,9 +225,7 @@ TEST_F(HubTest, EndStreamPolicyEndsASlowStreamWithResourceExhausted) {
   MakeHub({.trade_queue_events = 16, .trade_policy = OverflowPolicy::kEndStream});
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
   auto s = NewStream({trades});
-  RecordingSink sink;
-  sink.set_stream(s.get());
-  s->Start(&sink);
+  RecordingSink& sink = StartWith(s, false);
   ASSERT_TRUE(sink.WaitInFlight());
   for (int i = 0; i < 40; ++i) PublishTrade(trades, std::to_string(i));
   sink.Ack();
@@ -237,9 +238,7 @@ TEST_F(HubTest, QueuedTradesOlderThanTheAgeBoundBecomeAGap) {
   MakeHub({.max_queue_age = std::chrono::milliseconds(500)});
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
   auto s = NewStream({trades});
-  RecordingSink sink;
-  sink.set_stream(s.get());
-  s->Start(&sink);
+  RecordingSink& sink = StartWith(s, false);
   ASSERT_TRUE(sink.WaitInFlight());
   for (int i = 0; i < 5; ++i) PublishTrade(trades, "old" + std::to_string(i));
   clock_.Advance(std::chrono::milliseconds(600));
@@ -257,9 +256,7 @@ TEST_F(HubTest, StateChannelsConflateForASlowReader) {
   MakeHub({.state_queue_events = 4});
   TopicRing* book = hub_->Topic("depth_book15:X", "X", kBookSpec);
   auto s = NewStream({book});
-  RecordingSink sink;
-  sink.set_stream(s.get());
-  s->Start(&sink);
+  RecordingSink& sink = StartWith(s, false);
   ASSERT_TRUE(sink.WaitInFlight());
   for (int i = 0; i < 10; ++i) PublishBook(book, std::to_string(100 + i));
   sink.Ack();
@@ -275,9 +272,7 @@ TEST_F(HubTest, StatusIsOrderedAfterEarlierEventsAndListsAffectedSymbols) {
   TopicRing* a = hub_->Topic("trade:AUSDT", "AUSDT", kTradeSpec);
   TopicRing* b = hub_->Topic("trade:BUSDT", "BUSDT", kTradeSpec);
   auto s = NewStream({a, b});
-  RecordingSink sink;
-  sink.set_stream(s.get());
-  s->Start(&sink);
+  RecordingSink& sink = StartWith(s, false);
   ASSERT_TRUE(sink.WaitInFlight());
   PublishTrade(a, "1");
   PublishTrade(b, "2");
@@ -310,9 +305,7 @@ TEST_F(HubTest, CloseDrainsQueuedStatusThenFinishes) {
   MakeHub();
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
   auto s = NewStream({trades});
-  RecordingSink sink(true);
-  sink.set_stream(s.get());
-  s->Start(&sink);
+  RecordingSink& sink = StartWith(s, true);
   ASSERT_TRUE(sink.WaitEvents(1));
   s->PostStatus(StreamStatus::STATE_SHUTTING_DOWN, "server shutting down", {});
   s->Close(absl::UnavailableError("server shutting down"));
@@ -326,9 +319,7 @@ TEST_F(HubTest, CancelFinishesAfterTheWriteInFlight) {
   MakeHub();
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
   auto s = NewStream({trades});
-  RecordingSink sink;
-  sink.set_stream(s.get());
-  s->Start(&sink);
+  RecordingSink& sink = StartWith(s, false);
   ASSERT_TRUE(sink.WaitInFlight());
   s->Cancel();
   EXPECT_FALSE(sink.finished().has_value());  // never Finish with a write in flight
@@ -370,17 +361,11 @@ TEST_F(HubTest, TrimFreesOldTradesButKeepsTheLatestState) {
 TEST_F(HubTest, ManyStreamsManyEventsStayLosslessAndOrdered) {
   MakeHub();
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
-  std::vector<std::shared_ptr<Stream>> streams;
-  std::vector<std::unique_ptr<RecordingSink>> sinks;
-  for (int i = 0; i < 8; ++i) {
-    streams.push_back(NewStream({trades}));
-    sinks.push_back(std::make_unique<RecordingSink>(true));
-    sinks.back()->set_stream(streams.back().get());
-    streams.back()->Start(sinks.back().get());
-  }
+  std::vector<RecordingSink*> sinks;
+  for (int i = 0; i < 8; ++i) sinks.push_back(&StartWith(NewStream({trades}), true));
   constexpr int kEvents = 5000;
   for (int i = 0; i < kEvents; ++i) PublishTrade(trades, std::to_string(i));
-  for (auto& sink : sinks) {
+  for (RecordingSink* sink : sinks) {
     ASSERT_TRUE(sink->WaitFor([](const auto& e) { return TradePrices(e).size() == kEvents; }));
     auto ev = sink->events();
     ExpectSeqContiguous(ev);
