@@ -1,0 +1,117 @@
+#include "services/orders/auth.h"
+
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/signing.h"
+#include "services/orders/errors.h"
+
+namespace bx::orders {
+
+std::string_view RoleName(Role r) { return r == Role::kTrading ? "trading" : "read-only"; }
+
+absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text) {
+  std::vector<TokenEntry> out;
+  std::set<std::string> names, tokens;
+  int line_no = 0;
+  std::vector<std::string> lines = absl::StrSplit(std::string(text), '\n');
+  for (const std::string& raw : lines) {
+    ++line_no;
+    std::string line = std::string(absl::StripAsciiWhitespace(raw));
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> parts = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (parts.size() != 3) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokens file line ", line_no, ": expected '<name> <read|trade> <token>' (", parts.size(),
+                       " fields found)"));
+    }
+    TokenEntry e;
+    e.name = parts[0];
+    const std::string role = absl::AsciiStrToLower(parts[1]);
+    if (role == "read" || role == "read-only" || role == "readonly") {
+      e.role = Role::kReadOnly;
+    } else if (role == "trade" || role == "trading") {
+      e.role = Role::kTrading;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokens file line ", line_no, ": role '", parts[1], "' must be read or trade"));
+    }
+    e.token = parts[2];
+    if (e.token.size() < 16) {
+      return absl::InvalidArgumentError(absl::StrCat("tokens file line ", line_no, " (", e.name,
+                                                     "): token too short (at least 16 characters)"));
+    }
+    if (!names.insert(e.name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("tokens file line ", line_no, ": duplicate name ", e.name));
+    }
+    if (!tokens.insert(e.token).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokens file line ", line_no, " (", e.name, "): this token is already used by another name"));
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Authenticator::Authenticator(std::vector<TokenEntry> tokens, AuthOptions options)
+    : tokens_(std::make_shared<const std::vector<TokenEntry>>(std::move(tokens))), options_(options) {}
+
+void Authenticator::SetTokens(std::vector<TokenEntry> tokens) {
+  auto next = std::make_shared<const std::vector<TokenEntry>>(std::move(tokens));
+  std::lock_guard<std::mutex> lock(mu_);
+  tokens_ = std::move(next);
+}
+
+size_t Authenticator::token_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return tokens_->size();
+}
+
+absl::StatusOr<Caller> Authenticator::Authenticate(std::string_view authorization,
+                                                   std::string_view peer_identity) const {
+  std::shared_ptr<const std::vector<TokenEntry>> tokens;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tokens = tokens_;
+  }
+  if (!authorization.empty()) {
+    std::string_view value = authorization;
+    constexpr std::string_view kBearer = "bearer ";
+    if (value.size() <= kBearer.size() ||
+        absl::AsciiStrToLower(std::string(value.substr(0, kBearer.size()))) != kBearer) {
+      return MakeError(absl::StatusCode::kUnauthenticated,
+                       "authorization metadata must be 'Bearer <token>'", reason::kUnauthenticated);
+    }
+    value.remove_prefix(kBearer.size());
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    // Compare against every token (no early exit), so timing does not tell which one matched.
+    const TokenEntry* match = nullptr;
+    for (const auto& t : *tokens) {
+      if (ConstantTimeEquals(value, t.token) && match == nullptr) match = &t;
+    }
+    if (match == nullptr) {
+      return MakeError(absl::StatusCode::kUnauthenticated, "invalid bearer token", reason::kUnauthenticated);
+    }
+    return Caller{match->name, match->role};
+  }
+  if (options_.mtls && !peer_identity.empty()) {
+    return Caller{absl::StrCat("mtls:", std::string(peer_identity)), options_.mtls_role};
+  }
+  if (options_.insecure_no_auth) return Caller{"anonymous", Role::kTrading};
+  return MakeError(absl::StatusCode::kUnauthenticated,
+                   options_.mtls ? "no client certificate identity and no bearer token"
+                                 : "missing credentials: send metadata 'authorization: Bearer <token>'",
+                   reason::kUnauthenticated);
+}
+
+absl::Status Authenticator::Authorize(const Caller& caller, bool state_changing, std::string_view method) {
+  if (!state_changing || caller.role == Role::kTrading) return absl::OkStatus();
+  return MakeError(absl::StatusCode::kPermissionDenied,
+                   absl::StrCat(std::string(method), " changes state; caller ", caller.name,
+                                " has a read-only token (use a trading token)"),
+                   reason::kPermissionDenied);
+}
+
+}  // namespace bx::orders

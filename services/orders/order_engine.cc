@@ -1,0 +1,705 @@
+#include "services/orders/order_engine.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "services/orders/decimal.h"
+#include "services/orders/errors.h"
+#include "services/orders/exchange_requests.h"
+#include "services/orders/orders_metrics.h"
+#include "services/orders/rest_parse.h"
+
+namespace bx::orders {
+namespace {
+
+std::string Fingerprint(const v1::PlaceOrderRequest& req, const std::string& symbol) {
+  // Everything that defines the order; a reused client id must describe the same order.
+  v1::PlaceOrderRequest copy = req;
+  copy.set_symbol(symbol);
+  copy.set_qty(NormalizeDecimal(req.qty()));
+  copy.set_price(NormalizeDecimal(req.price()));
+  copy.clear_client_id();
+  copy.clear_dry_run();
+  if (copy.time_in_force() == v1::TIME_IN_FORCE_UNSPECIFIED) copy.set_time_in_force(v1::TIME_IN_FORCE_GTC);
+  std::string out;
+  copy.SerializeToString(&out);
+  return out;
+}
+
+// The order as requested: what a response carries before the exchange reports more.
+v1::Order OrderFromRequest(const v1::PlaceOrderRequest& req, const std::string& symbol, const std::string& client_id) {
+  v1::Order o;
+  o.set_client_id(client_id);
+  o.set_symbol(symbol);
+  o.set_side(req.side());
+  o.set_type(req.type());
+  o.set_qty(req.qty());
+  o.set_price(req.price());
+  o.set_time_in_force(req.time_in_force() == v1::TIME_IN_FORCE_UNSPECIFIED ? v1::TIME_IN_FORCE_GTC
+                                                                            : req.time_in_force());
+  o.set_reduce_only(req.reduce_only());
+  if (req.has_tpsl()) *o.mutable_tpsl() = req.tpsl();
+  return o;
+}
+
+v1::DryRunRequest ToDryRun(const SignedRequest& r) {
+  v1::DryRunRequest d;
+  d.set_method(r.method);
+  d.set_path(r.target);
+  d.set_body(r.body);
+  d.set_sign(r.sign);
+  d.set_timestamp(r.timestamp);
+  d.set_nonce(r.nonce);
+  return d;
+}
+
+absl::Status Invalid(std::string msg) { return ValidationError(std::move(msg)); }
+
+absl::Status Unavailable(std::string msg, std::string_view why = reason::kShuttingDown) {
+  return MakeError(absl::StatusCode::kUnavailable, std::move(msg), why);
+}
+
+}  // namespace
+
+std::string_view ModeName(Mode m) {
+  switch (m) {
+    case Mode::kLive: return "live";
+    case Mode::kPaper: return "paper";
+    case Mode::kDryRun: return "dry-run";
+  }
+  return "?";
+}
+
+struct OrderEngine::Entry {
+  std::string client_id;
+  std::string symbol;
+  std::string fingerprint;
+  PlacementState state = PlacementState::kInFlight;
+  v1::Order order;  ///< last known; order_id set once accepted
+  bool seen_push = false;
+  /// Callers waiting for the current attempt: (done, is_duplicate_submission).
+  std::vector<std::pair<PlaceDone, bool>> waiters;
+  SteadyTime unknown_since{};
+  std::chrono::milliseconds reconcile_interval{0};
+  Scheduler::TimerId reconcile_timer = 0;
+};
+
+OrderEngine::OrderEngine(Scheduler& scheduler, RestClient& rest, SymbolRules& rules, OrdersMetrics* metrics,
+                         EngineOptions options)
+    : scheduler_(scheduler), rest_(rest), rules_(rules), metrics_(metrics), options_(std::move(options)) {}
+
+OrderEngine::~OrderEngine() { Shutdown(); }
+
+void OrderEngine::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (rules_timer_ != 0) scheduler_.Cancel(rules_timer_);
+  rules_timer_ = 0;
+  for (auto& [id, e] : entries_) {
+    if (e->reconcile_timer != 0) scheduler_.Cancel(e->reconcile_timer);
+    e->reconcile_timer = 0;
+  }
+}
+
+std::optional<OrderEngine::PlacementView> OrderEngine::Placement(const std::string& client_id) const {
+  auto it = entries_.find(client_id);
+  if (it == entries_.end()) return std::nullopt;
+  return PlacementView{it->second->state, it->second->order.order_id()};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Placement
+
+void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Reply<v1::PlaceOrderResponse> done) {
+  if (shut_down_) return done(Unavailable("the order service is shutting down"));
+  std::string rule;
+  auto rules = rules_.snapshot();
+  if (absl::Status s = ValidatePlaceOrder(req, rules.get(), &rule); !s.ok()) {
+    if (metrics_) metrics_->ValidationRefusal(rule);
+    return done(s);
+  }
+  const std::string symbol = NormalizeSymbol(req.symbol());
+  const std::string client_id = req.client_id().empty() ? GenerateClientId() : req.client_id();
+  std::string body = PlaceOrderObject(req, symbol, client_id).dump();
+
+  if (req.dry_run() || options_.mode == Mode::kDryRun) {
+    v1::PlaceOrderResponse resp;
+    resp.set_result(v1::PLACE_RESULT_DRY_RUN);
+    resp.set_client_id(client_id);
+    *resp.mutable_order() = OrderFromRequest(req, symbol, client_id);
+    *resp.mutable_dry_run() = ToDryRun(rest_.Preview(ep::kPlaceOrder, {}, std::move(body)));
+    return done(std::move(resp));
+  }
+
+  const std::string fp = Fingerprint(req, symbol);
+  if (auto it = entries_.find(client_id); it != entries_.end()) {
+    std::shared_ptr<Entry> e = it->second;
+    if (e->fingerprint != fp) {
+      return done(MakeError(absl::StatusCode::kAlreadyExists,
+                            absl::StrCat("client id ", client_id,
+                                         " was already used for a different order (symbol, side, type, qty, price or "
+                                         "options differ); use a new client id for a new order"),
+                            reason::kDuplicateClientId));
+    }
+    if (metrics_) metrics_->DedupeHit();
+    switch (e->state) {
+      case PlacementState::kInFlight:
+        e->waiters.emplace_back(std::move(done), true);
+        return;
+      case PlacementState::kAccepted:
+        return done(DuplicateResponse(*e));
+      case PlacementState::kUnknown: {
+        // Look again before re-sending; a re-send carries the same client id, so the exchange's
+        // 30042 check backs us up if the first attempt lands late.
+        if (e->reconcile_timer != 0) scheduler_.Cancel(e->reconcile_timer);
+        e->reconcile_timer = 0;
+        --unknown_count_;
+        e->state = PlacementState::kInFlight;
+        e->waiters.emplace_back(std::move(done), false);
+        FindByClientId(client_id, symbol, deadline, Lane::kPlace,
+                       Guard([this, e, body, deadline](absl::StatusOr<std::optional<v1::Order>> found) mutable {
+                         if (e->state != PlacementState::kInFlight) return;
+                         if (found.ok() && found->has_value()) {
+                           MarkAccepted(*e, **found);
+                           if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
+                           Settle(e, DuplicateResponse(*e));
+                         } else if (found.ok()) {
+                           SendPlacement(e, std::move(body), deadline);
+                         } else {
+                           MarkUnknown(e);
+                           v1::PlaceOrderResponse resp;
+                           resp.set_result(v1::PLACE_RESULT_UNKNOWN);
+                           resp.set_client_id(e->client_id);
+                           *resp.mutable_order() = e->order;
+                           Settle(e, std::move(resp));
+                         }
+                       }));
+        return;
+      }
+      case PlacementState::kAbsent:
+        e->state = PlacementState::kInFlight;
+        e->order = OrderFromRequest(req, symbol, client_id);
+        e->waiters.emplace_back(std::move(done), false);
+        SendPlacement(e, std::move(body), deadline);
+        return;
+    }
+  }
+  auto e = std::make_shared<Entry>();
+  e->client_id = client_id;
+  e->symbol = symbol;
+  e->fingerprint = fp;
+  e->order = OrderFromRequest(req, symbol, client_id);
+  e->waiters.emplace_back(std::move(done), false);
+  Remember(e);
+  SendPlacement(e, std::move(body), deadline);
+}
+
+void OrderEngine::SendPlacement(std::shared_ptr<Entry> entry, std::string body, SteadyTime deadline) {
+  // Keep part of the deadline for resolving a lost answer by client id.
+  const SteadyTime now = scheduler_.clock().Steady();
+  const auto remaining = deadline - now;
+  const SteadyTime place_deadline =
+      remaining > 2 * options_.resolve_reserve ? deadline - options_.resolve_reserve : now + remaining / 2;
+  rest_.Call(ep::kPlaceOrder, {}, std::move(body), place_deadline,
+             Guard([this, entry, deadline](RestResult r) { OnPlaceReply(entry, deadline, std::move(r)); }));
+}
+
+void OrderEngine::OnPlaceReply(std::shared_ptr<Entry> entry, SteadyTime deadline, RestResult r) {
+  switch (r.outcome) {
+    case Outcome::kOk: {
+      OrderAck ack = ParseOrderAck(r.data);
+      if (ack.order_id.empty()) {
+        // A success without an order id tells us nothing: find out.
+        if (metrics_) metrics_->Ambiguous(ep::kPlaceOrder.name);
+        ResolveAmbiguous(entry, deadline, 0,
+                         MakeError(absl::StatusCode::kUnavailable, "place_order succeeded without an order id",
+                                   reason::kBadReply, 0, ep::kPlaceOrder.path));
+        return;
+      }
+      if (!ack.client_id.empty() && ack.client_id != entry->client_id) {
+        Log(LogLevel::kWarn, "orders.engine", "exchange echoed a different client id",
+            {{"client_id", entry->client_id}, {"echoed", ack.client_id}, {"order_id", ack.order_id}});
+      }
+      v1::Order order = entry->order;
+      order.set_order_id(ack.order_id);
+      if (order.status() == v1::ORDER_STATUS_UNSPECIFIED) {
+        order.set_status(v1::ORDER_STATUS_INIT);
+        order.set_status_raw("INIT");
+      }
+      MarkAccepted(*entry, order);
+      v1::PlaceOrderResponse resp;
+      resp.set_result(v1::PLACE_RESULT_ACCEPTED);
+      resp.set_order_id(ack.order_id);
+      resp.set_client_id(entry->client_id);
+      *resp.mutable_order() = entry->order;
+      Settle(entry, std::move(resp));
+      return;
+    }
+    case Outcome::kRejected:
+      if (r.code == 30042) {
+        // The exchange already has this client id: return that order.
+        FindByClientId(entry->client_id, entry->symbol, deadline, Lane::kPlace,
+                       Guard([this, entry, r](absl::StatusOr<std::optional<v1::Order>> found) {
+                         if (found.ok() && found->has_value()) {
+                           MarkAccepted(*entry, **found);
+                           Settle(entry, DuplicateResponse(*entry));
+                         } else {
+                           // It exists on the exchange but cannot be read right now.
+                           MarkUnknown(entry);
+                           Settle(entry, r.status);
+                         }
+                       }));
+        return;
+      }
+      entry->state = PlacementState::kAbsent;
+      Settle(entry, r.status);
+      return;
+    case Outcome::kNotSent:
+      entry->state = PlacementState::kAbsent;
+      Settle(entry, r.status);
+      return;
+    case Outcome::kAmbiguous:
+      if (metrics_) metrics_->Ambiguous(ep::kPlaceOrder.name);
+      Log(LogLevel::kWarn, "orders.engine", "placement outcome lost; resolving by client id",
+          {{"client_id", entry->client_id}, {"symbol", entry->symbol}, {"cause", std::string(r.status.message())}});
+      ResolveAmbiguous(entry, deadline, 0, r.status);
+      return;
+  }
+}
+
+void OrderEngine::ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime deadline, int attempt,
+                                   absl::Status cause) {
+  if (metrics_) metrics_->ReconciliationRun("ambiguous");
+  FindByClientId(
+      entry->client_id, entry->symbol, deadline, Lane::kPlace,
+      Guard([this, entry, deadline, attempt, cause](absl::StatusOr<std::optional<v1::Order>> found) {
+        if (entry->state != PlacementState::kInFlight) return;
+        if ((found.ok() && found->has_value()) || entry->seen_push) {
+          MarkAccepted(*entry, found.ok() && found->has_value() ? **found : entry->order);
+          if (metrics_) metrics_->AmbiguousResolution("found");
+          Log(LogLevel::kInfo, "orders.engine", "lost placement answer resolved: order exists",
+              {{"client_id", entry->client_id}, {"order_id", entry->order.order_id()}});
+          v1::PlaceOrderResponse resp;
+          resp.set_result(v1::PLACE_RESULT_ACCEPTED);
+          resp.set_order_id(entry->order.order_id());
+          resp.set_client_id(entry->client_id);
+          *resp.mutable_order() = entry->order;
+          Settle(entry, std::move(resp));
+          return;
+        }
+        const SteadyTime next = scheduler_.clock().Steady() + options_.resolve_retry_delay;
+        if (attempt + 1 < options_.resolve_attempts && next + std::chrono::milliseconds(100) < deadline) {
+          scheduler_.RunAt(next, Guard([this, entry, deadline, attempt, cause] {
+                             if (entry->state == PlacementState::kInFlight) {
+                               ResolveAmbiguous(entry, deadline, attempt + 1, cause);
+                             }
+                           }));
+          return;
+        }
+        if (metrics_) metrics_->AmbiguousResolution("not_found");
+        Log(LogLevel::kWarn, "orders.engine", "placement outcome unknown; reconciling in the background",
+            {{"client_id", entry->client_id},
+             {"cause", std::string(cause.message())},
+             {"lookup", found.ok() ? std::string("not found") : std::string(found.status().message())}});
+        MarkUnknown(entry);
+        v1::PlaceOrderResponse resp;
+        resp.set_result(v1::PLACE_RESULT_UNKNOWN);
+        resp.set_client_id(entry->client_id);
+        *resp.mutable_order() = entry->order;
+        Settle(entry, std::move(resp));
+      }));
+}
+
+void OrderEngine::Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceOrderResponse> result) {
+  auto waiters = std::move(entry->waiters);
+  entry->waiters.clear();
+  for (auto& [done, duplicate] : waiters) {
+    if (result.ok() && duplicate && result->result() == v1::PLACE_RESULT_ACCEPTED) {
+      v1::PlaceOrderResponse copy = *result;
+      copy.set_result(v1::PLACE_RESULT_DUPLICATE);
+      done(std::move(copy));
+    } else {
+      done(result);
+    }
+  }
+}
+
+void OrderEngine::MarkAccepted(Entry& entry, const v1::Order& order) {
+  if (entry.state == PlacementState::kUnknown) {
+    --unknown_count_;
+    if (entry.reconcile_timer != 0) scheduler_.Cancel(entry.reconcile_timer);
+    entry.reconcile_timer = 0;
+  }
+  entry.state = PlacementState::kAccepted;
+  v1::Order merged = order;
+  if (merged.client_id().empty()) merged.set_client_id(entry.client_id);
+  if (merged.order_id().empty()) merged.set_order_id(entry.order.order_id());
+  entry.order = std::move(merged);
+}
+
+void OrderEngine::MarkUnknown(std::shared_ptr<Entry> entry) {
+  if (entry->state == PlacementState::kUnknown) return;
+  entry->state = PlacementState::kUnknown;
+  ++unknown_count_;
+  entry->unknown_since = scheduler_.clock().Steady();
+  entry->reconcile_interval = options_.reconcile_initial;
+  ScheduleReconcile(entry, options_.reconcile_initial);
+}
+
+void OrderEngine::ScheduleReconcile(std::shared_ptr<Entry> entry, std::chrono::milliseconds delay) {
+  if (shut_down_) return;
+  entry->reconcile_timer = scheduler_.RunAfter(delay, Guard([this, entry] {
+                                                 entry->reconcile_timer = 0;
+                                                 ReconcileOnce(entry);
+                                               }));
+}
+
+void OrderEngine::ReconcileOnce(std::shared_ptr<Entry> entry) {
+  if (entry->state != PlacementState::kUnknown || shut_down_) return;
+  if (metrics_) metrics_->ReconciliationRun("background");
+  const SteadyTime deadline = scheduler_.clock().Steady() + options_.background_call_timeout;
+  FindByClientId(entry->client_id, entry->symbol, deadline, Lane::kQuery,
+                 Guard([this, entry](absl::StatusOr<std::optional<v1::Order>> found) {
+                   if (entry->state != PlacementState::kUnknown) return;
+                   if (found.ok() && found->has_value()) {
+                     MarkAccepted(*entry, **found);
+                     if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
+                     Log(LogLevel::kInfo, "orders.engine", "reconciled: placement exists",
+                         {{"client_id", entry->client_id}, {"order_id", entry->order.order_id()}});
+                     if (reconciled_sink_) reconciled_sink_(entry->order);
+                     return;
+                   }
+                   const auto age = scheduler_.clock().Steady() - entry->unknown_since;
+                   if (found.ok() && age >= options_.reconcile_window) {
+                     entry->state = PlacementState::kAbsent;
+                     --unknown_count_;
+                     if (metrics_) metrics_->AmbiguousResolution("reconciled_absent");
+                     Log(LogLevel::kWarn, "orders.engine", "reconciled: placement never reached the exchange",
+                         {{"client_id", entry->client_id}});
+                     return;
+                   }
+                   entry->reconcile_interval = std::min(options_.reconcile_max_interval, entry->reconcile_interval * 2);
+                   ScheduleReconcile(entry, entry->reconcile_interval);
+                 }));
+}
+
+void OrderEngine::Remember(const std::shared_ptr<Entry>& entry) {
+  entries_[entry->client_id] = entry;
+  entry_order_.push_back(entry->client_id);
+  // Forget the oldest settled ids; in-flight and unknown ones are kept (moved to the back).
+  for (size_t guard = entry_order_.size(); entries_.size() > options_.max_client_ids && guard > 0; --guard) {
+    std::string id = std::move(entry_order_.front());
+    entry_order_.pop_front();
+    auto it = entries_.find(id);
+    if (it == entries_.end()) continue;
+    const auto st = it->second->state;
+    if (st == PlacementState::kAccepted || st == PlacementState::kAbsent) {
+      entries_.erase(it);
+    } else {
+      entry_order_.push_back(std::move(id));
+    }
+  }
+}
+
+v1::PlaceOrderResponse OrderEngine::DuplicateResponse(const Entry& entry) const {
+  v1::PlaceOrderResponse resp;
+  resp.set_result(v1::PLACE_RESULT_DUPLICATE);
+  resp.set_order_id(entry.order.order_id());
+  resp.set_client_id(entry.client_id);
+  *resp.mutable_order() = entry.order;
+  return resp;
+}
+
+void OrderEngine::OnOrderUpdate(const v1::Order& order) {
+  if (order.client_id().empty()) return;
+  auto it = entries_.find(order.client_id());
+  if (it == entries_.end()) return;
+  Entry& e = *it->second;
+  switch (e.state) {
+    case PlacementState::kInFlight:
+      e.seen_push = true;
+      e.order = order;
+      break;
+    case PlacementState::kAccepted:
+      e.order = order;
+      break;
+    case PlacementState::kUnknown:
+    case PlacementState::kAbsent: {
+      const bool was_unknown = e.state == PlacementState::kUnknown;
+      MarkAccepted(e, order);
+      if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
+      Log(was_unknown ? LogLevel::kInfo : LogLevel::kWarn, "orders.engine", "order push resolved a placement",
+          {{"client_id", e.client_id}, {"order_id", order.order_id()}});
+      break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lookups by client id
+
+void OrderEngine::FindByClientId(const std::string& client_id, const std::string& symbol, SteadyTime deadline,
+                                 Lane lane, std::function<void(absl::StatusOr<std::optional<v1::Order>>)> done) {
+  FindStep(client_id, symbol, deadline, lane, 0, false, absl::OkStatus(), std::move(done));
+}
+
+void OrderEngine::FindStep(std::string client_id, std::string symbol, SteadyTime deadline, Lane lane, int step,
+                           bool saw_not_found, absl::Status last_error,
+                           std::function<void(absl::StatusOr<std::optional<v1::Order>>)> done) {
+  if (step == 3 || scheduler_.clock().Steady() >= deadline) {
+    if (saw_not_found) return done(std::optional<v1::Order>());
+    return done(last_error.ok() ? MakeError(absl::StatusCode::kDeadlineExceeded,
+                                            "no time left to look the order up", reason::kNetwork)
+                                : last_error);
+  }
+  const Endpoint* ep = step == 0 ? &ep::kGetOrderDetail : step == 1 ? &ep::kGetPendingOrders : &ep::kGetHistoryOrders;
+  QueryParams q = {{"clientId", client_id}};
+  if (step > 0) {
+    q.emplace_back("symbol", symbol);
+    q.emplace_back("limit", "100");
+  }
+  rest_.Call(*ep, std::move(q), "", deadline,
+             Guard([this, client_id, symbol, deadline, lane, step, saw_not_found, last_error,
+                    done = std::move(done)](RestResult r) mutable {
+               bool not_found = saw_not_found;
+               absl::Status err = last_error;
+               if (r.outcome == Outcome::kOk) {
+                 if (step == 0) {
+                   const Json* obj = &r.data;
+                   if (r.data.is_array() && !r.data.empty()) obj = &r.data.front();
+                   v1::Order o = ParseOrder(*obj);
+                   if (!o.order_id().empty() && (o.client_id().empty() || o.client_id() == client_id)) {
+                     if (o.client_id().empty()) o.set_client_id(client_id);
+                     return done(std::optional<v1::Order>(std::move(o)));
+                   }
+                   not_found = true;
+                 } else {
+                   for (const Json* item : ParseListPage(r.data, "orderList").items) {
+                     v1::Order o = ParseOrder(*item);
+                     if (o.client_id() == client_id && !o.order_id().empty()) {
+                       return done(std::optional<v1::Order>(std::move(o)));
+                     }
+                   }
+                   not_found = true;
+                 }
+               } else if (r.outcome == Outcome::kRejected && r.code == 20007) {
+                 not_found = true;
+               } else {
+                 err = r.status;
+               }
+               FindStep(std::move(client_id), std::move(symbol), deadline, lane, step + 1, not_found, std::move(err),
+                        std::move(done));
+             }),
+             lane);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch
+
+void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime deadline,
+                                   Reply<v1::BatchPlaceOrdersResponse> done) {
+  if (shut_down_) return done(Unavailable("the order service is shutting down"));
+  const std::string symbol = NormalizeSymbol(req.symbol());
+  if (symbol.empty()) return done(Invalid("symbol is required for a batch"));
+  if (req.orders_size() < 1 || req.orders_size() > 5) {
+    return done(Invalid(absl::StrCat("a batch holds 1-5 orders (the exchange's stricter documented limit), got ",
+                                     req.orders_size())));
+  }
+  auto rules = rules_.snapshot();
+  struct Item {
+    v1::PlaceOrderRequest req;
+    std::string client_id;
+    std::string fingerprint;
+    OrderedJson object;
+  };
+  std::vector<Item> items;
+  std::set<std::string> seen_ids;
+  for (int i = 0; i < req.orders_size(); ++i) {
+    v1::PlaceOrderRequest o = req.orders(i);
+    if (!o.symbol().empty() && NormalizeSymbol(o.symbol()) != symbol) {
+      return done(Invalid(absl::StrCat("orders[", i, "].symbol ", o.symbol(), " differs from the batch symbol ", symbol)));
+    }
+    o.set_symbol(symbol);
+    std::string rule;
+    if (absl::Status s = ValidatePlaceOrder(o, rules.get(), &rule); !s.ok()) {
+      if (metrics_) metrics_->ValidationRefusal(rule);
+      return done(MakeError(s.code(), absl::StrCat("orders[", i, "]: ", std::string(s.message())),
+                            reason::kValidation));
+    }
+    Item item;
+    item.client_id = o.client_id().empty() ? GenerateClientId() : o.client_id();
+    if (!seen_ids.insert(item.client_id).second) {
+      return done(Invalid(absl::StrCat("client id ", item.client_id, " appears twice in the batch")));
+    }
+    item.fingerprint = Fingerprint(o, symbol);
+    item.object = PlaceOrderObject(o, symbol, item.client_id);
+    item.req = std::move(o);
+    items.push_back(std::move(item));
+  }
+
+  auto resp = std::make_shared<v1::BatchPlaceOrdersResponse>();
+  for (const auto& item : items) {
+    auto* r = resp->add_results();
+    r->set_client_id(item.client_id);
+  }
+  if (req.dry_run() || options_.mode == Mode::kDryRun) {
+    std::vector<OrderedJson> objects;
+    for (const auto& item : items) objects.push_back(item.object);
+    *resp->mutable_dry_run() = ToDryRun(rest_.Preview(ep::kBatchOrder, {}, BatchOrderBody(symbol, objects)));
+    for (auto& r : *resp->mutable_results()) r.set_result(v1::PLACE_RESULT_DRY_RUN);
+    return done(std::move(*resp));
+  }
+
+  // Dedupe per item: known client ids are answered locally and not sent again.
+  std::vector<size_t> to_send;
+  std::vector<std::shared_ptr<Entry>> entries(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto* r = resp->mutable_results(static_cast<int>(i));
+    auto it = entries_.find(items[i].client_id);
+    if (it != entries_.end()) {
+      auto& e = it->second;
+      if (e->fingerprint != items[i].fingerprint) {
+        auto s = MakeError(absl::StatusCode::kAlreadyExists,
+                           absl::StrCat("client id ", items[i].client_id, " was already used for a different order"),
+                           reason::kDuplicateClientId);
+        *r->mutable_error() = *GetExchangeError(s);
+        continue;
+      }
+      if (e->state == PlacementState::kAccepted) {
+        if (metrics_) metrics_->DedupeHit();
+        r->set_result(v1::PLACE_RESULT_DUPLICATE);
+        r->set_order_id(e->order.order_id());
+        continue;
+      }
+      if (e->state == PlacementState::kInFlight) {
+        // Another call is placing it right now; its outcome is not known yet.
+        if (metrics_) metrics_->DedupeHit();
+        r->set_result(v1::PLACE_RESULT_UNKNOWN);
+        continue;
+      }
+      // kUnknown / kAbsent: send again under the same client id (30042 protects a late first try).
+      if (e->state == PlacementState::kUnknown) {
+        if (e->reconcile_timer != 0) scheduler_.Cancel(e->reconcile_timer);
+        e->reconcile_timer = 0;
+        --unknown_count_;
+      }
+      e->state = PlacementState::kInFlight;
+      entries[i] = e;
+    } else {
+      auto e = std::make_shared<Entry>();
+      e->client_id = items[i].client_id;
+      e->symbol = symbol;
+      e->fingerprint = items[i].fingerprint;
+      e->order = OrderFromRequest(items[i].req, symbol, items[i].client_id);
+      Remember(e);
+      entries[i] = e;
+    }
+    to_send.push_back(i);
+  }
+  if (to_send.empty()) return done(std::move(*resp));
+
+  std::vector<OrderedJson> objects;
+  for (size_t i : to_send) objects.push_back(items[i].object);
+  const SteadyTime now = scheduler_.clock().Steady();
+  const auto remaining = deadline - now;
+  const SteadyTime send_deadline =
+      remaining > 2 * options_.resolve_reserve ? deadline - options_.resolve_reserve : now + remaining / 2;
+
+  struct BatchState {
+    std::shared_ptr<v1::BatchPlaceOrdersResponse> resp;
+    size_t pending;
+    Reply<v1::BatchPlaceOrdersResponse> done;
+  };
+  auto batch = std::make_shared<BatchState>(BatchState{resp, to_send.size(), std::move(done)});
+  // Writes one item's outcome; the call completes once every sent item has one.
+  auto record = [batch](size_t i, const absl::StatusOr<v1::PlaceOrderResponse>& out) {
+    auto* item = batch->resp->mutable_results(static_cast<int>(i));
+    if (out.ok()) {
+      item->set_result(out->result());
+      item->set_order_id(out->order_id());
+    } else if (auto d = GetExchangeError(out.status())) {
+      *item->mutable_error() = *d;
+    } else {
+      item->mutable_error()->set_message(std::string(out.status().message()));
+    }
+    if (--batch->pending == 0) batch->done(std::move(*batch->resp));
+  };
+
+  rest_.Call(
+      ep::kBatchOrder, {}, BatchOrderBody(symbol, objects), send_deadline,
+      Guard([this, batch, record, entries, to_send, deadline](RestResult r) {
+        if (r.outcome == Outcome::kNotSent || r.outcome == Outcome::kRejected) {
+          // The whole batch was refused: nothing was placed.
+          for (size_t i : to_send) {
+            entries[i]->state = PlacementState::kAbsent;
+            Settle(entries[i], r.status);
+          }
+          return batch->done(r.status);
+        }
+        if (r.outcome == Outcome::kAmbiguous && metrics_) metrics_->Ambiguous(ep::kBatchOrder.name);
+        SuccessFailureLists lists;
+        if (r.outcome == Outcome::kOk) lists = ParseSuccessFailure(r.data);
+        for (size_t i : to_send) {
+          auto e = entries[i];
+          const OrderAck* ok = nullptr;
+          for (const auto& s : lists.success) {
+            if (s.client_id == e->client_id) ok = &s;
+          }
+          const ItemFailure* fail = nullptr;
+          for (const auto& f : lists.failure) {
+            if (f.client_id == e->client_id) fail = &f;
+          }
+          if (ok != nullptr && !ok->order_id.empty()) {
+            v1::Order order = e->order;
+            order.set_order_id(ok->order_id);
+            order.set_status(v1::ORDER_STATUS_INIT);
+            order.set_status_raw("INIT");
+            MarkAccepted(*e, order);
+            v1::PlaceOrderResponse out;
+            out.set_result(v1::PLACE_RESULT_ACCEPTED);
+            out.set_order_id(ok->order_id);
+            out.set_client_id(e->client_id);
+            *out.mutable_order() = e->order;
+            record(i, out);
+            Settle(e, out);
+            continue;
+          }
+          if (fail != nullptr && fail->code != 30042 && IsDefinitiveRejection(fail->code)) {
+            e->state = PlacementState::kAbsent;
+            absl::Status err = MakeError(MapExchangeCode(fail->code),
+                                         absl::StrCat("exchange refused this order: ", fail->code, " ", fail->msg),
+                                         reason::kExchangeRejected, fail->code, ep::kBatchOrder.path);
+            record(i, err);
+            Settle(e, err);
+            continue;
+          }
+          // Lost, duplicate (30042) or not mentioned: look it up by client id. Settle() tells
+          // this waiter, which records the item.
+          e->waiters.emplace_back([record, i](absl::StatusOr<v1::PlaceOrderResponse> out) { record(i, out); }, false);
+          if (fail != nullptr && fail->code == 30042) {
+            FindByClientId(e->client_id, e->symbol, deadline, Lane::kPlace,
+                           Guard([this, e](absl::StatusOr<std::optional<v1::Order>> found) {
+                             if (found.ok() && found->has_value()) {
+                               MarkAccepted(*e, **found);
+                               Settle(e, DuplicateResponse(*e));
+                             } else {
+                               MarkUnknown(e);
+                               v1::PlaceOrderResponse out;
+                               out.set_result(v1::PLACE_RESULT_UNKNOWN);
+                               out.set_client_id(e->client_id);
+                               Settle(e, std::move(out));
+                             }
+                           }));
+          } else {
+            ResolveAmbiguous(e, deadline, 0,
+                             r.outcome == Outcome::kOk
+                                 ? MakeError(absl::StatusCode::kUnavailable, "the batch reply did not list this order",
+                                             reason::kBadReply)
+                                 : r.status);
+          }
+        }
+      }));
+}
+
+}  // namespace bx::orders

@@ -1,0 +1,192 @@
+// The order engine: every trading and account call of OrderService, on the executor thread.
+//
+// Placement is idempotent by client id and never retried blindly:
+//   * every order gets a client id (generated when the caller gives none);
+//   * a client id seen before returns the original order (PLACE_RESULT_DUPLICATE) without a
+//     second exchange call; one still in flight makes the duplicate wait for the original's
+//     outcome; the exchange's own 30042 "client id duplicate" maps back to the original order;
+//   * when the exchange's answer is lost (timeout after send, reset, 5xx, 429, 10005/10006,
+//     unreadable reply) the order is looked up by client id (order detail, then open orders,
+//     then history) and the real outcome returned; only when that still cannot tell does the
+//     call return PLACE_RESULT_UNKNOWN, and the engine keeps looking in the background until
+//     the order is found or the reconcile window ends. A later submission of the same client id
+//     looks the order up again first, and relies on the exchange's 30042 if it re-sends.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "bitunix/orders/v1/orders.pb.h"
+#include "services/orders/rest_client.h"
+#include "services/orders/scheduler.h"
+#include "services/orders/validation.h"
+
+namespace bx::orders {
+
+class OrdersMetrics;
+
+enum class Mode { kLive, kPaper, kDryRun };
+
+/// A state-changing call whose answer was lost: the error says so and what to do (`advice`).
+absl::Status AmbiguousError(const RestResult& r, const Endpoint& ep, std::string_view advice);
+std::string_view ModeName(Mode m);
+
+struct EngineOptions {
+  Mode mode = Mode::kLive;
+  /// Part of a placement's deadline kept back for resolving a lost answer by client id.
+  std::chrono::milliseconds resolve_reserve{1500};
+  /// Lookups within the call when the first finds nothing, spaced by resolve_retry_delay.
+  int resolve_attempts = 2;
+  std::chrono::milliseconds resolve_retry_delay{300};
+  /// Background reconciliation of UNKNOWN placements: first look after `reconcile_initial`,
+  /// doubling up to `reconcile_max_interval`, for `reconcile_window` in total.
+  std::chrono::milliseconds reconcile_initial{1000};
+  std::chrono::milliseconds reconcile_max_interval{30000};
+  std::chrono::milliseconds reconcile_window{std::chrono::minutes(5)};
+  /// Deadline of background lookups.
+  std::chrono::milliseconds background_call_timeout{10000};
+  /// Client ids remembered locally (oldest settled ones are forgotten first; the exchange's 30042
+  /// still protects forgotten ids).
+  size_t max_client_ids = 100000;
+  std::string default_margin_coin = "USDT";
+};
+
+template <class T>
+using Reply = std::function<void(absl::StatusOr<T>)>;
+
+class OrderEngine {
+ public:
+  /// `metrics` may be null.
+  OrderEngine(Scheduler& scheduler, RestClient& rest, SymbolRules& rules, OrdersMetrics* metrics,
+              EngineOptions options);
+  ~OrderEngine();
+  OrderEngine(const OrderEngine&) = delete;
+  OrderEngine& operator=(const OrderEngine&) = delete;
+
+  // Every call: executor thread only; `done` runs exactly once on the executor (possibly inline
+  // for refusals that need no exchange call).
+  void PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Reply<v1::PlaceOrderResponse> done);
+  void BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime deadline,
+                        Reply<v1::BatchPlaceOrdersResponse> done);
+  void CancelOrders(v1::CancelOrdersRequest req, SteadyTime deadline, Reply<v1::CancelOrdersResponse> done);
+  void CancelAllOrders(v1::CancelAllOrdersRequest req, SteadyTime deadline, Reply<v1::CancelAllOrdersResponse> done);
+  void ModifyOrder(v1::ModifyOrderRequest req, SteadyTime deadline, Reply<v1::ModifyOrderResponse> done);
+  void GetOrder(v1::GetOrderRequest req, SteadyTime deadline, Reply<v1::GetOrderResponse> done);
+  void ListOpenOrders(v1::ListOpenOrdersRequest req, SteadyTime deadline, Reply<v1::ListOpenOrdersResponse> done);
+  void ListOrderHistory(v1::ListOrderHistoryRequest req, SteadyTime deadline,
+                        Reply<v1::ListOrderHistoryResponse> done);
+  void ListFills(v1::ListFillsRequest req, SteadyTime deadline, Reply<v1::ListFillsResponse> done);
+  void GetAccount(v1::GetAccountRequest req, SteadyTime deadline, Reply<v1::GetAccountResponse> done);
+  void ListPositions(v1::ListPositionsRequest req, SteadyTime deadline, Reply<v1::ListPositionsResponse> done);
+  void ListPositionHistory(v1::ListPositionHistoryRequest req, SteadyTime deadline,
+                           Reply<v1::ListPositionHistoryResponse> done);
+  void GetLeverageMarginMode(v1::GetLeverageMarginModeRequest req, SteadyTime deadline,
+                             Reply<v1::GetLeverageMarginModeResponse> done);
+  void SetLeverage(v1::SetLeverageRequest req, SteadyTime deadline, Reply<v1::SetLeverageResponse> done);
+  void SetMarginMode(v1::SetMarginModeRequest req, SteadyTime deadline, Reply<v1::SetMarginModeResponse> done);
+  void SetPositionMode(v1::SetPositionModeRequest req, SteadyTime deadline, Reply<v1::SetPositionModeResponse> done);
+  void AdjustPositionMargin(v1::AdjustPositionMarginRequest req, SteadyTime deadline,
+                            Reply<v1::AdjustPositionMarginResponse> done);
+  void FlashClosePosition(v1::FlashClosePositionRequest req, SteadyTime deadline,
+                          Reply<v1::FlashClosePositionResponse> done);
+  void CloseAllPositions(v1::CloseAllPositionsRequest req, SteadyTime deadline,
+                         Reply<v1::CloseAllPositionsResponse> done);
+  void PlaceTpslOrder(v1::PlaceTpslOrderRequest req, SteadyTime deadline, Reply<v1::PlaceTpslOrderResponse> done);
+  void CancelTpslOrder(v1::CancelTpslOrderRequest req, SteadyTime deadline, Reply<v1::CancelTpslOrderResponse> done);
+  void ListTpslOrders(v1::ListTpslOrdersRequest req, SteadyTime deadline, Reply<v1::ListTpslOrdersResponse> done);
+
+  /// Executor. All open orders (every page), for stream snapshots and reconnect reconciliation.
+  void FetchAllOpenOrders(SteadyTime deadline, Reply<std::vector<v1::Order>> done);
+  /// Executor. Looks an order up by client id: the order, nullopt when the exchange says it does
+  /// not exist, or an error when it could not tell.
+  void FindByClientId(const std::string& client_id, const std::string& symbol, SteadyTime deadline, Lane lane,
+                      std::function<void(absl::StatusOr<std::optional<v1::Order>>)> done);
+
+  /// Executor. An order push from the private stream (or a reconciliation read): resolves
+  /// pending placements with that client id and refreshes the cached order.
+  void OnOrderUpdate(const v1::Order& order);
+
+  /// Executor. Loads trading_pairs now, then every `every` (failed loads retry sooner).
+  void StartRulesRefresh(std::chrono::milliseconds every);
+
+  /// Called with orders that background reconciliation discovered (to publish them).
+  void set_reconciled_sink(std::function<void(const v1::Order&)> sink) { reconciled_sink_ = std::move(sink); }
+
+  /// Executor. Stops timers; pending calls still complete through the REST client.
+  void Shutdown();
+
+  /// What the engine knows about a client id (tests, GetOrder fallbacks).
+  enum class PlacementState { kInFlight, kAccepted, kUnknown, kAbsent };
+  struct PlacementView {
+    PlacementState state;
+    std::string order_id;
+  };
+  std::optional<PlacementView> Placement(const std::string& client_id) const;
+  size_t unknown_placements() const { return unknown_count_; }
+  const EngineOptions& options() const { return options_; }
+
+ private:
+  struct Entry;
+  using PlaceDone = std::function<void(absl::StatusOr<v1::PlaceOrderResponse>)>;
+
+  // Placement.
+  void SendPlacement(std::shared_ptr<Entry> entry, std::string body, SteadyTime deadline);
+  void OnPlaceReply(std::shared_ptr<Entry> entry, SteadyTime deadline, RestResult r);
+  void ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime deadline, int attempt, absl::Status cause);
+  void Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceOrderResponse> result);
+  void MarkAccepted(Entry& entry, const v1::Order& order);
+  void MarkUnknown(std::shared_ptr<Entry> entry);
+  void ScheduleReconcile(std::shared_ptr<Entry> entry, std::chrono::milliseconds delay);
+  void ReconcileOnce(std::shared_ptr<Entry> entry);
+  void Remember(const std::shared_ptr<Entry>& entry);
+  void Forget(const std::string& client_id);
+  v1::PlaceOrderResponse DuplicateResponse(const Entry& entry) const;
+  void FindStep(std::string client_id, std::string symbol, SteadyTime deadline, Lane lane, int step,
+                bool saw_not_found, absl::Status last_error,
+                std::function<void(absl::StatusOr<std::optional<v1::Order>>)> done);
+
+  // Generic one-call helper: send, then parse `data` into the response.
+  template <class Resp>
+  void Simple(const Endpoint& ep, QueryParams query, std::string body, SteadyTime deadline, Reply<Resp> done,
+              std::function<absl::StatusOr<Resp>(const Json& data)> parse);
+  /// dry-run mode refusal for state-changing calls other than placements.
+  bool RefuseInDryRun(const Endpoint& ep, const QueryParams& q, const std::string& body,
+                      const std::function<void(absl::Status)>& fail);
+  void FetchOpenOrdersPage(std::shared_ptr<std::vector<v1::Order>> acc, int page, SteadyTime deadline,
+                           Reply<std::vector<v1::Order>> done);
+  void LoadRules();
+
+  std::string MarginCoin(const std::string& requested) const {
+    return requested.empty() ? options_.default_margin_coin : requested;
+  }
+  template <class F>
+  auto Guard(F f) {
+    std::weak_ptr<int> alive = alive_;
+    return [alive, f = std::move(f)](auto&&... args) mutable {
+      if (!alive.expired()) f(std::forward<decltype(args)>(args)...);
+    };
+  }
+
+  Scheduler& scheduler_;
+  RestClient& rest_;
+  SymbolRules& rules_;
+  OrdersMetrics* metrics_;
+  EngineOptions options_;
+  std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;
+  std::deque<std::string> entry_order_;
+  size_t unknown_count_ = 0;
+  std::function<void(const v1::Order&)> reconciled_sink_;
+  std::chrono::milliseconds rules_every_{0};
+  Scheduler::TimerId rules_timer_ = 0;
+  bool shut_down_ = false;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+}  // namespace bx::orders

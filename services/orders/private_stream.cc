@@ -1,0 +1,435 @@
+#include "services/orders/private_stream.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "services/orders/orders_metrics.h"
+#include "services/orders/rest_parse.h"
+
+namespace bx::orders {
+namespace {
+
+namespace cv1 = ::bitunix::common::v1;
+
+constexpr const char* kSubscribe =
+    R"({"op":"subscribe","args":[{"ch":"balance"},{"ch":"position"},{"ch":"order"},{"ch":"tpsl"}]})";
+
+RateLimitedLog& Noise() {
+  static RateLimitedLog log(10, std::chrono::seconds(30));
+  return log;
+}
+
+bool IsOpenStatus(v1::OrderStatus s) {
+  return s == v1::ORDER_STATUS_INIT || s == v1::ORDER_STATUS_NEW || s == v1::ORDER_STATUS_PART_FILLED;
+}
+
+// Login replies are undocumented: a refusal says so with result:false, a non-zero code, or a
+// failure word; anything else counts as success.
+bool LoginRefused(const Json& frame, std::string* why) {
+  if (auto code = GetInt(frame, "code"); code && *code != 0) {
+    *why = absl::StrCat("code ", *code, " ", GetString(frame, "msg"));
+    return true;
+  }
+  const Json* data = Field(frame, "data");
+  if (data != nullptr && data->is_object()) {
+    if (auto r = GetBool(*data, "result"); r && !*r) {
+      *why = GetString(*data, "msg");
+      if (why->empty()) *why = "result false";
+      return true;
+    }
+    if (auto code = GetInt(*data, "code"); code && *code != 0) {
+      *why = absl::StrCat("code ", *code, " ", GetString(*data, "msg"));
+      return true;
+    }
+  }
+  if (data != nullptr && data->is_string()) {
+    std::string s = data->get<std::string>();
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (s.find("fail") != std::string::npos || s.find("error") != std::string::npos) {
+      *why = data->get<std::string>();
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+PrivateStream::PrivateStream(Scheduler& scheduler, WsFactory factory, const RequestSigner& signer,
+                             OrderEngine& engine, UpdateHub& hub, OrdersMetrics* metrics,
+                             PrivateStreamOptions options)
+    : scheduler_(scheduler),
+      factory_(std::move(factory)),
+      signer_(signer),
+      engine_(engine),
+      hub_(hub),
+      metrics_(metrics),
+      options_(options),
+      backoff_(options.reconnect) {}
+
+PrivateStream::~PrivateStream() {
+  stopping_ = true;
+  CancelTimers();
+  if (reconnect_timer_ != 0) scheduler_.Cancel(reconnect_timer_);
+  alive_.reset();
+  if (ws_) ws_->Abort();
+}
+
+void PrivateStream::Start() {
+  stopping_ = false;
+  if (state_ == State::kStopped) Connect();
+}
+
+void PrivateStream::Stop() {
+  stopping_ = true;
+  CancelTimers();
+  if (reconnect_timer_ != 0) scheduler_.Cancel(reconnect_timer_);
+  reconnect_timer_ = 0;
+  if (ws_ && state_ != State::kWaitingToReconnect && state_ != State::kStopped) ws_->Close();
+  live_ = false;
+  if (state_ == State::kWaitingToReconnect) state_ = State::kStopped;
+}
+
+void PrivateStream::CancelTimers() {
+  for (auto* t : {&greeting_timer_, &login_timer_, &ping_timer_}) {
+    if (*t != 0) scheduler_.Cancel(*t);
+    *t = 0;
+  }
+}
+
+void PrivateStream::Connect() {
+  if (stopping_) return;
+  if (!ws_) ws_ = factory_();
+  const uint64_t gen = ++gen_;
+  state_ = State::kConnecting;
+  std::weak_ptr<int> alive = alive_;
+  net::WsClient::Handlers h;
+  h.on_open = [this, alive, gen] {
+    scheduler_.Post([this, alive, gen] {
+      if (!alive.expired()) OnOpen(gen);
+    });
+  };
+  h.on_text = [this, alive, gen](std::string_view data, int64_t) {
+    scheduler_.Post([this, alive, gen, text = std::string(data)] {
+      if (!alive.expired()) OnText(gen, text);
+    });
+  };
+  h.on_closed = [this, alive, gen](absl::Status reason) {
+    scheduler_.Post([this, alive, gen, reason = std::move(reason)] {
+      if (!alive.expired()) OnClosed(gen, reason);
+    });
+  };
+  ws_->Connect(std::move(h));
+}
+
+void PrivateStream::OnOpen(uint64_t gen) {
+  if (gen != gen_ || state_ != State::kConnecting) return;
+  state_ = State::kAwaitGreeting;
+  last_rx_ = scheduler_.clock().Steady();
+  std::weak_ptr<int> alive = alive_;
+  greeting_timer_ = scheduler_.RunAfter(options_.greeting_wait, [this, alive, gen] {
+    if (alive.expired() || gen != gen_) return;
+    greeting_timer_ = 0;
+    if (state_ == State::kAwaitGreeting) SendLogin();
+  });
+  ArmPing();
+}
+
+void PrivateStream::SendLogin() {
+  if (greeting_timer_ != 0) scheduler_.Cancel(greeting_timer_);
+  greeting_timer_ = 0;
+  state_ = State::kLoggingIn;
+  ws_->Send(signer_.WsLoginMessage());
+  std::weak_ptr<int> alive = alive_;
+  const uint64_t gen = gen_;
+  login_timer_ = scheduler_.RunAfter(options_.login_timeout, [this, alive, gen] {
+    if (alive.expired() || gen != gen_) return;
+    login_timer_ = 0;
+    if (state_ == State::kLoggingIn) {
+      Log(LogLevel::kWarn, "orders.private", "no login reply; subscribing anyway (the reply is undocumented)");
+      Subscribe();
+    }
+  });
+}
+
+void PrivateStream::Subscribe() {
+  if (login_timer_ != 0) scheduler_.Cancel(login_timer_);
+  login_timer_ = 0;
+  ws_->Send(kSubscribe);
+  state_ = State::kLive;
+  live_ = true;
+  ++connects_;
+  backoff_.Reset();
+  if (metrics_) metrics_->PrivateWsConnected(true);
+  if (!ever_live_) {
+    ever_live_ = true;
+    Log(LogLevel::kInfo, "orders.private", "private feed live");
+    hub_.SetStatus(cv1::StreamStatus::STATE_LIVE, "private feed connected");
+    Reconcile(/*publish=*/false);  // seeds what we believe is open
+  } else {
+    Log(LogLevel::kInfo, "orders.private", "private feed recovered; reconciling open orders and positions");
+    v1::UpdateEvent gap;
+    gap.set_gateway_ts_ns(scheduler_.clock().NowNs());
+    gap.mutable_gap()->set_reason(cv1::Gap::REASON_UPSTREAM_RECONNECT);
+    Publish(std::move(gap));
+    hub_.SetStatus(cv1::StreamStatus::STATE_RECOVERED,
+                   "private feed reconnected; open orders and positions reconciled over REST follow as snapshot events");
+    Reconcile(/*publish=*/true);
+  }
+}
+
+void PrivateStream::ArmPing() {
+  std::weak_ptr<int> alive = alive_;
+  const uint64_t gen = gen_;
+  ping_timer_ = scheduler_.RunAfter(options_.ping_interval, [this, alive, gen] {
+    if (alive.expired() || gen != gen_) return;
+    ping_timer_ = 0;
+    if (state_ != State::kAwaitGreeting && state_ != State::kLoggingIn && state_ != State::kLive) return;
+    const auto idle = scheduler_.clock().Steady() - last_rx_;
+    if (idle > options_.idle_timeout) {
+      Drop(absl::StrCat("no frame for ", std::chrono::duration_cast<std::chrono::seconds>(idle).count(), " s"));
+      return;
+    }
+    ws_->Send(absl::StrCat(R"({"op":"ping","ping":)", scheduler_.clock().NowMs() / 1000, "}"));
+    ArmPing();
+  });
+}
+
+void PrivateStream::Drop(const std::string& why) {
+  Log(LogLevel::kWarn, "orders.private", "dropping private connection", {{"reason", why}});
+  CancelTimers();
+  if (ws_) ws_->Abort();
+}
+
+void PrivateStream::OnClosed(uint64_t gen, absl::Status reason) {
+  if (gen != gen_) return;
+  CancelTimers();
+  const bool was_live = state_ == State::kLive;
+  live_ = false;
+  if (metrics_) metrics_->PrivateWsConnected(false);
+  if (stopping_) {
+    state_ = State::kStopped;
+    return;
+  }
+  const std::string why = reason.ok() ? std::string("closed") : std::string(reason.message());
+  if (was_live) {
+    if (metrics_) metrics_->PrivateWsReconnect();
+    hub_.SetStatus(cv1::StreamStatus::STATE_RECONNECTING, absl::StrCat("private feed lost: ", why));
+  }
+  ScheduleReconnect(why);
+}
+
+void PrivateStream::ScheduleReconnect(const std::string& why) {
+  state_ = State::kWaitingToReconnect;
+  const auto delay = backoff_.Next();
+  Log(LogLevel::kWarn, "orders.private", "private feed down; reconnecting",
+      {{"reason", why}, {"in_ms", static_cast<int64_t>(delay.count())}, {"attempt", backoff_.attempt()}});
+  std::weak_ptr<int> alive = alive_;
+  reconnect_timer_ = scheduler_.RunAfter(delay, [this, alive] {
+    if (alive.expired()) return;
+    reconnect_timer_ = 0;
+    if (state_ == State::kWaitingToReconnect) Connect();
+  });
+}
+
+void PrivateStream::OnText(uint64_t gen, const std::string& text) {
+  if (gen != gen_) return;
+  last_rx_ = scheduler_.clock().Steady();
+  auto parsed = ParseJsonExact(text);
+  if (!parsed.ok() || !parsed->is_object()) {
+    Noise().Log(LogLevel::kWarn, "orders.private", "bad_frame", "unreadable private frame ignored",
+                {{"bytes", static_cast<int64_t>(text.size())}});
+    return;
+  }
+  const Json& frame = *parsed;
+  const std::string op = GetString(frame, "op");
+  if (op == "connect") {
+    if (state_ == State::kAwaitGreeting) SendLogin();
+    return;
+  }
+  if (op == "login") {
+    if (state_ != State::kLoggingIn) return;
+    std::string why;
+    if (LoginRefused(frame, &why)) {
+      // The message never contains the key or secret; `why` is the exchange's text.
+      Log(LogLevel::kError, "orders.private", "private login refused", {{"reason", why}});
+      Drop("login refused");
+      return;
+    }
+    Subscribe();
+    return;
+  }
+  if (op == "subscribe" || op == "unsubscribe") {
+    const Json* data = Field(frame, "data");
+    if (data != nullptr && data->is_object() && GetBool(*data, "result") == false) {
+      Log(LogLevel::kError, "orders.private", "subscription refused", {{"msg", GetString(*data, "msg")}});
+    }
+    return;
+  }
+  if (!op.empty()) return;  // ping replies and other control frames
+  const std::string ch = GetString(frame, "ch");
+  if (!ch.empty()) HandlePush(ch, frame);
+}
+
+void PrivateStream::HandlePush(const std::string& ch, const Json& frame) {
+  const Json* data = Field(frame, "data");
+  if (data == nullptr) return;
+  std::vector<const Json*> items;
+  if (data->is_array()) {
+    for (const auto& item : *data) {
+      if (item.is_object()) items.push_back(&item);
+    }
+  } else if (data->is_object()) {
+    items.push_back(data);
+  }
+  const int64_t ts = GetInt(frame, "ts").value_or(0);
+  const int64_t now_ns = scheduler_.clock().NowNs();
+  const bool known = ch == "order" || ch == "position" || ch == "balance" || ch == "tpsl";
+  if (metrics_) metrics_->PrivateWsMessage(known ? ch : "other");
+  for (const Json* item : items) {
+    v1::UpdateEvent e;
+    e.set_exchange_ts_ms(ts);
+    e.set_gateway_ts_ns(now_ns);
+    e.set_kind(ParseUpdateKind(GetString(*item, "event")));
+    if (ch == "order") {
+      v1::Order o = ParseOrder(*item);
+      engine_.OnOrderUpdate(o);
+      TrackOrder(o);
+      *e.mutable_order() = std::move(o);
+    } else if (ch == "position") {
+      v1::Position p = ParsePosition(*item);
+      if (!p.position_id().empty()) {
+        if (e.kind() == v1::UPDATE_KIND_CLOSE) {
+          positions_.erase(p.position_id());
+        } else {
+          positions_[p.position_id()] = p;
+        }
+      }
+      *e.mutable_position() = std::move(p);
+    } else if (ch == "balance") {
+      *e.mutable_balance() = ParseBalance(*item);
+    } else if (ch == "tpsl") {
+      *e.mutable_tpsl() = ParseTpslOrder(*item);
+    } else {
+      Noise().Log(LogLevel::kDebug, "orders.private", "unknown_channel", "push on an unknown channel ignored",
+                  {{"ch", ch}});
+      return;
+    }
+    Publish(std::move(e));
+  }
+}
+
+void PrivateStream::TrackOrder(const v1::Order& o) {
+  if (o.order_id().empty()) return;
+  if (IsOpenStatus(o.status())) {
+    open_orders_[o.order_id()] = o;
+  } else {
+    open_orders_.erase(o.order_id());
+  }
+}
+
+void PrivateStream::Publish(v1::UpdateEvent e) { hub_.Publish(MakeHubEvent(std::move(e))); }
+
+void PrivateStream::Reconcile(bool publish) {
+  if (publish) {
+    ++reconciliations_;
+    if (metrics_) metrics_->ReconciliationRun("reconnect");
+  }
+  const SteadyTime deadline = scheduler_.clock().Steady() + options_.reconcile_timeout;
+  std::weak_ptr<int> alive = alive_;
+  engine_.FetchAllOpenOrders(deadline, [this, alive, publish, deadline](absl::StatusOr<std::vector<v1::Order>> r) {
+    if (alive.expired()) return;
+    if (!r.ok()) {
+      Log(LogLevel::kWarn, "orders.private", "open-order reconciliation failed",
+          {{"error", std::string(r.status().message())}});
+      return;
+    }
+    std::set<std::string> seen;
+    for (const auto& o : *r) {
+      if (o.order_id().empty()) continue;
+      seen.insert(o.order_id());
+      engine_.OnOrderUpdate(o);
+      auto it = open_orders_.find(o.order_id());
+      const bool is_new = it == open_orders_.end();
+      const bool changed = is_new || it->second.SerializeAsString() != o.SerializeAsString();
+      open_orders_[o.order_id()] = o;
+      if (publish && changed) {
+        v1::UpdateEvent e;
+        e.set_gateway_ts_ns(scheduler_.clock().NowNs());
+        e.set_snapshot(true);
+        e.set_kind(is_new ? v1::UPDATE_KIND_CREATE : v1::UPDATE_KIND_UPDATE);
+        *e.mutable_order() = o;
+        Publish(std::move(e));
+      }
+    }
+    // Believed open but no longer listed: finished while the feed was down. Read the final state.
+    std::vector<std::string> gone;
+    for (const auto& [id, o] : open_orders_) {
+      if (!seen.count(id)) gone.push_back(id);
+    }
+    for (const auto& id : gone) {
+      v1::GetOrderRequest req;
+      req.mutable_order()->set_order_id(id);
+      engine_.GetOrder(req, deadline, [this, alive, id, publish](absl::StatusOr<v1::GetOrderResponse> d) {
+        if (alive.expired()) return;
+        if (!d.ok()) {
+          if (d.status().code() == absl::StatusCode::kNotFound) open_orders_.erase(id);
+          return;
+        }
+        const v1::Order& o = d->order();
+        TrackOrder(o);
+        if (IsOpenStatus(o.status())) return;  // still open after all; pushes will follow
+        open_orders_.erase(id);
+        if (publish) {
+          v1::UpdateEvent e;
+          e.set_gateway_ts_ns(scheduler_.clock().NowNs());
+          e.set_snapshot(true);
+          e.set_kind(v1::UPDATE_KIND_CLOSE);
+          *e.mutable_order() = o;
+          Publish(std::move(e));
+        }
+      });
+    }
+  });
+  engine_.ListPositions(v1::ListPositionsRequest(), deadline,
+                        [this, alive, publish](absl::StatusOr<v1::ListPositionsResponse> r) {
+                          if (alive.expired()) return;
+                          if (!r.ok()) {
+                            Log(LogLevel::kWarn, "orders.private", "position reconciliation failed",
+                                {{"error", std::string(r.status().message())}});
+                            return;
+                          }
+                          std::map<std::string, v1::Position> now;
+                          for (const auto& p : r->positions()) {
+                            if (!p.position_id().empty()) now[p.position_id()] = p;
+                          }
+                          if (publish) {
+                            for (const auto& [id, p] : now) {
+                              auto it = positions_.find(id);
+                              if (it != positions_.end() && it->second.SerializeAsString() == p.SerializeAsString()) {
+                                continue;
+                              }
+                              v1::UpdateEvent e;
+                              e.set_gateway_ts_ns(scheduler_.clock().NowNs());
+                              e.set_snapshot(true);
+                              e.set_kind(it == positions_.end() ? v1::UPDATE_KIND_CREATE : v1::UPDATE_KIND_UPDATE);
+                              *e.mutable_position() = p;
+                              Publish(std::move(e));
+                            }
+                            for (const auto& [id, p] : positions_) {
+                              if (now.count(id)) continue;
+                              v1::UpdateEvent e;
+                              e.set_gateway_ts_ns(scheduler_.clock().NowNs());
+                              e.set_snapshot(true);
+                              e.set_kind(v1::UPDATE_KIND_CLOSE);
+                              *e.mutable_position() = p;
+                              e.mutable_position()->set_qty("0");
+                              Publish(std::move(e));
+                            }
+                          }
+                          positions_ = std::move(now);
+                        });
+}
+
+}  // namespace bx::orders

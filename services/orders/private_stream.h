@@ -1,0 +1,100 @@
+// The exchange's private WebSocket: login, the order/position/balance/tpsl channels, JSON pings,
+// reconnect with backoff and resubscribe. After a reconnect, open orders and positions are
+// reconciled over REST and what changed while the feed was down is published, so no update is
+// lost. Every push also goes to the order engine (it resolves placements by client id).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/backoff.h"
+#include "common/net/ws_client.h"
+#include "services/orders/order_engine.h"
+#include "services/orders/request_signer.h"
+#include "services/orders/scheduler.h"
+#include "services/orders/update_hub.h"
+
+namespace bx::orders {
+
+class OrdersMetrics;
+
+struct PrivateStreamOptions {
+  /// JSON ping cadence (the exchange closes idle sockets after ~60 s; it never pings first).
+  std::chrono::milliseconds ping_interval{15000};
+  /// No frame at all for this long: the socket is considered dead and replaced.
+  std::chrono::milliseconds idle_timeout{45000};
+  /// How long to wait for the {"op":"connect"} greeting before logging in anyway.
+  std::chrono::milliseconds greeting_wait{1000};
+  /// The login reply is undocumented: without one after this long, subscribe anyway.
+  std::chrono::milliseconds login_timeout{5000};
+  BackoffPolicy reconnect{std::chrono::milliseconds(500), std::chrono::milliseconds(30000), 2.0, 0.5};
+  /// Deadline of the REST reconciliation after a reconnect.
+  std::chrono::milliseconds reconcile_timeout{15000};
+};
+
+class PrivateStream {
+ public:
+  using WsFactory = std::function<std::unique_ptr<net::WsClient>()>;
+  enum class State { kStopped, kConnecting, kAwaitGreeting, kLoggingIn, kLive, kWaitingToReconnect };
+
+  /// `metrics` may be null. Runs on the scheduler; WebSocket callbacks are posted onto it.
+  PrivateStream(Scheduler& scheduler, WsFactory factory, const RequestSigner& signer, OrderEngine& engine,
+                UpdateHub& hub, OrdersMetrics* metrics, PrivateStreamOptions options);
+  ~PrivateStream();
+
+  /// Executor. Connects (and keeps reconnecting until Stop).
+  void Start();
+  /// Executor. Closes the socket; no more reconnects.
+  void Stop();
+
+  /// Thread-safe view for health and tests.
+  bool live() const { return live_.load(); }
+  uint64_t connects() const { return connects_.load(); }
+  uint64_t reconciliations() const { return reconciliations_.load(); }
+  State state() const { return state_; }
+
+ private:
+  void Connect();
+  void OnOpen(uint64_t gen);
+  void OnText(uint64_t gen, const std::string& text);
+  void OnClosed(uint64_t gen, absl::Status reason);
+  void SendLogin();
+  void Subscribe();
+  void ArmPing();
+  void ScheduleReconnect(const std::string& why);
+  void Drop(const std::string& why);
+  void HandlePush(const std::string& ch, const Json& frame);
+  void Reconcile(bool publish);
+  void TrackOrder(const v1::Order& o);
+  void Publish(v1::UpdateEvent e);
+  void CancelTimers();
+
+  Scheduler& scheduler_;
+  WsFactory factory_;
+  const RequestSigner& signer_;
+  OrderEngine& engine_;
+  UpdateHub& hub_;
+  OrdersMetrics* metrics_;
+  PrivateStreamOptions options_;
+  Backoff backoff_;
+
+  std::unique_ptr<net::WsClient> ws_;
+  uint64_t gen_ = 0;  ///< connection generation: callbacks of older sockets are ignored
+  State state_ = State::kStopped;
+  bool ever_live_ = false;
+  bool stopping_ = false;
+  SteadyTime last_rx_{};
+  Scheduler::TimerId greeting_timer_ = 0, login_timer_ = 0, ping_timer_ = 0, reconnect_timer_ = 0;
+  std::map<std::string, v1::Order> open_orders_;       ///< by order id: what we believe is open
+  std::map<std::string, v1::Position> positions_;      ///< by position id
+  std::atomic<bool> live_{false};
+  std::atomic<uint64_t> connects_{0};
+  std::atomic<uint64_t> reconciliations_{0};
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+}  // namespace bx::orders

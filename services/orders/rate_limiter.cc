@@ -1,0 +1,190 @@
+#include "services/orders/rate_limiter.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "services/orders/errors.h"
+
+namespace bx::orders {
+namespace {
+
+std::chrono::nanoseconds SecondsToNs(double s) {
+  return std::chrono::nanoseconds(static_cast<int64_t>(std::ceil(s * 1e9)));
+}
+
+}  // namespace
+
+RateLimiter::RateLimiter(Scheduler& scheduler, RateLimiterOptions options)
+    : scheduler_(scheduler), options_(options) {
+  const SteadyTime now = scheduler_.clock().Steady();
+  for (int i = 0; i < kBucketCount; ++i) {
+    BucketData& b = buckets_[static_cast<size_t>(i)];
+    b.options = options_.buckets[static_cast<size_t>(i)];
+    b.options.burst = std::max(1.0, b.options.burst);
+    b.options.rate_per_s = std::max(0.001, b.options.rate_per_s);
+    b.rate = b.options.rate_per_s;
+    b.tokens = b.options.burst;
+    b.last_refill = now;
+    b.last_rate_change = now;
+  }
+}
+
+RateLimiter::~RateLimiter() {
+  for (auto& b : buckets_) {
+    if (b.timer != 0) scheduler_.Cancel(b.timer);
+  }
+}
+
+void RateLimiter::Refill(BucketData& b, SteadyTime now) {
+  if (now > b.last_refill) {
+    double dt = std::chrono::duration<double>(now - b.last_refill).count();
+    b.tokens = std::min(b.options.burst, b.tokens + dt * b.rate);
+    b.last_refill = now;
+  }
+  // Additive recovery toward the documented budget after a quiet period.
+  if (b.rate < b.options.rate_per_s && now - b.last_rate_change >= options_.recovery_step) {
+    auto steps = (now - b.last_rate_change) / options_.recovery_step;
+    b.rate = std::min(b.options.rate_per_s, b.rate + 0.1 * b.options.rate_per_s * static_cast<double>(steps));
+    b.last_rate_change += options_.recovery_step * steps;
+  }
+}
+
+absl::Status RateLimiter::Refusal(Bucket bucket, Lane lane, const std::string& what, std::chrono::nanoseconds wait,
+                                  size_t ahead) const {
+  const BucketData& b = buckets_[static_cast<size_t>(bucket)];
+  return MakeError(absl::StatusCode::kResourceExhausted,
+                   absl::StrCat("rate limit: no ", std::string(BucketName(bucket)), " token for ", what, " (",
+                                std::string(LaneName(lane)), " lane) before the call's deadline (", ahead, " queued ahead, next token in ",
+                                std::chrono::duration_cast<std::chrono::milliseconds>(wait).count(),
+                                " ms at ", b.rate, "/s); retry later or with a longer deadline"),
+                   reason::kRateLimited);
+}
+
+void RateLimiter::Acquire(Bucket bucket, Lane lane, SteadyTime deadline, std::string_view what, Done done) {
+  BucketData& b = buckets_[static_cast<size_t>(bucket)];
+  const SteadyTime now = scheduler_.clock().Steady();
+  Refill(b, now);
+  size_t ahead = 0;
+  for (int l = 0; l <= static_cast<int>(lane); ++l) ahead += b.lanes[static_cast<size_t>(l)].size();
+  if (ahead == 0 && b.tokens >= 1.0) {
+    b.tokens -= 1.0;
+    ++b.immediate;
+    Observe(bucket, lane, AcquireOutcome::kImmediate, std::chrono::nanoseconds(0));
+    done(absl::OkStatus());
+    return;
+  }
+  auto& queue = b.lanes[static_cast<size_t>(lane)];
+  const auto wait = SecondsToNs((static_cast<double>(ahead) + 1.0 - b.tokens) / b.rate);
+  if (queue.size() >= options_.max_queue_per_lane || now + wait > deadline) {
+    ++b.refused;
+    Observe(bucket, lane, AcquireOutcome::kRefused, std::chrono::nanoseconds(0));
+    done(Refusal(bucket, lane, std::string(what), wait, ahead));
+    return;
+  }
+  queue.push_back(Waiter{deadline, now, std::string(what), std::move(done)});
+  // A higher-priority arrival may push lower lanes past their deadlines: re-check now.
+  Callbacks callbacks;
+  Service(bucket, callbacks);
+  Arm(bucket);
+  for (auto& [cb, status] : callbacks) cb(status);
+}
+
+void RateLimiter::Service(Bucket bucket, Callbacks& out) {
+  BucketData& b = buckets_[static_cast<size_t>(bucket)];
+  const SteadyTime now = scheduler_.clock().Steady();
+  Refill(b, now);
+  // Grant in priority order while tokens last.
+  for (size_t l = 0; l < static_cast<size_t>(kLaneCount); ++l) {
+    auto& q = b.lanes[l];
+    while (!q.empty() && b.tokens >= 1.0) {
+      b.tokens -= 1.0;
+      ++b.queued_granted;
+      Observe(bucket, static_cast<Lane>(l), AcquireOutcome::kQueued, now - q.front().enqueued);
+      out.emplace_back(std::move(q.front().done), absl::OkStatus());
+      q.pop_front();
+    }
+  }
+  // Refuse waiters that can no longer be served before their deadline.
+  size_t position = 0;
+  for (size_t l = 0; l < static_cast<size_t>(kLaneCount); ++l) {
+    auto& q = b.lanes[l];
+    for (auto it = q.begin(); it != q.end();) {
+      const auto wait = SecondsToNs((static_cast<double>(position) + 1.0 - b.tokens) / b.rate);
+      if (now + wait > it->deadline) {
+        ++b.refused;
+        Observe(bucket, static_cast<Lane>(l), AcquireOutcome::kRefused, now - it->enqueued);
+        out.emplace_back(std::move(it->done), Refusal(bucket, static_cast<Lane>(l), it->what, wait, position));
+        it = q.erase(it);
+      } else {
+        ++position;
+        ++it;
+      }
+    }
+  }
+}
+
+void RateLimiter::Arm(Bucket bucket) {
+  BucketData& b = buckets_[static_cast<size_t>(bucket)];
+  if (b.timer != 0) {
+    scheduler_.Cancel(b.timer);
+    b.timer = 0;
+  }
+  bool any = false;
+  for (const auto& q : b.lanes) any = any || !q.empty();
+  if (!any) return;
+  const auto wait = SecondsToNs(std::max(0.0, 1.0 - b.tokens) / b.rate);
+  b.timer = scheduler_.RunAfter(wait, [this, bucket] {
+    buckets_[static_cast<size_t>(bucket)].timer = 0;
+    Callbacks callbacks;
+    Service(bucket, callbacks);
+    Arm(bucket);
+    for (auto& [cb, status] : callbacks) cb(status);
+  });
+}
+
+void RateLimiter::OnThrottled(Bucket bucket) {
+  BucketData& b = buckets_[static_cast<size_t>(bucket)];
+  const SteadyTime now = scheduler_.clock().Steady();
+  Refill(b, now);
+  ++b.throttles;
+  b.rate = std::max(b.options.rate_per_s * options_.min_rate_fraction, b.rate * options_.throttle_factor);
+  b.tokens = std::min(b.tokens, 0.0);
+  b.last_rate_change = now;
+  Callbacks callbacks;
+  Service(bucket, callbacks);
+  Arm(bucket);
+  for (auto& [cb, status] : callbacks) cb(status);
+}
+
+void RateLimiter::FailAll(const absl::Status& status) {
+  Callbacks callbacks;
+  for (auto& b : buckets_) {
+    for (auto& q : b.lanes) {
+      for (auto& w : q) callbacks.emplace_back(std::move(w.done), status);
+      q.clear();
+    }
+    if (b.timer != 0) {
+      scheduler_.Cancel(b.timer);
+      b.timer = 0;
+    }
+  }
+  for (auto& [cb, st] : callbacks) cb(st);
+}
+
+RateLimiter::BucketState RateLimiter::State(Bucket bucket) {
+  BucketData& b = buckets_[static_cast<size_t>(bucket)];
+  Refill(b, scheduler_.clock().Steady());
+  BucketState s;
+  s.tokens = b.tokens;
+  s.rate = b.rate;
+  s.base_rate = b.options.rate_per_s;
+  for (size_t l = 0; l < static_cast<size_t>(kLaneCount); ++l) s.queued[l] = b.lanes[l].size();
+  s.immediate = b.immediate;
+  s.queued_granted = b.queued_granted;
+  s.refused = b.refused;
+  s.throttles = b.throttles;
+  return s;
+}
+
+}  // namespace bx::orders

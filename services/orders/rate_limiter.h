@@ -1,0 +1,110 @@
+// Token buckets per documented Bitunix budget, with priority lanes (cancel > place > query) and
+// adaptive slow-down when the exchange says "too many requests" (10005, 10006, HTTP 429).
+//
+// A call that cannot get a token before its deadline is refused at once with RESOURCE_EXHAUSTED
+// (it never waits just to fail). A waiter that a later, higher-priority call pushes past its
+// deadline is refused as soon as that is known.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "services/orders/endpoints.h"
+#include "services/orders/scheduler.h"
+
+namespace bx::orders {
+
+struct BucketOptions {
+  double rate_per_s = 10;  ///< documented budget
+  double burst = 1;        ///< tokens that can accumulate while idle (>= 1)
+};
+
+struct RateLimiterOptions {
+  /// Indexed by Bucket: public 10/s, private 10/s, cancel 5/s, batch 1/s.
+  std::array<BucketOptions, kBucketCount> buckets{{{10, 1}, {10, 1}, {5, 1}, {1, 1}}};
+  size_t max_queue_per_lane = 256;
+  /// On a throttle answer the bucket's rate is multiplied by this (and its tokens drained).
+  double throttle_factor = 0.5;
+  /// The rate never drops below this fraction of the documented budget.
+  double min_rate_fraction = 0.1;
+  /// After this long without a throttle answer, the rate grows back by 10% of the budget.
+  std::chrono::milliseconds recovery_step{2000};
+};
+
+/// How an Acquire ended, for metrics and benchmarks.
+enum class AcquireOutcome { kImmediate, kQueued, kRefused };
+
+class RateLimiter {
+ public:
+  using Done = std::function<void(absl::Status)>;
+  /// Metrics hook: outcome and time spent waiting.
+  using Observer = std::function<void(Bucket, Lane, AcquireOutcome, std::chrono::nanoseconds waited)>;
+
+  RateLimiter(Scheduler& scheduler, RateLimiterOptions options);
+  ~RateLimiter();
+  RateLimiter(const RateLimiter&) = delete;
+  RateLimiter& operator=(const RateLimiter&) = delete;
+
+  /// Executor thread. `done` runs exactly once, possibly inline: OK when a token was taken,
+  /// RESOURCE_EXHAUSTED (reason RATE_LIMITED) when none can be had before `deadline`.
+  /// `what` names the call in the refusal message.
+  void Acquire(Bucket bucket, Lane lane, SteadyTime deadline, std::string_view what, Done done);
+
+  /// Executor thread. The exchange answered 10005/10006/429 on a call of this bucket.
+  void OnThrottled(Bucket bucket);
+
+  /// Executor thread. Refuses every queued waiter (shutdown).
+  void FailAll(const absl::Status& status);
+
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
+  struct BucketState {
+    double tokens = 0;
+    double rate = 0;       ///< current (possibly slowed) rate
+    double base_rate = 0;  ///< documented budget
+    std::array<size_t, kLaneCount> queued{};
+    uint64_t immediate = 0, queued_granted = 0, refused = 0, throttles = 0;
+  };
+  /// Executor thread.
+  BucketState State(Bucket bucket);
+
+ private:
+  struct Waiter {
+    SteadyTime deadline;
+    SteadyTime enqueued;
+    std::string what;
+    Done done;
+  };
+  struct BucketData {
+    BucketOptions options;
+    double tokens = 0;
+    double rate = 0;
+    SteadyTime last_refill;
+    SteadyTime last_rate_change;
+    std::array<std::deque<Waiter>, kLaneCount> lanes;
+    Scheduler::TimerId timer = 0;
+    uint64_t immediate = 0, queued_granted = 0, refused = 0, throttles = 0;
+  };
+  using Callbacks = std::vector<std::pair<Done, absl::Status>>;
+
+  void Refill(BucketData& b, SteadyTime now);
+  void Service(Bucket bucket, Callbacks& out);
+  void Arm(Bucket bucket);
+  absl::Status Refusal(Bucket bucket, Lane lane, const std::string& what, std::chrono::nanoseconds wait,
+                       size_t ahead) const;
+  void Observe(Bucket b, Lane l, AcquireOutcome o, std::chrono::nanoseconds waited) {
+    if (observer_) observer_(b, l, o, waited);
+  }
+
+  Scheduler& scheduler_;
+  RateLimiterOptions options_;
+  std::array<BucketData, kBucketCount> buckets_;
+  Observer observer_;
+};
+
+}  // namespace bx::orders

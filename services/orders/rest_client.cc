@@ -1,0 +1,214 @@
+#include "services/orders/rest_client.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "services/orders/errors.h"
+#include "services/orders/orders_metrics.h"
+#include "services/orders/rest_parse.h"
+
+namespace bx::orders {
+namespace {
+
+RateLimitedLog& Warnings() {
+  static RateLimitedLog log(20, std::chrono::seconds(10));
+  return log;
+}
+
+std::string ResultLabel(const RestResult& r, bool timeout) {
+  if (r.outcome == Outcome::kOk) return "ok";
+  if (r.code != 0) return ExchangeCodeName(r.code).empty() ? "code_other" : absl::StrCat("code_", r.code);
+  if (r.http_status == 429) return "http_429";
+  if (r.http_status >= 500) return "http_5xx";
+  if (r.http_status != 0) return r.status.code() == absl::StatusCode::kUnavailable ? "bad_reply" : "http_other";
+  if (timeout) return "timeout";
+  return "network";
+}
+
+}  // namespace
+
+std::string_view OutcomeName(Outcome o) {
+  switch (o) {
+    case Outcome::kOk: return "ok";
+    case Outcome::kRejected: return "rejected";
+    case Outcome::kNotSent: return "not_sent";
+    case Outcome::kAmbiguous: return "ambiguous";
+  }
+  return "?";
+}
+
+struct RestClient::CallState {
+  const Endpoint* endpoint;
+  QueryParams query;
+  std::string body;
+  SteadyTime deadline;
+  Callback cb;
+  Lane lane;
+  int attempts = 0;
+  Backoff backoff;
+};
+
+RestClient::RestClient(Scheduler& scheduler, net::HttpClient& http, RateLimiter& limiter,
+                       const RequestSigner& signer, SkewEstimator* skew, OrdersMetrics* metrics,
+                       RestClientOptions options)
+    : scheduler_(scheduler),
+      http_(http),
+      limiter_(limiter),
+      signer_(signer),
+      skew_(skew),
+      metrics_(metrics),
+      options_(options) {}
+
+RestClient::~RestClient() = default;
+
+void RestClient::Call(const Endpoint& endpoint, QueryParams query, std::string body, SteadyTime deadline,
+                      Callback cb, std::optional<Lane> lane) {
+  auto call = std::make_shared<CallState>(CallState{&endpoint, std::move(query), std::move(body), deadline,
+                                                    std::move(cb), lane.value_or(endpoint.lane), 0,
+                                                    Backoff(options_.read_backoff)});
+  Attempt(std::move(call));
+}
+
+void RestClient::Attempt(std::shared_ptr<CallState> call) {
+  std::weak_ptr<int> alive = alive_;
+  limiter_.Acquire(call->endpoint->bucket, call->lane, call->deadline, call->endpoint->name,
+                   [this, alive, call](absl::Status granted) {
+                     if (alive.expired()) return;
+                     if (!granted.ok()) {
+                       RestResult r;
+                       r.outcome = Outcome::kNotSent;
+                       r.status = granted;
+                       r.attempts = call->attempts;
+                       if (metrics_) metrics_->ExchangeRequest(call->endpoint->name, "rate_limited", {});
+                       Finish(call, std::move(r));
+                       return;
+                     }
+                     Send(call);
+                   });
+}
+
+void RestClient::Send(std::shared_ptr<CallState> call) {
+  const SteadyTime now = scheduler_.clock().Steady();
+  const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(call->deadline - now);
+  if (remaining.count() <= 0) {
+    RestResult r;
+    r.outcome = Outcome::kNotSent;
+    r.status = MakeError(absl::StatusCode::kDeadlineExceeded,
+                         absl::StrCat("deadline passed before ", call->endpoint->name, " could be sent"),
+                         reason::kNetwork, 0, call->endpoint->path);
+    r.attempts = call->attempts;
+    Finish(call, std::move(r));
+    return;
+  }
+  ++call->attempts;
+  SignedRequest signed_request = signer_.Build(*call->endpoint, call->query, call->body);
+  net::HttpRequest req = std::move(signed_request.http);
+  req.timeout = std::min(options_.request_timeout, remaining);
+  std::weak_ptr<int> alive = alive_;
+  http_.Send(std::move(req), [this, alive, call, now](net::HttpResult reply) {
+    if (alive.expired()) return;
+    scheduler_.Post([this, alive, call, now, reply = std::move(reply)]() mutable {
+      if (alive.expired()) return;
+      OnReply(call, now, std::move(reply));
+    });
+  });
+}
+
+void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, net::HttpResult reply) {
+  const Endpoint& ep = *call->endpoint;
+  const auto latency = scheduler_.clock().Steady() - started;
+  RestResult r;
+  r.attempts = call->attempts;
+  bool timeout = false;
+  if (!reply.status.ok()) {
+    timeout = reply.status.code() == absl::StatusCode::kDeadlineExceeded;
+    r.outcome = reply.maybe_sent ? Outcome::kAmbiguous : Outcome::kNotSent;
+    r.status = MakeError(timeout ? absl::StatusCode::kDeadlineExceeded : absl::StatusCode::kUnavailable,
+                         absl::StrCat(ep.name, ": ", timeout ? "no reply in time" : "network failure", " (",
+                                      std::string(reply.status.message()), ")"),
+                         reason::kNetwork, 0, ep.path);
+  } else {
+    const auto& resp = reply.response;
+    r.http_status = resp.status;
+    if (skew_ != nullptr && resp.date_ms > 0) {
+      const int64_t now_ms = scheduler_.clock().NowMs();
+      skew_->AddSample(resp.date_ms, resp.sent_ns > 0 ? resp.sent_ns / 1'000'000 : now_ms,
+                       resp.received_ns > 0 ? resp.received_ns / 1'000'000 : now_ms);
+    }
+    auto env = ParseEnvelope(resp.body);
+    if (resp.status == 429 || (resp.status >= 500 && !env.ok())) {
+      r.outcome = Outcome::kAmbiguous;
+      if (resp.status == 429) {
+        limiter_.OnThrottled(ep.bucket);
+        r.status = MakeError(absl::StatusCode::kResourceExhausted,
+                             absl::StrCat(ep.name, ": exchange rate limit (HTTP 429)"), reason::kRateLimited, 0,
+                             ep.path, resp.status);
+      } else {
+        r.status = MakeError(absl::StatusCode::kUnavailable,
+                             absl::StrCat(ep.name, ": exchange server error (HTTP ", resp.status, ")"),
+                             reason::kNetwork, 0, ep.path, resp.status);
+      }
+    } else if (!env.ok()) {
+      r.outcome = Outcome::kAmbiguous;
+      r.status = MakeError(absl::StatusCode::kUnavailable,
+                           absl::StrCat(ep.name, ": unreadable exchange reply (HTTP ", resp.status, ", ",
+                                        std::string(env.status().message()), ")"),
+                           reason::kBadReply, 0, ep.path, resp.status);
+    } else if (env->code == 0 && resp.status >= 200 && resp.status < 300) {
+      r.outcome = Outcome::kOk;
+      r.msg = std::move(env->msg);
+      r.data = std::move(env->data);
+    } else {
+      r.code = env->code;
+      r.msg = env->msg;
+      r.data = std::move(env->data);
+      if (IsRateLimitCode(env->code)) limiter_.OnThrottled(ep.bucket);
+      const bool definitive = IsDefinitiveRejection(env->code) && resp.status >= 200 && resp.status < 300;
+      r.outcome = definitive ? Outcome::kRejected : Outcome::kAmbiguous;
+      std::string_view name = ExchangeCodeName(env->code);
+      r.status = MakeError(env->code == 0 ? absl::StatusCode::kUnavailable : MapExchangeCode(env->code),
+                           absl::StrCat("exchange refused ", ep.name, ": ", env->code, " ", env->msg,
+                                        name.empty() ? "" : absl::StrCat(" (", std::string(name), ")")),
+                           IsRateLimitCode(env->code) ? reason::kRateLimited : reason::kExchangeRejected,
+                           env->code, ep.path, resp.status);
+    }
+  }
+  if (metrics_) metrics_->ExchangeRequest(ep.name, ResultLabel(r, timeout), latency);
+
+  // Retry what is safe to repeat: reads, and anything provably never sent.
+  const bool transport_unsent = r.outcome == Outcome::kNotSent && !reply.status.ok();
+  const bool retryable = (ep.idempotent && r.outcome == Outcome::kAmbiguous) || transport_unsent;
+  if (retryable && call->attempts < options_.max_read_attempts) {
+    const auto delay = call->backoff.Next();
+    const SteadyTime at = scheduler_.clock().Steady() + delay;
+    if (at + std::chrono::milliseconds(20) < call->deadline) {
+      if (metrics_) metrics_->ExchangeRetry(ep.name);
+      Warnings().Log(LogLevel::kWarn, "orders.rest", ep.name, "retrying exchange call",
+                     {{"endpoint", ep.name}, {"attempt", call->attempts}, {"error", std::string(r.status.message())}});
+      std::weak_ptr<int> alive = alive_;
+      scheduler_.RunAt(at, [this, alive, call] {
+        if (!alive.expired()) Attempt(call);
+      });
+      return;
+    }
+  }
+  if (r.outcome != Outcome::kOk) {
+    Warnings().Log(LogLevel::kWarn, "orders.rest", ep.name, "exchange call failed",
+                   {{"endpoint", ep.name},
+                    {"outcome", OutcomeName(r.outcome)},
+                    {"code", r.code},
+                    {"http_status", r.http_status},
+                    {"error", std::string(r.status.message())}});
+  }
+  Finish(call, std::move(r));
+}
+
+void RestClient::Finish(std::shared_ptr<CallState> call, RestResult result) {
+  // Never inline: the caller may still be inside Call().
+  std::weak_ptr<int> alive = alive_;
+  scheduler_.Post([alive, call, result = std::move(result)]() mutable {
+    if (alive.expired()) return;
+    call->cb(std::move(result));
+  });
+}
+
+}  // namespace bx::orders

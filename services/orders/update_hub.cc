@@ -1,0 +1,244 @@
+#include "services/orders/update_hub.h"
+
+#include <algorithm>
+
+namespace bx::orders {
+
+namespace cv1 = ::bitunix::common::v1;
+
+HubEvent MakeHubEvent(v1::UpdateEvent event) {
+  HubEvent h;
+  switch (event.payload_case()) {
+    case v1::UpdateEvent::kOrder:
+      h.channel = v1::UPDATE_CHANNEL_ORDER;
+      h.symbol = event.order().symbol();
+      break;
+    case v1::UpdateEvent::kPosition:
+      h.channel = v1::UPDATE_CHANNEL_POSITION;
+      h.symbol = event.position().symbol();
+      break;
+    case v1::UpdateEvent::kBalance:
+      h.channel = v1::UPDATE_CHANNEL_BALANCE;
+      break;
+    case v1::UpdateEvent::kTpsl:
+      h.channel = v1::UPDATE_CHANNEL_TPSL;
+      h.symbol = event.tpsl().symbol();
+      break;
+    default:
+      h.channel = v1::UPDATE_CHANNEL_UNSPECIFIED;
+      break;
+  }
+  h.event = std::make_shared<const v1::UpdateEvent>(std::move(event));
+  return h;
+}
+
+UpdateStream::UpdateStream(Filter filter, size_t max_queue, size_t max_batch, const Clock& clock, WriteFn write,
+                           FinishFn finish)
+    : filter_(std::move(filter)),
+      max_queue_(std::max<size_t>(1, max_queue)),
+      max_batch_(std::max<size_t>(1, max_batch)),
+      clock_(clock),
+      write_(std::move(write)),
+      finish_(std::move(finish)) {}
+
+bool UpdateStream::Wants(const HubEvent& ev) const {
+  if (ev.channel == v1::UPDATE_CHANNEL_UNSPECIFIED) return true;  // status, gap
+  if (!filter_.channels.empty() && !filter_.channels.count(ev.channel)) return false;
+  if (ev.channel == v1::UPDATE_CHANNEL_BALANCE || filter_.symbols.empty() || ev.symbol.empty()) return true;
+  return filter_.symbols.count(ev.symbol) > 0;
+}
+
+void UpdateStream::PushLocked(const HubEvent& ev) {
+  if (queue_.size() >= max_queue_) {
+    // Slow consumer: drop the oldest and tell the client with a Gap at the next write.
+    queue_.pop_front();
+    ++dropped_since_gap_;
+    ++dropped_total_;
+  }
+  queue_.push_back(ev.event);
+}
+
+void UpdateStream::Deliver(const HubEvent& ev) {
+  if (!Wants(ev)) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_ || finishing_) return;
+    PushLocked(ev);
+  }
+  Kick();
+}
+
+void UpdateStream::DeliverSnapshot(std::vector<HubEvent> events) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_ || !snapshot_pending_) return;
+    std::deque<std::shared_ptr<const v1::UpdateEvent>> merged;
+    for (auto& ev : events) {
+      if (Wants(ev)) merged.push_back(std::move(ev.event));
+    }
+    for (auto& e : queue_) merged.push_back(std::move(e));
+    queue_ = std::move(merged);
+    snapshot_pending_ = false;
+  }
+  Kick();
+}
+
+bool UpdateStream::PrepareWriteLocked() {
+  if (cancelled_ || finished_ || write_in_flight_ || snapshot_pending_) return false;
+  if (queue_.empty() && dropped_since_gap_ == 0) return false;
+  in_flight_.Clear();
+  const int64_t now_ns = clock_.NowNs();
+  if (dropped_since_gap_ > 0) {
+    v1::UpdateEvent* gap = in_flight_.add_events();
+    gap->set_seq(next_seq_++);
+    gap->set_gateway_ts_ns(now_ns);
+    gap->mutable_gap()->set_reason(cv1::Gap::REASON_SLOW_CONSUMER);
+    gap->mutable_gap()->set_missed_events(dropped_since_gap_);
+    dropped_since_gap_ = 0;
+  }
+  while (!queue_.empty() && static_cast<size_t>(in_flight_.events_size()) < max_batch_) {
+    v1::UpdateEvent* e = in_flight_.add_events();
+    *e = *queue_.front();
+    e->set_seq(next_seq_++);
+    queue_.pop_front();
+  }
+  written_ += static_cast<uint64_t>(in_flight_.events_size());
+  write_in_flight_ = true;
+  return true;
+}
+
+void UpdateStream::Kick() {
+  bool start = false;
+  bool finish = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    start = PrepareWriteLocked();
+    if (!start && finishing_ && !finished_ && !write_in_flight_ && !cancelled_ && (queue_.empty() || snapshot_pending_)) {
+      finished_ = true;
+      finish = true;
+    }
+  }
+  // Outside the lock: the transport may call back.
+  if (start) write_(&in_flight_);
+  if (finish) finish_();
+}
+
+void UpdateStream::OnWriteDone(bool ok) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    write_in_flight_ = false;
+    if (!ok) {
+      cancelled_ = true;  // the client went away
+      return;
+    }
+  }
+  Kick();
+}
+
+void UpdateStream::FinishAfterDrain(std::optional<HubEvent> last) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finishing_ || cancelled_) return;
+    if (last) {
+      snapshot_pending_ = false;  // a closing stream does not wait for its snapshot
+      PushLocked(*last);
+    }
+    finishing_ = true;
+  }
+  Kick();
+}
+
+void UpdateStream::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+}
+
+uint64_t UpdateStream::dropped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return dropped_total_;
+}
+
+uint64_t UpdateStream::written_events() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return written_;
+}
+
+void UpdateHub::Add(std::shared_ptr<UpdateStream> stream) {
+  bool closed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed = closed_;
+    if (!closed) streams_.push_back(stream);
+  }
+  if (closed) {
+    v1::UpdateEvent e;
+    e.set_gateway_ts_ns(clock_.NowNs());
+    e.mutable_status()->set_state(cv1::StreamStatus::STATE_SHUTTING_DOWN);
+    e.mutable_status()->set_reason("the order service is shutting down");
+    stream->FinishAfterDrain(MakeHubEvent(std::move(e)));
+  }
+}
+
+void UpdateHub::Remove(const UpdateStream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  streams_.erase(std::remove_if(streams_.begin(), streams_.end(), [stream](const auto& s) { return s.get() == stream; }),
+                 streams_.end());
+}
+
+void UpdateHub::Publish(const HubEvent& ev) {
+  std::vector<std::shared_ptr<UpdateStream>> copy;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    copy = streams_;
+  }
+  for (auto& s : copy) s->Deliver(ev);
+}
+
+void UpdateHub::SetStatus(cv1::StreamStatus::State state, std::string reason) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.set_state(state);
+    status_.set_reason(reason);
+  }
+  v1::UpdateEvent e;
+  e.set_gateway_ts_ns(clock_.NowNs());
+  e.mutable_status()->set_state(state);
+  e.mutable_status()->set_reason(std::move(reason));
+  Publish(MakeHubEvent(std::move(e)));
+}
+
+HubEvent UpdateHub::CurrentStatus() const {
+  v1::UpdateEvent e;
+  e.set_gateway_ts_ns(clock_.NowNs());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    *e.mutable_status() = status_;
+  }
+  if (e.status().state() == cv1::StreamStatus::STATE_UNSPECIFIED) {
+    e.mutable_status()->set_state(cv1::StreamStatus::STATE_RECONNECTING);
+    e.mutable_status()->set_reason("private feed not connected yet");
+  }
+  return MakeHubEvent(std::move(e));
+}
+
+void UpdateHub::CloseAll(std::string reason) {
+  std::vector<std::shared_ptr<UpdateStream>> copy;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    copy.swap(streams_);
+  }
+  v1::UpdateEvent e;
+  e.set_gateway_ts_ns(clock_.NowNs());
+  e.mutable_status()->set_state(cv1::StreamStatus::STATE_SHUTTING_DOWN);
+  e.mutable_status()->set_reason(std::move(reason));
+  HubEvent last = MakeHubEvent(std::move(e));
+  for (auto& s : copy) s->FinishAfterDrain(last);
+}
+
+size_t UpdateHub::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return streams_.size();
+}
+
+}  // namespace bx::orders

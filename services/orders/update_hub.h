@@ -1,0 +1,117 @@
+// Private updates fan-out for StreamUpdates: the private stream publishes events once; each
+// stream has a bounded queue, its own sequence numbers (1, 2, 3, ... fixed64), in-band status
+// and Gap events, and batched writes (one write in flight; each write carries everything queued
+// since the last one). Transport-free: the gRPC reactor plugs in through a write function.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bitunix/orders/v1/orders.pb.h"
+#include "common/clock.h"
+
+namespace bx::orders {
+
+namespace v1 = ::bitunix::orders::v1;
+
+/// One published event. `channel` UNSPECIFIED = status/gap, delivered to every stream.
+struct HubEvent {
+  v1::UpdateChannel channel = v1::UPDATE_CHANNEL_UNSPECIFIED;
+  std::string symbol;  ///< "" = not symbol-specific (balance, status)
+  std::shared_ptr<const v1::UpdateEvent> event;
+};
+
+/// Builds a HubEvent from an event (channel and symbol taken from its payload).
+HubEvent MakeHubEvent(v1::UpdateEvent event);
+
+/// One StreamUpdates stream's queue. Thread-safe.
+class UpdateStream {
+ public:
+  struct Filter {
+    std::set<int> channels;        ///< empty = all four
+    std::set<std::string> symbols;  ///< empty = all (balance and status always pass)
+  };
+  /// Starts one write of `msg`; `msg` stays valid and unchanged until OnWriteDone.
+  using WriteFn = std::function<void(const v1::StreamUpdatesResponse* msg)>;
+  /// Ends the stream (after the last write completed).
+  using FinishFn = std::function<void()>;
+
+  UpdateStream(Filter filter, size_t max_queue, size_t max_batch, const Clock& clock, WriteFn write,
+               FinishFn finish);
+
+  bool Wants(const HubEvent& ev) const;
+  /// Queues a live event (dropped silently if filtered out). While the snapshot is pending, live
+  /// events wait behind it.
+  void Deliver(const HubEvent& ev);
+  /// Ends the snapshot phase: `events` first, then the live events queued meanwhile.
+  void DeliverSnapshot(std::vector<HubEvent> events);
+  /// The reactor's OnWriteDone.
+  void OnWriteDone(bool ok);
+  /// Writes what is queued (plus `last`, if given), then calls finish. Idempotent.
+  void FinishAfterDrain(std::optional<HubEvent> last = std::nullopt);
+  /// Stops everything now (the RPC ended); no more writes or finish.
+  void Cancel();
+
+  uint64_t dropped() const;
+  uint64_t written_events() const;
+
+ private:
+  void PushLocked(const HubEvent& ev);
+  /// Takes the next batch into in_flight_ when allowed; true if a write must be started.
+  bool PrepareWriteLocked();
+  void Kick();
+
+  const Filter filter_;
+  const size_t max_queue_;
+  const size_t max_batch_;
+  const Clock& clock_;
+  WriteFn write_;
+  FinishFn finish_;
+
+  mutable std::mutex mu_;
+  std::deque<std::shared_ptr<const v1::UpdateEvent>> queue_;
+  bool snapshot_pending_ = true;
+  bool write_in_flight_ = false;
+  bool finishing_ = false;
+  bool finished_ = false;
+  bool cancelled_ = false;
+  uint64_t next_seq_ = 1;
+  uint64_t dropped_since_gap_ = 0;
+  uint64_t dropped_total_ = 0;
+  uint64_t written_ = 0;
+  v1::StreamUpdatesResponse in_flight_;
+};
+
+/// The hub: every stream, the current private-feed status. Thread-safe.
+class UpdateHub {
+ public:
+  explicit UpdateHub(const Clock& clock) : clock_(clock) {}
+
+  void Add(std::shared_ptr<UpdateStream> stream);
+  void Remove(const UpdateStream* stream);
+  /// Delivers to every stream that wants it (copies the list under the lock, delivers outside).
+  void Publish(const HubEvent& ev);
+  /// Publishes a status event and remembers it for new streams.
+  void SetStatus(bitunix::common::v1::StreamStatus::State state, std::string reason);
+  /// The status a new stream starts with.
+  HubEvent CurrentStatus() const;
+  /// Shutdown: every stream gets SHUTTING_DOWN and ends after draining.
+  void CloseAll(std::string reason);
+  size_t size() const;
+
+ private:
+  const Clock& clock_;
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<UpdateStream>> streams_;
+  bitunix::common::v1::StreamStatus status_;
+  bool closed_ = false;
+};
+
+}  // namespace bx::orders

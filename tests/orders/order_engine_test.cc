@@ -1,0 +1,467 @@
+// The order engine against FakeExchange on a manual scheduler: idempotency, ambiguous outcomes,
+// reconciliation, validation, dry runs, batches, rate limiting.
+#include "services/orders/order_engine.h"
+
+#include <gtest/gtest.h>
+
+#include "common/signing.h"
+#include "services/orders/errors.h"
+#include "tests/orders/engine_harness.h"
+
+namespace bx::orders {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::EngineHarness;
+using testing::Fault;
+using testing::FaultKind;
+using testing::LimitBuy;
+
+std::string Reason(const absl::Status& s) {
+  auto d = GetExchangeError(s);
+  return d ? d->reason() : "";
+}
+
+TEST(OrderEngine, PlaceAcceptedWithGeneratedClientId) {
+  EngineHarness h;
+  h.LoadRules();
+  auto r = h.Place(LimitBuy());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(r->client_id().size(), 32u);
+  EXPECT_EQ(r->client_id().rfind("gw", 0), 0u);
+  EXPECT_EQ(r->order().client_id(), r->client_id());
+  EXPECT_FALSE(r->order_id().empty());
+  EXPECT_EQ(h.exchange.CountClientId(r->client_id()), 1u);
+  EXPECT_EQ(h.exchange.bad_signatures(), 0);
+  // The exact body: our client id went to the exchange.
+  const auto& req = h.exchange.requests().back();
+  EXPECT_NE(req.body.find("\"clientId\":\"" + r->client_id() + "\""), std::string::npos) << req.body;
+}
+
+TEST(OrderEngine, SameClientIdTwiceReturnsTheOriginal) {
+  EngineHarness h;
+  h.LoadRules();
+  auto first = h.Place(LimitBuy("bot1-0001"));
+  auto second = h.Place(LimitBuy("bot1-0001"));
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(second->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(second->order_id(), first->order_id());
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), 1);
+  EXPECT_EQ(h.exchange.CountClientId("bot1-0001"), 1u);
+}
+
+TEST(OrderEngine, DuplicateWhileInFlightWaitsForTheOriginal) {
+  EngineHarness h;
+  h.LoadRules();
+  std::vector<absl::StatusOr<v1::PlaceOrderResponse>> out;
+  for (int i = 0; i < 3; ++i) {
+    h.engine.PlaceOrder(LimitBuy("same-id"), h.In(5s), [&](auto r) { out.push_back(std::move(r)); });
+  }
+  h.sched.AdvanceUntil([&] { return out.size() == 3; }, 10s);
+  ASSERT_EQ(out.size(), 3u);
+  int accepted = 0, duplicate = 0;
+  for (auto& r : out) {
+    ASSERT_TRUE(r.ok());
+    accepted += r->result() == v1::PLACE_RESULT_ACCEPTED;
+    duplicate += r->result() == v1::PLACE_RESULT_DUPLICATE;
+    EXPECT_EQ(r->order_id(), out[0]->order_id());
+  }
+  EXPECT_EQ(accepted, 1);
+  EXPECT_EQ(duplicate, 2);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), 1);
+}
+
+TEST(OrderEngine, ReusedClientIdForADifferentOrderIsRefused) {
+  EngineHarness h;
+  h.LoadRules();
+  ASSERT_TRUE(h.Place(LimitBuy("cid-x", "0.01")).ok());
+  auto r = h.Place(LimitBuy("cid-x", "0.02"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Reason(r.status()), "DUPLICATE_CLIENT_ID");
+  EXPECT_EQ(h.exchange.CountClientId("cid-x"), 1u);
+}
+
+TEST(OrderEngine, Exchange30042MapsToTheOriginalOrder) {
+  EngineHarness h;
+  h.LoadRules();
+  // Placed before a restart (the local cache does not know it); the exchange does.
+  h.exchange.InjectOrder("before-restart");
+  auto r = h.Place(LimitBuy("before-restart"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(r->order_id(), h.exchange.orders().front().order_id);
+  EXPECT_EQ(h.exchange.CountClientId("before-restart"), 1u);
+}
+
+TEST(OrderEngine, LostReplyAfterExecutionIsResolvedByClientId) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kReset, /*after=*/true});
+  auto r = h.Place(LimitBuy("lost-after"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(r->order_id(), h.exchange.orders().front().order_id);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), 1);  // never re-sent
+  EXPECT_GE(h.exchange.calls("/api/v1/futures/trade/get_order_detail"), 1);
+}
+
+TEST(OrderEngine, LostRequestBeforeExecutionIsUnknownThenSafeToResubmit) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kHttp500, /*after=*/false});
+  auto r = h.Place(LimitBuy("lost-before"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->result(), v1::PLACE_RESULT_UNKNOWN);
+  EXPECT_EQ(r->client_id(), "lost-before");
+  EXPECT_EQ(h.exchange.CountClientId("lost-before"), 0u);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), 1);
+  ASSERT_TRUE(h.engine.Placement("lost-before").has_value());
+  EXPECT_EQ(h.engine.Placement("lost-before")->state, OrderEngine::PlacementState::kUnknown);
+  EXPECT_EQ(h.engine.unknown_placements(), 1u);
+  // The caller resubmits with the same client id (the documented safe move).
+  auto again = h.Place(LimitBuy("lost-before"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(h.exchange.CountClientId("lost-before"), 1u);
+  EXPECT_EQ(h.engine.unknown_placements(), 0u);
+}
+
+TEST(OrderEngine, ResubmitAfterUnknownFindsALateFirstAttempt) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kReset, false});
+  auto r = h.Place(LimitBuy("late"));
+  ASSERT_EQ(r->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.exchange.InjectOrder("late");  // the first attempt landed after all
+  auto again = h.Place(LimitBuy("late"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(h.exchange.CountClientId("late"), 1u);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), 1);
+}
+
+TEST(OrderEngine, BackgroundReconciliationFindsTheOrderAndPublishesIt) {
+  EngineHarness h;
+  h.LoadRules();
+  std::vector<v1::Order> reconciled;
+  h.engine.set_reconciled_sink([&](const v1::Order& o) { reconciled.push_back(o); });
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kHang, false});
+  auto r = h.Place(LimitBuy("bg"));
+  ASSERT_EQ(r->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.exchange.InjectOrder("bg");
+  h.sched.AdvanceUntil([&] { return !reconciled.empty(); }, 60s, 100ms);
+  ASSERT_EQ(reconciled.size(), 1u);
+  EXPECT_EQ(reconciled[0].client_id(), "bg");
+  EXPECT_EQ(h.engine.Placement("bg")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(h.engine.unknown_placements(), 0u);
+}
+
+TEST(OrderEngine, BackgroundReconciliationGivesUpAfterTheWindow) {
+  EngineOptions eo;
+  eo.reconcile_window = 20s;
+  EngineHarness h(testing::GenerousLimits(), eo);
+  h.LoadRules();
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kReset, false});
+  ASSERT_EQ(h.Place(LimitBuy("never"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.sched.Advance(60s);
+  EXPECT_EQ(h.engine.Placement("never")->state, OrderEngine::PlacementState::kAbsent);
+  EXPECT_EQ(h.engine.unknown_placements(), 0u);
+  EXPECT_EQ(h.exchange.CountClientId("never"), 0u);
+}
+
+TEST(OrderEngine, PushResolvesAnUnknownPlacement) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kReset, false});
+  ASSERT_EQ(h.Place(LimitBuy("pushed"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  v1::Order o;
+  o.set_order_id("777");
+  o.set_client_id("pushed");
+  o.set_status(v1::ORDER_STATUS_NEW);
+  h.engine.OnOrderUpdate(o);
+  EXPECT_EQ(h.engine.Placement("pushed")->state, OrderEngine::PlacementState::kAccepted);
+  auto dup = h.Place(LimitBuy("pushed"));
+  EXPECT_EQ(dup->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(dup->order_id(), "777");
+}
+
+TEST(OrderEngine, DetailLagFallsBackToOpenOrders) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kHttp500, true});
+  h.exchange.set_detail_lag(5);  // order detail does not see it yet; the open-orders list does
+  auto r = h.Place(LimitBuy("lag"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_GE(h.exchange.calls("/api/v1/futures/trade/get_pending_orders"), 1);
+}
+
+// Every fault, before and after execution, many times: never a duplicate, never a lost order.
+TEST(OrderEngine, RepeatedAmbiguousFaultsNeverDuplicateNorLose) {
+  EngineHarness h;
+  h.LoadRules();
+  const FaultKind kinds[] = {FaultKind::kReset, FaultKind::kHttp500, FaultKind::kHttp429, FaultKind::kCode10005,
+                             FaultKind::kHang, FaultKind::kBadJson};
+  int n = 0;
+  for (FaultKind kind : kinds) {
+    for (bool after : {false, true}) {
+      for (int i = 0; i < 5; ++i) {
+        const std::string cid = "loop" + std::to_string(n++);
+        h.exchange.AddFault({"/api/v1/futures/trade/place_order", kind, after});
+        auto r = h.Place(LimitBuy(cid), 8s);
+        ASSERT_TRUE(r.ok()) << cid << ": " << r.status();
+        const size_t on_exchange = h.exchange.CountClientId(cid);
+        ASSERT_LE(on_exchange, 1u) << cid;
+        if (after) {
+          // It was placed: the caller must be told so (found by client id).
+          EXPECT_EQ(r->result(), v1::PLACE_RESULT_ACCEPTED) << cid;
+          EXPECT_EQ(r->order_id(), h.exchange.orders().back().order_id) << cid;
+        } else {
+          EXPECT_EQ(r->result(), v1::PLACE_RESULT_UNKNOWN) << cid;
+          EXPECT_EQ(on_exchange, 0u) << cid;
+          // Resubmitting the same client id places it exactly once.
+          auto again = h.Place(LimitBuy(cid), 8s);
+          ASSERT_TRUE(again.ok());
+          EXPECT_EQ(again->result(), v1::PLACE_RESULT_ACCEPTED) << cid;
+          EXPECT_EQ(h.exchange.CountClientId(cid), 1u) << cid;
+        }
+        h.limiter.State(Bucket::kPrivate);
+        h.sched.Advance(3s);  // let throttled buckets recover
+      }
+    }
+  }
+  EXPECT_EQ(h.exchange.bad_signatures(), 0);
+}
+
+TEST(OrderEngine, ValidationRefusesBeforeTheExchangeWithTheRuleAndAFix) {
+  EngineHarness h;
+  h.LoadRules();
+  struct Case {
+    v1::PlaceOrderRequest req;
+    absl::StatusCode code;
+    std::vector<std::string> words;
+  };
+  auto with = [](std::function<void(v1::PlaceOrderRequest&)> f) {
+    v1::PlaceOrderRequest r = LimitBuy();
+    f(r);
+    return r;
+  };
+  std::vector<Case> cases = {
+      {LimitBuy("", "0.12345"), absl::StatusCode::kInvalidArgument, {"basePrecision", "at most 4", "e.g. 0.1234"}},
+      {LimitBuy("", "0.0005"), absl::StatusCode::kInvalidArgument, {"minTradeVolume", "at least 0.001"}},
+      {LimitBuy("", "101"), absl::StatusCode::kInvalidArgument, {"maxLimitOrderVolume", "100"}},
+      {LimitBuy("", "0.01", "60000.55"), absl::StatusCode::kInvalidArgument, {"quotePrecision", "60000.5"}},
+      {LimitBuy("", "1e-3"), absl::StatusCode::kInvalidArgument, {"plain decimal"}},
+      {LimitBuy("", "-1"), absl::StatusCode::kInvalidArgument, {"greater than 0"}},
+      {with([](auto& r) { r.set_symbol("HALTUSDT"); r.set_qty("1"); r.set_price("1"); }),
+       absl::StatusCode::kFailedPrecondition, {"HALTUSDT", "STOP"}},
+      {with([](auto& r) { r.set_symbol("NOPEUSDT"); }), absl::StatusCode::kInvalidArgument, {"unknown symbol"}},
+      {with([](auto& r) { r.set_type(v1::ORDER_TYPE_MARKET); }), absl::StatusCode::kInvalidArgument, {"MARKET"}},
+      {with([](auto& r) { r.clear_price(); }), absl::StatusCode::kInvalidArgument, {"LIMIT", "price"}},
+      {with([](auto& r) { r.set_side(bitunix::common::v1::SIDE_UNSPECIFIED); }), absl::StatusCode::kInvalidArgument, {"side"}},
+      {with([](auto& r) { r.set_client_id(std::string(33, 'a')); }), absl::StatusCode::kInvalidArgument, {"client_id"}},
+      {with([](auto& r) { r.set_client_id("bad id!"); }), absl::StatusCode::kInvalidArgument, {"client_id"}},
+      {with([](auto& r) { r.set_trade_side(v1::TRADE_SIDE_CLOSE); }), absl::StatusCode::kInvalidArgument, {"position_id"}},
+      {with([](auto& r) { r.mutable_tpsl()->set_tp_price("61000.25"); }), absl::StatusCode::kInvalidArgument, {"tp_price", "quotePrecision"}},
+      {with([](auto& r) {
+         r.mutable_tpsl()->set_sl_price("59000");
+         r.mutable_tpsl()->set_sl_order_type(v1::ORDER_TYPE_LIMIT);
+       }),
+       absl::StatusCode::kInvalidArgument, {"sl_order_price"}},
+  };
+  for (const auto& c : cases) {
+    auto r = h.Place(c.req);
+    ASSERT_FALSE(r.ok()) << c.req.ShortDebugString();
+    EXPECT_EQ(r.status().code(), c.code) << r.status();
+    EXPECT_EQ(Reason(r.status()), "VALIDATION") << r.status();
+    for (const auto& w : c.words) EXPECT_NE(r.status().message().find(w), std::string::npos) << w << " in " << r.status();
+  }
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), 0);
+}
+
+TEST(OrderEngine, NoRulesYetMeansNothingIsSent) {
+  EngineHarness h;  // rules not loaded
+  auto r = h.Place(LimitBuy());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), 0);
+}
+
+TEST(OrderEngine, DryRunSignsButSendsNothing) {
+  EngineHarness h;
+  h.LoadRules();
+  v1::PlaceOrderRequest req = LimitBuy("dry-1");
+  req.set_dry_run(true);
+  auto r = h.Place(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->result(), v1::PLACE_RESULT_DRY_RUN);
+  EXPECT_EQ(r->dry_run().method(), "POST");
+  EXPECT_EQ(r->dry_run().path(), "/api/v1/futures/trade/place_order");
+  EXPECT_NE(r->dry_run().body().find("\"clientId\":\"dry-1\""), std::string::npos);
+  EXPECT_EQ(r->dry_run().sign(), RestSign(r->dry_run().nonce(), r->dry_run().timestamp(), "test-api-key", "",
+                                          r->dry_run().body(), "test-secret-0123456789"));
+  EXPECT_EQ(r->dry_run().body().find("test-secret"), std::string::npos);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), 0);
+}
+
+TEST(OrderEngine, DryRunModeRefusesOtherStateChanges) {
+  EngineOptions eo;
+  eo.mode = Mode::kDryRun;
+  EngineHarness h(testing::GenerousLimits(), eo);
+  h.LoadRules();
+  EXPECT_EQ(h.Place(LimitBuy())->result(), v1::PLACE_RESULT_DRY_RUN);
+  v1::CancelOrdersRequest c;
+  c.set_symbol("BTCUSDT");
+  c.add_orders()->set_order_id("1");
+  auto r = h.Run(&OrderEngine::CancelOrders, c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("cancel_orders"), std::string::npos);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/cancel_orders"), 0);
+  // Reads still work in dry-run mode.
+  EXPECT_TRUE(h.Run(&OrderEngine::GetAccount, v1::GetAccountRequest()).ok());
+}
+
+TEST(OrderEngine, BatchDedupesPerItemAndResolvesLostReplies) {
+  EngineHarness h;
+  h.LoadRules();
+  ASSERT_TRUE(h.Place(LimitBuy("b-known")).ok());
+  v1::BatchPlaceOrdersRequest b;
+  b.set_symbol("BTCUSDT");
+  for (const char* cid : {"b-1", "b-known", "b-2"}) *b.add_orders() = LimitBuy(cid);
+  h.exchange.AddFault({"/api/v1/futures/trade/batch_order", FaultKind::kReset, true});
+  auto r = h.Run(&OrderEngine::BatchPlaceOrders, b);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->results_size(), 3);
+  EXPECT_EQ(r->results(0).result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(r->results(1).result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(r->results(2).result(), v1::PLACE_RESULT_ACCEPTED);
+  for (const char* cid : {"b-1", "b-known", "b-2"}) EXPECT_EQ(h.exchange.CountClientId(cid), 1u) << cid;
+  // The known id was not sent again.
+  EXPECT_EQ(h.exchange.requests()[h.exchange.requests().size() - 1].body.find("b-known"), std::string::npos);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/batch_order"), 1);
+}
+
+TEST(OrderEngine, BatchLimitsAndSymbols) {
+  EngineHarness h;
+  h.LoadRules();
+  v1::BatchPlaceOrdersRequest b;
+  b.set_symbol("BTCUSDT");
+  for (int i = 0; i < 6; ++i) *b.add_orders() = LimitBuy();
+  EXPECT_EQ(h.Run(&OrderEngine::BatchPlaceOrders, b).status().code(), absl::StatusCode::kInvalidArgument);
+  b.mutable_orders()->DeleteSubrange(1, 5);
+  b.mutable_orders(0)->set_symbol("ETHUSDT");
+  EXPECT_EQ(h.Run(&OrderEngine::BatchPlaceOrders, b).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/batch_order"), 0);
+}
+
+TEST(OrderEngine, RateLimitRefusesFastWhenTheDeadlineCannotBeMet) {
+  RateLimiterOptions lim = testing::GenerousLimits();
+  lim.buckets[static_cast<size_t>(Bucket::kPrivate)] = {1, 1};
+  EngineHarness h(lim);
+  h.LoadRules();
+  ASSERT_TRUE(h.Place(LimitBuy("rl-1"), 3s).ok());
+  const auto before = h.clock.Steady();
+  auto r = h.Place(LimitBuy("rl-2"), 500ms);  // next token in ~1 s: refused now, not after 500 ms
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(Reason(r.status()), "RATE_LIMITED");
+  EXPECT_LT(h.clock.Steady() - before, 100ms);
+  EXPECT_EQ(h.exchange.CountClientId("rl-2"), 0u);
+  // Nothing was sent, so the same client id can be placed later.
+  EXPECT_EQ(h.engine.Placement("rl-2")->state, OrderEngine::PlacementState::kAbsent);
+  h.sched.Advance(2s);
+  EXPECT_EQ(h.Place(LimitBuy("rl-2"), 3s)->result(), v1::PLACE_RESULT_ACCEPTED);
+}
+
+TEST(OrderEngine, ReadsAreRetriedWritesAreNot) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({"/api/v1/futures/account", FaultKind::kHttp500, false, 2});
+  auto a = h.Run(&OrderEngine::GetAccount, v1::GetAccountRequest());
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/account"), 3);
+  ASSERT_TRUE(h.Place(LimitBuy("mod-1")).ok());
+  h.exchange.AddFault({"/api/v1/futures/account/change_leverage", FaultKind::kHttp500, false});
+  v1::SetLeverageRequest lev;
+  lev.set_symbol("BTCUSDT");
+  lev.set_leverage(10);
+  auto l = h.Run(&OrderEngine::SetLeverage, lev);
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(Reason(l.status()), "AMBIGUOUS");
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/account/change_leverage"), 1);
+  lev.set_leverage(500);
+  auto bad = h.Run(&OrderEngine::SetLeverage, lev);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("[1, 125]"), std::string::npos);
+}
+
+TEST(OrderEngine, AmbiguousModifyIsResolvedByReadingTheOrder) {
+  EngineHarness h;
+  h.LoadRules();
+  auto placed = h.Place(LimitBuy("m-1"));
+  ASSERT_TRUE(placed.ok());
+  h.exchange.AddFault({"/api/v1/futures/trade/modify_order", FaultKind::kReset, true});
+  v1::ModifyOrderRequest m;
+  m.set_symbol("BTCUSDT");
+  m.mutable_order()->set_client_id("m-1");
+  m.set_price("61000");
+  auto r = h.Run(&OrderEngine::ModifyOrder, m);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->order_id(), placed->order_id());
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/modify_order"), 1);
+  // Lost before execution: the change is not there, and the error says so.
+  h.exchange.AddFault({"/api/v1/futures/trade/modify_order", FaultKind::kReset, false});
+  m.set_price("62000");
+  auto lost = h.Run(&OrderEngine::ModifyOrder, m);
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(Reason(lost.status()), "AMBIGUOUS");
+  EXPECT_NE(lost.status().message().find("61000"), std::string::npos) << lost.status();
+}
+
+TEST(OrderEngine, CancelByClientIdAndUnknownOrder) {
+  EngineHarness h;
+  h.LoadRules();
+  ASSERT_TRUE(h.Place(LimitBuy("c-1")).ok());
+  v1::CancelOrdersRequest c;
+  c.set_symbol("BTCUSDT");
+  c.add_orders()->set_client_id("c-1");
+  c.add_orders()->set_order_id("404404");
+  auto r = h.Run(&OrderEngine::CancelOrders, c);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->results_size(), 2);
+  EXPECT_TRUE(r->results(0).accepted());
+  EXPECT_FALSE(r->results(1).accepted());
+  EXPECT_EQ(r->results(1).error().code(), 20007);
+  EXPECT_EQ(h.exchange.orders().front().status, "CANCELED");
+}
+
+TEST(OrderEngine, GetOrderAndNotFound) {
+  EngineHarness h;
+  h.LoadRules();
+  auto placed = h.Place(LimitBuy("g-1"));
+  v1::GetOrderRequest g;
+  g.mutable_order()->set_client_id("g-1");
+  auto r = h.Run(&OrderEngine::GetOrder, g);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->order().order_id(), placed->order_id());
+  EXPECT_EQ(r->order().status(), v1::ORDER_STATUS_NEW);
+  g.mutable_order()->set_client_id("nope");
+  auto nf = h.Run(&OrderEngine::GetOrder, g);
+  EXPECT_EQ(nf.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(OrderEngine, SkewFromDateHeadersCorrectsTimestamps) {
+  EngineHarness h;
+  h.exchange.set_clock_offset_ms(20'000);
+  h.LoadRules();
+  ASSERT_TRUE(h.Run(&OrderEngine::GetAccount, v1::GetAccountRequest()).ok());
+  EXPECT_NEAR(static_cast<double>(h.skew.OffsetMs()), 20'000, 1'000);
+  EXPECT_NEAR(static_cast<double>(h.signer.TimestampMs() - h.clock.NowMs()), 20'000, 1'000);
+}
+
+}  // namespace
+}  // namespace bx::orders

@@ -1,0 +1,131 @@
+#include "services/orders/rate_limiter.h"
+
+#include <gtest/gtest.h>
+
+#include "services/orders/errors.h"
+#include "tests/orders/fakes.h"
+
+namespace bx::orders {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::ManualScheduler;
+
+struct LimiterTest : ::testing::Test {
+  FakeClock clock;
+  ManualScheduler sched{clock};
+  RateLimiterOptions Opts(double rate, double burst) {
+    RateLimiterOptions o;
+    for (auto& b : o.buckets) b = {rate, burst};
+    return o;
+  }
+  SteadyTime In(milliseconds d) { return clock.Steady() + d; }
+};
+
+TEST_F(LimiterTest, BurstIsImmediateThenPacedAtTheRate) {
+  RateLimiter rl(sched, Opts(10, 2));
+  std::vector<std::pair<int, int64_t>> granted;  // (id, ms since start)
+  const auto start = clock.Steady();
+  for (int i = 0; i < 6; ++i) {
+    rl.Acquire(Bucket::kPrivate, Lane::kQuery, In(milliseconds(5000)), "q", [&, i](absl::Status s) {
+      ASSERT_TRUE(s.ok()) << s;
+      granted.emplace_back(i, std::chrono::duration_cast<milliseconds>(clock.Steady() - start).count());
+    });
+  }
+  EXPECT_EQ(granted.size(), 2u);  // the burst
+  sched.Advance(milliseconds(1000));
+  ASSERT_EQ(granted.size(), 6u);
+  for (size_t i = 0; i < granted.size(); ++i) EXPECT_EQ(granted[i].first, static_cast<int>(i));
+  EXPECT_NEAR(static_cast<double>(granted[2].second), 100, 1);
+  EXPECT_NEAR(static_cast<double>(granted[5].second), 400, 1);
+  auto st = rl.State(Bucket::kPrivate);
+  EXPECT_EQ(st.immediate, 2u);
+  EXPECT_EQ(st.queued_granted, 4u);
+}
+
+TEST_F(LimiterTest, LanesServeCancelThenPlaceThenQuery) {
+  RateLimiter rl(sched, Opts(10, 1));
+  std::vector<std::string> order;
+  auto rec = [&](std::string tag) { return [&order, tag](absl::Status s) { if (s.ok()) order.push_back(tag); }; };
+  rl.Acquire(Bucket::kPrivate, Lane::kQuery, In(milliseconds(5000)), "first", rec("first"));  // takes the token
+  rl.Acquire(Bucket::kPrivate, Lane::kQuery, In(milliseconds(5000)), "q1", rec("q1"));
+  rl.Acquire(Bucket::kPrivate, Lane::kQuery, In(milliseconds(5000)), "q2", rec("q2"));
+  rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(5000)), "p1", rec("p1"));
+  rl.Acquire(Bucket::kPrivate, Lane::kCancel, In(milliseconds(5000)), "c1", rec("c1"));
+  rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(5000)), "p2", rec("p2"));
+  sched.Advance(milliseconds(1000));
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "c1", "p1", "p2", "q1", "q2"}));
+}
+
+TEST_F(LimiterTest, FailsFastWhenNoTokenBeforeDeadline) {
+  RateLimiter rl(sched, Opts(10, 1));
+  int ok = 0;
+  std::vector<absl::Status> refused;
+  auto cb = [&](absl::Status s) { s.ok() ? ++ok : (refused.push_back(s), 0); };
+  rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(1000)), "a", cb);  // immediate
+  rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(150)), "b", cb);   // ready at 100 ms: queued
+  rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(150)), "c", cb);   // ready at 200 ms: refused now
+  EXPECT_EQ(ok, 1);
+  ASSERT_EQ(refused.size(), 1u);  // refused at once, without waiting for its deadline
+  EXPECT_EQ(refused[0].code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(GetExchangeError(refused[0])->reason(), "RATE_LIMITED");
+  EXPECT_NE(refused[0].message().find("place"), std::string::npos);
+  sched.Advance(milliseconds(200));
+  EXPECT_EQ(ok, 2);
+}
+
+TEST_F(LimiterTest, HigherPriorityArrivalEvictsAWaiterThatCanNoLongerMakeIt) {
+  RateLimiter rl(sched, Opts(10, 1));
+  std::vector<std::string> events;
+  auto cb = [&](std::string tag) {
+    return [&events, tag, this](absl::Status s) {
+      events.push_back(tag + (s.ok() ? ":ok@" : ":refused@") +
+                       std::to_string((clock.Steady().time_since_epoch().count() / 1'000'000) % 100000));
+    };
+  };
+  rl.Acquire(Bucket::kPrivate, Lane::kQuery, In(milliseconds(5000)), "x", cb("x"));
+  rl.Acquire(Bucket::kPrivate, Lane::kQuery, In(milliseconds(150)), "q", cb("q"));   // eta 100 ms
+  rl.Acquire(Bucket::kPrivate, Lane::kCancel, In(milliseconds(500)), "c", cb("c"));  // jumps ahead: q eta 200 ms
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].rfind("q:refused", 0), 0u) << events[1];
+  sched.Advance(milliseconds(300));
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[2].rfind("c:ok", 0), 0u);
+}
+
+TEST_F(LimiterTest, ThrottleSlowsDownAndRecovers) {
+  RateLimiterOptions o = Opts(10, 1);
+  o.recovery_step = milliseconds(1000);
+  RateLimiter rl(sched, o);
+  rl.OnThrottled(Bucket::kPrivate);
+  EXPECT_DOUBLE_EQ(rl.State(Bucket::kPrivate).rate, 5);
+  rl.OnThrottled(Bucket::kPrivate);
+  EXPECT_DOUBLE_EQ(rl.State(Bucket::kPrivate).rate, 2.5);
+  for (int i = 0; i < 5; ++i) rl.OnThrottled(Bucket::kPrivate);
+  EXPECT_DOUBLE_EQ(rl.State(Bucket::kPrivate).rate, 1);  // floor: 10% of the budget
+  EXPECT_EQ(rl.State(Bucket::kPrivate).throttles, 7u);
+  // Other buckets are unaffected.
+  EXPECT_DOUBLE_EQ(rl.State(Bucket::kCancel).rate, 10);
+  sched.Advance(milliseconds(3000));
+  EXPECT_DOUBLE_EQ(rl.State(Bucket::kPrivate).rate, 4);
+  sched.Advance(milliseconds(20000));
+  EXPECT_DOUBLE_EQ(rl.State(Bucket::kPrivate).rate, 10);
+}
+
+TEST_F(LimiterTest, BoundedQueueAndFailAll) {
+  RateLimiterOptions o = Opts(1, 1);
+  o.max_queue_per_lane = 3;
+  RateLimiter rl(sched, o);
+  int ok = 0, refused = 0;
+  auto cb = [&](absl::Status s) { s.ok() ? ++ok : ++refused; };
+  for (int i = 0; i < 6; ++i) rl.Acquire(Bucket::kBatch, Lane::kPlace, In(milliseconds(60000)), "b", cb);
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(refused, 2);  // 3 queued, 2 over the bound
+  rl.FailAll(absl::UnavailableError("shutting down"));
+  EXPECT_EQ(refused, 5);
+  sched.Advance(milliseconds(5000));
+  EXPECT_EQ(ok, 1);
+}
+
+}  // namespace
+}  // namespace bx::orders
