@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "sim/account_views.h"
 #include "sim/frames.h"
 #include "sim/ws_framing.h"
 
@@ -242,7 +243,17 @@ RestReply ControlApi::Log(const RestRequest& req) const {
 
 RestReply ControlApi::Orders() const {
   OJson j;
-  j["orders"] = OJson::array();
+  j["orders"] = ctx_.exchange.WithAccount([&](Account& a, MarketModel&) {
+    OJson arr = OJson::array();
+    for (const auto& o : a.orders()) {
+      OJson item = OrderJson(o, a.catalog().all()[static_cast<size_t>(o.sym)], false);
+      item["tradeSide"] = o.trade_side;
+      item["positionId"] = o.position_id;
+      item["avgPrice"] = o.avg_price.ToString();
+      arr.push_back(std::move(item));
+    }
+    return arr;
+  });
   return {200, j.dump()};
 }
 

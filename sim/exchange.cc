@@ -4,24 +4,31 @@
 
 namespace bx::sim {
 
-Exchange::Exchange(const SymbolCatalog& catalog, MarketModel::Options market, const Clock& clock)
-    : catalog_(catalog), clock_(clock), model_(catalog, market, clock.NowMs()) {}
+Exchange::Exchange(const SymbolCatalog& catalog, MarketModel::Options market, Account::Options account,
+                   const Clock& clock)
+    : catalog_(catalog), clock_(clock), model_(catalog, market, clock.NowMs()), account_(catalog, account, clock) {}
 
 std::vector<PrivatePush> Exchange::Step() {
+  std::vector<PrivatePush> pushes;
   absl::MutexLock lock(&mu_);
   model_.Step(clock_.NowMs());
-  return {};
+  account_.OnMarket(model_, &pushes);
+  return pushes;
 }
 
-std::vector<PublicTrade> Exchange::GenerateTrades(std::vector<PrivatePush>* /*pushes*/) {
+std::vector<PublicTrade> Exchange::GenerateTrades(std::vector<PrivatePush>* pushes) {
   absl::MutexLock lock(&mu_);
-  return model_.GenerateTrades(clock_.NowMs());
+  auto trades = model_.GenerateTrades(clock_.NowMs());
+  account_.OnMarket(model_, pushes);
+  return trades;
 }
 
 std::vector<PrivatePush> Exchange::SetPrice(int sym, Dec price) {
+  std::vector<PrivatePush> pushes;
   absl::MutexLock lock(&mu_);
   model_.SetMid(sym, price, clock_.NowMs());
-  return {};
+  account_.OnMarket(model_, &pushes);
+  return pushes;
 }
 
 std::optional<std::string> Exchange::PublicFrame(const StreamArg& stream, const ChannelInfo& info) const {

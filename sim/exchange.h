@@ -12,22 +12,18 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "sim/account.h"
 #include "sim/market_model.h"
 #include "sim/symbols.h"
 #include "sim/ws_protocol.h"
 
 namespace bx::sim {
 
-/// A private-channel push produced by an account change: channel ("order", "position",
-/// "balance", "tpsl") and the frame's JSON text.
-struct PrivatePush {
-  std::string ch;
-  std::string text;
-};
 
 class Exchange {
  public:
-  Exchange(const SymbolCatalog& catalog, MarketModel::Options market, const Clock& clock);
+  Exchange(const SymbolCatalog& catalog, MarketModel::Options market, Account::Options account,
+           const Clock& clock);
 
   const SymbolCatalog& catalog() const { return catalog_; }
   const Clock& clock() const { return clock_; }
@@ -51,12 +47,19 @@ class Exchange {
     absl::MutexLock lock(&mu_);
     return f(static_cast<const MarketModel&>(model_));
   }
+  /// Runs `f(Account&, MarketModel&)` under the lock (REST trading endpoints, control API).
+  template <class F>
+  auto WithAccount(F&& f) {
+    absl::MutexLock lock(&mu_);
+    return f(account_, model_);
+  }
 
  private:
   const SymbolCatalog& catalog_;
   const Clock& clock_;
   mutable absl::Mutex mu_;
   MarketModel model_ ABSL_GUARDED_BY(mu_);
+  Account account_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace bx::sim

@@ -211,7 +211,7 @@ std::vector<Level> MarketModel::Asks(int sym, int n) const {
   return out;
 }
 
-std::vector<Fill> MarketModel::Take(int sym, bool buy, Dec qty) const {
+std::vector<Fill> MarketModel::Take(int sym, bool buy, Dec qty, std::optional<Dec> limit) const {
   std::vector<Fill> fills;
   const State& s = states_[Idx(sym)];
   const Dec tick = catalog_.all()[Idx(sym)].tick();
@@ -219,11 +219,13 @@ std::vector<Fill> MarketModel::Take(int sym, bool buy, Dec qty) const {
   for (int i = 0; i < options_.book_depth && left > Dec(); ++i) {
     const int64_t t = buy ? s.mid_ticks + 1 + i : s.mid_ticks - i;
     if (t <= 0) break;
+    const Dec price = TicksToPrice(t, tick);
+    if (limit && (buy ? price > *limit : price < *limit)) break;
     const Dec take = std::min(left, LevelQty(sym, t, i));
-    fills.push_back({TicksToPrice(t, tick), take});
+    fills.push_back({price, take});
     left -= take;
   }
-  if (left > Dec() && !fills.empty()) fills.back().qty += left;  // beyond the book: last level
+  if (!limit && left > Dec() && !fills.empty()) fills.back().qty += left;  // beyond the book: last level
   return fills;
 }
 

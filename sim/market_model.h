@@ -86,7 +86,9 @@ class MarketModel {
   std::vector<Level> Bids(int sym, int n) const;
   std::vector<Level> Asks(int sym, int n) const;
   /// Walks the opposite side for a taker of `qty` (buy takes asks). Does not change the book.
-  std::vector<Fill> Take(int sym, bool buy, Dec qty) const;
+  /// Without a limit, what the book cannot absorb fills at its last level; with one, only levels
+  /// at or better than `limit` are taken (the total may then be less than qty).
+  std::vector<Fill> Take(int sym, bool buy, Dec qty, std::optional<Dec> limit = std::nullopt) const;
 
   Ticker24h Ticker(int sym, int64_t now_ms) const;
   /// The candle of `interval` containing now (aggregated from 1-minute candles).

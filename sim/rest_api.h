@@ -10,17 +10,14 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "common/clock.h"
 #include "sim/exchange.h"
+#include "sim/json.h"
 #include "sim/rate_limiter.h"
 #include "sim/signature.h"
 #include "sim/stats.h"
 
 namespace bx::sim {
-
-using OJson = nlohmann::ordered_json;
 
 struct RestRequest {
   std::string method;  ///< "GET", "POST", ...

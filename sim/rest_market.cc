@@ -300,6 +300,4 @@ RestReply RestApi::PositionTiers(const RestRequest& req) {
   return {200, MarketOk(data)};
 }
 
-RestReply RestApi::HandlePrivate(const RestRequest&) { return {200, ErrorBody(404, "Not Found")}; }
-
 }  // namespace bx::sim
