@@ -49,22 +49,24 @@ RestReply RestApi::TradingPairs(const RestRequest& req) {
   OJson data = OJson::array();
   for (const SymbolSpec* s : *specs) {
     OJson item;
+    // The captured (trimmed) reply orders symbol, base, quote, basePrecision, quotePrecision,
+    // symbolStatus, minTradeVolume; the other documented fields follow.
     item["symbol"] = s->symbol;
     item["base"] = s->base;
     item["quote"] = s->quote;
+    item["basePrecision"] = s->base_precision;
+    item["quotePrecision"] = s->quote_precision;
+    item["symbolStatus"] = s->status;
     item["minTradeVolume"] = s->min_qty.ToString();
     item["minBuyPriceOffset"] = "-0.95";
     item["maxSellPriceOffset"] = "100";
     item["maxLimitOrderVolume"] = s->max_limit_qty.ToString();
     item["maxMarketOrderVolume"] = s->max_market_qty.ToString();
-    item["basePrecision"] = s->base_precision;
-    item["quotePrecision"] = s->quote_precision;
     item["minLeverage"] = s->min_leverage;
     item["maxLeverage"] = s->max_leverage;
     item["defaultLeverage"] = s->default_leverage;
     item["defaultMarginMode"] = "1";
     item["priceProtectScope"] = "0.02";
-    item["symbolStatus"] = s->status;
     item["isApiSupported"] = true;
     item["maxFundingRate"] = "0.3";
     item["minFundingRate"] = "-0.3";
