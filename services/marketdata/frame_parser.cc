@@ -1,10 +1,9 @@
 #include "services/marketdata/frame_parser.h"
 
-#include <simdjson.h>
-
 #include <cstring>
 
 #include "services/marketdata/decimal.h"
+#include "services/marketdata/json_util.h"
 
 namespace bx::md {
 
@@ -13,77 +12,12 @@ using bitunix::common::v1::Side;
 
 namespace {
 
-// Internal errors are static strings: no allocation on the hot path until the top converts one.
-using Err = const char*;
-constexpr Err kOk = nullptr;
-
-std::string_view TrimRight(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-// A decimal sent as a string or as a JSON number (exact token text, no float round trip).
-// `allow_empty` accepts "" (the exchange's empty book level).
-Err ReadDecimal(od::value v, std::string_view* out, bool allow_empty, Err what) {
-  od::json_type t;
-  if (v.type().get(t)) return what;
-  if (t == od::json_type::string) {
-    if (v.get_string().get(*out)) return what;
-    if (out->empty()) return allow_empty ? kOk : what;
-    return IsDecimal(*out) ? kOk : what;
-  }
-  if (t == od::json_type::number) {
-    *out = TrimRight(v.raw_json_token());
-    return IsDecimal(*out) ? kOk : what;
-  }
-  return what;
-}
-
-// An integer sent as a JSON number or a digit string.
-Err ReadInt(od::value v, int64_t* out, Err what) {
-  od::json_type t;
-  if (v.type().get(t)) return what;
-  if (t == od::json_type::number) return v.get_int64().get(*out) ? what : kOk;
-  if (t == od::json_type::string) {
-    std::string_view s;
-    if (v.get_string().get(s)) return what;
-    auto n = ParseInt64(s);
-    if (!n) return what;
-    *out = *n;
-    return kOk;
-  }
-  return what;
-}
-
-// A time sent as ms (number or digit string) or ISO-8601; null and "" mean 0.
-Err ReadTime(od::value v, int64_t* out, Err what) {
-  od::json_type t;
-  if (v.type().get(t)) return what;
-  if (t == od::json_type::null) {
-    *out = 0;
-    return kOk;
-  }
-  if (t == od::json_type::number) return v.get_int64().get(*out) ? what : kOk;
-  if (t == od::json_type::string) {
-    std::string_view s;
-    if (v.get_string().get(s)) return what;
-    if (s.empty()) {
-      *out = 0;
-      return kOk;
-    }
-    auto ms = ParseTimeMs(s);
-    if (!ms) return what;
-    *out = *ms;
-    return kOk;
-  }
-  return what;
-}
-
-Err ReadString(od::value v, std::string_view* out, Err what) {
-  return v.get_string().get(*out) ? what : kOk;
-}
+using json::Err;
+using json::kOk;
+using json::ReadDecimal;
+using json::ReadInt;
+using json::ReadString;
+using json::ReadTime;
 
 Side ParseSide(std::string_view s) {
   if (s.size() == 3 && (s[0] | 0x20) == 'b' && (s[1] | 0x20) == 'u' && (s[2] | 0x20) == 'y') {

@@ -26,6 +26,9 @@ enum class OverflowPolicy {
   kEndStream,  ///< end the stream with RESOURCE_EXHAUSTED
 };
 
+/// Upstream health of a topic, kept on its ring so new streams can start with the right status.
+enum class TopicHealth : uint8_t { kLive, kReconnecting, kStale, kDegraded };
+
 /// How one read of a ring went.
 struct ReadOutcome {
   uint64_t overflowed = 0;  ///< events lost because the cursor fell behind the ring's capacity
@@ -55,6 +58,10 @@ class TopicRing {
   /// Subscribers of this topic that are idle (no write in flight, nothing queued): when > 0 the
   /// publisher wakes the dispatcher.
   std::atomic<int>& idle_subscribers() { return idle_subscribers_; }
+
+  /// Set by the upstream thread, read by the service when a stream starts.
+  TopicHealth health() const { return health_.load(std::memory_order_acquire); }
+  void set_health(TopicHealth h) { health_.store(h, std::memory_order_release); }
 
   /// Copies events from *cursor into `batch` (up to its budget) and advances *cursor.
   /// `min_recv_ns`: events received earlier are skipped as aged (0 = no age bound).
@@ -107,6 +114,7 @@ class TopicRing {
   uint64_t aged_until_ ABSL_GUARDED_BY(mu_) = 0;  // indexes below this were freed by Trim (age)
   std::atomic<uint64_t> published_{0};
   std::atomic<int> idle_subscribers_{0};
+  std::atomic<TopicHealth> health_{TopicHealth::kLive};
 };
 
 }  // namespace bx::md

@@ -1,0 +1,91 @@
+#include "services/marketdata/rest_client.h"
+
+#include <algorithm>
+
+#include "services/marketdata/rest_parse.h"
+
+namespace bx::md {
+
+MarketRestClient::MarketRestClient(net::HttpClient* http, Executor* io, const Clock& clock,
+                                   RestClientOptions options)
+    : http_(http),
+      io_(io),
+      clock_(clock),
+      options_(options),
+      tokens_(options.burst),
+      last_refill_(clock.Steady()),
+      alive_(std::make_shared<bool>(true)) {}
+
+MarketRestClient::~MarketRestClient() { *alive_ = false; }
+
+void MarketRestClient::Get(std::string target, RestPriority priority, Callback done) {
+  std::weak_ptr<bool> alive = alive_;
+  io_->Post([this, alive, call = Call{std::move(target), priority, std::move(done)}]() mutable {
+    if (alive.expired()) return;
+    Enqueue(std::move(call));
+  });
+}
+
+void MarketRestClient::Enqueue(Call call) {
+  if (foreground_.size() + background_.size() >= options_.max_queue) {
+    stats_.rejected_queue_full.fetch_add(1, std::memory_order_relaxed);
+    call.done(absl::ResourceExhaustedError(
+        "too many exchange REST calls queued (the public budget is 10 requests/s); retry later"));
+    return;
+  }
+  (call.priority == RestPriority::kForeground ? foreground_ : background_).push_back(std::move(call));
+  Tick();
+}
+
+void MarketRestClient::Refill() {
+  const auto now = clock_.Steady();
+  const double elapsed = std::chrono::duration<double>(now - last_refill_).count();
+  last_refill_ = now;
+  tokens_ = std::min(options_.burst, tokens_ + elapsed * options_.requests_per_second);
+}
+
+bool MarketRestClient::BackgroundBudgetAvailable() const {
+  return foreground_.empty() && background_.empty() && tokens_ >= 1 + options_.background_reserve;
+}
+
+void MarketRestClient::Tick() {
+  Refill();
+  while (!foreground_.empty() && tokens_ >= 1) {
+    tokens_ -= 1;
+    Call c = std::move(foreground_.front());
+    foreground_.pop_front();
+    Send(std::move(c));
+  }
+  while (foreground_.empty() && !background_.empty() && tokens_ >= 1 + options_.background_reserve) {
+    tokens_ -= 1;
+    Call c = std::move(background_.front());
+    background_.pop_front();
+    Send(std::move(c));
+  }
+}
+
+void MarketRestClient::Send(Call call) {
+  stats_.requests.fetch_add(1, std::memory_order_relaxed);
+  net::HttpRequest req;
+  req.method = "GET";
+  req.target = call.target;
+  req.timeout = options_.timeout;
+  std::string endpoint = call.target.substr(0, call.target.find('?'));
+  http_->Send(std::move(req), [this, alive = std::weak_ptr<bool>(alive_), endpoint,
+                               done = std::move(call.done)](net::HttpResult r) {
+    if (alive.expired()) return;
+    if (!r.status.ok()) {
+      stats_.failures.fetch_add(1, std::memory_order_relaxed);
+      done(absl::Status(r.status.code(), std::string(r.status.message()) + " (" + endpoint + ")"));
+      return;
+    }
+    if (r.response.status != 200) {
+      stats_.failures.fetch_add(1, std::memory_order_relaxed);
+      done(HttpError(r.response.status, endpoint));
+      return;
+    }
+    done(std::move(r.response.body));
+  });
+}
+
+}  // namespace bx::md

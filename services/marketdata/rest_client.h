@@ -1,0 +1,79 @@
+// The exchange's public REST API for market data, behind one rate gate: every call (unary RPCs,
+// the degraded-mode poller, symbol refreshes) shares the public budget (10 requests/s per IP),
+// and the poller only spends what is left above a reserve kept for clients' calls.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "common/net/http_client.h"
+#include "services/marketdata/executor.h"
+
+namespace bx::md {
+
+struct RestClientOptions {
+  double requests_per_second = 8;  ///< under the exchange's 10/s public limit
+  double burst = 8;
+  /// Background work (polling, refreshes) leaves this many tokens for clients' calls.
+  double background_reserve = 3;
+  std::chrono::milliseconds timeout{5000};
+  size_t max_queue = 256;  ///< queued calls beyond this fail fast with RESOURCE_EXHAUSTED
+};
+
+enum class RestPriority { kForeground, kBackground };
+
+/// Counters for metrics.
+struct RestStats {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> failures{0};
+  std::atomic<uint64_t> rejected_queue_full{0};
+};
+
+class MarketRestClient {
+ public:
+  using Callback = std::function<void(absl::StatusOr<std::string> body)>;
+
+  /// `http` callbacks and Tick() run on `io`'s thread.
+  MarketRestClient(net::HttpClient* http, Executor* io, const Clock& clock, RestClientOptions options);
+  ~MarketRestClient();
+
+  /// Thread-safe. GETs `target` (path + query) when the rate gate allows; `done` runs on the io
+  /// thread with the body of a 200 reply, or an error (HTTP status, transport, timeout).
+  void Get(std::string target, RestPriority priority, Callback done);
+  /// io thread: refills tokens and sends what they allow. Called every few tens of ms.
+  void Tick();
+  /// io thread: whether a background call could be sent now (the poller asks before queueing).
+  bool BackgroundBudgetAvailable() const;
+
+  RestStats& stats() { return stats_; }
+
+ private:
+  struct Call {
+    std::string target;
+    RestPriority priority;
+    Callback done;
+  };
+  void Enqueue(Call call);
+  void Refill();
+  void Send(Call call);
+
+  net::HttpClient* http_;
+  Executor* io_;
+  const Clock& clock_;
+  const RestClientOptions options_;
+  RestStats stats_;
+  // io thread only:
+  double tokens_;
+  std::chrono::steady_clock::time_point last_refill_;
+  std::deque<Call> foreground_;
+  std::deque<Call> background_;
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace bx::md

@@ -1,0 +1,338 @@
+#include "services/marketdata/rest_parse.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "services/marketdata/json_util.h"
+
+namespace bx::md {
+namespace {
+
+namespace od = simdjson::ondemand;
+using json::Err;
+using json::kOk;
+
+std::string S(std::string_view v) { return std::string(v); }
+
+// Parses the {code, msg, data} envelope (any key order) and calls `on_data` with `data`.
+template <class F>
+absl::Status WithData(std::string_view body, std::string_view endpoint, F&& on_data) {
+  simdjson::padded_string padded(body);
+  od::parser parser;
+  od::document doc;
+  auto bad = [&](std::string_view why) {
+    return absl::UnavailableError(absl::StrCat("malformed reply from ", S(endpoint), ": ", S(why)));
+  };
+  if (parser.iterate(padded).get(doc)) return bad("not JSON");
+  od::object root;
+  if (doc.get_object().get(root)) return bad("not a JSON object");
+  int64_t code = -1;
+  std::string msg;
+  bool has_data = false;
+  for (auto fr : root) {
+    od::field field;
+    if (std::move(fr).get(field)) return bad("not JSON");
+    od::raw_json_string key = field.key();
+    od::value v = field.value();
+    if (key == "code") {
+      if (json::ReadInt(v, &code, "bad code")) return bad("code is not an integer");
+    } else if (key == "msg") {
+      std::string_view m;
+      if (!json::ReadScalarText(v, &m, "bad msg")) msg = S(m);
+    } else if (key == "data") {
+      has_data = true;
+    }
+  }
+  if (code < 0) return bad("no code");
+  if (code != 0) return ExchangeError(code, msg, endpoint);
+  if (!has_data) return bad("no data");
+  doc.rewind();
+  od::value data;
+  if (doc.find_field_unordered("data").get(data)) return bad("no data");
+  if (Err e = on_data(data)) return bad(e);
+  return absl::OkStatus();
+}
+
+// Reads every field of an object as scalar text into `out(key, text)`.
+template <class F>
+Err ForEachScalar(od::object obj, F&& out) {
+  for (auto fr : obj) {
+    od::field field;
+    if (std::move(fr).get(field)) return "bad object";
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return "bad key";
+    std::string k(key);
+    od::value v = field.value();
+    od::json_type t;
+    if (v.type().get(t)) return "bad value";
+    if (t == od::json_type::object || t == od::json_type::array) continue;  // not needed
+    std::string_view text;
+    if (json::ReadScalarText(v, &text, "bad value")) return "bad value";
+    if (Err e = out(k, text)) return e;
+  }
+  return kOk;
+}
+
+// `data` as an object, or the first element of a one-element array (both documented).
+Err AsObject(od::value data, od::object* out) {
+  od::json_type t;
+  if (data.type().get(t)) return "bad data";
+  if (t == od::json_type::object) return data.get_object().get(*out) ? "bad data" : kOk;
+  if (t == od::json_type::array) {
+    od::array arr;
+    if (data.get_array().get(arr)) return "bad data";
+    for (auto item : arr) return item.get_object().get(*out) ? "bad data" : kOk;
+    return "empty data";
+  }
+  return "data must be an object";
+}
+
+int32_t ToInt32(std::string_view text) {
+  auto v = ParseInt64(text);
+  return v ? static_cast<int32_t>(*v) : 0;
+}
+
+Err ReadLevels(od::value v, google::protobuf::RepeatedPtrField<v1::PriceLevel>* out) {
+  od::array levels;
+  if (v.get_array().get(levels)) return "book side must be an array";
+  for (auto lr : levels) {
+    od::array pair;
+    if (lr.get_array().get(pair)) return "level must be [price, qty]";
+    std::string_view price, qty;
+    int n = 0;
+    for (auto xr : pair) {
+      od::value x;
+      if (xr.get(x)) return "bad level";
+      if (n == 0 && json::ReadDecimal(x, &price, true, "bad price")) return "bad price";
+      if (n == 1 && json::ReadDecimal(x, &qty, true, "bad qty")) return "bad qty";
+      ++n;
+    }
+    if (n < 2) return "level must be [price, qty]";
+    if (price.empty() || qty.empty()) continue;  // the exchange's empty level
+    v1::PriceLevel* l = out->Add();
+    l->set_price(S(price));
+    l->set_qty(S(qty));
+  }
+  return kOk;
+}
+
+}  // namespace
+
+absl::Status ExchangeError(int64_t code, std::string_view msg, std::string_view endpoint) {
+  std::string text = absl::StrCat("exchange error ", code, " on ", S(endpoint), ": ", S(msg));
+  switch (code) {
+    case 10005:
+    case 10006: return absl::ResourceExhaustedError(text);
+    case 2:
+    case 10002:
+    case 10008: return absl::InvalidArgumentError(text);
+    case 20001:
+    case 20012:
+    case 20015: return absl::NotFoundError(text);
+    default: return absl::UnavailableError(text);
+  }
+}
+
+absl::Status HttpError(int status, std::string_view endpoint) {
+  std::string text = absl::StrCat("exchange answered HTTP ", status, " on ", S(endpoint));
+  if (status == 429) return absl::ResourceExhaustedError(text);
+  return absl::UnavailableError(text);
+}
+
+v1::SymbolStatus ParseSymbolStatus(std::string_view s) {
+  if (s == "OPEN") return v1::SYMBOL_STATUS_OPEN;
+  if (s == "CANCEL_ONLY") return v1::SYMBOL_STATUS_CANCEL_ONLY;
+  if (s == "STOP") return v1::SYMBOL_STATUS_STOP;
+  if (s == "PREVIEW") return v1::SYMBOL_STATUS_PREVIEW;
+  return v1::SYMBOL_STATUS_UNSPECIFIED;
+}
+
+absl::StatusOr<std::vector<v1::SymbolInfo>> ParseTradingPairs(std::string_view body) {
+  std::vector<v1::SymbolInfo> out;
+  absl::Status st = WithData(body, "/api/v1/futures/market/trading_pairs", [&](od::value data) -> Err {
+    od::array arr;
+    if (data.get_array().get(arr)) return "data must be an array";
+    for (auto item : arr) {
+      od::object obj;
+      if (item.get_object().get(obj)) return "item must be an object";
+      v1::SymbolInfo info;
+      Err e = ForEachScalar(obj, [&](const std::string& k, std::string_view v) -> Err {
+        if (k == "symbol") info.set_symbol(UpperSymbol(v));
+        else if (k == "base") info.set_base(S(v));
+        else if (k == "quote") info.set_quote(S(v));
+        else if (k == "minTradeVolume") info.set_min_trade_volume(S(v));
+        else if (k == "minBuyPriceOffset") info.set_min_buy_price_offset(S(v));
+        else if (k == "maxSellPriceOffset") info.set_max_sell_price_offset(S(v));
+        else if (k == "maxLimitOrderVolume") info.set_max_limit_order_volume(S(v));
+        else if (k == "maxMarketOrderVolume") info.set_max_market_order_volume(S(v));
+        else if (k == "basePrecision") info.set_base_precision(ToInt32(v));
+        else if (k == "quotePrecision") info.set_quote_precision(ToInt32(v));
+        else if (k == "minLeverage") info.set_min_leverage(ToInt32(v));
+        else if (k == "maxLeverage") info.set_max_leverage(ToInt32(v));
+        else if (k == "defaultLeverage") info.set_default_leverage(ToInt32(v));
+        else if (k == "defaultMarginMode") info.set_default_margin_mode(S(v));
+        else if (k == "priceProtectScope") info.set_price_protect_scope(S(v));
+        else if (k == "symbolStatus") {
+          info.set_status_raw(S(v));
+          info.set_status(ParseSymbolStatus(v));
+        }
+        return kOk;
+      });
+      if (e) return e;
+      if (info.symbol().empty()) return "item without symbol";
+      out.push_back(std::move(info));
+    }
+    return kOk;
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+absl::StatusOr<v1::OrderBook> ParseDepth(std::string_view body) {
+  v1::OrderBook book;
+  absl::Status st = WithData(body, "/api/v1/futures/market/depth", [&](od::value data) -> Err {
+    od::object obj;
+    if (Err e = AsObject(data, &obj)) return e;
+    for (auto fr : obj) {
+      od::field field;
+      if (std::move(fr).get(field)) return "bad data";
+      od::raw_json_string key = field.key();
+      if (key == "bids" || key == "b") {
+        if (Err e = ReadLevels(field.value(), book.mutable_bids())) return e;
+      } else if (key == "asks" || key == "a") {
+        if (Err e = ReadLevels(field.value(), book.mutable_asks())) return e;
+      }
+    }
+    return kOk;
+  });
+  if (!st.ok()) return st;
+  return book;
+}
+
+bool VolumesLookSwapped(std::string_view base, std::string_view quote, std::string_view price) {
+  // Heuristic only (orders of magnitude): the decimal texts themselves are passed on unchanged.
+  const double b = std::strtod(S(base).c_str(), nullptr);
+  const double q = std::strtod(S(quote).c_str(), nullptr);
+  const double p = std::strtod(S(price).c_str(), nullptr);
+  if (!(b > 0) || !(q > 0) || !(p > 0)) return false;
+  const double as_named = std::fabs(std::log(b * p) - std::log(q));
+  const double swapped = std::fabs(std::log(q * p) - std::log(b));
+  return swapped < as_named;
+}
+
+absl::StatusOr<std::vector<RestTicker>> ParseTickers(std::string_view body) {
+  std::vector<RestTicker> out;
+  absl::Status st = WithData(body, "/api/v1/futures/market/tickers", [&](od::value data) -> Err {
+    od::array arr;
+    if (data.get_array().get(arr)) return "data must be an array";
+    for (auto item : arr) {
+      od::object obj;
+      if (item.get_object().get(obj)) return "item must be an object";
+      RestTicker t;
+      std::string last_price, last, base_vol, quote_vol;
+      Err e = ForEachScalar(obj, [&](const std::string& k, std::string_view v) -> Err {
+        if (k == "symbol") t.symbol = UpperSymbol(v);
+        else if (k == "markPrice") t.ticker.set_mark_price(S(v));
+        else if (k == "lastPrice") last_price = S(v);
+        else if (k == "last") last = S(v);
+        else if (k == "open") t.ticker.set_open_price(S(v));
+        else if (k == "high") t.ticker.set_high_price(S(v));
+        else if (k == "low") t.ticker.set_low_price(S(v));
+        else if (k == "baseVol") base_vol = S(v);
+        else if (k == "quoteVol") quote_vol = S(v);
+        return kOk;
+      });
+      if (e) return e;
+      if (t.symbol.empty()) return "ticker without symbol";
+      t.ticker.set_last_price(!last_price.empty() ? last_price : last);
+      if (VolumesLookSwapped(base_vol, quote_vol, t.ticker.last_price())) std::swap(base_vol, quote_vol);
+      t.ticker.set_base_volume(base_vol);
+      t.ticker.set_quote_volume(quote_vol);
+      out.push_back(std::move(t));
+    }
+    return kOk;
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Kline>> ParseKlines(std::string_view body, v1::KlineInterval interval,
+                                                   v1::PriceType price_type) {
+  std::vector<v1::Kline> out;
+  absl::Status st = WithData(body, "/api/v1/futures/market/kline", [&](od::value data) -> Err {
+    od::array arr;
+    if (data.get_array().get(arr)) return "data must be an array";
+    for (auto item : arr) {
+      od::object obj;
+      if (item.get_object().get(obj)) return "row must be an object";
+      v1::Kline k;
+      k.set_interval(interval);
+      k.set_price_type(price_type == v1::PRICE_TYPE_UNSPECIFIED ? v1::PRICE_TYPE_LAST : price_type);
+      std::string base_vol, quote_vol;
+      bool has_time = false;
+      Err e = ForEachScalar(obj, [&](const std::string& key, std::string_view v) -> Err {
+        if (key == "open") k.set_open(S(v));
+        else if (key == "high") k.set_high(S(v));
+        else if (key == "low") k.set_low(S(v));
+        else if (key == "close") k.set_close(S(v));
+        else if (key == "baseVol") base_vol = S(v);
+        else if (key == "quoteVol") quote_vol = S(v);
+        else if (key == "time") {
+          auto t = ParseTimeMs(v);
+          if (!t) return "bad time";
+          k.set_open_time_ms(*t);
+          has_time = true;
+        }
+        return kOk;
+      });
+      if (e) return e;
+      if (!has_time || k.close().empty()) return "row needs time and close";
+      if (VolumesLookSwapped(base_vol, quote_vol, k.close())) std::swap(base_vol, quote_vol);
+      k.set_base_volume(base_vol);
+      k.set_quote_volume(quote_vol);
+      out.push_back(std::move(k));
+    }
+    return kOk;
+  });
+  if (!st.ok()) return st;
+  // The exchange sends newest first; callers want oldest first.
+  std::sort(out.begin(), out.end(),
+            [](const v1::Kline& a, const v1::Kline& b) { return a.open_time_ms() < b.open_time_ms(); });
+  return out;
+}
+
+absl::StatusOr<v1::GetFundingRateResponse> ParseFundingRate(std::string_view body) {
+  v1::GetFundingRateResponse resp;
+  absl::Status st = WithData(body, "/api/v1/futures/market/funding_rate", [&](od::value data) -> Err {
+    od::object obj;
+    if (Err e = AsObject(data, &obj)) return e;
+    v1::MarkPrice* mp = resp.mutable_mark_price();
+    return ForEachScalar(obj, [&](const std::string& k, std::string_view v) -> Err {
+      if (k == "symbol") resp.set_symbol(UpperSymbol(v));
+      else if (k == "markPrice") mp->set_mark_price(S(v));
+      else if (k == "indexPrice") mp->set_index_price(S(v));
+      else if (k == "lastPrice") resp.set_last_price(S(v));
+      else if (k == "fundingRate") {
+        if (!v.empty()) {
+          auto fraction = ShiftDecimalLeft(v, 2);
+          if (!fraction) return "bad fundingRate";
+          mp->set_funding_rate(*fraction);
+          mp->set_funding_rate_percent(S(v));
+        }
+      } else if (k == "nextFundingTime") {
+        if (auto t = ParseTimeMs(v)) mp->set_next_funding_time_ms(*t);
+      } else if (k == "fundingTime") {
+        if (auto t = ParseTimeMs(v)) mp->set_funding_time_ms(*t);
+      } else if (k == "fundingInterval") {
+        resp.set_funding_interval_hours(ToInt32(v));
+      }
+      return kOk;
+    });
+  });
+  if (!st.ok()) return st;
+  return resp;
+}
+
+}  // namespace bx::md

@@ -1,0 +1,54 @@
+// Parsers for the exchange's public REST replies (trading_pairs, depth, tickers, kline,
+// funding_rate). Decimals keep the exact text sent; both documented shapes are accepted where the
+// reference lists conflicts (strings or JSON numbers, object or one-element array, any key order).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "bitunix/marketdata/v1/marketdata.pb.h"
+#include "services/marketdata/channel.h"
+
+namespace bx::md {
+
+/// Maps an exchange error code to a status: rate limits -> RESOURCE_EXHAUSTED, bad parameters ->
+/// INVALID_ARGUMENT, unknown or untradable symbols -> NOT_FOUND, anything else -> UNAVAILABLE.
+/// The message names the code, the endpoint and the exchange's words.
+absl::Status ExchangeError(int64_t code, std::string_view msg, std::string_view endpoint);
+
+/// Maps an HTTP reply that is not 200 (429 -> RESOURCE_EXHAUSTED, else UNAVAILABLE).
+absl::Status HttpError(int status, std::string_view endpoint);
+
+absl::StatusOr<std::vector<v1::SymbolInfo>> ParseTradingPairs(std::string_view body);
+
+/// `depth` reply: bids descending, asks ascending; ["",""] levels dropped.
+absl::StatusOr<v1::OrderBook> ParseDepth(std::string_view body);
+
+struct RestTicker {
+  std::string symbol;
+  v1::Ticker ticker;
+};
+/// `tickers` reply. `lastPrice` is preferred over `last` (they differ live; lastPrice matches the
+/// stream); base and quote volume are assigned by magnitude like klines.
+absl::StatusOr<std::vector<RestTicker>> ParseTickers(std::string_view body);
+
+/// `kline` reply, returned oldest first. Volume names were seen swapped in one live capture, so
+/// each row's base/quote volumes are assigned by checking base x close ~= quote.
+absl::StatusOr<std::vector<v1::Kline>> ParseKlines(std::string_view body, v1::KlineInterval interval,
+                                                   v1::PriceType price_type);
+
+/// `funding_rate` reply (object, or the documented one-element array). fundingRate is in percent
+/// (reference section 8); both the fraction and the percent text are returned.
+absl::StatusOr<v1::GetFundingRateResponse> ParseFundingRate(std::string_view body);
+
+/// True when (base, quote) look swapped given `price`: i.e. quote x price ~= base fits better than
+/// base x price ~= quote. A heuristic on magnitudes; the values themselves are never converted.
+bool VolumesLookSwapped(std::string_view base, std::string_view quote, std::string_view price);
+
+v1::SymbolStatus ParseSymbolStatus(std::string_view s);
+
+}  // namespace bx::md

@@ -1,0 +1,747 @@
+#include "services/marketdata/upstream.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "services/marketdata/channel.h"
+#include "services/marketdata/rest_parse.h"
+
+namespace bx::md {
+namespace {
+
+using State = common_v1::StreamStatus;
+using Ms = std::chrono::milliseconds;
+
+constexpr const char* kComponent = "upstream";
+
+int64_t ToMs(std::chrono::steady_clock::duration d) { return std::chrono::duration_cast<Ms>(d).count(); }
+
+// A printable excerpt of a bad frame for the log.
+std::string Excerpt(std::string_view data) {
+  constexpr size_t kMax = 160;
+  std::string out;
+  for (char c : data.substr(0, kMax)) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
+  }
+  if (data.size() > kMax) absl::StrAppend(&out, "... (", data.size(), " bytes)");
+  return out;
+}
+
+void AppendArg(std::string* msg, std::string_view symbol, std::string_view channel) {
+  if (msg->back() != '[') msg->push_back(',');
+  absl::StrAppend(msg, "{\"symbol\":\"", std::string(symbol), "\",\"ch\":\"", std::string(channel), "\"}");
+}
+
+}  // namespace
+
+UpstreamManager::UpstreamManager(UpstreamOptions options, Hub* hub, SymbolRegistry* symbols,
+                                 MarketRestClient* rest, Executor* io, WsFactory ws_factory, const Clock& clock)
+    : options_(std::move(options)),
+      hub_(hub),
+      symbols_(symbols),
+      rest_(rest),
+      io_(io),
+      ws_factory_(std::move(ws_factory)),
+      clock_(clock),
+      alive_(std::make_shared<bool>(true)),
+      seed_(options_.seed != 0 ? options_.seed : std::random_device{}()) {}
+
+UpstreamManager::~UpstreamManager() {
+  alive_.reset();
+  shutting_down_ = true;
+  conns_.clear();
+}
+
+void UpstreamManager::Start() {
+  if (started_) return;
+  started_ = true;
+  const Time now = clock_.Steady();
+  next_symbol_refresh_ = now;
+  next_trim_ = now + std::chrono::seconds(1);
+  NewConnection();
+  RefreshSymbols(now);
+  UpdateReady();
+}
+
+void UpstreamManager::Shutdown() {
+  shutting_down_ = true;
+  for (auto& c : conns_) {
+    if (c->state != ConnState::kDown) c->ws->Close();
+  }
+  if (ready_.exchange(false) && on_ready_change_) on_ready_change_(false);
+}
+
+void UpstreamManager::Acquire(std::vector<TopicRef> topics) {
+  std::weak_ptr<bool> alive = alive_;
+  io_->Post([this, alive, topics = std::move(topics)]() mutable {
+    if (!alive.expired()) AcquireOnIo(std::move(topics));
+  });
+}
+
+void UpstreamManager::Release(std::vector<TopicRef> topics) {
+  std::weak_ptr<bool> alive = alive_;
+  io_->Post([this, alive, topics = std::move(topics)]() mutable {
+    if (!alive.expired()) ReleaseOnIo(std::move(topics));
+  });
+}
+
+void UpstreamManager::AcquireOnIo(std::vector<TopicRef> topics) {
+  if (shutting_down_) return;
+  for (auto& ref : topics) {
+    auto& slot = topics_[ref.ring->key()];
+    if (!slot) {
+      slot = std::make_unique<TopicState>();
+      slot->ring = ref.ring;
+      slot->channel = std::move(ref.channel);
+      slot->symbol = ref.ring->symbol();
+      slot->spec = ref.ring->spec();
+    }
+    TopicState* t = slot.get();
+    ++t->refs;
+    t->lingering = false;
+    if (t->conn == nullptr) Assign(t);
+  }
+  UpdateReady();
+}
+
+void UpstreamManager::ReleaseOnIo(std::vector<TopicRef> topics) {
+  const Time now = clock_.Steady();
+  for (const auto& ref : topics) {
+    auto it = topics_.find(ref.ring->key());
+    if (it == topics_.end()) continue;
+    TopicState* t = it->second.get();
+    if (t->refs > 0 && --t->refs == 0) {
+      if (options_.linger.count() <= 0) {
+        Unassign(t, /*send_unsubscribe=*/true);
+        SetHealth(t, TopicHealth::kLive);
+        topics_.erase(it);
+        continue;
+      }
+      t->lingering = true;
+      t->linger_until = now + options_.linger;
+    }
+  }
+  UpdateReady();
+}
+
+UpstreamManager::Conn* UpstreamManager::NewConnection() {
+  auto c = std::make_unique<Conn>(options_.backoff, seed_ + static_cast<uint64_t>(next_conn_id_));
+  c->id = next_conn_id_++;
+  c->ws = ws_factory_();
+  c->capacity = std::max(1, options_.max_subscriptions_per_connection);
+  c->down_since = clock_.Steady();
+  Conn* raw = c.get();
+  conns_.push_back(std::move(c));
+  stats_.connections.store(static_cast<int>(conns_.size()), std::memory_order_relaxed);
+  if (breaker_open_) {
+    raw->retry_scheduled = true;
+    raw->retry_at = breaker_until_;
+  } else {
+    Connect(raw);
+  }
+  return raw;
+}
+
+void UpstreamManager::Connect(Conn* c) {
+  const uint64_t gen = ++c->generation;
+  c->state = ConnState::kConnecting;
+  c->retry_scheduled = false;
+  ++c->attempts;
+  stats_.connects.fetch_add(1, std::memory_order_relaxed);
+  std::weak_ptr<bool> alive = alive_;
+  net::WsClient::Handlers h;
+  h.on_open = [this, alive, c, gen] {
+    if (!alive.expired()) OnOpen(c, gen);
+  };
+  h.on_text = [this, alive, c, gen](std::string_view data, int64_t recv_ns) {
+    if (!alive.expired()) OnText(c, gen, data, recv_ns);
+  };
+  h.on_closed = [this, alive, c, gen](absl::Status reason) {
+    if (!alive.expired()) OnClosed(c, gen, reason);
+  };
+  c->ws->Connect(std::move(h));
+}
+
+void UpstreamManager::OnOpen(Conn* c, uint64_t gen) {
+  if (gen != c->generation || c->state != ConnState::kConnecting) return;
+  const Time now = clock_.Steady();
+  c->state = ConnState::kOpen;
+  c->opened_at = now;
+  c->next_send = now;
+  c->last_ping = now;
+  c->awaiting_pong = false;
+  c->probe_wanted = false;
+  c->healthy = false;
+  stats_.connections_open.fetch_add(1, std::memory_order_relaxed);
+  if (c == conns_.front().get()) stats_.connected_since_ns.store(clock_.NowNs(), std::memory_order_relaxed);
+
+  // Everything still wanted is subscribed again; topics that lost data get a gap and RECOVERED
+  // now (before their first fresh push, which is flagged as a snapshot).
+  absl::flat_hash_set<const TopicRing*> recovered;
+  for (TopicState* t : c->topics) {
+    t->sub = SubState::kQueued;
+    t->confirm_retries = 0;
+    if (t->health == TopicHealth::kReconnecting || t->health == TopicHealth::kDegraded) {
+      SetHealth(t, TopicHealth::kLive);
+      t->snapshot_next = t->spec.is_state();
+      recovered.insert(t->ring);
+    }
+  }
+  Log(LogLevel::kInfo, kComponent, "connected",
+      {{"conn", c->id}, {"attempt", c->attempts}, {"topics", static_cast<int64_t>(c->topics.size())}});
+  if (!recovered.empty()) {
+    hub_->BroadcastStatus(recovered, State::STATE_RECOVERED,
+                          absl::StrCat("websocket reconnected after ", ToMs(now - c->down_since), " ms"),
+                          /*gap_upstream_reconnect=*/true);
+  }
+  TrySend(c, now);
+  UpdateReady();
+}
+
+void UpstreamManager::OnClosed(Conn* c, uint64_t gen, const absl::Status& reason) {
+  if (gen != c->generation) return;
+  const Time now = clock_.Steady();
+  const bool was_open = c->state == ConnState::kOpen;
+  c->state = ConnState::kDown;
+  c->down_since = now;
+  c->awaiting_pong = false;
+  c->unsubscribe.clear();
+  if (was_open) stats_.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  if (c == conns_.front().get()) stats_.connected_since_ns.store(0, std::memory_order_relaxed);
+  std::string why = c->last_error.empty() ? std::string(reason.message()) : c->last_error;
+  if (why.empty()) why = reason.ToString();
+  c->last_error.clear();
+  if (shutting_down_) return;
+  if (c->retired) {
+    // Deleting the client inside its own callback is not allowed: defer.
+    std::weak_ptr<bool> alive = alive_;
+    io_->Post([this, alive, c] {
+      if (alive.expired()) return;
+      conns_.erase(std::remove_if(conns_.begin(), conns_.end(), [c](const auto& p) { return p.get() == c; }),
+                   conns_.end());
+      stats_.connections.store(static_cast<int>(conns_.size()), std::memory_order_relaxed);
+    });
+    return;
+  }
+  stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
+  if (c->healthy) {
+    c->backoff.Reset();
+  } else {
+    ++consecutive_failures_;
+  }
+  c->healthy = false;
+  if (consecutive_failures_ >= options_.breaker_failures && !breaker_open_) {
+    breaker_open_ = true;
+    breaker_until_ = now + options_.breaker_cooldown;
+    stats_.breaker_open.store(true, std::memory_order_relaxed);
+    stats_.breaker_trips.fetch_add(1, std::memory_order_relaxed);
+    Log(LogLevel::kError, kComponent, "circuit breaker open: exchange unreachable",
+        {{"failures", consecutive_failures_}, {"cooldown_ms", options_.breaker_cooldown.count()},
+         {"last_error", why}});
+  }
+  const Ms delay = c->backoff.Next();
+  c->retry_at = now + delay;
+  if (breaker_open_) c->retry_at = std::max(c->retry_at, breaker_until_);
+  c->retry_scheduled = true;
+  const int64_t in_ms = ToMs(c->retry_at - now);
+
+  absl::flat_hash_set<const TopicRing*> affected;
+  for (TopicState* t : c->topics) {
+    if (t->sub != SubState::kNone) t->sub = SubState::kQueued;
+    if (t->health == TopicHealth::kLive || t->health == TopicHealth::kStale) {
+      SetHealth(t, TopicHealth::kReconnecting);
+      affected.insert(t->ring);
+    }
+  }
+  Log(was_open ? LogLevel::kWarn : LogLevel::kInfo, kComponent, was_open ? "disconnected" : "connect failed",
+      {{"conn", c->id}, {"reason", why}, {"retry_in_ms", in_ms}, {"failures", consecutive_failures_}});
+  if (!affected.empty()) {
+    hub_->BroadcastStatus(affected, State::STATE_RECONNECTING,
+                          absl::StrCat("websocket closed: ", why, "; reconnect attempt in ", in_ms, " ms"));
+  }
+  UpdateReady();
+}
+
+void UpstreamManager::LogBadFrame(std::string_view what, std::string_view why, std::string_view data) {
+  bad_frame_log_.Log(LogLevel::kWarn, kComponent, what, "bad frame from the exchange",
+                     {{"what", what}, {"why", why}, {"frame", Excerpt(data)}});
+}
+
+void UpstreamManager::OnText(Conn* c, uint64_t gen, std::string_view data, int64_t recv_ns) {
+  if (gen != c->generation || c->state != ConnState::kOpen) return;
+  auto parsed = parser_.Parse(data);
+  if (!parsed.ok()) {
+    stats_.parse_errors.fetch_add(1, std::memory_order_relaxed);
+    LogBadFrame("malformed", std::string(parsed.status().message()), data);
+    return;
+  }
+  const Frame& f = **parsed;
+  switch (f.kind) {
+    case FrameKind::kPush: {
+      if (!f.spec) {
+        stats_.frames[UpstreamStats::kChannels - 1].fetch_add(1, std::memory_order_relaxed);
+        if (!f.full_book) {
+          stats_.unknown_channel.fetch_add(1, std::memory_order_relaxed);
+          LogBadFrame("unknown_channel", f.ch, data);
+        }
+        return;
+      }
+      stats_.frames[f.spec->channel].fetch_add(1, std::memory_order_relaxed);
+      if (!c->healthy) {
+        c->healthy = true;
+        consecutive_failures_ = 0;
+      }
+      HandlePush(f, recv_ns);
+      return;
+    }
+    case FrameKind::kPingReply:
+      stats_.control_frames.fetch_add(1, std::memory_order_relaxed);
+      c->awaiting_pong = false;
+      if (!c->healthy) {
+        c->healthy = true;
+        consecutive_failures_ = 0;
+      }
+      return;
+    case FrameKind::kSubscribeReply:
+      stats_.control_frames.fetch_add(1, std::memory_order_relaxed);
+      if (f.has_result && !f.result) HandleSubscribeRefusal(c, f);
+      return;
+    default:
+      stats_.control_frames.fetch_add(1, std::memory_order_relaxed);
+      return;
+  }
+}
+
+void UpstreamManager::HandleSubscribeRefusal(Conn* c, const Frame& f) {
+  stats_.subscribe_refusals.fetch_add(1, std::memory_order_relaxed);
+  // The refusal names no topic: keep what this connection has confirmed, move the rest.
+  int confirmed = 0;
+  for (TopicState* t : c->topics) confirmed += t->sub == SubState::kConfirmed ? 1 : 0;
+  c->capacity = std::max(1, confirmed);
+  Log(LogLevel::kError, kComponent, "exchange refused a subscription",
+      {{"conn", c->id}, {"msg", f.msg}, {"new_capacity", c->capacity}});
+  std::vector<TopicState*> move;
+  for (TopicState* t : c->topics) {
+    if (t->sub != SubState::kConfirmed) move.push_back(t);
+  }
+  for (TopicState* t : move) {
+    Unassign(t, /*send_unsubscribe=*/false);
+    Assign(t);
+  }
+}
+
+void UpstreamManager::HandlePush(const Frame& f, int64_t recv_ns) {
+  key_.assign(f.ch);
+  key_.push_back(':');
+  for (char ch : f.symbol) key_.push_back(static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 32 : ch));
+  auto it = topics_.find(absl::string_view(key_.data(), key_.size()));
+  if (it == topics_.end()) {
+    stats_.unsubscribed_frames.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  TopicState* t = it->second.get();
+  if (f.spec->channel == v1::CHANNEL_ORDER_BOOK && f.bids.empty() && f.asks.empty()) {
+    // The shape of an unknown symbol (reference section 8): never publish it as a book.
+    stats_.empty_books.fetch_add(1, std::memory_order_relaxed);
+    LogBadFrame("empty_book", "book frame with only empty levels", key_);
+    return;
+  }
+  const Time now = clock_.Steady();
+  t->last_data = now;
+  if (t->sub == SubState::kSent || t->sub == SubState::kQueued) t->sub = SubState::kConfirmed;
+  if (t->health == TopicHealth::kStale || t->health == TopicHealth::kDegraded) {
+    SetHealth(t, TopicHealth::kLive);
+    hub_->BroadcastStatus({t->ring}, State::STATE_RECOVERED, "websocket data resumed");
+  }
+  if (f.ts > 0) {
+    const double lat = static_cast<double>(recv_ns / 1'000'000 - f.ts) / 1e3;
+    stats_.exchange_latency.Observe(std::max(0.0, lat));
+  }
+  EventHeader h{.symbol = t->symbol, .channel = t->spec.channel, .exchange_ts_ms = f.ts,
+                .gateway_ts_ns = recv_ns, .snapshot = t->snapshot_next};
+  switch (t->spec.channel) {
+    case v1::CHANNEL_TRADE:
+      h.snapshot = false;
+      for (const TradeView& tr : f.trades) {
+        EventLayout layout = encoder_.Trade(h, tr, &scratch_);
+        hub_->Publish(t->ring, scratch_, layout, recv_ns);
+      }
+      return;
+    case v1::CHANNEL_ORDER_BOOK: {
+      EventLayout layout = encoder_.Book(h, f.bids, f.asks, t->spec.depth, &scratch_);
+      hub_->Publish(t->ring, scratch_, layout, recv_ns);
+      break;
+    }
+    case v1::CHANNEL_TICKER: {
+      EventLayout layout = encoder_.Ticker(h, f.ticker, "", &scratch_);
+      hub_->Publish(t->ring, scratch_, layout, recv_ns);
+      break;
+    }
+    case v1::CHANNEL_MARK_PRICE: {
+      EventLayout layout = encoder_.MarkPrice(h, f.price, &scratch_);
+      hub_->Publish(t->ring, scratch_, layout, recv_ns);
+      break;
+    }
+    case v1::CHANNEL_KLINE: {
+      const int64_t open = CandleOpenTimeMs(t->spec.interval, f.ts);
+      EventLayout layout = encoder_.Kline(h, f.kline, t->spec.interval, t->spec.price_type, open, &scratch_);
+      hub_->Publish(t->ring, scratch_, layout, recv_ns, open);
+      break;
+    }
+    default:
+      return;
+  }
+  t->snapshot_next = false;
+}
+
+void UpstreamManager::TrySend(Conn* c, Time now) {
+  if (c->state != ConnState::kOpen || now < c->next_send) return;
+  std::string msg;
+  const bool ping_due = now - c->last_ping >= options_.ping_interval;
+  if ((ping_due || c->probe_wanted) && !c->awaiting_pong) {
+    const int64_t value = clock_.NowMs() / 1000;
+    msg = absl::StrCat("{\"op\":\"ping\",\"ping\":", value, "}");
+    c->awaiting_pong = true;
+    c->ping_sent = now;
+    c->last_ping = now;
+    c->probe_wanted = false;
+    stats_.pings.fetch_add(1, std::memory_order_relaxed);
+  } else if (ping_due && c->awaiting_pong) {
+    c->last_ping = now;  // the outstanding ping is still timing; the pong timeout decides
+  }
+  if (msg.empty() && !c->unsubscribe.empty()) {
+    msg = "{\"op\":\"unsubscribe\",\"args\":[";
+    const size_t n = std::min<size_t>(c->unsubscribe.size(), static_cast<size_t>(options_.max_args_per_message));
+    for (size_t i = 0; i < n; ++i) AppendArg(&msg, c->unsubscribe[i].second, c->unsubscribe[i].first);
+    msg += "]}";
+    c->unsubscribe.erase(c->unsubscribe.begin(), c->unsubscribe.begin() + static_cast<ptrdiff_t>(n));
+    stats_.unsubscribe_messages.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (msg.empty()) {
+    int n = 0;
+    for (TopicState* t : c->topics) {
+      if (t->sub != SubState::kQueued) continue;
+      if (n == 0) msg = "{\"op\":\"subscribe\",\"args\":[";
+      AppendArg(&msg, t->symbol, t->channel);
+      t->sub = SubState::kSent;
+      t->sent_at = now;
+      if (++n >= options_.max_args_per_message) break;
+    }
+    if (n > 0) {
+      msg += "]}";
+      stats_.subscribe_messages.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (msg.empty()) return;
+  c->ws->Send(std::move(msg));
+  const double per_second = std::max(0.1, options_.max_messages_per_second);
+  c->next_send = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                           std::chrono::duration<double>(1.0 / per_second));
+}
+
+void UpstreamManager::Assign(TopicState* t) {
+  Conn* target = nullptr;
+  for (auto& c : conns_) {
+    if (!c->retired && static_cast<int>(c->topics.size()) < c->capacity) {
+      target = c.get();
+      break;
+    }
+  }
+  if (target == nullptr) {
+    if (static_cast<int>(conns_.size()) >= options_.max_connections) {
+      bad_frame_log_.Log(LogLevel::kError, kComponent, "connections_full",
+                         "every upstream connection is full; topic waits",
+                         {{"topic", t->ring->key()}, {"connections", static_cast<int64_t>(conns_.size())}});
+      return;
+    }
+    target = NewConnection();
+  }
+  target->topics.push_back(t);
+  target->empty_since = {};
+  t->conn = target;
+  t->sub = SubState::kQueued;
+  t->confirm_retries = 0;
+  stats_.subscribed_topics.fetch_add(1, std::memory_order_relaxed);
+  const Time now = clock_.Steady();
+  if (target->state == ConnState::kOpen) {
+    TrySend(target, now);
+  } else if (t->health == TopicHealth::kLive) {
+    SetHealth(t, TopicHealth::kReconnecting);
+  }
+}
+
+void UpstreamManager::Unassign(TopicState* t, bool send_unsubscribe) {
+  Conn* c = t->conn;
+  if (c == nullptr) return;
+  c->topics.erase(std::remove(c->topics.begin(), c->topics.end(), t), c->topics.end());
+  if (send_unsubscribe && c->state == ConnState::kOpen &&
+      (t->sub == SubState::kSent || t->sub == SubState::kConfirmed)) {
+    c->unsubscribe.emplace_back(t->channel, t->symbol);
+  }
+  t->conn = nullptr;
+  t->sub = SubState::kNone;
+  stats_.subscribed_topics.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void UpstreamManager::SetHealth(TopicState* t, TopicHealth h) {
+  if (t->health == h) return;
+  if (t->health == TopicHealth::kStale) stats_.stale_topics.fetch_sub(1, std::memory_order_relaxed);
+  if (t->health == TopicHealth::kDegraded) stats_.degraded_topics.fetch_sub(1, std::memory_order_relaxed);
+  if (h == TopicHealth::kStale) stats_.stale_topics.fetch_add(1, std::memory_order_relaxed);
+  if (h == TopicHealth::kDegraded) stats_.degraded_topics.fetch_add(1, std::memory_order_relaxed);
+  t->health = h;
+  t->ring->set_health(h);
+}
+
+std::chrono::milliseconds UpstreamManager::StaleAfter(const ChannelSpec& spec) const {
+  switch (spec.channel) {
+    case v1::CHANNEL_ORDER_BOOK: return options_.stale_book;
+    case v1::CHANNEL_TICKER: return options_.stale_ticker;
+    case v1::CHANNEL_MARK_PRICE: return options_.stale_mark_price;
+    case v1::CHANNEL_KLINE: return options_.stale_kline;
+    case v1::CHANNEL_TRADE: return options_.stale_trade;
+    default: return Ms(0);
+  }
+}
+
+void UpstreamManager::CheckTopics(Time now) {
+  absl::flat_hash_set<const TopicRing*> stale;
+  std::vector<std::string> expired;
+  for (auto& [key, owned] : topics_) {
+    TopicState* t = owned.get();
+    if (t->refs == 0 && t->lingering && now >= t->linger_until) {
+      Unassign(t, /*send_unsubscribe=*/true);
+      SetHealth(t, TopicHealth::kLive);
+      expired.push_back(key);
+      continue;
+    }
+    if (t->conn == nullptr) {
+      if (t->refs > 0 || t->lingering) Assign(t);
+      continue;
+    }
+    if (t->conn->state != ConnState::kOpen) continue;
+    if (t->sub == SubState::kSent && now - t->sent_at > options_.confirm_timeout && t->confirm_retries < 1) {
+      // No ack exists: a subscription is confirmed by data. Send it once more.
+      ++t->confirm_retries;
+      t->sub = SubState::kQueued;
+      Log(LogLevel::kWarn, kComponent, "no data after subscribing; subscribing again", {{"topic", key}});
+    }
+    const Ms threshold = StaleAfter(t->spec);
+    if (threshold.count() > 0 && t->refs > 0 && t->health == TopicHealth::kLive &&
+        (t->sub == SubState::kSent || t->sub == SubState::kConfirmed)) {
+      const Time since = std::max(t->last_data, t->sent_at);
+      if (now - since > threshold) {
+        SetHealth(t, TopicHealth::kStale);
+        stale.insert(t->ring);
+        t->conn->probe_wanted = true;  // is the socket itself still alive?
+      }
+    }
+  }
+  for (const auto& key : expired) topics_.erase(key);
+  if (!stale.empty()) {
+    Log(LogLevel::kWarn, kComponent, "feed stale", {{"topics", static_cast<int64_t>(stale.size())}});
+    hub_->BroadcastStatus(stale, State::STATE_STALE,
+                          "feed stale: no data within the channel's staleness threshold; probing the connection");
+  }
+}
+
+void UpstreamManager::PollDegraded(Time now) {
+  if (!options_.rest_fallback || rest_ == nullptr) return;
+  absl::flat_hash_set<const TopicRing*> newly;
+  std::vector<std::string> ticker_symbols;
+  std::weak_ptr<bool> alive = alive_;
+  for (auto& [key, owned] : topics_) {
+    TopicState* t = owned.get();
+    if (t->refs == 0) continue;
+    const bool pollable = t->spec.channel == v1::CHANNEL_ORDER_BOOK || t->spec.channel == v1::CHANNEL_TICKER;
+    if (!pollable) continue;
+    if (t->health == TopicHealth::kReconnecting || t->health == TopicHealth::kStale) {
+      SetHealth(t, TopicHealth::kDegraded);
+      newly.insert(t->ring);
+      t->next_poll = now;
+    }
+    if (t->health != TopicHealth::kDegraded) continue;
+    if (t->spec.channel == v1::CHANNEL_TICKER) {
+      ticker_symbols.push_back(t->symbol);
+      continue;
+    }
+    if (t->poll_in_flight || now < t->next_poll || !rest_->BackgroundBudgetAvailable()) continue;
+    t->poll_in_flight = true;
+    t->next_poll = now + options_.rest_poll_interval;
+    stats_.rest_polls.fetch_add(1, std::memory_order_relaxed);
+    std::string target = absl::StrCat("/api/v1/futures/market/depth?symbol=", t->symbol, "&limit=", t->spec.depth);
+    rest_->Get(std::move(target), RestPriority::kBackground,
+               [this, alive, key = key](absl::StatusOr<std::string> body) {
+                 if (alive.expired()) return;
+                 auto it = topics_.find(key);
+                 if (it == topics_.end()) return;
+                 TopicState* tp = it->second.get();
+                 tp->poll_in_flight = false;
+                 if (tp->health != TopicHealth::kDegraded) return;
+                 absl::StatusOr<v1::OrderBook> book =
+                     body.ok() ? ParseDepth(*body) : absl::StatusOr<v1::OrderBook>(body.status());
+                 if (!book.ok()) {
+                   bad_frame_log_.Log(LogLevel::kWarn, kComponent, "rest_poll", "REST depth poll failed",
+                                      {{"topic", key}, {"error", book.status().ToString()}});
+                   return;
+                 }
+                 std::vector<LevelView> bids, asks;
+                 for (int i = 0; i < book->bids_size() && i < static_cast<int>(tp->spec.depth); ++i) {
+                   bids.push_back({book->bids(i).price(), book->bids(i).qty()});
+                 }
+                 for (int i = 0; i < book->asks_size() && i < static_cast<int>(tp->spec.depth); ++i) {
+                   asks.push_back({book->asks(i).price(), book->asks(i).qty()});
+                 }
+                 const int64_t now_ns = clock_.NowNs();
+                 EventLayout layout = encoder_.Book(
+                     {.symbol = tp->symbol, .channel = v1::CHANNEL_ORDER_BOOK, .gateway_ts_ns = now_ns,
+                      .snapshot = true},
+                     bids, asks, tp->spec.depth, &scratch_);
+                 hub_->Publish(tp->ring, scratch_, layout, now_ns);
+               });
+  }
+  if (!newly.empty()) {
+    hub_->BroadcastStatus(newly, State::STATE_DEGRADED,
+                          absl::StrCat("websocket feed unavailable; serving REST snapshots every ",
+                                       options_.rest_poll_interval.count(), " ms"));
+  }
+  if (!ticker_symbols.empty() && !tickers_poll_in_flight_ && now >= next_tickers_poll_ &&
+      rest_->BackgroundBudgetAvailable()) {
+    tickers_poll_in_flight_ = true;
+    next_tickers_poll_ = now + options_.rest_poll_interval;
+    stats_.rest_polls.fetch_add(1, std::memory_order_relaxed);
+    std::string target = "/api/v1/futures/market/tickers?symbols=";
+    for (size_t i = 0; i < ticker_symbols.size(); ++i) absl::StrAppend(&target, i ? "," : "", ticker_symbols[i]);
+    rest_->Get(std::move(target), RestPriority::kBackground, [this, alive](absl::StatusOr<std::string> body) {
+      if (alive.expired()) return;
+      tickers_poll_in_flight_ = false;
+      auto tickers = body.ok() ? ParseTickers(*body) : absl::StatusOr<std::vector<RestTicker>>(body.status());
+      if (!tickers.ok()) {
+        bad_frame_log_.Log(LogLevel::kWarn, kComponent, "rest_poll", "REST tickers poll failed",
+                           {{"error", tickers.status().ToString()}});
+        return;
+      }
+      const int64_t now_ns = clock_.NowNs();
+      for (const auto& rt : *tickers) {
+        auto it = topics_.find(TopicKey("ticker", rt.symbol));
+        if (it == topics_.end() || it->second->health != TopicHealth::kDegraded) continue;
+        TopicState* t = it->second.get();
+        const v1::Ticker& tk = rt.ticker;
+        TickerView view{t->symbol,        tk.last_price(),  tk.open_price(),   tk.high_price(),
+                        tk.low_price(),   tk.base_volume(), tk.quote_volume(), tk.change_percent()};
+        EventLayout layout = encoder_.Ticker(
+            {.symbol = t->symbol, .channel = v1::CHANNEL_TICKER, .gateway_ts_ns = now_ns, .snapshot = true}, view,
+            tk.mark_price(), &scratch_);
+        hub_->Publish(t->ring, scratch_, layout, now_ns);
+      }
+    });
+  }
+}
+
+void UpstreamManager::RefreshSymbols(Time now) {
+  if (rest_ == nullptr || symbols_in_flight_ || now < next_symbol_refresh_) return;
+  symbols_in_flight_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  rest_->Get("/api/v1/futures/market/trading_pairs",
+             symbols_->loaded() ? RestPriority::kBackground : RestPriority::kForeground,
+             [this, alive](absl::StatusOr<std::string> body) {
+               if (alive.expired()) return;
+               symbols_in_flight_ = false;
+               const Time t = clock_.Steady();
+               auto list = body.ok() ? ParseTradingPairs(*body)
+                                     : absl::StatusOr<std::vector<v1::SymbolInfo>>(body.status());
+               if (!list.ok()) {
+                 Log(LogLevel::kWarn, kComponent, "symbol list refresh failed",
+                     {{"error", list.status().ToString()}});
+                 next_symbol_refresh_ = t + (symbols_->loaded() ? Ms(30000) : Ms(2000));
+                 return;
+               }
+               Log(LogLevel::kInfo, kComponent, "symbol list loaded",
+                   {{"symbols", static_cast<int64_t>(list->size())}});
+               symbols_->Update(std::move(*list), clock_.NowNs());
+               next_symbol_refresh_ = t + options_.symbol_refresh;
+               UpdateReady();
+             });
+}
+
+void UpstreamManager::Tick() {
+  if (!started_ || shutting_down_) return;
+  const Time now = clock_.Steady();
+  if (rest_ != nullptr) rest_->Tick();
+  if (breaker_open_ && now >= breaker_until_) {
+    // Half-open: the next attempt decides (one more failure re-opens it).
+    breaker_open_ = false;
+    consecutive_failures_ = options_.breaker_failures - 1;
+    stats_.breaker_open.store(false, std::memory_order_relaxed);
+    Log(LogLevel::kInfo, kComponent, "circuit breaker half-open: trying the exchange again");
+  }
+  for (size_t i = 0; i < conns_.size(); ++i) {
+    Conn* c = conns_[i].get();
+    if (c->retired) continue;
+    if (c->state == ConnState::kDown && c->retry_scheduled && now >= c->retry_at && !breaker_open_) {
+      Connect(c);
+      continue;
+    }
+    if (c->state != ConnState::kOpen) continue;
+    if (c->awaiting_pong && now - c->ping_sent > options_.pong_timeout) {
+      stats_.pong_timeouts.fetch_add(1, std::memory_order_relaxed);
+      c->last_error = absl::StrCat("no pong within ", options_.pong_timeout.count(), " ms");
+      Log(LogLevel::kWarn, kComponent, "pong timeout; dropping the connection", {{"conn", c->id}});
+      c->awaiting_pong = false;
+      c->ws->Abort();
+      continue;
+    }
+    TrySend(c, now);
+    if (i > 0) {
+      if (!c->topics.empty()) {
+        c->empty_since = {};
+      } else if (c->empty_since == Time{}) {
+        c->empty_since = now;
+      } else if (now - c->empty_since > options_.idle_connection_close) {
+        c->retired = true;
+        Log(LogLevel::kInfo, kComponent, "closing idle connection", {{"conn", c->id}});
+        c->ws->Close();
+      }
+    }
+  }
+  CheckTopics(now);
+  PollDegraded(now);
+  RefreshSymbols(now);
+  if (now >= next_trim_) {
+    hub_->TrimRings();
+    next_trim_ = now + std::chrono::seconds(1);
+  }
+  UpdateReady();
+}
+
+void UpstreamManager::UpdateReady() {
+  bool r = symbols_->loaded() && !breaker_open_ && !shutting_down_ && !conns_.empty() &&
+           conns_.front()->state == ConnState::kOpen;
+  for (const auto& c : conns_) {
+    if (!r) break;
+    if (!c->retired && !c->topics.empty() && c->state != ConnState::kOpen) r = false;
+  }
+  for (const auto& [key, t] : topics_) {
+    if (!r) break;
+    if (t->refs > 0 && t->health != TopicHealth::kLive) r = false;
+  }
+  if (r != ready_.load(std::memory_order_relaxed)) {
+    ready_.store(r, std::memory_order_release);
+    Log(LogLevel::kInfo, kComponent, r ? "ready: connected and fresh" : "not ready");
+    if (on_ready_change_) on_ready_change_(r);
+  }
+}
+
+std::vector<int> UpstreamManager::SubscriptionsPerConnection() const {
+  std::vector<int> out;
+  for (const auto& c : conns_) {
+    int n = 0;
+    for (TopicState* t : c->topics) n += (t->sub == SubState::kSent || t->sub == SubState::kConfirmed) ? 1 : 0;
+    out.push_back(n);
+  }
+  return out;
+}
+
+}  // namespace bx::md

@@ -1,0 +1,241 @@
+// The self-healing upstream: one shared set of exchange WebSocket connections, subscriptions driven
+// by demand, feed health, and the REST fallback while the feed is down or stale.
+//
+// - One exchange subscription per (channel, symbol) however many streams want it; reference
+//   counted; unsubscribed after `linger` once the last stream leaves.
+// - Subscribe/unsubscribe/ping messages paced under the exchange's 5 messages/s per connection
+//   (pings count), many topics per message; more topics than one connection may hold (300) are
+//   spread over further connections.
+// - JSON pings (library pings are off in WsClient), pong timeout, staleness per topic with
+//   per-channel thresholds (a stale topic also triggers a probe ping), exponential backoff with
+//   jitter and a cap, a circuit breaker after repeated failed connects, and on reconnect every
+//   wanted topic is subscribed again.
+// - There is no subscribe ack (reference section 8): a subscription is confirmed by its first data
+//   frame, and re-sent once if none arrives within `confirm-timeout`.
+// - While a topic's feed is down or stale, books and tickers are polled over REST (background
+//   budget) and published marked DEGRADED, until the feed is back.
+//
+// Threads: everything runs on one io thread (WsClient handlers, Tick, REST callbacks). Acquire and
+// Release may be called from any thread; they post to the io thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "common/backoff.h"
+#include "common/clock.h"
+#include "common/logging.h"
+#include "common/net/ws_client.h"
+#include "services/marketdata/atomic_histogram.h"
+#include "services/marketdata/event_encoder.h"
+#include "services/marketdata/executor.h"
+#include "services/marketdata/frame_parser.h"
+#include "services/marketdata/hub.h"
+#include "services/marketdata/rest_client.h"
+#include "services/marketdata/symbol_registry.h"
+
+namespace bx::md {
+
+struct UpstreamOptions {
+  int max_subscriptions_per_connection = 300;  ///< the exchange refuses the 301st
+  int max_connections = 16;
+  double max_messages_per_second = 4;  ///< the exchange disconnects above 5 (pings count)
+  int max_args_per_message = 50;
+  std::chrono::milliseconds ping_interval{15000};
+  std::chrono::milliseconds pong_timeout{5000};
+  std::chrono::milliseconds linger{30000};
+  std::chrono::milliseconds confirm_timeout{10000};
+  BackoffPolicy backoff{std::chrono::milliseconds(250), std::chrono::milliseconds(30000), 2.0, 0.5};
+  int breaker_failures = 6;  ///< consecutive failed connects that open the breaker
+  std::chrono::milliseconds breaker_cooldown{30000};
+  /// Staleness thresholds per channel (0 = never stale: trades can be quiet for minutes).
+  std::chrono::milliseconds stale_book{3000};
+  std::chrono::milliseconds stale_ticker{5000};
+  std::chrono::milliseconds stale_mark_price{5000};
+  std::chrono::milliseconds stale_kline{10000};
+  std::chrono::milliseconds stale_trade{0};
+  std::chrono::milliseconds symbol_refresh{600000};
+  bool rest_fallback = true;
+  std::chrono::milliseconds rest_poll_interval{1000};  ///< per degraded topic
+  /// Idle connections (no topics) beyond the first are closed after this.
+  std::chrono::milliseconds idle_connection_close{60000};
+  uint64_t seed = 0;  ///< backoff jitter; 0 = random
+};
+
+/// A topic a stream wants: its ring (created by the hub) and exchange channel name.
+struct TopicRef {
+  TopicRing* ring = nullptr;
+  std::string channel;  ///< "depth_book15", "trade", ...
+};
+
+/// Counters for metrics (relaxed atomics).
+struct UpstreamStats {
+  static constexpr int kChannels = 8;  ///< indexed by v1::Channel; index 7 = not streamed
+  std::atomic<uint64_t> frames[kChannels] = {};
+  std::atomic<uint64_t> control_frames{0};
+  std::atomic<uint64_t> parse_errors{0};
+  std::atomic<uint64_t> unknown_channel{0};
+  std::atomic<uint64_t> unsubscribed_frames{0};  ///< data for a topic nobody wants (yet/anymore)
+  std::atomic<uint64_t> empty_books{0};          ///< all-empty levels: the unknown-symbol shape
+  std::atomic<uint64_t> subscribe_refusals{0};
+  std::atomic<uint64_t> reconnects{0};
+  std::atomic<uint64_t> connects{0};
+  std::atomic<uint64_t> pong_timeouts{0};
+  std::atomic<uint64_t> pings{0};
+  std::atomic<uint64_t> subscribe_messages{0};
+  std::atomic<uint64_t> unsubscribe_messages{0};
+  std::atomic<uint64_t> rest_polls{0};
+  std::atomic<uint64_t> breaker_trips{0};
+  std::atomic<int> connections_open{0};
+  std::atomic<int> connections{0};
+  std::atomic<int> stale_topics{0};
+  std::atomic<int> degraded_topics{0};
+  std::atomic<int> subscribed_topics{0};
+  std::atomic<bool> breaker_open{false};
+  std::atomic<int64_t> connected_since_ns{0};  ///< first connection's current session; 0 = down
+  AtomicHistogram exchange_latency{LatencyBucketsSeconds()};
+};
+
+using WsFactory = std::function<std::unique_ptr<net::WsClient>()>;
+
+class UpstreamManager {
+ public:
+  UpstreamManager(UpstreamOptions options, Hub* hub, SymbolRegistry* symbols, MarketRestClient* rest,
+                  Executor* io, WsFactory ws_factory, const Clock& clock);
+  ~UpstreamManager();
+  UpstreamManager(const UpstreamManager&) = delete;
+  UpstreamManager& operator=(const UpstreamManager&) = delete;
+
+  /// io thread: opens the first connection and loads the symbol list.
+  void Start();
+  /// io thread: timers (pings, pacing, pong timeouts, staleness, linger, backoff, breaker, REST
+  /// polls, symbol refresh, ring trimming). Call every few tens of ms.
+  void Tick();
+  /// io thread: closes every connection for good (no reconnect).
+  void Shutdown();
+
+  /// Any thread: a stream wants / no longer wants these topics.
+  void Acquire(std::vector<TopicRef> topics);
+  void Release(std::vector<TopicRef> topics);
+
+  /// Any thread: SERVING only while connected, fresh and the symbol list is loaded.
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  /// io thread: called whenever ready() changes.
+  void set_on_ready_change(std::function<void(bool)> fn) { on_ready_change_ = std::move(fn); }
+
+  UpstreamStats& stats() { return stats_; }
+  /// io thread (tests): live exchange subscriptions per connection, and pending topic count.
+  std::vector<int> SubscriptionsPerConnection() const;
+
+ private:
+  enum class SubState { kNone, kQueued, kSent, kConfirmed };
+  struct Conn;
+  struct TopicState {
+    TopicRing* ring = nullptr;
+    std::string channel;
+    std::string symbol;
+    ChannelSpec spec;
+    int refs = 0;
+    bool lingering = false;
+    std::chrono::steady_clock::time_point linger_until{};
+    Conn* conn = nullptr;
+    SubState sub = SubState::kNone;
+    std::chrono::steady_clock::time_point sent_at{};
+    std::chrono::steady_clock::time_point last_data{};
+    int confirm_retries = 0;
+    TopicHealth health = TopicHealth::kLive;
+    bool snapshot_next = false;
+    std::chrono::steady_clock::time_point next_poll{};
+    bool poll_in_flight = false;
+  };
+  enum class ConnState { kDown, kConnecting, kOpen };
+  struct Conn {
+    int id = 0;
+    std::unique_ptr<net::WsClient> ws;
+    ConnState state = ConnState::kDown;
+    uint64_t generation = 0;
+    bool retry_scheduled = false;
+    std::chrono::steady_clock::time_point retry_at{};
+    std::chrono::steady_clock::time_point opened_at{};
+    std::chrono::steady_clock::time_point down_since{};
+    std::chrono::steady_clock::time_point next_send{};
+    std::chrono::steady_clock::time_point last_ping{};
+    std::chrono::steady_clock::time_point ping_sent{};
+    std::chrono::steady_clock::time_point empty_since{};
+    bool awaiting_pong = false;
+    bool probe_wanted = false;
+    bool healthy = false;  ///< got a pong or data since it opened
+    bool retired = false;  ///< closing for good (idle); deleted after on_closed
+    int capacity = 300;
+    std::vector<TopicState*> topics;
+    std::vector<std::pair<std::string, std::string>> unsubscribe;  ///< (channel, symbol) to send
+    Backoff backoff;
+    std::string last_error;
+    int attempts = 0;
+    explicit Conn(const BackoffPolicy& p, uint64_t seed) : backoff(p, seed) {}
+  };
+  using Time = std::chrono::steady_clock::time_point;
+
+  Conn* NewConnection();
+  void Connect(Conn* c);
+  void OnOpen(Conn* c, uint64_t gen);
+  void OnText(Conn* c, uint64_t gen, std::string_view data, int64_t recv_ns);
+  void OnClosed(Conn* c, uint64_t gen, const absl::Status& reason);
+  void HandlePush(const Frame& f, int64_t recv_ns);
+  void HandleSubscribeRefusal(Conn* c, const Frame& f);
+  void TrySend(Conn* c, Time now);
+  void AcquireOnIo(std::vector<TopicRef> topics);
+  void ReleaseOnIo(std::vector<TopicRef> topics);
+  void Assign(TopicState* t);
+  void Unassign(TopicState* t, bool send_unsubscribe);
+  void SetHealth(TopicState* t, TopicHealth h);
+  std::chrono::milliseconds StaleAfter(const ChannelSpec& spec) const;
+  void CheckTopics(Time now);
+  void PollDegraded(Time now);
+  void RefreshSymbols(Time now);
+  void UpdateReady();
+  void LogBadFrame(std::string_view what, std::string_view why, std::string_view data);
+
+  const UpstreamOptions options_;
+  Hub* const hub_;
+  SymbolRegistry* const symbols_;
+  MarketRestClient* const rest_;
+  Executor* const io_;
+  WsFactory ws_factory_;
+  const Clock& clock_;
+  UpstreamStats stats_;
+  std::atomic<bool> ready_{false};
+  std::function<void(bool)> on_ready_change_;
+  std::shared_ptr<bool> alive_;
+
+  // io thread only:
+  FrameParser parser_;
+  EventEncoder encoder_;
+  std::string scratch_;
+  std::string key_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+  absl::flat_hash_map<std::string, std::unique_ptr<TopicState>> topics_;
+  uint64_t seed_;
+  int next_conn_id_ = 0;
+  int consecutive_failures_ = 0;
+  bool breaker_open_ = false;
+  Time breaker_until_{};
+  bool started_ = false;
+  bool shutting_down_ = false;
+  bool symbols_in_flight_ = false;
+  Time next_symbol_refresh_{};
+  Time next_trim_{};
+  bool tickers_poll_in_flight_ = false;
+  Time next_tickers_poll_{};
+  RateLimitedLog bad_frame_log_{5, std::chrono::seconds(10)};
+};
+
+}  // namespace bx::md

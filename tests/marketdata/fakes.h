@@ -1,0 +1,121 @@
+// Test doubles for the transports: a scriptable WebSocket client and HTTP client whose callbacks
+// run through a ManualExecutor (like the real io thread, never inline).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/net/http_client.h"
+#include "common/net/ws_client.h"
+#include "services/marketdata/executor.h"
+
+namespace bx::md::testing {
+
+class FakeWsClient : public net::WsClient {
+ public:
+  explicit FakeWsClient(Executor* io, const Clock* clock = nullptr) : io_(io), clock_(clock) {}
+
+  void Connect(Handlers handlers) override {
+    handlers_ = std::move(handlers);
+    ++connects;
+    connecting_ = true;
+  }
+  void Send(std::string text) override { sent.push_back(std::move(text)); }
+  void Close() override {
+    ++closes;
+    Drop(absl::OkStatus());
+  }
+  void Abort() override {
+    ++aborts;
+    Drop(absl::AbortedError("aborted"));
+  }
+  bool is_open() const override { return open_; }
+
+  // Test controls (deliver through the executor, as the io thread would).
+  void Open() {
+    connecting_ = false;
+    open_ = true;
+    auto h = handlers_.on_open;
+    io_->Post([h] { h(); });
+  }
+  /// recv_ns 0 = the clock's now (as the real client stamps frames).
+  void Text(std::string text, int64_t recv_ns = 0) {
+    if (recv_ns == 0) recv_ns = clock_ != nullptr ? clock_->NowNs() : 1;
+    auto h = handlers_.on_text;
+    io_->Post([h, text = std::move(text), recv_ns] { h(text, recv_ns); });
+  }
+  void Drop(absl::Status why) {
+    if (!open_ && !connecting_) return;
+    open_ = false;
+    connecting_ = false;
+    auto h = handlers_.on_closed;
+    io_->Post([h, why] { h(why); });
+  }
+  bool connecting() const { return connecting_; }
+
+  std::vector<std::string> sent;
+  int connects = 0;
+  int closes = 0;
+  int aborts = 0;
+
+ private:
+  Executor* io_;
+  const Clock* clock_;
+  Handlers handlers_;
+  bool open_ = false;
+  bool connecting_ = false;
+};
+
+/// Makes FakeWsClients and keeps pointers to them (owned by whoever asked for them).
+struct FakeWsFactory {
+  explicit FakeWsFactory(Executor* io, const Clock* clock = nullptr) : io(io), clock(clock) {}
+  std::function<std::unique_ptr<net::WsClient>()> Fn() {
+    return [this] {
+      auto c = std::make_unique<FakeWsClient>(io, clock);
+      clients.push_back(c.get());
+      return c;
+    };
+  }
+  Executor* io;
+  const Clock* clock;
+  std::vector<FakeWsClient*> clients;
+};
+
+class FakeHttpClient : public net::HttpClient {
+ public:
+  explicit FakeHttpClient(Executor* io) : io_(io) {}
+  /// Answers requests; default: 404 for everything.
+  std::function<net::HttpResult(const net::HttpRequest&)> responder = [](const net::HttpRequest&) {
+    net::HttpResult r;
+    r.response.status = 404;
+    return r;
+  };
+  void Send(net::HttpRequest request, net::HttpCallback done) override {
+    requests.push_back(request);
+    net::HttpResult result = responder(request);
+    io_->Post([done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+  }
+  net::HttpClientStats Stats() const override { return {}; }
+
+  int CountTarget(const std::string& prefix) const {
+    int n = 0;
+    for (const auto& r : requests) n += r.target.rfind(prefix, 0) == 0 ? 1 : 0;
+    return n;
+  }
+  std::vector<net::HttpRequest> requests;
+
+ private:
+  Executor* io_;
+};
+
+inline net::HttpResult HttpOk(std::string body) {
+  net::HttpResult r;
+  r.response.status = 200;
+  r.response.body = std::move(body);
+  return r;
+}
+
+}  // namespace bx::md::testing

@@ -1,0 +1,515 @@
+// The upstream state machine against a fake WebSocket, a fake REST API and a fake clock:
+// demand-driven shared subscriptions, pacing, sharding, linger, pings and pong timeouts,
+// staleness, backoff, the circuit breaker, resubscription, REST fallback and bad frames.
+#include "services/marketdata/upstream.h"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "tests/marketdata/fakes.h"
+#include "tests/marketdata/recording_sink.h"
+
+namespace bx::md {
+namespace {
+
+using common_v1::Gap;
+using common_v1::StreamStatus;
+using testing::FakeHttpClient;
+using testing::FakeWsClient;
+using testing::FakeWsFactory;
+using testing::HttpOk;
+using testing::RecordingSink;
+using Ms = std::chrono::milliseconds;
+
+constexpr const char* kPairs =
+    R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","base":"BTC","quote":"USDT","basePrecision":4,"quotePrecision":1,"symbolStatus":"OPEN"},{"symbol":"ETHUSDT","base":"ETH","quote":"USDT","symbolStatus":"OPEN"},{"symbol":"PREVIEWUSDT","symbolStatus":"PREVIEW"}]})";
+
+std::string Book(const std::string& sym, const std::string& bid, int64_t ts = 1790126515693) {
+  return R"({"ch":"depth_book15","symbol":")" + sym + R"(","ts":)" + std::to_string(ts) +
+         R"(,"data":{"b":[[")" + bid + R"(","1"]],"a":[["99999","2"]]}})";
+}
+std::string Trade(const std::string& sym, const std::string& price) {
+  return R"({"ch":"trade","symbol":")" + sym + R"(","ts":1790126515693,"data":[{"t":"2026-09-23T00:00:01Z","p":")" +
+         price + R"(","v":"1","s":"buy"}]})";
+}
+
+class UpstreamTest : public ::testing::Test {
+ protected:
+  void Make(UpstreamOptions opt = {}) {
+    opt.seed = 7;
+    hub_ = std::make_unique<Hub>(HubOptions{}, clock_);
+    http_.responder = [this](const net::HttpRequest& r) {
+      if (r.target.rfind("/api/v1/futures/market/trading_pairs", 0) == 0) return HttpOk(kPairs);
+      if (r.target.rfind("/api/v1/futures/market/depth", 0) == 0) {
+        return HttpOk(R"({"code":0,"msg":"Success","data":{"asks":[["101","1"]],"bids":[["100","2"],["99","3"]]}})");
+      }
+      if (r.target.rfind("/api/v1/futures/market/tickers", 0) == 0) {
+        return HttpOk(
+            R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","markPrice":"100.5","lastPrice":"100","open":"90","last":"100","quoteVol":"1000","baseVol":"10","high":"110","low":"80"}]})");
+      }
+      return rest_fail_;
+    };
+    rest_ = std::make_unique<MarketRestClient>(&http_, &io_, clock_, RestClientOptions{});
+    up_ = std::make_unique<UpstreamManager>(opt, hub_.get(), &symbols_, rest_.get(), &io_, ws_.Fn(), clock_);
+    up_->set_on_ready_change([this](bool r) { ready_changes_.push_back(r); });
+    up_->Start();
+    io_.RunPending();
+  }
+
+  void TearDown() override {
+    if (hub_) {
+      for (const auto& s : *hub_->Streams()) s->Detach();
+    }
+    up_.reset();
+    rest_.reset();
+    hub_.reset();
+  }
+
+  FakeWsClient& Ws(size_t i) { return *ws_.clients.at(i); }
+
+  /// Moves time in ticks of 50 ms, as the real io thread does.
+  void Advance(Ms total, Ms step = Ms(50)) {
+    for (Ms t(0); t < total; t += step) {
+      clock_.Advance(step);
+      up_->Tick();
+      io_.RunPending();
+    }
+  }
+  void Run() { io_.RunPending(); }
+
+  TopicRef Ref(const std::string& ch, const std::string& sym) {
+    return {hub_->Topic(TopicKey(ch, sym), sym, *ParseExchangeChannel(ch)), ch};
+  }
+
+  /// A stream over `refs` that records what it receives (a fast client).
+  RecordingSink& Subscribe(const std::vector<TopicRef>& refs) {
+    std::vector<Stream::TopicSub> subs;
+    std::vector<std::string> symbols;
+    for (const auto& r : refs) {
+      subs.push_back({r.ring, OverflowPolicy::kDrop});
+      if (std::find(symbols.begin(), symbols.end(), r.ring->symbol()) == symbols.end()) {
+        symbols.push_back(r.ring->symbol());
+      }
+    }
+    auto s = std::make_shared<Stream>(hub_.get(), hub_->stream_count() + 1, "t", subs, symbols, true,
+                                      std::vector<InitialStatus>{InitialStatus{}});
+    hub_->AddStream(s);
+    sinks_.push_back(std::make_unique<RecordingSink>(true));
+    sinks_.back()->set_stream(s.get());
+    s->Start(sinks_.back().get());
+    up_->Acquire(refs);
+    Run();
+    return *sinks_.back();
+  }
+
+  /// Number of subscribe args for (ch, symbol) over every message sent on connection i.
+  int SubscribeArgs(size_t i, const std::string& op, const std::string& ch, const std::string& sym) {
+    int n = 0;
+    const std::string arg = R"({"symbol":")" + sym + R"(","ch":")" + ch + R"("})";
+    for (const auto& m : Ws(i).sent) {
+      if (m.find(R"("op":")" + op + R"(")") == std::string::npos) continue;
+      for (size_t at = m.find(arg); at != std::string::npos; at = m.find(arg, at + 1)) ++n;
+    }
+    return n;
+  }
+  int Count(size_t i, const std::string& needle) {
+    int n = 0;
+    for (const auto& m : Ws(i).sent) n += m.find(needle) != std::string::npos ? 1 : 0;
+    return n;
+  }
+
+  static bool HasStatus(const std::vector<v1::MarketEvent>& ev, StreamStatus::State s) {
+    for (const auto& e : ev) {
+      if (e.has_status() && e.status().state() == s) return true;
+    }
+    return false;
+  }
+
+  FakeClock clock_;
+  ManualExecutor io_;
+  FakeWsFactory ws_{&io_, &clock_};
+  FakeHttpClient http_{&io_};
+  net::HttpResult rest_fail_ = [] {
+    net::HttpResult r;
+    r.response.status = 500;
+    return r;
+  }();
+  SymbolRegistry symbols_;
+  std::unique_ptr<Hub> hub_;
+  std::unique_ptr<MarketRestClient> rest_;
+  std::unique_ptr<UpstreamManager> up_;
+  std::vector<std::unique_ptr<RecordingSink>> sinks_;
+  std::vector<bool> ready_changes_;
+};
+
+TEST_F(UpstreamTest, StartsConnectedLoadsSymbolsAndBecomesReady) {
+  Make();
+  ASSERT_EQ(ws_.clients.size(), 1u);
+  EXPECT_EQ(Ws(0).connects, 1);
+  EXPECT_TRUE(symbols_.loaded());
+  EXPECT_FALSE(up_->ready());
+  Ws(0).Open();
+  Run();
+  EXPECT_TRUE(up_->ready());
+  EXPECT_EQ(ready_changes_, std::vector<bool>{true});
+  EXPECT_TRUE(symbols_.CheckStreamable("btcusdt").ok());
+  EXPECT_EQ(symbols_.CheckStreamable("PREVIEWUSDT").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(symbols_.CheckStreamable("NOPEUSDT").code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(UpstreamTest, OneExchangeSubscriptionPerTopicWhateverTheDemand) {
+  Make();
+  Ws(0).Open();
+  Run();
+  for (int i = 0; i < 5; ++i) up_->Acquire({Ref("trade", "BTCUSDT"), Ref("depth_book15", "BTCUSDT")});
+  Run();
+  Advance(Ms(1000));
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "trade", "BTCUSDT"), 1);
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "depth_book15", "BTCUSDT"), 1);
+  EXPECT_EQ(up_->SubscriptionsPerConnection(), std::vector<int>{2});
+  // Four of five leave: still subscribed, nothing sent.
+  for (int i = 0; i < 4; ++i) up_->Release({Ref("trade", "BTCUSDT")});
+  Run();
+  Advance(Ms(60000));
+  EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 0);
+}
+
+TEST_F(UpstreamTest, UnsubscribesOnlyAfterTheLingerAndRejoinCancelsIt) {
+  UpstreamOptions opt;
+  opt.linger = Ms(5000);
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  up_->Acquire({Ref("trade", "BTCUSDT")});
+  Run();
+  Ws(0).Text(Trade("BTCUSDT", "1"));  // confirms the subscription
+  Run();
+  up_->Release({Ref("trade", "BTCUSDT")});
+  Run();
+  Advance(Ms(3000));
+  up_->Acquire({Ref("trade", "BTCUSDT")});  // back within the linger: nothing to resend
+  Run();
+  Advance(Ms(10000));
+  EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 0);
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "trade", "BTCUSDT"), 1);
+  up_->Release({Ref("trade", "BTCUSDT")});
+  Run();
+  Advance(Ms(4900));
+  EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 0);
+  Advance(Ms(500));
+  EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 1);
+  EXPECT_EQ(up_->SubscriptionsPerConnection(), std::vector<int>{0});
+}
+
+TEST_F(UpstreamTest, MessagesArePacedUnderFivePerSecondIncludingPings) {
+  UpstreamOptions opt;
+  opt.ping_interval = Ms(1000);
+  opt.max_args_per_message = 10;
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  std::vector<TopicRef> refs;
+  for (int i = 0; i < 120; ++i) refs.push_back(Ref("trade", "SYM" + std::to_string(i) + "USDT"));
+  up_->Acquire(refs);
+  Run();
+  // Record when each message went out.
+  std::vector<int64_t> sent_at_ms(Ws(0).sent.size(), 0);
+  size_t seen = Ws(0).sent.size();
+  for (int step = 1; step <= 200; ++step) {  // 10 s
+    clock_.Advance(Ms(50));
+    up_->Tick();
+    io_.RunPending();
+    // Pongs come back at once so pings keep flowing.
+    for (; seen < Ws(0).sent.size(); ++seen) {
+      sent_at_ms.push_back(step * 50);
+      if (Ws(0).sent[seen].find("\"op\":\"ping\"") != std::string::npos) {
+        Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
+      }
+    }
+  }
+  ASSERT_GE(sent_at_ms.size(), 12u);
+  for (size_t i = 0; i < sent_at_ms.size(); ++i) {
+    int in_window = 0;
+    for (size_t j = i; j < sent_at_ms.size() && sent_at_ms[j] < sent_at_ms[i] + 1000; ++j) ++in_window;
+    EXPECT_LE(in_window, 4) << "messages in the second from " << sent_at_ms[i] << " ms";
+  }
+  int args = 0;
+  for (int i = 0; i < 120; ++i) args += SubscribeArgs(0, "subscribe", "trade", "SYM" + std::to_string(i) + "USDT");
+  EXPECT_EQ(args, 120);
+  EXPECT_GE(Count(0, "\"op\":\"ping\""), 3);
+  for (const auto& m : Ws(0).sent) {
+    if (m.find("subscribe") == std::string::npos) continue;
+    int n = 0;
+    for (size_t at = m.find("\"ch\""); at != std::string::npos; at = m.find("\"ch\"", at + 1)) ++n;
+    EXPECT_LE(n, 10);
+  }
+}
+
+TEST_F(UpstreamTest, MoreTopicsThanOneConnectionHoldsSpreadOverConnections) {
+  UpstreamOptions opt;
+  opt.max_subscriptions_per_connection = 10;
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  std::vector<TopicRef> refs;
+  for (int i = 0; i < 25; ++i) refs.push_back(Ref("trade", "S" + std::to_string(i)));
+  up_->Acquire(refs);
+  Run();
+  ASSERT_EQ(ws_.clients.size(), 3u);
+  Ws(1).Open();
+  Ws(2).Open();
+  Run();
+  Advance(Ms(2000));
+  EXPECT_EQ(up_->SubscriptionsPerConnection(), (std::vector<int>{10, 10, 5}));
+  for (int i = 0; i < 25; ++i) {
+    const std::string s = "S" + std::to_string(i);
+    EXPECT_EQ(SubscribeArgs(0, "subscribe", "trade", s) + SubscribeArgs(1, "subscribe", "trade", s) +
+                  SubscribeArgs(2, "subscribe", "trade", s),
+              1)
+        << s;
+  }
+}
+
+TEST_F(UpstreamTest, PushesArePublishedEncodedOnce) {
+  Make();
+  Ws(0).Open();
+  Run();
+  auto& sink = Subscribe({Ref("trade", "BTCUSDT"), Ref("depth_book15", "BTCUSDT"), Ref("market_kline_1min", "BTCUSDT")});
+  Ws(0).Text(Trade("BTCUSDT", "68000.5"), 1790126515700'000'000);
+  Ws(0).Text(Book("BTCUSDT", "68000.1"));
+  Ws(0).Text(
+      R"({"ch":"market_kline_1min","symbol":"BTCUSDT","ts":1786650732204,"data":{"o":"1","c":"2","h":"3","l":"0.5","b":"4","q":"8"}})");
+  Run();
+  ASSERT_TRUE(sink.WaitFor([](const auto& ev) { return ev.size() >= 4; }));
+  auto ev = sink.events();
+  EXPECT_EQ(ev[1].trade().price(), "68000.5");
+  EXPECT_EQ(ev[1].gateway_ts_ns(), 1790126515700'000'000);
+  EXPECT_EQ(ev[1].exchange_ts_ms(), 1790126515693);
+  EXPECT_EQ(ev[2].order_book().bids(0).price(), "68000.1");
+  EXPECT_EQ(ev[2].order_book().depth(), 15u);
+  EXPECT_EQ(ev[3].kline().open_time_ms(), 1786650720000);
+  EXPECT_EQ(ev[3].kline().close(), "2");
+  EXPECT_EQ(up_->stats().frames[v1::CHANNEL_TRADE].load(), 1u);
+  EXPECT_GT(up_->stats().exchange_latency.Counts()[0] + 1, 0u);
+}
+
+TEST_F(UpstreamTest, BadFramesAreCountedAndNeverPublished) {
+  Make();
+  Ws(0).Open();
+  Run();
+  auto& sink = Subscribe({Ref("depth_book15", "BTCUSDT")});
+  Ws(0).Text("{not json");
+  Ws(0).Text(R"({"ch":"trade","symbol":"BTCUSDT","ts":1,"data":[{"p":"x"}]})");
+  Ws(0).Text(R"({"ch":"mystery","symbol":"BTCUSDT","ts":1,"data":{}})");
+  Ws(0).Text(R"({"ch":"depth_book15","symbol":"BTCUSDT","ts":1,"data":{"b":[["",""]],"a":[["",""]]}})");
+  Ws(0).Text(std::string("\x00\xff\x01", 3));
+  Ws(0).Text(Book("BTCUSDT", "1"));
+  Run();
+  ASSERT_TRUE(sink.WaitEvents(2));
+  EXPECT_EQ(up_->stats().parse_errors.load(), 3u);
+  EXPECT_EQ(up_->stats().unknown_channel.load(), 1u);
+  EXPECT_EQ(up_->stats().empty_books.load(), 1u);
+  auto ev = sink.events();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[1].order_book().bids(0).price(), "1");
+}
+
+TEST_F(UpstreamTest, PongTimeoutReconnectsResubscribesAndReportsTheGap) {
+  UpstreamOptions opt;
+  opt.ping_interval = Ms(1000);
+  opt.pong_timeout = Ms(500);
+  opt.rest_fallback = false;
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  auto& sink = Subscribe({Ref("trade", "BTCUSDT"), Ref("depth_book15", "BTCUSDT")});
+  Ws(0).Text(Book("BTCUSDT", "1"));
+  Run();
+  Advance(Ms(1000));
+  ASSERT_EQ(Count(0, "\"op\":\"ping\""), 1);
+  EXPECT_EQ(Ws(0).aborts, 0);
+  Advance(Ms(600));  // no pong
+  EXPECT_EQ(Ws(0).aborts, 1);
+  EXPECT_EQ(up_->stats().pong_timeouts.load(), 1u);
+  EXPECT_FALSE(up_->ready());
+  ASSERT_TRUE(sink.WaitFor([](const auto& ev) { return HasStatus(ev, StreamStatus::STATE_RECONNECTING); }));
+  // Backoff: no new attempt at once; then one.
+  EXPECT_EQ(Ws(0).connects, 1);
+  Advance(Ms(300));
+  EXPECT_EQ(Ws(0).connects, 2);
+  const size_t before = Ws(0).sent.size();
+  Ws(0).Open();
+  Run();
+  Advance(Ms(500));
+  // Everything still wanted is subscribed again, in one message.
+  int resub = 0;
+  for (size_t i = before; i < Ws(0).sent.size(); ++i) {
+    const auto& m = Ws(0).sent[i];
+    if (m.find("\"op\":\"subscribe\"") != std::string::npos && m.find("trade") != std::string::npos &&
+        m.find("depth_book15") != std::string::npos) {
+      ++resub;
+    }
+  }
+  EXPECT_EQ(resub, 1);
+  ASSERT_TRUE(sink.WaitFor([](const auto& ev) { return HasStatus(ev, StreamStatus::STATE_RECOVERED); }));
+  Ws(0).Text(Book("BTCUSDT", "2"));
+  Run();
+  ASSERT_TRUE(sink.WaitFor([](const auto& ev) { return ev.back().has_order_book(); }));
+  auto ev = sink.events();
+  // ... RECONNECTING, Gap(UPSTREAM_RECONNECT), RECOVERED, then the fresh book as a snapshot.
+  size_t i = 0;
+  while (i < ev.size() && !(ev[i].has_status() && ev[i].status().state() == StreamStatus::STATE_RECONNECTING)) ++i;
+  ASSERT_LT(i + 3, ev.size());
+  EXPECT_EQ(ev[i + 1].gap().reason(), Gap::REASON_UPSTREAM_RECONNECT);
+  EXPECT_EQ(ev[i + 2].status().state(), StreamStatus::STATE_RECOVERED);
+  EXPECT_TRUE(ev[i + 3].snapshot());
+  EXPECT_EQ(ev[i + 3].order_book().bids(0).price(), "2");
+  for (size_t k = 0; k < ev.size(); ++k) EXPECT_EQ(ev[k].seq(), k + 1);
+}
+
+TEST_F(UpstreamTest, StaleTopicIsReportedProbedAndRecovers) {
+  UpstreamOptions opt;
+  opt.stale_book = Ms(1000);
+  opt.rest_fallback = false;
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  auto& sink = Subscribe({Ref("depth_book15", "BTCUSDT")});
+  Advance(Ms(300));
+  Ws(0).Text(Book("BTCUSDT", "1"));
+  Run();
+  Advance(Ms(900));
+  EXPECT_TRUE(up_->ready());
+  Advance(Ms(300));
+  EXPECT_FALSE(up_->ready());
+  EXPECT_EQ(up_->stats().stale_topics.load(), 1);
+  ASSERT_TRUE(sink.WaitFor([](const auto& ev) { return HasStatus(ev, StreamStatus::STATE_STALE); }));
+  EXPECT_GE(Count(0, "\"op\":\"ping\""), 1);  // probe
+  Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
+  Ws(0).Text(Book("BTCUSDT", "2"));
+  Run();
+  ASSERT_TRUE(sink.WaitFor([](const auto& ev) { return HasStatus(ev, StreamStatus::STATE_RECOVERED); }));
+  Advance(Ms(100));
+  EXPECT_TRUE(up_->ready());
+  EXPECT_EQ(up_->stats().stale_topics.load(), 0);
+}
+
+TEST_F(UpstreamTest, BackoffGrowsAndTheBreakerOpensAfterRepeatedFailures) {
+  UpstreamOptions opt;
+  opt.breaker_failures = 4;
+  opt.breaker_cooldown = Ms(20000);
+  opt.backoff = {Ms(100), Ms(1600), 2.0, 0.0};
+  Make(opt);
+  std::vector<int64_t> attempts_at;
+  int64_t t = 0;
+  int last = Ws(0).connects;
+  attempts_at.push_back(0);
+  for (int step = 0; step < 400 && attempts_at.size() < 6; ++step) {  // up to 20 s
+    if (Ws(0).connecting()) Ws(0).Drop(absl::UnavailableError("connection refused"));
+    clock_.Advance(Ms(50));
+    t += 50;
+    up_->Tick();
+    io_.RunPending();
+    if (Ws(0).connects != last) {
+      last = Ws(0).connects;
+      attempts_at.push_back(t);
+    }
+  }
+  ASSERT_GE(attempts_at.size(), 4u);
+  // 100, 200, 400 ms between the first attempts (no jitter in this test).
+  EXPECT_NEAR(attempts_at[1] - attempts_at[0], 100, 60);
+  EXPECT_NEAR(attempts_at[2] - attempts_at[1], 200, 60);
+  EXPECT_NEAR(attempts_at[3] - attempts_at[2], 400, 60);
+  EXPECT_TRUE(up_->stats().breaker_open.load());
+  EXPECT_EQ(up_->stats().breaker_trips.load(), 1u);
+  EXPECT_EQ(attempts_at.size(), 4u) << "no attempt while the breaker is open";
+  // After the cooldown the breaker lets one attempt through, which succeeds.
+  Advance(Ms(20000));
+  EXPECT_EQ(Ws(0).connects, 5);
+  Ws(0).Open();
+  Run();
+  Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
+  Run();
+  Advance(Ms(100));
+  EXPECT_FALSE(up_->stats().breaker_open.load());
+  EXPECT_TRUE(up_->ready());
+}
+
+TEST_F(UpstreamTest, WhileDownBooksAndTickersComeFromRestMarkedDegraded) {
+  UpstreamOptions opt;
+  opt.rest_poll_interval = Ms(1000);
+  opt.backoff = {Ms(60000), Ms(60000), 2.0, 0.0};
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  auto& sink = Subscribe({Ref("depth_book5", "BTCUSDT"), Ref("ticker", "BTCUSDT"), Ref("trade", "BTCUSDT")});
+  Ws(0).Drop(absl::UnavailableError("reset by peer"));
+  Run();
+  Advance(Ms(2500));
+  ASSERT_TRUE(sink.WaitFor([](const auto& ev) { return HasStatus(ev, StreamStatus::STATE_DEGRADED); }));
+  ASSERT_TRUE(sink.WaitFor([](const auto& ev) {
+    bool book = false, ticker = false;
+    for (const auto& e : ev) {
+      book |= e.has_order_book() && e.snapshot();
+      ticker |= e.has_ticker() && e.snapshot();
+    }
+    return book && ticker;
+  }));
+  EXPECT_GE(http_.CountTarget("/api/v1/futures/market/depth?symbol=BTCUSDT&limit=5"), 2);
+  EXPECT_GE(http_.CountTarget("/api/v1/futures/market/tickers?symbols=BTCUSDT"), 2);
+  auto ev = sink.events();
+  for (const auto& e : ev) {
+    if (e.has_order_book()) {
+      EXPECT_EQ(e.order_book().bids(0).price(), "100");
+      EXPECT_EQ(e.order_book().depth(), 5u);
+    }
+    if (e.has_ticker()) {
+      EXPECT_EQ(e.ticker().last_price(), "100");
+      EXPECT_EQ(e.ticker().mark_price(), "100.5");
+    }
+  }
+  // The polls stay within the background budget (8/s minus a reserve of 3): over 2.5 s, a few.
+  EXPECT_LE(http_.CountTarget("/api/v1/futures/market/"), 12);
+}
+
+TEST_F(UpstreamTest, UnconfirmedSubscriptionIsSentAgainOnce) {
+  UpstreamOptions opt;
+  opt.confirm_timeout = Ms(2000);
+  opt.stale_trade = Ms(0);
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  up_->Acquire({Ref("trade", "ETHUSDT")});
+  Run();
+  Advance(Ms(2100));
+  Advance(Ms(300));
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "trade", "ETHUSDT"), 2);
+  Advance(Ms(10000));
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "trade", "ETHUSDT"), 2);
+}
+
+TEST_F(UpstreamTest, RefusalPast300MovesUnconfirmedTopicsToAnotherConnection) {
+  Make();
+  Ws(0).Open();
+  Run();
+  up_->Acquire({Ref("trade", "A")});
+  Run();
+  Ws(0).Text(Trade("A", "1"));
+  Run();
+  up_->Acquire({Ref("trade", "B")});
+  Run();
+  Advance(Ms(300));
+  Ws(0).Text(R"({"op":"subscribe","data":{"msg":"subscribe channel > 300","nonce":"","result":false}})");
+  Run();
+  EXPECT_EQ(up_->stats().subscribe_refusals.load(), 1u);
+  ASSERT_EQ(ws_.clients.size(), 2u);
+  Ws(1).Open();
+  Run();
+  Advance(Ms(300));
+  EXPECT_EQ(SubscribeArgs(1, "subscribe", "trade", "B"), 1);
+  EXPECT_EQ(up_->SubscriptionsPerConnection(), (std::vector<int>{1, 1}));
+}
+
+}  // namespace
+}  // namespace bx::md
