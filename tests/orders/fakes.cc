@@ -102,6 +102,79 @@ bool FakeHttpClient::CompleteNext(net::HttpResult result) {
   return true;
 }
 
+void FakeWsClient::Connect(Handlers handlers) {
+  std::lock_guard<std::mutex> lock(mu_);
+  handlers_ = std::move(handlers);
+  connected_ = true;
+  open_ = false;
+  ++connects_;
+}
+
+void FakeWsClient::Send(std::string text) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (open_) sent_.push_back(std::move(text));
+}
+
+void FakeWsClient::Close() { Drop(absl::OkStatus()); }
+
+void FakeWsClient::Abort() { Drop(absl::CancelledError("aborted")); }
+
+bool FakeWsClient::is_open() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return open_;
+}
+
+bool FakeWsClient::Open() {
+  std::function<void()> cb;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!connected_ || open_) return false;
+    open_ = true;
+    cb = handlers_.on_open;
+  }
+  if (cb) cb();
+  return true;
+}
+
+bool FakeWsClient::Push(const std::string& text) {
+  std::function<void(std::string_view, int64_t)> cb;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!open_) return false;
+    cb = handlers_.on_text;
+  }
+  if (cb) cb(text, 0);
+  return true;
+}
+
+bool FakeWsClient::Drop(absl::Status why) {
+  std::function<void(absl::Status)> cb;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!connected_) return false;
+    connected_ = false;
+    open_ = false;
+    cb = handlers_.on_closed;
+  }
+  if (cb) cb(std::move(why));
+  return true;
+}
+
+std::vector<std::string> FakeWsClient::sent() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sent_;
+}
+
+int FakeWsClient::connects() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return connects_;
+}
+
+bool FakeWsClient::connecting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return connected_ && !open_;
+}
+
 net::HttpResult HttpReply(int status, std::string body, int64_t date_ms) {
   net::HttpResult r;
   r.status = absl::OkStatus();

@@ -76,6 +76,32 @@ class FakeHttpClient final : public net::HttpClient {
   std::deque<std::pair<net::HttpRequest, net::HttpCallback>> pending_;
 };
 
+/// A WebSocket whose traffic the test drives: it records sent frames and lets the test open,
+/// push frames and close. Thread-safe.
+class FakeWsClient final : public net::WsClient {
+ public:
+  void Connect(Handlers handlers) override;
+  void Send(std::string text) override;
+  void Close() override;
+  void Abort() override;
+  bool is_open() const override;
+
+  /// Test side.
+  bool Open();                       ///< on_open of the pending Connect; false if none
+  bool Push(const std::string& text);  ///< on_text
+  bool Drop(absl::Status why = absl::UnavailableError("connection reset"));  ///< on_closed
+  std::vector<std::string> sent() const;
+  int connects() const;
+  bool connecting() const;
+
+ private:
+  mutable std::mutex mu_;
+  Handlers handlers_;
+  bool connected_ = false, open_ = false;
+  int connects_ = 0;
+  std::vector<std::string> sent_;
+};
+
 /// A complete HTTP response.
 net::HttpResult HttpReply(int status, std::string body, int64_t date_ms = 0);
 /// A transport failure.

@@ -1,0 +1,111 @@
+#include "services/orders/orders_options.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+namespace bx::orders {
+namespace {
+
+struct TempFile {
+  explicit TempFile(const std::string& content) {
+    char tmpl[] = "/tmp/orders-opt-XXXXXX";
+    int fd = mkstemp(tmpl);
+    path = tmpl;
+    FILE* f = fdopen(fd, "w");
+    std::fputs(content.c_str(), f);
+    std::fclose(f);
+  }
+  ~TempFile() { std::remove(path.c_str()); }
+  std::string path;
+};
+
+absl::StatusOr<Config> Load(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  std::vector<const char*> argv = {"bitunix-orders"};
+  for (auto& a : args) argv.push_back(a.c_str());
+  return Config::Load("bitunix-orders", OrdersOptionSpecs(), static_cast<int>(argv.size()), argv.data(),
+                      [env](const std::string& k) -> std::optional<std::string> {
+                        auto it = env.find(k);
+                        if (it == env.end()) return std::nullopt;
+                        return it->second;
+                      });
+}
+
+TEST(OrdersOptions, SecretsNeverAsFlags) {
+  auto c = Load({"--api-secret=hunter2-secret"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("not accepted on the command line"), std::string::npos);
+  EXPECT_EQ(c.status().message().find("hunter2-secret"), std::string::npos);
+  EXPECT_FALSE(Load({"--api-key=k"}).ok());
+}
+
+TEST(OrdersOptions, CredentialsFromEnvOrFiles) {
+  auto c = Load({}, {{"BITUNIX_API_KEY", "env-key"}, {"BITUNIX_API_SECRET", "env-secret"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto o = OrdersOptionsFromConfig(*c);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->api_key, "env-key");
+  EXPECT_EQ(o->api_secret, "env-secret");
+  TempFile key("file-key\n"), secret("file-secret\n");
+  auto f = Load({"--api-key-file=" + key.path, "--api-secret-file", secret.path});
+  auto of = OrdersOptionsFromConfig(*f);
+  ASSERT_TRUE(of.ok()) << of.status();
+  EXPECT_EQ(of->api_key, "file-key");
+  EXPECT_EQ(of->api_secret, "file-secret");
+  // Both forms for one credential: refused, without echoing the value.
+  auto both = Load({"--api-secret-file=" + secret.path}, {{"BITUNIX_API_SECRET", "env-secret"}});
+  auto ob = OrdersOptionsFromConfig(*both);
+  ASSERT_FALSE(ob.ok());
+  EXPECT_EQ(ob.status().message().find("env-secret"), std::string::npos);
+}
+
+TEST(OrdersOptions, TokensFileAndLimits) {
+  TempFile tokens("bot trade tok-0123456789abcdef\nview read tok-fedcba9876543210\n");
+  auto c = Load({"--auth-tokens-file=" + tokens.path, "--rate-limit-private=8", "--mode=paper"});
+  auto o = OrdersOptionsFromConfig(*c);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->tokens.size(), 2u);
+  EXPECT_EQ(o->mode, Mode::kPaper);
+  EXPECT_EQ(o->engine.mode, Mode::kPaper);
+  EXPECT_DOUBLE_EQ(o->limiter.buckets[static_cast<size_t>(Bucket::kPrivate)].rate_per_s, 8);
+  EXPECT_DOUBLE_EQ(o->limiter.buckets[static_cast<size_t>(Bucket::kBatch)].rate_per_s, 1);
+  EXPECT_FALSE(Load({"--mode=yolo"}).ok());
+  auto zero = Load({"--rate-limit-cancel=0"});
+  EXPECT_FALSE(OrdersOptionsFromConfig(*zero).ok());
+}
+
+TEST(OrdersOptions, HelpListsEveryOptionWithItsDefault) {
+  auto c = Load({"--help"});
+  ASSERT_TRUE(c.ok());
+  const std::string usage = c->Usage();
+  for (const auto& spec : OrdersOptionSpecs()) {
+    EXPECT_NE(usage.find("--" + spec.name + "="), std::string::npos) << spec.name;
+  }
+  EXPECT_NE(usage.find("default: 127.0.0.1:50052"), std::string::npos);
+  EXPECT_NE(usage.find("BITUNIX_API_SECRET"), std::string::npos);
+}
+
+TEST(SafeToStart, ClosedByDefaultAndOtherFootguns) {
+  OrdersAppOptions o;
+  o.rest_url = *ParseUrl("https://fapi.bitunix.com");
+  o.api_key = "k";
+  o.api_secret = "s";
+  auto open = CheckSafeToStart(o);
+  ASSERT_FALSE(open.ok());
+  EXPECT_NE(open.message().find("open order API"), std::string::npos);
+  o.auth.insecure_no_auth = true;
+  EXPECT_TRUE(CheckSafeToStart(o).ok());
+  o.mode = Mode::kPaper;
+  EXPECT_FALSE(CheckSafeToStart(o).ok());  // paper mode aimed at the live exchange
+  o.mode = Mode::kLive;
+  o.api_secret.clear();
+  EXPECT_FALSE(CheckSafeToStart(o).ok());
+  o.api_secret = "s";
+  o.client_ca_file = "/ca.pem";
+  EXPECT_FALSE(CheckSafeToStart(o).ok());  // mTLS without a server certificate
+}
+
+}  // namespace
+}  // namespace bx::orders

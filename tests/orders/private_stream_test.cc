@@ -1,0 +1,198 @@
+#include "services/orders/private_stream.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/orders/engine_harness.h"
+
+namespace bx::orders {
+namespace {
+
+using namespace std::chrono_literals;
+namespace cv1 = ::bitunix::common::v1;
+using testing::EngineHarness;
+using testing::FakeWsClient;
+
+struct PrivateStreamTest : ::testing::Test {
+  void SetUp() override {
+    h.LoadRules();
+    auto ws = std::make_unique<FakeWsClient>();
+    fake = ws.get();
+    owned = std::move(ws);
+    PrivateStreamOptions o;
+    o.ping_interval = 5s;
+    o.idle_timeout = 15s;
+    o.reconnect = BackoffPolicy{100ms, 1s, 2.0, 0.0};
+    stream = std::make_unique<PrivateStream>(
+        h.sched, [this] { return std::move(owned); }, h.signer, h.engine, hub, nullptr, o);
+    sub = std::make_shared<UpdateStream>(
+        UpdateStream::Filter{}, 1000, 1000, h.clock,
+        [this](const v1::StreamUpdatesResponse* m) {
+          for (const auto& e : m->events()) events.push_back(e);
+          h.sched.Post([this] { sub->OnWriteDone(true); });
+        },
+        [] {});
+    hub.Add(sub);
+    sub->DeliverSnapshot({});
+  }
+
+  // Connect, greet, log in: the stream is live.
+  void BringUp() {
+    h.sched.RunUntilIdle();
+    ASSERT_TRUE(fake->Open());
+    h.sched.RunUntilIdle();
+    ASSERT_TRUE(fake->Push(R"({"op":"connect","data":{"result":true}})"));
+    h.sched.RunUntilIdle();
+    ASSERT_TRUE(fake->Push(R"({"op":"login","data":{"result":true}})"));
+    h.sched.RunUntilIdle();
+    ASSERT_TRUE(stream->live());
+  }
+
+  std::vector<v1::UpdateEvent> Of(v1::UpdateEvent::PayloadCase c) const {
+    std::vector<v1::UpdateEvent> out;
+    for (const auto& e : events) {
+      if (e.payload_case() == c) out.push_back(e);
+    }
+    return out;
+  }
+
+  EngineHarness h;
+  UpdateHub hub{h.clock};
+  FakeWsClient* fake = nullptr;
+  std::unique_ptr<net::WsClient> owned;
+  std::unique_ptr<PrivateStream> stream;
+  std::shared_ptr<UpdateStream> sub;
+  std::vector<v1::UpdateEvent> events;
+};
+
+TEST_F(PrivateStreamTest, LogsInWithSecondsThenSubscribesAllFourChannels) {
+  stream->Start();
+  BringUp();
+  auto sent = fake->sent();
+  ASSERT_GE(sent.size(), 2u);
+  auto login = nlohmann::json::parse(sent[0]);
+  EXPECT_EQ(login["op"], "login");
+  EXPECT_EQ(login["args"][0]["apiKey"], "test-api-key");
+  EXPECT_EQ(login["args"][0]["timestamp"].get<int64_t>(), h.clock.NowMs() / 1000);
+  EXPECT_EQ(login["args"][0]["sign"].get<std::string>().size(), 64u);
+  EXPECT_EQ(sent[0].find("test-secret"), std::string::npos);
+  auto sub_msg = nlohmann::json::parse(sent[1]);
+  EXPECT_EQ(sub_msg["op"], "subscribe");
+  std::set<std::string> channels;
+  for (const auto& a : sub_msg["args"]) channels.insert(a["ch"].get<std::string>());
+  EXPECT_EQ(channels, (std::set<std::string>{"order", "position", "balance", "tpsl"}));
+  auto status = Of(v1::UpdateEvent::kStatus);
+  ASSERT_FALSE(status.empty());
+  EXPECT_EQ(status.back().status().state(), cv1::StreamStatus::STATE_LIVE);
+}
+
+TEST_F(PrivateStreamTest, LogsInWithoutGreetingAndWithoutLoginReply) {
+  stream->Start();
+  h.sched.RunUntilIdle();
+  ASSERT_TRUE(fake->Open());
+  h.sched.Advance(1500ms);  // no greeting: log in anyway
+  ASSERT_EQ(fake->sent().size(), 1u);
+  h.sched.Advance(6s);  // no login reply: subscribe anyway
+  EXPECT_TRUE(stream->live());
+  int subscribes = 0;
+  for (const auto& m : fake->sent()) subscribes += m.find("\"subscribe\"") != std::string::npos;
+  EXPECT_EQ(subscribes, 1);
+}
+
+TEST_F(PrivateStreamTest, PushesReachStreamsAndTheEngine) {
+  stream->Start();
+  BringUp();
+  // An UNKNOWN placement that the push resolves.
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", testing::FaultKind::kReset, false});
+  ASSERT_EQ(h.Place(testing::LimitBuy("ws-cid"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  fake->Push(
+      R"({"ch":"order","ts":1732178884994,"data":{"event":"CREATE","orderId":"11111","clientId":"ws-cid","symbol":"BTCUSDT","side":"BUY","type":"LIMIT","qty":"0.01","price":"60000.5","orderStatus":"NEW","ctime":"2024-05-16T08:13:09.123456789Z","mtime":"2024-05-16T08:13:09.223456789Z"}})");
+  fake->Push(R"({"ch":"balance","ts":1,"data":{"coin":"USDT","available":"99000","frozen":"600"}})");
+  fake->Push(R"({"ch":"position","ts":2,"data":[{"event":"OPEN","positionId":"p1","symbol":"BTCUSDT","side":"LONG","qty":"0.01"}]})");
+  fake->Push(R"({"ch":"tpsl","ts":3,"data":{"event":"CREATE","orderId":"t1","positionId":"p1","symbol":"BTCUSDT","status":"NEW","tpPrice":"70000"}})");
+  fake->Push("{not json");
+  fake->Push(R"({"ch":"order","data":"garbage"})");
+  fake->Push(R"({"op":"ping","pong":1,"ping":2})");
+  h.sched.RunUntilIdle();
+  auto orders = Of(v1::UpdateEvent::kOrder);
+  ASSERT_EQ(orders.size(), 1u);
+  EXPECT_EQ(orders[0].order().client_id(), "ws-cid");
+  EXPECT_EQ(orders[0].kind(), v1::UPDATE_KIND_CREATE);
+  EXPECT_EQ(orders[0].exchange_ts_ms(), 1732178884994);
+  EXPECT_FALSE(orders[0].snapshot());
+  EXPECT_EQ(Of(v1::UpdateEvent::kBalance).size(), 1u);
+  EXPECT_EQ(Of(v1::UpdateEvent::kPosition).size(), 1u);
+  EXPECT_EQ(Of(v1::UpdateEvent::kTpsl).size(), 1u);
+  EXPECT_EQ(h.engine.Placement("ws-cid")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(h.engine.Placement("ws-cid")->order_id, "11111");
+}
+
+TEST_F(PrivateStreamTest, ReconnectResubscribesAndReconcilesWhatChangedMeanwhile) {
+  stream->Start();
+  ASSERT_TRUE(h.Place(testing::LimitBuy("open-before")).ok());
+  BringUp();  // the first login seeds the open-order view (open-before) silently
+  h.sched.RunUntilIdle();
+  const size_t before = events.size();
+  fake->Drop();
+  h.sched.RunUntilIdle();
+  EXPECT_FALSE(stream->live());
+  EXPECT_EQ(Of(v1::UpdateEvent::kStatus).back().status().state(), cv1::StreamStatus::STATE_RECONNECTING);
+  // While the feed is down: one order is cancelled and another is placed.
+  v1::CancelOrdersRequest c;
+  c.set_symbol("BTCUSDT");
+  c.add_orders()->set_client_id("open-before");
+  ASSERT_TRUE(h.Run(&OrderEngine::CancelOrders, c).ok());
+  ASSERT_TRUE(h.Place(testing::LimitBuy("placed-while-down")).ok());
+  h.sched.Advance(200ms);  // backoff
+  ASSERT_EQ(fake->connects(), 2);
+  BringUp();
+  h.sched.Advance(1s);
+  EXPECT_EQ(stream->reconciliations(), 1u);
+  // Resubscribed.
+  int subscribes = 0;
+  for (const auto& m : fake->sent()) subscribes += m.find("\"subscribe\"") != std::string::npos;
+  EXPECT_EQ(subscribes, 2);
+  std::vector<v1::UpdateEvent> after(events.begin() + static_cast<long>(before), events.end());
+  bool gap = false, recovered = false, new_order = false, closed = false;
+  for (const auto& e : after) {
+    if (e.has_gap()) gap = e.gap().reason() == cv1::Gap::REASON_UPSTREAM_RECONNECT;
+    if (e.has_status() && e.status().state() == cv1::StreamStatus::STATE_RECOVERED) recovered = true;
+    if (e.has_order() && e.snapshot() && e.order().client_id() == "placed-while-down") new_order = true;
+    if (e.has_order() && e.snapshot() && e.order().client_id() == "open-before") {
+      closed = e.order().status() == v1::ORDER_STATUS_CANCELED && e.kind() == v1::UPDATE_KIND_CLOSE;
+    }
+  }
+  EXPECT_TRUE(gap);
+  EXPECT_TRUE(recovered);
+  EXPECT_TRUE(new_order);
+  EXPECT_TRUE(closed);
+  for (size_t i = 1; i < events.size(); ++i) EXPECT_EQ(events[i].seq(), events[i - 1].seq() + 1);
+}
+
+TEST_F(PrivateStreamTest, RefusedLoginBacksOffAndRetries) {
+  stream->Start();
+  h.sched.RunUntilIdle();
+  fake->Open();
+  fake->Push(R"({"op":"connect","data":{"result":true}})");
+  h.sched.RunUntilIdle();
+  fake->Push(R"({"op":"login","data":{"result":false,"msg":"sign error"}})");
+  h.sched.RunUntilIdle();
+  EXPECT_FALSE(stream->live());
+  EXPECT_EQ(stream->state(), PrivateStream::State::kWaitingToReconnect);
+  h.sched.Advance(500ms);
+  EXPECT_EQ(fake->connects(), 2);
+}
+
+TEST_F(PrivateStreamTest, SilentSocketIsReplaced) {
+  stream->Start();
+  BringUp();
+  h.sched.Advance(21s);  // pings are sent, but nothing comes back
+  EXPECT_GE(fake->connects(), 2);
+  int pings = 0;
+  for (const auto& m : fake->sent()) pings += m.find("\"ping\"") != std::string::npos;
+  EXPECT_GE(pings, 2);
+}
+
+}  // namespace
+}  // namespace bx::orders

@@ -1,0 +1,162 @@
+#include "services/orders/update_hub.h"
+
+#include <gtest/gtest.h>
+
+namespace bx::orders {
+namespace {
+
+namespace cv1 = ::bitunix::common::v1;
+
+// A transport that completes writes when the test says so.
+struct FakeWriter {
+  std::vector<v1::StreamUpdatesResponse> written;
+  bool in_flight = false;
+  bool finished = false;
+  UpdateStream::WriteFn write() {
+    return [this](const v1::StreamUpdatesResponse* m) {
+      EXPECT_FALSE(in_flight) << "two writes in flight";
+      in_flight = true;
+      written.push_back(*m);
+    };
+  }
+  UpdateStream::FinishFn finish() {
+    return [this] { finished = true; };
+  }
+  std::vector<v1::UpdateEvent> events() const {
+    std::vector<v1::UpdateEvent> out;
+    for (const auto& w : written) out.insert(out.end(), w.events().begin(), w.events().end());
+    return out;
+  }
+};
+
+HubEvent OrderEvent(const std::string& symbol, const std::string& id) {
+  v1::UpdateEvent e;
+  e.mutable_order()->set_symbol(symbol);
+  e.mutable_order()->set_order_id(id);
+  return MakeHubEvent(std::move(e));
+}
+
+HubEvent BalanceEvent() {
+  v1::UpdateEvent e;
+  e.mutable_balance()->set_coin("USDT");
+  return MakeHubEvent(std::move(e));
+}
+
+struct HubTest : ::testing::Test {
+  FakeClock clock;
+  FakeWriter w;
+  std::shared_ptr<UpdateStream> Make(UpdateStream::Filter f = {}, size_t max_queue = 100, size_t max_batch = 100) {
+    return std::make_shared<UpdateStream>(std::move(f), max_queue, max_batch, clock, w.write(), w.finish());
+  }
+};
+
+TEST_F(HubTest, SnapshotFirstThenLiveWithSequenceNumbers) {
+  UpdateHub hub(clock);
+  auto s = Make();
+  hub.Add(s);
+  hub.Publish(OrderEvent("BTCUSDT", "live-1"));  // arrives while the snapshot is being built
+  EXPECT_TRUE(w.written.empty());
+  s->DeliverSnapshot({hub.CurrentStatus(), OrderEvent("BTCUSDT", "snap-1")});
+  ASSERT_EQ(w.written.size(), 1u);
+  w.in_flight = false;
+  s->OnWriteDone(true);
+  hub.Publish(OrderEvent("BTCUSDT", "live-2"));
+  w.in_flight = false;
+  s->OnWriteDone(true);
+  auto ev = w.events();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_TRUE(ev[0].has_status());
+  EXPECT_EQ(ev[0].status().state(), cv1::StreamStatus::STATE_RECONNECTING);  // feed not connected yet
+  EXPECT_EQ(ev[1].order().order_id(), "snap-1");
+  EXPECT_EQ(ev[2].order().order_id(), "live-1");
+  EXPECT_EQ(ev[3].order().order_id(), "live-2");
+  for (size_t i = 0; i < ev.size(); ++i) EXPECT_EQ(ev[i].seq(), i + 1);
+}
+
+TEST_F(HubTest, OneWriteInFlightAndBatching) {
+  auto s = Make();
+  s->DeliverSnapshot({});
+  for (int i = 0; i < 10; ++i) s->Deliver(OrderEvent("BTCUSDT", std::to_string(i)));
+  ASSERT_EQ(w.written.size(), 1u);  // the first event went out alone; 9 waited
+  EXPECT_EQ(w.written[0].events_size(), 1);
+  w.in_flight = false;
+  s->OnWriteDone(true);
+  ASSERT_EQ(w.written.size(), 2u);
+  EXPECT_EQ(w.written[1].events_size(), 9);  // everything queued since, in one write
+  EXPECT_EQ(w.written[1].events(8).seq(), 10u);
+}
+
+TEST_F(HubTest, FiltersByChannelAndSymbolButBalanceAndStatusAlwaysPass) {
+  UpdateStream::Filter f;
+  f.channels = {v1::UPDATE_CHANNEL_ORDER, v1::UPDATE_CHANNEL_BALANCE};
+  f.symbols = {"ETHUSDT"};
+  auto s = Make(f);
+  EXPECT_FALSE(s->Wants(OrderEvent("BTCUSDT", "1")));
+  EXPECT_TRUE(s->Wants(OrderEvent("ETHUSDT", "2")));
+  EXPECT_TRUE(s->Wants(BalanceEvent()));
+  v1::UpdateEvent pos;
+  pos.mutable_position()->set_symbol("ETHUSDT");
+  EXPECT_FALSE(s->Wants(MakeHubEvent(pos)));
+  UpdateHub hub(clock);
+  EXPECT_TRUE(s->Wants(hub.CurrentStatus()));
+}
+
+TEST_F(HubTest, SlowConsumerDropsOldestAndGetsAGap) {
+  auto s = Make({}, /*max_queue=*/5);
+  s->DeliverSnapshot({});
+  s->Deliver(OrderEvent("BTCUSDT", "first"));  // in flight, never completed for a while
+  for (int i = 0; i < 20; ++i) s->Deliver(OrderEvent("BTCUSDT", "q" + std::to_string(i)));
+  EXPECT_EQ(s->dropped(), 15u);
+  w.in_flight = false;
+  s->OnWriteDone(true);
+  auto ev = w.events();
+  ASSERT_EQ(ev.size(), 7u);  // first + gap + 5 newest
+  EXPECT_TRUE(ev[1].has_gap());
+  EXPECT_EQ(ev[1].gap().reason(), cv1::Gap::REASON_SLOW_CONSUMER);
+  EXPECT_EQ(ev[1].gap().missed_events(), 15u);
+  EXPECT_EQ(ev[2].order().order_id(), "q15");
+  EXPECT_EQ(ev[6].order().order_id(), "q19");
+  for (size_t i = 0; i < ev.size(); ++i) EXPECT_EQ(ev[i].seq(), i + 1);
+}
+
+TEST_F(HubTest, CloseAllDrainsThenFinishes) {
+  UpdateHub hub(clock);
+  auto s = Make();
+  hub.Add(s);
+  s->DeliverSnapshot({});
+  hub.Publish(OrderEvent("BTCUSDT", "1"));
+  hub.CloseAll("bye");
+  EXPECT_FALSE(w.finished);  // a write is still in flight
+  w.in_flight = false;
+  s->OnWriteDone(true);
+  w.in_flight = false;
+  s->OnWriteDone(true);
+  EXPECT_TRUE(w.finished);
+  auto ev = w.events();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[1].status().state(), cv1::StreamStatus::STATE_SHUTTING_DOWN);
+  EXPECT_EQ(hub.size(), 0u);
+  // A stream added after the hub closed ends at once.
+  FakeWriter w2;
+  auto late = std::make_shared<UpdateStream>(UpdateStream::Filter{}, 10, 10, clock, w2.write(), w2.finish());
+  hub.Add(late);
+  EXPECT_EQ(w2.events().size(), 1u);
+  w2.in_flight = false;
+  late->OnWriteDone(true);
+  EXPECT_TRUE(w2.finished);
+}
+
+TEST_F(HubTest, CancelledStreamStopsWriting) {
+  auto s = Make();
+  s->DeliverSnapshot({});
+  s->Deliver(OrderEvent("BTCUSDT", "1"));
+  s->Cancel();
+  w.in_flight = false;
+  s->OnWriteDone(true);
+  s->Deliver(OrderEvent("BTCUSDT", "2"));
+  EXPECT_EQ(w.written.size(), 1u);
+  EXPECT_FALSE(w.finished);
+}
+
+}  // namespace
+}  // namespace bx::orders
