@@ -1,0 +1,135 @@
+// REST reply parsers on the captured replies (tests/fixtures/bitunix/rest-responses.json).
+#include "services/marketdata/rest_parse.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/marketdata/fixtures.h"
+
+namespace bx::md {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::vector<std::pair<std::string, Json>> Records(const std::string& kind) {
+  std::vector<std::pair<std::string, Json>> out;
+  for (const auto& r : testing::LoadJson("rest-responses.json")) {
+    if (r.value("kind", "") != kind) continue;
+    std::string text = r.contains("raw") && r["raw"].is_string() ? r["raw"].get<std::string>() : r["message"].dump();
+    out.emplace_back(text, r);
+  }
+  return out;
+}
+
+TEST(RestParse, TradingPairs) {
+  auto recs = Records("trading_pairs");
+  ASSERT_FALSE(recs.empty());
+  for (const auto& [text, rec] : recs) {
+    auto pairs = ParseTradingPairs(text);
+    ASSERT_TRUE(pairs.ok()) << pairs.status();
+    const Json& data = rec["message"]["data"];
+    ASSERT_EQ(pairs->size(), data.size());
+    for (size_t i = 0; i < data.size(); ++i) {
+      EXPECT_EQ((*pairs)[i].symbol(), data[i]["symbol"].get<std::string>());
+      if (data[i].contains("basePrecision")) {
+        EXPECT_EQ((*pairs)[i].base_precision(), data[i]["basePrecision"].get<int>());
+      }
+      if (data[i].contains("minTradeVolume")) {
+        EXPECT_EQ((*pairs)[i].min_trade_volume(), data[i]["minTradeVolume"].get<std::string>());
+      }
+      EXPECT_EQ((*pairs)[i].status_raw(), data[i]["symbolStatus"].get<std::string>());
+    }
+  }
+  auto p = ParseTradingPairs(
+      R"({"code":0,"msg":"Success","data":[{"symbol":"x","symbolStatus":"PREVIEW","defaultMarginMode":1},{"symbol":"Y","symbolStatus":"WEIRD","defaultMarginMode":"2"}]})");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ((*p)[0].symbol(), "X");
+  EXPECT_EQ((*p)[0].status(), v1::SYMBOL_STATUS_PREVIEW);
+  EXPECT_EQ((*p)[0].default_margin_mode(), "1");  // int or string, kept as sent
+  EXPECT_EQ((*p)[1].status(), v1::SYMBOL_STATUS_UNSPECIFIED);
+  EXPECT_EQ((*p)[1].status_raw(), "WEIRD");
+  EXPECT_EQ((*p)[1].default_margin_mode(), "2");
+}
+
+TEST(RestParse, KlinesAssignVolumesByMagnitude) {
+  auto recs = Records("kline");
+  ASSERT_GE(recs.size(), 2u);
+  for (const auto& [text, rec] : recs) {
+    auto k = ParseKlines(text, v1::KLINE_INTERVAL_1M, v1::PRICE_TYPE_UNSPECIFIED);
+    ASSERT_TRUE(k.ok()) << k.status();
+    const Json& data = rec["message"]["data"];
+    ASSERT_EQ(k->size(), data.size());
+    for (size_t i = 1; i < k->size(); ++i) EXPECT_LT((*k)[i - 1].open_time_ms(), (*k)[i].open_time_ms());
+    for (const auto& row : *k) {
+      EXPECT_EQ(row.price_type(), v1::PRICE_TYPE_LAST);
+      // Base volume x close ~= quote turnover, whatever the reply called them.
+      const double base = std::stod(row.base_volume());
+      const double quote = std::stod(row.quote_volume());
+      const double close = std::stod(row.close());
+      EXPECT_NEAR(base * close / quote, 1.0, 0.05) << row.ShortDebugString();
+    }
+  }
+  auto empty = ParseKlines(Records("kline:bad interval").at(0).first, v1::KLINE_INTERVAL_1M, v1::PRICE_TYPE_LAST);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(RestParse, TickersPreferLastPrice) {
+  for (const auto& [text, rec] : Records("tickers")) {
+    auto t = ParseTickers(text);
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_EQ(t->size(), rec["message"]["data"].size());
+    const Json& d = rec["message"]["data"][0];
+    EXPECT_EQ((*t)[0].symbol, d["symbol"].get<std::string>());
+    EXPECT_EQ((*t)[0].ticker.last_price(), d["lastPrice"].get<std::string>());
+    EXPECT_EQ((*t)[0].ticker.mark_price(), d["markPrice"].get<std::string>());
+    EXPECT_EQ((*t)[0].ticker.base_volume(), d["baseVol"].get<std::string>());
+  }
+}
+
+TEST(RestParse, DepthBothForms) {
+  for (const auto& [text, rec] : Records("depth")) {
+    auto b = ParseDepth(text);
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_EQ(b->bids(0).price(), rec["message"]["data"]["bids"][0][0].get<std::string>());
+    EXPECT_EQ(b->asks_size(), static_cast<int>(rec["message"]["data"]["asks"].size()));
+  }
+  // JSON numbers (doc example) and a one-element array around the object (ccxt accepts it).
+  auto b = ParseDepth(R"({"data":[{"asks":[[7405.96,3.340]],"bids":[[7403.89,0.002],["",""]]}],"msg":"Success","code":0})");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->asks(0).qty(), "3.340");
+  EXPECT_EQ(b->bids_size(), 1);
+}
+
+TEST(RestParse, FundingRateIsPercent) {
+  for (const auto& [text, rec] : Records("funding_rate")) {
+    auto f = ParseFundingRate(text);
+    ASSERT_TRUE(f.ok()) << f.status();
+    EXPECT_EQ(f->symbol(), "BTCUSDT");
+    EXPECT_EQ(f->mark_price().funding_rate_percent(), "0.0005");
+    EXPECT_EQ(f->mark_price().funding_rate(), "0.000005");
+    EXPECT_EQ(f->funding_interval_hours(), 8);
+    EXPECT_EQ(f->mark_price().next_funding_time_ms(), 1700028800000);
+  }
+}
+
+TEST(RestParse, ExchangeErrorsMapToStatusCodes) {
+  auto expect_code = [](const std::string& kind, absl::StatusCode code) {
+    auto recs = Records(kind);
+    ASSERT_FALSE(recs.empty()) << kind;
+    auto r = ParseDepth(recs[0].first);
+    ASSERT_FALSE(r.ok()) << kind;
+    EXPECT_EQ(r.status().code(), code) << r.status();
+    EXPECT_NE(r.status().message().find("exchange error"), std::string::npos);
+  };
+  expect_code("error:depth unknown symbol", absl::StatusCode::kNotFound);
+  expect_code("error:depth bad limit", absl::StatusCode::kInvalidArgument);
+  expect_code("error:depth missing symbol", absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ParseDepth("not json").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ParseDepth(R"({"code":0,"msg":"Success"})").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ExchangeError(10006, "too frequent", "/x").code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(HttpError(429, "/x").code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(HttpError(502, "/x").code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace bx::md
