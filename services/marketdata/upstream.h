@@ -41,6 +41,7 @@
 #include "services/marketdata/hub.h"
 #include "services/marketdata/rest_client.h"
 #include "services/marketdata/symbol_registry.h"
+#include "services/marketdata/topic_demand.h"
 
 namespace bx::md {
 
@@ -68,12 +69,6 @@ struct UpstreamOptions {
   /// Idle connections (no topics) beyond the first are closed after this.
   std::chrono::milliseconds idle_connection_close{60000};
   uint64_t seed = 0;  ///< backoff jitter; 0 = random
-};
-
-/// A topic a stream wants: its ring (created by the hub) and exchange channel name.
-struct TopicRef {
-  TopicRing* ring = nullptr;
-  std::string channel;  ///< "depth_book15", "trade", ...
 };
 
 /// Counters for metrics (relaxed atomics).
@@ -106,7 +101,7 @@ struct UpstreamStats {
 
 using WsFactory = std::function<std::unique_ptr<net::WsClient>()>;
 
-class UpstreamManager {
+class UpstreamManager final : public TopicDemand {
  public:
   UpstreamManager(UpstreamOptions options, Hub* hub, SymbolRegistry* symbols, MarketRestClient* rest,
                   Executor* io, WsFactory ws_factory, const Clock& clock);
@@ -123,8 +118,8 @@ class UpstreamManager {
   void Shutdown();
 
   /// Any thread: a stream wants / no longer wants these topics.
-  void Acquire(std::vector<TopicRef> topics);
-  void Release(std::vector<TopicRef> topics);
+  void Acquire(std::vector<TopicRef> topics) override;
+  void Release(std::vector<TopicRef> topics) override;
 
   /// Any thread: SERVING only while connected, fresh and the symbol list is loaded.
   bool ready() const { return ready_.load(std::memory_order_acquire); }

@@ -1,0 +1,567 @@
+#include "services/marketdata/service.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "services/marketdata/channel.h"
+#include "services/marketdata/rest_parse.h"
+
+namespace bx::md {
+namespace {
+
+using State = common_v1::StreamStatus;
+
+constexpr int kKlinePage = 200;  // the exchange's maximum rows per kline call
+
+bool ParseRequest(const grpc::ByteBuffer* buffer, google::protobuf::Message* out) {
+  std::vector<grpc::Slice> slices;
+  if (buffer == nullptr || !buffer->Dump(&slices).ok()) return false;
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out->ParseFromString(bytes);
+}
+
+/// A stream that fails before it starts.
+class FailedReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  explicit FailedReactor(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+std::string ChannelList() {
+  return "CHANNEL_TRADE, CHANNEL_ORDER_BOOK, CHANNEL_TICKER, CHANNEL_MARK_PRICE or CHANNEL_KLINE";
+}
+
+// The newest cached event of a topic, if its feed is live.
+std::optional<v1::MarketEvent> CachedEvent(Hub* hub, const std::string& key) {
+  TopicRing* ring = hub->FindTopic(key);
+  if (ring == nullptr || ring->health() != TopicHealth::kLive) return std::nullopt;
+  auto latest = ring->LatestCopy();
+  if (!latest) return std::nullopt;
+  v1::MarketEvent e;
+  if (!DecodeEvent(latest->bytes, latest->layout, &e)) return std::nullopt;
+  return e;
+}
+
+void Truncate(v1::OrderBook* book, uint32_t depth) {
+  if (depth == 0) return;
+  while (book->bids_size() > static_cast<int>(depth)) book->mutable_bids()->RemoveLast();
+  while (book->asks_size() > static_cast<int>(depth)) book->mutable_asks()->RemoveLast();
+}
+
+/// GetKlines: walks the requested range in pages of at most 200 rows, one REST call at a time.
+class KlinePager : public std::enable_shared_from_this<KlinePager> {
+ public:
+  KlinePager(MarketRestClient* rest, grpc::ServerUnaryReactor* reactor, v1::GetKlinesResponse* response,
+             std::string symbol, v1::KlineInterval interval, v1::PriceType price_type, int64_t start, int64_t end,
+             uint32_t limit, bool newest)
+      : rest_(rest),
+        reactor_(reactor),
+        response_(response),
+        symbol_(std::move(symbol)),
+        interval_(interval),
+        price_type_(price_type),
+        next_(start),
+        end_(end),
+        limit_(limit),
+        newest_(newest),
+        max_pages_(static_cast<int>(limit / kKlinePage) + 3) {}
+
+  void Next() {
+    const int64_t span = IntervalMs(interval_) * kKlinePage;
+    if (next_ > end_ || pages_ >= max_pages_ || (!newest_ && rows_.size() >= limit_)) {
+      Done();
+      return;
+    }
+    const int64_t window_end = std::min(end_, next_ + span - 1);
+    std::string target = absl::StrCat("/api/v1/futures/market/kline?symbol=", symbol_,
+                                      "&interval=", std::string(RestIntervalName(interval_)),
+                                      "&startTime=", next_, "&endTime=", window_end, "&limit=", kKlinePage,
+                                      "&type=", price_type_ == v1::PRICE_TYPE_MARK ? "MARK_PRICE" : "LAST_PRICE");
+    auto self = shared_from_this();
+    rest_->Get(std::move(target), RestPriority::kForeground,
+               [self, window_end](absl::StatusOr<std::string> body) {
+                 auto rows = body.ok() ? ParseKlines(*body, self->interval_, self->price_type_)
+                                       : absl::StatusOr<std::vector<v1::Kline>>(body.status());
+                 if (!rows.ok()) {
+                   self->reactor_->Finish(ToGrpcStatus(rows.status()));
+                   return;
+                 }
+                 ++self->pages_;
+                 for (auto& k : *rows) {
+                   if (k.open_time_ms() >= self->next_ && k.open_time_ms() <= self->end_) {
+                     self->rows_[k.open_time_ms()] = std::move(k);
+                   }
+                 }
+                 self->next_ = window_end + 1;
+                 self->Next();
+               });
+  }
+
+ private:
+  void Done() {
+    std::vector<v1::Kline> all;
+    all.reserve(rows_.size());
+    for (auto& [t, k] : rows_) all.push_back(std::move(k));
+    size_t from = 0, to = all.size();
+    if (all.size() > limit_) {
+      if (newest_) {
+        from = all.size() - limit_;
+      } else {
+        to = limit_;
+      }
+    }
+    for (size_t i = from; i < to; ++i) *response_->add_klines() = std::move(all[i]);
+    response_->set_pages(static_cast<uint32_t>(pages_));
+    reactor_->Finish(grpc::Status::OK);
+  }
+
+  MarketRestClient* rest_;
+  grpc::ServerUnaryReactor* reactor_;
+  v1::GetKlinesResponse* response_;
+  const std::string symbol_;
+  const v1::KlineInterval interval_;
+  const v1::PriceType price_type_;
+  int64_t next_;
+  const int64_t end_;
+  const size_t limit_;
+  const bool newest_;
+  const int max_pages_;
+  int pages_ = 0;
+  std::map<int64_t, v1::Kline> rows_;
+};
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+// One Subscribe stream: adapts the core Stream to gRPC. Deleted in OnDone.
+class MarketDataServiceImpl::SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  SubscribeReactor(MarketDataServiceImpl* svc, std::shared_ptr<Stream> stream, std::vector<TopicRef> topics,
+                   std::string client)
+      : svc_(svc), stream_(std::move(stream)), topics_(std::move(topics)), client_(std::move(client)), sink_(this) {}
+
+  StreamSink* sink() { return &sink_; }
+
+  void OnWriteDone(bool ok) override { stream_->OnWriteDone(ok); }
+  void OnCancel() override { stream_->Cancel(); }
+  void OnDone() override {
+    stream_->Detach();
+    svc_->hub_->RemoveStream(stream_.get());
+    svc_->demand_->Release(std::move(topics_));
+    svc_->StreamEnded(client_);
+    delete this;
+  }
+
+ private:
+  class Sink final : public StreamSink {
+   public:
+    explicit Sink(SubscribeReactor* r) : r_(r) {}
+    void StartWrite(BatchBuffer batch) override {
+      const size_t n = batch.size();
+      char* bytes = batch.Release();
+      // gRPC owns the batch bytes from here (no copy) and frees them when its slice dies.
+      grpc::Slice slice(bytes, n, [](void* p) { std::free(p); });
+      r_->buffer_ = grpc::ByteBuffer(&slice, 1);
+      r_->StartWrite(&r_->buffer_);
+    }
+    void Finish(absl::Status status) override { r_->Finish(ToGrpcStatus(status)); }
+
+   private:
+    SubscribeReactor* r_;
+  };
+
+  MarketDataServiceImpl* const svc_;
+  std::shared_ptr<Stream> stream_;
+  std::vector<TopicRef> topics_;
+  const std::string client_;
+  Sink sink_;
+  grpc::ByteBuffer buffer_;  // the write in flight
+};
+
+MarketDataServiceImpl::MarketDataServiceImpl(ServiceOptions options, Hub* hub, TopicDemand* demand,
+                                             SymbolRegistry* symbols, MarketRestClient* rest, const Clock& clock)
+    : options_(std::move(options)), hub_(hub), demand_(demand), symbols_(symbols), rest_(rest), clock_(clock) {}
+
+MarketDataServiceImpl::~MarketDataServiceImpl() = default;
+
+absl::Status MarketDataServiceImpl::Plan(const v1::SubscribeRequest& req, std::vector<std::string>* symbols,
+                                         std::vector<TopicRef>* topics) const {
+  if (req.symbols_size() == 0) {
+    return absl::InvalidArgumentError("symbols is empty: list at least one symbol, e.g. \"BTCUSDT\" (see ListSymbols)");
+  }
+  if (req.symbols_size() > options_.max_symbols_per_stream) {
+    return absl::InvalidArgumentError(absl::StrCat("too many symbols: ", req.symbols_size(), " given, at most ",
+                                                   options_.max_symbols_per_stream,
+                                                   " per stream (max-symbols-per-stream); split them over streams"));
+  }
+  for (int i = 0; i < req.symbols_size(); ++i) {
+    const std::string sym = UpperSymbol(req.symbols(i));
+    if (sym.empty()) return absl::InvalidArgumentError(absl::StrCat("symbols[", i, "] is empty"));
+    absl::Status st = symbols_->CheckStreamable(sym);
+    if (!st.ok()) return absl::Status(st.code(), absl::StrCat("symbols[", i, "]: ", std::string(st.message())));
+    if (std::find(symbols->begin(), symbols->end(), sym) == symbols->end()) symbols->push_back(sym);
+  }
+  if (req.channels_size() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("channels is empty: request at least one of ", ChannelList()));
+  }
+  std::vector<ChannelSpec> specs;
+  bool kline = false;
+  for (int i = 0; i < req.channels_size(); ++i) {
+    const int c = req.channels(i);
+    if (c == v1::CHANNEL_STATUS) {
+      return absl::InvalidArgumentError("channels: CHANNEL_STATUS is implicit (every stream gets status events); "
+                                        "do not request it");
+    }
+    if (c < v1::CHANNEL_TRADE || c > v1::CHANNEL_KLINE) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("channels[", i, "]: unknown channel ", c, "; use ", ChannelList()));
+    }
+    if (c == v1::CHANNEL_KLINE) {
+      kline = true;
+      continue;
+    }
+    ChannelSpec spec{.channel = static_cast<v1::Channel>(c)};
+    if (c == v1::CHANNEL_ORDER_BOOK) {
+      const uint32_t d = req.book_depth() == 0 ? 15 : req.book_depth();
+      if (d != 1 && d != 5 && d != 15) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("book_depth ", req.book_depth(), " is not offered: use 1, 5 or 15 (0 means 15)"));
+      }
+      spec.depth = d;
+    }
+    if (std::find(specs.begin(), specs.end(), spec) == specs.end()) specs.push_back(spec);
+  }
+  if (kline) {
+    if (req.kline_intervals_size() == 0) {
+      return absl::InvalidArgumentError("kline_intervals is empty: CHANNEL_KLINE needs at least one interval");
+    }
+    const int pt = req.kline_price_type();
+    if (pt < v1::PRICE_TYPE_UNSPECIFIED || pt > v1::PRICE_TYPE_MARK) {
+      return absl::InvalidArgumentError(absl::StrCat("kline_price_type: unknown value ", pt));
+    }
+    for (int i = 0; i < req.kline_intervals_size(); ++i) {
+      const int iv = req.kline_intervals(i);
+      if (iv < v1::KLINE_INTERVAL_1M || iv > v1::KLINE_INTERVAL_1MONTH) {
+        return absl::InvalidArgumentError(absl::StrCat("kline_intervals[", i, "]: unknown interval ", iv));
+      }
+      ChannelSpec spec{.channel = v1::CHANNEL_KLINE, .interval = static_cast<v1::KlineInterval>(iv),
+                       .price_type = pt == v1::PRICE_TYPE_MARK ? v1::PRICE_TYPE_MARK : v1::PRICE_TYPE_LAST};
+      if (std::find(specs.begin(), specs.end(), spec) == specs.end()) specs.push_back(spec);
+    }
+  }
+  for (const auto& sym : *symbols) {
+    for (const auto& spec : specs) {
+      std::string ch = ExchangeChannelName(spec);
+      TopicRing* ring = hub_->Topic(TopicKey(ch, sym), sym, spec);
+      topics->push_back({ring, std::move(ch)});
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MarketDataServiceImpl::AdmitClient(const std::string& client) {
+  absl::MutexLock lock(&clients_mu_);
+  int& n = streams_per_client_[client];
+  if (n >= options_.max_streams_per_client) {
+    return absl::ResourceExhaustedError(absl::StrCat("too many streams for client ", client, ": ", n,
+                                                     " open, at most ", options_.max_streams_per_client,
+                                                     " (max-streams-per-client); close one or use more symbols per stream"));
+  }
+  ++n;
+  return absl::OkStatus();
+}
+
+void MarketDataServiceImpl::StreamEnded(const std::string& client) {
+  absl::MutexLock lock(&clients_mu_);
+  auto it = streams_per_client_.find(client);
+  if (it != streams_per_client_.end() && --it->second <= 0) streams_per_client_.erase(it);
+}
+
+size_t MarketDataServiceImpl::open_streams() const { return hub_->stream_count(); }
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* MarketDataServiceImpl::Subscribe(grpc::CallbackServerContext* context,
+                                                                             const grpc::ByteBuffer* request) {
+  v1::SubscribeRequest req;
+  if (!ParseRequest(request, &req)) {
+    return new FailedReactor(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request is not a SubscribeRequest"));
+  }
+  if (shutting_down_.load()) {
+    return new FailedReactor(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+  }
+  std::vector<std::string> symbols;
+  std::vector<TopicRef> topics;
+  absl::Status st = Plan(req, &symbols, &topics);
+  if (!st.ok()) return new FailedReactor(ToGrpcStatus(st));
+
+  std::string client;
+  const auto& md = context->client_metadata();
+  if (auto it = md.find(options_.client_id_header); it != md.end()) {
+    client = std::string(it->second.data(), it->second.size());
+  } else {
+    client = context->peer();
+  }
+  st = AdmitClient(client);
+  if (!st.ok()) return new FailedReactor(ToGrpcStatus(st));
+
+  // The stream starts LIVE, then reports topics whose feed is not (reconnecting, stale, degraded).
+  std::vector<InitialStatus> initial = {{State::STATE_LIVE, "subscribed", {}}};
+  std::map<TopicHealth, std::vector<std::string>> unhealthy;
+  std::vector<Stream::TopicSub> subs;
+  for (const auto& t : topics) {
+    subs.push_back({t.ring, hub_->options().PolicyFor(t.ring->spec().channel)});
+    const TopicHealth h = t.ring->health();
+    if (h == TopicHealth::kLive) continue;
+    auto& list = unhealthy[h];
+    if (std::find(list.begin(), list.end(), t.ring->symbol()) == list.end()) list.push_back(t.ring->symbol());
+  }
+  for (auto& [h, syms] : unhealthy) {
+    const State::State state = h == TopicHealth::kReconnecting ? State::STATE_RECONNECTING
+                               : h == TopicHealth::kStale      ? State::STATE_STALE
+                                                               : State::STATE_DEGRADED;
+    initial.push_back({state, "upstream feed not live for these symbols", std::move(syms)});
+  }
+  auto stream = std::make_shared<Stream>(hub_, ++next_stream_id_, context->peer(), std::move(subs), symbols,
+                                         !req.skip_snapshot(), std::move(initial));
+  auto* reactor = new SubscribeReactor(this, stream, topics, client);
+  hub_->AddStream(stream);
+  demand_->Acquire(std::move(topics));
+  Log(LogLevel::kDebug, "service", "stream opened",
+      {{"stream", static_cast<int64_t>(stream->id())}, {"peer", context->peer()},
+       {"symbols", static_cast<int64_t>(symbols.size())}});
+  stream->Start(reactor->sink());
+  return reactor;
+}
+
+void MarketDataServiceImpl::Shutdown() {
+  shutting_down_.store(true);
+  auto streams = hub_->Streams();
+  for (const auto& s : *streams) {
+    s->PostStatus(State::STATE_SHUTTING_DOWN, "server shutting down", {});
+    s->Close(absl::UnavailableError("server shutting down; reconnect to another instance"));
+  }
+}
+
+grpc::ServerUnaryReactor* MarketDataServiceImpl::GetOrderBook(grpc::CallbackServerContext* context,
+                                                              const v1::GetOrderBookRequest* request,
+                                                              v1::GetOrderBookResponse* response) {
+  const std::string symbol = UpperSymbol(request->symbol());
+  if (symbol.empty()) return FinishNow(context, absl::InvalidArgumentError("symbol is empty, e.g. \"BTCUSDT\""));
+  if (!symbols_->Find(symbol)) {
+    absl::Status st = symbols_->CheckStreamable(symbol);
+    return FinishNow(context, st.ok() ? absl::InvalidArgumentError("unknown symbol") : st);
+  }
+  const uint32_t depth = request->depth();
+  if (depth != 0 && depth != 1 && depth != 5 && depth != 15 && depth != 50) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  absl::StrCat("depth ", depth, " is not offered: use 1, 5, 15 or 50 (0 = deepest)")));
+  }
+  response->set_symbol(symbol);
+  if (depth <= 15) {
+    for (uint32_t d : {15u, 5u, 1u}) {
+      if (depth != 0 && d < depth) break;
+      auto e = CachedEvent(hub_, TopicKey("depth_book" + std::to_string(d), symbol));
+      if (!e || !e->has_order_book()) continue;
+      *response->mutable_book() = e->order_book();
+      Truncate(response->mutable_book(), depth);
+      response->mutable_book()->set_depth(depth == 0 ? d : depth);
+      response->set_exchange_ts_ms(e->exchange_ts_ms());
+      response->set_gateway_ts_ns(e->gateway_ts_ns());
+      response->set_source(v1::GetOrderBookResponse::SOURCE_STREAM_CACHE);
+      return FinishNow(context, absl::OkStatus());
+    }
+  }
+  if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no cached book and no REST client"));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const uint32_t limit = depth == 0 ? 50 : depth;
+  rest_->Get(absl::StrCat("/api/v1/futures/market/depth?symbol=", symbol, "&limit=", limit), RestPriority::kForeground,
+             [this, reactor, response, limit](absl::StatusOr<std::string> body) {
+               auto book = body.ok() ? ParseDepth(*body) : absl::StatusOr<v1::OrderBook>(body.status());
+               if (!book.ok()) {
+                 reactor->Finish(ToGrpcStatus(book.status()));
+                 return;
+               }
+               *response->mutable_book() = std::move(*book);
+               Truncate(response->mutable_book(), limit);
+               response->mutable_book()->set_depth(limit);
+               response->set_gateway_ts_ns(clock_.NowNs());
+               response->set_source(v1::GetOrderBookResponse::SOURCE_REST);
+               reactor->Finish(grpc::Status::OK);
+             });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MarketDataServiceImpl::GetKlines(grpc::CallbackServerContext* context,
+                                                           const v1::GetKlinesRequest* request,
+                                                           v1::GetKlinesResponse* response) {
+  const std::string symbol = UpperSymbol(request->symbol());
+  if (symbol.empty()) return FinishNow(context, absl::InvalidArgumentError("symbol is empty, e.g. \"BTCUSDT\""));
+  if (!symbols_->Find(symbol)) {
+    absl::Status st = symbols_->CheckStreamable(symbol);
+    return FinishNow(context, st.ok() ? absl::InvalidArgumentError("unknown symbol") : st);
+  }
+  const v1::KlineInterval interval = request->interval();
+  if (interval == v1::KLINE_INTERVAL_UNSPECIFIED || IntervalMs(interval) == 0) {
+    return FinishNow(context, absl::InvalidArgumentError("interval is required, e.g. KLINE_INTERVAL_1M"));
+  }
+  if (RestIntervalName(interval).empty()) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "KLINE_INTERVAL_3M is not offered by the exchange's REST kline endpoint; "
+                                  "use KLINE_INTERVAL_1M (or stream 3m candles with Subscribe)"));
+  }
+  const int pt = request->price_type();
+  if (pt < v1::PRICE_TYPE_UNSPECIFIED || pt > v1::PRICE_TYPE_MARK) {
+    return FinishNow(context, absl::InvalidArgumentError(absl::StrCat("price_type: unknown value ", pt)));
+  }
+  const uint32_t limit = request->limit() == 0 ? 200 : request->limit();
+  if (limit > static_cast<uint32_t>(options_.max_klines)) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  absl::StrCat("limit ", limit, " is above the maximum of ", options_.max_klines)));
+  }
+  if (request->start_time_ms() < 0 || request->end_time_ms() < 0) {
+    return FinishNow(context, absl::InvalidArgumentError("start_time_ms and end_time_ms must not be negative"));
+  }
+  const int64_t end = request->end_time_ms() == 0 ? clock_.NowMs() : request->end_time_ms();
+  const bool newest = request->start_time_ms() == 0;
+  const int64_t start = newest ? std::max<int64_t>(0, end - static_cast<int64_t>(limit) * IntervalMs(interval))
+                               : request->start_time_ms();
+  if (start > end) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  absl::StrCat("start_time_ms ", start, " is after end_time_ms ", end)));
+  }
+  if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto pager = std::make_shared<KlinePager>(
+      rest_, reactor, response, symbol, interval, pt == v1::PRICE_TYPE_MARK ? v1::PRICE_TYPE_MARK : v1::PRICE_TYPE_LAST,
+      start, end, limit, newest);
+  pager->Next();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MarketDataServiceImpl::ListSymbols(grpc::CallbackServerContext* context,
+                                                             const v1::ListSymbolsRequest* request,
+                                                             v1::ListSymbolsResponse* response) {
+  if (!symbols_->loaded()) {
+    return FinishNow(context, absl::UnavailableError("the symbol list has not been loaded from the exchange yet"));
+  }
+  std::vector<std::string> only;
+  for (int i = 0; i < request->symbols_size(); ++i) {
+    const std::string sym = UpperSymbol(request->symbols(i));
+    if (!symbols_->Find(sym)) {
+      return FinishNow(context, absl::InvalidArgumentError(absl::StrCat("symbols[", i, "]: unknown symbol '",
+                                                                        request->symbols(i), "'")));
+    }
+    only.push_back(sym);
+  }
+  for (auto& info : symbols_->List(only)) *response->add_symbols() = std::move(info);
+  response->set_refreshed_at_ns(symbols_->refreshed_at_ns());
+  return FinishNow(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* MarketDataServiceImpl::GetTickers(grpc::CallbackServerContext* context,
+                                                            const v1::GetTickersRequest* request,
+                                                            v1::GetTickersResponse* response) {
+  if (!symbols_->loaded()) {
+    return FinishNow(context, absl::UnavailableError("the symbol list has not been loaded from the exchange yet"));
+  }
+  std::vector<std::string> wanted;
+  for (int i = 0; i < request->symbols_size(); ++i) {
+    const std::string sym = UpperSymbol(request->symbols(i));
+    absl::Status st = symbols_->CheckStreamable(sym);
+    if (!st.ok()) return FinishNow(context, absl::Status(st.code(), absl::StrCat("symbols[", i, "]: ", std::string(st.message()))));
+    wanted.push_back(sym);
+  }
+  const bool all = wanted.empty();
+  if (all) {
+    for (const auto& info : symbols_->List()) {
+      if (info.status() == v1::SYMBOL_STATUS_OPEN || info.status() == v1::SYMBOL_STATUS_CANCEL_ONLY) {
+        wanted.push_back(info.symbol());
+      }
+    }
+  }
+  auto cached = std::make_shared<std::map<std::string, v1::SymbolTicker>>();
+  std::vector<std::string> missing;
+  for (const auto& sym : wanted) {
+    auto e = CachedEvent(hub_, TopicKey("ticker", sym));
+    if (e && e->has_ticker()) {
+      v1::SymbolTicker t;
+      t.set_symbol(sym);
+      *t.mutable_ticker() = e->ticker();
+      t.set_exchange_ts_ms(e->exchange_ts_ms());
+      t.set_gateway_ts_ns(e->gateway_ts_ns());
+      (*cached)[sym] = std::move(t);
+    } else {
+      missing.push_back(sym);
+    }
+  }
+  auto respond = [response](const std::map<std::string, v1::SymbolTicker>& m) {
+    for (const auto& [sym, t] : m) *response->add_tickers() = t;
+  };
+  if (missing.empty()) {
+    respond(*cached);
+    return FinishNow(context, absl::OkStatus());
+  }
+  if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::string target = "/api/v1/futures/market/tickers";
+  if (!all) absl::StrAppend(&target, "?symbols=", absl::StrJoin(missing, ","));
+  auto missing_set = std::make_shared<std::vector<std::string>>(std::move(missing));
+  rest_->Get(std::move(target), RestPriority::kForeground,
+             [this, reactor, cached, missing_set, respond](absl::StatusOr<std::string> body) {
+               auto tickers = body.ok() ? ParseTickers(*body) : absl::StatusOr<std::vector<RestTicker>>(body.status());
+               if (!tickers.ok()) {
+                 reactor->Finish(ToGrpcStatus(tickers.status()));
+                 return;
+               }
+               const int64_t now = clock_.NowNs();
+               for (auto& rt : *tickers) {
+                 if (std::find(missing_set->begin(), missing_set->end(), rt.symbol) == missing_set->end()) continue;
+                 v1::SymbolTicker t;
+                 t.set_symbol(rt.symbol);
+                 *t.mutable_ticker() = std::move(rt.ticker);
+                 t.set_gateway_ts_ns(now);
+                 (*cached)[rt.symbol] = std::move(t);
+               }
+               respond(*cached);
+               reactor->Finish(grpc::Status::OK);
+             });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRate(grpc::CallbackServerContext* context,
+                                                                const v1::GetFundingRateRequest* request,
+                                                                v1::GetFundingRateResponse* response) {
+  const std::string symbol = UpperSymbol(request->symbol());
+  if (symbol.empty()) return FinishNow(context, absl::InvalidArgumentError("symbol is empty, e.g. \"BTCUSDT\""));
+  absl::Status st = symbols_->CheckStreamable(symbol);
+  if (!st.ok()) return FinishNow(context, st);
+  if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  rest_->Get(absl::StrCat("/api/v1/futures/market/funding_rate?symbol=", symbol), RestPriority::kForeground,
+             [reactor, response, symbol](absl::StatusOr<std::string> body) {
+               auto fr = body.ok() ? ParseFundingRate(*body) : absl::StatusOr<v1::GetFundingRateResponse>(body.status());
+               if (!fr.ok()) {
+                 reactor->Finish(ToGrpcStatus(fr.status()));
+                 return;
+               }
+               *response = std::move(*fr);
+               if (response->symbol().empty()) response->set_symbol(symbol);
+               reactor->Finish(grpc::Status::OK);
+             });
+  return reactor;
+}
+
+}  // namespace bx::md
