@@ -140,12 +140,16 @@ class MarketData(Process):
 
 class Orders(Process):
     """bitunix-orders against a Sim with the sim's credentials and the given bearer tokens
-    ({token: "trading"|"read"}). Attributes: grpc, metrics."""
+    ({token: "trade"|"read"}, tokens >= 16 characters). Attributes: grpc, metrics."""
+
+    TRADE_TOKEN = "e2e-trade-token-0123456789abcdef"
+    READ_TOKEN = "e2e-read-token-0123456789abcdef0"
 
     def __init__(self, sim, *extra_args, tokens=None, env=None):
         self.tokens_file = tempfile.NamedTemporaryFile("w", prefix="bitunix-tokens-", suffix=".txt", delete=False)
-        for token, role in (tokens or {"e2e-trading-token": "trading", "e2e-read-token": "read"}).items():
-            self.tokens_file.write(f"{token} {role}\n")
+        tokens = tokens or {self.TRADE_TOKEN: "trade", self.READ_TOKEN: "read"}
+        for i, (token, role) in enumerate(tokens.items()):
+            self.tokens_file.write(f"e2e-{role}-{i} {role} {token}\n")  # name role token
         self.tokens_file.close()
         e = {"BITUNIX_API_KEY": Sim.API_KEY, "BITUNIX_API_SECRET": Sim.API_SECRET}
         e.update(env or {})
