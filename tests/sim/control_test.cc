@@ -90,7 +90,7 @@ TEST_F(ControlTest, StallSilencesPushesAndPongsThenResumes) {
   auto c = Connect(sim_->public_ws_url());
   ASSERT_TRUE(c->Send(SubscribeMsg({{"price", "BTCUSDT"}})));
   ASSERT_TRUE(c->ReadUntil([](const Json& j) { return IsPush(j, "price"); }).has_value());
-  ASSERT_EQ(Control(*sim_, "stall", {{"seconds", 0.8}, {"which", "public"}})["ok"], true);
+  ASSERT_EQ(Control(*sim_, "stall", {{"seconds", 2}, {"which", "public"}})["ok"], true);
   // Frames already queued may still land; after that, nothing (not even a pong) until the stall ends.
   ASSERT_TRUE(c->Send(R"({"op":"ping","ping":7})"));
   const auto start = std::chrono::steady_clock::now();

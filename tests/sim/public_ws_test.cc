@@ -211,7 +211,7 @@ TEST_F(PublicWsTest, RefusalPast300StreamsAsCaptured) {
 
 TEST_F(PublicWsTest, MoreThanFiveMessagesPerSecondDisconnects) {
   auto c = Connect();
-  for (int i = 0; i < 7; ++i) c->Send(R"({"op":"ping","ping":)" + std::to_string(i) + "}");
+  for (int i = 0; i < 15; ++i) c->Send(R"({"op":"ping","ping":)" + std::to_string(i) + "}");
   bool closed = false;
   for (int i = 0; i < 20 && !closed; ++i) {
     if (!c->Read(milliseconds(2000))) closed = c->closed();
@@ -250,7 +250,7 @@ TEST_F(PublicWsTest, LowercaseSymbolAcceptedFramesUppercase) {
 
 TEST(PublicWsIdle, IdleSocketClosedWithoutCloseFrameButPingsKeepItOpen) {
   SimConfig cfg = FastConfig();
-  cfg.ws_idle_timeout = milliseconds(400);
+  cfg.ws_idle_timeout = milliseconds(1200);
   auto sim = StartSim(cfg);
   ASSERT_NE(sim, nullptr);
   WsTestClient idle, pinger;
@@ -258,12 +258,12 @@ TEST(PublicWsIdle, IdleSocketClosedWithoutCloseFrameButPingsKeepItOpen) {
   ASSERT_TRUE(pinger.Connect(sim->public_ws_url()));
   ASSERT_TRUE(idle.Read().has_value());
   ASSERT_TRUE(pinger.Read().has_value());
-  // The pinger sends a JSON ping every ~250 ms (under the 5 messages/s rule) for ~1.5 s: more
-  // than three idle timeouts.
-  for (int i = 0; i < 6; ++i) {
+  // The pinger sends a JSON ping every ~300 ms (under the 5 messages/s rule) for ~2.4 s: twice
+  // the idle timeout.
+  for (int i = 0; i < 8; ++i) {
     ASSERT_TRUE(pinger.Send(R"({"op":"ping","ping":)" + std::to_string(i) + "}")) << "pinger closed at " << i;
     ASSERT_TRUE(pinger.Read().has_value()) << i;
-    pinger.Read(milliseconds(250));  // nothing else arrives: a bounded wait
+    pinger.Read(milliseconds(300));  // nothing else arrives: a bounded wait
   }
   EXPECT_FALSE(pinger.closed());
   EXPECT_FALSE(idle.Read(milliseconds(3000)).has_value());
