@@ -13,6 +13,7 @@ MarketRestClient::MarketRestClient(net::HttpClient* http, Executor* io, const Cl
       clock_(clock),
       options_(options),
       tokens_(options.burst),
+      background_tokens_(std::max(1.0, options.background_per_second)),
       last_refill_(clock.Steady()),
       alive_(std::make_shared<bool>(true)) {}
 
@@ -42,10 +43,13 @@ void MarketRestClient::Refill() {
   const double elapsed = std::chrono::duration<double>(now - last_refill_).count();
   last_refill_ = now;
   tokens_ = std::min(options_.burst, tokens_ + elapsed * options_.requests_per_second);
+  background_tokens_ = std::min(std::max(1.0, options_.background_per_second),
+                                background_tokens_ + elapsed * options_.background_per_second);
 }
 
 bool MarketRestClient::BackgroundBudgetAvailable() const {
-  return foreground_.empty() && background_.empty() && tokens_ >= 1 + options_.background_reserve;
+  return foreground_.empty() && background_.empty() && tokens_ >= 1 + options_.background_reserve &&
+         background_tokens_ >= 1;
 }
 
 void MarketRestClient::Tick() {
@@ -56,8 +60,10 @@ void MarketRestClient::Tick() {
     foreground_.pop_front();
     Send(std::move(c));
   }
-  while (foreground_.empty() && !background_.empty() && tokens_ >= 1 + options_.background_reserve) {
+  while (foreground_.empty() && !background_.empty() && tokens_ >= 1 + options_.background_reserve &&
+         background_tokens_ >= 1) {
     tokens_ -= 1;
+    background_tokens_ -= 1;
     Call c = std::move(background_.front());
     background_.pop_front();
     Send(std::move(c));

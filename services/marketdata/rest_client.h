@@ -20,8 +20,10 @@ namespace bx::md {
 struct RestClientOptions {
   double requests_per_second = 8;  ///< under the exchange's 10/s public limit
   double burst = 8;
-  /// Background work (polling, refreshes) leaves this many tokens for clients' calls.
-  double background_reserve = 3;
+  /// Background work (degraded-mode polling, refreshes) spends at most this many requests/s, and
+  /// only while this many tokens stay for clients' calls.
+  double background_per_second = 4;
+  double background_reserve = 2;
   std::chrono::milliseconds timeout{5000};
   size_t max_queue = 256;  ///< queued calls beyond this fail fast with RESOURCE_EXHAUSTED
 };
@@ -70,6 +72,7 @@ class MarketRestClient {
   RestStats stats_;
   // io thread only:
   double tokens_;
+  double background_tokens_;
   std::chrono::steady_clock::time_point last_refill_;
   std::deque<Call> foreground_;
   std::deque<Call> background_;
