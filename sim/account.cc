@@ -54,6 +54,19 @@ std::optional<ApiError> CheckTpSl(const TpSl& t) {
   return std::nullopt;
 }
 
+// Price protection, as trading_pairs advertises it (minBuyPriceOffset -0.95, maxSellPriceOffset
+// 100): a limit price must lie in [mark x 0.05, mark x 101]. It also keeps every notional far
+// from the fixed-point range.
+std::optional<ApiError> CheckPriceBand(Dec price, Dec mark) {
+  const Dec low = mark * Dec::FromUnits(5'000'000);  // 0.05
+  const Dec high = mark.MulInt(101);
+  if (price < low || price > high) {
+    return ApiError{10002, absl::StrCat("Parameter error: price ", price.ToString(), " is outside the allowed range [",
+                                        low.ToString(), ", ", high.ToString(), "] around the mark price")};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Account::Account(const SymbolCatalog& catalog, Options options, const Clock& clock)
@@ -194,6 +207,7 @@ ApiResult<const Order*> Account::Place(const OrderRequest& req, MarketModel& m, 
   if (req.order_type == "LIMIT") {
     if (req.price.empty()) return R::Fail(10002, "Parameter error: price is required for LIMIT orders");
     if (auto e = CheckDecimal("price", req.price, spec->quote_precision, true, &price)) return R::Fail(e->code, e->msg);
+    if (auto e = CheckPriceBand(price, m.Mark(sym))) return R::Fail(e->code, e->msg);
   }
   if (!req.trade_side.empty() && !IsOneOf(req.trade_side, {"OPEN", "CLOSE"})) {
     return R::Fail(10002, absl::StrCat("Parameter error: tradeSide '", req.trade_side, "' must be OPEN or CLOSE"));
@@ -481,6 +495,7 @@ ApiResult<const Order*> Account::Modify(const ModifyRequest& req, MarketModel& m
   }
   if (!req.price.empty()) {
     if (auto e = CheckDecimal("price", req.price, spec.quote_precision, true, &price)) return R::Fail(e->code, e->msg);
+    if (auto e = CheckPriceBand(price, m.Mark(o->sym))) return R::Fail(e->code, e->msg);
   }
   if (req.qty.empty() && req.price.empty() && !req.tpsl.has_tp() && !req.tpsl.has_sl()) {
     return R::Fail(10002, "Parameter error: nothing to modify (qty, price or tp/sl)");

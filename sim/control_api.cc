@@ -60,6 +60,16 @@ std::optional<uint64_t> QueryInt(const std::vector<std::pair<std::string, std::s
 }  // namespace
 
 RestReply ControlApi::Handle(const std::string& method, const std::string& target, const std::string& body_text) {
+  // A field of the wrong JSON type (e.g. "count":"many") makes nlohmann throw: answer 400 naming it.
+  try {
+    return HandleUnchecked(method, target, body_text);
+  } catch (const nlohmann::json::exception& e) {
+    return Bad(absl::StrCat("body: a field has the wrong type (", e.what(), ")"));
+  }
+}
+
+RestReply ControlApi::HandleUnchecked(const std::string& method, const std::string& target,
+                                      const std::string& body_text) {
   RestRequest req;
   req.method = method;
   req.target = target;
@@ -181,6 +191,11 @@ RestReply ControlApi::Handle(const std::string& method, const std::string& targe
     std::string price_text = it == body.end() ? "" : (it->is_string() ? it->get<std::string>() : it->dump());
     auto price = Dec::Parse(price_text);
     if (!price || *price <= Dec()) return Bad(absl::StrCat("price: '", price_text, "' is not a positive decimal"));
+    const Dec mark = ctx_.exchange.ReadMarket([&](const MarketModel& m) { return m.Mark(ctx_.catalog.IndexOf(symbol)); });
+    if (*price > mark.MulInt(100) || price->MulInt(100) < mark) {
+      return Bad(absl::StrCat("price: '", price_text, "' is more than 100x away from the current price ",
+                              mark.ToString()));
+    }
     auto pushes = ctx_.exchange.SetPrice(ctx_.catalog.IndexOf(symbol), *price);
     ctx_.PublishPrivate(pushes);
     return Ok();

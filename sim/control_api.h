@@ -18,6 +18,7 @@ class ControlApi {
   RestReply Handle(const std::string& method, const std::string& target, const std::string& body);
 
  private:
+  RestReply HandleUnchecked(const std::string& method, const std::string& target, const std::string& body);
   RestReply Stats() const;
   RestReply Log(const RestRequest& req) const;
   RestReply Orders() const;

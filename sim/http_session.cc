@@ -151,12 +151,12 @@ class ExchangeSession final : public HttpSessionBase<ExchangeSession<Stream>, St
 
     auto fault = ctx.faults.TakeRestFault(r.path);
     if (!fault) {
-      Reply(ctx.rest->Handle(r), keep_alive, version);
+      Reply(SafeHandle(r), keep_alive, version);
       return;
     }
     Log(LogLevel::kInfo, "sim", "rest fault", {{"kind", fault->kind}, {"path", r.path}, {"after", fault->after}});
     std::optional<RestReply> real;
-    if (fault->after) real = ctx.rest->Handle(r);  // executed, then the reply is lost or replaced
+    if (fault->after) real = SafeHandle(r);  // executed, then the reply is lost or replaced
     if (fault->kind == "reset") {
       ctx.log.Add(ctx.clock.NowMs(), conn, "out", "rest", "<reset>");
       this->Reset();
@@ -176,6 +176,16 @@ class ExchangeSession final : public HttpSessionBase<ExchangeSession<Stream>, St
       return;
     }
     Reply(FaultReply(fault->kind), keep_alive, version);
+  }
+
+  // No exception may cross an I/O handler: a bug becomes a 500 and a log line, not a dead thread.
+  RestReply SafeHandle(const RestRequest& r) {
+    try {
+      return this->ctx_.rest->Handle(r);
+    } catch (const std::exception& e) {
+      Log(LogLevel::kError, "sim", "REST handler failed", {{"path", r.path}, {"error", e.what()}});
+      return {500, ErrorBody(1, "Network Error")};
+    }
   }
 
   void Reply(const RestReply& reply, bool keep_alive, unsigned version) {
@@ -236,7 +246,12 @@ class ControlSession final : public HttpSessionBase<ControlSession, PlainStream>
 
  private:
   void OnRequest(http::request<http::string_body> req) {
-    RestReply reply = api_.Handle(std::string(req.method_string()), std::string(req.target()), req.body());
+    RestReply reply;
+    try {
+      reply = api_.Handle(std::string(req.method_string()), std::string(req.target()), req.body());
+    } catch (const std::exception& e) {
+      reply = {500, std::string("{\"ok\":false,\"error\":\"internal: ") + JsonEscape(e.what()) + "\"}"};
+    }
     Write(reply, req.keep_alive(), req.version());
   }
   ControlApi& api_;

@@ -60,7 +60,7 @@ class MarketModel {
  public:
   struct Options {
     uint64_t seed = 1;
-    int book_depth = 5000;  ///< levels per side in the full book (depth_books, depth limit=max)
+    int book_depth = 8000;  ///< levels per side in the full book (depth_books, depth limit=max)
     int history_minutes = 30 * 24 * 60;
   };
   MarketModel(const SymbolCatalog& catalog, Options options, int64_t now_ms);

@@ -45,7 +45,7 @@ std::vector<OptSpec> SimOptionSpecs() {
        .help = "Allowed |timestamp - server time| for signed REST calls and WS login."},
       {.name = "log-capacity", .type = OptType::kInt, .default_value = "10000",
        .help = "Messages kept by GET /control/log.", .min = 0},
-      {.name = "book-depth", .type = OptType::kInt, .default_value = "5000",
+      {.name = "book-depth", .type = OptType::kInt, .default_value = "8000",
        .help = "Levels per side of the full book (depth_books, depth limit=max).", .min = 15, .max = 100000},
       {.name = "rest-rate-limits", .type = OptType::kBool, .default_value = "true",
        .help = "Enforce the reference's REST rate limits (10005)."},

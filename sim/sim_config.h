@@ -30,7 +30,7 @@ struct SimConfig {
   int ws_max_subs = 300;
   std::chrono::milliseconds rest_time_window{60'000};
   size_t log_capacity = 10'000;
-  int book_depth = 5000;
+  int book_depth = 8000;
   bool rest_rate_limits = true;
   int threads = 2;
 };

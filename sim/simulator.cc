@@ -191,7 +191,17 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Start(SimConfig config, co
   im.ArmTrades();
   im.ArmKlines();
   for (int i = 0; i < threads; ++i) {
-    im.threads.emplace_back([ioc = im.ioc.get()] { ioc->run(); });
+    im.threads.emplace_back([ioc = im.ioc.get()] {
+      // Handlers do not throw by design; should one ever do, log it and keep the thread serving.
+      while (true) {
+        try {
+          ioc->run();
+          return;
+        } catch (const std::exception& e) {
+          Log(LogLevel::kError, "sim", "io handler threw", {{"error", e.what()}});
+        }
+      }
+    });
   }
   Log(LogLevel::kInfo, "sim", "listening",
       {{"rest", sim->rest_url_}, {"control", sim->control_url_}, {"seed", static_cast<int64_t>(config.seed)}});

@@ -172,7 +172,11 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
       case WsOpcode::kText:
       case WsOpcode::kContinuation:
         ctx_.log.Add(ctx_.clock.NowMs(), id_, "in", kind_, m.payload);
-        HandleText(m.payload);
+        try {
+          HandleText(m.payload);
+        } catch (const std::exception& e) {
+          Log(LogLevel::kError, "sim", "ws message handler failed", {{"conn", id_}, {"error", e.what()}});
+        }
         return;
     }
   }

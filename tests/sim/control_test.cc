@@ -212,6 +212,7 @@ TEST_F(ControlTest, PriceMovesTheBookAndPushIntervalChanges) {
   EXPECT_NEAR(bid, 65000, 65000 * 0.01);  // the walk may have stepped since
   EXPECT_EQ(Control(*sim_, "price", {{"symbol", "NOPEUSDT"}, {"price", "1"}})["http_status"], 400);
   EXPECT_EQ(Control(*sim_, "price", {{"symbol", "BTCUSDT"}, {"price", "-1"}})["http_status"], 400);
+  EXPECT_EQ(Control(*sim_, "price", {{"symbol", "BTCUSDT"}, {"price", "90000000000"}})["http_status"], 400);
   ASSERT_EQ(Control(*sim_, "push_interval", {{"ms", 1000}})["ok"], true);
   EXPECT_EQ(Stats(*sim_)["push_interval_ms"], 1000);
   EXPECT_EQ(Control(*sim_, "push_interval", {{"ms", 0}})["http_status"], 400);
@@ -248,6 +249,12 @@ TEST_F(ControlTest, UnknownEndpointsAndBadBodies) {
   EXPECT_EQ(r.json()["ok"], false);
   EXPECT_FALSE(r.json()["error"].get<std::string>().empty());
   EXPECT_EQ(control.Post("/control/stall", R"({"seconds":-1})").status, 400);
+  // Wrong JSON types are refused with a message, and the server keeps serving.
+  auto typed = control.Post("/control/inject", R"({"kind":"binary","count":"many"})");
+  EXPECT_EQ(typed.status, 400);
+  EXPECT_NE(typed.json()["error"].get<std::string>().find("wrong type"), std::string::npos);
+  EXPECT_EQ(control.Post("/control/rest_faults", R"({"kind":7})").status, 400);
+  EXPECT_EQ(control.Get("/control/stats").status, 200);
 }
 
 }  // namespace

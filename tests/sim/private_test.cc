@@ -175,6 +175,8 @@ TEST_F(PrivateTest, PlaceOrderIdsDuplicatesAndValidation) {
   expect_param({{"symbol", "BTCUSDT"}, {"side", "BUY"}, {"orderType", "LIMIT"}, {"qty", "0.01"}, {"price", "1.23"}}, "price");
   expect_param({{"side", "BUY"}, {"orderType", "MARKET"}, {"qty", "0.01"}}, "symbol");
   expect_param({{"symbol", "BTCUSDT"}, {"side", "BUY"}, {"orderType", "LIMIT"}, {"qty", "0.01"}, {"price", far}, {"effect", "GTX"}}, "effect");
+  expect_param({{"symbol", "BTCUSDT"}, {"side", "BUY"}, {"orderType", "LIMIT"}, {"qty", "0.01"}, {"price", "99999999999"}}, "price");
+  expect_param({{"symbol", "BTCUSDT"}, {"side", "SELL"}, {"orderType", "LIMIT"}, {"qty", "0.01"}, {"price", "1"}}, "price");
   EXPECT_EQ(Place({{"symbol", "NOPEUSDT"}, {"side", "BUY"}, {"orderType", "MARKET"}, {"qty", "1"}})["code"], 20015);
   EXPECT_EQ(Place({{"symbol", "HALTUSDT"}, {"side", "BUY"}, {"orderType", "MARKET"}, {"qty", "1"}})["code"], 20015);
   auto poor = Place({{"symbol", "BTCUSDT"}, {"side", "BUY"}, {"orderType", "LIMIT"}, {"qty", "400"}, {"price", bid}});
