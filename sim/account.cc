@@ -246,6 +246,7 @@ ApiResult<const Order*> Account::Place(const OrderRequest& req, MarketModel& m, 
       }
       o.position_id = p->position_id;
       opening = Dec();
+      if (o.order_type == "MARKET") o.qty = std::min(o.qty, p->qty);
     }
   } else {
     o.exec_buy = req.side == "BUY";
@@ -260,6 +261,7 @@ ApiResult<const Order*> Account::Place(const OrderRequest& req, MarketModel& m, 
       o.closing = true;
       o.position_id = p->position_id;
       opening = Dec();
+      if (o.order_type == "MARKET") o.qty = std::min(o.qty, p->qty);
     } else if (p != nullptr && p->long_side != o.exec_buy) {
       opening = qty > p->qty ? qty - p->qty : Dec();
     }
@@ -327,6 +329,10 @@ void Account::FinishIfDone(Order& o, Pushes* out) {
 }
 
 void Account::ApplyFill(Order& o, Dec qty, Dec price, bool maker, MarketModel& m, Pushes* out) {
+  if (o.closing) {  // a reduce-only / CLOSE order never trades more than the position it reduces
+    const Position* p = position_mode_ == "HEDGE" ? FindPosition(o.position_id) : PositionFor(o.sym, !o.exec_buy);
+    qty = p == nullptr ? Dec() : std::min(qty, p->qty);
+  }
   if (qty <= Dec()) return;
   const int64_t now_ns = NowNs();
   const Dec fee = qty * price * (maker ? options_.maker_fee : options_.taker_fee);
@@ -345,12 +351,15 @@ void Account::ApplyFill(Order& o, Dec qty, Dec price, bool maker, MarketModel& m
   }
   if (reduce != nullptr) {
     const Dec close_qty = std::min(remaining, reduce->qty);
-    const Dec avg = reduce->AvgOpen();
-    const Dec diff = (price - avg) * close_qty;
-    const Dec pnl = reduce->long_side ? diff : -diff;
-    const Dec released = reduce->margin * close_qty / reduce->qty;
-    reduce->entry_value = close_qty == reduce->qty ? Dec() : reduce->entry_value - avg * close_qty;
-    reduce->margin = close_qty == reduce->qty ? Dec() : reduce->margin - released;
+    // Entry value and margin leave the position in proportion; a full close takes what is left,
+    // so realized PnL over a position's life is exactly exit value - entry value.
+    const bool all = close_qty == reduce->qty;
+    const Dec released_entry = all ? reduce->entry_value : reduce->entry_value * close_qty / reduce->qty;
+    const Dec released_margin = all ? reduce->margin : reduce->margin * close_qty / reduce->qty;
+    const Dec exit_value = price * close_qty;
+    const Dec pnl = reduce->long_side ? exit_value - released_entry : released_entry - exit_value;
+    reduce->entry_value -= released_entry;
+    reduce->margin -= released_margin;
     reduce->qty -= close_qty;
     reduce->realized_pnl += pnl;
     reduce->close_value += price * close_qty;

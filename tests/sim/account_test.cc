@@ -1,0 +1,259 @@
+// Unit tests for the matching engine and account: fills at the book, resting orders crossed by
+// the market, time-in-force, ONE_WAY netting, HEDGE closes, margin/fee arithmetic (exact), funding
+// and TP/SL triggers. Fake clock, no I/O.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "sim/account.h"
+#include "sim/account_views.h"
+#include "sim/market_model.h"
+
+namespace bx::sim {
+namespace {
+
+Dec D(const char* s) { return *Dec::Parse(s); }
+
+class AccountTest : public ::testing::Test {
+ protected:
+  AccountTest()
+      : catalog_(*SymbolCatalog::FromList("BTCUSDT,ETHUSDT")),
+        model_(catalog_, {3, 100, 60}, clock_.NowMs()),
+        account_(catalog_, {}, clock_) {}
+
+  ApiResult<const Order*> Place(OrderRequest r) { return account_.Place(r, model_, &pushes_); }
+  OrderRequest Limit(const std::string& side, const std::string& qty, Dec price, const std::string& effect = "GTC") {
+    OrderRequest r;
+    r.symbol = "BTCUSDT";
+    r.side = side;
+    r.order_type = "LIMIT";
+    r.qty = qty;
+    r.price = price.ToString(1);
+    r.effect = effect;
+    return r;
+  }
+  OrderRequest Market(const std::string& side, const std::string& qty, const std::string& symbol = "BTCUSDT") {
+    OrderRequest r;
+    r.symbol = symbol;
+    r.side = side;
+    r.order_type = "MARKET";
+    r.qty = qty;
+    return r;
+  }
+  size_t CountPushes(const std::string& ch) const {
+    size_t n = 0;
+    for (const auto& p : pushes_) n += p.ch == ch;
+    return n;
+  }
+
+  FakeClock clock_;
+  SymbolCatalog catalog_;
+  MarketModel model_;
+  Account account_;
+  std::vector<PrivatePush> pushes_;
+};
+
+TEST_F(AccountTest, MarketOrderWalksTheBookAndBooksExactFeesAndMargin) {
+  const Dec ask = model_.BestAsk(0);
+  auto fills = model_.Take(0, true, D("2"));
+  auto r = Place(Market("BUY", "2"));
+  ASSERT_TRUE(r.ok()) << r.error.msg;
+  const Order& o = **r.value;
+  EXPECT_EQ(o.status, "FILLED");
+  EXPECT_EQ(o.filled, D("2"));
+  Dec notional;
+  for (const auto& f : fills) notional += f.qty * f.price;
+  EXPECT_GE(o.avg_price, ask);
+  EXPECT_EQ(o.avg_price, notional / D("2"));
+  ASSERT_EQ(account_.positions().size(), 1u);
+  const Position& p = account_.positions()[0];
+  EXPECT_TRUE(p.long_side);
+  EXPECT_EQ(p.entry_value, notional);
+  EXPECT_EQ(p.margin, notional / Dec::FromInt(20));
+  Dec fees;
+  for (const auto& t : account_.trades()) fees += t.fee;
+  EXPECT_EQ(fees, o.fee);
+  const AccountSummary s = account_.Summary(model_);
+  EXPECT_EQ(s.available, D("100000") - p.margin - fees);
+  EXPECT_EQ(CountPushes("order"), 2u);  // CREATE, CLOSE (FILLED)
+  EXPECT_GE(CountPushes("position"), 1u);
+  EXPECT_EQ(pushes_.back().ch, "balance");
+}
+
+TEST_F(AccountTest, LimitRestsFreezesMarginAndFillsAsMakerWhenCrossed) {
+  const Dec bid = model_.BestBid(0);
+  const Dec price = (bid - D("100")).Truncate(1);
+  auto r = Place(Limit("BUY", "0.5", price));
+  ASSERT_TRUE(r.ok());
+  const Order& o = **r.value;
+  EXPECT_EQ(o.status, "NEW");
+  EXPECT_EQ(o.frozen, D("0.5") * price / Dec::FromInt(20));
+  EXPECT_EQ(account_.Summary(model_).frozen, o.frozen);
+  account_.OnMarket(model_, &pushes_);
+  EXPECT_EQ(o.status, "NEW") << "not crossed yet";
+  model_.SetMid(0, price - D("10"), clock_.NowMs());
+  account_.OnMarket(model_, &pushes_);
+  EXPECT_EQ(o.status, "FILLED");
+  EXPECT_EQ(o.avg_price, price);
+  EXPECT_TRUE(account_.trades().back().maker);
+  EXPECT_EQ(account_.trades().back().fee, D("0.5") * price * D("0.0002"));
+  EXPECT_EQ(account_.Summary(model_).frozen, Dec());
+}
+
+TEST_F(AccountTest, TimeInForce) {
+  const Dec ask = model_.BestAsk(0);
+  // Crossing POST_ONLY: cancelled unfilled.
+  auto post = Place(Limit("BUY", "0.01", ask, "POST_ONLY"));
+  ASSERT_TRUE(post.ok());
+  EXPECT_EQ((*post.value)->status, "CANCELED");
+  EXPECT_EQ((*post.value)->filled, Dec());
+  // IOC not crossing: cancelled; FOK larger than the levels up to the price: cancelled unfilled.
+  auto ioc = Place(Limit("BUY", "0.01", ask - D("50"), "IOC"));
+  EXPECT_EQ((*ioc.value)->status, "CANCELED");
+  const Dec top = model_.Asks(0, 1)[0].qty;
+  const std::string too_much = (top + D("0.5")).ToString(4);
+  auto fok = Place(Limit("BUY", too_much, ask, "FOK"));
+  EXPECT_EQ((*fok.value)->status, "CANCELED");
+  // IOC crossing only the top level: partly filled, rest cancelled.
+  auto part = Place(Limit("BUY", too_much, ask, "IOC"));
+  EXPECT_EQ((*part.value)->status, "PART_FILLED_CANCELED");
+  EXPECT_EQ((*part.value)->filled, top);
+  // GTC crossing: fills what the price allows, rests the remainder.
+  auto gtc = Place(Limit("BUY", (top + D("1")).ToString(4), model_.BestAsk(0)));
+  EXPECT_EQ((*gtc.value)->status, "PART_FILLED");
+}
+
+TEST_F(AccountTest, OneWayNetsAndFlips) {
+  ASSERT_TRUE(Place(Market("BUY", "1")).ok());
+  auto r = Place(Market("SELL", "3"));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(account_.positions().size(), 1u);
+  EXPECT_FALSE(account_.positions()[0].long_side);
+  EXPECT_EQ(account_.positions()[0].qty, D("2"));
+  EXPECT_EQ(account_.history_positions().size(), 1u);
+  EXPECT_EQ((*r.value)->realized_pnl, account_.history_positions()[0].realized_pnl);
+  // Reduce-only: same direction refused, bigger than the position capped at it.
+  OrderRequest same = Market("SELL", "1");
+  same.reduce_only = true;
+  EXPECT_EQ(Place(same).error.code, 30019);
+  OrderRequest reduce = Market("BUY", "5");
+  reduce.reduce_only = true;
+  auto rr = Place(reduce);
+  ASSERT_TRUE(rr.ok());
+  EXPECT_EQ((*rr.value)->filled, D("2"));
+  EXPECT_TRUE(account_.positions().empty());
+  reduce.client_id = "";
+  EXPECT_EQ(Place(reduce).error.code, 30018);
+}
+
+TEST_F(AccountTest, RealizedPnlIsExact) {
+  ASSERT_TRUE(Place(Market("BUY", "1")).ok());
+  const Position p = account_.positions()[0];
+  model_.SetMid(0, D("90000"), clock_.NowMs());
+  auto r = Place(Market("SELL", "1"));
+  ASSERT_TRUE(r.ok());
+  // Sum over the exit fills of (price - entry) x qty, exactly; the order's running average price
+  // may differ from the exact mean by rounding at the 8th decimal.
+  Dec exit_value;
+  for (const auto& t : account_.trades()) {
+    if (t.order_id == (*r.value)->order_id) exit_value += t.price * t.qty;
+  }
+  EXPECT_EQ(account_.history_positions()[0].realized_pnl, exit_value - p.entry_value);
+  EXPECT_EQ((*r.value)->realized_pnl, exit_value - p.entry_value);
+  EXPECT_LE(((*r.value)->avg_price - exit_value).abs(), D("0.000001"));
+  EXPECT_GT(exit_value, p.entry_value) << "the price moved up";
+}
+
+TEST_F(AccountTest, HedgeModeAndModeChanges) {
+  ASSERT_FALSE(account_.ChangePositionMode("HEDGE").has_value());
+  OrderRequest open_long = Market("BUY", "1");
+  EXPECT_EQ(Place(open_long).error.code, 10002) << "tradeSide required";
+  open_long.trade_side = "OPEN";
+  ASSERT_TRUE(Place(open_long).ok());
+  OrderRequest open_short = Market("SELL", "2");
+  open_short.trade_side = "OPEN";
+  ASSERT_TRUE(Place(open_short).ok());
+  EXPECT_EQ(account_.positions().size(), 2u);
+  EXPECT_EQ(account_.ChangePositionMode("ONE_WAY")->code, 20009);
+  OrderRequest close_long = Market("BUY", "1");  // side names the position closed
+  close_long.trade_side = "CLOSE";
+  ASSERT_TRUE(Place(close_long).ok());
+  ASSERT_EQ(account_.positions().size(), 1u);
+  EXPECT_FALSE(account_.positions()[0].long_side);
+  EXPECT_EQ(Place(close_long).error.code, 30004);
+  auto flat = account_.CloseAll("", model_, &pushes_);
+  EXPECT_EQ(flat.size(), 1u);
+  EXPECT_FALSE(account_.ChangePositionMode("ONE_WAY").has_value());
+}
+
+TEST_F(AccountTest, RejectsBeforeChangingAnything) {
+  OrderRequest r = Limit("BUY", "0.01", model_.BestBid(0) - D("100"));
+  r.client_id = "c1";
+  ASSERT_TRUE(Place(r).ok());
+  EXPECT_EQ(Place(r).error.code, 30042);
+  OrderRequest big = Limit("BUY", "400", model_.BestBid(0));
+  EXPECT_EQ(Place(big).error.code, 20003);
+  EXPECT_EQ(account_.orders().size(), 1u);
+  EXPECT_EQ(account_.Cancel("", "", "nope", &pushes_).error.code, 20007);
+  auto c = account_.Cancel("BTCUSDT", "", "c1", &pushes_);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ((*c.value)->status, "CANCELED");
+  EXPECT_EQ(account_.Cancel("", "", "c1", &pushes_).error.code, 20007) << "already closed";
+}
+
+TEST_F(AccountTest, FundingSettlesAtTheBoundary) {
+  ASSERT_TRUE(Place(Market("BUY", "1")).ok());
+  const Dec before = account_.Summary(model_).available;
+  const FundingInfo f = model_.Funding(0, clock_.NowMs());
+  clock_.Advance(std::chrono::milliseconds(f.next_settle_ms - clock_.NowMs() + 1));
+  account_.OnMarket(model_, &pushes_);
+  const Dec rate = model_.Funding(0, clock_.NowMs()).settled_rate_pct / Dec::FromInt(100);
+  const Position& p = account_.positions()[0];
+  EXPECT_EQ(p.funding, -(p.qty * model_.Mark(0) * rate));
+  EXPECT_EQ(account_.Summary(model_).available, before + p.funding);
+  pushes_.clear();
+  account_.OnMarket(model_, &pushes_);
+  EXPECT_EQ(CountPushes("position"), 0u) << "settles once per boundary";
+}
+
+TEST_F(AccountTest, StopLossTriggersAReduceOnlyMarketOrder) {
+  ASSERT_TRUE(Place(Market("BUY", "1", "ETHUSDT")).ok());
+  const Position p = account_.positions()[0];
+  Account::TpslRequest t;
+  t.symbol = "ETHUSDT";
+  t.position_id = p.position_id;
+  t.spec.sl_price = (model_.Mark(1) - D("100")).ToString(2);
+  t.spec.sl_stop_type = "MARK_PRICE";
+  t.sl_qty = "0.4";
+  auto placed = account_.PlaceTpsl(t, false, &pushes_);
+  ASSERT_TRUE(placed.ok()) << placed.error.msg;
+  account_.OnMarket(model_, &pushes_);
+  EXPECT_EQ(account_.tpsl_orders()[0].status, "NEW");
+  model_.SetMid(1, model_.Mark(1) - D("200"), clock_.NowMs());
+  account_.OnMarket(model_, &pushes_);
+  EXPECT_EQ(account_.tpsl_orders()[0].status, "FILLED");
+  ASSERT_EQ(account_.positions().size(), 1u);
+  EXPECT_EQ(account_.positions()[0].qty, D("0.6"));
+  EXPECT_TRUE(account_.orders().back().reduce_only);
+  EXPECT_EQ(account_.CancelTpsl("ETHUSDT", *placed.value, &pushes_).error.code, 20007);
+}
+
+TEST_F(AccountTest, ViewsHaveTheDocumentedShapes) {
+  ASSERT_TRUE(Place(Market("BUY", "1")).ok());
+  auto order = nlohmann::ordered_json::parse(OrderPush(account_.orders()[0], "CLOSE", catalog_.all()[0], 1));
+  EXPECT_EQ(order["ch"], "order");
+  EXPECT_EQ(order["data"]["orderStatus"], "FILLED");
+  EXPECT_EQ(order["data"]["positionType"], "CROSS");
+  auto rest = OrderJson(account_.orders()[0], catalog_.all()[0], true);
+  EXPECT_EQ(rest["price"], "market");
+  EXPECT_TRUE(rest["ctime"].is_number_integer());
+  auto pos = PositionJson(account_.positions()[0], account_, model_);
+  EXPECT_EQ(pos["side"], "BUY");
+  EXPECT_TRUE(pos["ctime"].is_string());
+  auto acct = AccountJson(account_, model_, "USDT");
+  EXPECT_EQ(acct["positionMode"], "ONE_WAY");
+}
+
+}  // namespace
+}  // namespace bx::sim
