@@ -190,6 +190,7 @@ struct App::Impl {
   std::unique_ptr<asio::steady_timer> timer;
 
   std::unique_ptr<MetricsServer> metrics_server;
+  std::shared_ptr<prometheus::Registry> registry;
   std::unique_ptr<net::HttpClient> http;
   SymbolRegistry symbols;
   std::unique_ptr<Hub> hub;
@@ -245,9 +246,14 @@ absl::StatusOr<std::unique_ptr<App>> App::Start(AppOptions options, const Clock&
   auto rest_url = ParseUrl(m.options.rest_url);
   if (!rest_url.ok()) return absl::InvalidArgumentError(absl::StrCat("--rest-url: ", rest_url.status().message()));
 
-  auto metrics_server = MetricsServer::Start(m.options.metrics_addr);
-  if (!metrics_server.ok()) return metrics_server.status();
-  m.metrics_server = std::move(*metrics_server);
+  if (!m.options.metrics_addr.empty()) {
+    auto metrics_server = MetricsServer::Start(m.options.metrics_addr);
+    if (!metrics_server.ok()) return metrics_server.status();
+    m.metrics_server = std::move(*metrics_server);
+    m.registry = m.metrics_server->registry();
+  } else {
+    m.registry = std::make_shared<prometheus::Registry>();
+  }
 
   net::HttpClientOptions http_opt;
   http_opt.base = *rest_url;
@@ -262,7 +268,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Start(AppOptions options, const Clock&
   m.upstream = std::make_unique<UpstreamManager>(
       m.options.upstream, m.hub.get(), &m.symbols, m.rest.get(), &m.executor,
       [raw, ws_opt] { return net::MakeBeastWsClient(raw->ioc, ws_opt, raw->clock); }, clock);
-  m.metrics = std::make_unique<MdMetrics>(*m.metrics_server->registry(), m.hub.get(), m.upstream.get(),
+  m.metrics = std::make_unique<MdMetrics>(*m.registry, m.hub.get(), m.upstream.get(),
                                           m.rest.get(), clock);
   m.service = std::make_unique<MarketDataServiceImpl>(m.options.service, m.hub.get(), m.upstream.get(), &m.symbols,
                                                       m.rest.get(), clock);
@@ -286,15 +292,20 @@ absl::StatusOr<std::unique_ptr<App>> App::Start(AppOptions options, const Clock&
     raw->ScheduleTick();
   });
   Log(LogLevel::kInfo, "app", "started",
-      {{"grpc", m.server->address()}, {"metrics", m.metrics_server->address()}, {"ws_url", m.options.ws_url},
+      {{"grpc", m.server->address()}, {"metrics", m.metrics_server ? m.metrics_server->address() : "off"},
+       {"ws_url", m.options.ws_url},
        {"rest_url", m.options.rest_url}});
   return std::unique_ptr<App>(new App(std::move(impl)));
 }
 
 const std::string& App::grpc_address() const { return impl_->server->address(); }
-const std::string& App::metrics_address() const { return impl_->metrics_server->address(); }
-bool App::ready() const { return impl_->server->ready(); }
+const std::string& App::metrics_address() const {
+  static const std::string kOff;
+  return impl_->metrics_server ? impl_->metrics_server->address() : kOff;
+}
+bool App::ready() const { return !impl_->stopping.load() && impl_->upstream && impl_->upstream->ready(); }
 Hub& App::hub() { return *impl_->hub; }
+prometheus::Registry& App::registry() { return *impl_->registry; }
 UpstreamManager& App::upstream() { return *impl_->upstream; }
 MarketDataServiceImpl& App::service() { return *impl_->service; }
 

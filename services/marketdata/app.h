@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <prometheus/registry.h>
+
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -23,7 +25,7 @@ inline constexpr const char* kServiceName = "bitunix.marketdata.v1.MarketDataSer
 
 struct AppOptions {
   std::string grpc_addr = "127.0.0.1:0";
-  std::string metrics_addr = "127.0.0.1:0";
+  std::string metrics_addr = "127.0.0.1:0";  ///< "" = no /metrics endpoint (tests)
   std::string ws_url = "wss://fapi.bitunix.com/public/";
   std::string rest_url = "https://fapi.bitunix.com";
   net::TlsOptions tls;
@@ -49,7 +51,9 @@ class App {
   App& operator=(const App&) = delete;
 
   const std::string& grpc_address() const;
-  const std::string& metrics_address() const;
+  const std::string& metrics_address() const;  ///< "" when metrics_addr was ""
+  /// The Prometheus registry (also when no endpoint serves it).
+  prometheus::Registry& registry();
   /// Readiness as reported by grpc.health.v1.
   bool ready() const;
 

@@ -1,0 +1,647 @@
+// bitunix-marketdata against the real simulator binary (port 0), service in-process on port 0:
+// every channel end to end, shared upstream subscriptions, late joiners, a reconnect storm and a
+// stall from the simulator's fault injection, a slow consumer beside a fast one, malformed frames,
+// bad requests, health and metrics, and the unary calls.
+#include <gtest/gtest.h>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/logging.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "services/marketdata/app.h"
+#include "tests/marketdata/sim_process.h"
+#include "tests/marketdata/stream_reader.h"
+
+namespace bx::md {
+namespace {
+
+using common_v1::Gap;
+using common_v1::StreamStatus;
+using testing::Count;
+using testing::SimProcess;
+using testing::StreamReader;
+using Events = StreamReader::Events;
+using Ms = std::chrono::milliseconds;
+
+const std::vector<std::string> kFastSim = {"--push-interval", "50ms", "--kline-interval-push", "200ms",
+                                           "--trade-rate", "20"};
+
+AppOptions FastOptions(const SimProcess& sim) {
+  AppOptions o;
+  o.ws_url = sim.public_ws();
+  o.rest_url = sim.rest();
+  o.tick = Ms(20);
+  o.upstream.ping_interval = Ms(1000);
+  o.upstream.pong_timeout = Ms(1000);
+  o.upstream.linger = Ms(300);
+  o.upstream.confirm_timeout = Ms(3000);
+  o.upstream.stale_book = Ms(700);
+  o.upstream.stale_ticker = Ms(1000);
+  o.upstream.stale_mark_price = Ms(1000);
+  o.upstream.stale_kline = Ms(3000);
+  o.upstream.backoff = {Ms(50), Ms(500), 2.0, 0.2};
+  o.upstream.breaker_failures = 1000;
+  o.upstream.rest_poll_interval = Ms(300);
+  return o;
+}
+
+bool IsStatus(const v1::MarketEvent& e, StreamStatus::State s) { return e.has_status() && e.status().state() == s; }
+
+/// The status and gap events of a stream, for failure messages.
+std::string Timeline(const Events& ev) {
+  std::string out;
+  for (const auto& e : ev) {
+    if (e.has_status() || e.has_gap()) out += "\n  #" + std::to_string(e.seq()) + " " + e.ShortDebugString();
+  }
+  return out + "\n  (" + std::to_string(ev.size()) + " events)";
+}
+
+void ExpectSeqContiguous(const Events& ev) {
+  for (size_t i = 0; i < ev.size(); ++i) {
+    ASSERT_EQ(ev[i].seq(), i + 1) << "at " << i;
+  }
+}
+
+v1::SubscribeRequest Request(std::vector<std::string> symbols, std::vector<v1::Channel> channels) {
+  v1::SubscribeRequest r;
+  for (auto& s : symbols) r.add_symbols(s);
+  for (auto c : channels) r.add_channels(c);
+  return r;
+}
+
+class MarketDataIntegration : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { InitLogging(LogLevel::kWarn, false); }
+
+  void StartAll(std::vector<std::string> sim_flags = kFastSim,
+                const std::function<void(AppOptions&)>& tweak = nullptr) {
+    sim_ = SimProcess::Start(sim_flags);
+    ASSERT_TRUE(sim_);
+    AppOptions o = FastOptions(*sim_);
+    o.metrics_addr = "";  // no /metrics endpoint: its web server takes ~2 s to stop
+    if (tweak) tweak(o);
+    auto app = App::Start(o);
+    ASSERT_TRUE(app.ok()) << app.status();
+    app_ = std::move(*app);
+    channel_ = grpc::CreateChannel(app_->grpc_address(), grpc::InsecureChannelCredentials());
+    ASSERT_TRUE(WaitUntil([&] { return app_->ready(); }, Ms(10000))) << "service never became ready";
+  }
+
+  void TearDown() override {
+    readers_.clear();
+    if (app_) app_->Stop(Ms(2000));
+    app_.reset();
+    sim_.reset();
+  }
+
+  /// Polls a condition of another process (the simulator's stats, health): bounded.
+  static bool WaitUntil(const std::function<bool()>& pred, Ms timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(Ms(20));
+    }
+    return pred();
+  }
+
+  StreamReader& Open(v1::SubscribeRequest req, const std::map<std::string, std::string>& md = {},
+                     bool paused = false) {
+    readers_.push_back(std::make_unique<StreamReader>(channel_, std::move(req), md, paused));
+    return *readers_.back();
+  }
+
+  /// A reader on its own channel with small, fixed HTTP/2 windows: when it stops reading, the
+  /// server's writes to it stall soon (instead of after megabytes of window growth).
+  StreamReader& OpenSlow(v1::SubscribeRequest req) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16384);
+    args.SetInt("grpc.slow_reader_channel", 1);  // never share the subchannel with channel_
+    auto ch = grpc::CreateCustomChannel(app_->grpc_address(), grpc::InsecureChannelCredentials(), args);
+    readers_.push_back(std::make_unique<StreamReader>(ch, std::move(req)));
+    return *readers_.back();
+  }
+
+  /// The most events any stream has queued (capped at its ring's capacity).
+  uint64_t MaxQueued() {
+    uint64_t most = 0;
+    for (const auto& st : *app_->hub().Streams()) most = std::max(most, st->QueuedEvents());
+    return most;
+  }
+
+  std::unique_ptr<v1::MarketDataService::Stub> Stub() { return v1::MarketDataService::NewStub(channel_); }
+
+  grpc::Status FirstStatus(v1::SubscribeRequest req, const std::map<std::string, std::string>& md = {}) {
+    StreamReader r(channel_, std::move(req), md);
+    EXPECT_TRUE(r.WaitFinished());
+    return r.status().value_or(grpc::Status(grpc::StatusCode::UNKNOWN, "no status"));
+  }
+
+  std::unique_ptr<SimProcess> sim_;
+  std::unique_ptr<App> app_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::vector<std::unique_ptr<StreamReader>> readers_;
+};
+
+TEST_F(MarketDataIntegration, EveryChannelEndToEnd) {
+  StartAll();
+  auto req = Request({"BTCUSDT", "ethusdt"}, {v1::CHANNEL_TRADE, v1::CHANNEL_ORDER_BOOK, v1::CHANNEL_TICKER,
+                                              v1::CHANNEL_MARK_PRICE, v1::CHANNEL_KLINE});
+  req.set_book_depth(5);
+  req.add_kline_intervals(v1::KLINE_INTERVAL_1M);
+  req.add_kline_intervals(v1::KLINE_INTERVAL_5M);
+  auto& s = Open(req);
+  auto has_all = [](const Events& ev) {
+    for (const std::string sym : {"BTCUSDT", "ETHUSDT"}) {
+      for (auto c : {v1::CHANNEL_TRADE, v1::CHANNEL_ORDER_BOOK, v1::CHANNEL_TICKER, v1::CHANNEL_MARK_PRICE,
+                     v1::CHANNEL_KLINE}) {
+        if (Count(ev, [&](const v1::MarketEvent& e) { return e.symbol() == sym && e.channel() == c; }) == 0) {
+          return false;
+        }
+      }
+    }
+    return true;
+  };
+  ASSERT_TRUE(s.WaitFor(has_all, Ms(15000)));
+  Events ev = s.events();
+  ExpectSeqContiguous(ev);
+  EXPECT_TRUE(IsStatus(ev[0], StreamStatus::STATE_LIVE));
+  for (const auto& e : ev) {
+    if (e.has_status()) continue;
+    EXPECT_GT(e.exchange_ts_ms(), 0) << e.ShortDebugString();
+    EXPECT_GT(e.gateway_ts_ns(), 0);
+    switch (e.channel()) {
+      case v1::CHANNEL_TRADE:
+        EXPECT_FALSE(e.trade().price().empty());
+        EXPECT_FALSE(e.trade().qty().empty());
+        EXPECT_NE(e.trade().side(), common_v1::SIDE_UNSPECIFIED);
+        EXPECT_GT(e.trade().trade_time_ms(), 0);
+        break;
+      case v1::CHANNEL_ORDER_BOOK:
+        EXPECT_EQ(e.order_book().depth(), 5u);
+        EXPECT_GT(e.order_book().bids_size(), 0);
+        EXPECT_LE(e.order_book().bids_size(), 5);
+        EXPECT_GT(e.order_book().asks_size(), 0);
+        break;
+      case v1::CHANNEL_TICKER:
+        EXPECT_FALSE(e.ticker().last_price().empty());
+        break;
+      case v1::CHANNEL_MARK_PRICE:
+        EXPECT_FALSE(e.mark_price().mark_price().empty());
+        EXPECT_FALSE(e.mark_price().funding_rate_percent().empty());
+        EXPECT_FALSE(e.mark_price().funding_rate().empty());
+        break;
+      case v1::CHANNEL_KLINE:
+        EXPECT_TRUE(e.kline().interval() == v1::KLINE_INTERVAL_1M || e.kline().interval() == v1::KLINE_INTERVAL_5M);
+        EXPECT_EQ(e.kline().open_time_ms() % 60000, 0);
+        EXPECT_FALSE(e.kline().close().empty());
+        break;
+      default:
+        ADD_FAILURE() << "unexpected event " << e.ShortDebugString();
+    }
+  }
+  EXPECT_EQ(sim_->Subscriptions("depth_book5:BTCUSDT"), 1);
+  EXPECT_EQ(sim_->Subscriptions("market_kline_5min:ETHUSDT"), 1);
+}
+
+TEST_F(MarketDataIntegration, ManyClientsShareOneUpstreamSubscription) {
+  StartAll();
+  for (int i = 0; i < 12; ++i) Open(Request({"BTCUSDT"}, {v1::CHANNEL_TRADE, v1::CHANNEL_ORDER_BOOK}));
+  for (auto& r : readers_) {
+    ASSERT_TRUE(r->WaitFor([](const Events& ev) {
+      return Count(ev, [](const auto& e) { return e.has_trade(); }) > 0 &&
+             Count(ev, [](const auto& e) { return e.has_order_book(); }) > 0;
+    }));
+  }
+  EXPECT_EQ(sim_->Subscriptions("trade:BTCUSDT"), 1);
+  EXPECT_EQ(sim_->Subscriptions("depth_book15:BTCUSDT"), 1);
+  // Every stream sees the same trades (one encoded event, many copies).
+  Events a = readers_[0]->events();
+  ASSERT_TRUE(readers_[1]->WaitFor([&](const Events& ev) {
+    return Count(ev, [](const auto& e) { return e.has_trade(); }) >= 3;
+  }));
+  // The last stream leaves: after the linger the exchange subscription goes away.
+  readers_.clear();
+  EXPECT_TRUE(WaitUntil([&] { return sim_->Subscriptions("trade:BTCUSDT") == 0; }, Ms(5000)));
+  EXPECT_EQ(sim_->Subscriptions("depth_book15:BTCUSDT"), 0);
+}
+
+TEST_F(MarketDataIntegration, LateJoinerGetsSnapshotsFirst) {
+  StartAll();
+  auto req = Request({"BTCUSDT"}, {v1::CHANNEL_ORDER_BOOK, v1::CHANNEL_TICKER, v1::CHANNEL_MARK_PRICE,
+                                   v1::CHANNEL_KLINE, v1::CHANNEL_TRADE});
+  req.add_kline_intervals(v1::KLINE_INTERVAL_1M);
+  auto& first = Open(req);
+  ASSERT_TRUE(first.WaitFor([](const Events& ev) {
+    return Count(ev, [](const auto& e) { return e.has_order_book(); }) > 0 &&
+           Count(ev, [](const auto& e) { return e.has_ticker(); }) > 0 &&
+           Count(ev, [](const auto& e) { return e.has_mark_price(); }) > 0 &&
+           Count(ev, [](const auto& e) { return e.has_kline(); }) > 0;
+  }, Ms(10000)));
+  auto& late = Open(req);
+  ASSERT_TRUE(late.WaitFor([](const Events& ev) { return ev.size() >= 5; }));
+  Events ev = late.events();
+  // Four snapshots (book, ticker, mark price, kline; never trades), then LIVE, then live events.
+  size_t i = 0;
+  for (; i < ev.size() && ev[i].snapshot(); ++i) EXPECT_FALSE(ev[i].has_trade());
+  EXPECT_EQ(i, 4u);
+  ASSERT_LT(i, ev.size());
+  EXPECT_TRUE(IsStatus(ev[i], StreamStatus::STATE_LIVE));
+  EXPECT_EQ(Count(ev, [](const auto& e) { return e.snapshot(); }), 4u);
+  // skip_snapshot: status first.
+  req.set_skip_snapshot(true);
+  auto& bare = Open(req);
+  ASSERT_TRUE(bare.WaitFor([](const Events& got) { return !got.empty(); }));
+  EXPECT_TRUE(IsStatus(bare.events()[0], StreamStatus::STATE_LIVE));
+}
+
+TEST_F(MarketDataIntegration, ReconnectStormKeepsStreamsOpenWithStatusAndGaps) {
+  StartAll();
+  auto& s = Open(Request({"BTCUSDT", "ETHUSDT"}, {v1::CHANNEL_TRADE, v1::CHANNEL_ORDER_BOOK}));
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) { return Count(ev, [](const auto& e) { return e.has_trade(); }) > 0; }));
+  for (int round = 1; round <= 3; ++round) {
+    const size_t books_before = Count(s.events(), [](const auto& e) { return e.has_order_book(); });
+    if (round == 2) sim_->Control("refuse_connections", {{"seconds", 1}});
+    sim_->Control("drop_connections", {{"which", "public"}});
+    ASSERT_TRUE(s.WaitFor([&](const Events& ev) {
+      return Count(ev, [](const auto& e) { return IsStatus(e, StreamStatus::STATE_RECOVERED); }) >= size_t(round);
+    }, Ms(15000))) << "round " << round << Timeline(s.events()) << "\nconnects "
+                   << app_->upstream().stats().connects.load() << " open "
+                   << app_->upstream().stats().connections_open.load();
+    ASSERT_TRUE(s.WaitFor([&](const Events& ev) {
+      return Count(ev, [](const auto& e) { return e.has_order_book(); }) > books_before + 2;
+    })) << "data did not resume in round " << round << Timeline(s.events());
+  }
+  Events ev = s.events();
+  ExpectSeqContiguous(ev);
+  EXPECT_FALSE(s.status().has_value()) << "the stream ended";
+  EXPECT_GE(Count(ev, [](const auto& e) { return IsStatus(e, StreamStatus::STATE_RECONNECTING); }), 3u);
+  EXPECT_GE(Count(ev, [](const auto& e) { return e.has_gap() && e.gap().reason() == Gap::REASON_UPSTREAM_RECONNECT; }),
+            3u);
+  // Each RECOVERED is preceded by its Gap; the first book after it is a snapshot.
+  for (size_t i = 1; i < ev.size(); ++i) {
+    if (!IsStatus(ev[i], StreamStatus::STATE_RECOVERED) || ev[i].status().reason().find("reconnected") == std::string::npos) {
+      continue;
+    }
+    EXPECT_TRUE(ev[i - 1].has_gap()) << ev[i - 1].ShortDebugString();
+  }
+  EXPECT_EQ(sim_->Subscriptions("trade:BTCUSDT"), 1);
+  EXPECT_EQ(sim_->Subscriptions("depth_book15:ETHUSDT"), 1);
+  EXPECT_GE(app_->upstream().stats().reconnects.load(), 3u);
+  EXPECT_TRUE(WaitUntil([&] { return app_->ready(); }, Ms(5000)));
+}
+
+TEST_F(MarketDataIntegration, StallIsReportedServedFromRestAndRecovers) {
+  StartAll();
+  auto& s = Open(Request({"BTCUSDT"}, {v1::CHANNEL_ORDER_BOOK, v1::CHANNEL_TICKER, v1::CHANNEL_TRADE}));
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) { return Count(ev, [](const auto& e) { return e.has_order_book(); }) > 2; }));
+  sim_->Control("stall", {{"seconds", 3}, {"which", "public"}});
+  // Stale (no data) or reconnecting (no pong) — either way degraded to REST, marked.
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) {
+    return Count(ev, [](const auto& e) {
+             return IsStatus(e, StreamStatus::STATE_STALE) || IsStatus(e, StreamStatus::STATE_RECONNECTING);
+           }) > 0;
+  }, Ms(5000)));
+  EXPECT_TRUE(WaitUntil([&] { return !app_->ready(); }, Ms(5000)));
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) {
+    return Count(ev, [](const auto& e) { return IsStatus(e, StreamStatus::STATE_DEGRADED); }) > 0 &&
+           Count(ev, [](const auto& e) { return e.has_order_book() && e.exchange_ts_ms() == 0; }) > 0;
+  }, Ms(5000))) << "no REST-served book while stalled";
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) {
+    size_t last_recovered = 0;
+    for (size_t i = 0; i < ev.size(); ++i) {
+      if (IsStatus(ev[i], StreamStatus::STATE_RECOVERED)) last_recovered = i;
+    }
+    return last_recovered > 0 && Count(Events(ev.begin() + last_recovered, ev.end()), [](const auto& e) {
+                                   return e.has_order_book() && e.exchange_ts_ms() > 0;
+                                 }) > 2;
+  }, Ms(15000))) << "the live feed did not resume";
+  ExpectSeqContiguous(s.events());
+  EXPECT_FALSE(s.status().has_value());
+  EXPECT_TRUE(WaitUntil([&] { return app_->ready(); }, Ms(5000)));
+}
+
+TEST_F(MarketDataIntegration, SlowConsumerDoesNotCostAFastOneAnything) {
+  StartAll(kFastSim, [](AppOptions& o) {
+    o.hub.trade_queue_events = 4096;
+    o.hub.max_queue_age = Ms(60000);
+  });
+  auto req = Request({"BTCUSDT"}, {v1::CHANNEL_TRADE});
+  auto& fast = Open(req);
+  auto& slow = OpenSlow(req);
+  ASSERT_TRUE(slow.WaitFor([](const Events& ev) { return !ev.empty(); }));
+  slow.Pause();
+  sim_->Control("firehose", {{"rate", 20000}});
+  // The slow reader's queue overflows on the server (HTTP/2 windows fill first).
+  // Its queue fills to a whole ring behind once gRPC stops completing its writes (the HTTP/2
+  // windows are full); the overflow is then reported on its next read.
+  ASSERT_TRUE(WaitUntil([&] { return MaxQueued() >= 4096; }, Ms(30000)));
+  const size_t fast_trades = Count(fast.events(), [](const auto& e) { return e.has_trade(); });
+  sim_->Control("firehose", {{"rate", 0}});
+  slow.Resume();
+  ASSERT_TRUE(slow.WaitFor([](const Events& ev) {
+    return Count(ev, [](const auto& e) { return e.has_gap() && e.gap().reason() == Gap::REASON_SLOW_CONSUMER; }) > 0;
+  }, Ms(10000)));
+  // The fast reader got everything, in order, with no gap.
+  Events f = fast.events();
+  ExpectSeqContiguous(f);
+  EXPECT_EQ(Count(f, [](const auto& e) { return e.has_gap(); }), 0u);
+  EXPECT_GT(fast_trades, 4096u);
+  ExpectSeqContiguous(slow.events());
+}
+
+TEST_F(MarketDataIntegration, EndStreamPolicyEndsOnlyTheSlowStream) {
+  StartAll(kFastSim, [](AppOptions& o) {
+    o.hub.trade_queue_events = 2048;
+    o.hub.trade_policy = OverflowPolicy::kEndStream;
+  });
+  auto req = Request({"BTCUSDT"}, {v1::CHANNEL_TRADE});
+  auto& fast = Open(req);
+  auto& slow = OpenSlow(req);
+  ASSERT_TRUE(slow.WaitFor([](const Events& ev) { return !ev.empty(); }));
+  slow.Pause();
+  sim_->Control("firehose", {{"rate", 20000}});
+  ASSERT_TRUE(WaitUntil([&] { return MaxQueued() >= 2048; }, Ms(30000)));
+  sim_->Control("firehose", {{"rate", 0}});
+  slow.Resume();
+  ASSERT_TRUE(slow.WaitFinished(Ms(20000)));
+  EXPECT_EQ(app_->hub().stats().streams_ended_slow.load(), 1u);
+  EXPECT_EQ(slow.status()->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(slow.status()->error_message().find("too slowly"), std::string::npos) << slow.status()->error_message();
+  EXPECT_FALSE(fast.status().has_value());
+  ExpectSeqContiguous(fast.events());
+}
+
+TEST_F(MarketDataIntegration, MalformedFramesAreCountedAndTheFeedGoesOn) {
+  StartAll();
+  auto& s = Open(Request({"BTCUSDT"}, {v1::CHANNEL_ORDER_BOOK, v1::CHANNEL_TRADE}));
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) { return Count(ev, [](const auto& e) { return e.has_order_book(); }) > 0; }));
+  for (const char* kind : {"malformed", "truncated", "unknown_channel", "binary", "empty_levels"}) {
+    sim_->Control("inject", {{"kind", kind}, {"count", 5}, {"symbol", "BTCUSDT"}});
+  }
+  UpstreamStats& st = app_->upstream().stats();
+  ASSERT_TRUE(WaitUntil([&] { return st.parse_errors.load() >= 10 && st.unknown_channel.load() >= 5 &&
+                                     st.empty_books.load() >= 5; }, Ms(10000)))
+      << "parse_errors=" << st.parse_errors.load() << " unknown=" << st.unknown_channel.load()
+      << " empty=" << st.empty_books.load();
+  const size_t books = Count(s.events(), [](const auto& e) { return e.has_order_book(); });
+  ASSERT_TRUE(s.WaitFor([&](const Events& ev) {
+    return Count(ev, [](const auto& e) { return e.has_order_book(); }) > books + 3;
+  }));
+  for (const auto& e : s.events()) {
+    if (e.has_order_book()) {
+      EXPECT_GT(e.order_book().bids_size() + e.order_book().asks_size(), 0) << "an empty book was published";
+    }
+  }
+  EXPECT_FALSE(s.status().has_value());
+  EXPECT_EQ(app_->upstream().stats().reconnects.load(), 0u);
+}
+
+TEST_F(MarketDataIntegration, BadRequestsSayWhatToFix) {
+  StartAll(kFastSim, [](AppOptions& o) {
+    o.service.max_symbols_per_stream = 3;
+    o.service.max_streams_per_client = 2;
+  });
+  auto expect = [&](v1::SubscribeRequest req, grpc::StatusCode code, const std::string& words) {
+    grpc::Status st = FirstStatus(std::move(req));
+    EXPECT_EQ(st.error_code(), code) << st.error_message();
+    EXPECT_NE(st.error_message().find(words), std::string::npos) << st.error_message();
+  };
+  using C = grpc::StatusCode;
+  expect(Request({}, {v1::CHANNEL_TRADE}), C::INVALID_ARGUMENT, "symbols is empty");
+  expect(Request({"NOPEUSDT"}, {v1::CHANNEL_TRADE}), C::INVALID_ARGUMENT, "unknown symbol 'NOPEUSDT'");
+  expect(Request({"PREVIEWUSDT"}, {v1::CHANNEL_TRADE}), C::INVALID_ARGUMENT, "PREVIEW");
+  expect(Request({"HALTUSDT"}, {v1::CHANNEL_TRADE}), C::INVALID_ARGUMENT, "STOP");
+  expect(Request({"BTCUSDT"}, {}), C::INVALID_ARGUMENT, "channels is empty");
+  expect(Request({"BTCUSDT"}, {static_cast<v1::Channel>(42)}), C::INVALID_ARGUMENT, "unknown channel 42");
+  expect(Request({"BTCUSDT"}, {v1::CHANNEL_STATUS}), C::INVALID_ARGUMENT, "implicit");
+  expect(Request({"BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"}, {v1::CHANNEL_TRADE}), C::INVALID_ARGUMENT,
+         "too many symbols");
+  auto depth = Request({"BTCUSDT"}, {v1::CHANNEL_ORDER_BOOK});
+  depth.set_book_depth(20);
+  expect(depth, C::INVALID_ARGUMENT, "book_depth 20");
+  expect(Request({"BTCUSDT"}, {v1::CHANNEL_KLINE}), C::INVALID_ARGUMENT, "kline_intervals is empty");
+  // Nothing was subscribed upstream for any of them.
+  EXPECT_EQ(sim_->Subscriptions("trade:NOPEUSDT"), 0);
+  EXPECT_EQ(sim_->Subscriptions("trade:PREVIEWUSDT"), 0);
+
+  // Per-client stream limit (x-client-id).
+  std::map<std::string, std::string> md = {{"x-client-id", "bot-7"}};
+  auto& a = Open(Request({"BTCUSDT"}, {v1::CHANNEL_TRADE}), md);
+  auto& b = Open(Request({"BTCUSDT"}, {v1::CHANNEL_TRADE}), md);
+  ASSERT_TRUE(a.WaitFor([](const Events& ev) { return !ev.empty(); }));
+  ASSERT_TRUE(b.WaitFor([](const Events& ev) { return !ev.empty(); }));
+  grpc::Status third = FirstStatus(Request({"BTCUSDT"}, {v1::CHANNEL_TRADE}), md);
+  EXPECT_EQ(third.error_code(), C::RESOURCE_EXHAUSTED) << third.error_message();
+  EXPECT_NE(third.error_message().find("max-streams-per-client"), std::string::npos);
+  // Another client is still admitted.
+  auto& other = Open(Request({"BTCUSDT"}, {v1::CHANNEL_TRADE}), {{"x-client-id", "bot-8"}});
+  ASSERT_TRUE(other.WaitFor([](const Events& ev) { return !ev.empty(); }));
+  EXPECT_FALSE(other.status().has_value());
+
+  // Unary validation.
+  auto stub = Stub();
+  {
+    grpc::ClientContext ctx;
+    v1::GetKlinesRequest req;
+    req.set_symbol("BTCUSDT");
+    req.set_interval(v1::KLINE_INTERVAL_3M);
+    v1::GetKlinesResponse resp;
+    grpc::Status st = stub->GetKlines(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), C::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find("3M"), std::string::npos) << st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetOrderBookRequest req;
+    req.set_symbol("BTCUSDT");
+    req.set_depth(7);
+    v1::GetOrderBookResponse resp;
+    EXPECT_EQ(stub->GetOrderBook(&ctx, req, &resp).error_code(), C::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetFundingRateRequest req;
+    req.set_symbol("NOPEUSDT");
+    v1::GetFundingRateResponse resp;
+    EXPECT_EQ(stub->GetFundingRate(&ctx, req, &resp).error_code(), C::INVALID_ARGUMENT);
+  }
+}
+
+TEST_F(MarketDataIntegration, UnaryCallsFromCacheAndRest) {
+  StartAll();
+  auto stub = Stub();
+  {
+    grpc::ClientContext ctx;
+    v1::ListSymbolsRequest req;
+    v1::ListSymbolsResponse resp;
+    ASSERT_TRUE(stub->ListSymbols(&ctx, req, &resp).ok());
+    EXPECT_GE(resp.symbols_size(), 8);
+    EXPECT_GT(resp.refreshed_at_ns(), 0);
+    bool preview = false;
+    for (const auto& s : resp.symbols()) preview |= s.status() == v1::SYMBOL_STATUS_PREVIEW;
+    EXPECT_TRUE(preview);
+  }
+  {
+    // Nothing streamed yet: from REST.
+    grpc::ClientContext ctx;
+    v1::GetOrderBookRequest req;
+    req.set_symbol("ETHUSDT");
+    req.set_depth(5);
+    v1::GetOrderBookResponse resp;
+    ASSERT_TRUE(stub->GetOrderBook(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.source(), v1::GetOrderBookResponse::SOURCE_REST);
+    EXPECT_EQ(resp.book().bids_size(), 5);
+  }
+  auto& s = Open(Request({"BTCUSDT"}, {v1::CHANNEL_ORDER_BOOK, v1::CHANNEL_TICKER}));
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) {
+    return Count(ev, [](const auto& e) { return e.has_order_book(); }) > 0 &&
+           Count(ev, [](const auto& e) { return e.has_ticker(); }) > 0;
+  }));
+  {
+    grpc::ClientContext ctx;
+    v1::GetOrderBookRequest req;
+    req.set_symbol("btcusdt");
+    req.set_depth(5);
+    v1::GetOrderBookResponse resp;
+    ASSERT_TRUE(stub->GetOrderBook(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.source(), v1::GetOrderBookResponse::SOURCE_STREAM_CACHE);
+    EXPECT_EQ(resp.book().bids_size(), 5);
+    EXPECT_GT(resp.exchange_ts_ms(), 0);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetTickersRequest req;
+    req.add_symbols("BTCUSDT");
+    req.add_symbols("ETHUSDT");
+    v1::GetTickersResponse resp;
+    ASSERT_TRUE(stub->GetTickers(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.tickers_size(), 2);
+    EXPECT_EQ(resp.tickers(0).symbol(), "BTCUSDT");
+    EXPECT_GT(resp.tickers(0).exchange_ts_ms(), 0);  // cached from the stream
+    EXPECT_EQ(resp.tickers(1).exchange_ts_ms(), 0);  // from REST
+    EXPECT_FALSE(resp.tickers(1).ticker().last_price().empty());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetKlinesRequest req;
+    req.set_symbol("BTCUSDT");
+    req.set_interval(v1::KLINE_INTERVAL_1M);
+    req.set_limit(450);
+    v1::GetKlinesResponse resp;
+    ASSERT_TRUE(stub->GetKlines(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.klines_size(), 450);
+    EXPECT_GE(resp.pages(), 3u);
+    for (int i = 1; i < resp.klines_size(); ++i) {
+      EXPECT_EQ(resp.klines(i).open_time_ms() - resp.klines(i - 1).open_time_ms(), 60000);
+    }
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetFundingRateRequest req;
+    req.set_symbol("BTCUSDT");
+    v1::GetFundingRateResponse resp;
+    ASSERT_TRUE(stub->GetFundingRate(&ctx, req, &resp).ok());
+    EXPECT_FALSE(resp.mark_price().mark_price().empty());
+    EXPECT_FALSE(resp.mark_price().funding_rate().empty());
+  }
+}
+
+TEST_F(MarketDataIntegration, HealthFollowsTheFeedAndMetricsAreServed) {
+  StartAll(kFastSim, [](AppOptions& o) { o.metrics_addr = "127.0.0.1:0"; });
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  auto check = [&](const std::string& service) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::Status st = health->Check(&ctx, req, &resp);
+    return st.ok() ? resp.status() : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  };
+  using HS = grpc::health::v1::HealthCheckResponse;
+  EXPECT_EQ(check(""), HS::SERVING);
+  EXPECT_EQ(check(kServiceName), HS::SERVING);
+  EXPECT_EQ(check("liveness"), HS::SERVING);
+  sim_->Control("refuse_connections", {{"seconds", 3}});
+  sim_->Control("drop_connections", {{"which", "public"}});
+  EXPECT_TRUE(WaitUntil([&] { return check(kServiceName) == HS::NOT_SERVING; }, Ms(5000)));
+  EXPECT_EQ(check("liveness"), HS::SERVING);
+  EXPECT_TRUE(WaitUntil([&] { return check(kServiceName) == HS::SERVING; }, Ms(15000)));
+
+  auto& s = Open(Request({"BTCUSDT"}, {v1::CHANNEL_TRADE}));
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) { return ev.size() > 2; }));
+  std::string body;
+  ASSERT_TRUE(WaitUntil([&] {
+    body = testing::HttpRequest("http://" + app_->metrics_address(), "GET", "/metrics").second;
+    return body.find("bitunix_md_events_sent_total") != std::string::npos &&
+           body.find("bitunix_md_subscribers 1") != std::string::npos;
+  }, Ms(5000))) << body;
+  for (const char* name :
+       {"bitunix_md_upstream_frames_total{channel=\"trade\"}", "bitunix_md_upstream_reconnects_total",
+        "bitunix_md_upstream_bad_frames_total", "bitunix_md_upstream_uptime_seconds", "bitunix_md_stale_topics",
+        "bitunix_md_queue_depth_events", "bitunix_md_dropped_events_total", "bitunix_md_gap_markers_total",
+        "bitunix_md_exchange_to_gateway_latency_seconds_bucket", "bitunix_md_gateway_to_client_latency_seconds_count",
+        "bitunix_md_upstream_up 1"}) {
+    EXPECT_NE(body.find(name), std::string::npos) << name;
+  }
+}
+
+TEST_F(MarketDataIntegration, ShutdownTellsEveryStreamAndEndsIt) {
+  StartAll();
+  auto& a = Open(Request({"BTCUSDT"}, {v1::CHANNEL_TRADE, v1::CHANNEL_ORDER_BOOK}));
+  auto& b = Open(Request({"ETHUSDT"}, {v1::CHANNEL_TICKER}));
+  ASSERT_TRUE(a.WaitFor([](const Events& ev) { return ev.size() > 1; }));
+  ASSERT_TRUE(b.WaitFor([](const Events& ev) { return ev.size() > 1; }));
+  const auto start = std::chrono::steady_clock::now();
+  app_->Stop(Ms(3000));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, Ms(3500));
+  for (StreamReader* r : {&a, &b}) {
+    ASSERT_TRUE(r->WaitFinished());
+    Events ev = r->events();
+    ASSERT_FALSE(ev.empty());
+    EXPECT_TRUE(IsStatus(ev.back(), StreamStatus::STATE_SHUTTING_DOWN)) << ev.back().ShortDebugString();
+    EXPECT_EQ(r->status()->error_code(), grpc::StatusCode::UNAVAILABLE);
+    ExpectSeqContiguous(ev);
+  }
+}
+
+TEST_F(MarketDataIntegration, BinaryPrintsReadyLineAndExitsOnSigterm) {
+  sim_ = SimProcess::Start(kFastSim);
+  ASSERT_TRUE(sim_);
+  auto md = testing::ChildProcess::Start({std::string(BITUNIX_BINARY_DIR) + "/services/marketdata/bitunix-marketdata",
+                                          "--grpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--ws-url",
+                                          sim_->public_ws(), "--rest-url", sim_->rest(), "--shutdown-grace", "2s"});
+  ASSERT_TRUE(md);
+  auto line = md->ReadLine(Ms(10000));
+  ASSERT_TRUE(line) << md->Stderr();
+  auto ready = testing::Json::parse(*line, nullptr, false);
+  ASSERT_TRUE(ready.is_object()) << *line;
+  const std::string grpc_addr = ready.value("grpc", "");
+  EXPECT_NE(grpc_addr.find("127.0.0.1:"), std::string::npos);
+  EXPECT_NE(ready.value("metrics", ""), "");
+  channel_ = grpc::CreateChannel(grpc_addr, grpc::InsecureChannelCredentials());
+  // Ready (SERVING) once connected and the symbol list is loaded; before that Subscribe answers
+  // UNAVAILABLE.
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  ASSERT_TRUE(WaitUntil([&] {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(kServiceName);
+    grpc::health::v1::HealthCheckResponse resp;
+    return health->Check(&ctx, req, &resp).ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  }, Ms(10000)));
+  auto& s = Open(Request({"BTCUSDT"}, {v1::CHANNEL_ORDER_BOOK}));
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) { return Count(ev, [](const auto& e) { return e.has_order_book(); }) > 0; }));
+  const auto start = std::chrono::steady_clock::now();
+  md->Signal(SIGTERM);
+  auto code = md->Wait(Ms(5000));
+  ASSERT_TRUE(code.has_value()) << "did not exit";
+  EXPECT_EQ(*code, 0) << md->Stderr();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, Ms(4000));
+  ASSERT_TRUE(s.WaitFinished());
+  EXPECT_TRUE(IsStatus(s.events().back(), StreamStatus::STATE_SHUTTING_DOWN));
+  EXPECT_EQ(s.status()->error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace bx::md
