@@ -135,6 +135,11 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
   const std::string fp = Fingerprint(req, symbol);
   if (auto it = entries_.find(client_id); it != entries_.end()) {
     std::shared_ptr<Entry> e = it->second;
+    if (e->state == PlacementState::kAbsent) {
+      // Nothing was placed under this id: it may carry a corrected order (a late first attempt,
+      // if any, is still stopped by the exchange's client-id check).
+      e->fingerprint = fp;
+    }
     if (e->fingerprint != fp) {
       return done(MakeError(absl::StatusCode::kAlreadyExists,
                             absl::StrCat("client id ", client_id,
@@ -142,7 +147,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
                                          "options differ); use a new client id for a new order"),
                             reason::kDuplicateClientId));
     }
-    if (metrics_) metrics_->DedupeHit();
+    if (metrics_ && e->state != PlacementState::kAbsent) metrics_->DedupeHit();
     switch (e->state) {
       case PlacementState::kInFlight:
         e->waiters.emplace_back(std::move(done), true);
@@ -174,7 +179,8 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
                            *resp.mutable_order() = e->order;
                            Settle(e, std::move(resp));
                          }
-                       }));
+                       }),
+                       /*thorough=*/false);  // a re-send is backed by the exchange's 30042 check
         return;
       }
       case PlacementState::kAbsent:
@@ -271,6 +277,7 @@ void OrderEngine::OnPlaceReply(std::shared_ptr<Entry> entry, SteadyTime deadline
 void OrderEngine::ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime deadline, int attempt,
                                    absl::Status cause) {
   if (metrics_) metrics_->ReconciliationRun("ambiguous");
+  // The first look checks every view; later looks (after a pause) read the order detail only.
   FindByClientId(
       entry->client_id, entry->symbol, deadline, Lane::kPlace,
       Guard([this, entry, deadline, attempt, cause](absl::StatusOr<std::optional<v1::Order>> found) {
@@ -308,7 +315,8 @@ void OrderEngine::ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime dead
         resp.set_client_id(entry->client_id);
         *resp.mutable_order() = entry->order;
         Settle(entry, std::move(resp));
-      }));
+      }),
+      /*thorough=*/attempt == 0);
 }
 
 void OrderEngine::Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceOrderResponse> result) {
@@ -440,14 +448,15 @@ void OrderEngine::OnOrderUpdate(const v1::Order& order) {
 // Lookups by client id
 
 void OrderEngine::FindByClientId(const std::string& client_id, const std::string& symbol, SteadyTime deadline,
-                                 Lane lane, std::function<void(absl::StatusOr<std::optional<v1::Order>>)> done) {
-  FindStep(client_id, symbol, deadline, lane, 0, false, absl::OkStatus(), std::move(done));
+                                 Lane lane, std::function<void(absl::StatusOr<std::optional<v1::Order>>)> done,
+                                 bool thorough) {
+  FindStep(client_id, symbol, deadline, lane, 0, thorough ? 2 : 0, false, absl::OkStatus(), std::move(done));
 }
 
 void OrderEngine::FindStep(std::string client_id, std::string symbol, SteadyTime deadline, Lane lane, int step,
-                           bool saw_not_found, absl::Status last_error,
+                           int last_step, bool saw_not_found, absl::Status last_error,
                            std::function<void(absl::StatusOr<std::optional<v1::Order>>)> done) {
-  if (step == 3 || scheduler_.clock().Steady() >= deadline) {
+  if (step > last_step || scheduler_.clock().Steady() >= deadline) {
     if (saw_not_found) return done(std::optional<v1::Order>());
     return done(last_error.ok() ? MakeError(absl::StatusCode::kDeadlineExceeded,
                                             "no time left to look the order up", reason::kNetwork)
@@ -460,7 +469,7 @@ void OrderEngine::FindStep(std::string client_id, std::string symbol, SteadyTime
     q.emplace_back("limit", "100");
   }
   rest_.Call(*ep, std::move(q), "", deadline,
-             Guard([this, client_id, symbol, deadline, lane, step, saw_not_found, last_error,
+             Guard([this, client_id, symbol, deadline, lane, step, last_step, saw_not_found, last_error,
                     done = std::move(done)](RestResult r) mutable {
                bool not_found = saw_not_found;
                absl::Status err = last_error;
@@ -488,8 +497,8 @@ void OrderEngine::FindStep(std::string client_id, std::string symbol, SteadyTime
                } else {
                  err = r.status;
                }
-               FindStep(std::move(client_id), std::move(symbol), deadline, lane, step + 1, not_found, std::move(err),
-                        std::move(done));
+               FindStep(std::move(client_id), std::move(symbol), deadline, lane, step + 1, last_step, not_found,
+                        std::move(err), std::move(done));
              }),
              lane);
 }
@@ -559,6 +568,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
     auto it = entries_.find(items[i].client_id);
     if (it != entries_.end()) {
       auto& e = it->second;
+      if (e->state == PlacementState::kAbsent) e->fingerprint = items[i].fingerprint;
       if (e->fingerprint != items[i].fingerprint) {
         auto s = MakeError(absl::StatusCode::kAlreadyExists,
                            absl::StrCat("client id ", items[i].client_id, " was already used for a different order"),

@@ -106,8 +106,10 @@ class OrderEngine {
   void FetchAllOpenOrders(SteadyTime deadline, Reply<std::vector<v1::Order>> done);
   /// Executor. Looks an order up by client id: the order, nullopt when the exchange says it does
   /// not exist, or an error when it could not tell.
+  /// `thorough` false reads only the order detail (the authoritative view); true falls back to
+  /// the open-order and history lists (for an exchange whose detail view lags).
   void FindByClientId(const std::string& client_id, const std::string& symbol, SteadyTime deadline, Lane lane,
-                      std::function<void(absl::StatusOr<std::optional<v1::Order>>)> done);
+                      std::function<void(absl::StatusOr<std::optional<v1::Order>>)> done, bool thorough = true);
 
   /// Executor. An order push from the private stream (or a reconciliation read): resolves
   /// pending placements with that client id and refreshes the cached order.
@@ -148,7 +150,7 @@ class OrderEngine {
   void Remember(const std::shared_ptr<Entry>& entry);
   void Forget(const std::string& client_id);
   v1::PlaceOrderResponse DuplicateResponse(const Entry& entry) const;
-  void FindStep(std::string client_id, std::string symbol, SteadyTime deadline, Lane lane, int step,
+  void FindStep(std::string client_id, std::string symbol, SteadyTime deadline, Lane lane, int step, int last_step,
                 bool saw_not_found, absl::Status last_error,
                 std::function<void(absl::StatusOr<std::optional<v1::Order>>)> done);
 

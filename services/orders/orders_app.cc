@@ -191,6 +191,7 @@ void OrdersApp::Probe() {
   const SteadyTime deadline = p.scheduler->clock().Steady() + std::chrono::seconds(10);
   v1::GetAccountRequest req;
   engine_->GetAccount(req, deadline, [this](absl::StatusOr<v1::GetAccountResponse> r) {
+    if (shut_down_) return;  // the transports may be gone already
     Parts& q = *parts_;
     const bool was = q.exchange_ok.load();
     q.exchange_ok = r.ok();

@@ -105,7 +105,7 @@ class OrdersApp {
   std::unique_ptr<OrderEngine> engine_;
   std::unique_ptr<PrivateStream> private_stream_;
   std::atomic<bool> ready_{false};
-  bool shut_down_ = false;
+  std::atomic<bool> shut_down_{false};
 };
 
 }  // namespace bx::orders

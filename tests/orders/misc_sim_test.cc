@@ -1,0 +1,153 @@
+// Against the real simulator: secrets never reach log output or metrics; the Date-based clock
+// skew estimate keeps signed requests inside the exchange's window and gates readiness; rate
+// limiting refuses fast and serves cancels first.
+#include <gtest/gtest.h>
+
+#include <prometheus/text_serializer.h>
+
+#include <mutex>
+
+#include "tests/orders/sim_harness.h"
+
+namespace bx::orders {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RestingBuy;
+using testing::SimHarness;
+using testing::WaitUntil;
+
+TEST(OrdersSimSecrets, KeyAndSecretNeverInLogsErrorsOrMetrics) {
+  const std::string kWrongSecret = "wrong-secret-must-not-leak-9a7b";
+  ::testing::internal::CaptureStderr();
+  std::string metrics_text, errors;
+  {
+    SimHarness h;
+    h.Start();
+    v1::PlaceOrderResponse r;
+    EXPECT_TRUE(h.Place(RestingBuy("sec-1"), &r).ok());
+    EXPECT_TRUE(h.Place(RestingBuy("sec-1"), &r).ok());
+    h.sim().Control("rest_faults", {{"count", 1}, {"kind", "reset"}, {"apply", "before"},
+                                    {"path", "/api/v1/futures/trade/place_order"}});
+    EXPECT_TRUE(h.Place(RestingBuy("sec-2"), &r).ok());
+    h.sim().Control("drop_connections", {{"which", "private"}});
+    for (const std::string& token : {std::string(""), std::string("bogus-token-0000000000")}) {
+      auto ctx = h.Ctx(token);
+      grpc::Status s = h.stub().PlaceOrder(ctx.get(), RestingBuy("sec-3"), &r);
+      errors += s.error_message();
+    }
+    {
+      auto ctx = h.Ctx();
+      grpc::Status s = h.stub().PlaceOrder(ctx.get(), RestingBuy("sec-4", "9", "80000"), &r);
+      errors += s.error_message() + s.error_details();
+      for (const auto& [k, v] : ctx->GetServerTrailingMetadata()) errors += std::string(v.data(), v.size());
+    }
+    // A second service with the wrong secret: signature errors and refused logins get logged.
+    OrdersAppOptions bad = h.BaseOptions();
+    bad.api_secret = kWrongSecret;
+    auto wrong = OrdersApp::Start(std::move(bad));
+    ASSERT_TRUE(wrong.ok());
+    EXPECT_TRUE(WaitUntil([&] { return h.sim().Get("/control/stats").value("logins_failed", 0) >= 1; }, 10s));
+    auto channel = grpc::CreateChannel((*wrong)->grpc_address(), grpc::InsecureChannelCredentials());
+    auto stub = v1::OrderService::NewStub(channel);
+    auto ctx = h.Ctx();
+    v1::GetAccountResponse acc;
+    grpc::Status s = stub->GetAccount(ctx.get(), v1::GetAccountRequest(), &acc);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL) << s.error_message();  // 10007: our credentials
+    errors += s.error_message() + s.error_details();
+    EXPECT_FALSE((*wrong)->ready());
+    metrics_text = prometheus::TextSerializer().Serialize(h.app().registry().Collect()) +
+                   prometheus::TextSerializer().Serialize((*wrong)->registry().Collect());
+    (*wrong)->Shutdown(200ms);
+  }
+  const std::string logs = ::testing::internal::GetCapturedStderr();
+  // The run logged plenty (so the search below means something).
+  EXPECT_NE(logs.find("audit"), std::string::npos);
+  EXPECT_NE(logs.find("private login refused"), std::string::npos);
+  EXPECT_NE(logs.find("placement outcome"), std::string::npos);
+  EXPECT_NE(metrics_text.find("bitunix_orders_exchange_requests_total"), std::string::npos);
+  for (const std::string& secret : {std::string(testing::kSimSecret), kWrongSecret, std::string(testing::kSimKey),
+                                    std::string(testing::kTradeToken)}) {
+    EXPECT_EQ(logs.find(secret), std::string::npos) << "leaked in logs: " << secret;
+    EXPECT_EQ(metrics_text.find(secret), std::string::npos) << "leaked in metrics: " << secret;
+    EXPECT_EQ(errors.find(secret), std::string::npos) << "leaked in errors: " << secret;
+  }
+}
+
+TEST(OrdersSimClock, SkewFromDateHeadersKeepsRequestsInsideTheWindow) {
+  SimHarness h;
+  h.Start([](OrdersAppOptions& o) { o.max_clock_skew = 30s; }, {"--rest-time-window=5s"});
+  h.sim().Control("clock_skew", {{"ms", 20000}});
+  ASSERT_TRUE(WaitUntil([&] { return std::abs(h.app().skew().OffsetMs() - 20000) < 1500; }, 10s))
+      << "estimate " << h.app().skew().OffsetMs();
+  // Timestamps now carry the exchange's time: signed calls pass a 5 s window 20 s away.
+  v1::PlaceOrderResponse r;
+  ASSERT_TRUE(WaitUntil([&] { return h.Place(RestingBuy("skew-1"), &r).ok(); }, 5s));
+  EXPECT_EQ(r.result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_TRUE(h.app().ready());
+  // Beyond the readiness window: not ready, then ready again once the clocks agree.
+  h.sim().Control("clock_skew", {{"ms", 45000}});
+  EXPECT_TRUE(WaitUntil([&] { return !h.app().ready(); }, 10s));
+  h.sim().Control("clock_skew", {{"ms", 0}});
+  EXPECT_TRUE(WaitUntil([&] { return h.app().ready(); }, 10s));
+}
+
+TEST(OrdersSimRateLimit, RefusesFastAndServesCancelsFirst) {
+  SimHarness h;
+  h.Start([](OrdersAppOptions& o) {
+    o.limiter.buckets[static_cast<size_t>(Bucket::kPrivate)] = {2, 1};
+    o.health_interval = 60s;  // keep the bucket to the test's calls
+  });
+  // A call that cannot get a token before its deadline is refused at once, not at its deadline.
+  std::mutex mu;
+  std::vector<std::string> completed;
+  std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+  std::vector<std::unique_ptr<v1::GetAccountResponse>> accs;
+  std::atomic<int> pending{0};
+  const v1::GetAccountRequest account_req;
+  for (int i = 0; i < 5; ++i) {
+    ctxs.push_back(h.Ctx(testing::kTradeToken, 10s));
+    accs.push_back(std::make_unique<v1::GetAccountResponse>());
+    ++pending;
+    h.stub().async()->GetAccount(ctxs.back().get(), &account_req, accs.back().get(),
+                                 [&, i](grpc::Status s) {
+                                   std::lock_guard<std::mutex> lock(mu);
+                                   completed.push_back((s.ok() ? "q" : "q!") + std::to_string(i));
+                                   --pending;
+                                 });
+  }
+  // Give the queries time to queue, then a cancel: it overtakes the queued queries.
+  ASSERT_TRUE(WaitUntil([&] { std::lock_guard<std::mutex> l(mu); return completed.size() >= 1; }, 5s));
+  auto cctx = h.Ctx(testing::kTradeToken, 10s);
+  v1::CancelAllOrdersRequest ca;
+  ca.set_symbol("BTCUSDT");
+  v1::CancelAllOrdersResponse ca_r;
+  ++pending;
+  h.stub().async()->CancelAllOrders(cctx.get(), &ca, &ca_r, [&](grpc::Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    completed.push_back(s.ok() ? "cancel" : "cancel!");
+    --pending;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return pending.load() == 0; }, 15s));
+  std::lock_guard<std::mutex> lock(mu);
+  auto pos = std::find(completed.begin(), completed.end(), "cancel") - completed.begin();
+  EXPECT_LE(pos, 2) << "the cancel waited behind the queries";
+  for (const auto& c : completed) EXPECT_EQ(c.find('!'), std::string::npos) << c;
+  // Now a burst with a short deadline: refused fast with RESOURCE_EXHAUSTED.
+  const auto t0 = std::chrono::steady_clock::now();
+  int refused = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto ctx = h.Ctx(testing::kTradeToken, 300ms);
+    v1::GetAccountResponse acc;
+    grpc::Status s = h.stub().GetAccount(ctx.get(), v1::GetAccountRequest(), &acc);
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++refused;
+      EXPECT_EQ(testing::ReadError(*ctx, s).reason, "RATE_LIMITED");
+    }
+  }
+  EXPECT_GE(refused, 2);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);
+}
+
+}  // namespace
+}  // namespace bx::orders

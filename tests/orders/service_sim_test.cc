@@ -1,0 +1,360 @@
+// The order service end to end against the real simulator: every RPC, idempotency, validation
+// and exchange errors with rich details and trailers, auth, dry runs, audit records.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "tests/orders/sim_harness.h"
+
+namespace bx::orders {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::kReadToken;
+using testing::kTradeToken;
+using testing::ReadError;
+using testing::RestingBuy;
+using testing::SimHarness;
+using testing::WaitUntil;
+namespace cv1 = ::bitunix::common::v1;
+
+#define ASSERT_GRPC_OK(expr)                                                              \
+  do {                                                                                    \
+    grpc::Status s_ = (expr);                                                             \
+    ASSERT_TRUE(s_.ok()) << #expr << ": " << s_.error_code() << " " << s_.error_message(); \
+  } while (0)
+
+TEST(OrdersSim, EveryRpcEndToEnd) {
+  SimHarness h;
+  h.Start();
+  auto& stub = h.stub();
+
+  v1::GetAccountResponse acc;
+  ASSERT_GRPC_OK(stub.GetAccount(h.Ctx().get(), v1::GetAccountRequest(), &acc));
+  EXPECT_EQ(acc.account().margin_coin(), "USDT");
+  EXPECT_FALSE(acc.account().available().empty());
+
+  v1::SetMarginModeRequest smm;
+  smm.set_symbol("BTCUSDT");
+  smm.set_margin_mode(v1::MARGIN_MODE_ISOLATION);
+  v1::SetMarginModeResponse smm_r;
+  ASSERT_GRPC_OK(stub.SetMarginMode(h.Ctx().get(), smm, &smm_r));
+  EXPECT_EQ(smm_r.margin_mode(), v1::MARGIN_MODE_ISOLATION);
+
+  v1::SetPositionModeRequest spm;
+  spm.set_position_mode(v1::POSITION_MODE_ONE_WAY);
+  v1::SetPositionModeResponse spm_r;
+  ASSERT_GRPC_OK(stub.SetPositionMode(h.Ctx().get(), spm, &spm_r));
+
+  v1::SetLeverageRequest lev;
+  lev.set_symbol("BTCUSDT");
+  lev.set_leverage(5);
+  v1::SetLeverageResponse lev_r;
+  ASSERT_GRPC_OK(stub.SetLeverage(h.Ctx().get(), lev, &lev_r));
+  EXPECT_EQ(lev_r.leverage(), 5);
+  v1::GetLeverageMarginModeRequest glm;
+  glm.set_symbol("BTCUSDT");
+  v1::GetLeverageMarginModeResponse glm_r;
+  ASSERT_GRPC_OK(stub.GetLeverageMarginMode(h.Ctx().get(), glm, &glm_r));
+  EXPECT_EQ(glm_r.leverage(), 5);
+  EXPECT_EQ(glm_r.margin_mode(), v1::MARGIN_MODE_ISOLATION);
+
+  // Place, read, list, modify, cancel.
+  v1::PlaceOrderResponse placed;
+  ASSERT_GRPC_OK(h.Place(RestingBuy("e2e-rest-1"), &placed));
+  EXPECT_EQ(placed.result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(placed.client_id(), "e2e-rest-1");
+  v1::GetOrderRequest get;
+  get.mutable_order()->set_client_id("e2e-rest-1");
+  v1::GetOrderResponse got;
+  ASSERT_GRPC_OK(stub.GetOrder(h.Ctx().get(), get, &got));
+  EXPECT_EQ(got.order().order_id(), placed.order_id());
+  EXPECT_EQ(got.order().status(), v1::ORDER_STATUS_NEW);
+  EXPECT_EQ(got.order().side(), cv1::SIDE_BUY);
+  v1::ListOpenOrdersRequest lo;
+  lo.set_symbol("BTCUSDT");
+  v1::ListOpenOrdersResponse open;
+  ASSERT_GRPC_OK(stub.ListOpenOrders(h.Ctx().get(), lo, &open));
+  ASSERT_GE(open.orders_size(), 1);
+  EXPECT_EQ(open.orders(0).client_id(), "e2e-rest-1");
+  v1::ModifyOrderRequest mod;
+  mod.set_symbol("BTCUSDT");
+  mod.mutable_order()->set_order_id(placed.order_id());
+  mod.set_price("20001");
+  v1::ModifyOrderResponse mod_r;
+  ASSERT_GRPC_OK(stub.ModifyOrder(h.Ctx().get(), mod, &mod_r));
+  EXPECT_EQ(mod_r.order_id(), placed.order_id());
+  ASSERT_GRPC_OK(stub.GetOrder(h.Ctx().get(), get, &got));
+  EXPECT_EQ(got.order().price(), "20001");
+  v1::CancelOrdersRequest cancel;
+  cancel.set_symbol("BTCUSDT");
+  cancel.add_orders()->set_client_id("e2e-rest-1");
+  v1::CancelOrdersResponse cancel_r;
+  ASSERT_GRPC_OK(stub.CancelOrders(h.Ctx().get(), cancel, &cancel_r));
+  ASSERT_EQ(cancel_r.results_size(), 1);
+  EXPECT_TRUE(cancel_r.results(0).accepted());
+  ASSERT_GRPC_OK(stub.GetOrder(h.Ctx().get(), get, &got));
+  EXPECT_EQ(got.order().status(), v1::ORDER_STATUS_CANCELED);
+  v1::ListOrderHistoryRequest hist;
+  hist.set_symbol("BTCUSDT");
+  v1::ListOrderHistoryResponse hist_r;
+  ASSERT_GRPC_OK(stub.ListOrderHistory(h.Ctx().get(), hist, &hist_r));
+  bool in_history = false;
+  for (const auto& o : hist_r.orders()) in_history |= o.client_id() == "e2e-rest-1";
+  EXPECT_TRUE(in_history);
+
+  // Batch, then cancel all.
+  v1::BatchPlaceOrdersRequest batch;
+  batch.set_symbol("BTCUSDT");
+  *batch.add_orders() = RestingBuy("e2e-batch-1");
+  *batch.add_orders() = RestingBuy("e2e-batch-2", "0.02", "21000");
+  batch.mutable_orders(1)->clear_symbol();
+  v1::BatchPlaceOrdersResponse batch_r;
+  ASSERT_GRPC_OK(stub.BatchPlaceOrders(h.Ctx().get(), batch, &batch_r));
+  ASSERT_EQ(batch_r.results_size(), 2);
+  for (const auto& r : batch_r.results()) {
+    EXPECT_EQ(r.result(), v1::PLACE_RESULT_ACCEPTED) << r.ShortDebugString();
+    EXPECT_FALSE(r.order_id().empty());
+  }
+  v1::CancelAllOrdersRequest ca;
+  ca.set_symbol("BTCUSDT");
+  v1::CancelAllOrdersResponse ca_r;
+  ASSERT_GRPC_OK(stub.CancelAllOrders(h.Ctx().get(), ca, &ca_r));
+  ASSERT_GRPC_OK(stub.ListOpenOrders(h.Ctx().get(), lo, &open));
+  EXPECT_EQ(open.orders_size(), 0);
+
+  // A market order fills into a position.
+  v1::PlaceOrderRequest mkt;
+  mkt.set_symbol("BTCUSDT");
+  mkt.set_side(cv1::SIDE_BUY);
+  mkt.set_type(v1::ORDER_TYPE_MARKET);
+  mkt.set_qty("0.01");
+  mkt.set_client_id("e2e-mkt-1");
+  v1::PlaceOrderResponse mkt_r;
+  ASSERT_GRPC_OK(h.Place(mkt, &mkt_r));
+  EXPECT_EQ(mkt_r.result(), v1::PLACE_RESULT_ACCEPTED);
+  v1::ListFillsRequest fills;
+  fills.set_symbol("BTCUSDT");
+  v1::ListFillsResponse fills_r;
+  ASSERT_TRUE(WaitUntil(
+      [&] { return stub.ListFills(h.Ctx().get(), fills, &fills_r).ok() && fills_r.fills_size() > 0; }, 5s));
+  EXPECT_EQ(fills_r.fills(0).order_id(), mkt_r.order_id());
+  v1::ListPositionsResponse pos;
+  ASSERT_TRUE(WaitUntil(
+      [&] { return stub.ListPositions(h.Ctx().get(), v1::ListPositionsRequest(), &pos).ok() && pos.positions_size() == 1; },
+      5s));
+  const v1::Position p = pos.positions(0);
+  EXPECT_EQ(p.symbol(), "BTCUSDT");
+  EXPECT_EQ(p.qty(), "0.01");
+  EXPECT_EQ(p.side(), v1::POSITION_SIDE_LONG);
+
+  // TP/SL on the position.
+  v1::PlaceTpslOrderRequest tpsl;
+  tpsl.set_symbol("BTCUSDT");
+  tpsl.set_position_id(p.position_id());
+  tpsl.mutable_tpsl()->set_tp_price("200000");
+  tpsl.mutable_tpsl()->set_sl_price("1000");
+  tpsl.set_tp_qty("0.01");
+  tpsl.set_sl_qty("0.01");
+  v1::PlaceTpslOrderResponse tpsl_r;
+  ASSERT_GRPC_OK(stub.PlaceTpslOrder(h.Ctx().get(), tpsl, &tpsl_r));
+  EXPECT_FALSE(tpsl_r.order_id().empty());
+  v1::ListTpslOrdersRequest lt;
+  lt.set_symbol("BTCUSDT");
+  v1::ListTpslOrdersResponse lt_r;
+  ASSERT_GRPC_OK(stub.ListTpslOrders(h.Ctx().get(), lt, &lt_r));
+  ASSERT_GE(lt_r.orders_size(), 1);
+  EXPECT_EQ(lt_r.orders(0).order_id(), tpsl_r.order_id());
+  v1::CancelTpslOrderRequest ct;
+  ct.set_symbol("BTCUSDT");
+  ct.set_order_id(tpsl_r.order_id());
+  v1::CancelTpslOrderResponse ct_r;
+  ASSERT_GRPC_OK(stub.CancelTpslOrder(h.Ctx().get(), ct, &ct_r));
+
+  v1::AdjustPositionMarginRequest adj;
+  adj.set_symbol("BTCUSDT");
+  adj.set_amount("10");
+  adj.set_position_id(p.position_id());
+  v1::AdjustPositionMarginResponse adj_r;
+  ASSERT_GRPC_OK(stub.AdjustPositionMargin(h.Ctx().get(), adj, &adj_r));
+
+  v1::FlashClosePositionRequest fc;
+  fc.set_position_id(p.position_id());
+  v1::FlashClosePositionResponse fc_r;
+  ASSERT_GRPC_OK(stub.FlashClosePosition(h.Ctx().get(), fc, &fc_r));
+  EXPECT_EQ(fc_r.position_id(), p.position_id());
+  ASSERT_TRUE(WaitUntil(
+      [&] { return stub.ListPositions(h.Ctx().get(), v1::ListPositionsRequest(), &pos).ok() && pos.positions_size() == 0; },
+      5s));
+  v1::ListPositionHistoryRequest ph;
+  ph.set_symbol("BTCUSDT");
+  v1::ListPositionHistoryResponse ph_r;
+  ASSERT_GRPC_OK(stub.ListPositionHistory(h.Ctx().get(), ph, &ph_r));
+  EXPECT_GE(ph_r.positions_size(), 1);
+
+  mkt.set_client_id("e2e-mkt-2");
+  ASSERT_GRPC_OK(h.Place(mkt, &mkt_r));
+  v1::CloseAllPositionsRequest cap;
+  cap.set_symbol("BTCUSDT");
+  v1::CloseAllPositionsResponse cap_r;
+  ASSERT_GRPC_OK(stub.CloseAllPositions(h.Ctx().get(), cap, &cap_r));
+  EXPECT_TRUE(WaitUntil(
+      [&] { return stub.ListPositions(h.Ctx().get(), v1::ListPositionsRequest(), &pos).ok() && pos.positions_size() == 0; },
+      5s));
+}
+
+TEST(OrdersSim, SameClientIdNeverPlacesTwice) {
+  SimHarness h;
+  h.Start();
+  v1::PlaceOrderResponse a, b, c;
+  ASSERT_GRPC_OK(h.Place(RestingBuy("dup-1"), &a));
+  ASSERT_GRPC_OK(h.Place(RestingBuy("dup-1"), &b));
+  EXPECT_EQ(a.result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(b.result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(b.order_id(), a.order_id());
+  EXPECT_EQ(h.sim().CountClientId("dup-1"), 1);
+  auto ctx = h.Ctx();
+  grpc::Status s = h.stub().PlaceOrder(ctx.get(), RestingBuy("dup-1", "0.02"), &c);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(ReadError(*ctx, s).reason, "DUPLICATE_CLIENT_ID");
+  EXPECT_EQ(h.sim().CountClientId("dup-1"), 1);
+  // Generated client ids are returned, and distinct.
+  v1::PlaceOrderResponse g1, g2;
+  ASSERT_GRPC_OK(h.Place(RestingBuy(""), &g1));
+  ASSERT_GRPC_OK(h.Place(RestingBuy(""), &g2));
+  EXPECT_NE(g1.client_id(), g2.client_id());
+  EXPECT_EQ(h.sim().CountClientId(g1.client_id()), 1);
+}
+
+TEST(OrdersSim, RefusalsCarryRichDetailsAndTrailers) {
+  SimHarness h;
+  h.Start();
+  {
+    auto ctx = h.Ctx();
+    v1::PlaceOrderResponse r;
+    grpc::Status s = h.stub().PlaceOrder(ctx.get(), RestingBuy("v-1", "0.00001"), &r);
+    ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    auto e = ReadError(*ctx, s);
+    EXPECT_EQ(e.reason, "VALIDATION");
+    EXPECT_EQ(e.code, "0");
+    ASSERT_TRUE(e.has_detail);
+    EXPECT_EQ(e.detail.reason(), "VALIDATION");
+    EXPECT_NE(s.error_message().find("basePrecision"), std::string::npos) << s.error_message();
+  }
+  for (const char* sym : {"HALTUSDT", "PREVIEWUSDT"}) {
+    auto ctx = h.Ctx();
+    v1::PlaceOrderRequest req = RestingBuy("v-2");
+    req.set_symbol(sym);
+    req.set_qty("1");
+    req.set_price("1");
+    v1::PlaceOrderResponse r;
+    grpc::Status s = h.stub().PlaceOrder(ctx.get(), req, &r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << sym << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(sym), std::string::npos);
+  }
+  {
+    v1::SetLeverageRequest lev;
+    lev.set_symbol("BTCUSDT");
+    lev.set_leverage(1);
+    v1::SetLeverageResponse lev_r;
+    ASSERT_GRPC_OK(h.stub().SetLeverage(h.Ctx().get(), lev, &lev_r));
+    auto ctx = h.Ctx();
+    v1::PlaceOrderResponse r;
+    grpc::Status s = h.stub().PlaceOrder(ctx.get(), RestingBuy("v-3", "5", "80000"), &r);
+    ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+    auto e = ReadError(*ctx, s);
+    EXPECT_EQ(e.code, "20003");
+    EXPECT_EQ(e.reason, "EXCHANGE_REJECTED");
+    EXPECT_EQ(e.msg.find("Insufficient balance") != std::string::npos, true) << e.msg;
+    EXPECT_EQ(e.detail.code(), 20003);
+    EXPECT_EQ(e.detail.endpoint(), "/api/v1/futures/trade/place_order");
+    EXPECT_EQ(e.detail.http_status(), 200);
+    EXPECT_EQ(h.sim().CountClientId("v-3"), 0);
+    // A definitive refusal placed nothing: the client id may carry a corrected order.
+    ASSERT_GRPC_OK(h.Place(RestingBuy("v-3", "0.01", "20000"), &r));
+    EXPECT_EQ(r.result(), v1::PLACE_RESULT_ACCEPTED);
+    EXPECT_EQ(h.sim().CountClientId("v-3"), 1);
+  }
+  {
+    auto ctx = h.Ctx();
+    v1::GetOrderRequest g;
+    g.mutable_order()->set_client_id("no-such-order");
+    v1::GetOrderResponse r;
+    grpc::Status s = h.stub().GetOrder(ctx.get(), g, &r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(ReadError(*ctx, s).code, "20007");
+  }
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(OrdersSim, CallersMustAuthenticateAndAreAudited) {
+  char tmpl[] = "/tmp/orders-audit-XXXXXX";
+  int fd = mkstemp(tmpl);
+  close(fd);
+  const std::string audit = tmpl;
+  SimHarness h;
+  h.Start([&](OrdersAppOptions& o) { o.audit_file = audit; });
+  auto& stub = h.stub();
+  v1::PlaceOrderResponse r;
+  for (const std::string& token : {std::string(), std::string("not-a-valid-token-at-all")}) {
+    auto ctx = h.Ctx(token);
+    grpc::Status s = stub.PlaceOrder(ctx.get(), RestingBuy("auth-1"), &r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(ReadError(*ctx, s).reason, "UNAUTHENTICATED");
+  }
+  {
+    auto ctx = h.Ctx(kReadToken);
+    grpc::Status s = stub.PlaceOrder(ctx.get(), RestingBuy("auth-1"), &r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  v1::GetAccountResponse acc;
+  EXPECT_TRUE(stub.GetAccount(h.Ctx(kReadToken).get(), v1::GetAccountRequest(), &acc).ok());
+  EXPECT_EQ(stub.GetAccount(h.Ctx("").get(), v1::GetAccountRequest(), &acc).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  {
+    auto ctx = h.Ctx("");
+    auto reader = stub.StreamUpdates(ctx.get(), v1::StreamUpdatesRequest());
+    v1::StreamUpdatesResponse msg;
+    EXPECT_FALSE(reader->Read(&msg));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  EXPECT_EQ(h.sim().CountClientId("auth-1"), 0);
+  ASSERT_GRPC_OK(h.Place(RestingBuy("auth-2"), &r));
+  h.app_->Shutdown(200ms);
+  const std::string lines = ReadFile(audit);
+  std::remove(audit.c_str());
+  EXPECT_NE(lines.find(R"("caller":"unauthenticated","action":"PlaceOrder","client_id":"auth-1")"), std::string::npos)
+      << lines;
+  EXPECT_NE(lines.find(R"("caller":"it-viewer","action":"PlaceOrder")"), std::string::npos) << lines;
+  EXPECT_NE(lines.find(R"("caller":"it-trader","action":"PlaceOrder","client_id":"auth-2","order_id":")"),
+            std::string::npos)
+      << lines;
+  EXPECT_NE(lines.find("OK/PLACE_RESULT_ACCEPTED"), std::string::npos);
+  EXPECT_EQ(lines.find("GetAccount"), std::string::npos);  // reads are not audited
+  EXPECT_EQ(lines.find(kTradeToken), std::string::npos);
+  EXPECT_EQ(lines.find(testing::kSimSecret), std::string::npos);
+}
+
+TEST(OrdersSim, DryRunSendsNothing) {
+  SimHarness h;
+  h.Start();
+  v1::PlaceOrderRequest req = RestingBuy("dry-1");
+  req.set_dry_run(true);
+  v1::PlaceOrderResponse r;
+  ASSERT_GRPC_OK(h.Place(req, &r));
+  EXPECT_EQ(r.result(), v1::PLACE_RESULT_DRY_RUN);
+  EXPECT_EQ(r.dry_run().path(), "/api/v1/futures/trade/place_order");
+  EXPECT_NE(r.dry_run().body().find("dry-1"), std::string::npos);
+  EXPECT_EQ(r.dry_run().sign().size(), 64u);
+  EXPECT_EQ(h.sim().CountClientId("dry-1"), 0);
+}
+
+}  // namespace
+}  // namespace bx::orders

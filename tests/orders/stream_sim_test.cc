@@ -1,0 +1,150 @@
+// StreamUpdates against the real simulator's private WebSocket: snapshot, live pushes, sequence
+// numbers, filters, and a private-feed outage with REST reconciliation afterwards.
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <thread>
+
+#include "tests/orders/sim_harness.h"
+
+namespace bx::orders {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RestingBuy;
+using testing::SimHarness;
+using testing::WaitUntil;
+namespace cv1 = ::bitunix::common::v1;
+
+// Reads a stream on its own thread into a vector.
+class StreamReader {
+ public:
+  StreamReader(v1::OrderService::Stub& stub, std::unique_ptr<grpc::ClientContext> ctx, v1::StreamUpdatesRequest req)
+      : ctx_(std::move(ctx)) {
+    reader_ = stub.StreamUpdates(ctx_.get(), req);
+    thread_ = std::thread([this] {
+      v1::StreamUpdatesResponse msg;
+      while (reader_->Read(&msg)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& e : msg.events()) events_.push_back(e);
+      }
+      status_ = reader_->Finish();
+      done_ = true;
+    });
+  }
+  ~StreamReader() {
+    ctx_->TryCancel();
+    thread_.join();
+  }
+  std::vector<v1::UpdateEvent> events() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+  bool Has(const std::function<bool(const v1::UpdateEvent&)>& pred) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& e : events_) {
+      if (pred(e)) return true;
+    }
+    return false;
+  }
+  bool done() const { return done_.load(); }
+  grpc::Status status() const { return status_; }
+
+ private:
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  std::unique_ptr<grpc::ClientReader<v1::StreamUpdatesResponse>> reader_;
+  mutable std::mutex mu_;
+  std::vector<v1::UpdateEvent> events_;
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+  grpc::Status status_;
+};
+
+auto IsOrder(const std::string& cid, bool snapshot) {
+  return [cid, snapshot](const v1::UpdateEvent& e) {
+    return e.has_order() && e.order().client_id() == cid && e.snapshot() == snapshot;
+  };
+}
+auto IsStatus(cv1::StreamStatus::State s) {
+  return [s](const v1::UpdateEvent& e) { return e.has_status() && e.status().state() == s; };
+}
+
+TEST(OrdersSimStream, SnapshotLivePushesAndReconnectReconciliation) {
+  SimHarness h;
+  h.Start();
+  ASSERT_TRUE(WaitUntil([&] { return h.app().private_stream()->live(); }, 10s));
+  v1::PlaceOrderResponse r;
+  ASSERT_TRUE(h.Place(RestingBuy("st-before"), &r).ok());
+  StreamReader s(h.stub(), h.Ctx(testing::kReadToken, 120s), v1::StreamUpdatesRequest());
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsOrder("st-before", true)); }, 10s)) << "no snapshot of the open order";
+  auto first = s.events();
+  ASSERT_TRUE(first[0].has_status());
+  EXPECT_EQ(first[0].status().state(), cv1::StreamStatus::STATE_LIVE);
+  EXPECT_TRUE(s.Has([](const v1::UpdateEvent& e) { return e.has_balance() && e.snapshot(); }));
+
+  ASSERT_TRUE(h.Place(RestingBuy("st-live"), &r).ok());
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsOrder("st-live", false)); }, 10s)) << "no live push";
+
+  // The private feed goes away for a while; an order is placed meanwhile (its push is lost).
+  h.sim().Control("refuse_connections", {{"seconds", 2}});
+  h.sim().Control("drop_connections", {{"which", "private"}});
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_RECONNECTING)); }, 10s));
+  ASSERT_TRUE(h.Place(RestingBuy("st-during"), &r).ok());
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_RECOVERED)); }, 15s));
+  EXPECT_TRUE(s.Has([](const v1::UpdateEvent& e) {
+    return e.has_gap() && e.gap().reason() == cv1::Gap::REASON_UPSTREAM_RECONNECT;
+  }));
+  // Reconciliation over REST delivers what the feed missed.
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsOrder("st-during", true)); }, 10s)) << "the missed order never came";
+  EXPECT_GE(h.sim().Get("/control/stats").value("logins_ok", 0), 2);
+  // Live again.
+  ASSERT_TRUE(h.Place(RestingBuy("st-after"), &r).ok());
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsOrder("st-after", false)); }, 10s));
+  auto ev = s.events();
+  for (size_t i = 0; i < ev.size(); ++i) ASSERT_EQ(ev[i].seq(), i + 1) << "sequence broken at " << i;
+}
+
+TEST(OrdersSimStream, FiltersAndSkipSnapshot) {
+  SimHarness h;
+  h.Start();
+  ASSERT_TRUE(WaitUntil([&] { return h.app().private_stream()->live(); }, 10s));
+  v1::PlaceOrderResponse r;
+  ASSERT_TRUE(h.Place(RestingBuy("f-open"), &r).ok());
+  v1::StreamUpdatesRequest req;
+  req.add_channels(v1::UPDATE_CHANNEL_ORDER);
+  req.add_symbols("ethusdt");
+  req.set_skip_snapshot(true);
+  StreamReader eth(h.stub(), h.Ctx(testing::kReadToken, 60s), req);
+  v1::StreamUpdatesRequest all;
+  all.set_skip_snapshot(true);
+  StreamReader every(h.stub(), h.Ctx(testing::kReadToken, 60s), all);
+  ASSERT_TRUE(WaitUntil([&] { return !eth.events().empty() && !every.events().empty(); }, 5s));
+  ASSERT_TRUE(h.Place(RestingBuy("f-btc"), &r).ok());
+  v1::PlaceOrderRequest e = RestingBuy("f-eth", "0.1", "1000");
+  e.set_symbol("ETHUSDT");
+  ASSERT_TRUE(h.Place(e, &r).ok());
+  ASSERT_TRUE(WaitUntil([&] { return eth.Has(IsOrder("f-eth", false)); }, 10s));
+  ASSERT_TRUE(WaitUntil([&] { return every.Has(IsOrder("f-btc", false)); }, 10s));
+  EXPECT_FALSE(eth.Has(IsOrder("f-btc", false)));
+  EXPECT_FALSE(eth.Has(IsOrder("f-open", true)));  // no snapshot asked for
+  EXPECT_FALSE(eth.Has([](const v1::UpdateEvent& ev) { return ev.has_balance() || ev.has_position(); }));
+  // A bad filter is refused.
+  v1::StreamUpdatesRequest bad;
+  bad.add_symbols("BTC-USDT");
+  StreamReader refused(h.stub(), h.Ctx(testing::kReadToken, 5s), bad);
+  ASSERT_TRUE(WaitUntil([&] { return refused.done(); }, 5s));
+  EXPECT_EQ(refused.status().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST(OrdersSimStream, ShutdownEndsStreamsWithStatus) {
+  SimHarness h;
+  h.Start();
+  StreamReader s(h.stub(), h.Ctx(testing::kReadToken, 60s), v1::StreamUpdatesRequest());
+  ASSERT_TRUE(WaitUntil([&] { return !s.events().empty(); }, 5s));
+  h.app().Shutdown(2s);
+  ASSERT_TRUE(WaitUntil([&] { return s.done(); }, 5s));
+  EXPECT_TRUE(s.Has(IsStatus(cv1::StreamStatus::STATE_SHUTTING_DOWN)));
+}
+
+}  // namespace
+}  // namespace bx::orders
