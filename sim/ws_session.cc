@@ -28,6 +28,16 @@ constexpr size_t kFirehoseMaxFramesPerWrite = 8192;
 constexpr auto kFirehoseTick = std::chrono::milliseconds(5);
 constexpr auto kFirehoseIdleTick = std::chrono::milliseconds(100);
 
+// The control log keeps what was received, but not login signatures.
+std::string RedactSign(const std::string& text) {
+  const std::string key = "\"sign\":\"";
+  auto at = text.find(key);
+  if (at == std::string::npos) return text;
+  auto end = text.find('"', at + key.size());
+  if (end == std::string::npos) return text;
+  return text.substr(0, at + key.size()) + "<redacted>" + text.substr(end);
+}
+
 template <class Stream>
 class WsSession final : public WsConnection, public std::enable_shared_from_this<WsSession<Stream>> {
  public:
@@ -171,7 +181,7 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
         return;
       case WsOpcode::kText:
       case WsOpcode::kContinuation:
-        ctx_.log.Add(ctx_.clock.NowMs(), id_, "in", kind_, m.payload);
+        ctx_.log.Add(ctx_.clock.NowMs(), id_, "in", kind_, private_ ? RedactSign(m.payload) : m.payload);
         try {
           HandleText(m.payload);
         } catch (const std::exception& e) {

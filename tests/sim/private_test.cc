@@ -211,6 +211,17 @@ TEST_F(PrivateTest, LoginAcceptsSecondsAndMillisecondsAndRejectsBadSignatures) {
   EXPECT_FALSE(login(std::to_string(now_ms / 1000), "wrong-secret"));
   auto s = Stats(*sim_);
   EXPECT_EQ(s["logins_ok"], 2);
+  // The control log shows login frames without their signature.
+  auto log = HttpTestClient(sim_->control_url()).Get("/control/log?limit=1000").json();
+  int logins = 0;
+  for (const auto& e : log["entries"]) {
+    const std::string t = e["text"];
+    if (e["dir"] == "in" && t.find("\"op\":\"login\"") != std::string::npos) {
+      ++logins;
+      EXPECT_NE(t.find("\"sign\":\"<redacted>\""), std::string::npos) << t;
+    }
+  }
+  EXPECT_EQ(logins, 3);
   EXPECT_EQ(s["logins_failed"], 1);
   // Not logged in: private subscriptions are ignored.
   WsTestClient anon;
