@@ -1,5 +1,7 @@
 // The Beast adapter behind HttpClient: a keep-alive pool of HTTP/1.1 connections (plain or TLS)
 // driven on one strand. See the `## net` section of docs/ARCHITECTURE.md for the policy.
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -113,7 +115,7 @@ struct Call {
   asio::steady_timer timer;  // the request deadline
   Phase phase = Phase::kQueued;
   bool deadline_hit = false;
-  bool retried = false;
+  bool retried = false;  // a stale-connection retry happened: the first attempt may have arrived
   std::shared_ptr<Conn> conn;
   HttpResponse response;
 };
@@ -276,6 +278,13 @@ class Pool final : public std::enable_shared_from_this<Pool> {
   // A non-blocking peek: EOF (0), unsolicited bytes (> 0, e.g. a TLS close_notify) or an error
   // all mean the server is done with this connection; only "would block" means it is usable.
   static bool StillOpen(Conn& conn) {
+    // Bytes already pulled off the socket (after the last response, or a TLS alert such as
+    // close_notify read along with it) mean the same: the server said something unasked.
+    if (conn.buffer.size() > 0) return false;
+    if (conn.tls) {
+      SSL* ssl = conn.tls->native_handle();
+      if (SSL_has_pending(ssl) == 1 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) return false;
+    }
     char c;
     const ssize_t r = ::recv(conn.Socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (r >= 0) return false;
@@ -642,6 +651,7 @@ class Pool final : public std::enable_shared_from_this<Pool> {
   void Finish(const CallPtr& call, HttpResult result) {
     if (call->phase == Call::Phase::kDone) return;
     call->phase = Call::Phase::kDone;
+    result.maybe_sent |= call->retried;
     call->timer.cancel();
     call->conn.reset();
     UpdateGauges();

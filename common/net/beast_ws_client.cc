@@ -31,11 +31,86 @@ namespace websocket = beast::websocket;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using Strand = asio::strand<asio::io_context::executor_type>;
+// I/O objects bound to the concrete strand type rather than any_io_executor: a strand does not fit
+// any_io_executor's small buffer, so every Beast operation copying the executor would allocate.
+using Socket = asio::basic_stream_socket<tcp, Strand>;
+using Resolver = asio::ip::basic_resolver<tcp, Strand>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Strand>;
 using beast::error_code;
 
 RateLimitedLog& WsLog() {
   static RateLimitedLog log(5, std::chrono::seconds(10));
   return log;
+}
+
+// One reusable block for the read loop's operations (Asio's "custom allocation" pattern). The
+// read chain has at most one operation outstanding and Asio frees an operation's memory before
+// invoking its handler, so one slot serves every frame; anything bigger or concurrent falls back
+// to the heap. Only ever touched by the read chain, whose steps are sequenced by Asio.
+class HandlerMemory {
+ public:
+  HandlerMemory() = default;
+  HandlerMemory(const HandlerMemory&) = delete;
+  HandlerMemory& operator=(const HandlerMemory&) = delete;
+  void* Allocate(size_t size) {
+    if (!in_use_ && size <= sizeof(storage_)) {
+      in_use_ = true;
+      return &storage_;
+    }
+    return ::operator new(size);
+  }
+  void Deallocate(void* p) {
+    if (p == &storage_) {
+      in_use_ = false;
+    } else {
+      ::operator delete(p);
+    }
+  }
+
+ private:
+  alignas(std::max_align_t) unsigned char storage_[1024];
+  bool in_use_ = false;
+};
+
+template <class T>
+class HandlerAllocator {
+ public:
+  using value_type = T;
+  explicit HandlerAllocator(HandlerMemory& mem) : mem_(&mem) {}
+  template <class U>
+  HandlerAllocator(const HandlerAllocator<U>& other) noexcept : mem_(other.mem_) {}
+  T* allocate(size_t n) { return static_cast<T*>(mem_->Allocate(sizeof(T) * n)); }
+  void deallocate(T* p, size_t) { mem_->Deallocate(p); }
+  bool operator==(const HandlerAllocator& o) const noexcept { return mem_ == o.mem_; }
+  bool operator!=(const HandlerAllocator& o) const noexcept { return mem_ != o.mem_; }
+
+ private:
+  template <class>
+  friend class HandlerAllocator;
+  HandlerMemory* mem_;
+};
+
+// A completion handler whose associated allocator is a HandlerMemory.
+template <class Handler>
+class AllocatingHandler {
+ public:
+  using allocator_type = HandlerAllocator<Handler>;
+  AllocatingHandler(HandlerMemory& mem, Handler h) : mem_(mem), handler_(std::move(h)) {}
+  allocator_type get_allocator() const noexcept { return allocator_type(mem_); }
+  template <class... Args>
+  void operator()(Args&&... args) {
+    handler_(std::forward<Args>(args)...);
+  }
+
+ private:
+  HandlerMemory& mem_;
+  Handler handler_;
+};
+
+template <class Handler>
+AllocatingHandler<Handler> WithMemory(HandlerMemory& mem, Handler h) {
+  return AllocatingHandler<Handler>(mem, std::move(h));
 }
 
 class SessionBase;
@@ -59,7 +134,7 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
 
 template <bool kTls>
 class Session final : public SessionBase {
-  using Next = std::conditional_t<kTls, beast::ssl_stream<tcp::socket>, tcp::socket>;
+  using Next = std::conditional_t<kTls, beast::ssl_stream<Socket>, Socket>;
 
  public:
   Session(const Strand& strand, std::shared_ptr<const WsOptions> options, const Clock& clock,
@@ -95,7 +170,7 @@ class Session final : public SessionBase {
     }
     resolver_.async_resolve(
         options_->url.host, std::to_string(options_->url.port),
-        [this, self = shared_from_this()](error_code rec, tcp::resolver::results_type results) {
+        [this, self = shared_from_this()](error_code rec, Resolver::results_type results) {
           if (finished_) return;
           if (rec) {
             FailConnect(rec, "resolving the host");
@@ -235,7 +310,8 @@ class Session final : public SessionBase {
 
   // The hot path: no allocation per frame (one reused buffer, recycled handler memory).
   void DoRead() {
-    ws_.async_read(buffer_, [this, self = shared_from_this()](error_code ec, size_t) {
+    ws_.async_read(buffer_, WithMemory(read_memory_, [this, self = shared_from_this()](error_code ec,
+                                                                                        size_t) {
       if (finished_) return;
       if (ec) {
         Finish(ReadError(ec));
@@ -253,7 +329,7 @@ class Session final : public SessionBase {
       }
       buffer_.consume(buffer_.size());
       if (!finished_) DoRead();
-    });
+    }));
   }
 
   void DoWrite() {
@@ -371,11 +447,12 @@ class Session final : public SessionBase {
   std::shared_ptr<Shared> shared_;
   WsClient::Handlers handlers_;
   websocket::stream<Next> ws_;
-  asio::steady_timer timer_;
-  tcp::resolver resolver_;
+  Timer timer_;
+  Resolver resolver_;
   std::vector<tcp::endpoint> endpoints_;
   websocket::response_type upgrade_response_;
   std::shared_ptr<internal::VerifyFailure> verify_ = std::make_shared<internal::VerifyFailure>();
+  HandlerMemory read_memory_;
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
   size_t queued_bytes_ = 0;
@@ -409,8 +486,12 @@ class BeastWsClient final : public WsClient {
     shared_->detached.store(true);
     std::shared_ptr<SessionBase> s;
     {
+      // Taking it out breaks the Session -> Shared -> Session cycle even if the io_context never
+      // runs the Abort below (stopped before it got to it).
       std::lock_guard<std::mutex> lock(shared_->mu);
-      s = shared_->current;
+      s = std::move(shared_->current);
+      shared_->current.reset();
+      shared_->open.store(false);
     }
     if (s) s->Abort(absl::CancelledError("WebSocket client destroyed"));
   }

@@ -6,12 +6,14 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 namespace bx::net::testing {
 
@@ -34,15 +36,30 @@ class IoThread {
   std::vector<std::thread> threads_;
 };
 
+/// Deletes on the (single-threaded) io thread and waits: once it returns, none of the object's
+/// handlers is running or will run, so what they captured may go away.
+template <class T>
+struct IoDeleter {
+  boost::asio::io_context* ioc = nullptr;
+  void operator()(T* p) const {
+    std::promise<void> done;
+    boost::asio::post(*ioc, [&] {
+      delete p;
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+};
+
 /// A thread-safe queue the test thread pops with a timeout.
 template <class T>
 class Inbox {
  public:
   void Push(T v) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      items_.push_back(std::move(v));
-    }
+    // Notify under the lock: once Pop returns, the pusher no longer touches this object, so the
+    // test may destroy it.
+    std::lock_guard<std::mutex> lock(mu_);
+    items_.push_back(std::move(v));
     cv_.notify_all();
   }
   std::optional<T> Pop(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
@@ -68,7 +85,8 @@ class Inbox {
 class Signal {
  public:
   void Notify() {
-    { std::lock_guard<std::mutex> lock(mu_); ++gen_; }
+    std::lock_guard<std::mutex> lock(mu_);
+    ++gen_;
     cv_.notify_all();
   }
   bool WaitFor(const std::function<bool()>& pred,

@@ -17,6 +17,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing::Inbox;
+using testing::IoDeleter;
 using testing::IoThread;
 using testing::TestCert;
 using testing::TestWsServer;
@@ -50,9 +51,12 @@ struct Events {
   }
 };
 
+// Destroyed on the io thread, so no handler still runs into the test's (already gone) Events.
+using ClientPtr = std::unique_ptr<WsClient, IoDeleter<WsClient>>;
+
 class WsClientTest : public ::testing::Test {
  protected:
-  std::unique_ptr<WsClient> MakeClient(const std::string& url, TlsOptions tls = {},
+  ClientPtr MakeClient(const std::string& url, TlsOptions tls = {},
                                        size_t max_message = 16 * 1024 * 1024,
                                        std::chrono::milliseconds connect_timeout = 3s) {
     WsOptions o;
@@ -62,7 +66,8 @@ class WsClientTest : public ::testing::Test {
     o.tls = std::move(tls);
     o.max_message_bytes = max_message;
     o.connect_timeout = connect_timeout;
-    return MakeBeastWsClient(io_.ioc(), o, clock_);
+    return ClientPtr(MakeBeastWsClient(io_.ioc(), o, clock_).release(),
+                     IoDeleter<WsClient>{&io_.ioc()});
   }
   static std::string Local(uint16_t port, const std::string& scheme = "ws",
                            const std::string& host = "127.0.0.1") {
