@@ -1,5 +1,7 @@
 #include "services/marketdata/app.h"
 
+#include <pthread.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -286,7 +288,10 @@ absl::StatusOr<std::unique_ptr<App>> App::Start(AppOptions options, const Clock&
 
   m.work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(m.ioc.get_executor());
   m.timer = std::make_unique<asio::steady_timer>(m.ioc);
-  m.io_thread = std::thread([raw] { raw->ioc.run(); });
+  m.io_thread = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "md-io");
+    raw->ioc.run();
+  });
   m.RunOnIo([raw] {
     raw->upstream->Start();
     raw->ScheduleTick();

@@ -53,13 +53,47 @@ EventLayout EventEncoder::Finish(const EventHeader& h, uint32_t payload_field, s
   return layout;
 }
 
+namespace {
+
+size_t StringFieldSize(std::string_view v) { return v.empty() ? 0 : 1 + wire::VarintSize(v.size()) + v.size(); }
+size_t VarintFieldSize(uint64_t v) { return v == 0 ? 0 : 1 + wire::VarintSize(v); }
+
+}  // namespace
+
+// The hot path (one event per trade at firehose rates): sizes first, then one pass into `out`.
 EventLayout EventEncoder::Trade(const EventHeader& h, const TradeView& t, std::string* out) {
-  payload_.clear();
-  PutStringField(&payload_, 1, t.price);
-  PutStringField(&payload_, 2, t.qty);
-  PutVarintField(&payload_, 3, static_cast<uint64_t>(t.side));
-  PutInt64Field(&payload_, 4, t.time_ms);
-  return Finish(h, kTrade, out);
+  const size_t payload = StringFieldSize(t.price) + StringFieldSize(t.qty) +
+                         VarintFieldSize(static_cast<uint64_t>(t.side)) +
+                         VarintFieldSize(static_cast<uint64_t>(t.time_ms));
+  const size_t body = 9 + StringFieldSize(h.symbol) + VarintFieldSize(static_cast<uint64_t>(h.channel)) +
+                      VarintFieldSize(static_cast<uint64_t>(h.exchange_ts_ms)) +
+                      VarintFieldSize(static_cast<uint64_t>(h.gateway_ts_ns)) + 2 + 1 +
+                      wire::VarintSize(payload) + payload;
+  out->clear();
+  out->reserve(1 + wire::VarintSize(body) + body);
+  wire::PutTag(out, 1, wire::kLengthDelimited);
+  wire::PutVarint(out, body);
+  const size_t body_offset = out->size();
+  wire::PutTag(out, kSeq, wire::kFixed64);
+  wire::PutFixed64(out, 0);
+  PutStringField(out, kSymbol, h.symbol);
+  PutVarintField(out, kChannel, static_cast<uint64_t>(h.channel));
+  PutInt64Field(out, kExchangeTs, h.exchange_ts_ms);
+  PutInt64Field(out, kGatewayTs, h.gateway_ts_ns);
+  wire::PutTag(out, kSnapshot, wire::kVarint);
+  const size_t snapshot_offset = out->size();
+  out->push_back(h.snapshot ? 1 : 0);
+  wire::PutTag(out, kTrade, wire::kLengthDelimited);
+  wire::PutVarint(out, payload);
+  PutStringField(out, 1, t.price);
+  PutStringField(out, 2, t.qty);
+  PutVarintField(out, 3, static_cast<uint64_t>(t.side));
+  PutInt64Field(out, 4, t.time_ms);
+  EventLayout layout;
+  layout.body_offset = static_cast<uint16_t>(body_offset);
+  layout.seq_offset = static_cast<uint16_t>(body_offset + 1);
+  layout.snapshot_offset = static_cast<uint16_t>(snapshot_offset);
+  return layout;
 }
 
 EventLayout EventEncoder::Book(const EventHeader& h, const std::vector<LevelView>& bids,

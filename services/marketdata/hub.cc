@@ -1,5 +1,7 @@
 #include "services/marketdata/hub.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 
 namespace bx::md {
@@ -19,7 +21,10 @@ void Dispatcher::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (thread_.joinable()) return;
   stop_ = false;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "md-dispatch");
+    Run();
+  });
 }
 
 void Dispatcher::Stop() {

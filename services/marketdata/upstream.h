@@ -228,6 +228,7 @@ class UpstreamManager final : public TopicDemand {
   bool symbols_in_flight_ = false;
   Time next_symbol_refresh_{};
   Time next_trim_{};
+  Time now_{};  ///< steady time of the last Tick: per-frame bookkeeping needs no finer clock
   bool tickers_poll_in_flight_ = false;
   Time next_tickers_poll_{};
   RateLimitedLog bad_frame_log_{5, std::chrono::seconds(10)};

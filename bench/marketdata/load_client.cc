@@ -1,0 +1,243 @@
+// bench-md-load: the market-data benchmark's client. Opens N Subscribe streams (gRPC callback
+// API, typed protobuf parsing of every SubscribeResponse), counts events per stream after a
+// warm-up, checks that every stream saw every sequence number with no Gap, and measures the
+// gateway -> client latency of each event (client receive wall time - gateway_ts_ns; both on this
+// machine's clock). Prints one JSON line.
+//
+//   bench-md-load --target 127.0.0.1:50051 --streams 10 --symbols BTCUSDT --channel trade
+//                 --seconds 5 --warmup 1 [--channels 4] [--latency]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "bitunix/marketdata/v1/marketdata.grpc.pb.h"
+
+namespace {
+
+namespace v1 = ::bitunix::marketdata::v1;
+using SteadyClock = std::chrono::steady_clock;
+
+struct Options {
+  std::string target = "127.0.0.1:50051";
+  int streams = 1;
+  int channels = 0;  // 0 = one per 10 streams (at least 1)
+  std::vector<std::string> symbols = {"BTCUSDT"};
+  std::string channel = "trade";
+  double seconds = 5;
+  double warmup = 1;
+  bool latency = false;
+};
+
+int64_t WallNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+class Reader final : public grpc::ClientReadReactor<v1::SubscribeResponse> {
+ public:
+  Reader(v1::MarketDataService::Stub* stub, const v1::SubscribeRequest& req, bool latency)
+      : latency_(latency) {
+    ctx_.AddMetadata("x-client-id", "bench-md-load");
+    stub->async()->Subscribe(&ctx_, &req, this);
+    StartRead(&resp_);
+    StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream ended: OnDone follows
+    const int64_t now = latency_ && measuring_.load(std::memory_order_relaxed) ? WallNs() : 0;
+    uint64_t data = 0;
+    for (const auto& e : resp_.events()) {
+      if (e.seq() != next_seq_) ++seq_breaks_;
+      next_seq_ = e.seq() + 1;
+      if (e.has_gap()) ++gaps_;
+      if (e.has_trade() || e.has_order_book() || e.has_ticker() || e.has_mark_price() || e.has_kline()) {
+        ++data;
+        if (now != 0 && !e.snapshot()) lat_ns_.push_back(now - e.gateway_ts_ns());
+      }
+    }
+    events_.fetch_add(data, std::memory_order_relaxed);
+    messages_.fetch_add(1, std::memory_order_relaxed);
+    StartRead(&resp_);
+  }
+  void OnDone(const grpc::Status& s) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_ = s;
+    done_ = true;
+    cv_.notify_all();
+  }
+
+  void Cancel() { ctx_.TryCancel(); }
+  void WaitDone() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [this] { return done_; });
+  }
+  void SetMeasuring(bool m) { measuring_.store(m, std::memory_order_relaxed); }
+  uint64_t events() const { return events_.load(std::memory_order_relaxed); }
+  uint64_t messages() const { return messages_.load(std::memory_order_relaxed); }
+  // Read after WaitDone (reactor finished: no more OnReadDone).
+  uint64_t gaps() const { return gaps_; }
+  uint64_t seq_breaks() const { return seq_breaks_; }
+  const std::vector<int64_t>& latencies() const { return lat_ns_; }
+  grpc::Status status() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status_;
+  }
+
+ private:
+  const bool latency_;
+  grpc::ClientContext ctx_;
+  v1::SubscribeResponse resp_;
+  uint64_t next_seq_ = 1;
+  uint64_t gaps_ = 0;
+  uint64_t seq_breaks_ = 0;
+  std::vector<int64_t> lat_ns_;
+  std::atomic<uint64_t> events_{0};
+  std::atomic<uint64_t> messages_{0};
+  std::atomic<bool> measuring_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  grpc::Status status_;
+};
+
+std::vector<std::string> Split(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool ParseArgs(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--target") o->target = next();
+    else if (a == "--streams") o->streams = std::atoi(next().c_str());
+    else if (a == "--channels") o->channels = std::atoi(next().c_str());
+    else if (a == "--symbols") o->symbols = Split(next());
+    else if (a == "--channel") o->channel = next();
+    else if (a == "--seconds") o->seconds = std::atof(next().c_str());
+    else if (a == "--warmup") o->warmup = std::atof(next().c_str());
+    else if (a == "--latency") o->latency = true;
+    else {
+      std::fprintf(stderr,
+                   "usage: bench-md-load --target H:P --streams N [--channels M] --symbols A,B --channel "
+                   "trade|book|ticker --seconds S --warmup W [--latency]\n");
+      return false;
+    }
+  }
+  return o->streams > 0 && !o->symbols.empty();
+}
+
+double Percentile(std::vector<int64_t>& v, double q) {
+  if (v.empty()) return 0;
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(i), v.end());
+  return static_cast<double>(v[i]) / 1e3;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (!ParseArgs(argc, argv, &o)) return 2;
+  v1::SubscribeRequest req;
+  for (const auto& s : o.symbols) req.add_symbols(s);
+  if (o.channel == "trade") {
+    req.add_channels(v1::CHANNEL_TRADE);
+  } else if (o.channel == "book") {
+    req.add_channels(v1::CHANNEL_ORDER_BOOK);
+  } else if (o.channel == "ticker") {
+    req.add_channels(v1::CHANNEL_TICKER);
+  } else {
+    std::fprintf(stderr, "unknown --channel %s\n", o.channel.c_str());
+    return 2;
+  }
+  const int nchannels = o.channels > 0 ? o.channels : std::max(1, o.streams / 10);
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<v1::MarketDataService::Stub>> stubs;
+  for (int i = 0; i < nchannels; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("bench.channel_index", i);  // distinct args: a separate HTTP/2 connection each
+    args.SetMaxReceiveMessageSize(16 << 20);
+    channels.push_back(grpc::CreateCustomChannel(o.target, grpc::InsecureChannelCredentials(), args));
+    stubs.push_back(v1::MarketDataService::NewStub(channels.back()));
+  }
+  std::vector<std::unique_ptr<Reader>> readers;
+  for (int i = 0; i < o.streams; ++i) {
+    readers.push_back(std::make_unique<Reader>(stubs[static_cast<size_t>(i % nchannels)].get(), req, o.latency));
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup));
+  std::vector<uint64_t> start(readers.size());
+  for (size_t i = 0; i < readers.size(); ++i) {
+    readers[i]->SetMeasuring(true);
+    start[i] = readers[i]->events();
+  }
+  const double cpu0 = CpuSeconds();
+  const auto t0 = SteadyClock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  const double elapsed = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  const double cpu = CpuSeconds() - cpu0;
+  std::vector<double> rates;
+  uint64_t total = 0;
+  for (size_t i = 0; i < readers.size(); ++i) {
+    readers[i]->SetMeasuring(false);
+    const uint64_t n = readers[i]->events() - start[i];
+    total += n;
+    rates.push_back(static_cast<double>(n) / elapsed);
+  }
+  uint64_t messages = 0;
+  for (auto& r : readers) messages += r->messages();
+  for (auto& r : readers) r->Cancel();
+  for (auto& r : readers) r->WaitDone();
+  uint64_t gaps = 0, breaks = 0, ended = 0;
+  std::vector<int64_t> lat;
+  for (auto& r : readers) {
+    gaps += r->gaps();
+    breaks += r->seq_breaks();
+    if (r->status().error_code() != grpc::StatusCode::CANCELLED) ++ended;
+    lat.insert(lat.end(), r->latencies().begin(), r->latencies().end());
+  }
+  std::sort(rates.begin(), rates.end());
+  const double median = rates[rates.size() / 2];
+  std::printf(
+      "{\"streams\":%d,\"channels\":%d,\"seconds\":%.2f,\"events\":%llu,\"events_per_s\":%.0f,"
+      "\"per_stream_min\":%.0f,\"per_stream_median\":%.0f,\"per_stream_max\":%.0f,\"events_per_message\":%.1f,"
+      "\"gaps\":%llu,\"seq_breaks\":%llu,\"ended_early\":%llu,\"client_cpu_pct\":%.0f",
+      o.streams, nchannels, elapsed, static_cast<unsigned long long>(total), static_cast<double>(total) / elapsed,
+      rates.front(), median, rates.back(),
+      messages > 0 ? static_cast<double>(total) / static_cast<double>(messages) : 0.0,
+      static_cast<unsigned long long>(gaps), static_cast<unsigned long long>(breaks),
+      static_cast<unsigned long long>(ended), 100.0 * cpu / elapsed);
+  if (o.latency) {
+    std::printf(",\"latency_n\":%zu,\"latency_p50_us\":%.1f,\"latency_p99_us\":%.1f,\"latency_p999_us\":%.1f",
+                lat.size(), Percentile(lat, 0.5), Percentile(lat, 0.99), Percentile(lat, 0.999));
+  }
+  std::printf("}\n");
+  return 0;
+}
