@@ -153,6 +153,7 @@ class Session final : public SessionBase {
   }
 
   void Start() override {
+    if (finished_) return;  // Close()/Abort() got in first
     timer_.expires_after(options_->connect_timeout);
     timer_.async_wait([this, self = shared_from_this()](error_code ec) {
       if (ec || finished_ || opened_) return;

@@ -502,6 +502,17 @@ TEST_F(HttpClientTest, TlsRejectsACertificateForAnotherHost) {
   EXPECT_TRUE(server.requests().empty());
 }
 
+TEST_F(HttpClientTest, TlsWithVerifyOffAcceptsASelfSignedCert) {
+  TestCert cert({"other.example"}, {});
+  TestHttpServer server([](const SeenRequest&) { return Ok(); }, &cert);
+  TlsOptions tls;
+  tls.verify = false;  // a throwaway simulator certificate
+  auto client = MakeClient(Local(server.port(), "https", "localhost"), tls);
+  HttpResult res = client->SendAndWait(Get("/"));
+  ASSERT_TRUE(res.status.ok()) << res.status;
+  EXPECT_EQ(server.requests()[0].sni, "localhost");  // SNI is sent all the same
+}
+
 TEST_F(HttpClientTest, UnreadableCaFileFailsEveryRequestClearly) {
   TlsOptions tls;
   tls.ca_file = "/nonexistent/ca.pem";

@@ -400,6 +400,21 @@ TEST_F(WsClientTest, WssRefusesACertificateForAnotherHost) {
   EXPECT_EQ(ev.open_count.load(), 0);
 }
 
+TEST_F(WsClientTest, AbortWhileConnectingEndsOnceWithoutOpening) {
+  TestWsServer server(nullptr, /*never_upgrade=*/true);
+  Events ev;
+  auto client = MakeClient(Local(server.port()));
+  client->Connect(ev.Handlers());
+  ASSERT_TRUE(server.WaitFor([](const Records& r) { return !r.empty(); }));  // TCP is up
+  client->Abort();
+  auto closed = ev.closes.Pop();
+  ASSERT_TRUE(closed.has_value());
+  EXPECT_EQ(closed->code(), absl::StatusCode::kCancelled) << *closed;
+  ASSERT_TRUE(server.WaitFor([](const Records& r) { return r[0].ended; }));
+  EXPECT_EQ(ev.open_count.load(), 0);
+  EXPECT_EQ(ev.close_count.load(), 1);
+}
+
 TEST_F(WsClientTest, DestroyingAnOpenClientIsSafe) {
   TestWsServer server;
   Events ev;
