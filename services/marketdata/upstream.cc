@@ -471,6 +471,7 @@ void UpstreamManager::Assign(TopicState* t) {
     TrySend(target, now);
   } else if (t->health == TopicHealth::kLive) {
     SetHealth(t, TopicHealth::kReconnecting);
+    hub_->BroadcastStatus({t->ring}, State::STATE_RECONNECTING, "waiting for an exchange connection");
   }
 }
 
@@ -493,6 +494,7 @@ void UpstreamManager::SetHealth(TopicState* t, TopicHealth h) {
   if (t->health == TopicHealth::kDegraded) stats_.degraded_topics.fetch_sub(1, std::memory_order_relaxed);
   if (h == TopicHealth::kStale) stats_.stale_topics.fetch_add(1, std::memory_order_relaxed);
   if (h == TopicHealth::kDegraded) stats_.degraded_topics.fetch_add(1, std::memory_order_relaxed);
+  if (t->health == TopicHealth::kLive) t->unhealthy_since = clock_.Steady();
   t->health = h;
   t->ring->set_health(h);
 }
@@ -559,7 +561,9 @@ void UpstreamManager::PollDegraded(Time now) {
     if (t->refs == 0) continue;
     const bool pollable = t->spec.channel == v1::CHANNEL_ORDER_BOOK || t->spec.channel == v1::CHANNEL_TICKER;
     if (!pollable) continue;
-    if (t->health == TopicHealth::kReconnecting || t->health == TopicHealth::kStale) {
+    // A short outage (a quick reconnect) is not worth REST calls: wait one poll interval.
+    if ((t->health == TopicHealth::kReconnecting || t->health == TopicHealth::kStale) &&
+        now - t->unhealthy_since >= options_.rest_poll_interval) {
       SetHealth(t, TopicHealth::kDegraded);
       newly.insert(t->ring);
       t->next_poll = now;

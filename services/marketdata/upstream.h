@@ -147,6 +147,7 @@ class UpstreamManager final : public TopicDemand {
     std::chrono::steady_clock::time_point last_data{};
     int confirm_retries = 0;
     TopicHealth health = TopicHealth::kLive;
+    std::chrono::steady_clock::time_point unhealthy_since{};
     bool snapshot_next = false;
     std::chrono::steady_clock::time_point next_poll{};
     bool poll_in_flight = false;
