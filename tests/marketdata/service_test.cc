@@ -1,0 +1,266 @@
+// The gRPC adapter in-process with a fake upstream: topics resolved from requests, demand
+// acquired and released, events from the hub delivered as typed messages, cache reads, raw-request
+// validation, per-client limits and shutdown.
+#include "services/marketdata/service.h"
+
+#include <gtest/gtest.h>
+
+#include <grpcpp/generic/generic_stub.h>
+
+#include "common/grpc_server.h"
+#include "services/marketdata/rest_parse.h"
+#include "tests/marketdata/fixtures.h"
+#include "tests/marketdata/stream_reader.h"
+
+namespace bx::md {
+namespace {
+
+using common_v1::StreamStatus;
+using testing::StreamReader;
+using Events = StreamReader::Events;
+
+class FakeDemand : public TopicDemand {
+ public:
+  void Acquire(std::vector<TopicRef> topics) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& t : topics) refs_[t.ring->key()]++;
+  }
+  void Release(std::vector<TopicRef> topics) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& t : topics) refs_[t.ring->key()]--;
+  }
+  std::map<std::string, int> refs() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return refs_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, int> refs_;
+};
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  /// Bounded poll for server-side state that has no event to wait on (OnDone runs after the
+  /// client already has its status).
+  static bool WaitUntil(const std::function<bool()>& pred) {
+    for (int i = 0; i < 1000 && !pred(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return pred();
+  }
+
+  void SetUp() override {
+    hub_ = std::make_unique<Hub>(HubOptions{}, clock_);
+    auto pairs = ParseTradingPairs(
+        R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","symbolStatus":"OPEN"},{"symbol":"ETHUSDT","symbolStatus":"OPEN"},{"symbol":"PREVIEWUSDT","symbolStatus":"PREVIEW"}]})");
+    ASSERT_TRUE(pairs.ok());
+    symbols_.Update(*pairs, clock_.NowNs());
+    ServiceOptions opt;
+    opt.max_streams_per_client = 2;
+    service_ = std::make_unique<MarketDataServiceImpl>(opt, hub_.get(), &demand_, &symbols_, nullptr, clock_);
+    auto server = GrpcServer::Start({.address = "127.0.0.1:0", .services = {service_.get()}});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+  }
+  void TearDown() override {
+    readers_.clear();
+    if (server_) server_->Shutdown(std::chrono::milliseconds(1000));
+    server_.reset();
+    service_.reset();
+    hub_.reset();
+  }
+
+  StreamReader& Open(v1::SubscribeRequest req, const std::map<std::string, std::string>& md = {}) {
+    readers_.push_back(std::make_unique<StreamReader>(channel_, std::move(req), md));
+    return *readers_.back();
+  }
+
+  void PublishTrade(const std::string& symbol, const std::string& price) {
+    TopicRing* ring = hub_->Topic(TopicKey("trade", symbol), symbol, {.channel = v1::CHANNEL_TRADE});
+    std::string bytes;
+    auto layout = enc_.Trade({.symbol = symbol, .channel = v1::CHANNEL_TRADE, .gateway_ts_ns = clock_.NowNs()},
+                             {price, "1", common_v1::SIDE_BUY, 1}, &bytes);
+    hub_->Publish(ring, bytes, layout, clock_.NowNs());
+  }
+  void PublishBook(const std::string& symbol, int levels) {
+    TopicRing* ring = hub_->Topic(TopicKey("depth_book15", symbol), symbol,
+                                  {.channel = v1::CHANNEL_ORDER_BOOK, .depth = 15});
+    std::vector<std::string> prices;
+    for (int i = 0; i < levels; ++i) prices.push_back(std::to_string(100 - i));
+    std::vector<LevelView> bids;
+    for (const auto& p : prices) bids.push_back({p, "1"});
+    std::string bytes;
+    auto layout = enc_.Book({.symbol = symbol, .channel = v1::CHANNEL_ORDER_BOOK, .exchange_ts_ms = 42,
+                             .gateway_ts_ns = clock_.NowNs()},
+                            bids, {}, 15, &bytes);
+    hub_->Publish(ring, bytes, layout, clock_.NowNs());
+  }
+
+  FakeClock clock_;
+  EventEncoder enc_;
+  FakeDemand demand_;
+  SymbolRegistry symbols_;
+  std::unique_ptr<Hub> hub_;
+  std::unique_ptr<MarketDataServiceImpl> service_;
+  std::unique_ptr<GrpcServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::vector<std::unique_ptr<StreamReader>> readers_;
+};
+
+TEST_F(ServiceTest, ResolvesTopicsAcquiresAndReleasesThem) {
+  v1::SubscribeRequest req;
+  req.add_symbols("btcusdt");
+  req.add_symbols("ETHUSDT");
+  req.add_symbols("BTCUSDT");  // duplicates collapse
+  req.add_channels(v1::CHANNEL_TRADE);
+  req.add_channels(v1::CHANNEL_ORDER_BOOK);
+  req.add_channels(v1::CHANNEL_KLINE);
+  req.set_book_depth(5);
+  req.add_kline_intervals(v1::KLINE_INTERVAL_1M);
+  req.add_kline_intervals(v1::KLINE_INTERVAL_1H);
+  req.set_kline_price_type(v1::PRICE_TYPE_MARK);
+  auto& s = Open(req);
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) { return !ev.empty(); }));
+  std::map<std::string, int> want;
+  for (const char* sym : {"BTCUSDT", "ETHUSDT"}) {
+    for (const char* ch : {"trade", "depth_book5", "mark_kline_1min", "mark_kline_60min"}) want[TopicKey(ch, sym)] = 1;
+  }
+  EXPECT_EQ(demand_.refs(), want);
+  PublishTrade("ETHUSDT", "3000.5");
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) { return ev.size() >= 2; }));
+  EXPECT_EQ(s.events()[1].trade().price(), "3000.5");
+  EXPECT_EQ(s.events()[1].symbol(), "ETHUSDT");
+  s.Cancel();
+  ASSERT_TRUE(s.WaitFinished());
+  // Released once the stream is done (OnDone on a gRPC thread, after the client saw its status).
+  EXPECT_TRUE(WaitUntil([&] { return hub_->stream_count() == 0; }));
+  for (auto& [k, v] : want) v = 0;
+  EXPECT_EQ(demand_.refs(), want);
+}
+
+TEST_F(ServiceTest, PerClientLimitIsReleasedWhenStreamsEnd) {
+  v1::SubscribeRequest req;
+  req.add_symbols("BTCUSDT");
+  req.add_channels(v1::CHANNEL_TRADE);
+  std::map<std::string, std::string> md = {{"x-client-id", "c1"}};
+  auto& a = Open(req, md);
+  auto& b = Open(req, md);
+  ASSERT_TRUE(a.WaitFor([](const Events& ev) { return !ev.empty(); }));
+  ASSERT_TRUE(b.WaitFor([](const Events& ev) { return !ev.empty(); }));
+  auto& c = Open(req, md);
+  ASSERT_TRUE(c.WaitFinished());
+  EXPECT_EQ(c.status()->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  a.Cancel();
+  ASSERT_TRUE(a.WaitFinished());
+  // The slot frees when the server side is done with the stream.
+  EXPECT_TRUE(WaitUntil([&] { return hub_->stream_count() == 1; }));
+  auto& d = Open(req, md);
+  EXPECT_TRUE(d.WaitFor([](const Events& ev) { return !ev.empty(); }));
+}
+
+TEST_F(ServiceTest, GetOrderBookFromCacheTruncatesAndFallsBack) {
+  auto stub = v1::MarketDataService::NewStub(channel_);
+  {
+    grpc::ClientContext ctx;
+    v1::GetOrderBookRequest req;
+    req.set_symbol("BTCUSDT");
+    v1::GetOrderBookResponse resp;
+    // Nothing cached and no REST client: UNAVAILABLE, never a made-up book.
+    EXPECT_EQ(stub->GetOrderBook(&ctx, req, &resp).error_code(), grpc::StatusCode::UNAVAILABLE);
+  }
+  PublishBook("BTCUSDT", 15);
+  grpc::ClientContext ctx;
+  v1::GetOrderBookRequest req;
+  req.set_symbol("btcusdt");
+  req.set_depth(5);
+  v1::GetOrderBookResponse resp;
+  ASSERT_TRUE(stub->GetOrderBook(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.source(), v1::GetOrderBookResponse::SOURCE_STREAM_CACHE);
+  EXPECT_EQ(resp.book().bids_size(), 5);
+  EXPECT_EQ(resp.book().bids(0).price(), "100");
+  EXPECT_EQ(resp.book().depth(), 5u);
+  EXPECT_EQ(resp.exchange_ts_ms(), 42);
+  EXPECT_EQ(resp.symbol(), "BTCUSDT");
+}
+
+TEST_F(ServiceTest, RawRequestThatIsNotASubscribeRequestIsRejected) {
+  grpc::GenericStub generic(channel_);
+  grpc::ClientContext ctx;
+  const char garbage[] = "\xff\xff\xff\xff\x0f";
+  grpc::Slice slice(garbage, sizeof garbage - 1);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  // Unary-style generic call over the streaming method: the server answers with a status.
+  generic.UnaryCall(&ctx, "/bitunix.marketdata.v1.MarketDataService/Subscribe", grpc::StubOptions(), &request,
+                    &response, [&](grpc::Status s) {
+                      std::lock_guard<std::mutex> lock(mu);
+                      status = s;
+                      done = true;
+                      cv.notify_all();
+                    });
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(5), [&] { return done; }));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+}
+
+TEST_F(ServiceTest, ShutdownSendsShuttingDownThenUnavailable) {
+  v1::SubscribeRequest req;
+  req.add_symbols("BTCUSDT");
+  req.add_channels(v1::CHANNEL_TRADE);
+  auto& s = Open(req);
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) { return !ev.empty(); }));
+  PublishTrade("BTCUSDT", "1");
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) { return ev.size() >= 2; }));
+  service_->Shutdown();
+  ASSERT_TRUE(s.WaitFinished());
+  Events ev = s.events();
+  EXPECT_EQ(ev.back().status().state(), StreamStatus::STATE_SHUTTING_DOWN);
+  EXPECT_EQ(s.status()->error_code(), grpc::StatusCode::UNAVAILABLE);
+  // New streams are refused.
+  StreamReader late(channel_, req);
+  ASSERT_TRUE(late.WaitFinished());
+  EXPECT_EQ(late.status()->error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ServiceTest, UnaryValidation) {
+  auto stub = v1::MarketDataService::NewStub(channel_);
+  {
+    grpc::ClientContext ctx;
+    v1::ListSymbolsRequest req;
+    req.add_symbols("NOPE");
+    v1::ListSymbolsResponse resp;
+    EXPECT_EQ(stub->ListSymbols(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListSymbolsRequest req;
+    req.add_symbols("ethusdt");
+    v1::ListSymbolsResponse resp;
+    ASSERT_TRUE(stub->ListSymbols(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.symbols_size(), 1);
+    EXPECT_EQ(resp.symbols(0).symbol(), "ETHUSDT");
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetKlinesRequest req;
+    req.set_symbol("BTCUSDT");
+    req.set_interval(v1::KLINE_INTERVAL_1M);
+    req.set_limit(20000);
+    v1::GetKlinesResponse resp;
+    EXPECT_EQ(stub->GetKlines(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetTickersRequest req;
+    req.add_symbols("PREVIEWUSDT");
+    v1::GetTickersResponse resp;
+    EXPECT_EQ(stub->GetTickers(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+}
+
+}  // namespace
+}  // namespace bx::md
