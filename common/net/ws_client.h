@@ -61,8 +61,11 @@ class WsClient {
 
 /// The Beast implementation. All I/O runs on `ioc` (which the caller runs, on one or more
 /// threads: each connection has its own strand, so its handlers never run concurrently).
-/// `clock` stamps recv_ns. Destroy the client after on_closed, or on the io thread; handlers never
-/// run after the destructor returned on the io thread. Destroy it before `ioc`.
+/// `clock` (which must outlive the client) stamps recv_ns. Destroying the client aborts an open
+/// connection without running on_closed. No handler runs after the destructor returns if it is
+/// called after on_closed, or on the io thread of a single-threaded `ioc`; from another thread a
+/// handler already running may still finish. Destroy the client before `ioc`. A bad
+/// `tls.ca_file` or a non-ws(s) URL makes every Connect end in on_closed(INVALID_ARGUMENT).
 std::unique_ptr<WsClient> MakeBeastWsClient(boost::asio::io_context& ioc, WsOptions options,
                                             const Clock& clock = SystemClock::Instance());
 
