@@ -70,7 +70,7 @@ Hub::Hub(HubOptions options, const Clock& clock)
 Hub::~Hub() { dispatcher_.Stop(); }
 
 TopicRing* Hub::Topic(const std::string& key, std::string_view symbol, const ChannelSpec& spec) {
-  absl::MutexLock lock(&topics_mu_);
+  std::lock_guard<std::mutex> lock(topics_mu_);
   auto& slot = topics_[key];
   if (!slot) {
     const size_t capacity = spec.is_state() ? options_.state_queue_events : options_.trade_queue_events;
@@ -80,13 +80,13 @@ TopicRing* Hub::Topic(const std::string& key, std::string_view symbol, const Cha
 }
 
 TopicRing* Hub::FindTopic(std::string_view key) const {
-  absl::MutexLock lock(&topics_mu_);
+  std::lock_guard<std::mutex> lock(topics_mu_);
   auto it = topics_.find(absl::string_view(key.data(), key.size()));
   return it == topics_.end() ? nullptr : it->second.get();
 }
 
 std::vector<TopicRing*> Hub::Topics() const {
-  absl::MutexLock lock(&topics_mu_);
+  std::lock_guard<std::mutex> lock(topics_mu_);
   std::vector<TopicRing*> out;
   out.reserve(topics_.size());
   for (const auto& [k, v] : topics_) out.push_back(v.get());
@@ -105,14 +105,14 @@ uint64_t Hub::Publish(TopicRing* ring, std::string_view bytes, const EventLayout
 }
 
 void Hub::AddStream(std::shared_ptr<Stream> stream) {
-  absl::MutexLock lock(&streams_mu_);
+  std::lock_guard<std::mutex> lock(streams_mu_);
   auto next = std::make_shared<std::vector<std::shared_ptr<Stream>>>(*streams_);
   next->push_back(std::move(stream));
   streams_ = std::move(next);
 }
 
 void Hub::RemoveStream(const Stream* stream) {
-  absl::MutexLock lock(&streams_mu_);
+  std::lock_guard<std::mutex> lock(streams_mu_);
   auto next = std::make_shared<std::vector<std::shared_ptr<Stream>>>();
   next->reserve(streams_->size());
   for (const auto& s : *streams_) {
@@ -122,12 +122,12 @@ void Hub::RemoveStream(const Stream* stream) {
 }
 
 std::shared_ptr<const std::vector<std::shared_ptr<Stream>>> Hub::Streams() const {
-  absl::MutexLock lock(&streams_mu_);
+  std::lock_guard<std::mutex> lock(streams_mu_);
   return streams_;
 }
 
 size_t Hub::stream_count() const {
-  absl::MutexLock lock(&streams_mu_);
+  std::lock_guard<std::mutex> lock(streams_mu_);
   return streams_->size();
 }
 

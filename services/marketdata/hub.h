@@ -16,7 +16,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "services/marketdata/atomic_histogram.h"
@@ -126,10 +125,10 @@ class Hub {
   HubStats stats_;
   std::atomic<uint64_t> gseq_{0};
 
-  mutable absl::Mutex topics_mu_;
+  mutable std::mutex topics_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<TopicRing>> topics_ ABSL_GUARDED_BY(topics_mu_);
 
-  mutable absl::Mutex streams_mu_;
+  mutable std::mutex streams_mu_;
   std::shared_ptr<const std::vector<std::shared_ptr<Stream>>> streams_ ABSL_GUARDED_BY(streams_mu_);
 
   Dispatcher dispatcher_;

@@ -3,6 +3,7 @@
 
 #include "absl/synchronization/mutex.h"
 
+
 #include "common/config.h"
 #include "common/logging.h"
 #include "common/process.h"
@@ -10,8 +11,7 @@
 
 int main(int argc, char** argv) {
   bx::BlockShutdownSignals();
-  // absl::Mutex's deadlock detector (on in Debian's build) costs a graph lookup per lock on the
-  // hot path; the lock order here is fixed and documented (stream -> ring).
+  // absl::Mutex (inside gRPC) runs its deadlock detector in Debian's build: a graph lookup per lock.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   auto config = bx::Config::Load("bitunix-marketdata", bx::md::MarketDataOptionSpecs(), argc, argv);
   if (!config.ok()) {

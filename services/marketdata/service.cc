@@ -274,7 +274,7 @@ absl::Status MarketDataServiceImpl::Plan(const v1::SubscribeRequest& req, std::v
 }
 
 absl::Status MarketDataServiceImpl::AdmitClient(const std::string& client) {
-  absl::MutexLock lock(&clients_mu_);
+  std::lock_guard<std::mutex> lock(clients_mu_);
   int& n = streams_per_client_[client];
   if (n >= options_.max_streams_per_client) {
     return absl::ResourceExhaustedError(absl::StrCat("too many streams for client ", client, ": ", n,
@@ -286,7 +286,7 @@ absl::Status MarketDataServiceImpl::AdmitClient(const std::string& client) {
 }
 
 void MarketDataServiceImpl::StreamEnded(const std::string& client) {
-  absl::MutexLock lock(&clients_mu_);
+  std::lock_guard<std::mutex> lock(clients_mu_);
   auto it = streams_per_client_.find(client);
   if (it != streams_per_client_.end() && --it->second <= 0) streams_per_client_.erase(it);
 }

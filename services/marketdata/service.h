@@ -14,7 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include <mutex>
 #include "bitunix/marketdata/v1/marketdata.grpc.pb.h"
 #include "common/clock.h"
 #include "services/marketdata/hub.h"
@@ -83,7 +83,7 @@ class MarketDataServiceImpl final : public MarketDataServiceBase {
   std::atomic<uint64_t> next_stream_id_{0};
   std::atomic<bool> shutting_down_{false};
 
-  mutable absl::Mutex clients_mu_;
+  mutable std::mutex clients_mu_;
   absl::flat_hash_map<std::string, int> streams_per_client_ ABSL_GUARDED_BY(clients_mu_);
 };
 

@@ -36,12 +36,12 @@ Stream::Stream(Hub* hub, uint64_t id, std::string peer, std::vector<TopicSub> to
       send_snapshots_(send_snapshots),
       cursors_(new std::atomic<uint64_t>[topics_.size()]) {
   for (size_t i = 0; i < topics_.size(); ++i) cursors_[i].store(0, std::memory_order_relaxed);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   initial_ = std::move(initial);
 }
 
 Stream::~Stream() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   SetIdleLocked(false);
 }
 
@@ -63,7 +63,7 @@ std::vector<std::string> Stream::SymbolsOrAll(const std::vector<std::string>& sy
 void Stream::Start(StreamSink* sink) {
   BatchBuffer batch;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (started_) return;
     started_ = true;
     sink_ = sink;
@@ -105,7 +105,7 @@ void Stream::Start(StreamSink* sink) {
 
 void Stream::OnWriteDone(bool ok) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
     if (inflight_oldest_recv_ns_ > 0) {
       hub_->stats().write_latency.Observe(
@@ -119,7 +119,7 @@ void Stream::OnWriteDone(bool ok) {
 
 void Stream::Cancel() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     cancelled_ = true;
   }
   Pump();
@@ -127,7 +127,7 @@ void Stream::Cancel() {
 
 void Stream::Close(absl::Status status) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (closing_) return;
     closing_ = true;
     close_status_ = std::move(status);
@@ -136,7 +136,7 @@ void Stream::Close(absl::Status status) {
 }
 
 void Stream::Detach() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   sink_ = nullptr;
   done_.store(true, std::memory_order_release);
   SetIdleLocked(false);
@@ -144,7 +144,7 @@ void Stream::Detach() {
 
 void Stream::PostControl(std::string bytes, const EventLayout& layout) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (done_.load(std::memory_order_relaxed)) return;
     // Ordered after every event the hub has published so far.
     control_.push_back({std::move(bytes), layout, OrderKey{hub_->last_gseq(), control_sub_++}});
@@ -296,7 +296,7 @@ void Stream::Pump() {
   Next next = Next::kNothing;
   StreamSink* sink = nullptr;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!started_ || writing_ || sink_ == nullptr || done_.load(std::memory_order_relaxed)) return;
     for (int attempt = 0; attempt < 2; ++attempt) {
       next = BuildLocked(&batch, &finish);

@@ -14,7 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include <mutex>
 #include "services/marketdata/batch.h"
 #include "services/marketdata/topic_ring.h"
 
@@ -108,7 +108,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   const std::vector<std::string> symbols_;
   const bool send_snapshots_;
 
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   StreamSink* sink_ ABSL_GUARDED_BY(mu_) = nullptr;
   // Written under mu_, read lock-free by HasPending().
   std::unique_ptr<std::atomic<uint64_t>[]> cursors_;

@@ -10,12 +10,12 @@ void SymbolRegistry::Update(std::vector<v1::SymbolInfo> symbols, int64_t now_ns)
   snap->list = std::move(symbols);
   for (size_t i = 0; i < snap->list.size(); ++i) snap->index[snap->list[i].symbol()] = i;
   snap->refreshed_at_ns = now_ns;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   snapshot_ = std::move(snap);
 }
 
 std::shared_ptr<const SymbolRegistry::Snapshot> SymbolRegistry::Get() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return snapshot_;
 }
 

@@ -13,7 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include <mutex>
 #include "services/marketdata/channel.h"
 
 namespace bx::md {
@@ -42,7 +42,7 @@ class SymbolRegistry {
   };
   std::shared_ptr<const Snapshot> Get() const;
 
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include <mutex>
 #include "services/marketdata/batch.h"
 #include "services/marketdata/channel.h"
 #include "services/marketdata/event_encoder.h"
@@ -107,7 +107,7 @@ class TopicRing {
   const ChannelSpec spec_;
   const size_t capacity_;  // power of two
 
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);  // power-of-two size, grows up to capacity_
   uint64_t head_ ABSL_GUARDED_BY(mu_) = 0;        // next index to write
   uint64_t tail_ ABSL_GUARDED_BY(mu_) = 0;        // oldest index still held
