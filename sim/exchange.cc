@@ -10,14 +10,14 @@ Exchange::Exchange(const SymbolCatalog& catalog, MarketModel::Options market, Ac
 
 std::vector<PrivatePush> Exchange::Step() {
   std::vector<PrivatePush> pushes;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   model_.Step(clock_.NowMs());
   account_.OnMarket(model_, &pushes);
   return pushes;
 }
 
 std::vector<PublicTrade> Exchange::GenerateTrades(std::vector<PrivatePush>* pushes) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto trades = model_.GenerateTrades(clock_.NowMs());
   account_.OnMarket(model_, pushes);
   return trades;
@@ -25,7 +25,7 @@ std::vector<PublicTrade> Exchange::GenerateTrades(std::vector<PrivatePush>* push
 
 std::vector<PrivatePush> Exchange::SetPrice(int sym, Dec price) {
   std::vector<PrivatePush> pushes;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   model_.SetMid(sym, price, clock_.NowMs());
   account_.OnMarket(model_, &pushes);
   return pushes;
@@ -39,7 +39,7 @@ std::optional<std::string> Exchange::PublicFrame(const StreamArg& stream, const 
   const int pd = spec.quote_precision;
   const int qd = spec.base_precision;
   const int64_t now = clock_.NowMs();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   switch (info.kind) {
     case ChannelKind::kDepth:
       return DepthFrame(stream.ch, spec.symbol, now, model_.Bids(sym, info.depth_levels),

@@ -221,6 +221,7 @@ void Simulator::Stop() {
   impl_->kline_timer.reset();
   impl_->exchange_listener.reset();
   impl_->control_listener.reset();
+  impl_->timers_strand.reset();  // a strand must not outlive its io_context's services
   impl_->ioc.reset();
 }
 
