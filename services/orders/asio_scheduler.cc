@@ -47,6 +47,7 @@ class AsioScheduler final : public Scheduler {
   }
 
   const Clock& clock() const override { return SystemClock::Instance(); }
+  bool OnExecutorThread() const override { return ioc_.get_executor().running_in_this_thread(); }
 
  private:
   boost::asio::io_context& ioc_;

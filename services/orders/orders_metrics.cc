@@ -7,6 +7,11 @@ namespace {
 
 double Seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
 
+const std::vector<double>& Buckets() {
+  static const std::vector<double> kBuckets = LatencyBucketsSeconds();
+  return kBuckets;
+}
+
 std::string_view OutcomeName(AcquireOutcome o) {
   switch (o) {
     case AcquireOutcome::kImmediate: return "immediate";
@@ -124,7 +129,7 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
 void OrdersMetrics::ExchangeRequest(std::string_view endpoint, std::string_view result,
                                     std::chrono::nanoseconds latency) {
   exchange_requests_.Add({{"endpoint", S(endpoint)}, {"result", S(result)}}).Increment();
-  exchange_latency_.Add({{"endpoint", S(endpoint)}}, LatencyBucketsSeconds()).Observe(Seconds(latency));
+  exchange_latency_.Add({{"endpoint", S(endpoint)}}, Buckets()).Observe(Seconds(latency));
 }
 
 void OrdersMetrics::ExchangeRetry(std::string_view endpoint) {
@@ -136,7 +141,7 @@ void OrdersMetrics::RateLimit(Bucket bucket, Lane lane, AcquireOutcome outcome, 
       .Add({{"bucket", S(BucketName(bucket))}, {"lane", S(LaneName(lane))}, {"outcome", S(OutcomeName(outcome))}})
       .Increment();
   if (outcome == AcquireOutcome::kQueued) {
-    rate_limit_wait_.Add({{"bucket", S(BucketName(bucket))}}, LatencyBucketsSeconds()).Observe(Seconds(waited));
+    rate_limit_wait_.Add({{"bucket", S(BucketName(bucket))}}, Buckets()).Observe(Seconds(waited));
   }
 }
 
@@ -171,7 +176,7 @@ void OrdersMetrics::AuthFailure(std::string_view why) { auth_failures_.Add({{"re
 
 void OrdersMetrics::GrpcRequest(std::string_view method, std::string_view code, std::chrono::nanoseconds latency) {
   grpc_requests_.Add({{"method", S(method)}, {"code", S(code)}}).Increment();
-  grpc_latency_.Add({{"method", S(method)}}, LatencyBucketsSeconds()).Observe(Seconds(latency));
+  grpc_latency_.Add({{"method", S(method)}}, Buckets()).Observe(Seconds(latency));
 }
 
 void OrdersMetrics::ClockSkew(int64_t offset_ms, int64_t uncertainty_ms) {

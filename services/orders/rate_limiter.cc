@@ -76,7 +76,7 @@ void RateLimiter::Acquire(Bucket bucket, Lane lane, SteadyTime deadline, std::st
   }
   auto& queue = b.lanes[static_cast<size_t>(lane)];
   const auto wait = SecondsToNs((static_cast<double>(ahead) + 1.0 - b.tokens) / b.rate);
-  if (queue.size() >= options_.max_queue_per_lane || now + wait > deadline) {
+  if (queue.size() >= options_.max_queue_per_lane || now + wait + options_.reserve_after_grant > deadline) {
     ++b.refused;
     Observe(bucket, lane, AcquireOutcome::kRefused, std::chrono::nanoseconds(0));
     done(Refusal(bucket, lane, std::string(what), wait, ahead));
@@ -111,7 +111,7 @@ void RateLimiter::Service(Bucket bucket, Callbacks& out) {
     auto& q = b.lanes[l];
     for (auto it = q.begin(); it != q.end();) {
       const auto wait = SecondsToNs((static_cast<double>(position) + 1.0 - b.tokens) / b.rate);
-      if (now + wait > it->deadline) {
+      if (now + wait + options_.reserve_after_grant > it->deadline) {
         ++b.refused;
         Observe(bucket, static_cast<Lane>(l), AcquireOutcome::kRefused, now - it->enqueued);
         out.emplace_back(std::move(it->done), Refusal(bucket, static_cast<Lane>(l), it->what, wait, position));

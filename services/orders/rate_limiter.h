@@ -34,6 +34,9 @@ struct RateLimiterOptions {
   double min_rate_fraction = 0.1;
   /// After this long without a throttle answer, the rate grows back by 10% of the budget.
   std::chrono::milliseconds recovery_step{2000};
+  /// Time the call itself needs after its token: a token that would come later than
+  /// deadline - reserve is useless, so such calls are refused up front.
+  std::chrono::milliseconds reserve_after_grant{50};
 };
 
 /// How an Acquire ended, for metrics and benchmarks.

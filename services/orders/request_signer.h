@@ -59,6 +59,7 @@ class RequestSigner {
   /// Timestamp (ms) the next request would carry.
   int64_t TimestampMs() const;
   const std::string& api_key() const { return credentials_->api_key(); }
+  bool applies_skew() const { return apply_skew_ && skew_ != nullptr; }
   /// The WebSocket login message (timestamp in seconds, the form confirmed live).
   std::string WsLoginMessage() const;
 

@@ -1,5 +1,8 @@
 #include "services/orders/rest_client.h"
 
+#include <cstdlib>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "services/orders/errors.h"
@@ -44,7 +47,9 @@ struct RestClient::CallState {
   Callback cb;
   Lane lane;
   int attempts = 0;
-  Backoff backoff;
+  std::optional<Backoff> backoff;  ///< created on the first retry (most calls never need one)
+  int64_t signed_offset_ms = 0;    ///< skew estimate the last attempt was signed with
+  bool resigned = false;           ///< re-sent once after the skew estimate moved
 };
 
 RestClient::RestClient(Scheduler& scheduler, net::HttpClient& http, RateLimiter& limiter,
@@ -63,8 +68,7 @@ RestClient::~RestClient() = default;
 void RestClient::Call(const Endpoint& endpoint, QueryParams query, std::string body, SteadyTime deadline,
                       Callback cb, std::optional<Lane> lane) {
   auto call = std::make_shared<CallState>(CallState{&endpoint, std::move(query), std::move(body), deadline,
-                                                    std::move(cb), lane.value_or(endpoint.lane), 0,
-                                                    Backoff(options_.read_backoff)});
+                                                    std::move(cb), lane.value_or(endpoint.lane), 0, std::nullopt});
   Attempt(std::move(call));
 }
 
@@ -100,20 +104,24 @@ void RestClient::Send(std::shared_ptr<CallState> call) {
     return;
   }
   ++call->attempts;
+  if (skew_ != nullptr) call->signed_offset_ms = skew_->OffsetMs();
   SignedRequest signed_request = signer_.Build(*call->endpoint, call->query, call->body);
   net::HttpRequest req = std::move(signed_request.http);
   req.timeout = std::min(options_.request_timeout, remaining);
   std::weak_ptr<int> alive = alive_;
   http_.Send(std::move(req), [this, alive, call, now](net::HttpResult reply) {
     if (alive.expired()) return;
+    // The Beast client calls back on the io thread, which is the executor: no extra hop.
+    if (scheduler_.OnExecutorThread()) return OnReply(call, now, std::move(reply), /*inline_ok=*/true);
     scheduler_.Post([this, alive, call, now, reply = std::move(reply)]() mutable {
       if (alive.expired()) return;
-      OnReply(call, now, std::move(reply));
+      OnReply(call, now, std::move(reply), /*inline_ok=*/true);
     });
   });
 }
 
-void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, net::HttpResult reply) {
+void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, net::HttpResult reply,
+                         bool inline_ok) {
   const Endpoint& ep = *call->endpoint;
   const auto latency = scheduler_.clock().Steady() - started;
   RestResult r;
@@ -174,11 +182,23 @@ void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, ne
   }
   if (metrics_) metrics_->ExchangeRequest(ep.name, ResultLabel(r, timeout), latency);
 
+  // A refusal right after the clock estimate moved (a clock step on either side) was most likely
+  // the timestamp: re-sign once with the corrected time. A definitive refusal executed nothing, so
+  // this is safe for every endpoint.
+  if (r.outcome == Outcome::kRejected && !call->resigned && skew_ != nullptr && signer_.applies_skew() &&
+      std::abs(skew_->OffsetMs() - call->signed_offset_ms) > 1000 && scheduler_.clock().Steady() < call->deadline) {
+    call->resigned = true;
+    Warnings().Log(LogLevel::kWarn, "orders.rest", "resign", "clock estimate moved; re-signing a refused request",
+                   {{"endpoint", ep.name}, {"skew_ms", skew_->OffsetMs()}, {"code", r.code}});
+    Attempt(call);
+    return;
+  }
   // Retry what is safe to repeat: reads, and anything provably never sent.
   const bool transport_unsent = r.outcome == Outcome::kNotSent && !reply.status.ok();
   const bool retryable = (ep.idempotent && r.outcome == Outcome::kAmbiguous) || transport_unsent;
   if (retryable && call->attempts < options_.max_read_attempts) {
-    const auto delay = call->backoff.Next();
+    if (!call->backoff) call->backoff.emplace(options_.read_backoff, jitter_seed_++);
+    const auto delay = call->backoff->Next();
     const SteadyTime at = scheduler_.clock().Steady() + delay;
     if (at + std::chrono::milliseconds(20) < call->deadline) {
       if (metrics_) metrics_->ExchangeRetry(ep.name);
@@ -198,6 +218,11 @@ void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, ne
                     {"code", r.code},
                     {"http_status", r.http_status},
                     {"error", std::string(r.status.message())}});
+  }
+  if (inline_ok) {
+    // Called from a reply, never from inside Call(): completing here saves an executor hop.
+    call->cb(std::move(r));
+    return;
   }
   Finish(call, std::move(r));
 }

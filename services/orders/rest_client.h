@@ -75,7 +75,7 @@ class RestClient {
   struct CallState;
   void Attempt(std::shared_ptr<CallState> call);
   void Send(std::shared_ptr<CallState> call);
-  void OnReply(std::shared_ptr<CallState> call, SteadyTime started, net::HttpResult reply);
+  void OnReply(std::shared_ptr<CallState> call, SteadyTime started, net::HttpResult reply, bool inline_ok);
   void Finish(std::shared_ptr<CallState> call, RestResult result);
 
   Scheduler& scheduler_;
@@ -85,6 +85,7 @@ class RestClient {
   SkewEstimator* skew_;
   OrdersMetrics* metrics_;
   RestClientOptions options_;
+  uint64_t jitter_seed_ = 0x9e3779b97f4a7c15ULL;  ///< seeds of retry backoffs (no syscall per call)
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 

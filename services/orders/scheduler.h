@@ -31,6 +31,8 @@ class Scheduler {
   virtual void Cancel(TimerId id) = 0;
   /// The clock timers are measured against.
   virtual const Clock& clock() const = 0;
+  /// True when called from the executor's own thread (work may then run inline).
+  virtual bool OnExecutorThread() const = 0;
 
   TimerId RunAfter(std::chrono::nanoseconds delay, std::function<void()> fn) {
     return RunAt(clock().Steady() + delay, std::move(fn));

@@ -132,6 +132,12 @@ FakeExchange::Reply FakeExchange::Execute(const net::HttpRequest& r) {
     ++bad_signatures_;
     return {200, R"({"code":10007,"msg":"Signature Error"})"};
   }
+  if (signed_ep && time_window_ms_ > 0) {
+    const int64_t ts = std::stoll(Header(r, "timestamp"));
+    if (std::llabs(ts - (scheduler_.clock().NowMs() + clock_offset_ms_)) > time_window_ms_) {
+      return {200, Envelope(10002, "Parameter error: timestamp outside the allowed window", nullptr)};
+    }
+  }
   if (path == "/api/v1/futures/market/trading_pairs") {
     json data = json::array(
         {json{{"symbol", "BTCUSDT"}, {"base", "BTC"}, {"quote", "USDT"}, {"minTradeVolume", "0.001"},

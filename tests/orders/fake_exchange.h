@@ -35,6 +35,8 @@ class FakeExchange final : public net::HttpClient {
   void ClearFaults() { faults_.clear(); }
   /// Milliseconds added to the Date header relative to the scheduler's wall clock.
   void set_clock_offset_ms(int64_t ms) { clock_offset_ms_ = ms; }
+  /// Refuse signed requests whose timestamp is further than this from the exchange clock (0 = off).
+  void set_time_window_ms(int64_t ms) { time_window_ms_ = ms; }
   /// Orders placed after this many more successful lookups (exchange lag).
   void set_detail_lag(int lookups) { detail_lag_ = lookups; }
 
@@ -69,6 +71,7 @@ class FakeExchange final : public net::HttpClient {
   std::vector<net::HttpRequest> requests_;
   int64_t next_id_ = 1985375080805085184;
   int64_t clock_offset_ms_ = 0;
+  int64_t time_window_ms_ = 0;
   int detail_lag_ = 0;
   int bad_signatures_ = 0;
 };

@@ -23,6 +23,8 @@ class ManualScheduler final : public Scheduler {
   TimerId RunAt(SteadyTime when, std::function<void()> fn) override;
   void Cancel(TimerId id) override;
   const Clock& clock() const override { return clock_; }
+  /// Everything runs on the test thread; replies are still posted so ordering stays realistic.
+  bool OnExecutorThread() const override { return false; }
 
   /// Runs posted work and due timers until nothing more is runnable at the current time.
   size_t RunUntilIdle();

@@ -82,9 +82,18 @@ TEST(OrdersSimClock, SkewFromDateHeadersKeepsRequestsInsideTheWindow) {
       << "estimate " << h.app().skew().OffsetMs();
   // Timestamps now carry the exchange's time: signed calls pass a 5 s window 20 s away.
   v1::PlaceOrderResponse r;
-  ASSERT_TRUE(WaitUntil([&] { return h.Place(RestingBuy("skew-1"), &r).ok(); }, 5s));
+  ASSERT_TRUE(h.Place(RestingBuy("skew-1"), &r).ok());
   EXPECT_EQ(r.result(), v1::PLACE_RESULT_ACCEPTED);
-  EXPECT_TRUE(h.app().ready());
+  EXPECT_TRUE(WaitUntil([&] { return h.app().ready(); }, 5s));
+  // A clock step: the first request after it is refused for its timestamp, and re-signed once
+  // with the corrected estimate; the caller never sees the refusal.
+  h.sim().Control("clock_skew", {{"ms", -15000}});
+  v1::GetAccountResponse acc;
+  grpc::Status s = h.stub().GetAccount(h.Ctx().get(), v1::GetAccountRequest(), &acc);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(h.Place(RestingBuy("skew-2"), &r).ok());
+  EXPECT_EQ(r.result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(h.sim().CountClientId("skew-2"), 1);
   // Beyond the readiness window: not ready, then ready again once the clocks agree.
   h.sim().Control("clock_skew", {{"ms", 45000}});
   EXPECT_TRUE(WaitUntil([&] { return !h.app().ready(); }, 10s));

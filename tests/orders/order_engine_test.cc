@@ -463,5 +463,30 @@ TEST(OrderEngine, SkewFromDateHeadersCorrectsTimestamps) {
   EXPECT_NEAR(static_cast<double>(h.signer.TimestampMs() - h.clock.NowMs()), 20'000, 1'000);
 }
 
+TEST(OrderEngine, RefusalAfterAClockStepIsReSignedOnce) {
+  EngineHarness h;
+  h.exchange.set_time_window_ms(5000);
+  h.LoadRules();
+  ASSERT_TRUE(h.Place(LimitBuy("before-step")).ok());
+  // The exchange clock steps 20 s ahead: the next request is refused for its timestamp; its reply's
+  // Date moves the estimate and the request goes again, once, with a corrected timestamp.
+  h.exchange.set_clock_offset_ms(20'000);
+  auto r = h.Place(LimitBuy("after-step"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), 3);
+  EXPECT_EQ(h.exchange.CountClientId("after-step"), 1u);
+  // A refusal that has nothing to do with the clock is not re-sent.
+  auto bad = h.Place(LimitBuy("after-step", "0.02"));
+  EXPECT_FALSE(bad.ok());
+  h.exchange.set_clock_offset_ms(20'000);
+  v1::CancelOrdersRequest c;
+  c.set_symbol("BTCUSDT");
+  c.add_orders()->set_order_id("1");
+  const int before = h.exchange.calls("/api/v1/futures/trade/cancel_orders");
+  ASSERT_TRUE(h.Run(&OrderEngine::CancelOrders, c).ok());
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/cancel_orders"), before + 1);
+}
+
 }  // namespace
 }  // namespace bx::orders

@@ -74,6 +74,23 @@ TEST_F(LimiterTest, FailsFastWhenNoTokenBeforeDeadline) {
   EXPECT_EQ(ok, 2);
 }
 
+TEST_F(LimiterTest, KeepsTimeForTheCallAfterTheToken) {
+  RateLimiterOptions o = Opts(10, 1);
+  o.reserve_after_grant = milliseconds(50);
+  RateLimiter rl(sched, o);
+  std::vector<absl::Status> out;
+  auto cb = [&](absl::Status s) { out.push_back(s); };
+  rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(1000)), "a", cb);  // immediate
+  rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(120)), "b", cb);   // token at 100 ms, 20 ms left: no
+  rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(260)), "c", cb);   // token at 100 ms, 160 ms left
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].ok());
+  EXPECT_EQ(out[1].code(), absl::StatusCode::kResourceExhausted);
+  sched.Advance(milliseconds(150));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[2].ok());
+}
+
 TEST_F(LimiterTest, HigherPriorityArrivalEvictsAWaiterThatCanNoLongerMakeIt) {
   RateLimiter rl(sched, Opts(10, 1));
   std::vector<std::string> events;
