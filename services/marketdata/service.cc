@@ -350,8 +350,8 @@ void MarketDataServiceImpl::Shutdown() {
   shutting_down_.store(true);
   auto streams = hub_->Streams();
   for (const auto& s : *streams) {
-    s->PostStatus(State::STATE_SHUTTING_DOWN, "server shutting down", {});
-    s->Close(absl::UnavailableError("server shutting down; reconnect to another instance"));
+    s->Close(absl::UnavailableError("server shutting down; reconnect to another instance"),
+             State::STATE_SHUTTING_DOWN, "server shutting down");
   }
 }
 

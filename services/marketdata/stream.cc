@@ -125,12 +125,22 @@ void Stream::Cancel() {
   Pump();
 }
 
-void Stream::Close(absl::Status status) {
+void Stream::Close(absl::Status status, std::optional<common_v1::StreamStatus::State> last_status,
+                   const std::string& reason) {
+  std::string bytes;
+  EventLayout layout;
+  if (last_status) {
+    layout = LocalEncoder().Status({.channel = v1::CHANNEL_STATUS, .gateway_ts_ns = hub_->clock().NowNs()},
+                                   *last_status, reason, {}, &bytes);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (closing_) return;
+    if (closing_ || done_.load(std::memory_order_relaxed)) return;
     closing_ = true;
     close_status_ = std::move(status);
+    // Everything published up to now goes out, then the last status, then nothing more.
+    close_gseq_ = hub_->last_gseq();
+    if (last_status) PushControlLocked(std::move(bytes), layout);
   }
   Pump();
 }
@@ -142,13 +152,18 @@ void Stream::Detach() {
   SetIdleLocked(false);
 }
 
+void Stream::PushControlLocked(std::string bytes, const EventLayout& layout) {
+  // Ordered after every event the hub has published so far (and never after the close point).
+  const uint64_t gseq = std::min(hub_->last_gseq(), close_gseq_);
+  control_.push_back({std::move(bytes), layout, OrderKey{gseq, control_sub_++}});
+  has_control_.store(true, std::memory_order_release);
+}
+
 void Stream::PostControl(std::string bytes, const EventLayout& layout) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (done_.load(std::memory_order_relaxed)) return;
-    // Ordered after every event the hub has published so far.
-    control_.push_back({std::move(bytes), layout, OrderKey{hub_->last_gseq(), control_sub_++}});
-    has_control_.store(true, std::memory_order_release);
+    if (done_.load(std::memory_order_relaxed) || closing_) return;
+    PushControlLocked(std::move(bytes), layout);
   }
   hub_->dispatcher().Wake();
 }
@@ -215,7 +230,7 @@ void Stream::ReadTopicsLocked(uint64_t* complete_gseq, absl::Status* end) {
       break;
     }
     const bool conflate = t.policy == OverflowPolicy::kConflate && t.ring->spec().is_state();
-    ReadOutcome r = t.ring->Read(&cursor, conflate ? 0 : min_recv_ns, conflate, &builder_);
+    ReadOutcome r = t.ring->Read(&cursor, conflate ? 0 : min_recv_ns, conflate, &builder_, close_gseq_);
     cursors_[i].store(cursor, std::memory_order_release);
     if (r.truncated) *complete_gseq = std::min(*complete_gseq, r.next_gseq - 1);
     if (r.conflated) stats.conflated.fetch_add(r.conflated, std::memory_order_relaxed);

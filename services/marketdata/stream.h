@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,8 +66,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void Cancel();
   /// The sink is gone (reactor OnDone): never call it again.
   void Detach();
-  /// Ends the stream with `status` after everything already queued (drain) has been written.
-  void Close(absl::Status status);
+  /// Ends the stream with `status` after everything already queued (drain) has been written;
+  /// events published after this call are not sent. With `last_status`, that status event is the
+  /// stream's last (e.g. STATE_SHUTTING_DOWN).
+  void Close(absl::Status status, std::optional<common_v1::StreamStatus::State> last_status = std::nullopt,
+             const std::string& reason = "");
 
   /// Any thread (usually the reader thread). Queues a status event for this stream and wakes it
   /// through the dispatcher. `symbols` empty = every symbol of the stream.
@@ -96,6 +100,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   enum class Next { kNothing, kWrite, kFinish };
 
   void PostControl(std::string bytes, const EventLayout& layout);
+  void PushControlLocked(std::string bytes, const EventLayout& layout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Next BuildLocked(BatchBuffer* out, absl::Status* finish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReadTopicsLocked(uint64_t* complete_gseq, absl::Status* end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetIdleLocked(bool idle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -124,6 +129,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status close_status_ ABSL_GUARDED_BY(mu_);
+  uint64_t close_gseq_ ABSL_GUARDED_BY(mu_) = UINT64_MAX;  // while closing: read no later event
   bool idle_counted_ ABSL_GUARDED_BY(mu_) = false;
 
   std::atomic<bool> idle_{false};

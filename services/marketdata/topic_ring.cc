@@ -51,7 +51,8 @@ void TopicRing::Publish(std::string_view bytes, const EventLayout& layout, uint6
   published_.store(head_, std::memory_order_seq_cst);
 }
 
-ReadOutcome TopicRing::Read(uint64_t* cursor, int64_t min_recv_ns, bool conflate, BatchBuilder* batch) const {
+ReadOutcome TopicRing::Read(uint64_t* cursor, int64_t min_recv_ns, bool conflate, BatchBuilder* batch,
+                            uint64_t max_gseq) const {
   ReadOutcome out;
   std::lock_guard<std::mutex> lock(mu_);
   uint64_t i = *cursor;
@@ -76,7 +77,8 @@ ReadOutcome TopicRing::Read(uint64_t* cursor, int64_t min_recv_ns, bool conflate
   if ((out.overflowed > 0 || out.aged > 0) && i < head_) out.first_kept_gseq = At(i).gseq;
   for (; i < head_; ++i) {
     const Slot& s = At(i);
-    if (conflate && i + 1 < head_ && At(i + 1).conflate_key == s.conflate_key) {
+    if (s.gseq > max_gseq) break;
+    if (conflate && i + 1 < head_ && At(i + 1).gseq <= max_gseq && At(i + 1).conflate_key == s.conflate_key) {
       ++out.conflated;
       continue;
     }

@@ -66,8 +66,9 @@ class TopicRing {
   /// Copies events from *cursor into `batch` (up to its budget) and advances *cursor.
   /// `min_recv_ns`: events received earlier are skipped as aged (0 = no age bound).
   /// `conflate`: of consecutive events with the same conflate key only the newest is taken, and
-  /// falling behind the ring is not a loss.
-  ReadOutcome Read(uint64_t* cursor, int64_t min_recv_ns, bool conflate, BatchBuilder* batch) const;
+  /// falling behind the ring is not a loss. Events published after `max_gseq` are left unread.
+  ReadOutcome Read(uint64_t* cursor, int64_t min_recv_ns, bool conflate, BatchBuilder* batch,
+                   uint64_t max_gseq = UINT64_MAX) const;
 
   /// Copies the newest event (if any) with its snapshot flag set, for a late joiner, and returns
   /// the head at that moment: the joiner's cursor, so the snapshot is not delivered twice.

@@ -307,12 +307,16 @@ TEST_F(HubTest, CloseDrainsQueuedStatusThenFinishes) {
   auto s = NewStream({trades});
   RecordingSink& sink = StartWith(s, true);
   ASSERT_TRUE(sink.WaitEvents(1));
-  s->PostStatus(StreamStatus::STATE_SHUTTING_DOWN, "server shutting down", {});
-  s->Close(absl::UnavailableError("server shutting down"));
+  PublishTrade(trades, "before");
+  s->Close(absl::UnavailableError("server shutting down"), StreamStatus::STATE_SHUTTING_DOWN, "server shutting down");
+  PublishTrade(trades, "after");  // published after the close: never sent
   ASSERT_TRUE(sink.WaitFinished());
   auto ev = sink.events();
+  ASSERT_GE(ev.size(), 3u);
+  EXPECT_EQ(ev[ev.size() - 2].trade().price(), "before");
   EXPECT_EQ(ev.back().status().state(), StreamStatus::STATE_SHUTTING_DOWN);
   EXPECT_EQ(sink.finished()->code(), absl::StatusCode::kUnavailable);
+  ExpectSeqContiguous(ev);
 }
 
 TEST_F(HubTest, CancelFinishesAfterTheWriteInFlight) {
