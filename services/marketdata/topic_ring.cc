@@ -21,7 +21,7 @@ TopicRing::TopicRing(std::string key, std::string symbol, ChannelSpec spec, size
       symbol_(std::move(symbol)),
       spec_(spec),
       capacity_(RoundUpPow2(std::max<size_t>(capacity, 2))) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<AdaptiveMutex> lock(mu_);
   slots_.resize(std::min(kInitialSlots, capacity_));
 }
 
@@ -33,7 +33,7 @@ void TopicRing::Resize(size_t new_size) {
 
 void TopicRing::Publish(std::string_view bytes, const EventLayout& layout, uint64_t gseq, int64_t recv_ns,
                         int64_t conflate_key) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<AdaptiveMutex> lock(mu_);
   if (head_ - tail_ == slots_.size()) {
     if (slots_.size() < capacity_) {
       Resize(slots_.size() * 2);
@@ -54,7 +54,7 @@ void TopicRing::Publish(std::string_view bytes, const EventLayout& layout, uint6
 ReadOutcome TopicRing::Read(uint64_t* cursor, int64_t min_recv_ns, bool conflate, BatchBuilder* batch,
                             uint64_t max_gseq) const {
   ReadOutcome out;
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<AdaptiveMutex> lock(mu_);
   uint64_t i = *cursor;
   if (i < tail_) {
     const uint64_t lost = tail_ - i;
@@ -94,7 +94,7 @@ ReadOutcome TopicRing::Read(uint64_t* cursor, int64_t min_recv_ns, bool conflate
 }
 
 uint64_t TopicRing::AddLatest(BatchBuilder* batch, OrderKey key) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<AdaptiveMutex> lock(mu_);
   if (head_ != tail_) {
     const Slot& s = At(head_ - 1);
     batch->Add(s.bytes, s.layout, key, /*recv_ns=*/0, /*snapshot=*/true);
@@ -103,14 +103,14 @@ uint64_t TopicRing::AddLatest(BatchBuilder* batch, OrderKey key) const {
 }
 
 std::optional<TopicRing::Latest> TopicRing::LatestCopy() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<AdaptiveMutex> lock(mu_);
   if (head_ == tail_) return std::nullopt;
   const Slot& s = At(head_ - 1);
   return Latest{s.bytes, s.layout, s.recv_ns};
 }
 
 void TopicRing::Trim(int64_t min_recv_ns) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<AdaptiveMutex> lock(mu_);
   const uint64_t keep = spec_.is_state() ? 1 : 0;
   while (head_ - tail_ > keep && At(tail_).recv_ns < min_recv_ns) {
     std::string().swap(At(tail_).bytes);
@@ -124,12 +124,12 @@ void TopicRing::Trim(int64_t min_recv_ns) {
 }
 
 size_t TopicRing::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<AdaptiveMutex> lock(mu_);
   return head_ - tail_;
 }
 
 size_t TopicRing::memory_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<AdaptiveMutex> lock(mu_);
   size_t n = slots_.size() * sizeof(Slot);
   for (const auto& s : slots_) n += s.bytes.capacity();
   return n;

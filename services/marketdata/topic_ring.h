@@ -8,11 +8,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <mutex>
 #include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include <mutex>
+#include "services/marketdata/adaptive_mutex.h"
 #include "services/marketdata/batch.h"
 #include "services/marketdata/channel.h"
 #include "services/marketdata/event_encoder.h"
@@ -108,7 +109,7 @@ class TopicRing {
   const ChannelSpec spec_;
   const size_t capacity_;  // power of two
 
-  mutable std::mutex mu_;
+  mutable AdaptiveMutex mu_;
   std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);  // power-of-two size, grows up to capacity_
   uint64_t head_ ABSL_GUARDED_BY(mu_) = 0;        // next index to write
   uint64_t tail_ ABSL_GUARDED_BY(mu_) = 0;        // oldest index still held
