@@ -23,11 +23,16 @@ TopicRing::TopicRing(std::string key, std::string symbol, ChannelSpec spec, size
       capacity_(RoundUpPow2(std::max<size_t>(capacity, 2))) {
   std::lock_guard<AdaptiveMutex> lock(mu_);
   slots_.resize(std::min(kInitialSlots, capacity_));
+  bytes_ = slots_.size() * sizeof(Slot);
 }
 
 void TopicRing::Resize(size_t new_size) {
   std::vector<Slot> next(new_size);
   for (uint64_t i = tail_; i < head_; ++i) next[i & (new_size - 1)] = std::move(At(i));
+  // Storage of slots outside the live window goes away with the old vector.
+  size_t bytes = new_size * sizeof(Slot);
+  for (const auto& s : next) bytes += s.bytes.capacity();
+  bytes_ = bytes;
   slots_ = std::move(next);
 }
 
@@ -42,7 +47,9 @@ void TopicRing::Publish(std::string_view bytes, const EventLayout& layout, uint6
     }
   }
   Slot& s = At(head_);
+  const size_t before = s.bytes.capacity();
   s.bytes.assign(bytes.data(), bytes.size());  // reuses the slot's buffer once warm
+  bytes_ += s.bytes.capacity() - before;
   s.layout = layout;
   s.gseq = gseq;
   s.recv_ns = recv_ns;
@@ -113,6 +120,7 @@ void TopicRing::Trim(int64_t min_recv_ns) {
   std::lock_guard<AdaptiveMutex> lock(mu_);
   const uint64_t keep = spec_.is_state() ? 1 : 0;
   while (head_ - tail_ > keep && At(tail_).recv_ns < min_recv_ns) {
+    bytes_ -= At(tail_).bytes.capacity();
     std::string().swap(At(tail_).bytes);
     ++tail_;
     aged_until_ = tail_;
@@ -130,9 +138,7 @@ size_t TopicRing::size() const {
 
 size_t TopicRing::memory_bytes() const {
   std::lock_guard<AdaptiveMutex> lock(mu_);
-  size_t n = slots_.size() * sizeof(Slot);
-  for (const auto& s : slots_) n += s.bytes.capacity();
-  return n;
+  return bytes_;
 }
 
 }  // namespace bx::md

@@ -7,8 +7,8 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
-#include <string>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -114,6 +114,7 @@ class TopicRing {
   uint64_t head_ ABSL_GUARDED_BY(mu_) = 0;        // next index to write
   uint64_t tail_ ABSL_GUARDED_BY(mu_) = 0;        // oldest index still held
   uint64_t aged_until_ ABSL_GUARDED_BY(mu_) = 0;  // indexes below this were freed by Trim (age)
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;        // slot storage, kept current for metrics
   std::atomic<uint64_t> published_{0};
   std::atomic<int> idle_subscribers_{0};
   std::atomic<TopicHealth> health_{TopicHealth::kLive};
