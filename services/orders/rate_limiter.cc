@@ -50,6 +50,25 @@ void RateLimiter::Refill(BucketData& b, SteadyTime now) {
   }
 }
 
+size_t RateLimiter::WindowRoom(BucketData& b, SteadyTime now) {
+  const auto window = std::chrono::seconds(1) + options_.window_margin;
+  while (!b.recent.empty() && now - b.recent.front() >= window) b.recent.pop_front();
+  const size_t limit = static_cast<size_t>(std::max(1.0, std::floor(b.rate + 1e-9)));
+  return b.recent.size() >= limit ? 0 : limit - b.recent.size();
+}
+
+SteadyTime RateLimiter::WindowFreeAt(const BucketData& b, SteadyTime now) const {
+  const size_t limit = static_cast<size_t>(std::max(1.0, std::floor(b.rate + 1e-9)));
+  if (b.recent.size() < limit) return now;
+  // The grant `limit` places back must leave the window first.
+  return b.recent[b.recent.size() - limit] + std::chrono::seconds(1) + options_.window_margin;
+}
+
+void RateLimiter::Take(BucketData& b, SteadyTime now) {
+  b.tokens -= 1.0;
+  b.recent.push_back(now);
+}
+
 absl::Status RateLimiter::Refusal(Bucket bucket, Lane lane, const std::string& what, std::chrono::nanoseconds wait,
                                   size_t ahead) const {
   const BucketData& b = buckets_[static_cast<size_t>(bucket)];
@@ -67,15 +86,17 @@ void RateLimiter::Acquire(Bucket bucket, Lane lane, SteadyTime deadline, std::st
   Refill(b, now);
   size_t ahead = 0;
   for (int l = 0; l <= static_cast<int>(lane); ++l) ahead += b.lanes[static_cast<size_t>(l)].size();
-  if (ahead == 0 && b.tokens >= 1.0) {
-    b.tokens -= 1.0;
+  if (ahead == 0 && b.tokens >= 1.0 && WindowRoom(b, now) > 0) {
+    Take(b, now);
     ++b.immediate;
     Observe(bucket, lane, AcquireOutcome::kImmediate, std::chrono::nanoseconds(0));
     done(absl::OkStatus());
     return;
   }
   auto& queue = b.lanes[static_cast<size_t>(lane)];
-  const auto wait = SecondsToNs((static_cast<double>(ahead) + 1.0 - b.tokens) / b.rate);
+  WindowRoom(b, now);
+  const auto wait = std::max<std::chrono::nanoseconds>(
+      SecondsToNs((static_cast<double>(ahead) + 1.0 - b.tokens) / b.rate), WindowFreeAt(b, now) - now);
   if (queue.size() >= options_.max_queue_per_lane || now + wait + options_.reserve_after_grant > deadline) {
     ++b.refused;
     Observe(bucket, lane, AcquireOutcome::kRefused, std::chrono::nanoseconds(0));
@@ -97,8 +118,8 @@ void RateLimiter::Service(Bucket bucket, Callbacks& out) {
   // Grant in priority order while tokens last.
   for (size_t l = 0; l < static_cast<size_t>(kLaneCount); ++l) {
     auto& q = b.lanes[l];
-    while (!q.empty() && b.tokens >= 1.0) {
-      b.tokens -= 1.0;
+    while (!q.empty() && b.tokens >= 1.0 && WindowRoom(b, now) > 0) {
+      Take(b, now);
       ++b.queued_granted;
       Observe(bucket, static_cast<Lane>(l), AcquireOutcome::kQueued, now - q.front().enqueued);
       out.emplace_back(std::move(q.front().done), absl::OkStatus());
@@ -110,7 +131,8 @@ void RateLimiter::Service(Bucket bucket, Callbacks& out) {
   for (size_t l = 0; l < static_cast<size_t>(kLaneCount); ++l) {
     auto& q = b.lanes[l];
     for (auto it = q.begin(); it != q.end();) {
-      const auto wait = SecondsToNs((static_cast<double>(position) + 1.0 - b.tokens) / b.rate);
+      const auto wait = std::max<std::chrono::nanoseconds>(
+          SecondsToNs((static_cast<double>(position) + 1.0 - b.tokens) / b.rate), WindowFreeAt(b, now) - now);
       if (now + wait + options_.reserve_after_grant > it->deadline) {
         ++b.refused;
         Observe(bucket, static_cast<Lane>(l), AcquireOutcome::kRefused, now - it->enqueued);
@@ -133,7 +155,9 @@ void RateLimiter::Arm(Bucket bucket) {
   bool any = false;
   for (const auto& q : b.lanes) any = any || !q.empty();
   if (!any) return;
-  const auto wait = SecondsToNs(std::max(0.0, 1.0 - b.tokens) / b.rate);
+  const SteadyTime now = scheduler_.clock().Steady();
+  const auto wait = std::max<std::chrono::nanoseconds>(SecondsToNs(std::max(0.0, 1.0 - b.tokens) / b.rate),
+                                                        WindowFreeAt(b, now) - now);
   b.timer = scheduler_.RunAfter(wait, [this, bucket] {
     buckets_[static_cast<size_t>(bucket)].timer = 0;
     Callbacks callbacks;

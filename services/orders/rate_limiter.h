@@ -4,6 +4,10 @@
 // A call that cannot get a token before its deadline is refused at once with RESOURCE_EXHAUSTED
 // (it never waits just to fail). A waiter that a later, higher-priority call pushes past its
 // deadline is refused as soon as that is known.
+//
+// Besides the bucket, each budget is guarded by a sliding one-second window: no trailing second
+// ever holds more grants than the (current) rate, because the exchange counts that way — a bare
+// token bucket allows burst + rate calls in some one-second windows.
 #pragma once
 
 #include <array>
@@ -37,6 +41,9 @@ struct RateLimiterOptions {
   /// Time the call itself needs after its token: a token that would come later than
   /// deadline - reserve is useless, so such calls are refused up front.
   std::chrono::milliseconds reserve_after_grant{50};
+  /// The sliding window is one second plus this margin: requests granted just over a second apart
+  /// can reach the exchange closer together (scheduling and network jitter).
+  std::chrono::milliseconds window_margin{25};
 };
 
 /// How an Acquire ended, for metrics and benchmarks.
@@ -90,12 +97,17 @@ class RateLimiter {
     SteadyTime last_refill;
     SteadyTime last_rate_change;
     std::array<std::deque<Waiter>, kLaneCount> lanes;
+    std::deque<SteadyTime> recent;  ///< grant times within the last second
     Scheduler::TimerId timer = 0;
     uint64_t immediate = 0, queued_granted = 0, refused = 0, throttles = 0;
   };
   using Callbacks = std::vector<std::pair<Done, absl::Status>>;
 
   void Refill(BucketData& b, SteadyTime now);
+  /// Grants the sliding window still allows now, and when the next one will be allowed.
+  size_t WindowRoom(BucketData& b, SteadyTime now);
+  SteadyTime WindowFreeAt(const BucketData& b, SteadyTime now) const;
+  void Take(BucketData& b, SteadyTime now);
   void Service(Bucket bucket, Callbacks& out);
   void Arm(Bucket bucket);
   absl::Status Refusal(Bucket bucket, Lane lane, const std::string& what, std::chrono::nanoseconds wait,

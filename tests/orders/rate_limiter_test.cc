@@ -43,6 +43,25 @@ TEST_F(LimiterTest, BurstIsImmediateThenPacedAtTheRate) {
   EXPECT_EQ(st.queued_granted, 4u);
 }
 
+TEST_F(LimiterTest, NoTrailingSecondExceedsTheBudget) {
+  // A bucket allowed to save 5 tokens would grant 5 + 10 within the first second: the sliding
+  // window keeps every trailing second at 10 (what a strict exchange counts).
+  RateLimiter rl(sched, Opts(10, 5));
+  std::vector<SteadyTime> grants;
+  for (int i = 0; i < 40; ++i) {
+    rl.Acquire(Bucket::kPrivate, Lane::kQuery, In(milliseconds(10000)), "q", [&](absl::Status s) {
+      ASSERT_TRUE(s.ok()) << s;
+      grants.push_back(clock.Steady());
+    });
+  }
+  sched.Advance(milliseconds(6000));
+  ASSERT_EQ(grants.size(), 40u);
+  for (size_t i = 10; i < grants.size(); ++i) {
+    EXPECT_GT(grants[i] - grants[i - 10], milliseconds(1000)) << "11 grants within one second at " << i;
+  }
+  EXPECT_EQ(grants[4], grants[0]);  // the saved burst still goes out at once
+}
+
 TEST_F(LimiterTest, LanesServeCancelThenPlaceThenQuery) {
   RateLimiter rl(sched, Opts(10, 1));
   std::vector<std::string> order;
