@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/clock.h"
 #include "tests/sim/sim_test_util.h"
 
 namespace bx::sim::testing {
@@ -243,6 +244,58 @@ TEST_F(FidelityTest, RestRepliesMatchCapturedShapes) {
     ++checked;
   }
   EXPECT_GE(checked, 10);
+}
+
+// The official signing vectors, sent verbatim to a simulator holding their key and secret with its
+// clock at their timestamp: the server side accepts exactly what the reference describes.
+TEST(FidelityVectors, OfficialRestVectorAcceptedVerbatim) {
+  OrderedJson vector;
+  for (const auto& rec : ReadJson("rest-requests.json")) {
+    if (rec["kind"].get<std::string>().rfind("signature-vector", 0) == 0) vector = rec;
+  }
+  ASSERT_FALSE(vector.is_null());
+  const auto& m = vector["message"];
+  const auto& h = m["headers"];
+  FakeClock clock;
+  clock.SetWallNs(std::stoll(h["timestamp"].get<std::string>()) * 1'000'000);
+  SimConfig cfg = FastConfig();
+  cfg.api_key = h["api-key"];
+  cfg.api_secret = m["signing_inputs"]["secretKey"];
+  auto sim = Simulator::Start(cfg, clock);
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  HttpTestClient http((*sim)->rest_url());
+  const std::string url = m["url"];
+  const std::string target = url.substr(url.find("/api/"));
+  std::map<std::string, std::string> headers = {{"api-key", h["api-key"]},
+                                                {"nonce", h["nonce"]},
+                                                {"timestamp", h["timestamp"]},
+                                                {"sign", h["sign"]}};
+  auto ok = http.Get(target, headers);
+  EXPECT_EQ(ok.json()["code"], 0) << ok.body;
+  // One changed character anywhere: 10007.
+  for (const char* field : {"nonce", "timestamp", "sign"}) {
+    auto bad = headers;
+    bad[field].back() = bad[field].back() == '1' ? '2' : '1';
+    EXPECT_EQ(http.Get(target, bad).json()["code"], 10007) << field;
+  }
+  EXPECT_EQ(http.Get(target + "&x=1", headers).json()["code"], 10007) << "an extra query parameter";
+}
+
+TEST(FidelityVectors, ReferenceWsLoginVectorAccepted) {
+  FakeClock clock;
+  clock.SetWallNs(int64_t{1747402389} * 1'000'000'000);
+  SimConfig cfg = FastConfig();
+  cfg.api_key = "yourApiKey";
+  cfg.api_secret = "yourSecretKey";
+  auto sim = Simulator::Start(cfg, clock);
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  WsTestClient ws;
+  ASSERT_TRUE(ws.Connect((*sim)->private_ws_url()));
+  ASSERT_TRUE(ws.Read().has_value());
+  ASSERT_TRUE(ws.Send(R"({"op":"login","args":[{"apiKey":"yourApiKey","timestamp":1747402389,)"
+                      R"("nonce":"o9jnhu8ijko2nbhy36fgt0mnjuyhgtsh",)"
+                      R"("sign":"a3bfb87edfc362b67c66042164e4321715b063d31cfb7b8bb44fbcaffd2ea44c"}]})"));
+  EXPECT_EQ(ws.Read().value_or(""), R"({"op":"login","data":{"result":true}})");
 }
 
 }  // namespace
