@@ -11,6 +11,7 @@
 #include "services/marketdata/app.h"
 #include "tests/marketdata/sim_process.h"
 #include "tests/marketdata/stream_reader.h"
+#include "tests/net/test_certs.h"
 
 namespace bx::md {
 namespace {
@@ -655,6 +656,40 @@ TEST_F(MarketDataIntegration, BinaryPrintsReadyLineAndExitsOnSigterm) {
   ASSERT_TRUE(s.WaitFinished());
   EXPECT_TRUE(IsStatus(s.events().back(), StreamStatus::STATE_SHUTTING_DOWN));
   EXPECT_EQ(s.status()->error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(MarketDataIntegration, WssWithCertificateVerification) {
+  // A throwaway self-signed certificate for 127.0.0.1, made at test time (never committed).
+  net::testing::TestCert cert({"localhost"}, {"127.0.0.1"});
+  std::vector<std::string> flags = kFastSim;
+  flags.insert(flags.end(), {"--tls-cert", cert.cert_file(), "--tls-key", cert.key_file()});
+  sim_ = SimProcess::Start(flags);
+  ASSERT_TRUE(sim_);
+  ASSERT_EQ(sim_->public_ws().rfind("wss://", 0), 0u) << sim_->public_ws();
+  AppOptions o = FastOptions(*sim_);
+  o.metrics_addr = "";
+  o.tls.ca_file = cert.cert_file();  // verification stays on: chain and host name
+  auto app = App::Start(o);
+  ASSERT_TRUE(app.ok()) << app.status();
+  app_ = std::move(*app);
+  channel_ = grpc::CreateChannel(app_->grpc_address(), grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(WaitUntil([&] { return app_->ready(); }, Ms(10000)));
+  auto& s = Open(Request({"BTCUSDT"}, {v1::CHANNEL_TRADE, v1::CHANNEL_ORDER_BOOK}));
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) {
+    return Count(ev, [](const auto& e) { return e.has_trade(); }) > 0 &&
+           Count(ev, [](const auto& e) { return e.has_order_book(); }) > 0;
+  }));
+
+  // A gateway that does not trust the certificate (system CAs) never connects, and is not ready.
+  AppOptions untrusting = FastOptions(*sim_);
+  untrusting.metrics_addr = "";
+  auto other = App::Start(untrusting);
+  ASSERT_TRUE(other.ok()) << other.status();
+  UpstreamStats& st = (*other)->upstream().stats();
+  ASSERT_TRUE(WaitUntil([&] { return st.connects.load() >= 2; }, Ms(10000)));
+  EXPECT_EQ(st.connections_open.load(), 0);
+  EXPECT_FALSE((*other)->ready());
+  (*other)->Stop(Ms(500));
 }
 
 }  // namespace
