@@ -1,5 +1,6 @@
 #include "sim/account_views.h"
 
+#include "common/time_util.h"
 #include "sim/frames.h"
 
 namespace bx::sim {
@@ -188,8 +189,8 @@ std::string OrderPush(const Order& o, const std::string& event, const SymbolSpec
   d["qty"] = o.qty.ToString(spec.base_precision);
   d["price"] = o.order_type == "MARKET" ? o.avg_price.ToString(spec.quote_precision) : o.price.ToString(spec.quote_precision);
   d["reductionOnly"] = o.reduce_only;
-  d["ctime"] = IsoNanos(o.ctime_ns);
-  d["mtime"] = IsoNanos(o.mtime_ns);
+  d["ctime"] = FormatIso8601Nanos(o.ctime_ns);
+  d["mtime"] = FormatIso8601Nanos(o.mtime_ns);
   d["leverage"] = std::to_string(o.leverage);
   d["orderStatus"] = o.status;
   d["fee"] = Money(o.fee);
@@ -210,7 +211,7 @@ std::string PositionPush(const Position& p, const std::string& event, const Acco
   d["side"] = p.long_side ? "LONG" : "SHORT";
   d["leverage"] = std::to_string(p.leverage);
   d["margin"] = Money(p.margin);
-  d["ctime"] = IsoNanos(p.ctime_ns);
+  d["ctime"] = FormatIso8601Nanos(p.ctime_ns);
   d["qty"] = p.qty.ToString(spec.base_precision);
   d["entryValue"] = Money(p.entry_value);
   d["symbol"] = p.symbol;
@@ -247,7 +248,7 @@ std::string TpslPush(const TpslOrder& t, const std::string& event, const Account
   d["side"] = p == nullptr ? "" : (p->long_side ? "LONG" : "SHORT");
   d["positionMode"] = a.position_mode();
   d["status"] = t.status;
-  d["ctime"] = IsoNanos(t.ctime_ns);
+  d["ctime"] = FormatIso8601Nanos(t.ctime_ns);
   d["type"] = t.type;
   if (t.type == "TPSL") {
     d["tpQty"] = t.tp_qty.ToString(spec.base_precision);

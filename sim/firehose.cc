@@ -5,6 +5,7 @@
 
 #include "sim/frames.h"
 #include "sim/market_model.h"
+#include "common/time_util.h"
 #include "sim/ws_framing.h"
 
 namespace bx::sim {
@@ -49,7 +50,7 @@ size_t FirehosePool::Append(int sym, size_t count, int64_t ts_ms, std::string* o
   if (pool.frames.empty() || count == 0) return 0;
   char ts[16];
   std::snprintf(ts, sizeof ts, "%013lld", static_cast<long long>(ts_ms));
-  const std::string iso = IsoSeconds(ts_ms);
+  const std::string iso = FormatIso8601Seconds(ts_ms);
   const size_t start = out->size();
   for (size_t n = 0; n < count; ++n) {
     const Frame& f = pool.frames[*cursor];

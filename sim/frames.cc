@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "common/time_util.h"
 #include "absl/strings/str_cat.h"
 
 namespace bx::sim {
@@ -103,7 +104,7 @@ std::string TradeFrame(std::string_view symbol, int64_t ts_ms, const std::vector
     if (!first) out += ',';
     first = false;
     out += '{';
-    Str(out, "t", IsoSeconds(t.ts_ms), false);
+    Str(out, "t", FormatIso8601Seconds(t.ts_ms), false);
     Str(out, "p", t.price.ToString(price_digits));
     Str(out, "v", t.qty.ToString(qty_digits));
     Str(out, "s", t.buy ? "buy" : "sell");
@@ -144,8 +145,8 @@ std::string PriceFrame(std::string_view symbol, int64_t ts_ms, Dec index, Dec ma
   Str(out, "ip", index.ToString(price_digits), false);
   Str(out, "mp", mark.ToString(price_digits));
   Str(out, "fr", f.settled_rate_pct.ToString());
-  Str(out, "ft", IsoSeconds(f.last_settle_ms));
-  Str(out, "nft", IsoSeconds(f.next_settle_ms));
+  Str(out, "ft", FormatIso8601Seconds(f.last_settle_ms));
+  Str(out, "nft", FormatIso8601Seconds(f.next_settle_ms));
   out += "}}";
   return out;
 }
@@ -172,26 +173,6 @@ std::string HttpDate(int64_t ms) {
   char buf[64];
   std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
   return buf;
-}
-
-std::string IsoSeconds(int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string IsoNanos(int64_t ns) {
-  std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char frac[16];
-  std::snprintf(frac, sizeof frac, ".%09lldZ", static_cast<long long>(ns % 1'000'000'000));
-  return std::string(buf) + frac;
 }
 
 }  // namespace bx::sim

@@ -45,9 +45,5 @@ std::string KlineFrame(std::string_view ch, std::string_view symbol, int64_t ts_
 
 /// RFC 7231 date for the HTTP Date header ("Wed, 23 Sep 2026 08:00:00 GMT").
 std::string HttpDate(int64_t ms);
-/// "2026-09-23T08:00:00Z" (whole seconds, UTC).
-std::string IsoSeconds(int64_t ms);
-/// "2024-05-16T08:13:09.123456789Z" (nanoseconds, UTC): private pushes' ctime/mtime.
-std::string IsoNanos(int64_t ns);
 
 }  // namespace bx::sim

@@ -1,5 +1,7 @@
 #include "sim/kline_interval.h"
 
+#include "common/time_util.h"
+
 namespace bx::sim {
 namespace {
 
@@ -7,37 +9,12 @@ constexpr int64_t kMin = 60'000;
 constexpr int64_t kHour = 60 * kMin;
 constexpr int64_t kDay = 24 * kHour;
 
-// Howard Hinnant's civil-from-days / days-from-civil (public-domain algorithms).
-void CivilFromDays(int64_t z, int64_t* y, int* m) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  *m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-  *y = yoe + era * 400 + (*m <= 2);
-}
-
-int64_t DaysFromCivil(int64_t y, int m, int d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
-
 }  // namespace
 
 int64_t KlineInterval::OpenTime(int64_t t_ms) const {
   if (month) {
-    int64_t y = 0;
-    int m = 0;
-    CivilFromDays(FloorDiv(t_ms, kDay), &y, &m);
-    return DaysFromCivil(y, m, 1) * kDay;
+    const CivilDate d = CivilFromDays(FloorDiv(t_ms, kDay));
+    return DaysFromCivil({d.year, d.month, 1}) * kDay;
   }
   if (ms == 7 * kDay) {
     // 1970-01-01 was a Thursday: shift so weeks open on Monday 00:00 UTC.
@@ -49,14 +26,12 @@ int64_t KlineInterval::OpenTime(int64_t t_ms) const {
 
 int64_t KlineInterval::NextOpen(int64_t open_ms) const {
   if (month) {
-    int64_t y = 0;
-    int m = 0;
-    CivilFromDays(FloorDiv(open_ms, kDay), &y, &m);
-    if (++m == 13) {
-      m = 1;
-      ++y;
+    CivilDate d = CivilFromDays(FloorDiv(open_ms, kDay));
+    if (++d.month == 13) {
+      d.month = 1;
+      ++d.year;
     }
-    return DaysFromCivil(y, m, 1) * kDay;
+    return DaysFromCivil({d.year, d.month, 1}) * kDay;
   }
   return open_ms + ms;
 }

@@ -1,21 +1,13 @@
 #include "common/net/http_date.h"
 
+#include "common/time_util.h"
+
 #include <array>
 #include <cctype>
 #include <string>
 
 namespace bx::net {
 namespace {
-
-// Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's algorithm).
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
 
 // A cursor over the header value; every Take* returns false on mismatch.
 class Scanner {
@@ -79,7 +71,7 @@ int64_t ToMs(int year, int month, int day, int h, int m, int s) {
   if (month < 1 || month > 12 || day < 1 || day > kDays[month - 1] || h > 23 || m > 59 || s > 60) {
     return 0;
   }
-  const int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const int64_t days = DaysFromCivil({year, static_cast<unsigned>(month), static_cast<unsigned>(day)});
   const int64_t secs = days * 86400 + h * 3600 + m * 60 + s;
   return secs > 0 ? secs * 1000 : 0;
 }

@@ -2,7 +2,7 @@
 // TP/SL. Reads are retried by the REST client; state-changing calls never are.
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
-#include "services/orders/decimal.h"
+#include "common/decimal.h"
 #include "services/orders/errors.h"
 #include "services/orders/exchange_requests.h"
 #include "services/orders/order_engine.h"

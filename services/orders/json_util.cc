@@ -1,9 +1,10 @@
 #include "services/orders/json_util.h"
 
 #include <charconv>
-#include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "common/decimal.h"
+#include "common/time_util.h"
 
 namespace bx::orders {
 namespace {
@@ -40,28 +41,6 @@ class ExactSax {
   std::string error_;
   std::size_t error_pos_ = 0;
 };
-
-bool ParseInt64(std::string_view s, int64_t* out) {
-  if (s.empty()) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
-
-int Digits(std::string_view s, size_t pos, size_t n, bool* ok) {
-  int v = 0;
-  if (pos + n > s.size()) {
-    *ok = false;
-    return 0;
-  }
-  for (size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') {
-      *ok = false;
-      return 0;
-    }
-    v = v * 10 + (s[i] - '0');
-  }
-  return v;
-}
 
 }  // namespace
 
@@ -114,8 +93,7 @@ std::optional<int64_t> GetInt(const Json& obj, std::string_view key) {
       if (s.find_first_not_of('0', dot + 1) != std::string::npos) return std::nullopt;
       s.resize(dot);
     }
-    int64_t out = 0;
-    if (ParseInt64(s, &out)) return out;
+    if (auto parsed = ParseInt64(s)) return *parsed;
   }
   return std::nullopt;
 }
@@ -133,46 +111,11 @@ std::optional<bool> GetBool(const Json& obj, std::string_view key) {
   return std::nullopt;
 }
 
-std::optional<int64_t> ParseIsoTimeMs(std::string_view s) {
-  // YYYY-MM-DDTHH:MM:SS
-  bool ok = true;
-  if (s.size() < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' ||
-      s[16] != ':') {
-    return std::nullopt;
-  }
-  std::tm tm{};
-  tm.tm_year = Digits(s, 0, 4, &ok) - 1900;
-  tm.tm_mon = Digits(s, 5, 2, &ok) - 1;
-  tm.tm_mday = Digits(s, 8, 2, &ok);
-  tm.tm_hour = Digits(s, 11, 2, &ok);
-  tm.tm_min = Digits(s, 14, 2, &ok);
-  tm.tm_sec = Digits(s, 17, 2, &ok);
-  if (!ok) return std::nullopt;
-  size_t i = 19;
-  int64_t ms = 0;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    int digits = 0;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-      if (digits < 3) ms = ms * 10 + (s[i] - '0');
-      ++digits;
-      ++i;
-    }
-    if (digits == 0) return std::nullopt;
-    for (int d = digits; d < 3; ++d) ms *= 10;
-  }
-  if (i == s.size() || s.substr(i) == "Z" || s.substr(i) == "+00:00") {
-    time_t secs = timegm(&tm);
-    return static_cast<int64_t>(secs) * 1000 + ms;
-  }
-  return std::nullopt;
-}
-
 int64_t GetTimeMs(const Json& obj, std::string_view key) {
   if (auto i = GetInt(obj, key)) return *i;
   const Json* v = Field(obj, key);
   if (v != nullptr && v->is_string()) {
-    if (auto t = ParseIsoTimeMs(v->get_ref<const std::string&>())) return *t;
+    if (auto t = ParseIso8601Ms(v->get_ref<const std::string&>())) return *t;
   }
   return 0;
 }

@@ -42,7 +42,5 @@ std::optional<bool> GetBool(const Json& obj, std::string_view key);
 /// ("2024-05-16T08:13:09.123456789Z"); 0 when absent or unparsable.
 int64_t GetTimeMs(const Json& obj, std::string_view key);
 
-/// ISO-8601 UTC ("YYYY-MM-DDTHH:MM:SS[.fraction]Z" or "+00:00") to ms since the epoch.
-std::optional<int64_t> ParseIsoTimeMs(std::string_view text);
 
 }  // namespace bx::orders

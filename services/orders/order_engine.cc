@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
-#include "services/orders/decimal.h"
+#include "common/decimal.h"
 #include "services/orders/errors.h"
 #include "services/orders/exchange_requests.h"
 #include "services/orders/orders_metrics.h"

@@ -1,7 +1,7 @@
 #include "services/orders/rest_parse.h"
 
 #include "absl/strings/ascii.h"
-#include "services/orders/decimal.h"
+#include "common/decimal.h"
 
 namespace bx::orders {
 namespace {

@@ -3,7 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/signing.h"
-#include "services/orders/decimal.h"
+#include "common/decimal.h"
 #include "services/orders/errors.h"
 
 namespace bx::orders {

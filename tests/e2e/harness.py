@@ -97,7 +97,8 @@ class Process:
 
 
 class Sim(Process):
-    """bitunix-sim on port 0. Attributes: rest, public_ws, private_ws, control (URLs)."""
+    """bitunix-sim on port 0. Attributes: rest, public_ws, private_ws, control_url (URLs);
+    control(path, body) calls the control API."""
 
     API_KEY = "sim-api-key"
     API_SECRET = "sim-api-secret"
@@ -107,13 +108,13 @@ class Sim(Process):
 
     def start(self):
         super().start()
-        for k in ("rest", "public_ws", "private_ws", "control"):
-            setattr(self, k, self.ready[k])
+        self.rest, self.public_ws, self.private_ws = self.ready["rest"], self.ready["public_ws"], self.ready["private_ws"]
+        self.control_url = self.ready["control"]
         return self
 
     def control(self, path, body=None):
         """POST (with body) or GET a control endpoint; returns the decoded JSON reply."""
-        url = self.ready["control"].rstrip("/") + path
+        url = self.control_url.rstrip("/") + path
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
                                      headers={"Content-Type": "application/json"})

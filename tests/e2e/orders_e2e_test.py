@@ -54,8 +54,7 @@ class OrdersE2E(unittest.TestCase):
         cls.sim.stop()
 
     def sim_orders(self, client_id):
-        # Sim.start() sets an attribute `control` (the URL) over the method: call it via the class.
-        orders = harness.Sim.control(self.sim, "/control/orders")["orders"]
+        orders = self.sim.control("/control/orders")["orders"]
         return [o for o in orders if o["clientId"] == client_id]
 
     def test_place_duplicate_get_cancel(self):

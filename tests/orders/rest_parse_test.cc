@@ -6,7 +6,7 @@
 #include <fstream>
 #include <set>
 
-#include "services/orders/decimal.h"
+#include "common/decimal.h"
 #include "services/orders/errors.h"
 
 namespace bx::orders {

@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "common/signing.h"
+#include "common/time_util.h"
 #include "sim/decimal.h"
 #include "sim/frames.h"
 #include "sim/kline_interval.h"
@@ -95,8 +96,8 @@ TEST(Frames, PushShapesMatchCapturedBytes) {
 }
 
 TEST(Frames, IsoTimes) {
-  EXPECT_EQ(IsoSeconds(1790150400000), "2026-09-23T08:00:00Z");
-  EXPECT_EQ(IsoNanos(1715847189123456789), "2024-05-16T08:13:09.123456789Z");
+  EXPECT_EQ(FormatIso8601Seconds(1790150400000), "2026-09-23T08:00:00Z");
+  EXPECT_EQ(FormatIso8601Nanos(1715847189123456789), "2024-05-16T08:13:09.123456789Z");
 }
 
 std::string MaskedClientFrame(uint8_t first_byte, std::string_view payload) {

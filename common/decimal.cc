@@ -1,9 +1,10 @@
-#include "services/orders/decimal.h"
+#include "common/decimal.h"
 
 #include <algorithm>
+#include <charconv>
 #include <vector>
 
-namespace bx::orders {
+namespace bx {
 namespace {
 
 struct Parts {
@@ -11,6 +12,12 @@ struct Parts {
   std::string int_digits;   // no leading zeros ("" for zero)
   std::string frac_digits;  // no trailing zeros
 };
+
+void Canonicalize(Parts* p) {
+  while (!p->int_digits.empty() && p->int_digits.front() == '0') p->int_digits.erase(p->int_digits.begin());
+  while (!p->frac_digits.empty() && p->frac_digits.back() == '0') p->frac_digits.pop_back();
+  if (p->int_digits.empty() && p->frac_digits.empty()) p->negative = false;
+}
 
 std::optional<Parts> Split(std::string_view s) {
   if (!IsDecimal(s)) return std::nullopt;
@@ -20,13 +27,9 @@ std::optional<Parts> Split(std::string_view s) {
     s.remove_prefix(1);
   }
   auto dot = s.find('.');
-  std::string_view ip = s.substr(0, dot);
-  std::string_view fp = dot == std::string_view::npos ? std::string_view() : s.substr(dot + 1);
-  while (!ip.empty() && ip.front() == '0') ip.remove_prefix(1);
-  while (!fp.empty() && fp.back() == '0') fp.remove_suffix(1);
-  p.int_digits = std::string(ip);
-  p.frac_digits = std::string(fp);
-  if (p.int_digits.empty() && p.frac_digits.empty()) p.negative = false;
+  p.int_digits = std::string(s.substr(0, dot));
+  if (dot != std::string_view::npos) p.frac_digits = std::string(s.substr(dot + 1));
+  Canonicalize(&p);
   return p;
 }
 
@@ -101,23 +104,24 @@ std::string TruncateDecimal(std::string_view s, int digits) {
   if (!p) return std::string(s);
   if (digits < 0) digits = 0;
   if (static_cast<int>(p->frac_digits.size()) > digits) p->frac_digits.resize(static_cast<size_t>(digits));
-  while (!p->frac_digits.empty() && p->frac_digits.back() == '0') p->frac_digits.pop_back();
-  if (p->int_digits.empty() && p->frac_digits.empty()) p->negative = false;
+  Canonicalize(&*p);
+  return Join(*p);
+}
+
+std::optional<std::string> ShiftDecimalLeft(std::string_view s, int places) {
+  auto p = Split(s);
+  if (!p || places < 0) return std::nullopt;
+  std::string ip = p->int_digits;
+  if (ip.size() < static_cast<size_t>(places)) ip.insert(ip.begin(), static_cast<size_t>(places) - ip.size(), '0');
+  p->frac_digits = ip.substr(ip.size() - static_cast<size_t>(places)) + p->frac_digits;
+  p->int_digits = ip.substr(0, ip.size() - static_cast<size_t>(places));
+  Canonicalize(&*p);
   return Join(*p);
 }
 
 std::string PercentToFraction(std::string_view s) {
-  auto p = Split(s);
-  if (!p) return std::string(s);
-  // Move two digits from the integer part into the fraction.
-  std::string ip = p->int_digits;
-  while (ip.size() < 2) ip.insert(ip.begin(), '0');
-  p->frac_digits = ip.substr(ip.size() - 2) + p->frac_digits;
-  p->int_digits = ip.substr(0, ip.size() - 2);
-  while (!p->int_digits.empty() && p->int_digits.front() == '0') p->int_digits.erase(p->int_digits.begin());
-  while (!p->frac_digits.empty() && p->frac_digits.back() == '0') p->frac_digits.pop_back();
-  if (p->int_digits.empty() && p->frac_digits.empty()) p->negative = false;
-  return Join(*p);
+  auto v = ShiftDecimalLeft(s, 2);
+  return v ? *v : std::string(s);
 }
 
 std::optional<std::string> MultiplyDecimal(std::string_view a, std::string_view b) {
@@ -125,14 +129,12 @@ std::optional<std::string> MultiplyDecimal(std::string_view a, std::string_view 
   if (!pa || !pb) return std::nullopt;
   std::string da = pa->int_digits + pa->frac_digits;
   std::string db = pb->int_digits + pb->frac_digits;
-  size_t scale = pa->frac_digits.size() + pb->frac_digits.size();
-  // Schoolbook multiplication on digit strings: exact and small (REST numbers are short).
+  const size_t scale = pa->frac_digits.size() + pb->frac_digits.size();
   if (da.size() + db.size() > 76) return std::nullopt;
+  // Schoolbook multiplication on digit strings: exact, and the numbers involved are short.
   std::vector<int> acc(da.size() + db.size(), 0);
   for (size_t i = da.size(); i-- > 0;) {
-    for (size_t j = db.size(); j-- > 0;) {
-      acc[i + j + 1] += (da[i] - '0') * (db[j] - '0');
-    }
+    for (size_t j = db.size(); j-- > 0;) acc[i + j + 1] += (da[i] - '0') * (db[j] - '0');
   }
   for (size_t k = acc.size(); k-- > 1;) {
     acc[k - 1] += acc[k] / 10;
@@ -145,10 +147,16 @@ std::optional<std::string> MultiplyDecimal(std::string_view a, std::string_view 
   out.negative = pa->negative != pb->negative;
   out.int_digits = all.substr(0, all.size() - scale);
   out.frac_digits = all.substr(all.size() - scale);
-  while (!out.int_digits.empty() && out.int_digits.front() == '0') out.int_digits.erase(out.int_digits.begin());
-  while (!out.frac_digits.empty() && out.frac_digits.back() == '0') out.frac_digits.pop_back();
-  if (out.int_digits.empty() && out.frac_digits.empty()) out.negative = false;
+  Canonicalize(&out);
   return Join(out);
 }
 
-}  // namespace bx::orders
+std::optional<int64_t> ParseInt64(std::string_view s) {
+  int64_t v = 0;
+  if (s.empty()) return std::nullopt;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace bx
