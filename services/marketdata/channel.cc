@@ -3,7 +3,8 @@
 #include <array>
 #include <cctype>
 
-#include "services/marketdata/decimal.h"
+#include "common/decimal.h"
+#include "common/time_util.h"
 
 namespace bx::md {
 namespace {

@@ -1,6 +1,7 @@
 #include "services/marketdata/event_encoder.h"
 
-#include "services/marketdata/decimal.h"
+#include "common/decimal.h"
+#include "common/time_util.h"
 #include "services/marketdata/proto_wire.h"
 
 namespace bx::md {

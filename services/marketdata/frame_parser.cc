@@ -2,7 +2,8 @@
 
 #include <cstring>
 
-#include "services/marketdata/decimal.h"
+#include "common/decimal.h"
+#include "common/time_util.h"
 #include "services/marketdata/json_util.h"
 
 namespace bx::md {

@@ -10,7 +10,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "services/marketdata/decimal.h"
+#include "common/decimal.h"
+#include "common/time_util.h"
 
 namespace bx::md::json {
 

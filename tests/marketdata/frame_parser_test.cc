@@ -3,7 +3,8 @@
 
 #include <gtest/gtest.h>
 
-#include "services/marketdata/decimal.h"
+#include "common/decimal.h"
+#include "common/time_util.h"
 #include "tests/marketdata/fixtures.h"
 
 namespace bx::md {
