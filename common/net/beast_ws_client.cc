@@ -91,13 +91,87 @@ class HandlerAllocator {
   HandlerMemory* mem_;
 };
 
-// A completion handler whose associated allocator is a HandlerMemory.
+// Lets the read chain take the next buffered frame without a trip through the scheduler.
+//
+// Beast completes an async_read whose frame is already in its read buffer (a 1,536-byte recv holds
+// about a dozen trade frames) with a post: one scheduler round trip, and with it one epoll_wait,
+// per frame — most of the read loop's cost (docs/BENCHMARKS.md, net). While the read handler is
+// running on the strand, ReadChainExecutor::post runs such a completion inline instead, up to
+// kMaxDepth nested frames; beyond that depth, and everywhere else, it posts to the strand as
+// usual. Running inline keeps the strand's guarantee: it only happens on the thread that is
+// already inside the strand.
+class InlineBudget {
+ public:
+  static constexpr int kMaxDepth = 32;
+  // Marks the read handler as running (and so allowed to run a completion inline).
+  class Scope {
+   public:
+    explicit Scope(InlineBudget& b) : b_(b), was_active_(b.active_) { b_.active_ = true; }
+    ~Scope() { b_.active_ = was_active_; }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    InlineBudget& b_;
+    bool was_active_;
+  };
+  bool TryEnter() {
+    if (!active_ || depth_ >= kMaxDepth) return false;
+    ++depth_;
+    return true;
+  }
+  void Leave() { --depth_; }
+
+ private:
+  bool active_ = false;
+  int depth_ = 0;
+};
+
+// A Networking-TS executor over the session's strand whose post() may run inline (above).
+class ReadChainExecutor {
+ public:
+  ReadChainExecutor(const Strand& strand, InlineBudget& budget) : strand_(strand), budget_(&budget) {}
+  asio::execution_context& context() const noexcept { return strand_.context(); }
+  void on_work_started() const noexcept { strand_.on_work_started(); }
+  void on_work_finished() const noexcept { strand_.on_work_finished(); }
+  template <class F, class A>
+  void dispatch(F&& f, const A& a) const {
+    strand_.dispatch(std::forward<F>(f), a);
+  }
+  template <class F, class A>
+  void post(F&& f, const A& a) const {
+    if (budget_->TryEnter()) {
+      std::decay_t<F> fn(std::forward<F>(f));
+      std::move(fn)();
+      budget_->Leave();
+      return;
+    }
+    strand_.post(std::forward<F>(f), a);
+  }
+  template <class F, class A>
+  void defer(F&& f, const A& a) const {
+    strand_.defer(std::forward<F>(f), a);
+  }
+  friend bool operator==(const ReadChainExecutor& a, const ReadChainExecutor& b) noexcept {
+    return a.strand_ == b.strand_ && a.budget_ == b.budget_;
+  }
+  friend bool operator!=(const ReadChainExecutor& a, const ReadChainExecutor& b) noexcept { return !(a == b); }
+
+ private:
+  Strand strand_;
+  InlineBudget* budget_;
+};
+
+// The read loop's completion handler: recycled memory (HandlerMemory) and the inline executor.
 template <class Handler>
-class AllocatingHandler {
+class ReadHandler {
  public:
   using allocator_type = HandlerAllocator<Handler>;
-  AllocatingHandler(HandlerMemory& mem, Handler h) : mem_(mem), handler_(std::move(h)) {}
+  using executor_type = ReadChainExecutor;
+  ReadHandler(HandlerMemory& mem, ReadChainExecutor ex, Handler h)
+      : mem_(mem), ex_(std::move(ex)), handler_(std::move(h)) {}
   allocator_type get_allocator() const noexcept { return allocator_type(mem_); }
+  executor_type get_executor() const noexcept { return ex_; }
   template <class... Args>
   void operator()(Args&&... args) {
     handler_(std::forward<Args>(args)...);
@@ -105,13 +179,9 @@ class AllocatingHandler {
 
  private:
   HandlerMemory& mem_;
+  ReadChainExecutor ex_;
   Handler handler_;
 };
-
-template <class Handler>
-AllocatingHandler<Handler> WithMemory(HandlerMemory& mem, Handler h) {
-  return AllocatingHandler<Handler>(mem, std::move(h));
-}
 
 class SessionBase;
 
@@ -311,8 +381,8 @@ class Session final : public SessionBase {
 
   // The hot path: no allocation per frame (one reused buffer, recycled handler memory).
   void DoRead() {
-    ws_.async_read(buffer_, WithMemory(read_memory_, [this, self = shared_from_this()](error_code ec,
-                                                                                        size_t) {
+    auto on_read = [this, self = shared_from_this()](error_code ec, size_t) {
+      InlineBudget::Scope in_read_handler(read_budget_);
       if (finished_) return;
       if (ec) {
         Finish(ReadError(ec));
@@ -330,7 +400,9 @@ class Session final : public SessionBase {
       }
       buffer_.consume(buffer_.size());
       if (!finished_) DoRead();
-    }));
+    };
+    ws_.async_read(buffer_, ReadHandler<decltype(on_read)>(read_memory_, ReadChainExecutor(strand_, read_budget_),
+                                                           std::move(on_read)));
   }
 
   void DoWrite() {
@@ -454,6 +526,7 @@ class Session final : public SessionBase {
   websocket::response_type upgrade_response_;
   std::shared_ptr<internal::VerifyFailure> verify_ = std::make_shared<internal::VerifyFailure>();
   HandlerMemory read_memory_;
+  InlineBudget read_budget_;
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
   size_t queued_bytes_ = 0;
