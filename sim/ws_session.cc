@@ -2,6 +2,7 @@
 // handling, timers and writes run on it; Send() may be called from any thread and queues encoded
 // frames that the next write coalesces (one socket write carries every frame queued since the last
 // one, plus firehose batches).
+#include <algorithm>
 #include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -25,7 +26,11 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr size_t kMaxPendingBytes = 64u << 20;  // a consumer this far behind is dropped
 constexpr size_t kFirehoseBatchBytes = 256u << 10;
 constexpr size_t kFirehoseMaxFramesPerWrite = 8192;
-constexpr auto kFirehoseTick = std::chrono::milliseconds(5);
+// A paced firehose ticks about once per frame (so frames arrive spread out, as live trades do, not
+// in bursts), but never faster than kFirehoseMinTick nor slower than kFirehoseMaxTick; "max" writes
+// whenever the socket takes more and ticks at the slowest.
+constexpr auto kFirehoseMinTick = std::chrono::microseconds(100);
+constexpr auto kFirehoseMaxTick = std::chrono::microseconds(5000);
 constexpr auto kFirehoseIdleTick = std::chrono::milliseconds(100);
 
 // The control log keeps what was received, but not login signatures.
@@ -293,7 +298,7 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
 
   // Runs only while the connection has trade subscriptions (it is how a runtime firehose change
   // reaches idle sockets).
-  void ArmFirehoseTimer(std::chrono::milliseconds d) {
+  void ArmFirehoseTimer(std::chrono::microseconds d) {
     fh_timer_armed_ = true;
     firehose_timer_.expires_after(d);
     firehose_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
@@ -324,7 +329,13 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
       if (!writing_ && !closed_) start = writing_ = true;
     }
     if (start) StartWrite();
-    ArmFirehoseTimer(kFirehoseTick);
+    ArmFirehoseTimer(FirehoseTick(rate));
+  }
+
+  std::chrono::microseconds FirehoseTick(int64_t rate) const {
+    if (rate <= 0) return kFirehoseMaxTick;
+    const int64_t per_frame_us = 1'000'000 / std::max<int64_t>(1, rate * static_cast<int64_t>(fh_symbols_.size()));
+    return std::clamp(std::chrono::microseconds(per_frame_us), kFirehoseMinTick, kFirehoseMaxTick);
   }
 
   // Appends due firehose frames to fh_batch_; returns how many.
