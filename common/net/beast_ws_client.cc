@@ -127,16 +127,19 @@ class InlineBudget {
   int depth_ = 0;
 };
 
-// A Networking-TS executor over the session's strand whose post() may run inline (above).
+// A Networking-TS executor over the session's strand whose post() may run inline (above). It
+// points at the session's strand and budget rather than copying the strand (a copy is an atomic
+// reference count, and Beast copies the executor several times per frame). Every copy lives in an
+// operation that also holds the read handler, which keeps the session alive.
 class ReadChainExecutor {
  public:
-  ReadChainExecutor(const Strand& strand, InlineBudget& budget) : strand_(strand), budget_(&budget) {}
-  asio::execution_context& context() const noexcept { return strand_.context(); }
-  void on_work_started() const noexcept { strand_.on_work_started(); }
-  void on_work_finished() const noexcept { strand_.on_work_finished(); }
+  ReadChainExecutor(const Strand& strand, InlineBudget& budget) : strand_(&strand), budget_(&budget) {}
+  asio::execution_context& context() const noexcept { return strand_->context(); }
+  void on_work_started() const noexcept { strand_->on_work_started(); }
+  void on_work_finished() const noexcept { strand_->on_work_finished(); }
   template <class F, class A>
   void dispatch(F&& f, const A& a) const {
-    strand_.dispatch(std::forward<F>(f), a);
+    strand_->dispatch(std::forward<F>(f), a);
   }
   template <class F, class A>
   void post(F&& f, const A& a) const {
@@ -146,11 +149,11 @@ class ReadChainExecutor {
       budget_->Leave();
       return;
     }
-    strand_.post(std::forward<F>(f), a);
+    strand_->post(std::forward<F>(f), a);
   }
   template <class F, class A>
   void defer(F&& f, const A& a) const {
-    strand_.defer(std::forward<F>(f), a);
+    strand_->defer(std::forward<F>(f), a);
   }
   friend bool operator==(const ReadChainExecutor& a, const ReadChainExecutor& b) noexcept {
     return a.strand_ == b.strand_ && a.budget_ == b.budget_;
@@ -158,7 +161,7 @@ class ReadChainExecutor {
   friend bool operator!=(const ReadChainExecutor& a, const ReadChainExecutor& b) noexcept { return !(a == b); }
 
  private:
-  Strand strand_;
+  const Strand* strand_;
   InlineBudget* budget_;
 };
 
@@ -380,8 +383,11 @@ class Session final : public SessionBase {
   }
 
   // The hot path: no allocation per frame (one reused buffer, recycled handler memory).
-  void DoRead() {
-    auto on_read = [this, self = shared_from_this()](error_code ec, size_t) {
+  // `self` keeps the session alive while a read is pending; it is handed from one read to the
+  // next instead of taking a new reference per frame.
+  void DoRead() { DoRead(shared_from_this()); }
+  void DoRead(std::shared_ptr<SessionBase> self) {
+    auto on_read = [this, self = std::move(self)](error_code ec, size_t) mutable {
       InlineBudget::Scope in_read_handler(read_budget_);
       if (finished_) return;
       if (ec) {
@@ -399,7 +405,7 @@ class Session final : public SessionBase {
                     {{"url", options_->url.ToString()}, {"bytes", buffer_.size()}});
       }
       buffer_.consume(buffer_.size());
-      if (!finished_) DoRead();
+      if (!finished_) DoRead(std::move(self));
     };
     ws_.async_read(buffer_, ReadHandler<decltype(on_read)>(read_memory_, ReadChainExecutor(strand_, read_budget_),
                                                            std::move(on_read)));
@@ -494,6 +500,10 @@ class Session final : public SessionBase {
   void Finish(absl::Status reason) {
     if (finished_) return;
     finished_ = true;
+    // A read handler can run nested inside earlier ones (ReadChainExecutor), and only the
+    // innermost holds the session: the frames below it still touch the session as they return.
+    // This keeps it alive until the strand runs again, after the whole chain has unwound.
+    asio::post(strand_, [keep = shared_from_this()] {});
     opened_ = false;
     timer_.cancel();
     resolver_.cancel();

@@ -97,6 +97,27 @@ struct TestWsServer::Impl {
           const std::string frame = std::to_string(i);
           co_await ws.async_write(asio::buffer(frame), asio::redirect_error(asio::use_awaitable, ec));
         }
+      } else if (cmd == "burstbig") {
+        // N small frames and then one of M bytes, hand-encoded into a single TCP write so the client
+        // finds them all in one read buffer.
+        int n = 0;
+        size_t m = 0;
+        in >> n >> m;
+        std::string bytes;
+        auto append = [&bytes](const std::string& payload) {
+          bytes.push_back(static_cast<char>(0x81));  // FIN + text, unmasked (server to client)
+          if (payload.size() < 126) {
+            bytes.push_back(static_cast<char>(payload.size()));
+          } else {
+            bytes.push_back(static_cast<char>(126));
+            bytes.push_back(static_cast<char>((payload.size() >> 8) & 0xff));
+            bytes.push_back(static_cast<char>(payload.size() & 0xff));
+          }
+          bytes += payload;
+        };
+        for (int i = 0; i < n; ++i) append(std::to_string(i));
+        append(std::string(m, 'x'));
+        co_await asio::async_write(ws.next_layer(), asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
       } else if (cmd == "big") {
         size_t n = 0;
         in >> n;

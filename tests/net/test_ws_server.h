@@ -3,6 +3,7 @@
 //   "burst N"        N frames "0".."N-1"          "big N"   one frame of N bytes ('a'..'z' cycling)
 //   "close C REASON" close frame with code C     "drop"    TCP close without a close frame
 //   "ping"           a protocol ping to the client (its pong is counted)
+//   "burstbig N M"   N frames "0".."N-1" then one of M bytes ('x'), all in one TCP write
 //   anything else    echoed back
 // Control frames the client sends are counted, so tests can prove it never pings.
 #pragma once

@@ -156,6 +156,30 @@ TEST_F(WsClientTest, FrameOverMaxMessageBytesClosesWithAClearStatus) {
   EXPECT_EQ(ev.texts.size(), 0u);
 }
 
+// The read loop takes frames already in Beast's buffer inline, nested inside the previous frame's
+// handler. 300 small frames and an oversized one arrive in one TCP write: every small frame is
+// delivered, in order, before the single RESOURCE_EXHAUSTED close (run 20 times; also under ASan).
+TEST_F(WsClientTest, ErrorAmidBufferedFramesEndsOnceAfterEveryEarlierFrame) {
+  TestWsServer server;
+  for (int round = 0; round < 20; ++round) {
+    Events ev;
+    auto client = MakeClient(Local(server.port()), {}, /*max_message=*/1000);
+    Open(*client, ev);
+    client->Send("burstbig 300 2000");
+    for (int i = 0; i < 300; ++i) {
+      auto t = ev.texts.Pop();
+      ASSERT_TRUE(t.has_value()) << "round " << round << " frame " << i << " missing";
+      ASSERT_EQ(*t, std::to_string(i));
+    }
+    auto closed = ev.closes.Pop();
+    ASSERT_TRUE(closed.has_value());
+    EXPECT_EQ(closed->code(), absl::StatusCode::kResourceExhausted) << *closed;
+    client.reset();
+    EXPECT_EQ(ev.close_count.load(), 1);
+    EXPECT_EQ(ev.texts.size(), 0u);
+  }
+}
+
 TEST_F(WsClientTest, ServerCloseFrameEndsOnceWithItsCodeAndReason) {
   TestWsServer server;
   Events ev;
