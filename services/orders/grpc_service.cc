@@ -418,11 +418,7 @@ void OrderServiceImpl::BuildSnapshot(std::shared_ptr<UpdateStream> stream, HubEv
     engine_.GetAccount(acc, deadline, [snap, finish_one, snapshot_event](absl::StatusOr<v1::GetAccountResponse> r) {
       if (r.ok()) {
         v1::UpdateEvent e;
-        auto* b = e.mutable_balance();
-        b->set_coin(r->account().margin_coin());
-        b->set_available(r->account().available());
-        b->set_frozen(r->account().frozen());
-        b->set_margin(r->account().margin());
+        *e.mutable_balance() = BalanceFromAccount(r->account());
         snap->balance.push_back(snapshot_event(std::move(e)));
       } else {
         snap->failures.push_back(absl::StrCat("account: ", std::string(r.status().message())));

@@ -151,6 +151,7 @@ absl::StatusOr<OrdersAppOptions> OrdersOptionsFromConfig(const Config& c) {
   o.service.stream_max_queue = static_cast<size_t>(c.Int("stream-queue"));
   o.service.default_margin_coin = c.Str("margin-coin");
   o.engine.default_margin_coin = c.Str("margin-coin");
+  o.private_stream.margin_coin = c.Str("margin-coin");
   o.engine.resolve_reserve = c.Duration("resolve-reserve");
   o.engine.reconcile_window = c.Duration("reconcile-window");
   o.rules_refresh = c.Duration("rules-refresh");

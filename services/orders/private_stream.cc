@@ -168,13 +168,14 @@ void PrivateStream::Subscribe() {
     hub_.SetStatus(cv1::StreamStatus::STATE_LIVE, "private feed connected");
     Reconcile(/*publish=*/false);  // seeds what we believe is open
   } else {
-    Log(LogLevel::kInfo, "orders.private", "private feed recovered; reconciling open orders and positions");
+    Log(LogLevel::kInfo, "orders.private", "private feed recovered; reconciling open orders, positions and balance");
     v1::UpdateEvent gap;
     gap.set_gateway_ts_ns(scheduler_.clock().NowNs());
     gap.mutable_gap()->set_reason(cv1::Gap::REASON_UPSTREAM_RECONNECT);
     Publish(std::move(gap));
     hub_.SetStatus(cv1::StreamStatus::STATE_RECOVERED,
-                   "private feed reconnected; open orders and positions reconciled over REST follow as snapshot events");
+                   "private feed reconnected; open orders, positions and the balance reconciled over REST follow "
+                   "as snapshot events");
     Reconcile(/*publish=*/true);
   }
 }
@@ -392,6 +393,24 @@ void PrivateStream::Reconcile(bool publish) {
       });
     }
   });
+  if (publish) {
+    // Balance pushes missed while the feed was down are not replayed: read the balance once.
+    v1::GetAccountRequest account;
+    account.set_margin_coin(options_.margin_coin);
+    engine_.GetAccount(account, deadline, [this, alive](absl::StatusOr<v1::GetAccountResponse> r) {
+      if (alive.expired()) return;
+      if (!r.ok()) {
+        Log(LogLevel::kWarn, "orders.private", "balance reconciliation failed",
+            {{"error", std::string(r.status().message())}});
+        return;
+      }
+      v1::UpdateEvent e;
+      e.set_gateway_ts_ns(scheduler_.clock().NowNs());
+      e.set_snapshot(true);
+      *e.mutable_balance() = BalanceFromAccount(r->account());
+      Publish(std::move(e));
+    });
+  }
   engine_.ListPositions(v1::ListPositionsRequest(), deadline,
                         [this, alive, publish](absl::StatusOr<v1::ListPositionsResponse> r) {
                           if (alive.expired()) return;

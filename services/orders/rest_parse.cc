@@ -254,6 +254,16 @@ v1::Position ParsePosition(const Json& j) {
   return p;
 }
 
+v1::Balance BalanceFromAccount(const v1::Account& account) {
+  v1::Balance b;
+  b.set_coin(account.margin_coin());
+  b.set_available(account.available());
+  b.set_frozen(account.frozen());
+  b.set_margin(account.margin());
+  b.set_exp_money(account.bonus());
+  return b;
+}
+
 std::optional<v1::Account> ParseAccount(const Json& data, std::string_view margin_coin) {
   const Json* obj = nullptr;
   if (data.is_object()) {

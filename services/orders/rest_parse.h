@@ -53,6 +53,9 @@ v1::Order ParseOrder(const Json& j);
 v1::Position ParsePosition(const Json& j);
 /// `/account` data: an object, or an array (the entry for `margin_coin`, else the first).
 std::optional<v1::Account> ParseAccount(const Json& data, std::string_view margin_coin = "USDT");
+/// The balance update an account read stands for (stream snapshots, reconciliation after a
+/// reconnect). The account reply has no isolated/cross split: those fields stay empty.
+v1::Balance BalanceFromAccount(const v1::Account& account);
 v1::Fill ParseFill(const Json& j);
 v1::Balance ParseBalance(const Json& j);
 v1::TpslOrder ParseTpslOrder(const Json& j);

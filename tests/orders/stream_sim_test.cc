@@ -2,6 +2,8 @@
 // numbers, filters, and a private-feed outage with REST reconciliation afterwards.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <mutex>
 #include <thread>
 
@@ -94,8 +96,25 @@ TEST(OrdersSimStream, SnapshotLivePushesAndReconnectReconciliation) {
   EXPECT_TRUE(s.Has([](const v1::UpdateEvent& e) {
     return e.has_gap() && e.gap().reason() == cv1::Gap::REASON_UPSTREAM_RECONNECT;
   }));
-  // Reconciliation over REST delivers what the feed missed.
+  // Reconciliation over REST delivers what the feed missed: the order, and the balance it froze.
   ASSERT_TRUE(WaitUntil([&] { return s.Has(IsOrder("st-during", true)); }, 10s)) << "the missed order never came";
+  std::optional<v1::Balance> reconciled;
+  ASSERT_TRUE(WaitUntil([&] {
+    const auto ev = s.events();
+    size_t recovered = ev.size();
+    for (size_t i = 0; i < ev.size(); ++i) {
+      if (ev[i].has_status() && ev[i].status().state() == cv1::StreamStatus::STATE_RECOVERED) recovered = i;
+    }
+    for (size_t i = recovered; i < ev.size(); ++i) {
+      if (ev[i].has_balance() && ev[i].snapshot()) reconciled = ev[i].balance();
+    }
+    return reconciled.has_value();
+  }, 10s)) << "no balance snapshot after the reconnect";
+  v1::GetAccountResponse account;
+  ASSERT_TRUE(h.stub().GetAccount(h.Ctx().get(), v1::GetAccountRequest(), &account).ok());
+  EXPECT_EQ(reconciled->coin(), "USDT");
+  EXPECT_EQ(reconciled->available(), account.account().available());
+  EXPECT_EQ(reconciled->frozen(), account.account().frozen());  // includes st-during's margin
   EXPECT_GE(h.sim().Get("/control/stats").value("logins_ok", 0), 2);
   // Live again.
   ASSERT_TRUE(h.Place(RestingBuy("st-after"), &r).ok());
