@@ -23,6 +23,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "bitunix/marketdata/v1/marketdata.grpc.pb.h"
+#include "absl/strings/str_split.h"
 
 namespace {
 
@@ -120,18 +121,6 @@ class Reader final : public grpc::ClientReadReactor<v1::SubscribeResponse> {
   grpc::Status status_;
 };
 
-std::vector<std::string> Split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 bool ParseArgs(int argc, char** argv, Options* o) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -139,7 +128,7 @@ bool ParseArgs(int argc, char** argv, Options* o) {
     if (a == "--target") o->target = next();
     else if (a == "--streams") o->streams = std::atoi(next().c_str());
     else if (a == "--channels") o->channels = std::atoi(next().c_str());
-    else if (a == "--symbols") o->symbols = Split(next());
+    else if (a == "--symbols") o->symbols = absl::StrSplit(next(), ',', absl::SkipEmpty());
     else if (a == "--channel") o->channel = next();
     else if (a == "--seconds") o->seconds = std::atof(next().c_str());
     else if (a == "--warmup") o->warmup = std::atof(next().c_str());

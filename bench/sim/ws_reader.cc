@@ -28,6 +28,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_split.h"
+
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
@@ -71,18 +73,6 @@ bool ParseUrl(const std::string& url, UrlParts* out) {
     out->port = hostport.substr(colon + 1);
   }
   return !out->host.empty();
-}
-
-std::vector<std::string> Split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
 }
 
 double CpuSeconds() {
@@ -216,7 +206,7 @@ int main(int argc, char** argv) {
     } else if (a == "--channel") {
       opt.channel = next();
     } else if (a == "--symbols") {
-      opt.symbols = Split(next());
+      opt.symbols = absl::StrSplit(next(), ',', absl::SkipEmpty());
     } else if (a == "--seconds") {
       opt.seconds = std::stod(next());
     } else if (a == "--warmup") {
