@@ -1,0 +1,183 @@
+// Round-trip latency of one unary call through each gRPC C++ server API, in one process, on
+// loopback: the callback API (what both services use for streams), the async API with a
+// thread polling its own completion queue, and the sync API. The same sync client calls each.
+//
+//   bench-grpc-api-rtt [calls=5000] [runs=3]
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include "bitunix/orders/v1/orders.grpc.pb.h"
+
+namespace v1 = bitunix::orders::v1;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+class CallbackImpl final : public v1::OrderService::CallbackService {
+  grpc::ServerUnaryReactor* PlaceOrder(grpc::CallbackServerContext* ctx, const v1::PlaceOrderRequest* req,
+                                       v1::PlaceOrderResponse* resp) override {
+    resp->set_client_id(req->client_id());
+    auto* r = ctx->DefaultReactor();
+    r->Finish(grpc::Status::OK);
+    return r;
+  }
+};
+
+// Finishes from another thread, as a service whose logic runs on its own io thread does.
+class HopImpl final : public v1::OrderService::CallbackService {
+ public:
+  explicit HopImpl(boost::asio::io_context& ioc) : ioc_(ioc) {}
+  grpc::ServerUnaryReactor* PlaceOrder(grpc::CallbackServerContext* ctx, const v1::PlaceOrderRequest* req,
+                                       v1::PlaceOrderResponse* resp) override {
+    auto* r = ctx->DefaultReactor();
+    boost::asio::post(ioc_, [r, req, resp] {
+      resp->set_client_id(req->client_id());
+      r->Finish(grpc::Status::OK);
+    });
+    return r;
+  }
+ private:
+  boost::asio::io_context& ioc_;
+};
+
+class SyncImpl final : public v1::OrderService::Service {
+  grpc::Status PlaceOrder(grpc::ServerContext*, const v1::PlaceOrderRequest* req,
+                          v1::PlaceOrderResponse* resp) override {
+    resp->set_client_id(req->client_id());
+    return grpc::Status::OK;
+  }
+};
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+bool g_tuned = false;
+
+void Tune(grpc::ChannelArguments& a) {
+  if (!g_tuned) return;
+  a.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  a.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
+}
+
+void Measure(const char* name, const std::string& addr, int calls) {
+  grpc::ChannelArguments args;
+  Tune(args);
+  auto stub = v1::OrderService::NewStub(grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args));
+  std::vector<double> rtt;
+  for (int i = 0; i < calls + 200; ++i) {
+    grpc::ClientContext ctx;
+    v1::PlaceOrderRequest req;
+    req.set_client_id("c" + std::to_string(i));
+    v1::PlaceOrderResponse resp;
+    auto t0 = Clock::now();
+    grpc::Status s = stub->PlaceOrder(&ctx, req, &resp);
+    auto dt = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s: %s\n", name, s.error_message().c_str());
+      std::exit(1);
+    }
+    if (i >= 200) rtt.push_back(dt);
+  }
+  std::printf("%-28s p50 %6.1f  p90 %6.1f  p99 %6.1f us\n", name, Percentile(rtt, 0.5), Percentile(rtt, 0.9),
+              Percentile(rtt, 0.99));
+}
+
+std::unique_ptr<grpc::Server> Build(grpc::Service* svc, int* port,
+                                    std::unique_ptr<grpc::ServerCompletionQueue>* cq = nullptr) {
+  grpc::ServerBuilder b;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), port);
+  b.RegisterService(svc);
+  if (g_tuned) {
+    b.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    b.AddChannelArgument(GRPC_ARG_MINIMAL_STACK, 1);
+  }
+  if (cq) *cq = b.AddCompletionQueue();
+  return b.BuildAndStart();
+}
+
+void RunAsync(int calls) {
+  v1::OrderService::AsyncService svc;
+  int port = 0;
+  std::unique_ptr<grpc::ServerCompletionQueue> cq;
+  auto server = Build(&svc, &port, &cq);
+  struct Call {
+    grpc::ServerContext ctx;
+    v1::PlaceOrderRequest req;
+    grpc::ServerAsyncResponseWriter<v1::PlaceOrderResponse> writer{&ctx};
+    bool finishing = false;
+  };
+  auto arm = [&] {
+    auto* c = new Call;
+    svc.RequestPlaceOrder(&c->ctx, &c->req, &c->writer, cq.get(), cq.get(), c);
+  };
+  arm();
+  std::thread poller([&] {
+    void* tag;
+    bool ok;
+    while (cq->Next(&tag, &ok)) {
+      auto* c = static_cast<Call*>(tag);
+      if (c->finishing || !ok) {
+        delete c;
+        continue;
+      }
+      arm();
+      c->finishing = true;
+      v1::PlaceOrderResponse resp;
+      resp.set_client_id(c->req.client_id());
+      c->writer.Finish(resp, grpc::Status::OK, c);
+    }
+  });
+  Measure("async API (own CQ thread)", "127.0.0.1:" + std::to_string(port), calls);
+  server->Shutdown();
+  cq->Shutdown();
+  poller.join();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int calls = argc > 1 ? std::atoi(argv[1]) : 5000;
+  const int runs = argc > 2 ? std::atoi(argv[2]) : 3;
+  g_tuned = argc > 3 && std::string(argv[3]) == "tuned";
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  std::thread io([&] { ioc.run(); });
+  for (int run = 0; run < runs; ++run) {
+    {
+      HopImpl svc(ioc);
+      int port = 0;
+      auto server = Build(&svc, &port);
+      Measure("callback API, Finish on io thread", "127.0.0.1:" + std::to_string(port), calls);
+      server->Shutdown();
+    }
+    {
+      CallbackImpl svc;
+      int port = 0;
+      auto server = Build(&svc, &port);
+      Measure("callback API", "127.0.0.1:" + std::to_string(port), calls);
+      server->Shutdown();
+    }
+    {
+      SyncImpl svc;
+      int port = 0;
+      auto server = Build(&svc, &port);
+      Measure("sync API", "127.0.0.1:" + std::to_string(port), calls);
+      server->Shutdown();
+    }
+    RunAsync(calls);
+  }
+  work.reset();
+  io.join();
+}
