@@ -86,9 +86,19 @@ inline constexpr Endpoint kGetHistoryPositions{"get_history_positions",
 // TP/SL.
 inline constexpr Endpoint kTpslPlaceOrder{"tpsl_place_order", "/api/v1/futures/tpsl/place_order", true, true,
                                           Bucket::kPrivate, Lane::kPlace, false};
+inline constexpr Endpoint kTpslPositionPlaceOrder{"tpsl_position_place_order",
+                                                  "/api/v1/futures/tpsl/position/place_order", true, true,
+                                                  Bucket::kPrivate, Lane::kPlace, false};
+inline constexpr Endpoint kTpslModifyOrder{"tpsl_modify_order", "/api/v1/futures/tpsl/modify_order", true, true,
+                                           Bucket::kPrivate, Lane::kPlace, false};
+inline constexpr Endpoint kTpslPositionModifyOrder{"tpsl_position_modify_order",
+                                                   "/api/v1/futures/tpsl/position/modify_order", true, true,
+                                                   Bucket::kPrivate, Lane::kPlace, false};
 inline constexpr Endpoint kTpslCancelOrder{"tpsl_cancel_order", "/api/v1/futures/tpsl/cancel_order", true, true,
                                            Bucket::kPrivate, Lane::kCancel, false};
 inline constexpr Endpoint kTpslPendingOrders{"tpsl_get_pending_orders", "/api/v1/futures/tpsl/get_pending_orders",
+                                             false, true, Bucket::kPrivate, Lane::kQuery, true};
+inline constexpr Endpoint kTpslHistoryOrders{"tpsl_get_history_orders", "/api/v1/futures/tpsl/get_history_orders",
                                              false, true, Bucket::kPrivate, Lane::kQuery, true};
 }  // namespace ep
 

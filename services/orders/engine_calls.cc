@@ -435,15 +435,9 @@ void OrderEngine::CloseAllPositions(v1::CloseAllPositionsRequest req, SteadyTime
                                         });
 }
 
-void OrderEngine::PlaceTpslOrder(v1::PlaceTpslOrderRequest req, SteadyTime deadline,
-                                 Reply<v1::PlaceTpslOrderResponse> done) {
-  const std::string symbol = NormalizeSymbol(req.symbol());
-  if (symbol.empty()) return done(Invalid("symbol is required"));
-  if (req.position_id().empty()) return done(Invalid("position_id is required"));
-  if (req.tpsl().tp_price().empty() && req.tpsl().sl_price().empty()) {
-    return done(Invalid("set tpsl.tp_price and/or tpsl.sl_price"));
-  }
-  // Precision checks through the placement validator on a stand-in order.
+absl::Status OrderEngine::ValidateTpsl(const std::string& symbol, const v1::TpSl& tpsl, const std::string& tp_qty,
+                                       const std::string& sl_qty, bool whole_position) const {
+  if (tpsl.tp_price().empty() && tpsl.sl_price().empty()) return Invalid("set tpsl.tp_price and/or tpsl.sl_price");
   v1::PlaceOrderRequest probe;
   probe.set_symbol(symbol);
   probe.set_side(cv1::SIDE_BUY);
@@ -452,25 +446,64 @@ void OrderEngine::PlaceTpslOrder(v1::PlaceTpslOrderRequest req, SteadyTime deadl
   std::string rule;
   if (rules) {
     auto it = rules->find(symbol);
-    if (it == rules->end()) return done(Invalid(absl::StrCat("unknown symbol ", symbol)));
+    if (it == rules->end()) return Invalid(absl::StrCat("unknown symbol ", symbol));
     probe.set_qty(it->second.min_trade_volume.empty() ? "1" : it->second.min_trade_volume);
   } else {
     probe.set_qty("1");
   }
-  *probe.mutable_tpsl() = req.tpsl();
+  *probe.mutable_tpsl() = tpsl;
   if (absl::Status s = ValidatePlaceOrder(probe, rules.get(), &rule); !s.ok() && rule != "symbol_status") {
     if (metrics_) metrics_->ValidationRefusal(rule);
+    return s;
+  }
+  if (whole_position && (!tp_qty.empty() || !sl_qty.empty())) {
+    return Invalid("a whole-position TP/SL closes the whole position: leave tp_qty and sl_qty empty");
+  }
+  for (const std::string* q : {&tp_qty, &sl_qty}) {
+    if (!q->empty() && !IsPositiveDecimal(*q)) {
+      return Invalid(absl::StrCat("tp_qty/sl_qty '", *q, "' must be a positive decimal"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void OrderEngine::PlaceTpslOrder(v1::PlaceTpslOrderRequest req, SteadyTime deadline,
+                                 Reply<v1::PlaceTpslOrderResponse> done) {
+  const std::string symbol = NormalizeSymbol(req.symbol());
+  if (symbol.empty()) return done(Invalid("symbol is required"));
+  if (req.position_id().empty()) return done(Invalid("position_id is required"));
+  if (absl::Status s = ValidateTpsl(symbol, req.tpsl(), req.tp_qty(), req.sl_qty(), req.whole_position()); !s.ok()) {
     return done(s);
   }
-  for (const std::string* q : {&req.tp_qty(), &req.sl_qty()}) {
-    if (!q->empty() && !IsPositiveDecimal(*q)) return done(Invalid(absl::StrCat("tp_qty/sl_qty '", *q, "' must be a positive decimal")));
-  }
-  Simple<v1::PlaceTpslOrderResponse>(ep::kTpslPlaceOrder, {}, TpslPlaceBody(req, symbol), deadline, std::move(done),
+  Simple<v1::PlaceTpslOrderResponse>(req.whole_position() ? ep::kTpslPositionPlaceOrder : ep::kTpslPlaceOrder, {},
+                                     TpslPlaceBody(req, symbol), deadline, std::move(done),
                                      [](const Json& data) -> absl::StatusOr<v1::PlaceTpslOrderResponse> {
                                        v1::PlaceTpslOrderResponse resp;
                                        resp.set_order_id(ParseOrderAck(data).order_id);
                                        return resp;
                                      });
+}
+
+void OrderEngine::ModifyTpslOrder(v1::ModifyTpslOrderRequest req, SteadyTime deadline,
+                                  Reply<v1::ModifyTpslOrderResponse> done) {
+  const std::string symbol = NormalizeSymbol(req.symbol());
+  if (symbol.empty()) return done(Invalid("symbol is required"));
+  if (req.order_id().empty() && !(req.whole_position() && !req.position_id().empty())) {
+    return done(Invalid(req.whole_position() ? "order_id or position_id is required"
+                                             : "order_id is required (position_id names only a whole-position TP/SL)"));
+  }
+  if (absl::Status s = ValidateTpsl(symbol, req.tpsl(), req.tp_qty(), req.sl_qty(), req.whole_position()); !s.ok()) {
+    return done(s);
+  }
+  const std::string id = req.order_id();
+  Simple<v1::ModifyTpslOrderResponse>(req.whole_position() ? ep::kTpslPositionModifyOrder : ep::kTpslModifyOrder, {},
+                                      TpslModifyBody(req, symbol), deadline, std::move(done),
+                                      [id](const Json& data) -> absl::StatusOr<v1::ModifyTpslOrderResponse> {
+                                        v1::ModifyTpslOrderResponse resp;
+                                        std::string got = ParseOrderAck(data).order_id;
+                                        resp.set_order_id(got.empty() ? id : got);
+                                        return resp;
+                                      });
 }
 
 void OrderEngine::CancelTpslOrder(v1::CancelTpslOrderRequest req, SteadyTime deadline,
@@ -490,11 +523,22 @@ void OrderEngine::CancelTpslOrder(v1::CancelTpslOrderRequest req, SteadyTime dea
 
 void OrderEngine::ListTpslOrders(v1::ListTpslOrdersRequest req, SteadyTime deadline,
                                  Reply<v1::ListTpslOrdersResponse> done) {
+  QueryParams q = {{"symbol", NormalizeSymbol(req.symbol())}, {"positionId", req.position_id()}};
+  if (req.history()) {
+    q.push_back({"startTime", MsParam(req.start_time_ms())});
+    q.push_back({"endTime", MsParam(req.end_time_ms())});
+    q.push_back({"skip", req.skip() ? std::to_string(req.skip()) : ""});
+    q.push_back({"limit", LimitParam(req.limit())});
+  } else if (req.start_time_ms() || req.end_time_ms() || req.skip() || req.limit()) {
+    return done(Invalid("start_time_ms, end_time_ms, skip and limit apply to the history only: set history"));
+  }
   Simple<v1::ListTpslOrdersResponse>(
-      ep::kTpslPendingOrders, {{"symbol", NormalizeSymbol(req.symbol())}, {"positionId", req.position_id()}}, "",
-      deadline, std::move(done), [](const Json& data) -> absl::StatusOr<v1::ListTpslOrdersResponse> {
+      req.history() ? ep::kTpslHistoryOrders : ep::kTpslPendingOrders, std::move(q), "", deadline, std::move(done),
+      [](const Json& data) -> absl::StatusOr<v1::ListTpslOrdersResponse> {
         v1::ListTpslOrdersResponse resp;
-        for (const Json* item : ParseListPage(data, "orderList").items) *resp.add_orders() = ParseTpslOrder(*item);
+        ListPage page = ParseListPage(data, "orderList");
+        for (const Json* item : page.items) *resp.add_orders() = ParseTpslOrder(*item);
+        resp.set_total(page.total);
         return resp;
       });
 }

@@ -146,6 +146,17 @@ std::string TpslPlaceBody(const v1::PlaceTpslOrderRequest& req, const std::strin
   return Dump(o);
 }
 
+std::string TpslModifyBody(const v1::ModifyTpslOrderRequest& req, const std::string& symbol) {
+  OrderedJson o = OrderedJson::object();
+  o["symbol"] = symbol;
+  if (!req.order_id().empty()) o["orderId"] = req.order_id();
+  if (!req.position_id().empty()) o["positionId"] = req.position_id();
+  PutTpSl(o, req.tpsl());
+  if (!req.tp_qty().empty()) o["tpQty"] = req.tp_qty();
+  if (!req.sl_qty().empty()) o["slQty"] = req.sl_qty();
+  return Dump(o);
+}
+
 std::string TpslCancelBody(const std::string& symbol, const std::string& order_id) {
   OrderedJson o = OrderedJson::object();
   o["symbol"] = symbol;

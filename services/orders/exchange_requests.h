@@ -30,6 +30,7 @@ std::string AdjustPositionMarginBody(const v1::AdjustPositionMarginRequest& req,
 std::string FlashCloseBody(const std::string& position_id);
 std::string CloseAllPositionsBody(const std::string& symbol);
 std::string TpslPlaceBody(const v1::PlaceTpslOrderRequest& req, const std::string& symbol);
+std::string TpslModifyBody(const v1::ModifyTpslOrderRequest& req, const std::string& symbol);
 std::string TpslCancelBody(const std::string& symbol, const std::string& order_id);
 
 /// "" for 0, else the decimal text.

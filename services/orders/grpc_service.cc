@@ -56,7 +56,13 @@ AuditInfo AuditOf(const v1::AdjustPositionMarginRequest& r) {
 }
 AuditInfo AuditOf(const v1::FlashClosePositionRequest& r) { return {"", r.position_id(), "", "position"}; }
 AuditInfo AuditOf(const v1::CloseAllPositionsRequest& r) { return {"", "", r.symbol(), ""}; }
-AuditInfo AuditOf(const v1::PlaceTpslOrderRequest& r) { return {"", r.position_id(), r.symbol(), "tpsl"}; }
+AuditInfo AuditOf(const v1::PlaceTpslOrderRequest& r) {
+  return {"", r.position_id(), r.symbol(), r.whole_position() ? "tpsl whole position" : "tpsl"};
+}
+AuditInfo AuditOf(const v1::ModifyTpslOrderRequest& r) {
+  return {"", r.order_id().empty() ? r.position_id() : r.order_id(), r.symbol(),
+          r.whole_position() ? "tpsl whole position" : "tpsl"};
+}
 AuditInfo AuditOf(const v1::CancelTpslOrderRequest& r) { return {"", r.order_id(), r.symbol(), "tpsl"}; }
 
 template <class Resp>
@@ -245,6 +251,7 @@ BX_UNARY(AdjustPositionMargin, true)
 BX_UNARY(FlashClosePosition, true)
 BX_UNARY(CloseAllPositions, true)
 BX_UNARY(PlaceTpslOrder, true)
+BX_UNARY(ModifyTpslOrder, true)
 BX_UNARY(CancelTpslOrder, true)
 BX_UNARY(ListTpslOrders, false)
 #undef BX_UNARY

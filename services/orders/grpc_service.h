@@ -66,6 +66,7 @@ class OrderServiceImpl final : public bitunix::orders::v1::OrderService::Callbac
                             v1::FlashClosePositionResponse* r) override;
   Unary* CloseAllPositions(Ctx* c, const v1::CloseAllPositionsRequest* q, v1::CloseAllPositionsResponse* r) override;
   Unary* PlaceTpslOrder(Ctx* c, const v1::PlaceTpslOrderRequest* q, v1::PlaceTpslOrderResponse* r) override;
+  Unary* ModifyTpslOrder(Ctx* c, const v1::ModifyTpslOrderRequest* q, v1::ModifyTpslOrderResponse* r) override;
   Unary* CancelTpslOrder(Ctx* c, const v1::CancelTpslOrderRequest* q, v1::CancelTpslOrderResponse* r) override;
   Unary* ListTpslOrders(Ctx* c, const v1::ListTpslOrdersRequest* q, v1::ListTpslOrdersResponse* r) override;
   grpc::ServerWriteReactor<v1::StreamUpdatesResponse>* StreamUpdates(Ctx* c, const v1::StreamUpdatesRequest* q) override;

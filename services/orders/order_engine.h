@@ -99,6 +99,7 @@ class OrderEngine {
   void CloseAllPositions(v1::CloseAllPositionsRequest req, SteadyTime deadline,
                          Reply<v1::CloseAllPositionsResponse> done);
   void PlaceTpslOrder(v1::PlaceTpslOrderRequest req, SteadyTime deadline, Reply<v1::PlaceTpslOrderResponse> done);
+  void ModifyTpslOrder(v1::ModifyTpslOrderRequest req, SteadyTime deadline, Reply<v1::ModifyTpslOrderResponse> done);
   void CancelTpslOrder(v1::CancelTpslOrderRequest req, SteadyTime deadline, Reply<v1::CancelTpslOrderResponse> done);
   void ListTpslOrders(v1::ListTpslOrdersRequest req, SteadyTime deadline, Reply<v1::ListTpslOrdersResponse> done);
 
@@ -164,6 +165,10 @@ class OrderEngine {
   void FetchOpenOrdersPage(std::shared_ptr<std::vector<v1::Order>> acc, int page, SteadyTime deadline,
                            Reply<std::vector<v1::Order>> done);
   void LoadRules();
+  /// TP/SL triggers through the placement validator on a stand-in order (symbol, precision,
+  /// trigger types) and the quantities as positive decimals; none with a whole-position TP/SL.
+  absl::Status ValidateTpsl(const std::string& symbol, const v1::TpSl& tpsl, const std::string& tp_qty,
+                            const std::string& sl_qty, bool whole_position) const;
 
   std::string MarginCoin(const std::string& requested) const {
     return requested.empty() ? options_.default_margin_coin : requested;

@@ -334,6 +334,7 @@ v1::TpslOrder ParseTpslOrder(const Json& j) {
   t.set_sl_qty(DecimalOrEmpty(j, {"slQty"}));
   t.set_status(FirstOf(j, {"status", "orderStatus"}));
   t.set_create_time_ms(GetTimeMs(j, "ctime"));
+  t.set_whole_position(absl::AsciiStrToUpper(GetString(j, "type")) == "POSITION_TPSL");
   return t;
 }
 

@@ -260,5 +260,30 @@ TEST(ParseRobustness, GarbageShapesNeverCrash) {
   }
 }
 
+// A TP/SL order as the list endpoints and the tpsl push send it (section 4: type TPSL or
+// POSITION_TPSL, id under "id" or "orderId").
+TEST(RestParse, TpslOrderKindAndQuantities) {
+  auto j = ParseJsonExact(
+      R"({"id":"77","positionId":"p1","symbol":"ethusdt","side":"SELL","type":"TPSL","status":"NEW","tpPrice":"4000","tpStopType":"LAST_PRICE","tpOrderType":"MARKET","slPrice":"2000","tpQty":"0.5","slQty":"0.25","ctime":1715847189123})");
+  ASSERT_TRUE(j.ok());
+  v1::TpslOrder t = ParseTpslOrder(*j);
+  EXPECT_EQ(t.order_id(), "77");
+  EXPECT_EQ(t.position_id(), "p1");
+  EXPECT_EQ(t.symbol(), "ETHUSDT");
+  EXPECT_EQ(t.side(), cv1::SIDE_SELL);
+  EXPECT_FALSE(t.whole_position());
+  EXPECT_EQ(t.tpsl().tp_price(), "4000");
+  EXPECT_EQ(t.tpsl().sl_price(), "2000");
+  EXPECT_EQ(t.tp_qty(), "0.5");
+  EXPECT_EQ(t.sl_qty(), "0.25");
+  EXPECT_EQ(t.create_time_ms(), 1715847189123);
+  auto w = ParseJsonExact(R"({"orderId":"78","positionId":"p1","symbol":"ETHUSDT","type":"position_tpsl","status":"NEW","slPrice":"1900"})");
+  ASSERT_TRUE(w.ok());
+  v1::TpslOrder wt = ParseTpslOrder(*w);
+  EXPECT_EQ(wt.order_id(), "78");
+  EXPECT_TRUE(wt.whole_position());
+  EXPECT_TRUE(wt.tp_qty().empty());
+}
+
 }  // namespace
 }  // namespace bx::orders

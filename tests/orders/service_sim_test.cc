@@ -166,11 +166,82 @@ TEST(OrdersSim, EveryRpcEndToEnd) {
   ASSERT_GRPC_OK(stub.ListTpslOrders(h.Ctx().get(), lt, &lt_r));
   ASSERT_GE(lt_r.orders_size(), 1);
   EXPECT_EQ(lt_r.orders(0).order_id(), tpsl_r.order_id());
+  EXPECT_FALSE(lt_r.orders(0).whole_position());
+  EXPECT_EQ(lt_r.orders(0).tp_qty(), "0.01");
+
+  // Modify it: new triggers and a smaller take-profit quantity.
+  v1::ModifyTpslOrderRequest mt;
+  mt.set_symbol("BTCUSDT");
+  mt.set_order_id(tpsl_r.order_id());
+  mt.mutable_tpsl()->set_tp_price("190000");
+  mt.mutable_tpsl()->set_sl_price("2000");
+  mt.set_tp_qty("0.005");
+  v1::ModifyTpslOrderResponse mt_r;
+  ASSERT_GRPC_OK(stub.ModifyTpslOrder(h.Ctx().get(), mt, &mt_r));
+  EXPECT_EQ(mt_r.order_id(), tpsl_r.order_id());
+  ASSERT_GRPC_OK(stub.ListTpslOrders(h.Ctx().get(), lt, &lt_r));
+  ASSERT_EQ(lt_r.orders_size(), 1);
+  EXPECT_EQ(lt_r.orders(0).tpsl().tp_price(), "190000");
+  EXPECT_EQ(lt_r.orders(0).tpsl().sl_price(), "2000");
+  EXPECT_EQ(lt_r.orders(0).tp_qty(), "0.005");
+  EXPECT_EQ(lt_r.orders(0).sl_qty(), "0.01");  // an empty sl_qty keeps the quantity
+
+  // Refused before the exchange: no order id, a quantity on a whole-position TP/SL, paging
+  // without history.
+  v1::ModifyTpslOrderRequest bad_mt = mt;
+  bad_mt.clear_order_id();
+  EXPECT_EQ(stub.ModifyTpslOrder(h.Ctx().get(), bad_mt, &mt_r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::PlaceTpslOrderRequest whole = tpsl;
+  whole.set_whole_position(true);
+  v1::PlaceTpslOrderResponse whole_r;
+  grpc::Status refused = stub.PlaceTpslOrder(h.Ctx().get(), whole, &whole_r);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(refused.error_message().find("leave tp_qty and sl_qty empty"), std::string::npos) << refused.error_message();
+  v1::ListTpslOrdersRequest paged = lt;
+  paged.set_limit(10);
+  EXPECT_EQ(stub.ListTpslOrders(h.Ctx().get(), paged, &lt_r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  // A whole-position TP/SL, changed through its position id.
+  whole.clear_tp_qty();
+  whole.clear_sl_qty();
+  ASSERT_GRPC_OK(stub.PlaceTpslOrder(h.Ctx().get(), whole, &whole_r));
+  EXPECT_FALSE(whole_r.order_id().empty());
+  v1::ModifyTpslOrderRequest mw;
+  mw.set_symbol("BTCUSDT");
+  mw.set_whole_position(true);
+  mw.set_position_id(p.position_id());
+  mw.mutable_tpsl()->set_tp_price("180000");
+  ASSERT_GRPC_OK(stub.ModifyTpslOrder(h.Ctx().get(), mw, &mt_r));
+  EXPECT_EQ(mt_r.order_id(), whole_r.order_id());
+  ASSERT_GRPC_OK(stub.ListTpslOrders(h.Ctx().get(), lt, &lt_r));
+  ASSERT_EQ(lt_r.orders_size(), 2);
+  bool saw_whole = false;
+  for (const auto& o : lt_r.orders()) {
+    if (o.order_id() != whole_r.order_id()) continue;
+    saw_whole = true;
+    EXPECT_TRUE(o.whole_position());
+    EXPECT_EQ(o.tpsl().tp_price(), "180000");
+    EXPECT_TRUE(o.tp_qty().empty());
+  }
+  EXPECT_TRUE(saw_whole);
+
   v1::CancelTpslOrderRequest ct;
   ct.set_symbol("BTCUSDT");
   ct.set_order_id(tpsl_r.order_id());
   v1::CancelTpslOrderResponse ct_r;
   ASSERT_GRPC_OK(stub.CancelTpslOrder(h.Ctx().get(), ct, &ct_r));
+  // The cancelled one moves to the history; the whole-position one stays pending.
+  v1::ListTpslOrdersRequest tpsl_hist = lt;
+  tpsl_hist.set_history(true);
+  tpsl_hist.set_limit(50);
+  ASSERT_GRPC_OK(stub.ListTpslOrders(h.Ctx().get(), tpsl_hist, &lt_r));
+  ASSERT_EQ(lt_r.orders_size(), 1);
+  EXPECT_EQ(lt_r.total(), 1);
+  EXPECT_EQ(lt_r.orders(0).order_id(), tpsl_r.order_id());
+  EXPECT_EQ(lt_r.orders(0).status(), "CANCELED");
+  ASSERT_GRPC_OK(stub.ListTpslOrders(h.Ctx().get(), lt, &lt_r));
+  ASSERT_EQ(lt_r.orders_size(), 1);
+  EXPECT_EQ(lt_r.orders(0).order_id(), whole_r.order_id());
 
   v1::AdjustPositionMarginRequest adj;
   adj.set_symbol("BTCUSDT");
