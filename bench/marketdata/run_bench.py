@@ -107,7 +107,7 @@ def throughput(args, raw):
     for n in args.streams:
         runs = []
         for r in range(args.runs):
-            sim, md = start_pair(args.build, ["--firehose-rate", "max"])
+            sim, md = start_pair(args.build, ["--firehose-rate", "max"], args.md_flag)
             try:
                 ws = sim.ready["public_ws"]
                 limit_a = json.loads(Proc([f"{args.build}/bench/sim/bitunix-ws-reader", "--url", ws, "--symbols",
@@ -152,7 +152,7 @@ def latency(args, raw):
     for n in (1, 10):
         runs = []
         for r in range(args.runs):
-            sim, md = start_pair(args.build, ["--firehose-rate", str(args.latency_rate)])
+            sim, md = start_pair(args.build, ["--firehose-rate", str(args.latency_rate)], args.md_flag)
             try:
                 res = measure([f"{args.build}/bench/marketdata/bench-md-load", "--target", md.ready["grpc"],
                                "--streams", str(n), "--symbols", "BTCUSDT", "--channel", "trade", "--seconds",
@@ -177,7 +177,7 @@ def latency(args, raw):
 
 
 def memory(args, raw):
-    sim, md = start_pair(args.build, [])
+    sim, md = start_pair(args.build, [], args.md_flag)
     samples = []
     try:
         base = md.rss_mib()
@@ -215,6 +215,8 @@ def main():
     ap.add_argument("--latency-rate", type=int, default=10000)
     ap.add_argument("--idle-streams", type=int, default=1000)
     ap.add_argument("--rss-seconds", type=int, default=600)
+    ap.add_argument("--md-flag", action="append", default=[],
+                    help="extra bitunix-marketdata flag, e.g. --md-flag=--coalesce-us=0 (repeatable)")
     ap.add_argument("--only", choices=["throughput", "latency", "memory"], nargs="*")
     ap.add_argument("--json", default="/tmp/bench-md-results.json")
     ap.add_argument("--nice", type=int, default=0,

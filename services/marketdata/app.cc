@@ -83,6 +83,9 @@ std::vector<OptSpec> MarketDataOptionSpecs() {
       Dur("max-queue-age", "2s", "A stream is never served a trade queued longer than this: it gets a Gap instead."),
       Int("max-batch-events", 512, 1, 1 << 20, "Most events per stream write."),
       Int("max-batch-bytes", 1 << 20, 1024, 3 << 20, "About the most bytes per stream write (clients accept 4 MiB)."),
+      Int("coalesce-us", 100, 0, 10000,
+          "Under load, a stream write waits up to this long for a fuller batch (0: never). Quiet streams never wait."),
+      Int("coalesce-events", 128, 1, 1 << 20, "A busy stream waits (--coalesce-us) only while fewer events than this are queued."),
       Dur("linger", "30s", "Keep an exchange subscription this long after its last stream left."),
       Dur("ping-interval", "15s", "JSON ping interval per exchange connection (the exchange closes silent sockets "
                                   "after ~60 s)."),
@@ -137,6 +140,8 @@ absl::StatusOr<AppOptions> AppOptionsFromConfig(const Config& c) {
   o.hub.max_queue_age = c.Duration("max-queue-age");
   o.hub.max_batch_events = static_cast<size_t>(c.Int("max-batch-events"));
   o.hub.max_batch_bytes = static_cast<size_t>(c.Int("max-batch-bytes"));
+  o.hub.coalesce_delay = std::chrono::microseconds(c.Int("coalesce-us"));
+  o.hub.coalesce_events = static_cast<size_t>(c.Int("coalesce-events"));
   o.hub.trade_policy = ToPolicy(c.Str("trade-overflow-policy"));
   o.hub.book_policy = ToPolicy(c.Str("book-overflow-policy"));
   o.hub.ticker_policy = ToPolicy(c.Str("ticker-overflow-policy"));

@@ -43,13 +43,51 @@ void Dispatcher::Wake() {
   cv_.notify_one();
 }
 
+void Dispatcher::PumpAt(std::weak_ptr<Stream> stream, std::chrono::steady_clock::time_point due) {
+  bool earliest;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    earliest = std::none_of(deferred_.begin(), deferred_.end(), [due](const Deferred& d) { return d.due <= due; });
+    deferred_.push_back({due, std::move(stream)});
+  }
+  // Only a new earliest deadline changes how long the thread sleeps.
+  if (earliest) cv_.notify_one();
+}
+
 void Dispatcher::Run() {
+  std::vector<std::weak_ptr<Stream>> due_now;
   for (;;) {
+    bool scan = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || pending_.load(std::memory_order_acquire); });
-      if (stop_) return;
+      for (;;) {
+        if (stop_) return;
+        scan = pending_.load(std::memory_order_acquire);
+        const auto now = std::chrono::steady_clock::now();
+        auto next = std::chrono::steady_clock::time_point::max();
+        for (size_t i = 0; i < deferred_.size();) {
+          if (deferred_[i].due <= now) {
+            due_now.push_back(std::move(deferred_[i].stream));
+            deferred_[i] = std::move(deferred_.back());
+            deferred_.pop_back();
+          } else {
+            next = std::min(next, deferred_[i].due);
+            ++i;
+          }
+        }
+        if (scan || !due_now.empty()) break;
+        if (next == std::chrono::steady_clock::time_point::max()) {
+          cv_.wait(lock);
+        } else {
+          cv_.wait_until(lock, next);
+        }
+      }
     }
+    for (auto& w : due_now) {
+      if (auto s = w.lock()) s->Pump();
+    }
+    due_now.clear();
+    if (!scan) continue;
     pending_.store(false, std::memory_order_release);
     hub_->stats().dispatcher_wakeups.fetch_add(1, std::memory_order_relaxed);
     auto streams = hub_->Streams();

@@ -73,6 +73,8 @@ MdMetrics::MdMetrics(prometheus::Registry& r, Hub* hub, UpstreamManager* upstrea
   counter("bitunix_md_events_published_total", "Events encoded and published to the hub.", &hs.published);
   counter("bitunix_md_events_sent_total", "Events written to client streams.", &hs.events_sent);
   counter("bitunix_md_batches_sent_total", "Stream writes (each carries a batch of events).", &hs.batches_sent);
+  counter("bitunix_md_coalesced_writes_total",
+          "Writes of a busy stream that waited up to --coalesce-us for a fuller batch.", &hs.coalesced_writes);
   counter("bitunix_md_conflated_events_total", "State events skipped for a newer one (slow readers).",
           &hs.conflated);
   counter("bitunix_md_streams_ended_slow_total", "Streams ended with RESOURCE_EXHAUSTED for reading too slowly.",

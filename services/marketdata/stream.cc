@@ -96,6 +96,7 @@ void Stream::Start(StreamSink* sink) {
     }
     writing_ = true;
     inflight_oldest_recv_ns_ = batch.oldest_recv_ns();
+    batch_events_avg_ += (static_cast<double>(batch.events()) - batch_events_avg_) / 8;
     events_sent_.fetch_add(batch.events(), std::memory_order_relaxed);
   }
   hub_->stats().events_sent.fetch_add(batch.events(), std::memory_order_relaxed);
@@ -104,15 +105,28 @@ void Stream::Start(StreamSink* sink) {
 }
 
 void Stream::OnWriteDone(bool ok) {
+  bool coalesce = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
+    const HubOptions& opt = hub_->options();
+    // A busy stream whose queue is still short waits a moment for a fuller batch; control
+    // events (status, gaps), closing and errors never wait.
+    coalesce = ok && opt.coalesce_delay.count() > 0 &&
+               batch_events_avg_ >= static_cast<double>(opt.coalesce_busy_events) &&
+               !cancelled_ && !closing_ && !has_control_.load(std::memory_order_relaxed) &&
+               QueuedEvents() < opt.coalesce_events;
     if (inflight_oldest_recv_ns_ > 0) {
       hub_->stats().write_latency.Observe(
           static_cast<double>(hub_->clock().NowNs() - inflight_oldest_recv_ns_) / 1e9);
       inflight_oldest_recv_ns_ = 0;
     }
     if (!ok) cancelled_ = true;
+  }
+  if (coalesce) {
+    hub_->stats().coalesced_writes.fetch_add(1, std::memory_order_relaxed);
+    hub_->dispatcher().PumpAt(weak_from_this(), std::chrono::steady_clock::now() + hub_->options().coalesce_delay);
+    return;
   }
   Pump();
 }
@@ -326,6 +340,7 @@ void Stream::Pump() {
     if (next == Next::kWrite) {
       writing_ = true;
       inflight_oldest_recv_ns_ = batch.oldest_recv_ns();
+      batch_events_avg_ += (static_cast<double>(batch.events()) - batch_events_avg_) / 8;
       events_sent_.fetch_add(batch.events(), std::memory_order_relaxed);
     } else {
       done_.store(true, std::memory_order_release);

@@ -123,6 +123,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t control_sub_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t inflight_oldest_recv_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  // Moving average of events per write (weight 1/8): "busy" for coalescing means sustained
+  // load, not one catch-up batch.
+  double batch_events_avg_ ABSL_GUARDED_BY(mu_) = 0;
   size_t rotate_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;

@@ -153,6 +153,72 @@ TEST_F(HubTest, EventsQueuedDuringAWriteGoOutAsOneBatch) {
   EXPECT_EQ(TradePrices(ev).back(), "99");
 }
 
+// Coalescing: a stream whose writes carry many events (sustained load) waits up to the delay
+// for a fuller batch when few are queued; a quiet stream, a long queue and a status never wait.
+TEST_F(HubTest, BusyStreamWaitsForAFullerBatchQuietStreamDoesNot) {
+  // A long delay: the test publishes within it (nothing here depends on being fast).
+  MakeHub({.coalesce_delay = std::chrono::milliseconds(300), .coalesce_events = 128, .coalesce_busy_events = 8});
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  auto s = NewStream({trades});
+  RecordingSink& sink = StartWith(s, false);
+  ASSERT_TRUE(sink.WaitInFlight());  // the initial status
+  int price = 0;
+  auto publish = [&](int n) {
+    for (int i = 0; i < n; ++i) PublishTrade(trades, std::to_string(price++));
+  };
+  // Quiet: one event per write. Each completed write starts the next one at once.
+  for (int i = 0; i < 10; ++i) {
+    publish(1);
+    sink.Ack();
+    EXPECT_TRUE(sink.in_flight()) << "quiet write " << i << " waited";
+  }
+  // Busy: 20 events per write until the moving average passes 8 (four writes from ~1).
+  int waited_at = -1;
+  for (int i = 0; i < 10 && waited_at < 0; ++i) {
+    publish(20);
+    sink.Ack();
+    if (!sink.in_flight()) waited_at = i;
+  }
+  ASSERT_GE(waited_at, 3) << "coalesced before the load was sustained";
+  // The write waits: what arrives meanwhile joins the same batch.
+  const size_t before = sink.batches().size();
+  publish(10);
+  EXPECT_FALSE(sink.in_flight());
+  ASSERT_TRUE(sink.WaitInFlight());
+  auto batches = sink.batches();
+  ASSERT_EQ(batches.size(), before + 1);
+  EXPECT_EQ(batches.back().events_size(), 30);  // 20 queued at the Ack + 10 during the wait
+  // A queue of coalesce_events or more is written at once.
+  publish(200);
+  sink.Ack();
+  EXPECT_TRUE(sink.in_flight());
+  // So is a status, whatever the load.
+  publish(5);
+  s->PostStatus(StreamStatus::STATE_STALE, "test", {});
+  sink.Ack();
+  EXPECT_TRUE(sink.in_flight());
+  // Lossless and in order throughout.
+  sink.Ack();
+  ASSERT_TRUE(sink.WaitFor([&](const std::vector<v1::MarketEvent>& e) { return TradePrices(e).size() == static_cast<size_t>(price); }));
+  auto ev = sink.events();
+  ExpectSeqContiguous(ev);
+  auto prices = TradePrices(ev);
+  for (int i = 0; i < price; ++i) ASSERT_EQ(prices[i], std::to_string(i));
+}
+
+TEST_F(HubTest, CoalescingOffWritesAtOnce) {
+  MakeHub({.coalesce_delay = std::chrono::microseconds(0)});
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  auto s = NewStream({trades});
+  RecordingSink& sink = StartWith(s, false);
+  ASSERT_TRUE(sink.WaitInFlight());
+  for (int i = 0; i < 20; ++i) {
+    for (int k = 0; k < 50; ++k) PublishTrade(trades, std::to_string(i * 50 + k));
+    sink.Ack();
+    EXPECT_TRUE(sink.in_flight()) << "write " << i << " waited";
+  }
+}
+
 TEST_F(HubTest, BatchesRespectTheEventBudget) {
   MakeHub({.max_batch_events = 10});
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
