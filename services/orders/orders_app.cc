@@ -11,6 +11,7 @@
 #include "common/metrics.h"
 #include "common/process.h"
 #include "services/orders/orders_metrics.h"
+#include "services/orders/token_reloader.h"
 
 namespace bx::orders {
 
@@ -31,6 +32,7 @@ struct OrdersApp::Parts {
   std::unique_ptr<UpdateHub> hub;
   std::unique_ptr<AuditLog> audit;
   std::unique_ptr<Authenticator> auth;
+  std::unique_ptr<TokenReloader> token_reloader;
   std::unique_ptr<OrderServiceImpl> service;
   std::unique_ptr<GrpcServer> server;
   Scheduler::TimerId probe_timer = 0;
@@ -138,6 +140,9 @@ absl::StatusOr<std::unique_ptr<OrdersApp>> OrdersApp::Start(OrdersAppOptions opt
   AuthOptions auth_options = o.auth;
   auth_options.mtls = !o.client_ca_file.empty();
   p.auth = std::make_unique<Authenticator>(o.tokens, auth_options);
+  if (!o.tokens_file.empty() && o.tokens_reload.count() > 0) {
+    p.token_reloader = std::make_unique<TokenReloader>(*p.scheduler, *p.auth, o.tokens_file, o.tokens_text, metrics);
+  }
   p.service = std::make_unique<OrderServiceImpl>(*p.scheduler, *app->engine_, *p.hub, *p.auth, *p.audit, metrics,
                                                  o.service);
 
@@ -168,8 +173,10 @@ absl::StatusOr<std::unique_ptr<OrdersApp>> OrdersApp::Start(OrdersAppOptions opt
 
   OrdersApp* self = app.get();
   const auto rules_refresh = o.rules_refresh;
-  p.scheduler->Post([self, rules_refresh] {
+  const auto tokens_reload = o.tokens_reload;
+  p.scheduler->Post([self, rules_refresh, tokens_reload] {
     self->engine_->StartRulesRefresh(rules_refresh);
+    if (self->parts_->token_reloader) self->parts_->token_reloader->Start(tokens_reload);
     if (self->private_stream_) self->private_stream_->Start();
     self->Probe();
   });
@@ -253,6 +260,7 @@ void OrdersApp::Shutdown(std::chrono::milliseconds grace) {
       Parts& q = *parts_;
       if (q.probe_timer != 0) q.scheduler->Cancel(q.probe_timer);
       q.probe_timer = 0;
+      if (q.token_reloader) q.token_reloader->Stop();
       if (private_stream_) private_stream_->Stop();
       private_stream_.reset();  // its WebSocket client is destroyed on the io thread
       engine_->Shutdown();

@@ -44,6 +44,11 @@ struct OrdersAppOptions {
   std::string api_secret;
 
   std::vector<TokenEntry> tokens;
+  /// Where `tokens` came from ("" = given directly) and the text they were parsed from: the file
+  /// is checked every `tokens_reload` (0 = never) and a valid change replaces the tokens.
+  std::string tokens_file;
+  std::string tokens_text;
+  std::chrono::milliseconds tokens_reload{std::chrono::seconds(10)};
   AuthOptions auth;
   /// gRPC server TLS (PEM files); with client_ca_file, clients must present a certificate (mTLS).
   std::string tls_cert_file, tls_key_file, client_ca_file;

@@ -83,6 +83,10 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
                          .Name("bitunix_orders_auth_failures_total")
                          .Help("Refused callers by reason (missing, invalid, read_only)")
                          .Register(r)),
+      token_reloads_(prometheus::BuildCounter()
+                         .Name("bitunix_orders_auth_token_reloads_total")
+                         .Help("Tokens file changes: reloaded, or error (the tokens in force were kept)")
+                         .Register(r)),
       grpc_requests_(prometheus::BuildCounter()
                          .Name("bitunix_orders_grpc_requests_total")
                          .Help("gRPC calls by method and status code")
@@ -173,6 +177,8 @@ void OrdersMetrics::ValidationRefusal(std::string_view rule) {
 }
 
 void OrdersMetrics::AuthFailure(std::string_view why) { auth_failures_.Add({{"reason", S(why)}}).Increment(); }
+
+void OrdersMetrics::TokenReload(std::string_view result) { token_reloads_.Add({{"result", S(result)}}).Increment(); }
 
 void OrdersMetrics::GrpcRequest(std::string_view method, std::string_view code, std::chrono::nanoseconds latency) {
   grpc_requests_.Add({{"method", S(method)}, {"code", S(code)}}).Increment();

@@ -37,6 +37,8 @@ class OrdersMetrics {
   void DedupeHit();
   void ValidationRefusal(std::string_view rule);
   void AuthFailure(std::string_view why);
+  /// A check of the tokens file that changed something: "reloaded" or "error" (old tokens kept).
+  void TokenReload(std::string_view result);
   void GrpcRequest(std::string_view method, std::string_view code, std::chrono::nanoseconds latency);
   void ClockSkew(int64_t offset_ms, int64_t uncertainty_ms);
   void PrivateWsConnected(bool connected);
@@ -60,6 +62,7 @@ class OrdersMetrics {
   prometheus::Counter& dedupe_hits_;
   prometheus::Family<prometheus::Counter>& validation_refusals_;
   prometheus::Family<prometheus::Counter>& auth_failures_;
+  prometheus::Family<prometheus::Counter>& token_reloads_;
   prometheus::Family<prometheus::Counter>& grpc_requests_;
   prometheus::Family<prometheus::Histogram>& grpc_latency_;
   prometheus::Gauge& clock_skew_ms_;

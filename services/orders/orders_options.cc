@@ -22,6 +22,9 @@ std::vector<OptSpec> OrdersOptionSpecs() {
        .help = "File holding the exchange API secret (e.g. a Kubernetes Secret mount)."});
   add({.name = "auth-tokens-file", .type = OptType::kPath,
        .help = "Caller tokens, one per line: '<name> <read|trade> <token>' (docs/ORDERS.md)."});
+  add({.name = "auth-tokens-reload", .type = OptType::kDuration, .default_value = "10s",
+       .help = "Re-read --auth-tokens-file this often; a valid change replaces the tokens, an invalid one is "
+               "logged and the tokens in force stay (0: never)."});
   add({.name = "insecure-no-auth", .type = OptType::kBool, .default_value = "false",
        .help = "DEVELOPMENT ONLY: accept unauthenticated calls when no tokens and no mTLS are configured."});
   add({.name = "tls-cert", .type = OptType::kPath, .help = "PEM certificate of the gRPC server (enables TLS)."});
@@ -126,7 +129,10 @@ absl::StatusOr<OrdersAppOptions> OrdersOptionsFromConfig(const Config& c) {
     if (!tokens.ok()) return tokens.status();
     if (tokens->empty()) return absl::InvalidArgumentError(absl::StrCat("--auth-tokens-file ", path, " has no tokens"));
     o.tokens = std::move(*tokens);
+    o.tokens_file = path;
+    o.tokens_text = std::move(*text);
   }
+  o.tokens_reload = c.Duration("auth-tokens-reload");
   o.auth.insecure_no_auth = c.Bool("insecure-no-auth");
   o.auth.mtls_role = c.Str("mtls-role") == "read" ? Role::kReadOnly : Role::kTrading;
   o.tls_cert_file = c.Str("tls-cert");

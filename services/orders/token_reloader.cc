@@ -1,0 +1,65 @@
+#include "services/orders/token_reloader.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/process.h"
+#include "services/orders/orders_metrics.h"
+
+namespace bx::orders {
+
+TokenReloader::TokenReloader(Scheduler& scheduler, Authenticator& auth, std::string path, std::string loaded_text,
+                             OrdersMetrics* metrics)
+    : scheduler_(scheduler), auth_(auth), path_(std::move(path)), loaded_text_(std::move(loaded_text)),
+      metrics_(metrics) {}
+
+TokenReloader::~TokenReloader() = default;
+
+void TokenReloader::Start(std::chrono::milliseconds every) {
+  every_ = every;
+  stopped_ = false;
+  Arm();
+}
+
+void TokenReloader::Stop() {
+  stopped_ = true;
+  if (timer_ != 0) scheduler_.Cancel(timer_);
+  timer_ = 0;
+}
+
+void TokenReloader::Arm() {
+  if (stopped_ || every_.count() <= 0) return;
+  timer_ = scheduler_.RunAfter(every_, [this] {
+    timer_ = 0;
+    if (stopped_) return;
+    (void)CheckNow();
+    Arm();
+  });
+}
+
+absl::StatusOr<bool> TokenReloader::CheckNow() {
+  auto refuse = [this](absl::Status s) -> absl::StatusOr<bool> {
+    if (metrics_) metrics_->TokenReload("error");
+    const std::string message(s.message());
+    if (message != last_error_) {
+      Log(LogLevel::kError, "orders.auth", "tokens file refused; the tokens in force stay",
+          {{"path", path_}, {"error", message}, {"tokens", static_cast<int64_t>(auth_.token_count())}});
+      last_error_ = message;
+    }
+    return s;
+  };
+  auto text = ReadFileTrimmed(path_);
+  if (!text) return refuse(absl::NotFoundError(absl::StrCat("cannot read ", path_)));
+  if (*text == loaded_text_) return false;
+  auto tokens = ParseTokens(*text);
+  if (!tokens.ok()) return refuse(tokens.status());
+  if (tokens->empty()) return refuse(absl::InvalidArgumentError(absl::StrCat(path_, " has no tokens")));
+  const size_t n = tokens->size();
+  auth_.SetTokens(std::move(*tokens));
+  loaded_text_ = std::move(*text);
+  last_error_.clear();
+  if (metrics_) metrics_->TokenReload("reloaded");
+  Log(LogLevel::kInfo, "orders.auth", "tokens file reloaded", {{"path", path_}, {"tokens", static_cast<int64_t>(n)}});
+  return true;
+}
+
+}  // namespace bx::orders

@@ -1,0 +1,49 @@
+// Re-reads the callers' tokens file (--auth-tokens-file) so tokens can be rotated without a
+// restart: a Kubernetes Secret mount is updated in place, and this notices within one interval.
+// A file that cannot be read, does not parse or holds no tokens never opens or empties the API:
+// the tokens in force stay, and the error is logged (naming the line, never a token) and counted.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "services/orders/auth.h"
+#include "services/orders/scheduler.h"
+
+namespace bx::orders {
+
+class OrdersMetrics;
+
+class TokenReloader {
+ public:
+  /// `loaded_text`: the file content the current tokens came from. `metrics` may be null.
+  TokenReloader(Scheduler& scheduler, Authenticator& auth, std::string path, std::string loaded_text,
+                OrdersMetrics* metrics);
+  ~TokenReloader();
+  TokenReloader(const TokenReloader&) = delete;
+  TokenReloader& operator=(const TokenReloader&) = delete;
+
+  /// Executor. Checks the file every `every` (> 0).
+  void Start(std::chrono::milliseconds every);
+  /// Executor. No further checks.
+  void Stop();
+  /// Executor. Checks now: true when the tokens were replaced, false when the file is unchanged,
+  /// an error when the new content was refused (the old tokens stay).
+  absl::StatusOr<bool> CheckNow();
+
+ private:
+  void Arm();
+
+  Scheduler& scheduler_;
+  Authenticator& auth_;
+  const std::string path_;
+  std::string loaded_text_;
+  std::string last_error_;  // logged once per distinct error
+  OrdersMetrics* metrics_;
+  std::chrono::milliseconds every_{0};
+  Scheduler::TimerId timer_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace bx::orders

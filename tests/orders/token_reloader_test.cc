@@ -1,0 +1,115 @@
+// Token rotation without a restart: the tokens file is re-read on a timer (FakeClock); a valid
+// change replaces the tokens, anything else keeps the tokens in force.
+#include "services/orders/token_reloader.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "services/orders/orders_metrics.h"
+#include "tests/orders/fakes.h"
+
+namespace bx::orders {
+namespace {
+
+using testing::ManualScheduler;
+using namespace std::chrono_literals;
+
+constexpr const char* kOld = "bot trade old-token-0123456789abcdef\n";
+constexpr const char* kNew = "bot trade new-token-0123456789abcdef\nviewer read view-token-0123456789abcdef\n";
+
+class TokenReloaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/bx-tokens-XXXXXX";
+    int fd = mkstemp(tmpl);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    path_ = tmpl;
+    Write(kOld);
+    auth_ = std::make_unique<Authenticator>(*ParseTokens(kOld), AuthOptions{});
+    reloader_ = std::make_unique<TokenReloader>(scheduler_, *auth_, path_, kOld, &metrics_);
+    reloader_->Start(10s);
+  }
+  void TearDown() override {
+    reloader_->Stop();
+    std::remove(path_.c_str());
+  }
+  void Write(const std::string& text) {
+    std::ofstream f(path_, std::ios::trunc);
+    f << text;
+  }
+  bool Accepts(const std::string& token) { return auth_->Authenticate("Bearer " + token, "").ok(); }
+  double Reloads(const std::string& result) {
+    for (const auto& fam : registry_.Collect()) {
+      if (fam.name != "bitunix_orders_auth_token_reloads_total") continue;
+      for (const auto& m : fam.metric) {
+        for (const auto& l : m.label) {
+          if (l.name == "result" && l.value == result) return m.counter.value;
+        }
+      }
+    }
+    return 0;
+  }
+
+  FakeClock clock_;
+  ManualScheduler scheduler_{clock_};
+  prometheus::Registry registry_;
+  OrdersMetrics metrics_{registry_};
+  std::string path_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<TokenReloader> reloader_;
+};
+
+TEST_F(TokenReloaderTest, AValidChangeReplacesTheTokensAtTheNextCheck) {
+  EXPECT_TRUE(Accepts("old-token-0123456789abcdef"));
+  Write(kNew);
+  scheduler_.Advance(9s);
+  EXPECT_TRUE(Accepts("old-token-0123456789abcdef")) << "reloaded before the interval";
+  scheduler_.Advance(1s);
+  EXPECT_FALSE(Accepts("old-token-0123456789abcdef"));
+  EXPECT_TRUE(Accepts("new-token-0123456789abcdef"));
+  EXPECT_TRUE(Accepts("view-token-0123456789abcdef"));
+  EXPECT_EQ(auth_->token_count(), 2u);
+  EXPECT_EQ(Reloads("reloaded"), 1);
+  // Unchanged content: nothing happens at the following checks.
+  scheduler_.Advance(30s);
+  EXPECT_EQ(Reloads("reloaded"), 1);
+  EXPECT_EQ(Reloads("error"), 0);
+}
+
+TEST_F(TokenReloaderTest, InvalidEmptyOrMissingFilesKeepTheTokensInForce) {
+  for (const char* bad : {"bot admin new-token-0123456789abcdef\n",  // unknown role
+                          "bot trade short\n",                       // token too short
+                          "# every token removed\n"}) {              // would close the API
+    Write(bad);
+    auto r = reloader_->CheckNow();
+    EXPECT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(std::string(r.status().message()).find("new-token"), std::string::npos) << "echoed a token";
+    EXPECT_TRUE(Accepts("old-token-0123456789abcdef")) << bad;
+    EXPECT_EQ(auth_->token_count(), 1u);
+  }
+  std::remove(path_.c_str());
+  EXPECT_FALSE(reloader_->CheckNow().ok());
+  EXPECT_TRUE(Accepts("old-token-0123456789abcdef"));
+  EXPECT_EQ(Reloads("error"), 4);
+  // Fixed again: the next timer check picks it up.
+  Write(kNew);
+  scheduler_.Advance(10s);
+  EXPECT_TRUE(Accepts("new-token-0123456789abcdef"));
+  EXPECT_EQ(Reloads("reloaded"), 1);
+}
+
+TEST_F(TokenReloaderTest, StopEndsTheChecks) {
+  reloader_->Stop();
+  Write(kNew);
+  scheduler_.Advance(60s);
+  EXPECT_TRUE(Accepts("old-token-0123456789abcdef"));
+  EXPECT_EQ(scheduler_.pending_timers(), 0u);
+}
+
+}  // namespace
+}  // namespace bx::orders
