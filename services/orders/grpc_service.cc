@@ -24,6 +24,9 @@ template <class Req>
 AuditInfo AuditOf(const Req&) {
   return {};
 }
+// Position ids go in the detail (" position=<id>"), never in the order id field.
+std::string Position(const std::string& id) { return id.empty() ? "" : absl::StrCat(" position=", id); }
+
 AuditInfo AuditOf(const v1::PlaceOrderRequest& r) {
   return {r.client_id(), "", r.symbol(), r.dry_run() ? "dry_run" : ""};
 }
@@ -52,16 +55,16 @@ AuditInfo AuditOf(const v1::SetPositionModeRequest& r) {
   return {"", "", "", absl::StrCat("position_mode=", v1::PositionMode_Name(r.position_mode()))};
 }
 AuditInfo AuditOf(const v1::AdjustPositionMarginRequest& r) {
-  return {"", r.position_id(), r.symbol(), absl::StrCat("amount=", r.amount())};
+  return {"", "", r.symbol(), absl::StrCat("amount=", r.amount(), Position(r.position_id()))};
 }
-AuditInfo AuditOf(const v1::FlashClosePositionRequest& r) { return {"", r.position_id(), "", "position"}; }
+AuditInfo AuditOf(const v1::FlashClosePositionRequest& r) { return {"", "", "", absl::StrCat("flash close", Position(r.position_id()))}; }
 AuditInfo AuditOf(const v1::CloseAllPositionsRequest& r) { return {"", "", r.symbol(), ""}; }
 AuditInfo AuditOf(const v1::PlaceTpslOrderRequest& r) {
-  return {"", r.position_id(), r.symbol(), r.whole_position() ? "tpsl whole position" : "tpsl"};
+  return {"", "", r.symbol(), absl::StrCat(r.whole_position() ? "tpsl whole position" : "tpsl", Position(r.position_id()))};
 }
 AuditInfo AuditOf(const v1::ModifyTpslOrderRequest& r) {
-  return {"", r.order_id().empty() ? r.position_id() : r.order_id(), r.symbol(),
-          r.whole_position() ? "tpsl whole position" : "tpsl"};
+  return {"", r.order_id(), r.symbol(),
+          absl::StrCat(r.whole_position() ? "tpsl whole position" : "tpsl", Position(r.position_id()))};
 }
 AuditInfo AuditOf(const v1::CancelTpslOrderRequest& r) { return {"", r.order_id(), r.symbol(), "tpsl"}; }
 
@@ -83,6 +86,8 @@ void AuditResult(AuditInfo& a, std::string& result, const v1::BatchPlaceOrdersRe
   a.order_id = absl::StrJoin(oids, ",");
   result = absl::StrCat("OK/", absl::StrJoin(res, ","));
 }
+void AuditResult(AuditInfo& a, std::string&, const v1::PlaceTpslOrderResponse& r) { a.order_id = r.order_id(); }
+void AuditResult(AuditInfo& a, std::string&, const v1::ModifyTpslOrderResponse& r) { a.order_id = r.order_id(); }
 void AuditResult(AuditInfo& a, std::string&, const v1::ModifyOrderResponse& r) {
   a.order_id = r.order_id();
   a.client_id = r.client_id();

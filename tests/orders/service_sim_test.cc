@@ -398,6 +398,10 @@ TEST(OrdersSim, CallersMustAuthenticateAndAreAudited) {
   }
   EXPECT_EQ(h.sim().CountClientId("auth-1"), 0);
   ASSERT_GRPC_OK(h.Place(RestingBuy("auth-2"), &r));
+  v1::FlashClosePositionRequest fc;
+  fc.set_position_id("no-such-position");
+  v1::FlashClosePositionResponse fc_r;
+  EXPECT_FALSE(stub.FlashClosePosition(h.Ctx().get(), fc, &fc_r).ok());  // refused, and still audited
   h.app_->Shutdown(200ms);
   const std::string lines = ReadFile(audit);
   std::remove(audit.c_str());
@@ -408,6 +412,9 @@ TEST(OrdersSim, CallersMustAuthenticateAndAreAudited) {
             std::string::npos)
       << lines;
   EXPECT_NE(lines.find("OK/PLACE_RESULT_ACCEPTED"), std::string::npos);
+  // A position id is named in the detail, never passed off as an order id.
+  EXPECT_NE(lines.find(R"("action":"FlashClosePosition","client_id":"","order_id":"")"), std::string::npos) << lines;
+  EXPECT_NE(lines.find("flash close position=no-such-position"), std::string::npos) << lines;
   EXPECT_EQ(lines.find("GetAccount"), std::string::npos);  // reads are not audited
   EXPECT_EQ(lines.find(kTradeToken), std::string::npos);
   EXPECT_EQ(lines.find(testing::kSimSecret), std::string::npos);
