@@ -90,7 +90,7 @@ RestReply ControlApi::HandleUnchecked(const std::string& method, const std::stri
   if (path == "/control/drop_connections") {
     auto scope = ParseScope(body, &error);
     if (!scope) return Bad(error);
-    auto conns = ctx_.hub.Connections(*scope);
+    auto conns = ctx_.hub.TakeForDrop(*scope);
     for (auto& c : conns) c->Abort();
     return Ok({{"dropped", conns.size()}});
   }

@@ -214,19 +214,21 @@ class ExchangeSession final : public HttpSessionBase<ExchangeSession<Stream>, St
       this->Write({400, "bad websocket upgrade", "text/plain"}, false, req.version());
       return;
     }
+    // Taken before the 101 goes out: a drop between now and the session's start reaches it.
+    const uint64_t drop_epoch = ctx.hub.DropEpoch(is_private);
     auto res = std::make_shared<http::response<http::empty_body>>(http::status::switching_protocols, req.version());
     res->set(http::field::upgrade, "websocket");
     res->set(http::field::connection, "Upgrade");
     res->set(http::field::sec_websocket_accept, WsAcceptKey(key));
     res->set(http::field::date, HttpDate(ctx.clock.NowMs()));
     res->set(http::field::server, "bitunix-sim");
-    http::async_write(this->stream_, *res, [s = this->shared_from_this(), res, is_private](beast::error_code ec, size_t) {
+    http::async_write(this->stream_, *res, [s = this->shared_from_this(), res, is_private, drop_epoch](beast::error_code ec, size_t) {
       if (ec) {
         s->Close();
         return;
       }
       std::string leftover = beast::buffers_to_string(s->buffer_.data());
-      StartWsSession(s->ctx_, std::move(s->stream_), std::move(leftover), is_private);
+      StartWsSession(s->ctx_, std::move(s->stream_), std::move(leftover), is_private, drop_epoch);
     });
   }
 

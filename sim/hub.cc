@@ -2,10 +2,31 @@
 
 namespace bx::sim {
 
-void Hub::Add(const std::shared_ptr<WsConnection>& c) {
+bool Hub::Add(const std::shared_ptr<WsConnection>& c, uint64_t epoch) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (drop_epoch_[c->is_private() ? 1 : 0] != epoch) return false;
   conns_[c->id()] = c;
   is_private_[c->id()] = c->is_private();
+  return true;
+}
+
+uint64_t Hub::DropEpoch(bool is_private) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return drop_epoch_[is_private ? 1 : 0];
+}
+
+std::vector<std::shared_ptr<WsConnection>> Hub::TakeForDrop(ConnScope scope) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (scope != ConnScope::kPrivate) ++drop_epoch_[0];
+  if (scope != ConnScope::kPublic) ++drop_epoch_[1];
+  std::vector<std::shared_ptr<WsConnection>> out;
+  for (const auto& [id, w] : conns_) {
+    const bool priv = is_private_.at(id);
+    if (scope == ConnScope::kPublic && priv) continue;
+    if (scope == ConnScope::kPrivate && !priv) continue;
+    if (auto p = w.lock()) out.push_back(std::move(p));
+  }
+  return out;
 }
 
 void Hub::Remove(uint64_t id) {

@@ -34,7 +34,12 @@ class WsConnection {
 
 class Hub {
  public:
-  void Add(const std::shared_ptr<WsConnection>& c);
+  /// Registers a connection whose upgrade started at drop epoch `epoch` (DropEpoch() then).
+  /// False, and nothing registered, when a drop of its scope happened since: the caller closes
+  /// it. A client that saw the 101 is a connection, and a drop must reach it.
+  bool Add(const std::shared_ptr<WsConnection>& c, uint64_t epoch);
+  /// Counts drops of public (or private) connections.
+  uint64_t DropEpoch(bool is_private) const;
   /// Forgets the connection and all its subscriptions.
   void Remove(uint64_t id);
   void Subscribe(uint64_t id, const StreamArg& s);
@@ -46,6 +51,9 @@ class Hub {
   size_t Publish(const StreamArg& s, const std::shared_ptr<const std::string>& frame, std::string_view text);
   /// Live connections in `scope`.
   std::vector<std::shared_ptr<WsConnection>> Connections(ConnScope scope) const;
+  /// Connections in `scope` to drop, and connections of that scope still upgrading will not
+  /// register (Add returns false).
+  std::vector<std::shared_ptr<WsConnection>> TakeForDrop(ConnScope scope);
   /// "ch:SYMBOL" -> number of connections subscribed.
   std::map<std::string, int64_t> SubscriptionCounts() const;
 
@@ -54,6 +62,7 @@ class Hub {
   std::unordered_map<uint64_t, std::weak_ptr<WsConnection>> conns_;
   std::unordered_map<uint64_t, bool> is_private_;
   std::map<StreamArg, std::set<uint64_t>> subs_;
+  uint64_t drop_epoch_[2] = {0, 0};  // [public, private]
 };
 
 }  // namespace bx::sim

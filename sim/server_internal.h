@@ -29,9 +29,10 @@ void StartControlSession(SimContext& ctx, ControlApi& api, tcp::socket socket);
 /// Takes over an upgraded stream (the 101 reply already written); `leftover` holds bytes read
 /// past the upgrade request.
 template <class Stream>
-void StartWsSession(SimContext& ctx, Stream&& stream, std::string leftover, bool is_private);
+/// `drop_epoch`: ctx.hub.DropEpoch(is_private) when the 101 was sent (a drop since then closes it).
+void StartWsSession(SimContext& ctx, Stream&& stream, std::string leftover, bool is_private, uint64_t drop_epoch);
 
-extern template void StartWsSession<PlainStream>(SimContext&, PlainStream&&, std::string, bool);
-extern template void StartWsSession<TlsStream>(SimContext&, TlsStream&&, std::string, bool);
+extern template void StartWsSession<PlainStream>(SimContext&, PlainStream&&, std::string, bool, uint64_t);
+extern template void StartWsSession<TlsStream>(SimContext&, TlsStream&&, std::string, bool, uint64_t);
 
 }  // namespace bx::sim

@@ -46,8 +46,9 @@ std::string RedactSign(const std::string& text) {
 template <class Stream>
 class WsSession final : public WsConnection, public std::enable_shared_from_this<WsSession<Stream>> {
  public:
-  WsSession(SimContext& ctx, Stream&& stream, std::string leftover, bool is_private)
+  WsSession(SimContext& ctx, Stream&& stream, std::string leftover, bool is_private, uint64_t drop_epoch)
       : ctx_(ctx),
+        drop_epoch_(drop_epoch),
         stream_(std::move(stream)),
         strand_(stream_.get_executor()),
         private_(is_private),
@@ -65,8 +66,13 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
 
   void Start() {
     beast::get_lowest_layer(stream_).expires_never();
-    ctx_.hub.Add(this->shared_from_this());
+    const bool registered = ctx_.hub.Add(this->shared_from_this(), drop_epoch_);
     (private_ ? ctx_.stats.private_connections : ctx_.stats.public_connections)++;
+    if (!registered) {
+      // A drop came while the 101 was on its way: this connection is dropped too.
+      Shutdown("aborted by control during the upgrade");
+      return;
+    }
     last_inbound_ = SteadyClock::now();
     SendText(ConnectFrame());
     ArmIdleTimer();
@@ -452,6 +458,7 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   }
 
   SimContext& ctx_;
+  const uint64_t drop_epoch_;
   Stream stream_;
   typename Stream::executor_type strand_;
   const bool private_;
@@ -490,12 +497,12 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
 }  // namespace
 
 template <class Stream>
-void StartWsSession(SimContext& ctx, Stream&& stream, std::string leftover, bool is_private) {
-  auto s = std::make_shared<WsSession<Stream>>(ctx, std::move(stream), std::move(leftover), is_private);
+void StartWsSession(SimContext& ctx, Stream&& stream, std::string leftover, bool is_private, uint64_t drop_epoch) {
+  auto s = std::make_shared<WsSession<Stream>>(ctx, std::move(stream), std::move(leftover), is_private, drop_epoch);
   s->Start();
 }
 
-template void StartWsSession<PlainStream>(SimContext&, PlainStream&&, std::string, bool);
-template void StartWsSession<TlsStream>(SimContext&, TlsStream&&, std::string, bool);
+template void StartWsSession<PlainStream>(SimContext&, PlainStream&&, std::string, bool, uint64_t);
+template void StartWsSession<TlsStream>(SimContext&, TlsStream&&, std::string, bool, uint64_t);
 
 }  // namespace bx::sim

@@ -283,7 +283,7 @@ TEST_F(MarketDataIntegration, ReconnectStormKeepsStreamsOpenWithStatusAndGaps) {
   for (int round = 1; round <= 3; ++round) {
     const size_t books_before = Count(s.events(), [](const auto& e) { return e.has_order_book(); });
     if (round == 2) sim_->Control("refuse_connections", {{"seconds", 1}});
-    sim_->Control("drop_connections", {{"which", "public"}});
+    const testing::Json dropped = sim_->Control("drop_connections", {{"which", "public"}});
     ASSERT_TRUE(s.WaitFor([&](const Events& ev) {
       // Only RECOVERED events that follow a reconnect count (a stale topic that resumes also
       // reports RECOVERED, "websocket data resumed").
@@ -291,7 +291,8 @@ TEST_F(MarketDataIntegration, ReconnectStormKeepsStreamsOpenWithStatusAndGaps) {
                return IsStatus(e, StreamStatus::STATE_RECOVERED) &&
                       e.status().reason().find("reconnected") != std::string::npos;
              }) >= size_t(round);
-    }, Ms(15000))) << "round " << round << Timeline(s.events()) << "\n" << UpstreamSummary();
+    }, Ms(15000))) << "round " << round << " (drop: " << dropped.dump() << ")" << Timeline(s.events()) << "\n"
+                   << UpstreamSummary();
     ASSERT_TRUE(s.WaitFor([&](const Events& ev) {
       return Count(ev, [](const auto& e) { return e.has_order_book(); }) > books_before + 2;
     })) << "data did not resume in round " << round << Timeline(s.events());

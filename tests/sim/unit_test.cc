@@ -3,6 +3,8 @@
 // kline intervals and the market model's determinism and consistency.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
@@ -10,6 +12,7 @@
 #include "common/time_util.h"
 #include "sim/decimal.h"
 #include "sim/frames.h"
+#include "sim/hub.h"
 #include "sim/kline_interval.h"
 #include "sim/market_model.h"
 #include "sim/message_log.h"
@@ -114,6 +117,44 @@ std::string MaskedClientFrame(uint8_t first_byte, std::string_view payload) {
   out.append(mask, 4);
   for (size_t i = 0; i < payload.size(); ++i) out.push_back(static_cast<char>(payload[i] ^ mask[i & 3]));
   return out;
+}
+
+// drop_connections reaches every connection a client may already see as open, including one
+// whose 101 was sent but whose session has not registered yet (the drop epoch).
+TEST(SimHub, DropReachesRegisteredAndUpgradingConnections) {
+  struct Conn : WsConnection {
+    Conn(uint64_t i, bool p) : id_(i), private_(p) {}
+    uint64_t id() const override { return id_; }
+    bool is_private() const override { return private_; }
+    void Send(std::shared_ptr<const std::string>, std::string_view) override {}
+    void Abort() override { ++aborted; }
+    uint64_t id_;
+    bool private_;
+    int aborted = 0;
+  };
+  Hub hub;
+  auto pub = std::make_shared<Conn>(1, false);
+  auto priv = std::make_shared<Conn>(2, true);
+  ASSERT_TRUE(hub.Add(pub, hub.DropEpoch(false)));
+  ASSERT_TRUE(hub.Add(priv, hub.DropEpoch(true)));
+  // A public upgrade in flight (epoch taken when its 101 went out), then a public drop.
+  const uint64_t upgrading_public = hub.DropEpoch(false);
+  const uint64_t upgrading_private = hub.DropEpoch(true);
+  auto dropped = hub.TakeForDrop(ConnScope::kPublic);
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(dropped[0]->id(), 1u);
+  // The upgrading public connection must not register; a private one is not affected.
+  auto late_public = std::make_shared<Conn>(3, false);
+  auto late_private = std::make_shared<Conn>(4, true);
+  EXPECT_FALSE(hub.Add(late_public, upgrading_public));
+  EXPECT_TRUE(hub.Add(late_private, upgrading_private));
+  // A connection whose upgrade starts after the drop registers normally.
+  auto next_public = std::make_shared<Conn>(5, false);
+  EXPECT_TRUE(hub.Add(next_public, hub.DropEpoch(false)));
+  // Still registered: 1 (its session removes itself when it closes), 2, 4, 5; never 3.
+  std::set<uint64_t> ids;
+  for (const auto& c : hub.TakeForDrop(ConnScope::kAll)) ids.insert(c->id());
+  EXPECT_EQ(ids, (std::set<uint64_t>{1, 2, 4, 5}));
 }
 
 TEST(WsFraming, EncodesServerFramesOfEverySize) {
