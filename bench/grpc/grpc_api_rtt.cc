@@ -4,7 +4,7 @@
 // queue. The same sync client calls each. This is the floor under the orders latency figure.
 // Run it under `perf stat -e task-clock,context-switches` for CPU and thread switches per call.
 //
-//   bench-grpc-api-rtt [calls=5000] [runs=3] [only=hop|callback|sync|async]
+//   bench-grpc-api-rtt [calls=5000] [runs=3] [only=hop|callback|own|sync|async]
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -30,6 +30,23 @@ class CallbackImpl final : public v1::OrderService::CallbackService {
                                        v1::PlaceOrderResponse* resp) override {
     resp->set_client_id(req->client_id());
     auto* r = ctx->DefaultReactor();
+    r->Finish(grpc::Status::OK);
+    return r;
+  }
+};
+
+// A reactor of its own (OnCancel, OnDone, deleting itself), finished inline: what a service
+// that must learn about cancellation needs instead of DefaultReactor().
+class OwnReactorImpl final : public v1::OrderService::CallbackService {
+  class Call final : public grpc::ServerUnaryReactor {
+   public:
+    void OnCancel() override {}
+    void OnDone() override { delete this; }
+  };
+  grpc::ServerUnaryReactor* PlaceOrder(grpc::CallbackServerContext*, const v1::PlaceOrderRequest* req,
+                                       v1::PlaceOrderResponse* resp) override {
+    resp->set_client_id(req->client_id());
+    auto* r = new Call;
     r->Finish(grpc::Status::OK);
     return r;
   }
@@ -156,6 +173,13 @@ int main(int argc, char** argv) {
       int port = 0;
       auto server = Build(&svc, &port);
       Measure("callback API", "127.0.0.1:" + std::to_string(port), calls);
+      server->Shutdown();
+    }
+    if (want("own")) {
+      OwnReactorImpl svc;
+      int port = 0;
+      auto server = Build(&svc, &port);
+      Measure("callback API, own reactor", "127.0.0.1:" + std::to_string(port), calls);
       server->Shutdown();
     }
     if (want("sync")) {
