@@ -335,4 +335,64 @@ absl::StatusOr<v1::GetFundingRateResponse> ParseFundingRate(std::string_view bod
   return resp;
 }
 
+absl::StatusOr<std::vector<v1::FundingRecord>> ParseFundingRateHistory(std::string_view body) {
+  std::vector<v1::FundingRecord> out;
+  absl::Status st = WithData(body, "/api/v1/futures/market/get_funding_rate_history", [&](od::value data) -> Err {
+    od::array arr;
+    if (data.get_array().get(arr)) return "data must be an array";
+    for (auto item : arr) {
+      od::object obj;
+      if (item.get_object().get(obj)) return "item must be an object";
+      v1::FundingRecord r;
+      Err e = ForEachScalar(obj, [&](const std::string& k, std::string_view v) -> Err {
+        if (k == "fundingRate") {
+          auto percent = MultiplyDecimal(v, "100");
+          if (!IsDecimal(v) || !percent) return "bad fundingRate";
+          r.set_funding_rate(S(v));
+          r.set_funding_rate_percent(NormalizeDecimal(*percent));
+        } else if (k == "fundingTime") {
+          auto t = ParseTimeMs(v);
+          if (!t) return "bad fundingTime";
+          r.set_funding_time_ms(*t);
+        } else if (k == "markPrice") {
+          r.set_mark_price(S(v));
+        }
+        return kOk;
+      });
+      if (e) return e;
+      if (r.funding_rate().empty() || r.funding_time_ms() == 0) return "record needs fundingRate and fundingTime";
+      out.push_back(std::move(r));
+    }
+    return kOk;
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::PositionTier>> ParsePositionTiers(std::string_view body) {
+  std::vector<v1::PositionTier> out;
+  absl::Status st = WithData(body, "/api/v1/futures/position/get_position_tiers", [&](od::value data) -> Err {
+    od::array arr;
+    if (data.get_array().get(arr)) return "data must be an array";
+    for (auto item : arr) {
+      od::object obj;
+      if (item.get_object().get(obj)) return "item must be an object";
+      v1::PositionTier t;
+      Err e = ForEachScalar(obj, [&](const std::string& k, std::string_view v) -> Err {
+        if (k == "level") t.set_level(ToInt32(v));
+        else if (k == "startValue") t.set_start_value(S(v));
+        else if (k == "endValue") t.set_end_value(S(v));
+        else if (k == "leverage" || k == "maxLeverage") t.set_max_leverage(ToInt32(v));
+        else if (k == "maintenanceMarginRate" || k == "maintMarginRate") t.set_maintenance_margin_rate(S(v));
+        return kOk;
+      });
+      if (e) return e;
+      out.push_back(std::move(t));
+    }
+    return kOk;
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
 }  // namespace bx::md

@@ -564,4 +564,70 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRate(grpc::CallbackSe
   return reactor;
 }
 
+grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRateHistory(
+    grpc::CallbackServerContext* context, const v1::GetFundingRateHistoryRequest* request,
+    v1::GetFundingRateHistoryResponse* response) {
+  const std::string symbol = UpperSymbol(request->symbol());
+  if (symbol.empty()) return FinishNow(context, absl::InvalidArgumentError("symbol is empty, e.g. \"BTCUSDT\""));
+  absl::Status st = symbols_->CheckStreamable(symbol);
+  if (!st.ok()) return FinishNow(context, st);
+  if (request->start_time_ms() < 0 || request->end_time_ms() < 0) {
+    return FinishNow(context, absl::InvalidArgumentError("start_time_ms and end_time_ms must not be negative"));
+  }
+  if (request->start_time_ms() > 0 && request->end_time_ms() > 0 && request->start_time_ms() > request->end_time_ms()) {
+    return FinishNow(context, absl::InvalidArgumentError(absl::StrCat(
+                                  "start_time_ms ", request->start_time_ms(), " is after end_time_ms ",
+                                  request->end_time_ms())));
+  }
+  const uint32_t limit = request->limit() == 0 ? 100 : request->limit();
+  if (limit > 200) {
+    return FinishNow(context, absl::InvalidArgumentError(absl::StrCat(
+                                  "limit ", limit, " is above the exchange's 200 per call; page with end_time_ms")));
+  }
+  if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
+  // The reference spells the start parameter "starTime"; the intended "startTime" goes too.
+  std::string path = absl::StrCat("/api/v1/futures/market/get_funding_rate_history?symbol=", symbol, "&limit=", limit);
+  if (request->start_time_ms() > 0) {
+    absl::StrAppend(&path, "&starTime=", request->start_time_ms(), "&startTime=", request->start_time_ms());
+  }
+  if (request->end_time_ms() > 0) absl::StrAppend(&path, "&endTime=", request->end_time_ms());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  rest_->Get(path, RestPriority::kForeground, [reactor, response, symbol](absl::StatusOr<std::string> body) {
+    auto records = body.ok() ? ParseFundingRateHistory(*body)
+                             : absl::StatusOr<std::vector<v1::FundingRecord>>(body.status());
+    if (!records.ok()) {
+      reactor->Finish(ToGrpcStatus(records.status()));
+      return;
+    }
+    response->set_symbol(symbol);
+    for (auto& r : *records) *response->add_records() = std::move(r);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MarketDataServiceImpl::GetPositionTiers(grpc::CallbackServerContext* context,
+                                                                  const v1::GetPositionTiersRequest* request,
+                                                                  v1::GetPositionTiersResponse* response) {
+  const std::string symbol = UpperSymbol(request->symbol());
+  if (symbol.empty()) return FinishNow(context, absl::InvalidArgumentError("symbol is empty, e.g. \"BTCUSDT\""));
+  absl::Status st = symbols_->CheckStreamable(symbol);
+  if (!st.ok()) return FinishNow(context, st);
+  if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  rest_->Get(absl::StrCat("/api/v1/futures/position/get_position_tiers?symbol=", symbol), RestPriority::kForeground,
+             [reactor, response, symbol](absl::StatusOr<std::string> body) {
+               auto tiers = body.ok() ? ParsePositionTiers(*body)
+                                      : absl::StatusOr<std::vector<v1::PositionTier>>(body.status());
+               if (!tiers.ok()) {
+                 reactor->Finish(ToGrpcStatus(tiers.status()));
+                 return;
+               }
+               response->set_symbol(symbol);
+               for (auto& t : *tiers) *response->add_tiers() = std::move(t);
+               reactor->Finish(grpc::Status::OK);
+             });
+  return reactor;
+}
+
 }  // namespace bx::md

@@ -57,6 +57,12 @@ class MarketDataServiceImpl final : public MarketDataServiceBase {
   grpc::ServerUnaryReactor* GetFundingRate(grpc::CallbackServerContext* context,
                                            const v1::GetFundingRateRequest* request,
                                            v1::GetFundingRateResponse* response) override;
+  grpc::ServerUnaryReactor* GetFundingRateHistory(grpc::CallbackServerContext* context,
+                                                  const v1::GetFundingRateHistoryRequest* request,
+                                                  v1::GetFundingRateHistoryResponse* response) override;
+  grpc::ServerUnaryReactor* GetPositionTiers(grpc::CallbackServerContext* context,
+                                             const v1::GetPositionTiersRequest* request,
+                                             v1::GetPositionTiersResponse* response) override;
 
   /// Every open stream gets a STATE_SHUTTING_DOWN status and then ends with UNAVAILABLE; new
   /// streams are refused. Call before grpc::Server::Shutdown.

@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/decimal.h"
 #include "common/logging.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/marketdata/app.h"
@@ -574,6 +575,73 @@ TEST_F(MarketDataIntegration, UnaryCallsFromCacheAndRest) {
     ASSERT_TRUE(stub->GetFundingRate(&ctx, req, &resp).ok());
     EXPECT_FALSE(resp.mark_price().mark_price().empty());
     EXPECT_FALSE(resp.mark_price().funding_rate().empty());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetFundingRateHistoryRequest req;
+    req.set_symbol("btcusdt");
+    req.set_limit(5);
+    v1::GetFundingRateHistoryResponse resp;
+    ASSERT_TRUE(stub->GetFundingRateHistory(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.symbol(), "BTCUSDT");
+    ASSERT_EQ(resp.records_size(), 5);
+    for (const auto& r : resp.records()) {
+      EXPECT_GT(r.funding_time_ms(), 0);
+      EXPECT_FALSE(r.mark_price().empty());
+      // percent = fraction x 100, exactly
+      EXPECT_EQ(bx::NormalizeDecimal(bx::MultiplyDecimal(r.funding_rate(), "100").value_or("?")),
+                r.funding_rate_percent())
+          << r.ShortDebugString();
+    }
+    // A window that holds only the older settlements.
+    grpc::ClientContext ctx2;
+    v1::GetFundingRateHistoryRequest older = req;
+    older.set_end_time_ms(resp.records(1).funding_time_ms());
+    older.set_limit(2);
+    v1::GetFundingRateHistoryResponse resp2;
+    ASSERT_TRUE(stub->GetFundingRateHistory(&ctx2, older, &resp2).ok());
+    ASSERT_EQ(resp2.records_size(), 2);
+    EXPECT_EQ(resp2.records(0).funding_time_ms(), resp.records(1).funding_time_ms());
+    EXPECT_EQ(resp2.records(0).funding_rate(), resp.records(1).funding_rate());
+  }
+  for (auto bad : {std::pair<int64_t, int64_t>{2000, 1000}, std::pair<int64_t, int64_t>{-1, 0}}) {
+    grpc::ClientContext ctx;
+    v1::GetFundingRateHistoryRequest req;
+    req.set_symbol("BTCUSDT");
+    req.set_start_time_ms(bad.first);
+    req.set_end_time_ms(bad.second);
+    v1::GetFundingRateHistoryResponse resp;
+    EXPECT_EQ(stub->GetFundingRateHistory(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetFundingRateHistoryRequest req;
+    req.set_symbol("BTCUSDT");
+    req.set_limit(500);
+    v1::GetFundingRateHistoryResponse resp;
+    grpc::Status st = stub->GetFundingRateHistory(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find("page with end_time_ms"), std::string::npos) << st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetPositionTiersRequest req;
+    req.set_symbol("BTCUSDT");
+    v1::GetPositionTiersResponse resp;
+    ASSERT_TRUE(stub->GetPositionTiers(&ctx, req, &resp).ok());
+    ASSERT_GE(resp.tiers_size(), 2);
+    for (int i = 0; i < resp.tiers_size(); ++i) {
+      EXPECT_EQ(resp.tiers(i).level(), i + 1);
+      EXPECT_GT(resp.tiers(i).max_leverage(), 0);
+      EXPECT_FALSE(resp.tiers(i).maintenance_margin_rate().empty());
+      if (i > 0) {
+        EXPECT_EQ(resp.tiers(i).start_value(), resp.tiers(i - 1).end_value());
+        EXPECT_LE(resp.tiers(i).max_leverage(), resp.tiers(i - 1).max_leverage());
+      }
+    }
+    grpc::ClientContext ctx2;
+    req.set_symbol("NOSUCHUSDT");
+    EXPECT_EQ(stub->GetPositionTiers(&ctx2, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   }
 }
 

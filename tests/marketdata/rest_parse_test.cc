@@ -112,6 +112,38 @@ TEST(RestParse, FundingRateIsPercent) {
   }
 }
 
+// History rates are fractions (reference section 8); the percent is derived exactly. Times come
+// as strings or numbers.
+TEST(RestParse, FundingRateHistoryIsFractionWithDerivedPercent) {
+  auto h = ParseFundingRateHistory(
+      R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","fundingRate":"0.000125","fundingTime":"1700028800000","markPrice":"37000.5"},{"fundingRate":"-0.00005","fundingTime":1700000000000,"markPrice":"36950"}]})");
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_EQ(h->size(), 2u);
+  EXPECT_EQ((*h)[0].funding_rate(), "0.000125");
+  EXPECT_EQ((*h)[0].funding_rate_percent(), "0.0125");
+  EXPECT_EQ((*h)[0].funding_time_ms(), 1700028800000);
+  EXPECT_EQ((*h)[0].mark_price(), "37000.5");
+  EXPECT_EQ((*h)[1].funding_rate_percent(), "-0.005");
+  EXPECT_EQ((*h)[1].funding_time_ms(), 1700000000000);
+  // A record without a rate or time, or with a rate that is not a decimal, is refused.
+  EXPECT_FALSE(ParseFundingRateHistory(R"({"code":0,"data":[{"fundingTime":"1700028800000"}]})").ok());
+  EXPECT_FALSE(ParseFundingRateHistory(R"({"code":0,"data":[{"fundingRate":"1e-4","fundingTime":"1"}]})").ok());
+  EXPECT_TRUE(ParseFundingRateHistory(R"({"code":0,"data":[]})")->empty());
+}
+
+TEST(RestParse, PositionTiers) {
+  auto t = ParsePositionTiers(
+      R"({"code":0,"data":[{"symbol":"BTCUSDT","level":1,"startValue":"0","endValue":"200000","leverage":125,"maintenanceMarginRate":"0.004"},{"level":"2","startValue":"200000","endValue":"1000000","leverage":"62","maintenanceMarginRate":"0.01"}]})");
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_EQ(t->size(), 2u);
+  EXPECT_EQ((*t)[0].level(), 1);
+  EXPECT_EQ((*t)[0].max_leverage(), 125);
+  EXPECT_EQ((*t)[0].end_value(), "200000");
+  EXPECT_EQ((*t)[1].level(), 2);
+  EXPECT_EQ((*t)[1].max_leverage(), 62);
+  EXPECT_EQ((*t)[1].maintenance_margin_rate(), "0.01");
+}
+
 TEST(RestParse, ExchangeErrorsMapToStatusCodes) {
   auto expect_code = [](const std::string& kind, absl::StatusCode code) {
     auto recs = Records(kind);
