@@ -20,6 +20,11 @@ namespace bx::md {
 struct RestClientOptions {
   double requests_per_second = 8;  ///< under the exchange's 10/s public limit
   double burst = 8;
+  /// And never more than this many calls in any sliding `window` (a token bucket alone lets a
+  /// full burst plus a second of refill, 2x the rate, into one second; the exchange counts per
+  /// second and answers 10005). 0 = floor(requests_per_second).
+  size_t max_per_window = 0;
+  std::chrono::milliseconds window{1025};  ///< one second plus a margin for clock and transit
   /// Background work (degraded-mode polling, refreshes) spends at most this many requests/s, and
   /// only while this many tokens stay for clients' calls.
   double background_per_second = 4;
@@ -63,6 +68,8 @@ class MarketRestClient {
   };
   void Enqueue(Call call);
   void Refill();
+  /// Calls the sliding window still allows now.
+  size_t WindowRoom();
   void Send(Call call);
 
   net::HttpClient* http_;
@@ -74,6 +81,7 @@ class MarketRestClient {
   double tokens_;
   double background_tokens_;
   std::chrono::steady_clock::time_point last_refill_;
+  std::deque<std::chrono::steady_clock::time_point> sent_;  // send times within the window
   std::deque<Call> foreground_;
   std::deque<Call> background_;
   std::shared_ptr<bool> alive_;

@@ -303,36 +303,64 @@ absl::StatusOr<std::vector<v1::Kline>> ParseKlines(std::string_view body, v1::Kl
   return out;
 }
 
+namespace {
+
+// One funding object (funding_rate, and each row of funding_rate/batch): the rate in percent.
+Err ParseFundingObject(od::object obj, v1::GetFundingRateResponse* resp) {
+  v1::MarkPrice* mp = resp->mutable_mark_price();
+  return ForEachScalar(obj, [&](const std::string& k, std::string_view v) -> Err {
+    if (k == "symbol") resp->set_symbol(UpperSymbol(v));
+    else if (k == "markPrice") mp->set_mark_price(S(v));
+    else if (k == "indexPrice") mp->set_index_price(S(v));
+    else if (k == "lastPrice") resp->set_last_price(S(v));
+    else if (k == "fundingRate") {
+      if (!v.empty()) {
+        auto fraction = ShiftDecimalLeft(v, 2);
+        if (!fraction) return "bad fundingRate";
+        mp->set_funding_rate(*fraction);
+        mp->set_funding_rate_percent(S(v));
+      }
+    } else if (k == "nextFundingTime") {
+      if (auto t = ParseTimeMs(v)) mp->set_next_funding_time_ms(*t);
+    } else if (k == "fundingTime") {
+      if (auto t = ParseTimeMs(v)) mp->set_funding_time_ms(*t);
+    } else if (k == "fundingInterval") {
+      resp->set_funding_interval_hours(ToInt32(v));
+    }
+    return kOk;
+  });
+}
+
+}  // namespace
+
 absl::StatusOr<v1::GetFundingRateResponse> ParseFundingRate(std::string_view body) {
   v1::GetFundingRateResponse resp;
   absl::Status st = WithData(body, "/api/v1/futures/market/funding_rate", [&](od::value data) -> Err {
     od::object obj;
     if (Err e = AsObject(data, &obj)) return e;
-    v1::MarkPrice* mp = resp.mutable_mark_price();
-    return ForEachScalar(obj, [&](const std::string& k, std::string_view v) -> Err {
-      if (k == "symbol") resp.set_symbol(UpperSymbol(v));
-      else if (k == "markPrice") mp->set_mark_price(S(v));
-      else if (k == "indexPrice") mp->set_index_price(S(v));
-      else if (k == "lastPrice") resp.set_last_price(S(v));
-      else if (k == "fundingRate") {
-        if (!v.empty()) {
-          auto fraction = ShiftDecimalLeft(v, 2);
-          if (!fraction) return "bad fundingRate";
-          mp->set_funding_rate(*fraction);
-          mp->set_funding_rate_percent(S(v));
-        }
-      } else if (k == "nextFundingTime") {
-        if (auto t = ParseTimeMs(v)) mp->set_next_funding_time_ms(*t);
-      } else if (k == "fundingTime") {
-        if (auto t = ParseTimeMs(v)) mp->set_funding_time_ms(*t);
-      } else if (k == "fundingInterval") {
-        resp.set_funding_interval_hours(ToInt32(v));
-      }
-      return kOk;
-    });
+    return ParseFundingObject(obj, &resp);
   });
   if (!st.ok()) return st;
   return resp;
+}
+
+absl::StatusOr<std::vector<v1::GetFundingRateResponse>> ParseFundingRates(std::string_view body) {
+  std::vector<v1::GetFundingRateResponse> out;
+  absl::Status st = WithData(body, "/api/v1/futures/market/funding_rate/batch", [&](od::value data) -> Err {
+    od::array arr;
+    if (data.get_array().get(arr)) return "data must be an array";
+    for (auto item : arr) {
+      od::object obj;
+      if (item.get_object().get(obj)) return "item must be an object";
+      v1::GetFundingRateResponse r;
+      if (Err e = ParseFundingObject(obj, &r)) return e;
+      if (r.symbol().empty()) return "funding row without symbol";
+      out.push_back(std::move(r));
+    }
+    return kOk;
+  });
+  if (!st.ok()) return st;
+  return out;
 }
 
 absl::StatusOr<std::vector<v1::FundingRecord>> ParseFundingRateHistory(std::string_view body) {

@@ -44,6 +44,8 @@ absl::StatusOr<std::vector<v1::Kline>> ParseKlines(std::string_view body, v1::Kl
 /// `funding_rate` reply (object, or the documented one-element array). fundingRate is in percent
 /// (reference section 8); both the fraction and the percent text are returned.
 absl::StatusOr<v1::GetFundingRateResponse> ParseFundingRate(std::string_view body);
+/// funding_rate/batch: one entry per row, parsed like funding_rate.
+absl::StatusOr<std::vector<v1::GetFundingRateResponse>> ParseFundingRates(std::string_view body);
 /// get_funding_rate_history: rates are fractions there (section 8), the percent is derived.
 absl::StatusOr<std::vector<v1::FundingRecord>> ParseFundingRateHistory(std::string_view body);
 absl::StatusOr<std::vector<v1::PositionTier>> ParsePositionTiers(std::string_view body);

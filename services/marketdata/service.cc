@@ -564,6 +564,37 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRate(grpc::CallbackSe
   return reactor;
 }
 
+grpc::ServerUnaryReactor* MarketDataServiceImpl::ListFundingRates(grpc::CallbackServerContext* context,
+                                                                  const v1::ListFundingRatesRequest* request,
+                                                                  v1::ListFundingRatesResponse* response) {
+  auto wanted = std::make_shared<std::vector<std::string>>();
+  for (const auto& raw : request->symbols()) {
+    const std::string symbol = UpperSymbol(raw);
+    if (symbol.empty()) return FinishNow(context, absl::InvalidArgumentError("symbols: an empty symbol, e.g. \"BTCUSDT\""));
+    if (!symbols_->Find(symbol)) {
+      return FinishNow(context, absl::InvalidArgumentError(absl::StrCat("symbols: unknown symbol ", symbol)));
+    }
+    wanted->push_back(symbol);
+  }
+  if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  rest_->Get("/api/v1/futures/market/funding_rate/batch", RestPriority::kForeground,
+             [reactor, response, wanted](absl::StatusOr<std::string> body) {
+               auto rates = body.ok() ? ParseFundingRates(*body)
+                                      : absl::StatusOr<std::vector<v1::GetFundingRateResponse>>(body.status());
+               if (!rates.ok()) {
+                 reactor->Finish(ToGrpcStatus(rates.status()));
+                 return;
+               }
+               for (auto& r : *rates) {
+                 if (!wanted->empty() && std::find(wanted->begin(), wanted->end(), r.symbol()) == wanted->end()) continue;
+                 *response->add_rates() = std::move(r);
+               }
+               reactor->Finish(grpc::Status::OK);
+             });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRateHistory(
     grpc::CallbackServerContext* context, const v1::GetFundingRateHistoryRequest* request,
     v1::GetFundingRateHistoryResponse* response) {

@@ -57,6 +57,9 @@ class MarketDataServiceImpl final : public MarketDataServiceBase {
   grpc::ServerUnaryReactor* GetFundingRate(grpc::CallbackServerContext* context,
                                            const v1::GetFundingRateRequest* request,
                                            v1::GetFundingRateResponse* response) override;
+  grpc::ServerUnaryReactor* ListFundingRates(grpc::CallbackServerContext* context,
+                                             const v1::ListFundingRatesRequest* request,
+                                             v1::ListFundingRatesResponse* response) override;
   grpc::ServerUnaryReactor* GetFundingRateHistory(grpc::CallbackServerContext* context,
                                                   const v1::GetFundingRateHistoryRequest* request,
                                                   v1::GetFundingRateHistoryResponse* response) override;

@@ -4,6 +4,8 @@
 // bad requests, health and metrics, and the unary calls.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
@@ -578,6 +580,29 @@ TEST_F(MarketDataIntegration, UnaryCallsFromCacheAndRest) {
   }
   {
     grpc::ClientContext ctx;
+    v1::ListFundingRatesRequest req;
+    req.add_symbols("BTCUSDT");
+    req.add_symbols("ethusdt");
+    v1::ListFundingRatesResponse resp;
+    ASSERT_TRUE(stub->ListFundingRates(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.rates_size(), 2);
+    std::set<std::string> got;
+    for (const auto& r : resp.rates()) {
+      got.insert(r.symbol());
+      EXPECT_FALSE(r.mark_price().funding_rate().empty()) << r.ShortDebugString();
+      EXPECT_GT(r.funding_interval_hours(), 0);
+    }
+    EXPECT_EQ(got, (std::set<std::string>{"BTCUSDT", "ETHUSDT"}));
+    grpc::ClientContext all_ctx;
+    v1::ListFundingRatesResponse all;
+    ASSERT_TRUE(stub->ListFundingRates(&all_ctx, v1::ListFundingRatesRequest(), &all).ok());
+    EXPECT_GT(all.rates_size(), 2);
+    grpc::ClientContext bad_ctx;
+    req.add_symbols("NOSUCHUSDT");
+    EXPECT_EQ(stub->ListFundingRates(&bad_ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
     v1::GetFundingRateHistoryRequest req;
     req.set_symbol("btcusdt");
     req.set_limit(5);
@@ -599,7 +624,8 @@ TEST_F(MarketDataIntegration, UnaryCallsFromCacheAndRest) {
     older.set_end_time_ms(resp.records(1).funding_time_ms());
     older.set_limit(2);
     v1::GetFundingRateHistoryResponse resp2;
-    ASSERT_TRUE(stub->GetFundingRateHistory(&ctx2, older, &resp2).ok());
+    grpc::Status older_st = stub->GetFundingRateHistory(&ctx2, older, &resp2);
+    ASSERT_TRUE(older_st.ok()) << older_st.error_code() << " " << older_st.error_message();
     ASSERT_EQ(resp2.records_size(), 2);
     EXPECT_EQ(resp2.records(0).funding_time_ms(), resp.records(1).funding_time_ms());
     EXPECT_EQ(resp2.records(0).funding_rate(), resp.records(1).funding_rate());

@@ -112,6 +112,25 @@ TEST(RestParse, FundingRateIsPercent) {
   }
 }
 
+// funding_rate/batch rows parse like funding_rate (percent); delisted rows send a rate of "0"
+// and a null index price (reference section 8).
+TEST(RestParse, FundingRateBatchRows) {
+  auto r = ParseFundingRates(
+      R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","markPrice":"37000.5","indexPrice":"37001","fundingRate":"0.01","fundingInterval":8,"nextFundingTime":"1700028800000"},{"symbol":"oldusdt","markPrice":"0","indexPrice":null,"fundingRate":"0","fundingInterval":"4"}]})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].symbol(), "BTCUSDT");
+  EXPECT_EQ((*r)[0].mark_price().funding_rate_percent(), "0.01");
+  EXPECT_EQ((*r)[0].mark_price().funding_rate(), "0.0001");
+  EXPECT_EQ((*r)[0].funding_interval_hours(), 8);
+  EXPECT_EQ((*r)[0].mark_price().next_funding_time_ms(), 1700028800000);
+  EXPECT_EQ((*r)[1].symbol(), "OLDUSDT");
+  EXPECT_EQ((*r)[1].mark_price().funding_rate(), "0");
+  EXPECT_TRUE((*r)[1].mark_price().index_price().empty());
+  EXPECT_EQ((*r)[1].funding_interval_hours(), 4);
+  EXPECT_FALSE(ParseFundingRates(R"({"code":0,"data":[{"fundingRate":"0.01"}]})").ok());  // no symbol
+}
+
 // History rates are fractions (reference section 8); the percent is derived exactly. Times come
 // as strings or numbers.
 TEST(RestParse, FundingRateHistoryIsFractionWithDerivedPercent) {

@@ -512,4 +512,45 @@ TEST_F(UpstreamTest, RefusalPast300MovesUnconfirmedTopicsToAnotherConnection) {
 }
 
 }  // namespace
+// The public REST budget holds in every sliding second: a token bucket alone would let a full
+// burst and then a second of refill (2x the rate) into one second, and the exchange answers
+// 10005 to that.
+TEST(MarketRestClientTest, NoSecondHoldsMoreThanTheBudget) {
+  FakeClock clock;
+  ManualExecutor io;
+  FakeHttpClient http{&io};
+  http.responder = [](const net::HttpRequest&) { return HttpOk(R"({"code":0,"data":[]})"); };
+  RestClientOptions opt;  // 8/s, burst 8, window 1025 ms
+  MarketRestClient rest(&http, &io, clock, opt);
+  int done = 0;
+  for (int i = 0; i < 40; ++i) {
+    rest.Get("/api/v1/futures/market/tickers", RestPriority::kForeground, [&](absl::StatusOr<std::string> b) {
+      EXPECT_TRUE(b.ok());
+      ++done;
+    });
+  }
+  io.RunPending();
+  std::vector<std::chrono::steady_clock::time_point> sent;
+  size_t seen = 0;
+  for (int step = 0; step < 1000 && done < 40; ++step) {  // 10 ms ticks, up to 10 s
+    rest.Tick();
+    io.RunPending();
+    while (seen < http.requests.size()) {
+      sent.push_back(clock.Steady());
+      ++seen;
+    }
+    clock.Advance(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(done, 40);
+  ASSERT_EQ(sent.size(), 40u);
+  // Any 1-second window holds at most 8 sends.
+  for (size_t i = 0; i < sent.size(); ++i) {
+    size_t in_window = 0;
+    for (size_t j = i; j < sent.size() && sent[j] - sent[i] < std::chrono::seconds(1); ++j) ++in_window;
+    EXPECT_LE(in_window, 8u) << "from send " << i;
+  }
+  // And the budget is used: 40 calls take about 5 windows, not much more.
+  EXPECT_LT(sent.back() - sent.front(), std::chrono::milliseconds(5200));
+}
+
 }  // namespace bx::md
