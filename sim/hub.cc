@@ -19,14 +19,7 @@ std::vector<std::shared_ptr<WsConnection>> Hub::TakeForDrop(ConnScope scope) {
   std::lock_guard<std::mutex> lock(mu_);
   if (scope != ConnScope::kPrivate) ++drop_epoch_[0];
   if (scope != ConnScope::kPublic) ++drop_epoch_[1];
-  std::vector<std::shared_ptr<WsConnection>> out;
-  for (const auto& [id, w] : conns_) {
-    const bool priv = is_private_.at(id);
-    if (scope == ConnScope::kPublic && priv) continue;
-    if (scope == ConnScope::kPrivate && !priv) continue;
-    if (auto p = w.lock()) out.push_back(std::move(p));
-  }
-  return out;
+  return CollectLocked(scope);
 }
 
 void Hub::Remove(uint64_t id) {
@@ -79,6 +72,10 @@ size_t Hub::Publish(const StreamArg& s, const std::shared_ptr<const std::string>
 
 std::vector<std::shared_ptr<WsConnection>> Hub::Connections(ConnScope scope) const {
   std::lock_guard<std::mutex> lock(mu_);
+  return CollectLocked(scope);
+}
+
+std::vector<std::shared_ptr<WsConnection>> Hub::CollectLocked(ConnScope scope) const {
   std::vector<std::shared_ptr<WsConnection>> out;
   for (const auto& [id, w] : conns_) {
     const bool priv = is_private_.at(id);

@@ -58,6 +58,8 @@ class Hub {
   std::map<std::string, int64_t> SubscriptionCounts() const;
 
  private:
+  std::vector<std::shared_ptr<WsConnection>> CollectLocked(ConnScope scope) const;  // mu_ held
+
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, std::weak_ptr<WsConnection>> conns_;
   std::unordered_map<uint64_t, bool> is_private_;

@@ -541,14 +541,20 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetTickers(grpc::CallbackServer
   return reactor;
 }
 
+absl::StatusOr<std::string> MarketDataServiceImpl::RestSymbol(const std::string& raw) const {
+  const std::string symbol = UpperSymbol(raw);
+  if (symbol.empty()) return absl::InvalidArgumentError("symbol is empty, e.g. \"BTCUSDT\"");
+  if (absl::Status st = symbols_->CheckStreamable(symbol); !st.ok()) return st;
+  if (rest_ == nullptr) return absl::UnavailableError("no REST client");
+  return symbol;
+}
+
 grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRate(grpc::CallbackServerContext* context,
                                                                 const v1::GetFundingRateRequest* request,
                                                                 v1::GetFundingRateResponse* response) {
-  const std::string symbol = UpperSymbol(request->symbol());
-  if (symbol.empty()) return FinishNow(context, absl::InvalidArgumentError("symbol is empty, e.g. \"BTCUSDT\""));
-  absl::Status st = symbols_->CheckStreamable(symbol);
-  if (!st.ok()) return FinishNow(context, st);
-  if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
+  auto checked = RestSymbol(request->symbol());
+  if (!checked.ok()) return FinishNow(context, checked.status());
+  const std::string symbol = *checked;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   rest_->Get(absl::StrCat("/api/v1/futures/market/funding_rate?symbol=", symbol), RestPriority::kForeground,
              [reactor, response, symbol](absl::StatusOr<std::string> body) {
@@ -598,10 +604,9 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::ListFundingRates(grpc::Callback
 grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRateHistory(
     grpc::CallbackServerContext* context, const v1::GetFundingRateHistoryRequest* request,
     v1::GetFundingRateHistoryResponse* response) {
-  const std::string symbol = UpperSymbol(request->symbol());
-  if (symbol.empty()) return FinishNow(context, absl::InvalidArgumentError("symbol is empty, e.g. \"BTCUSDT\""));
-  absl::Status st = symbols_->CheckStreamable(symbol);
-  if (!st.ok()) return FinishNow(context, st);
+  auto checked = RestSymbol(request->symbol());
+  if (!checked.ok()) return FinishNow(context, checked.status());
+  const std::string symbol = *checked;
   if (request->start_time_ms() < 0 || request->end_time_ms() < 0) {
     return FinishNow(context, absl::InvalidArgumentError("start_time_ms and end_time_ms must not be negative"));
   }
@@ -615,7 +620,6 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRateHistory(
     return FinishNow(context, absl::InvalidArgumentError(absl::StrCat(
                                   "limit ", limit, " is above the exchange's 200 per call; page with end_time_ms")));
   }
-  if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
   // The reference spells the start parameter "starTime"; the intended "startTime" goes too.
   std::string path = absl::StrCat("/api/v1/futures/market/get_funding_rate_history?symbol=", symbol, "&limit=", limit);
   if (request->start_time_ms() > 0) {
@@ -640,11 +644,9 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRateHistory(
 grpc::ServerUnaryReactor* MarketDataServiceImpl::GetPositionTiers(grpc::CallbackServerContext* context,
                                                                   const v1::GetPositionTiersRequest* request,
                                                                   v1::GetPositionTiersResponse* response) {
-  const std::string symbol = UpperSymbol(request->symbol());
-  if (symbol.empty()) return FinishNow(context, absl::InvalidArgumentError("symbol is empty, e.g. \"BTCUSDT\""));
-  absl::Status st = symbols_->CheckStreamable(symbol);
-  if (!st.ok()) return FinishNow(context, st);
-  if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
+  auto checked = RestSymbol(request->symbol());
+  if (!checked.ok()) return FinishNow(context, checked.status());
+  const std::string symbol = *checked;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   rest_->Get(absl::StrCat("/api/v1/futures/position/get_position_tiers?symbol=", symbol), RestPriority::kForeground,
              [reactor, response, symbol](absl::StatusOr<std::string> body) {

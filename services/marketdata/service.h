@@ -74,6 +74,9 @@ class MarketDataServiceImpl final : public MarketDataServiceBase {
   size_t open_streams() const;
 
  private:
+  /// A symbol for a REST-backed unary call: upper-cased, known and tradable, and a REST client
+  /// configured; INVALID_ARGUMENT (or UNAVAILABLE) saying what is wrong otherwise.
+  absl::StatusOr<std::string> RestSymbol(const std::string& raw) const;
   class SubscribeReactor;
   friend class SubscribeReactor;
 
