@@ -48,24 +48,19 @@ void MarketRestClient::Refill() {
                                 background_tokens_ + elapsed * options_.background_per_second);
 }
 
-size_t MarketRestClient::WindowRoom() {
-  const auto now = clock_.Steady();
-  while (!sent_.empty() && now - sent_.front() >= options_.window) sent_.pop_front();
+size_t MarketRestClient::WindowRoom() const {
   const size_t max = options_.max_per_window > 0
                          ? options_.max_per_window
                          : static_cast<size_t>(std::max(1.0, std::floor(options_.requests_per_second)));
-  return sent_.size() >= max ? 0 : max - sent_.size();
+  const auto now = clock_.Steady();
+  const size_t in_window = static_cast<size_t>(
+      std::count_if(sent_.begin(), sent_.end(), [&](const auto& t) { return now - t < options_.window; }));
+  return in_window >= max ? 0 : max - in_window;
 }
 
 bool MarketRestClient::BackgroundBudgetAvailable() const {
-  const size_t max = options_.max_per_window > 0
-                         ? options_.max_per_window
-                         : static_cast<size_t>(std::max(1.0, std::floor(options_.requests_per_second)));
-  const auto now = clock_.Steady();
-  const size_t in_window = static_cast<size_t>(std::count_if(
-      sent_.begin(), sent_.end(), [&](const auto& t) { return now - t < options_.window; }));
   return foreground_.empty() && background_.empty() && tokens_ >= 1 + options_.background_reserve &&
-         background_tokens_ >= 1 && in_window + 1 + static_cast<size_t>(options_.background_reserve) <= max;
+         background_tokens_ >= 1 && WindowRoom() >= 1 + static_cast<size_t>(options_.background_reserve);
 }
 
 void MarketRestClient::Tick() {
@@ -87,7 +82,9 @@ void MarketRestClient::Tick() {
 }
 
 void MarketRestClient::Send(Call call) {
-  sent_.push_back(clock_.Steady());
+  const auto now = clock_.Steady();
+  while (!sent_.empty() && now - sent_.front() >= options_.window) sent_.pop_front();
+  sent_.push_back(now);
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   net::HttpRequest req;
   req.method = "GET";

@@ -69,7 +69,7 @@ class MarketRestClient {
   void Enqueue(Call call);
   void Refill();
   /// Calls the sliding window still allows now.
-  size_t WindowRoom();
+  size_t WindowRoom() const;
   void Send(Call call);
 
   net::HttpClient* http_;

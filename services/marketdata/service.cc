@@ -37,6 +37,24 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context, const 
   return reactor;
 }
 
+// GETs `path` from the exchange (foreground share of the public budget), parses the body with
+// `parse`, hands the result to `fill` for the response, and finishes the call; a transport,
+// exchange or parse error finishes it with the mapped status.
+template <class Parse, class Fill>
+grpc::ServerUnaryReactor* ReplyFromRest(grpc::CallbackServerContext* context, MarketRestClient* rest,
+                                        std::string path, Parse parse, Fill fill) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  rest->Get(std::move(path), RestPriority::kForeground,
+            [reactor, parse, fill = std::move(fill)](absl::StatusOr<std::string> body) mutable {
+              if (!body.ok()) return reactor->Finish(ToGrpcStatus(body.status()));
+              auto parsed = parse(*body);
+              if (!parsed.ok()) return reactor->Finish(ToGrpcStatus(parsed.status()));
+              fill(std::move(*parsed));
+              reactor->Finish(grpc::Status::OK);
+            });
+  return reactor;
+}
+
 std::string ChannelList() {
   return "CHANNEL_TRADE, CHANNEL_ORDER_BOOK, CHANNEL_TICKER, CHANNEL_MARK_PRICE or CHANNEL_KLINE";
 }
@@ -555,50 +573,35 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRate(grpc::CallbackSe
   auto checked = RestSymbol(request->symbol());
   if (!checked.ok()) return FinishNow(context, checked.status());
   const std::string symbol = *checked;
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  rest_->Get(absl::StrCat("/api/v1/futures/market/funding_rate?symbol=", symbol), RestPriority::kForeground,
-             [reactor, response, symbol](absl::StatusOr<std::string> body) {
-               auto fr = body.ok() ? ParseFundingRate(*body) : absl::StatusOr<v1::GetFundingRateResponse>(body.status());
-               if (!fr.ok()) {
-                 reactor->Finish(ToGrpcStatus(fr.status()));
-                 return;
-               }
-               *response = std::move(*fr);
-               if (response->symbol().empty()) response->set_symbol(symbol);
-               reactor->Finish(grpc::Status::OK);
-             });
-  return reactor;
+  return ReplyFromRest(context, rest_, absl::StrCat("/api/v1/futures/market/funding_rate?symbol=", symbol),
+                       ParseFundingRate, [response, symbol](v1::GetFundingRateResponse fr) {
+                         *response = std::move(fr);
+                         if (response->symbol().empty()) response->set_symbol(symbol);
+                       });
 }
 
 grpc::ServerUnaryReactor* MarketDataServiceImpl::ListFundingRates(grpc::CallbackServerContext* context,
                                                                   const v1::ListFundingRatesRequest* request,
                                                                   v1::ListFundingRatesResponse* response) {
-  auto wanted = std::make_shared<std::vector<std::string>>();
+  std::vector<std::string> wanted;
   for (const auto& raw : request->symbols()) {
     const std::string symbol = UpperSymbol(raw);
     if (symbol.empty()) return FinishNow(context, absl::InvalidArgumentError("symbols: an empty symbol, e.g. \"BTCUSDT\""));
     if (!symbols_->Find(symbol)) {
       return FinishNow(context, absl::InvalidArgumentError(absl::StrCat("symbols: unknown symbol ", symbol)));
     }
-    wanted->push_back(symbol);
+    wanted.push_back(symbol);
   }
   if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  rest_->Get("/api/v1/futures/market/funding_rate/batch", RestPriority::kForeground,
-             [reactor, response, wanted](absl::StatusOr<std::string> body) {
-               auto rates = body.ok() ? ParseFundingRates(*body)
-                                      : absl::StatusOr<std::vector<v1::GetFundingRateResponse>>(body.status());
-               if (!rates.ok()) {
-                 reactor->Finish(ToGrpcStatus(rates.status()));
-                 return;
-               }
-               for (auto& r : *rates) {
-                 if (!wanted->empty() && std::find(wanted->begin(), wanted->end(), r.symbol()) == wanted->end()) continue;
-                 *response->add_rates() = std::move(r);
-               }
-               reactor->Finish(grpc::Status::OK);
-             });
-  return reactor;
+  return ReplyFromRest(context, rest_, "/api/v1/futures/market/funding_rate/batch", ParseFundingRates,
+                       [response, wanted](std::vector<v1::GetFundingRateResponse> rates) {
+                         for (auto& r : rates) {
+                           if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), r.symbol()) == wanted.end()) {
+                             continue;
+                           }
+                           *response->add_rates() = std::move(r);
+                         }
+                       });
 }
 
 grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRateHistory(
@@ -626,19 +629,11 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRateHistory(
     absl::StrAppend(&path, "&starTime=", request->start_time_ms(), "&startTime=", request->start_time_ms());
   }
   if (request->end_time_ms() > 0) absl::StrAppend(&path, "&endTime=", request->end_time_ms());
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  rest_->Get(path, RestPriority::kForeground, [reactor, response, symbol](absl::StatusOr<std::string> body) {
-    auto records = body.ok() ? ParseFundingRateHistory(*body)
-                             : absl::StatusOr<std::vector<v1::FundingRecord>>(body.status());
-    if (!records.ok()) {
-      reactor->Finish(ToGrpcStatus(records.status()));
-      return;
-    }
-    response->set_symbol(symbol);
-    for (auto& r : *records) *response->add_records() = std::move(r);
-    reactor->Finish(grpc::Status::OK);
-  });
-  return reactor;
+  return ReplyFromRest(context, rest_, std::move(path), ParseFundingRateHistory,
+                       [response, symbol](std::vector<v1::FundingRecord> records) {
+                         response->set_symbol(symbol);
+                         for (auto& r : records) *response->add_records() = std::move(r);
+                       });
 }
 
 grpc::ServerUnaryReactor* MarketDataServiceImpl::GetPositionTiers(grpc::CallbackServerContext* context,
@@ -647,20 +642,11 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetPositionTiers(grpc::Callback
   auto checked = RestSymbol(request->symbol());
   if (!checked.ok()) return FinishNow(context, checked.status());
   const std::string symbol = *checked;
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  rest_->Get(absl::StrCat("/api/v1/futures/position/get_position_tiers?symbol=", symbol), RestPriority::kForeground,
-             [reactor, response, symbol](absl::StatusOr<std::string> body) {
-               auto tiers = body.ok() ? ParsePositionTiers(*body)
-                                      : absl::StatusOr<std::vector<v1::PositionTier>>(body.status());
-               if (!tiers.ok()) {
-                 reactor->Finish(ToGrpcStatus(tiers.status()));
-                 return;
-               }
-               response->set_symbol(symbol);
-               for (auto& t : *tiers) *response->add_tiers() = std::move(t);
-               reactor->Finish(grpc::Status::OK);
-             });
-  return reactor;
+  return ReplyFromRest(context, rest_, absl::StrCat("/api/v1/futures/position/get_position_tiers?symbol=", symbol),
+                       ParsePositionTiers, [response, symbol](std::vector<v1::PositionTier> tiers) {
+                         response->set_symbol(symbol);
+                         for (auto& t : tiers) *response->add_tiers() = std::move(t);
+                       });
 }
 
 }  // namespace bx::md

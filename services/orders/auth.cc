@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/process.h"
 #include "common/signing.h"
 #include "services/orders/errors.h"
 
@@ -53,6 +54,15 @@ absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text) {
     out.push_back(std::move(e));
   }
   return out;
+}
+
+absl::StatusOr<TokensFile> ReadTokensFile(const std::string& path) {
+  auto text = ReadFileTrimmed(path);
+  if (!text) return absl::InvalidArgumentError(absl::StrCat("cannot read the tokens file ", path));
+  auto tokens = ParseTokens(*text);
+  if (!tokens.ok()) return tokens.status();
+  if (tokens->empty()) return absl::InvalidArgumentError(absl::StrCat("the tokens file ", path, " has no tokens"));
+  return TokensFile{std::move(*tokens), std::move(*text)};
 }
 
 Authenticator::Authenticator(std::vector<TokenEntry> tokens, AuthOptions options)

@@ -33,6 +33,15 @@ struct TokenEntry {
 /// 16 characters; names and tokens must be unique. Errors name the line, never the token.
 absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text);
 
+/// A tokens file as read: its tokens and the text they came from.
+struct TokensFile {
+  std::vector<TokenEntry> tokens;
+  std::string text;
+};
+/// Reads and parses `path`. An unreadable file, a bad line or a file without tokens is an error
+/// that names the file (and the line), never a token.
+absl::StatusOr<TokensFile> ReadTokensFile(const std::string& path);
+
 struct AuthOptions {
   /// Development only: with no tokens and no mTLS, let every call through as "anonymous".
   bool insecure_no_auth = false;

@@ -123,14 +123,13 @@ absl::StatusOr<OrdersAppOptions> OrdersOptionsFromConfig(const Config& c) {
   o.api_secret = *secret;
 
   if (const std::string& path = c.Str("auth-tokens-file"); !path.empty()) {
-    auto text = ReadFileTrimmed(path);
-    if (!text) return absl::InvalidArgumentError(absl::StrCat("cannot read --auth-tokens-file ", path));
-    auto tokens = ParseTokens(*text);
-    if (!tokens.ok()) return tokens.status();
-    if (tokens->empty()) return absl::InvalidArgumentError(absl::StrCat("--auth-tokens-file ", path, " has no tokens"));
-    o.tokens = std::move(*tokens);
+    auto file = ReadTokensFile(path);
+    if (!file.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--auth-tokens-file: ", file.status().message()));
+    }
+    o.tokens = std::move(file->tokens);
     o.tokens_file = path;
-    o.tokens_text = std::move(*text);
+    o.tokens_text = std::move(file->text);
   }
   o.tokens_reload = c.Duration("auth-tokens-reload");
   o.auth.insecure_no_auth = c.Bool("insecure-no-auth");
@@ -157,7 +156,6 @@ absl::StatusOr<OrdersAppOptions> OrdersOptionsFromConfig(const Config& c) {
   o.service.stream_max_queue = static_cast<size_t>(c.Int("stream-queue"));
   o.service.default_margin_coin = c.Str("margin-coin");
   o.engine.default_margin_coin = c.Str("margin-coin");
-  o.private_stream.margin_coin = c.Str("margin-coin");
   o.engine.resolve_reserve = c.Duration("resolve-reserve");
   o.engine.reconcile_window = c.Duration("reconcile-window");
   o.rules_refresh = c.Duration("rules-refresh");

@@ -395,9 +395,8 @@ void PrivateStream::Reconcile(bool publish) {
   });
   if (publish) {
     // Balance pushes missed while the feed was down are not replayed: read the balance once.
-    v1::GetAccountRequest account;
-    account.set_margin_coin(options_.margin_coin);
-    engine_.GetAccount(account, deadline, [this, alive](absl::StatusOr<v1::GetAccountResponse> r) {
+    // No margin coin in the request: the engine's default (--margin-coin) applies.
+    engine_.GetAccount(v1::GetAccountRequest(), deadline, [this, alive](absl::StatusOr<v1::GetAccountResponse> r) {
       if (alive.expired()) return;
       if (!r.ok()) {
         Log(LogLevel::kWarn, "orders.private", "balance reconciliation failed",

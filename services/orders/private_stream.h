@@ -34,8 +34,6 @@ struct PrivateStreamOptions {
   BackoffPolicy reconnect{std::chrono::milliseconds(500), std::chrono::milliseconds(30000), 2.0, 0.5};
   /// Deadline of the REST reconciliation after a reconnect.
   std::chrono::milliseconds reconcile_timeout{15000};
-  /// Margin coin whose balance is re-read after a reconnect.
-  std::string margin_coin = "USDT";
 };
 
 class PrivateStream {

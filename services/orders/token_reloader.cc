@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
-#include "common/process.h"
 #include "services/orders/orders_metrics.h"
 
 namespace bx::orders {
@@ -47,15 +46,12 @@ absl::StatusOr<bool> TokenReloader::CheckNow() {
     }
     return s;
   };
-  auto text = ReadFileTrimmed(path_);
-  if (!text) return refuse(absl::NotFoundError(absl::StrCat("cannot read ", path_)));
-  if (*text == loaded_text_) return false;
-  auto tokens = ParseTokens(*text);
-  if (!tokens.ok()) return refuse(tokens.status());
-  if (tokens->empty()) return refuse(absl::InvalidArgumentError(absl::StrCat(path_, " has no tokens")));
-  const size_t n = tokens->size();
-  auth_.SetTokens(std::move(*tokens));
-  loaded_text_ = std::move(*text);
+  auto file = ReadTokensFile(path_);
+  if (!file.ok()) return refuse(file.status());
+  if (file->text == loaded_text_) return false;
+  const size_t n = file->tokens.size();
+  auth_.SetTokens(std::move(file->tokens));
+  loaded_text_ = std::move(file->text);
   last_error_.clear();
   if (metrics_) metrics_->TokenReload("reloaded");
   Log(LogLevel::kInfo, "orders.auth", "tokens file reloaded", {{"path", path_}, {"tokens", static_cast<int64_t>(n)}});
