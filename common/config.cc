@@ -384,6 +384,12 @@ std::vector<OptSpec> CommonServiceOptions(const std::string& default_grpc_addr,
        .help = "Log line format on stderr.", .choices = {"text", "json"}},
       {.name = "shutdown-grace", .type = OptType::kDuration, .default_value = "5s",
        .help = "On SIGTERM/SIGINT: how long streams and calls get to finish before exit."},
+      {.name = "cpu-dma-latency-us", .type = OptType::kInt, .default_value = "-1",
+       .help = "Low-latency tuning, machine-wide while the process runs: hold a PM QoS request "
+               "(/dev/cpu_dma_latency) for this CPU wake-up latency. 0 keeps idle CPUs polling instead of "
+               "sleeping, which cuts every thread hand-off on a call's path (docs/BENCHMARKS.md) and costs the "
+               "CPU time of the idle cores. Needs root or a privileged container. -1: off.",
+       .min = -1, .max = 1000000},
   };
 }
 

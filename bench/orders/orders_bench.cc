@@ -1,6 +1,7 @@
 // bitunix-orders benchmarks (figures: docs/BENCHMARKS.md, "bitunix-orders").
 //
 //   bench-orders latency   --sim-bin=PATH [--orders=2000] [--runs=3] [--no-private-stream]
+//                          [--cpu-dma-latency-us=N]
 //       Added latency of a gRPC PlaceOrder through the gateway over a direct signed REST
 //       place_order to the simulator (same keep-alive HTTP client, same signer). The two are
 //       interleaved in blocks of 100 so machine noise hits both alike.
@@ -9,6 +10,8 @@
 //   bench-orders ratelimit --sim-bin=PATH [--seconds=5] [--runs=3]
 //       Offered load above the private budget (10/s): how many calls are queued and served,
 //       how many are refused fast with RESOURCE_EXHAUSTED, and how long served calls waited.
+//   --cpu-dma-latency-us=N holds the gateway's low-latency setting (a PM QoS request, machine-wide)
+//   for the whole benchmark, as `bitunix-orders --cpu-dma-latency-us=N` would.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -33,6 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bitunix/orders/v1/orders.grpc.pb.h"
+#include "common/cpu_latency.h"
 #include "common/logging.h"
 #include "common/net/http_client.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -424,13 +428,20 @@ int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
   auto a = Args(argc, argv);
   g_private_stream = !a.count("no-private-stream");
+  auto cpu_latency =
+      bx::CpuLatencyRequest::FromOption(a.count("cpu-dma-latency-us") ? std::stoll(a.at("cpu-dma-latency-us")) : -1);
+  if (!cpu_latency.ok()) {
+    std::fprintf(stderr, "bench-orders: %s\n", std::string(cpu_latency.status().message()).c_str());
+    return 2;
+  }
   if (cmd == "sign") return Sign(a);
   if ((cmd == "latency" || cmd == "ratelimit") && a.count("sim-bin")) {
     return cmd == "latency" ? Latency(a) : RateLimit(a);
   }
   std::fprintf(stderr,
-               "usage: bench-orders latency --sim-bin=PATH [--orders=2000] [--runs=3]\n"
+               "usage: bench-orders latency --sim-bin=PATH [--orders=2000] [--runs=3] [--no-private-stream]\n"
                "       bench-orders sign [--iterations=200000] [--runs=3]\n"
-               "       bench-orders ratelimit --sim-bin=PATH [--seconds=5] [--runs=3]\n");
+               "       bench-orders ratelimit --sim-bin=PATH [--seconds=5] [--runs=3]\n"
+               "       (any command) [--cpu-dma-latency-us=N]\n");
   return 2;
 }

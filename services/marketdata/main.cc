@@ -5,6 +5,7 @@
 
 
 #include "common/config.h"
+#include "common/cpu_latency.h"
 #include "common/logging.h"
 #include "common/process.h"
 #include "services/marketdata/app.h"
@@ -34,6 +35,14 @@ int main(int argc, char** argv) {
     return 2;
   }
 #endif
+  auto cpu_latency = bx::CpuLatencyRequest::FromOption(config->Int("cpu-dma-latency-us"));
+  if (!cpu_latency.ok()) {
+    std::fprintf(stderr, "bitunix-marketdata: %s\n", std::string(cpu_latency.status().message()).c_str());
+    return 2;
+  }
+  if (*cpu_latency) {
+    bx::Log(bx::LogLevel::kInfo, "main", "holding a CPU wake-up latency request", {{"max_us", (*cpu_latency)->max_us()}});
+  }
   auto options = bx::md::AppOptionsFromConfig(*config);
   if (!options.ok()) {
     std::fprintf(stderr, "bitunix-marketdata: %s\n", std::string(options.status().message()).c_str());

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "common/config.h"
+#include "common/cpu_latency.h"
 #include "common/logging.h"
 #include "common/process.h"
 #include "services/orders/orders_app.h"
@@ -23,6 +24,14 @@ int main(int argc, char** argv) {
   bx::ParseLogLevel(config->Str("log-level"), &level);
   bx::InitLogging(level, config->Str("log-format") == "json");
 
+  auto cpu_latency = bx::CpuLatencyRequest::FromOption(config->Int("cpu-dma-latency-us"));
+  if (!cpu_latency.ok()) {
+    std::fprintf(stderr, "bitunix-orders: %s\n", std::string(cpu_latency.status().message()).c_str());
+    return 2;
+  }
+  if (*cpu_latency) {
+    bx::Log(bx::LogLevel::kInfo, "main", "holding a CPU wake-up latency request", {{"max_us", (*cpu_latency)->max_us()}});
+  }
   auto options = bx::orders::OrdersOptionsFromConfig(*config);
   if (!options.ok()) {
     std::fprintf(stderr, "bitunix-orders: %s\n", std::string(options.status().message()).c_str());
