@@ -4,8 +4,14 @@
 // on the exchange was reported to the caller as placed).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <future>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "tests/orders/sim_harness.h"
 
@@ -119,6 +125,65 @@ TEST(OrdersSimFaults, CancelWithALostAnswerSaysSo) {
   v1::GetOrderResponse got;
   ASSERT_TRUE(h.stub().GetOrder(h.Ctx().get(), g, &got).ok());
   EXPECT_EQ(got.order().status(), v1::ORDER_STATUS_CANCELED);
+}
+
+// A caller that gives up (cancels, or its deadline passes) while the exchange is still answering
+// ends its own call at once, with an audit record saying so; the order itself is not forgotten:
+// the same client id later returns it, and the exchange holds it once.
+TEST(OrdersSimFaults, ACancelledCallEndsAtOnceAndItsOrderIsNotForgotten) {
+  char tmpl[] = "/tmp/orders-audit-cancel-XXXXXX";
+  close(mkstemp(tmpl));
+  const std::string audit = tmpl;
+  SimHarness h;
+  h.Start([&](OrdersAppOptions& o) { o.audit_file = audit; });
+  h.sim().Control("rest_faults", {{"count", 1}, {"kind", "hang"}, {"apply", "after"}, {"hang_ms", 1000},
+                                  {"path", "/api/v1/futures/trade/place_order"}});
+  auto ctx = h.Ctx();
+  v1::PlaceOrderResponse r;
+  std::promise<grpc::Status> done;
+  const v1::PlaceOrderRequest req = RestingBuy("cancel-1");
+  h.stub().async()->PlaceOrder(ctx.get(), &req, &r,
+                               [&done](grpc::Status s) { done.set_value(std::move(s)); });
+  auto status = done.get_future();
+  ASSERT_TRUE(testing::WaitUntil([&] { return h.sim().CountClientId("cancel-1") == 1; }, 5s));
+  ctx->TryCancel();  // the exchange executed it; its answer is still 1 s away
+  ASSERT_EQ(status.wait_for(500ms), std::future_status::ready) << "the cancelled call did not end at once";
+  EXPECT_EQ(status.get().error_code(), grpc::StatusCode::CANCELLED);
+
+  v1::PlaceOrderResponse again;
+  ASSERT_TRUE(h.Place(RestingBuy("cancel-1"), &again).ok());
+  EXPECT_EQ(again.result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_FALSE(again.order_id().empty());
+  EXPECT_EQ(h.sim().CountClientId("cancel-1"), 1);
+  h.app().Shutdown(200ms);
+  std::stringstream lines;
+  lines << std::ifstream(audit).rdbuf();
+  std::remove(audit.c_str());
+  EXPECT_NE(lines.str().find(R"("action":"PlaceOrder","client_id":"cancel-1","order_id":"","symbol":"BTCUSDT","result":"CANCELLED")"),
+            std::string::npos)
+      << lines.str();
+}
+
+// Shutdown with a call still waiting on the exchange: the caller gets a status, Shutdown returns
+// within its grace (plus slack), and nothing crashes when the exchange's answer comes later.
+TEST(OrdersSimFaults, ShutdownEndsACallStillWaitingOnTheExchange) {
+  SimHarness h;
+  h.Start();
+  h.sim().Control("rest_faults", {{"count", 1}, {"kind", "hang"}, {"apply", "after"}, {"hang_ms", 1200},
+                                  {"path", "/api/v1/futures/trade/place_order"}});
+  auto ctx = h.Ctx();
+  v1::PlaceOrderResponse r;
+  std::promise<grpc::Status> done;
+  const v1::PlaceOrderRequest req = RestingBuy("shutdown-1");
+  h.stub().async()->PlaceOrder(ctx.get(), &req, &r,
+                               [&done](grpc::Status s) { done.set_value(std::move(s)); });
+  auto status = done.get_future();
+  ASSERT_TRUE(testing::WaitUntil([&] { return h.sim().CountClientId("shutdown-1") == 1; }, 5s));
+  const auto t0 = std::chrono::steady_clock::now();
+  h.app().Shutdown(200ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  ASSERT_EQ(status.wait_for(2s), std::future_status::ready);
+  EXPECT_FALSE(status.get().ok());
 }
 
 }  // namespace
