@@ -22,6 +22,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(GrpcServerOptions 
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   for (const auto& [k, v] : options.int_args) builder.AddChannelArgument(k, v);
   for (grpc::Service* svc : options.services) builder.RegisterService(svc);
+  if (options.async_queue) s->async_queue_ = builder.AddCompletionQueue();
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || selected_port == 0) {
     return absl::UnavailableError(absl::StrCat("grpc: cannot listen on ", options.address));
@@ -38,7 +39,16 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(GrpcServerOptions 
   return s;
 }
 
-GrpcServer::~GrpcServer() { Shutdown(std::chrono::milliseconds(0)); }
+GrpcServer::~GrpcServer() {
+  Shutdown(std::chrono::milliseconds(0));
+  if (async_queue_) {  // asked for and never taken: shut down and drain it
+    async_queue_->Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (async_queue_->Next(&tag, &ok)) {
+    }
+  }
+}
 
 void GrpcServer::SetReady(bool ready) {
   ready_ = ready;

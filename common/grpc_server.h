@@ -23,6 +23,8 @@ struct GrpcServerOptions {
   int max_receive_message_bytes = 4 * 1024 * 1024;
   /// Extra channel arguments (keepalive etc.).
   std::vector<std::pair<std::string, int>> int_args;
+  /// Create a completion queue for services with async methods (TakeAsyncQueue()).
+  bool async_queue = false;
 };
 
 /// Health names: "" (overall readiness), each service's full name (readiness), and "liveness"
@@ -43,9 +45,13 @@ class GrpcServer {
   /// deadline, then are cancelled. Idempotent.
   void Shutdown(std::chrono::milliseconds grace);
   grpc::Server* server() { return server_.get(); }
+  /// The completion queue asked for by `async_queue` (once). Its owner drains it while the
+  /// server shuts down, and shuts it down after Shutdown() returned.
+  std::unique_ptr<grpc::ServerCompletionQueue> TakeAsyncQueue() { return std::move(async_queue_); }
 
  private:
   GrpcServer() = default;
+  std::unique_ptr<grpc::ServerCompletionQueue> async_queue_;  // before server_: destroyed after it
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> service_names_;
   std::string address_;

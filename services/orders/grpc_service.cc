@@ -93,59 +93,7 @@ void AuditResult(AuditInfo& a, std::string&, const v1::ModifyOrderResponse& r) {
   a.client_id = r.client_id();
 }
 
-// ---- One unary call: finished exactly once, from whichever side gets there first ----
-template <class Resp>
-class UnaryCall final : public grpc::ServerUnaryReactor {
- public:
-  using OnComplete = std::function<void(const absl::Status&, const Resp*)>;
-  UnaryCall(grpc::CallbackServerContext* ctx, Resp* resp, OnComplete on_complete)
-      : ctx_(ctx), resp_(resp), on_complete_(std::move(on_complete)) {}
-
-  /// Any thread, once (the engine's reference).
-  void Complete(absl::StatusOr<Resp> r) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!finished_) {
-        finished_ = true;
-        if (r.ok()) {
-          *resp_ = std::move(*r);
-          on_complete_(absl::OkStatus(), resp_);
-          Finish(grpc::Status::OK);
-        } else {
-          on_complete_(r.status(), nullptr);
-          Finish(ToGrpcStatus(r.status(), ctx_));
-        }
-      }
-    }
-    Unref();
-  }
-
-  void OnCancel() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (finished_) return;
-    finished_ = true;
-    absl::Status s = MakeError(absl::StatusCode::kCancelled,
-                               "call cancelled or its deadline passed; the operation may still complete on the exchange",
-                               reason::kNetwork);
-    on_complete_(s, nullptr);
-    Finish(ToGrpcStatus(s, ctx_));
-  }
-
-  void OnDone() override { Unref(); }
-
- private:
-  void Unref() {
-    if (refs_.fetch_sub(1) == 1) delete this;
-  }
-  grpc::CallbackServerContext* ctx_;
-  Resp* resp_;
-  OnComplete on_complete_;
-  std::mutex mu_;
-  bool finished_ = false;
-  std::atomic<int> refs_{2};  // gRPC (OnDone) + the engine (Complete)
-};
-
-std::string PeerIdentity(const grpc::CallbackServerContext* ctx) {
+std::string PeerIdentity(const grpc::ServerContextBase* ctx) {
   auto auth = ctx->auth_context();
   if (!auth || !auth->IsPeerAuthenticated()) return "";
   auto ids = auth->GetPeerIdentity();
@@ -166,14 +114,14 @@ OrderServiceImpl::OrderServiceImpl(Scheduler& scheduler, OrderEngine& engine, Up
       metrics_(metrics),
       options_(std::move(options)) {}
 
-absl::StatusOr<Caller> OrderServiceImpl::Authenticate(Ctx* ctx) const {
+absl::StatusOr<Caller> OrderServiceImpl::Authenticate(grpc::ServerContextBase* ctx) const {
   std::string authorization;
   const auto& md = ctx->client_metadata();
   if (auto it = md.find("authorization"); it != md.end()) authorization.assign(it->second.data(), it->second.size());
   return auth_.Authenticate(authorization, PeerIdentity(ctx));
 }
 
-SteadyTime OrderServiceImpl::DeadlineOf(const Ctx* ctx) const {
+SteadyTime OrderServiceImpl::DeadlineOf(const grpc::ServerContextBase* ctx) const {
   const auto now_sys = std::chrono::system_clock::now();
   const auto d = ctx->deadline();
   std::chrono::milliseconds remaining = options_.default_timeout;
@@ -186,13 +134,13 @@ SteadyTime OrderServiceImpl::DeadlineOf(const Ctx* ctx) const {
 }
 
 template <class Req, class Resp>
-OrderServiceImpl::Unary* OrderServiceImpl::Handle(Ctx* ctx, const Req* req, Resp* resp, const char* method,
-                                                  bool state_changing,
-                                                  void (OrderEngine::*fn)(Req, SteadyTime, Reply<Resp>)) {
+void OrderServiceImpl::Handle(grpc::ServerContextBase* ctx, const Req& req, std::shared_ptr<UnaryReply<Resp>> reply,
+                              const char* method, bool state_changing,
+                              void (OrderEngine::*fn)(Req, SteadyTime, Reply<Resp>)) {
   const auto start = std::chrono::steady_clock::now();
   auto caller = Authenticate(ctx);
   const std::string caller_name = caller.ok() ? caller->name : "unauthenticated";
-  AuditInfo info = state_changing ? AuditOf(*req) : AuditInfo{};
+  AuditInfo info = state_changing ? AuditOf(req) : AuditInfo{};
   auto on_complete = [this, method, state_changing, start, caller_name, info](const absl::Status& s,
                                                                               const Resp* r) mutable {
     const auto code = static_cast<grpc::StatusCode>(static_cast<int>(s.code()));
@@ -211,55 +159,65 @@ OrderServiceImpl::Unary* OrderServiceImpl::Handle(Ctx* ctx, const Req* req, Resp
     rec.detail = s.ok() ? info.detail : absl::StrCat(info.detail, info.detail.empty() ? "" : "; ", std::string(s.message()));
     audit_.Write(rec);
   };
-  auto* call = new UnaryCall<Resp>(ctx, resp, std::move(on_complete));
+  reply->set_on_complete(std::move(on_complete));
   if (!caller.ok()) {
     if (metrics_) metrics_->AuthFailure(ctx->client_metadata().count("authorization") ? "invalid" : "missing");
-    call->Complete(caller.status());
-    return call;
+    reply->Complete(caller.status());
+    return;
   }
   if (absl::Status s = Authenticator::Authorize(*caller, state_changing, method); !s.ok()) {
     if (metrics_) metrics_->AuthFailure("read_only");
-    call->Complete(s);
-    return call;
+    reply->Complete(s);
+    return;
   }
   const SteadyTime deadline = DeadlineOf(ctx);
-  scheduler_.Post([this, fn, request = *req, deadline, call]() mutable {
-    (engine_.*fn)(std::move(request), deadline, [call](absl::StatusOr<Resp> r) { call->Complete(std::move(r)); });
+  scheduler_.Post([this, fn, request = req, deadline, reply]() mutable {
+    (engine_.*fn)(std::move(request), deadline, [reply](absl::StatusOr<Resp> r) { reply->Complete(std::move(r)); });
   });
-  return call;
 }
 
-#define BX_UNARY(Method, StateChanging)                                                                  \
-  OrderServiceImpl::Unary* OrderServiceImpl::Method(Ctx* c, const v1::Method##Request* q,                \
-                                                    v1::Method##Response* r) {                           \
-    return Handle<v1::Method##Request, v1::Method##Response>(c, q, r, #Method, StateChanging,           \
-                                                             &OrderEngine::Method);                      \
-  }
+std::unique_ptr<AsyncUnaryServer> OrderServiceImpl::MakeUnaryServer(std::unique_ptr<grpc::ServerCompletionQueue> queue) {
+  auto server = std::make_unique<AsyncUnaryServer>(
+      std::move(queue), &ToGrpcStatus,
+      MakeError(absl::StatusCode::kCancelled,
+                "call cancelled or its deadline passed; the operation may still complete on the exchange",
+                reason::kNetwork));
+#define BX_UNARY(Method, StateChanging)                                                                         \
+  server->Add<v1::Method##Request, v1::Method##Response>(                                                     \
+      [this](grpc::ServerContext* c, v1::Method##Request* q,                                                   \
+             grpc::ServerAsyncResponseWriter<v1::Method##Response>* w, grpc::ServerCompletionQueue* cq,         \
+             void* tag) { Request##Method(c, q, w, cq, cq, tag); },                                            \
+      [this](grpc::ServerContext* c, const v1::Method##Request& q,                                             \
+             std::shared_ptr<UnaryReply<v1::Method##Response>> r) {                                             \
+        Handle(c, q, std::move(r), #Method, StateChanging, &OrderEngine::Method);                              \
+      });
 
-BX_UNARY(PlaceOrder, true)
-BX_UNARY(BatchPlaceOrders, true)
-BX_UNARY(CancelOrders, true)
-BX_UNARY(CancelAllOrders, true)
-BX_UNARY(ModifyOrder, true)
-BX_UNARY(GetOrder, false)
-BX_UNARY(ListOpenOrders, false)
-BX_UNARY(ListOrderHistory, false)
-BX_UNARY(ListFills, false)
-BX_UNARY(GetAccount, false)
-BX_UNARY(ListPositions, false)
-BX_UNARY(ListPositionHistory, false)
-BX_UNARY(GetLeverageMarginMode, false)
-BX_UNARY(SetLeverage, true)
-BX_UNARY(SetMarginMode, true)
-BX_UNARY(SetPositionMode, true)
-BX_UNARY(AdjustPositionMargin, true)
-BX_UNARY(FlashClosePosition, true)
-BX_UNARY(CloseAllPositions, true)
-BX_UNARY(PlaceTpslOrder, true)
-BX_UNARY(ModifyTpslOrder, true)
-BX_UNARY(CancelTpslOrder, true)
-BX_UNARY(ListTpslOrders, false)
+  BX_UNARY(PlaceOrder, true)
+  BX_UNARY(BatchPlaceOrders, true)
+  BX_UNARY(CancelOrders, true)
+  BX_UNARY(CancelAllOrders, true)
+  BX_UNARY(ModifyOrder, true)
+  BX_UNARY(GetOrder, false)
+  BX_UNARY(ListOpenOrders, false)
+  BX_UNARY(ListOrderHistory, false)
+  BX_UNARY(ListFills, false)
+  BX_UNARY(GetAccount, false)
+  BX_UNARY(ListPositions, false)
+  BX_UNARY(ListPositionHistory, false)
+  BX_UNARY(GetLeverageMarginMode, false)
+  BX_UNARY(SetLeverage, true)
+  BX_UNARY(SetMarginMode, true)
+  BX_UNARY(SetPositionMode, true)
+  BX_UNARY(AdjustPositionMargin, true)
+  BX_UNARY(FlashClosePosition, true)
+  BX_UNARY(CloseAllPositions, true)
+  BX_UNARY(PlaceTpslOrder, true)
+  BX_UNARY(ModifyTpslOrder, true)
+  BX_UNARY(CancelTpslOrder, true)
+  BX_UNARY(ListTpslOrders, false)
 #undef BX_UNARY
+  return server;
+}
 
 // ---- StreamUpdates ----
 

@@ -1,5 +1,7 @@
 #include "services/orders/orders_app.h"
 
+#include <pthread.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <future>
@@ -35,6 +37,7 @@ struct OrdersApp::Parts {
   std::unique_ptr<TokenReloader> token_reloader;
   std::unique_ptr<OrderServiceImpl> service;
   std::unique_ptr<GrpcServer> server;
+  std::unique_ptr<AsyncUnaryServer> unary;  // the unary methods' completion queue and thread
   Scheduler::TimerId probe_timer = 0;
   std::atomic<bool> exchange_ok{false};
 };
@@ -150,6 +153,7 @@ absl::StatusOr<std::unique_ptr<OrdersApp>> OrdersApp::Start(OrdersAppOptions opt
   server_options.address = o.grpc_addr;
   server_options.services = {p.service.get()};
   server_options.health_service_names = {"bitunix.orders.v1.OrderService"};
+  server_options.async_queue = true;
   if (!o.tls_cert_file.empty()) {
     auto cert = ReadFileTrimmed(o.tls_cert_file);
     auto key = ReadFileTrimmed(o.tls_key_file);
@@ -167,9 +171,14 @@ absl::StatusOr<std::unique_ptr<OrdersApp>> OrdersApp::Start(OrdersAppOptions opt
   auto server = GrpcServer::Start(std::move(server_options));
   if (!server.ok()) return server.status();
   p.server = std::move(*server);
+  p.unary = p.service->MakeUnaryServer(p.server->TakeAsyncQueue());
+  p.unary->Start();
 
   p.work.emplace(p.ioc.get_executor());
-  p.io_thread = std::thread([&ioc = p.ioc] { ioc.run(); });
+  p.io_thread = std::thread([&ioc = p.ioc] {
+    pthread_setname_np(pthread_self(), "orders-io");
+    ioc.run();
+  });
 
   OrdersApp* self = app.get();
   const auto rules_refresh = o.rules_refresh;
@@ -253,7 +262,8 @@ void OrdersApp::Shutdown(std::chrono::milliseconds grace) {
   Parts& p = *parts_;
   Log(LogLevel::kInfo, "orders", "shutting down", {{"grace_ms", static_cast<int64_t>(grace.count())}});
   p.hub->CloseAll("the order service is shutting down");
-  if (p.server) p.server->Shutdown(grace);
+  if (p.server) p.server->Shutdown(grace);  // the unary queue thread keeps draining meanwhile
+  if (p.unary) p.unary->Close();
   if (p.io_thread.joinable()) {
     RunOnExecutor([this] {
       shut_down_ = true;
@@ -280,6 +290,7 @@ OrdersApp::~OrdersApp() {
   Shutdown(std::chrono::milliseconds(0));
   if (parts_) {
     parts_->server.reset();
+    parts_->unary.reset();
     parts_->service.reset();
   }
   private_stream_.reset();

@@ -1,0 +1,41 @@
+#include "services/orders/async_unary.h"
+
+#include <pthread.h>
+
+namespace bx::orders {
+
+AsyncUnaryServer::AsyncUnaryServer(std::unique_ptr<grpc::ServerCompletionQueue> cq, ToGrpcStatusFn to_status,
+                                   absl::Status cancelled)
+    : cq_(std::move(cq)), to_status_(to_status), cancelled_(std::move(cancelled)) {}
+
+AsyncUnaryServer::~AsyncUnaryServer() { Close(); }
+
+void AsyncUnaryServer::Start() {
+  if (started_) return;
+  started_ = true;
+  for (auto& m : methods_) m->Arm(this);
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "orders-grpc-cq");
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_->Next(&tag, &ok)) static_cast<CqTag*>(tag)->Proceed(ok);
+  });
+}
+
+void AsyncUnaryServer::Close() {
+  {
+    std::unique_lock<std::shared_mutex> lock(gate_);
+    if (closed_) return;
+    closed_ = true;
+  }
+  cq_->Shutdown();
+  if (thread_.joinable()) {
+    thread_.join();
+  } else {  // never started: drain here
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_->Next(&tag, &ok)) static_cast<CqTag*>(tag)->Proceed(ok);
+  }
+}
+
+}  // namespace bx::orders
