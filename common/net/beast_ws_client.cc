@@ -130,13 +130,18 @@ class InlineBudget {
 // A Networking-TS executor over the session's strand whose post() may run inline (above). It
 // points at the session's strand and budget rather than copying the strand (a copy is an atomic
 // reference count, and Beast copies the executor several times per frame). Every copy lives in an
-// operation that also holds the read handler, which keeps the session alive.
+// operation that also holds the read handler, which keeps the session alive while the operation
+// runs. Outstanding-work counting goes to the io_context itself (what the strand forwards it to):
+// when the io_context is destroyed with a read still pending, Asio destroys the handler (and so
+// possibly the session and its strand) before the operation's work guard, and that guard must
+// not reach into the freed strand.
 class ReadChainExecutor {
  public:
-  ReadChainExecutor(const Strand& strand, InlineBudget& budget) : strand_(&strand), budget_(&budget) {}
-  asio::execution_context& context() const noexcept { return strand_->context(); }
-  void on_work_started() const noexcept { strand_->on_work_started(); }
-  void on_work_finished() const noexcept { strand_->on_work_finished(); }
+  ReadChainExecutor(const Strand& strand, InlineBudget& budget)
+      : strand_(&strand), inner_(strand.get_inner_executor()), budget_(&budget) {}
+  asio::execution_context& context() const noexcept { return inner_.context(); }
+  void on_work_started() const noexcept { inner_.on_work_started(); }
+  void on_work_finished() const noexcept { inner_.on_work_finished(); }
   template <class F, class A>
   void dispatch(F&& f, const A& a) const {
     strand_->dispatch(std::forward<F>(f), a);
@@ -162,6 +167,7 @@ class ReadChainExecutor {
 
  private:
   const Strand* strand_;
+  Strand::inner_executor_type inner_;
   InlineBudget* budget_;
 };
 

@@ -468,3 +468,30 @@ TEST(WsClientMultiThreadTest, StrandSerialisesHandlersOnAMultiThreadedIoContext)
 
 }  // namespace
 }  // namespace bx::net
+
+namespace bx::net {
+namespace {
+
+// Shutdown order of a service: the client is destroyed on the io thread while its read is still
+// pending, then the io_context stops and is destroyed without running what was left queued. Asio
+// then destroys the read's handler (the last owner of the connection and its strand) before the
+// operation's work guard; the guard must not reach into the freed strand. A use-after-free here
+// shows up under AddressSanitizer (-DBITUNIX_SANITIZE_ADDRESS=ON), where it was first seen at the
+// orders service's shutdown.
+TEST(WsClientTeardown, IoContextDestroyedWithAReadPendingAfterTheClientIsGone) {
+  TestWsServer server;
+  Events ev;
+  FakeClock clock;
+  auto io = std::make_unique<testing::IoThread>();
+  WsOptions o;
+  o.url = *ParseUrl("ws://127.0.0.1:" + std::to_string(server.port()) + "/public/");
+  std::unique_ptr<WsClient> client = MakeBeastWsClient(io->ioc(), o, clock);
+  client->Connect(ev.Handlers());
+  ASSERT_TRUE(ev.opens.Pop().has_value());
+  IoDeleter<WsClient>{&io->ioc()}(client.release());
+  io.reset();  // stop, join, destroy the io_context with the read's completion still queued
+  EXPECT_EQ(ev.close_count.load(), 0);  // nothing ran after the stop
+}
+
+}  // namespace
+}  // namespace bx::net
