@@ -2,7 +2,7 @@
 """bitunix-marketdata benchmark driver (run by bench/marketdata/run.sh; stdlib only).
 
 Scenarios (each run starts a fresh simulator and gateway on 127.0.0.1 port 0):
-  throughput  firehose (`--firehose-rate max`), 1/10/100 Subscribe streams of BTCUSDT trades read by
+  throughput  firehose (`--firehose-rate max`, or a paced rate), 1/10/100 Subscribe streams of BTCUSDT trades read by
               bench-md-load (typed protobuf parsing); in the same run, limit A = bitunix-ws-reader
               reading the same feed alone, and the reader-thread ceiling = bench-md-reader (the
               project's WsClient with the gateway's parse+encode+publish, no gRPC).
@@ -107,7 +107,7 @@ def throughput(args, raw):
     for n in args.streams:
         runs = []
         for r in range(args.runs):
-            sim, md = start_pair(args.build, ["--firehose-rate", "max"], args.md_flag)
+            sim, md = start_pair(args.build, ["--firehose-rate", args.firehose_rate], args.md_flag)
             try:
                 ws = sim.ready["public_ws"]
                 limit_a = json.loads(Proc([f"{args.build}/bench/sim/bitunix-ws-reader", "--url", ws, "--symbols",
@@ -140,7 +140,7 @@ def throughput(args, raw):
             f"{statistics.median(r['cpu']['gateway'] for r in runs):.0f} / "
             f"{statistics.median(r['cpu']['client'] for r in runs):.0f} / "
             f"{statistics.median(r['cpu']['sim'] for r in runs):.0f} |")
-    print("\n### Throughput (firehose, BTCUSDT trades)\n")
+    print(f"\n### Throughput (firehose at {args.firehose_rate} events/s, BTCUSDT trades)\n")
     print("| streams | per stream events/s | aggregate events/s | limit A frames/s | per stream ÷ limit A | "
           "slowest ÷ median | reader ceiling | gaps / seq breaks | CPU % gateway / client / sim |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -213,6 +213,9 @@ def main():
     ap.add_argument("--warmup", type=float, default=1)
     ap.add_argument("--streams", type=int, nargs="+", default=[1, 10, 100])
     ap.add_argument("--latency-rate", type=int, default=10000)
+    ap.add_argument("--firehose-rate", default="max",
+                    help="throughput: the simulator's feed rate, 'max' or events/s (a paced feed shows the "
+                         "aggregate that clients keeping up receive without a gap)")
     ap.add_argument("--idle-streams", type=int, default=1000)
     ap.add_argument("--rss-seconds", type=int, default=600)
     ap.add_argument("--md-flag", action="append", default=[],

@@ -158,7 +158,6 @@ class AsyncUnaryCall {
       delete this;
       return;
     }
-    server_->IfOpen([this] { Arm(server_, method_); });
     refs_.store(1);  // the done tag
     reply_->ctx_ = &ctx_;
     reply_->to_status_ = server_->to_status_;
@@ -172,7 +171,10 @@ class AsyncUnaryCall {
         }
       });
     };
-    method_->handle(&ctx_, req_, reply_);
+    Method* method = method_;  // nothing of this call is touched once its handler ran
+    AsyncUnaryServer* server = server_;
+    method->handle(&ctx_, req_, reply_);
+    server->IfOpen([server, method] { Arm(server, method); });  // after the handler: off the call's path
   }
 
   void OnDone(bool) {

@@ -1,5 +1,6 @@
 #include "services/orders/grpc_service.h"
 
+#include <functional>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -172,7 +173,8 @@ void OrderServiceImpl::Handle(grpc::ServerContextBase* ctx, const Req& req, std:
   }
   const SteadyTime deadline = DeadlineOf(ctx);
   scheduler_.Post([this, fn, request = req, deadline, reply]() mutable {
-    (engine_.*fn)(std::move(request), deadline, [reply](absl::StatusOr<Resp> r) { reply->Complete(std::move(r)); });
+    std::invoke(fn, engine_, std::move(request), deadline,
+                [reply](absl::StatusOr<Resp> r) { reply->Complete(std::move(r)); });
   });
 }
 

@@ -96,7 +96,7 @@ TEST(OrdersBinary, ServesAgainstTheSimulatorAndStopsOnSigterm) {
   ctx.set_deadline(std::chrono::system_clock::now() + 10s);
   v1::PlaceOrderResponse placed;
   grpc::Status s = stub->PlaceOrder(&ctx, testing::RestingBuy("bin-1"), &placed);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << (*p)->Stderr();
   EXPECT_EQ(placed.result(), v1::PLACE_RESULT_ACCEPTED);
   EXPECT_EQ(sim->CountClientId("bin-1"), 1);
 
