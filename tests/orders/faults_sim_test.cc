@@ -127,6 +127,33 @@ TEST(OrdersSimFaults, CancelWithALostAnswerSaysSo) {
   EXPECT_EQ(got.order().status(), v1::ORDER_STATUS_CANCELED);
 }
 
+// A PlaceOrder whose exchange answer hangs for `hang_ms` after the exchange executed it, sent
+// without waiting; returns once the order exists on the exchange.
+struct HungPlacement {
+  std::unique_ptr<grpc::ClientContext> ctx;
+  v1::PlaceOrderRequest req;
+  v1::PlaceOrderResponse resp;
+  std::promise<grpc::Status> done;
+  std::future<grpc::Status> status = done.get_future();
+  ~HungPlacement() {  // a test that stopped early: the callback must not outlive `done`
+    if (status.valid()) {
+      ctx->TryCancel();
+      status.wait();
+    }
+  }
+};
+std::unique_ptr<HungPlacement> StartHungPlacement(SimHarness& h, const std::string& cid, int hang_ms) {
+  h.sim().Control("rest_faults", {{"count", 1}, {"kind", "hang"}, {"apply", "after"}, {"hang_ms", hang_ms},
+                                  {"path", "/api/v1/futures/trade/place_order"}});
+  auto p = std::make_unique<HungPlacement>();
+  p->ctx = h.Ctx();
+  p->req = RestingBuy(cid);
+  h.stub().async()->PlaceOrder(p->ctx.get(), &p->req, &p->resp,
+                               [q = p.get()](grpc::Status s) { q->done.set_value(std::move(s)); });
+  EXPECT_TRUE(testing::WaitUntil([&] { return h.sim().CountClientId(cid) == 1; }, 5s));
+  return p;
+}
+
 // A caller that gives up (cancels, or its deadline passes) while the exchange is still answering
 // ends its own call at once, with an audit record saying so; the order itself is not forgotten:
 // the same client id later returns it, and the exchange holds it once.
@@ -136,19 +163,10 @@ TEST(OrdersSimFaults, ACancelledCallEndsAtOnceAndItsOrderIsNotForgotten) {
   const std::string audit = tmpl;
   SimHarness h;
   h.Start([&](OrdersAppOptions& o) { o.audit_file = audit; });
-  h.sim().Control("rest_faults", {{"count", 1}, {"kind", "hang"}, {"apply", "after"}, {"hang_ms", 1000},
-                                  {"path", "/api/v1/futures/trade/place_order"}});
-  auto ctx = h.Ctx();
-  v1::PlaceOrderResponse r;
-  std::promise<grpc::Status> done;
-  const v1::PlaceOrderRequest req = RestingBuy("cancel-1");
-  h.stub().async()->PlaceOrder(ctx.get(), &req, &r,
-                               [&done](grpc::Status s) { done.set_value(std::move(s)); });
-  auto status = done.get_future();
-  ASSERT_TRUE(testing::WaitUntil([&] { return h.sim().CountClientId("cancel-1") == 1; }, 5s));
-  ctx->TryCancel();  // the exchange executed it; its answer is still 1 s away
-  ASSERT_EQ(status.wait_for(500ms), std::future_status::ready) << "the cancelled call did not end at once";
-  EXPECT_EQ(status.get().error_code(), grpc::StatusCode::CANCELLED);
+  auto call = StartHungPlacement(h, "cancel-1", 1000);
+  call->ctx->TryCancel();  // the exchange executed it; its answer is still 1 s away
+  ASSERT_EQ(call->status.wait_for(500ms), std::future_status::ready) << "the cancelled call did not end at once";
+  EXPECT_EQ(call->status.get().error_code(), grpc::StatusCode::CANCELLED);
 
   v1::PlaceOrderResponse again;
   ASSERT_TRUE(h.Place(RestingBuy("cancel-1"), &again).ok());
@@ -169,21 +187,12 @@ TEST(OrdersSimFaults, ACancelledCallEndsAtOnceAndItsOrderIsNotForgotten) {
 TEST(OrdersSimFaults, ShutdownEndsACallStillWaitingOnTheExchange) {
   SimHarness h;
   h.Start();
-  h.sim().Control("rest_faults", {{"count", 1}, {"kind", "hang"}, {"apply", "after"}, {"hang_ms", 1200},
-                                  {"path", "/api/v1/futures/trade/place_order"}});
-  auto ctx = h.Ctx();
-  v1::PlaceOrderResponse r;
-  std::promise<grpc::Status> done;
-  const v1::PlaceOrderRequest req = RestingBuy("shutdown-1");
-  h.stub().async()->PlaceOrder(ctx.get(), &req, &r,
-                               [&done](grpc::Status s) { done.set_value(std::move(s)); });
-  auto status = done.get_future();
-  ASSERT_TRUE(testing::WaitUntil([&] { return h.sim().CountClientId("shutdown-1") == 1; }, 5s));
+  auto call = StartHungPlacement(h, "shutdown-1", 1200);
   const auto t0 = std::chrono::steady_clock::now();
   h.app().Shutdown(200ms);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
-  ASSERT_EQ(status.wait_for(2s), std::future_status::ready);
-  EXPECT_FALSE(status.get().ok());
+  ASSERT_EQ(call->status.wait_for(2s), std::future_status::ready);
+  EXPECT_FALSE(call->status.get().ok());
 }
 
 }  // namespace
