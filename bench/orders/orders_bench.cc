@@ -1,10 +1,12 @@
 // bitunix-orders benchmarks (figures: docs/BENCHMARKS.md, "bitunix-orders").
 //
 //   bench-orders latency   --sim-bin=PATH [--orders=2000] [--runs=3] [--no-private-stream]
-//                          [--cpu-dma-latency-us=N]
+//                          [--cpu-dma-latency-us=N] [--gateway-bin=PATH]
 //       Added latency of a gRPC PlaceOrder through the gateway over a direct signed REST
 //       place_order to the simulator (same keep-alive HTTP client, same signer). The two are
-//       interleaved in blocks of 100 so machine noise hits both alike.
+//       interleaved in blocks of 100 so machine noise hits both alike. By default the gateway runs
+//       in the benchmark's process; --gateway-bin=build/services/orders/bitunix-orders runs the
+//       real binary as its own process instead, as deployed.
 //   bench-orders sign      [--iterations=200000] [--runs=3]
 //       Cost of building and signing a place_order request (body serialisation + 2x SHA-256).
 //   bench-orders ratelimit --sim-bin=PATH [--seconds=5] [--runs=3]
@@ -82,11 +84,12 @@ std::string Summary(std::vector<double> runs) {
   return buf;
 }
 
-// The simulator as a child process on port 0.
-struct Sim {
+// A child process (the simulator, or the bitunix-orders binary) on port 0: started with the given
+// arguments and extra environment, its one-line JSON ready report read from stdout.
+struct Child {
   pid_t pid = -1;
-  std::string rest, private_ws;
-  Sim(const std::string& bin, std::vector<std::string> extra) {
+  nlohmann::json ready;
+  Child(std::vector<std::string> argv, const std::vector<std::string>& extra_env) {
     int out[2];
     if (pipe(out) != 0) std::abort();
     int devnull = open("/dev/null", O_WRONLY);
@@ -94,16 +97,12 @@ struct Sim {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, devnull, 2);
-    std::vector<std::string> argv = {bin, "--addr=127.0.0.1:0", "--control-addr=127.0.0.1:0",
-                                     std::string("--api-key=") + kKey, "--log-level=error", "--trade-rate=0",
-                                     "--push-interval=1s"};
-    for (auto& e : extra) argv.push_back(e);
     std::vector<char*> cargv;
     for (auto& s : argv) cargv.push_back(s.data());
     cargv.push_back(nullptr);
     std::vector<std::string> envs;
     for (char** e = environ; *e; ++e) envs.emplace_back(*e);
-    envs.push_back(std::string("BITUNIX_SIM_API_SECRET=") + kSecret);
+    for (const auto& e : extra_env) envs.push_back(e);
     std::vector<char*> cenv;
     for (auto& s : envs) cenv.push_back(s.data());
     cenv.push_back(nullptr);
@@ -114,7 +113,7 @@ struct Sim {
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
     if (posix_spawn(&pid, cargv[0], &fa, &attr, cargv.data(), cenv.data()) != 0) {
-      std::fprintf(stderr, "cannot start %s\n", bin.c_str());
+      std::fprintf(stderr, "cannot start %s\n", argv[0].c_str());
       std::exit(1);
     }
     close(out[1]);
@@ -124,18 +123,37 @@ struct Sim {
     pollfd pfd{out[0], POLLIN, 0};
     while (poll(&pfd, 1, 20000) > 0 && read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
     close(out[0]);
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_object()) {
-      std::fprintf(stderr, "no ready line from the simulator\n");
+    ready = nlohmann::json::parse(line, nullptr, false);
+    if (!ready.is_object()) {
+      std::fprintf(stderr, "no ready line from %s\n", argv[0].c_str());
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
       std::exit(1);
     }
-    rest = j["rest"];
-    private_ws = j["private_ws"];
   }
-  ~Sim() {
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() {
     kill(pid, SIGTERM);
     int st;
     waitpid(pid, &st, 0);
+  }
+};
+
+// The simulator as a child process on port 0.
+struct Sim : Child {
+  std::string rest, private_ws;
+  Sim(const std::string& bin, const std::vector<std::string>& extra)
+      : Child(Argv(bin, extra), {std::string("BITUNIX_SIM_API_SECRET=") + kSecret}) {
+    rest = ready["rest"];
+    private_ws = ready["private_ws"];
+  }
+  static std::vector<std::string> Argv(const std::string& bin, const std::vector<std::string>& extra) {
+    std::vector<std::string> argv = {bin, "--addr=127.0.0.1:0", "--control-addr=127.0.0.1:0",
+                                     std::string("--api-key=") + kKey, "--log-level=error", "--trade-rate=0",
+                                     "--push-interval=1s"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
   }
 };
 
@@ -162,6 +180,48 @@ std::unique_ptr<bx::orders::OrdersApp> StartGateway(const Sim& sim, double priva
   return std::move(*app);
 }
 
+// A tokens file holding the benchmark's trade token (for the gateway process).
+std::string TokensFile() {
+  static const std::string path = [] {
+    char name[] = "/tmp/bench-orders-tokens-XXXXXX";
+    const int fd = mkstemp(name);
+    const std::string line = std::string("bench trade ") + kToken + "\n";
+    if (fd < 0 || write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) std::abort();
+    close(fd);
+    return std::string(name);
+  }();
+  return path;
+}
+
+// The real bitunix-orders binary against the simulator (paper mode, limits out of the way), as a
+// deployment runs it: its own process, so the benchmark's client shares no gRPC threads with it.
+struct GatewayProcess : Child {
+  std::string grpc_address;
+  GatewayProcess(const std::string& bin, const Sim& sim, const std::string& tokens_file)
+      : Child(
+            {bin, "--grpc-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--mode=paper", "--rest-url=" + sim.rest,
+             "--private-ws-url=" + sim.private_ws, "--auth-tokens-file=" + tokens_file, "--log-level=error",
+             "--rate-limit-private=1000000", "--rate-limit-cancel=1000000", "--rate-limit-batch=1000000",
+             "--rate-limit-public=1000000", "--rate-limit-burst=1000000", "--health-interval=60s",
+             std::string("--private-stream=") + (g_private_stream ? "true" : "false")},
+            {std::string("BITUNIX_API_KEY=") + kKey, std::string("BITUNIX_API_SECRET=") + kSecret}) {
+    grpc_address = ready["grpc"];
+    auto health = grpc::health::v1::Health::NewStub(
+        grpc::CreateChannel(grpc_address, grpc::InsecureChannelCredentials()));
+    for (int i = 0; i < 1500; ++i) {
+      grpc::ClientContext ctx;
+      grpc::health::v1::HealthCheckRequest req;
+      grpc::health::v1::HealthCheckResponse resp;
+      if (health->Check(&ctx, req, &resp).ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+        return;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    std::fprintf(stderr, "bitunix-orders did not become ready\n");
+    std::exit(1);
+  }
+};
+
 v1::PlaceOrderRequest Resting(const std::string& cid) {
   v1::PlaceOrderRequest r;
   r.set_symbol("BTCUSDT");
@@ -179,8 +239,17 @@ int Latency(const std::map<std::string, std::string>& a) {
   std::vector<double> d50, d99, g50, g99, add50, add99, b50, r50, u50;
   for (int run = 0; run < runs; ++run) {
     Sim sim(a.at("sim-bin"), {"--rest-rate-limits=false"});
-    auto app = StartGateway(sim, 1e6, 1e6);
-    auto stub = v1::OrderService::NewStub(grpc::CreateChannel(app->grpc_address(), grpc::InsecureChannelCredentials()));
+    std::unique_ptr<bx::orders::OrdersApp> app;
+    std::unique_ptr<GatewayProcess> process;
+    std::string grpc_address;
+    if (a.count("gateway-bin")) {
+      process = std::make_unique<GatewayProcess>(a.at("gateway-bin"), sim, TokensFile());
+      grpc_address = process->grpc_address;
+    } else {
+      app = StartGateway(sim, 1e6, 1e6);
+      grpc_address = app->grpc_address();
+    }
+    auto stub = v1::OrderService::NewStub(grpc::CreateChannel(grpc_address, grpc::InsecureChannelCredentials()));
     // The direct client: the same Beast keep-alive client and signer the gateway uses.
     boost::asio::io_context ioc;
     auto work = boost::asio::make_work_guard(ioc);
@@ -220,7 +289,7 @@ int Latency(const std::map<std::string, std::string>& a) {
     };
     // Breakdown: a bare gRPC round trip (health check: no hop to the exchange thread), and a
     // PlaceOrder refused by validation (gRPC + auth + the hop to the executor and back, no REST).
-    auto channel = grpc::CreateChannel(app->grpc_address(), grpc::InsecureChannelCredentials());
+    auto channel = grpc::CreateChannel(grpc_address, grpc::InsecureChannelCredentials());
     auto health = grpc::health::v1::Health::NewStub(channel);
     auto bare_grpc = [&] {
       grpc::ClientContext ctx;
@@ -268,7 +337,8 @@ int Latency(const std::map<std::string, std::string>& a) {
     work.reset();
     ioc.stop();
     io.join();
-    app->Shutdown(100ms);
+    if (app) app->Shutdown(100ms);
+    process.reset();
     d50.push_back(Percentile(direct, 0.5));
     d99.push_back(Percentile(direct, 0.99));
     g50.push_back(Percentile(gateway, 0.5));
@@ -278,7 +348,9 @@ int Latency(const std::map<std::string, std::string>& a) {
     std::printf("run %d: direct p50 %.1f p99 %.1f us | gateway p50 %.1f p99 %.1f us | added p50 %.1f p99 %.1f us\n",
                 run + 1, d50.back(), d99.back(), g50.back(), g99.back(), add50.back(), add99.back());
   }
-  std::printf("\nmedian (min-max) over %d runs of %d orders each way, microseconds:\n", runs, orders);
+  if (a.count("gateway-bin")) std::remove(TokensFile().c_str());
+  std::printf("\nmedian (min-max) over %d runs of %d orders each way%s, microseconds:\n", runs, orders,
+              a.count("gateway-bin") ? " (gateway: the bitunix-orders binary, its own process)" : "");
   std::printf("| path | p50 | p99 |\n|---|---|---|\n");
   std::printf("| direct signed REST place_order | %s | %s |\n", Summary(d50).c_str(), Summary(d99).c_str());
   std::printf("| gRPC PlaceOrder via bitunix-orders | %s | %s |\n", Summary(g50).c_str(), Summary(g99).c_str());
