@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 
 namespace bx {
 
@@ -36,7 +37,9 @@ absl::StatusOr<std::unique_ptr<CpuLatencyRequest>> CpuLatencyRequest::FromOption
   if (value < 0 || value > INT32_MAX) {
     return absl::InvalidArgumentError(absl::StrCat("--cpu-dma-latency-us must be -1 (off) or 0..", INT32_MAX, ", got ", value));
   }
-  return Hold(static_cast<int32_t>(value), device);
+  auto held = Hold(static_cast<int32_t>(value), device);
+  if (held.ok()) Log(LogLevel::kInfo, "main", "holding a CPU wake-up latency request", {{"max_us", value}});
+  return held;
 }
 
 CpuLatencyRequest::~CpuLatencyRequest() { ::close(fd_); }

@@ -27,7 +27,7 @@ class CpuLatencyRequest {
   CpuLatencyRequest(const CpuLatencyRequest&) = delete;
   CpuLatencyRequest& operator=(const CpuLatencyRequest&) = delete;
 
-  /// The value of --cpu-dma-latency-us: null for -1 (off), else the held request.
+  /// The value of --cpu-dma-latency-us: null for -1 (off), else the held request (logged).
   static absl::StatusOr<std::unique_ptr<CpuLatencyRequest>> FromOption(int64_t value,
                                                                        const std::string& device = kDevice);
 

@@ -114,6 +114,14 @@ std::unique_ptr<grpc::Server> Build(grpc::Service* svc, int* port,
   return b.BuildAndStart();
 }
 
+// Serves `svc` on a free port for one measurement.
+void Serve(grpc::Service* svc, const char* name, int calls) {
+  int port = 0;
+  auto server = Build(svc, &port);
+  Measure(name, "127.0.0.1:" + std::to_string(port), calls);
+  server->Shutdown();
+}
+
 // `ioc` null: finish inline on the CQ thread; else post to the io thread and finish from there.
 void RunAsync(int calls, boost::asio::io_context* ioc) {
   v1::OrderService::AsyncService svc;
@@ -180,31 +188,19 @@ int main(int argc, char** argv) {
   for (int run = 0; run < runs; ++run) {
     if (want("hop")) {
       HopImpl svc(ioc);
-      int port = 0;
-      auto server = Build(&svc, &port);
-      Measure("callback API, Finish on io thread", "127.0.0.1:" + std::to_string(port), calls);
-      server->Shutdown();
+      Serve(&svc, "callback API, Finish on io thread", calls);
     }
     if (want("callback")) {
       CallbackImpl svc;
-      int port = 0;
-      auto server = Build(&svc, &port);
-      Measure("callback API", "127.0.0.1:" + std::to_string(port), calls);
-      server->Shutdown();
+      Serve(&svc, "callback API", calls);
     }
     if (want("own")) {
       OwnReactorImpl svc;
-      int port = 0;
-      auto server = Build(&svc, &port);
-      Measure("callback API, own reactor", "127.0.0.1:" + std::to_string(port), calls);
-      server->Shutdown();
+      Serve(&svc, "callback API, own reactor", calls);
     }
     if (want("sync")) {
       SyncImpl svc;
-      int port = 0;
-      auto server = Build(&svc, &port);
-      Measure("sync API", "127.0.0.1:" + std::to_string(port), calls);
-      server->Shutdown();
+      Serve(&svc, "sync API", calls);
     }
     if (want("async")) RunAsync(calls, nullptr);
     if (want("async-hop")) RunAsync(calls, &ioc);

@@ -40,9 +40,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bitunix-marketdata: %s\n", std::string(cpu_latency.status().message()).c_str());
     return 2;
   }
-  if (*cpu_latency) {
-    bx::Log(bx::LogLevel::kInfo, "main", "holding a CPU wake-up latency request", {{"max_us", (*cpu_latency)->max_us()}});
-  }
   auto options = bx::md::AppOptionsFromConfig(*config);
   if (!options.ok()) {
     std::fprintf(stderr, "bitunix-marketdata: %s\n", std::string(options.status().message()).c_str());

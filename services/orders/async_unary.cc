@@ -16,10 +16,14 @@ void AsyncUnaryServer::Start() {
   for (auto& m : methods_) m->Arm(this);
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "orders-grpc-cq");
-    void* tag = nullptr;
-    bool ok = false;
-    while (cq_->Next(&tag, &ok)) static_cast<CqTag*>(tag)->Proceed(ok);
+    Drain();
   });
+}
+
+void AsyncUnaryServer::Drain() {
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq_->Next(&tag, &ok)) static_cast<CqTag*>(tag)->Proceed(ok);
 }
 
 void AsyncUnaryServer::Close() {
@@ -31,10 +35,8 @@ void AsyncUnaryServer::Close() {
   cq_->Shutdown();
   if (thread_.joinable()) {
     thread_.join();
-  } else {  // never started: drain here
-    void* tag = nullptr;
-    bool ok = false;
-    while (cq_->Next(&tag, &ok)) static_cast<CqTag*>(tag)->Proceed(ok);
+  } else {
+    Drain();  // never started: drain here
   }
 }
 

@@ -81,6 +81,8 @@ class AsyncUnaryServer {
   struct MethodOf;
   template <class Req, class Resp, class Handle>
   friend class AsyncUnaryCall;
+  /// Runs every tag the queue returns until it is shut down and empty.
+  void Drain();
 
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   ToGrpcStatusFn to_status_;
