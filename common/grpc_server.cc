@@ -11,7 +11,8 @@ namespace bx {
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(GrpcServerOptions options) {
   auto hp = ParseHostPort(options.address);
   if (!hp.ok()) return hp.status();
-  grpc::EnableDefaultHealthCheckService(true);
+  // A process-wide flag that BuildAndStart reads: servers are built one at a time.
+  grpc::EnableDefaultHealthCheckService(options.health == nullptr);
   if (options.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<GrpcServer> s(new GrpcServer());
@@ -31,11 +32,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(GrpcServerOptions 
   s->address_ = v6 ? absl::StrCat("[", hp->first, "]:", selected_port) : absl::StrCat(hp->first, ":", selected_port);
 
   s->service_names_ = options.health_service_names;
-  if (auto* health = s->server_->GetHealthCheckService()) {
-    health->SetServingStatus(kLivenessService, true);
-    health->SetServingStatus("", false);
-    for (const auto& name : s->service_names_) health->SetServingStatus(name, false);
-  }
+  s->health_ = options.health;
+  s->SetServingStatus(kLivenessService, true);
+  s->SetReady(false);
   return s;
 }
 
@@ -50,18 +49,25 @@ GrpcServer::~GrpcServer() {
   }
 }
 
+void GrpcServer::SetServingStatus(const std::string& service, bool serving) {
+  if (health_ != nullptr) {
+    health_->SetServingStatus(service, serving);
+  } else if (auto* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(service, serving);
+  }
+}
+
 void GrpcServer::SetReady(bool ready) {
   ready_ = ready;
-  if (auto* health = server_->GetHealthCheckService()) {
-    health->SetServingStatus("", ready);
-    for (const auto& name : service_names_) health->SetServingStatus(name, ready);
-  }
+  SetServingStatus("", ready);
+  for (const auto& name : service_names_) SetServingStatus(name, ready);
 }
 
 void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_ || !server_) return;
   shut_down_ = true;
   SetReady(false);
+  if (health_ != nullptr) health_->Shutdown();  // gRPC's own service does this in Server::Shutdown
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
 }

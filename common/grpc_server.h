@@ -13,6 +13,17 @@
 
 namespace bx {
 
+/// Where readiness goes when a service serves grpc.health.v1 itself instead of gRPC's default
+/// health service (which uses the callback API; see services/orders/async_server.h for why a
+/// service may not want that).
+class HealthStatusSink {
+ public:
+  virtual ~HealthStatusSink() = default;
+  virtual void SetServingStatus(const std::string& service, bool serving) = 0;
+  /// Server shutdown: every service NOT_SERVING from now on; open watches end.
+  virtual void Shutdown() = 0;
+};
+
 struct GrpcServerOptions {
   std::string address = "127.0.0.1:0";
   std::vector<grpc::Service*> services;  ///< not owned; must outlive the server
@@ -20,6 +31,9 @@ struct GrpcServerOptions {
   /// Full service names reported by grpc.health.v1, e.g. "bitunix.marketdata.v1.MarketDataService".
   std::vector<std::string> health_service_names;
   bool reflection = true;
+  /// Not owned. When set, readiness goes here and gRPC's default health service is not enabled
+  /// (the sink's gRPC service must be in `services`).
+  HealthStatusSink* health = nullptr;
   int max_receive_message_bytes = 4 * 1024 * 1024;
   /// Extra channel arguments (keepalive etc.).
   std::vector<std::pair<std::string, int>> int_args;
@@ -40,6 +54,8 @@ class GrpcServer {
   const std::string& address() const { return address_; }
   /// Readiness of "" and every registered service.
   void SetReady(bool ready);
+  /// One health entry (default health service or the options' sink).
+  void SetServingStatus(const std::string& service, bool serving);
   bool ready() const { return ready_; }
   /// Readiness off, then grpc::Server::Shutdown with a deadline: in-flight calls get until the
   /// deadline, then are cancelled. Idempotent.
@@ -54,6 +70,7 @@ class GrpcServer {
   std::unique_ptr<grpc::ServerCompletionQueue> async_queue_;  // before server_: destroyed after it
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> service_names_;
+  HealthStatusSink* health_ = nullptr;
   std::string address_;
   bool ready_ = false;
   bool shut_down_ = false;

@@ -178,8 +178,8 @@ void OrderServiceImpl::Handle(grpc::ServerContextBase* ctx, const Req& req, std:
   });
 }
 
-std::unique_ptr<AsyncUnaryServer> OrderServiceImpl::MakeUnaryServer(std::unique_ptr<grpc::ServerCompletionQueue> queue) {
-  auto server = std::make_unique<AsyncUnaryServer>(
+std::unique_ptr<AsyncServer> OrderServiceImpl::MakeAsyncServer(std::unique_ptr<grpc::ServerCompletionQueue> queue) {
+  auto server = std::make_unique<AsyncServer>(
       std::move(queue), &ToGrpcStatus,
       MakeError(absl::StatusCode::kCancelled,
                 "call cancelled or its deadline passed; the operation may still complete on the exchange",
@@ -218,111 +218,72 @@ std::unique_ptr<AsyncUnaryServer> OrderServiceImpl::MakeUnaryServer(std::unique_
   BX_UNARY(CancelTpslOrder, true)
   BX_UNARY(ListTpslOrders, false)
 #undef BX_UNARY
+  server->AddStream<v1::StreamUpdatesRequest, v1::StreamUpdatesResponse>(
+      [this](grpc::ServerContext* c, v1::StreamUpdatesRequest* q, grpc::ServerAsyncWriter<v1::StreamUpdatesResponse>* w,
+             grpc::CompletionQueue* cq, grpc::ServerCompletionQueue* ncq,
+             void* tag) { RequestStreamUpdates(c, q, w, cq, ncq, tag); },
+      [this](grpc::ServerContext* c, const v1::StreamUpdatesRequest& q,
+             std::shared_ptr<StreamWriter<v1::StreamUpdatesResponse>> out) { StartUpdates(c, q, std::move(out)); });
   return server;
 }
 
 // ---- StreamUpdates ----
 
-class UpdatesCall final : public grpc::ServerWriteReactor<v1::StreamUpdatesResponse> {
- public:
-  UpdatesCall(OrderServiceImpl* svc, grpc::CallbackServerContext* ctx, const v1::StreamUpdatesRequest* req)
-      : svc_(svc), ctx_(ctx), target_(std::make_shared<Target>()) {
-    target_->call = this;
-    auto caller = svc_->Authenticate(ctx);
-    if (!caller.ok()) {
-      if (svc_->metrics_) svc_->metrics_->AuthFailure(ctx->client_metadata().count("authorization") ? "invalid" : "missing");
-      FinishOnce(ToGrpcStatus(caller.status(), ctx_));
+void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::StreamUpdatesRequest& req,
+                                    std::shared_ptr<StreamWriter<v1::StreamUpdatesResponse>> out) {
+  auto caller = Authenticate(ctx);
+  if (!caller.ok()) {
+    if (metrics_) metrics_->AuthFailure(ctx->client_metadata().count("authorization") ? "invalid" : "missing");
+    out->Finish(ToGrpcStatus(caller.status(), ctx));
+    return;
+  }
+  UpdateStream::Filter filter;
+  for (int ch : req.channels()) {
+    if (ch <= v1::UPDATE_CHANNEL_UNSPECIFIED || ch > v1::UPDATE_CHANNEL_TPSL) {
+      out->Finish(ToGrpcStatus(ValidationError(absl::StrCat("unknown channel ", ch, " in channels")), ctx));
       return;
     }
-    UpdateStream::Filter filter;
-    for (int ch : req->channels()) {
-      if (ch <= v1::UPDATE_CHANNEL_UNSPECIFIED || ch > v1::UPDATE_CHANNEL_TPSL) {
-        FinishOnce(ToGrpcStatus(ValidationError(absl::StrCat("unknown channel ", ch, " in channels")), ctx_));
-        return;
-      }
-      filter.channels.insert(ch);
+    filter.channels.insert(ch);
+  }
+  for (const auto& s : req.symbols()) {
+    std::string n = NormalizeSymbol(s);
+    if (n.empty()) {
+      out->Finish(ToGrpcStatus(ValidationError(absl::StrCat("symbol '", s, "' is not of the form BTCUSDT")), ctx));
+      return;
     }
-    for (const auto& s : req->symbols()) {
-      std::string n = NormalizeSymbol(s);
-      if (n.empty()) {
-        FinishOnce(ToGrpcStatus(ValidationError(absl::StrCat("symbol '", s, "' is not of the form BTCUSDT")), ctx_));
-        return;
-      }
-      filter.symbols.insert(n);
-    }
-    std::shared_ptr<Target> target = target_;
-    stream_ = std::make_shared<UpdateStream>(
-        std::move(filter), svc_->options_.stream_max_queue, svc_->options_.stream_max_batch,
-        svc_->scheduler_.clock(),
-        [target](const v1::StreamUpdatesResponse* msg) {
-          std::lock_guard<std::mutex> lock(target->mu);
-          if (target->call != nullptr && !target->call->finished_) target->call->StartWrite(msg);
-        },
-        [target] {
-          std::lock_guard<std::mutex> lock(target->mu);
-          if (target->call != nullptr) target->call->FinishLocked(grpc::Status::OK);
-        });
-    svc_->hub_.Add(stream_);
-    const int64_t open = ++svc_->open_streams_;
-    if (svc_->metrics_) svc_->metrics_->StreamSubscribers(open);
-    HubEvent status = svc_->hub_.CurrentStatus();
-    if (req->skip_snapshot()) {
-      stream_->DeliverSnapshot({std::move(status)});
-    } else {
-      svc_->BuildSnapshot(stream_, std::move(status));
-    }
+    filter.symbols.insert(n);
   }
-
-  void OnWriteDone(bool ok) override {
-    stream_->OnWriteDone(ok);
-    if (!ok) FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "write failed: the client went away"));
+  // The call owns `out`; the stream only reaches it while the call lives.
+  std::weak_ptr<StreamWriter<v1::StreamUpdatesResponse>> weak_out = out;
+  auto stream = std::make_shared<UpdateStream>(
+      std::move(filter), options_.stream_max_queue, options_.stream_max_batch, scheduler_.clock(),
+      [weak_out](const v1::StreamUpdatesResponse* msg) {
+        if (auto o = weak_out.lock()) o->Write(msg);
+      },
+      [weak_out] {
+        if (auto o = weak_out.lock()) o->Finish(grpc::Status::OK);
+      });
+  out->set_on_write_done([stream, weak_out](bool ok) {
+    stream->OnWriteDone(ok);
+    if (ok) return;
+    if (auto o = weak_out.lock()) o->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "write failed: the client went away"));
+  });
+  out->set_on_done([this, stream] {  // finished, cancelled by the client or by shutdown
+    stream->Cancel();
+    hub_.Remove(stream.get());
+    if (metrics_) metrics_->StreamEventsDropped(stream->dropped());
+    const int64_t open = --open_streams_;
+    if (metrics_) metrics_->StreamSubscribers(open);
+  });
+  hub_.Add(stream);
+  const int64_t open = ++open_streams_;
+  if (metrics_) metrics_->StreamSubscribers(open);
+  HubEvent status = hub_.CurrentStatus();
+  if (req.skip_snapshot()) {
+    stream->DeliverSnapshot({std::move(status)});
+  } else {
+    BuildSnapshot(stream, std::move(status));
   }
-
-  void OnCancel() override {
-    if (stream_) stream_->Cancel();
-    FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
-  }
-
-  void OnDone() override {
-    {
-      std::lock_guard<std::mutex> lock(target_->mu);
-      target_->call = nullptr;
-    }
-    if (stream_) {
-      stream_->Cancel();
-      svc_->hub_.Remove(stream_.get());
-      if (svc_->metrics_) svc_->metrics_->StreamEventsDropped(stream_->dropped());
-      const int64_t open = --svc_->open_streams_;
-      if (svc_->metrics_) svc_->metrics_->StreamSubscribers(open);
-    }
-    delete this;
-  }
-
- private:
-  struct Target {
-    std::mutex mu;
-    UpdatesCall* call = nullptr;
-  };
-  void FinishOnce(grpc::Status s) {
-    std::lock_guard<std::mutex> lock(target_->mu);
-    FinishLocked(std::move(s));
-  }
-  void FinishLocked(grpc::Status s) {
-    if (finished_) return;
-    finished_ = true;
-    Finish(std::move(s));
-  }
-
-  OrderServiceImpl* svc_;
-  grpc::CallbackServerContext* ctx_;
-  std::shared_ptr<Target> target_;
-  std::shared_ptr<UpdateStream> stream_;
-  bool finished_ = false;  // guarded by target_->mu
-};
-
-grpc::ServerWriteReactor<v1::StreamUpdatesResponse>* OrderServiceImpl::StreamUpdates(
-    Ctx* c, const v1::StreamUpdatesRequest* q) {
-  return new UpdatesCall(this, c, q);
 }
 
 void OrderServiceImpl::BuildSnapshot(std::shared_ptr<UpdateStream> stream, HubEvent status) {

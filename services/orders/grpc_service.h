@@ -1,7 +1,6 @@
 // The gRPC adapter of OrderService: authenticate, hand the call to the order engine on its
-// executor, answer from there when the exchange call completes. Unary calls use the async API on
-// a completion-queue thread of their own (async_unary.h says why); StreamUpdates uses the
-// callback API. Nothing here blocks. Errors leave through ToGrpcStatus (rich details +
+// executor, answer from there when the exchange call completes. Every method uses the async API
+// on a completion-queue thread of its own (async_server.h says why). Nothing here blocks. Errors leave through ToGrpcStatus (rich details +
 // trailers); every state-changing call writes one audit record.
 #pragma once
 
@@ -13,7 +12,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "bitunix/orders/v1/orders.grpc.pb.h"
-#include "services/orders/async_unary.h"
+#include "services/orders/async_server.h"
 #include "services/orders/audit_log.h"
 #include "services/orders/auth.h"
 #include "services/orders/order_engine.h"
@@ -36,9 +35,8 @@ struct ServiceOptions {
   std::string default_margin_coin = "USDT";
 };
 
-/// Every unary method async, StreamUpdates callback.
-using OrderServiceBase =
-    bitunix::orders::v1::OrderService::WithCallbackMethod_StreamUpdates<bitunix::orders::v1::OrderService::AsyncService>;
+/// Every method on the async API.
+using OrderServiceBase = bitunix::orders::v1::OrderService::AsyncService;
 
 class OrderServiceImpl final : public OrderServiceBase {
  public:
@@ -46,22 +44,22 @@ class OrderServiceImpl final : public OrderServiceBase {
   OrderServiceImpl(Scheduler& scheduler, OrderEngine& engine, UpdateHub& hub, const Authenticator& auth,
                    AuditLog& audit, OrdersMetrics* metrics, ServiceOptions options);
 
-  using Ctx = grpc::CallbackServerContext;
-  /// Serves every unary method on `cq` (from GrpcServer::TakeAsyncQueue()); Start() it once the
-  /// server runs, Close() it after the server shut down.
-  std::unique_ptr<AsyncUnaryServer> MakeUnaryServer(std::unique_ptr<grpc::ServerCompletionQueue> cq);
-  grpc::ServerWriteReactor<v1::StreamUpdatesResponse>* StreamUpdates(Ctx* c, const v1::StreamUpdatesRequest* q) override;
+  /// Serves every method on `cq` (from GrpcServer::TakeAsyncQueue()); more services may be added
+  /// to it before Start(), once the server runs; Close() it after the server shut down.
+  std::unique_ptr<AsyncServer> MakeAsyncServer(std::unique_ptr<grpc::ServerCompletionQueue> cq);
 
   /// Open StreamUpdates streams.
   int64_t open_streams() const { return open_streams_.load(); }
 
  private:
-  friend class UpdatesCall;
   template <class Req, class Resp>
   void Handle(grpc::ServerContextBase* ctx, const Req& req, std::shared_ptr<UnaryReply<Resp>> reply,
               const char* method, bool state_changing, void (OrderEngine::*fn)(Req, SteadyTime, Reply<Resp>));
   absl::StatusOr<Caller> Authenticate(grpc::ServerContextBase* ctx) const;
   SteadyTime DeadlineOf(const grpc::ServerContextBase* ctx) const;
+  /// One StreamUpdates call, on the queue thread.
+  void StartUpdates(grpc::ServerContextBase* ctx, const v1::StreamUpdatesRequest& req,
+                    std::shared_ptr<StreamWriter<v1::StreamUpdatesResponse>> out);
   void BuildSnapshot(std::shared_ptr<UpdateStream> stream, HubEvent status);
 
   Scheduler& scheduler_;

@@ -12,6 +12,7 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/process.h"
+#include "services/orders/async_health.h"
 #include "services/orders/orders_metrics.h"
 #include "services/orders/token_reloader.h"
 
@@ -35,9 +36,10 @@ struct OrdersApp::Parts {
   std::unique_ptr<AuditLog> audit;
   std::unique_ptr<Authenticator> auth;
   std::unique_ptr<TokenReloader> token_reloader;
+  std::unique_ptr<AsyncHealthService> health;
   std::unique_ptr<OrderServiceImpl> service;
   std::unique_ptr<GrpcServer> server;
-  std::unique_ptr<AsyncUnaryServer> unary;  // the unary methods' completion queue and thread
+  std::unique_ptr<AsyncServer> calls;  // every method's completion queue and thread
   Scheduler::TimerId probe_timer = 0;
   std::atomic<bool> exchange_ok{false};
 };
@@ -151,7 +153,9 @@ absl::StatusOr<std::unique_ptr<OrdersApp>> OrdersApp::Start(OrdersAppOptions opt
 
   GrpcServerOptions server_options;
   server_options.address = o.grpc_addr;
-  server_options.services = {p.service.get()};
+  p.health = std::make_unique<AsyncHealthService>();
+  server_options.services = {p.service.get(), p.health.get()};
+  server_options.health = p.health.get();
   server_options.health_service_names = {"bitunix.orders.v1.OrderService"};
   server_options.async_queue = true;
   if (!o.tls_cert_file.empty()) {
@@ -171,8 +175,9 @@ absl::StatusOr<std::unique_ptr<OrdersApp>> OrdersApp::Start(OrdersAppOptions opt
   auto server = GrpcServer::Start(std::move(server_options));
   if (!server.ok()) return server.status();
   p.server = std::move(*server);
-  p.unary = p.service->MakeUnaryServer(p.server->TakeAsyncQueue());
-  p.unary->Start();
+  p.calls = p.service->MakeAsyncServer(p.server->TakeAsyncQueue());
+  p.health->AddTo(*p.calls);
+  p.calls->Start();
 
   p.work.emplace(p.ioc.get_executor());
   p.io_thread = std::thread([&ioc = p.ioc] {
@@ -262,8 +267,8 @@ void OrdersApp::Shutdown(std::chrono::milliseconds grace) {
   Parts& p = *parts_;
   Log(LogLevel::kInfo, "orders", "shutting down", {{"grace_ms", static_cast<int64_t>(grace.count())}});
   p.hub->CloseAll("the order service is shutting down");
-  if (p.server) p.server->Shutdown(grace);  // the unary queue thread keeps draining meanwhile
-  if (p.unary) p.unary->Close();
+  if (p.server) p.server->Shutdown(grace);  // the queue thread keeps draining meanwhile
+  if (p.calls) p.calls->Close();
   if (p.io_thread.joinable()) {
     RunOnExecutor([this] {
       shut_down_ = true;
@@ -290,7 +295,7 @@ OrdersApp::~OrdersApp() {
   Shutdown(std::chrono::milliseconds(0));
   if (parts_) {
     parts_->server.reset();
-    parts_->unary.reset();
+    parts_->calls.reset();
     parts_->service.reset();
   }
   private_stream_.reset();

@@ -1,16 +1,16 @@
-#include "services/orders/async_unary.h"
+#include "services/orders/async_server.h"
 
 #include <pthread.h>
 
 namespace bx::orders {
 
-AsyncUnaryServer::AsyncUnaryServer(std::unique_ptr<grpc::ServerCompletionQueue> cq, ToGrpcStatusFn to_status,
+AsyncServer::AsyncServer(std::unique_ptr<grpc::ServerCompletionQueue> cq, ToGrpcStatusFn to_status,
                                    absl::Status cancelled)
     : cq_(std::move(cq)), to_status_(to_status), cancelled_(std::move(cancelled)) {}
 
-AsyncUnaryServer::~AsyncUnaryServer() { Close(); }
+AsyncServer::~AsyncServer() { Close(); }
 
-void AsyncUnaryServer::Start() {
+void AsyncServer::Start() {
   if (started_) return;
   started_ = true;
   for (auto& m : methods_) m->Arm(this);
@@ -20,13 +20,13 @@ void AsyncUnaryServer::Start() {
   });
 }
 
-void AsyncUnaryServer::Drain() {
+void AsyncServer::Drain() {
   void* tag = nullptr;
   bool ok = false;
   while (cq_->Next(&tag, &ok)) static_cast<CqTag*>(tag)->Proceed(ok);
 }
 
-void AsyncUnaryServer::Close() {
+void AsyncServer::Close() {
   {
     std::unique_lock<std::shared_mutex> lock(gate_);
     if (closed_) return;

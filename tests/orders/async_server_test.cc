@@ -1,0 +1,204 @@
+// AsyncServer's streaming calls and AsyncHealthService, over a real gRPC server on port 0:
+// grpc.health.v1 Check and Watch follow readiness as gRPC's default health service does, watches
+// end at shutdown instead of holding up its grace period, and a StreamWriter finishes only after
+// the write in flight and refuses writes once the call is gone.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+
+#include "common/grpc_server.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "services/orders/async_health.h"
+#include "services/orders/async_server.h"
+#include "services/orders/grpc_status.h"
+
+namespace bx::orders {
+namespace {
+
+namespace hv1 = ::grpc::health::v1;
+using HS = hv1::HealthCheckResponse;
+using std::chrono::seconds;
+
+std::unique_ptr<AsyncServer> MakeServer(GrpcServer& server) {
+  return std::make_unique<AsyncServer>(server.TakeAsyncQueue(), &ToGrpcStatus, absl::CancelledError("cancelled"));
+}
+
+std::unique_ptr<grpc::ClientContext> Context(seconds timeout = seconds(10)) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + timeout);
+  return ctx;
+}
+
+class AsyncHealthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = GrpcServer::Start({.address = "127.0.0.1:0",
+                                .services = {&health_},
+                                .health_service_names = {"test.v1.Svc"},
+                                .health = &health_,
+                                .async_queue = true});
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+    calls_ = MakeServer(*server_);
+    health_.AddTo(*calls_);
+    calls_->Start();
+    stub_ = hv1::Health::NewStub(grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::milliseconds(0));
+    if (calls_) calls_->Close();
+  }
+
+  grpc::Status Check(const std::string& service, HS* out) {
+    hv1::HealthCheckRequest req;
+    req.set_service(service);
+    return stub_->Check(Context().get(), req, out);
+  }
+  HS::ServingStatus Status(const std::string& service) {
+    HS r;
+    grpc::Status s = Check(service, &r);
+    EXPECT_TRUE(s.ok()) << service << ": " << s.error_message();
+    return r.status();
+  }
+
+  AsyncHealthService health_;
+  std::unique_ptr<GrpcServer> server_;
+  std::unique_ptr<AsyncServer> calls_;
+  std::unique_ptr<hv1::Health::Stub> stub_;
+};
+
+TEST_F(AsyncHealthTest, CheckFollowsReadinessAndKnowsItsNames) {
+  EXPECT_EQ(Status(kLivenessService), HS::SERVING);
+  EXPECT_EQ(Status(""), HS::NOT_SERVING);
+  EXPECT_EQ(Status("test.v1.Svc"), HS::NOT_SERVING);
+  server_->SetReady(true);
+  EXPECT_EQ(Status(""), HS::SERVING);
+  EXPECT_EQ(Status("test.v1.Svc"), HS::SERVING);
+  HS r;
+  grpc::Status unknown = Check("no.such.Service", &r);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(unknown.error_message(), "service name unknown");
+}
+
+TEST_F(AsyncHealthTest, WatchSendsTheCurrentStatusThenEveryChangeAndEndsAtShutdown) {
+  auto ctx = Context();
+  hv1::HealthCheckRequest req;
+  auto ready = stub_->Watch(ctx.get(), req);
+  auto ctx2 = Context();
+  req.set_service("later.v1.Svc");
+  auto later = stub_->Watch(ctx2.get(), req);
+
+  HS r;
+  ASSERT_TRUE(ready->Read(&r));
+  EXPECT_EQ(r.status(), HS::NOT_SERVING);
+  ASSERT_TRUE(later->Read(&r));
+  EXPECT_EQ(r.status(), HS::SERVICE_UNKNOWN);
+  server_->SetReady(true);
+  ASSERT_TRUE(ready->Read(&r));
+  EXPECT_EQ(r.status(), HS::SERVING);
+  server_->SetServingStatus("later.v1.Svc", true);
+  ASSERT_TRUE(later->Read(&r));
+  EXPECT_EQ(r.status(), HS::SERVING);
+  server_->SetServingStatus("later.v1.Svc", true);  // no change, no message
+  EXPECT_EQ(health_.watchers(), 2u);
+
+  // Shutdown with a long grace: the watches get NOT_SERVING and end with the service's own
+  // status (a watch still open when the grace ran out would be cancelled instead).
+  auto done = std::async(std::launch::async, [this] { server_->Shutdown(std::chrono::seconds(30)); });
+  for (auto* stream : {ready.get(), later.get()}) {
+    ASSERT_TRUE(stream->Read(&r));
+    EXPECT_EQ(r.status(), HS::NOT_SERVING);
+    EXPECT_FALSE(stream->Read(&r));
+    grpc::Status end = stream->Finish();
+    EXPECT_EQ(end.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_EQ(end.error_message(), "the server is shutting down");
+  }
+  done.get();
+  EXPECT_EQ(health_.watchers(), 0u);
+}
+
+// The generic streaming call, driven by hand through Health.Watch.
+class StreamWriterTest : public ::testing::Test {
+ protected:
+  using Writer = StreamWriter<HS>;
+  void SetUp() override {
+    auto s = GrpcServer::Start({.address = "127.0.0.1:0", .services = {&svc_}, .health = &sink_, .async_queue = true});
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+    calls_ = MakeServer(*server_);
+    calls_->AddStream<hv1::HealthCheckRequest, HS>(
+        [this](grpc::ServerContext* c, hv1::HealthCheckRequest* q, grpc::ServerAsyncWriter<HS>* w,
+               grpc::CompletionQueue* cq, grpc::ServerCompletionQueue* ncq,
+               void* tag) { svc_.RequestWatch(c, q, w, cq, ncq, tag); },
+        [this](grpc::ServerContext*, const hv1::HealthCheckRequest&, std::shared_ptr<Writer> out) {
+          out->set_on_done([this] { done_.set_value(); });
+          arrived_.set_value(std::move(out));
+        });
+    calls_->Start();
+    stub_ = hv1::Health::NewStub(grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::milliseconds(0));
+    if (calls_) calls_->Close();
+  }
+  std::shared_ptr<Writer> Arrived() {
+    auto f = arrived_.get_future();
+    EXPECT_EQ(f.wait_for(seconds(10)), std::future_status::ready);
+    return f.get();
+  }
+
+  struct NoSink final : HealthStatusSink {
+    void SetServingStatus(const std::string&, bool) override {}
+    void Shutdown() override {}
+  } sink_;
+  hv1::Health::AsyncService svc_;
+  std::promise<std::shared_ptr<Writer>> arrived_;
+  std::promise<void> done_;
+  std::unique_ptr<GrpcServer> server_;
+  std::unique_ptr<AsyncServer> calls_;
+  std::unique_ptr<hv1::Health::Stub> stub_;
+};
+
+TEST_F(StreamWriterTest, FinishWaitsForTheWriteInFlightAndEndsWrites) {
+  auto ctx = Context();
+  auto reader = stub_->Watch(ctx.get(), hv1::HealthCheckRequest());
+  auto out = Arrived();
+  ASSERT_NE(out, nullptr);
+  HS first, second;
+  first.set_status(HS::SERVING);
+  second.set_status(HS::NOT_SERVING);
+  std::promise<bool> wrote;
+  out->set_on_write_done([&wrote](bool ok) { wrote.set_value(ok); });
+  ASSERT_TRUE(out->Write(&first));
+  out->Finish(grpc::Status(grpc::StatusCode::ABORTED, "enough"));  // right behind the write
+  EXPECT_FALSE(out->Write(&second)) << "no write after Finish";
+  HS r;
+  ASSERT_TRUE(reader->Read(&r));
+  EXPECT_EQ(r.status(), HS::SERVING);
+  EXPECT_FALSE(reader->Read(&r));
+  grpc::Status end = reader->Finish();
+  EXPECT_EQ(end.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(end.error_message(), "enough");
+  EXPECT_TRUE(wrote.get_future().get());
+  EXPECT_EQ(done_.get_future().wait_for(seconds(10)), std::future_status::ready);
+}
+
+TEST_F(StreamWriterTest, AClientThatGoesAwayEndsTheCallAndLaterWritesAreRefused) {
+  auto ctx = Context();
+  auto reader = stub_->Watch(ctx.get(), hv1::HealthCheckRequest());
+  auto out = Arrived();
+  ASSERT_NE(out, nullptr);
+  ctx->TryCancel();
+  EXPECT_EQ(done_.get_future().wait_for(seconds(10)), std::future_status::ready);
+  HS msg;
+  msg.set_status(HS::SERVING);
+  EXPECT_FALSE(out->Write(&msg));
+  out->Finish(grpc::Status::OK);  // harmless once the call is gone
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+}  // namespace
+}  // namespace bx::orders
