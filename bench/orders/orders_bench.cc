@@ -86,6 +86,19 @@ std::string Summary(std::vector<double> runs) {
 
 // A child process (the simulator, or the bitunix-orders binary) on port 0: started with the given
 // arguments and extra environment, its one-line JSON ready report read from stdout.
+// Children still running; an early std::exit (which skips destructors) stops them too.
+std::vector<pid_t>& LiveChildren() {
+  static std::vector<pid_t> pids;
+  return pids;
+}
+void StopLiveChildren() {
+  for (pid_t p : LiveChildren()) {
+    kill(p, SIGTERM);
+    waitpid(p, nullptr, 0);
+  }
+  LiveChildren().clear();
+}
+
 struct Child {
   pid_t pid = -1;
   nlohmann::json ready;
@@ -116,6 +129,10 @@ struct Child {
       std::fprintf(stderr, "cannot start %s\n", argv[0].c_str());
       std::exit(1);
     }
+    auto& live = LiveChildren();  // constructed before the handler is registered: destroyed after it ran
+    static const bool registered = std::atexit(StopLiveChildren) == 0;
+    (void)registered;
+    live.push_back(pid);
     close(out[1]);
     close(devnull);
     std::string line;
@@ -134,6 +151,8 @@ struct Child {
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
   ~Child() {
+    auto& live = LiveChildren();
+    live.erase(std::remove(live.begin(), live.end(), pid), live.end());
     kill(pid, SIGTERM);
     int st;
     waitpid(pid, &st, 0);
