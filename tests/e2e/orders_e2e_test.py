@@ -1,6 +1,6 @@
 """bitunix-orders end to end with real clients: Python grpcio with a bearer token (place, duplicate
 client id, cancel, get, account, unauthenticated refusal, rich error details) and `buf curl`
-through server reflection, against the real simulator."""
+through server reflection (including grpc.health.v1 Check and Watch), against the real simulator."""
 import json
 import unittest
 
@@ -56,6 +56,20 @@ class OrdersE2E(unittest.TestCase):
     def sim_orders(self, client_id):
         orders = self.sim.control("/control/orders")["orders"]
         return [o for o in orders if o["clientId"] == client_id]
+
+    def test_health_check_and_watch(self):
+        health = health_pb2_grpc.HealthStub(self.channel)
+        live = health.Check(health_pb2.HealthCheckRequest(service="liveness"), timeout=5)
+        self.assertEqual(live.status, health_pb2.HealthCheckResponse.SERVING)
+        with self.assertRaises(grpc.RpcError) as unknown:
+            health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=5)
+        self.assertEqual(unknown.exception.code(), grpc.StatusCode.NOT_FOUND)
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=SERVICE), timeout=10)
+        self.assertEqual(next(watch).status, health_pb2.HealthCheckResponse.SERVING)
+        watch.cancel()
+        unknown_watch = health.Watch(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=10)
+        self.assertEqual(next(unknown_watch).status, health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+        unknown_watch.cancel()
 
     def test_place_duplicate_get_cancel(self):
         first = self.stub.PlaceOrder(resting_buy("py-e2e-1"), metadata=self.trade, timeout=10)
@@ -132,6 +146,9 @@ class OrdersE2E(unittest.TestCase):
         code, _, err = harness.buf_curl(self.orders.grpc, f"{SERVICE}/GetAccount", {}, expect_ok=False)
         self.assertNotEqual(code, 0)
         self.assertIn("unauthenticated", err.lower())
+        # The service's own grpc.health.v1, described through reflection like any other.
+        _, docs, _ = harness.buf_curl(self.orders.grpc, "grpc.health.v1.Health/Check", {"service": SERVICE})
+        self.assertEqual(docs[0]["status"], "SERVING")
 
 
 if __name__ == "__main__":
