@@ -370,7 +370,11 @@ class AsyncStreamCall {
     typename StreamWriter<Resp>::OnDone hook;
     {
       std::lock_guard<std::mutex> lock(out_->mu_);
-      out_->start_write_ = nullptr;  // the call is over: no more writes
+      // The call is over (finished, or cancelled: then no Finish is needed): nothing may take a
+      // new tag from here on, so the count below can only fall.
+      out_->start_write_ = nullptr;
+      out_->start_finish_ = nullptr;
+      out_->pending_finish_.reset();
       hook = std::move(out_->on_done_);
       out_->on_done_ = nullptr;
     }
