@@ -42,6 +42,15 @@ class CqTag {
   ~CqTag() = default;
 };
 
+/// A tag that calls one member function of its call.
+template <class Call>
+struct MemberTag final : CqTag {
+  MemberTag(Call* c, void (Call::*f)(bool)) : call(c), fn(f) {}
+  void Proceed(bool ok) override { (call->*fn)(ok); }
+  Call* call;
+  void (Call::*fn)(bool);
+};
+
 /// How an error becomes a grpc::Status (trailers may be added to the context before Finish).
 using ToGrpcStatusFn = grpc::Status (*)(const absl::Status&, grpc::ServerContextBase*);
 
@@ -90,10 +99,14 @@ class AsyncServer {
     virtual ~Method() = default;
     virtual void Arm(AsyncServer* server) = 0;
   };
-  template <class Req, class Resp, class Handle>
-  struct MethodOf;
-  template <class Req, class Resp, class Handle>
-  struct StreamMethodOf;
+  /// One method: how to request its next call, what handles it, and which call class runs it.
+  template <class Call, class RequestFn, class Handle>
+  struct MethodOf final : Method {
+    MethodOf(RequestFn r, Handle h) : request(std::move(r)), handle(std::move(h)) {}
+    RequestFn request;
+    Handle handle;
+    void Arm(AsyncServer* server) override { Call::Arm(server, this); }
+  };
   template <class Req, class Resp, class Handle>
   friend class AsyncUnaryCall;
   template <class Req, class Resp, class Handle>
@@ -153,7 +166,9 @@ class UnaryReply {
 template <class Req, class Resp, class Handle>
 class AsyncUnaryCall {
  public:
-  using Method = typename AsyncServer::template MethodOf<Req, Resp, Handle>;
+  using RequestFn = std::function<void(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
+                                       grpc::ServerCompletionQueue*, void*)>;
+  using Method = AsyncServer::MethodOf<AsyncUnaryCall, RequestFn, Handle>;
 
   static void Arm(AsyncServer* server, Method* method) {
     auto* c = new AsyncUnaryCall(server, method);
@@ -162,12 +177,7 @@ class AsyncUnaryCall {
   }
 
  private:
-  struct Tag final : CqTag {
-    Tag(AsyncUnaryCall* c, void (AsyncUnaryCall::*f)(bool)) : call(c), fn(f) {}
-    void Proceed(bool ok) override { (call->*fn)(ok); }
-    AsyncUnaryCall* call;
-    void (AsyncUnaryCall::*fn)(bool);
-  };
+  using Tag = MemberTag<AsyncUnaryCall>;
 
   AsyncUnaryCall(AsyncServer* server, Method* method)
       : server_(server), method_(method), reply_(std::make_shared<UnaryReply<Resp>>()) {}
@@ -232,22 +242,12 @@ class AsyncUnaryCall {
 };
 
 template <class Req, class Resp, class Handle>
-struct AsyncServer::MethodOf final : AsyncServer::Method {
-  template <class R>
-  MethodOf(R r, Handle h) : request(std::move(r)), handle(std::move(h)) {}
-  std::function<void(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*, grpc::ServerCompletionQueue*,
-                     void*)>
-      request;
-  Handle handle;  ///< void(grpc::ServerContext*, const Req&, std::shared_ptr<UnaryReply<Resp>>)
-  void Arm(AsyncServer* server) override { AsyncUnaryCall<Req, Resp, Handle>::Arm(server, this); }
-};
-
-template <class Req, class Resp, class Handle>
 void AsyncServer::Add(std::function<void(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
                                               grpc::ServerCompletionQueue*, void*)>
                                request,
                            Handle handle) {
-  methods_.push_back(std::make_unique<MethodOf<Req, Resp, Handle>>(std::move(request), std::move(handle)));
+  using Call = AsyncUnaryCall<Req, Resp, Handle>;
+  methods_.push_back(std::make_unique<typename Call::Method>(std::move(request), std::move(handle)));
 }
 
 /// The writing side of one server-streaming call, shared with whoever produces its messages.
@@ -308,7 +308,9 @@ class StreamWriter {
 template <class Req, class Resp, class Handle>
 class AsyncStreamCall {
  public:
-  using Method = typename AsyncServer::template StreamMethodOf<Req, Resp, Handle>;
+  using RequestFn = std::function<void(grpc::ServerContext*, Req*, grpc::ServerAsyncWriter<Resp>*,
+                                       grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*)>;
+  using Method = AsyncServer::MethodOf<AsyncStreamCall, RequestFn, Handle>;
 
   static void Arm(AsyncServer* server, Method* method) {
     auto* c = new AsyncStreamCall(server, method);
@@ -317,12 +319,7 @@ class AsyncStreamCall {
   }
 
  private:
-  struct Tag final : CqTag {
-    Tag(AsyncStreamCall* c, void (AsyncStreamCall::*f)(bool)) : call(c), fn(f) {}
-    void Proceed(bool ok) override { (call->*fn)(ok); }
-    AsyncStreamCall* call;
-    void (AsyncStreamCall::*fn)(bool);
-  };
+  using Tag = MemberTag<AsyncStreamCall>;
 
   AsyncStreamCall(AsyncServer* server, Method* method)
       : server_(server), method_(method), out_(std::make_shared<StreamWriter<Resp>>()) {}
@@ -411,22 +408,12 @@ class AsyncStreamCall {
 };
 
 template <class Req, class Resp, class Handle>
-struct AsyncServer::StreamMethodOf final : AsyncServer::Method {
-  template <class R>
-  StreamMethodOf(R r, Handle h) : request(std::move(r)), handle(std::move(h)) {}
-  std::function<void(grpc::ServerContext*, Req*, grpc::ServerAsyncWriter<Resp>*, grpc::CompletionQueue*,
-                     grpc::ServerCompletionQueue*, void*)>
-      request;
-  Handle handle;
-  void Arm(AsyncServer* server) override { AsyncStreamCall<Req, Resp, Handle>::Arm(server, this); }
-};
-
-template <class Req, class Resp, class Handle>
 void AsyncServer::AddStream(std::function<void(grpc::ServerContext*, Req*, grpc::ServerAsyncWriter<Resp>*,
                                                grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*)>
                                 request,
                             Handle handle) {
-  methods_.push_back(std::make_unique<StreamMethodOf<Req, Resp, Handle>>(std::move(request), std::move(handle)));
+  using Call = AsyncStreamCall<Req, Resp, Handle>;
+  methods_.push_back(std::make_unique<typename Call::Method>(std::move(request), std::move(handle)));
 }
 
 }  // namespace bx::orders

@@ -32,6 +32,18 @@ std::unique_ptr<grpc::ClientContext> Context(seconds timeout = seconds(10)) {
   return ctx;
 }
 
+// Reads one last message with `status`, then the end of the stream with `code` and `message`.
+void ExpectLastThenEnd(grpc::ClientReader<HS>* stream, HS::ServingStatus status, grpc::StatusCode code,
+                       const std::string& message) {
+  HS r;
+  ASSERT_TRUE(stream->Read(&r));
+  EXPECT_EQ(r.status(), status);
+  EXPECT_FALSE(stream->Read(&r));
+  grpc::Status end = stream->Finish();
+  EXPECT_EQ(end.error_code(), code);
+  EXPECT_EQ(end.error_message(), message);
+}
+
 class AsyncHealthTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -109,12 +121,7 @@ TEST_F(AsyncHealthTest, WatchSendsTheCurrentStatusThenEveryChangeAndEndsAtShutdo
   // status (a watch still open when the grace ran out would be cancelled instead).
   auto done = std::async(std::launch::async, [this] { server_->Shutdown(std::chrono::seconds(30)); });
   for (auto* stream : {ready.get(), later.get()}) {
-    ASSERT_TRUE(stream->Read(&r));
-    EXPECT_EQ(r.status(), HS::NOT_SERVING);
-    EXPECT_FALSE(stream->Read(&r));
-    grpc::Status end = stream->Finish();
-    EXPECT_EQ(end.error_code(), grpc::StatusCode::UNAVAILABLE);
-    EXPECT_EQ(end.error_message(), "the server is shutting down");
+    ExpectLastThenEnd(stream, HS::NOT_SERVING, grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
   }
   done.get();
   EXPECT_EQ(health_.watchers(), 0u);
@@ -175,13 +182,7 @@ TEST_F(StreamWriterTest, FinishWaitsForTheWriteInFlightAndEndsWrites) {
   ASSERT_TRUE(out->Write(&first));
   out->Finish(grpc::Status(grpc::StatusCode::ABORTED, "enough"));  // right behind the write
   EXPECT_FALSE(out->Write(&second)) << "no write after Finish";
-  HS r;
-  ASSERT_TRUE(reader->Read(&r));
-  EXPECT_EQ(r.status(), HS::SERVING);
-  EXPECT_FALSE(reader->Read(&r));
-  grpc::Status end = reader->Finish();
-  EXPECT_EQ(end.error_code(), grpc::StatusCode::ABORTED);
-  EXPECT_EQ(end.error_message(), "enough");
+  ExpectLastThenEnd(reader.get(), HS::SERVING, grpc::StatusCode::ABORTED, "enough");
   EXPECT_TRUE(wrote.get_future().get());
   EXPECT_EQ(done_.get_future().wait_for(seconds(10)), std::future_status::ready);
 }
