@@ -6,7 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <future>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
 #include <memory>
 
 #include "common/grpc_server.h"
@@ -141,8 +148,7 @@ class StreamWriterTest : public ::testing::Test {
                grpc::CompletionQueue* cq, grpc::ServerCompletionQueue* ncq,
                void* tag) { svc_.RequestWatch(c, q, w, cq, ncq, tag); },
         [this](grpc::ServerContext*, const hv1::HealthCheckRequest&, std::shared_ptr<Writer> out) {
-          out->set_on_done([this] { done_.set_value(); });
-          arrived_.set_value(std::move(out));
+          on_call_(std::move(out));
         });
     calls_->Start();
     stub_ = hv1::Health::NewStub(grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
@@ -164,6 +170,11 @@ class StreamWriterTest : public ::testing::Test {
   hv1::Health::AsyncService svc_;
   std::promise<std::shared_ptr<Writer>> arrived_;
   std::promise<void> done_;
+  /// What the queue thread does with each arrived call (by default: hand the one call over).
+  std::function<void(std::shared_ptr<Writer>)> on_call_ = [this](std::shared_ptr<Writer> out) {
+    out->set_on_done([this] { done_.set_value(); });
+    arrived_.set_value(std::move(out));
+  };
   std::unique_ptr<GrpcServer> server_;
   std::unique_ptr<AsyncServer> calls_;
   std::unique_ptr<hv1::Health::Stub> stub_;
@@ -199,6 +210,97 @@ TEST_F(StreamWriterTest, AClientThatGoesAwayEndsTheCallAndLaterWritesAreRefused)
   EXPECT_FALSE(out->Write(&msg));
   out->Finish(grpc::Status::OK);  // harmless once the call is gone
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// Many calls at once, each written to as fast as its writes complete, while other threads
+// finish and write to random calls and clients cancel at random points: every call that arrived
+// ends exactly once, and nothing touches a call after it is gone (run under ASan to see that).
+TEST_F(StreamWriterTest, RacingWritesFinishesAndCancellationsEndEveryCallOnce) {
+  constexpr int kClients = 4, kCallsEach = 50;
+  struct Pump {
+    HS msg;
+    int left = 0;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  int arrived = 0, ended = 0;
+  std::vector<std::shared_ptr<Writer>> writers;
+  on_call_ = [&](std::shared_ptr<Writer> out) {
+    auto pump = std::make_shared<Pump>();
+    pump->msg.set_status(HS::SERVING);
+    std::weak_ptr<Writer> weak = out;
+    out->set_on_write_done([pump, weak](bool ok) {
+      auto o = weak.lock();
+      if (!o || !ok) return;
+      if (--pump->left > 0) {
+        o->Write(&pump->msg);
+      } else {
+        o->Finish(grpc::Status::OK);
+      }
+    });
+    out->set_on_done([&] {
+      std::lock_guard<std::mutex> lock(mu);
+      ++ended;
+      cv.notify_all();
+    });
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      pump->left = 5 + arrived % 40;
+      ++arrived;
+      writers.push_back(out);
+    }
+    out->Write(&pump->msg);
+  };
+
+  std::atomic<bool> stop{false};
+  std::thread meddler([&] {  // random Finish and Write calls from another thread
+    static const HS extra = [] {
+      HS m;
+      m.set_status(HS::NOT_SERVING);
+      return m;
+    }();
+    std::mt19937 rng(7);
+    while (!stop.load()) {
+      std::shared_ptr<Writer> w;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!writers.empty()) w = writers[rng() % writers.size()];
+      }
+      if (w && rng() % 4 == 0) w->Finish(grpc::Status(grpc::StatusCode::ABORTED, "finished by another thread"));
+      if (w) w->Write(&extra);
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> clients;
+  std::atomic<int> ends_seen{0};
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      std::mt19937 rng(static_cast<unsigned>(100 + c));
+      for (int i = 0; i < kCallsEach; ++i) {
+        auto ctx = Context();
+        auto reader = stub_->Watch(ctx.get(), hv1::HealthCheckRequest());
+        const int reads = 1 + static_cast<int>(rng() % 30);  // one read at least: the call has arrived
+        HS r;
+        int n = 0;
+        while (n < reads && reader->Read(&r)) ++n;
+        if (n == reads) ctx->TryCancel();
+        reader->Finish();
+        ++ends_seen;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, seconds(30), [&] { return ended == kClients * kCallsEach; }))
+        << "arrived " << arrived << ", ended " << ended;
+    EXPECT_EQ(arrived, kClients * kCallsEach);
+  }
+  stop = true;
+  meddler.join();
+  EXPECT_EQ(ends_seen.load(), kClients * kCallsEach);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(ended, arrived);
 }
 
 }  // namespace
