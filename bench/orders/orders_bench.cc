@@ -84,8 +84,6 @@ std::string Summary(std::vector<double> runs) {
   return buf;
 }
 
-// A child process (the simulator, or the bitunix-orders binary) on port 0: started with the given
-// arguments and extra environment, its one-line JSON ready report read from stdout.
 // Children still running; an early std::exit (which skips destructors) stops them too.
 std::vector<pid_t>& LiveChildren() {
   static std::vector<pid_t> pids;
@@ -99,6 +97,8 @@ void StopLiveChildren() {
   LiveChildren().clear();
 }
 
+// A child process (the simulator, or the bitunix-orders binary) on port 0: started with the given
+// arguments and extra environment, its one-line JSON ready report read from stdout.
 struct Child {
   pid_t pid = -1;
   nlohmann::json ready;
@@ -199,17 +199,19 @@ std::unique_ptr<bx::orders::OrdersApp> StartGateway(const Sim& sim, double priva
   return std::move(*app);
 }
 
-// A tokens file holding the benchmark's trade token (for the gateway process).
+// A tokens file holding the benchmark's trade token (for the gateway process), removed at exit.
+char g_tokens_path[] = "/tmp/bench-orders-tokens-XXXXXX";  // no destructor: still valid in atexit
 std::string TokensFile() {
-  static const std::string path = [] {
-    char name[] = "/tmp/bench-orders-tokens-XXXXXX";
-    const int fd = mkstemp(name);
+  static const bool created = [] {
+    const int fd = mkstemp(g_tokens_path);
     const std::string line = std::string("bench trade ") + kToken + "\n";
     if (fd < 0 || write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) std::abort();
     close(fd);
-    return std::string(name);
+    std::atexit([] { unlink(g_tokens_path); });
+    return true;
   }();
-  return path;
+  (void)created;
+  return g_tokens_path;
 }
 
 // The real bitunix-orders binary against the simulator (paper mode, limits out of the way), as a
@@ -229,6 +231,7 @@ struct GatewayProcess : Child {
         grpc::CreateChannel(grpc_address, grpc::InsecureChannelCredentials()));
     for (int i = 0; i < 1500; ++i) {
       grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 1s);
       grpc::health::v1::HealthCheckRequest req;
       grpc::health::v1::HealthCheckResponse resp;
       if (health->Check(&ctx, req, &resp).ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {

@@ -349,7 +349,7 @@ class AsyncStreamCall {
   }
 
   void OnWrite(bool ok) {
-    OnWriteDone hook;
+    typename StreamWriter<Resp>::OnWriteDone hook;
     {
       std::lock_guard<std::mutex> lock(out_->mu_);
       out_->write_in_flight_ = false;
@@ -393,7 +393,6 @@ class AsyncStreamCall {
     delete this;
   }
 
-  using OnWriteDone = typename StreamWriter<Resp>::OnWriteDone;
   AsyncServer* server_;
   Method* method_;
   grpc::ServerContext ctx_;

@@ -263,11 +263,8 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
       [weak_out] {
         if (auto o = weak_out.lock()) o->Finish(grpc::Status::OK);
       });
-  out->set_on_write_done([stream, weak_out](bool ok) {
-    stream->OnWriteDone(ok);
-    if (ok) return;
-    if (auto o = weak_out.lock()) o->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "write failed: the client went away"));
-  });
+  // A failed write means the call is gone; its done tag follows and ends the stream (on_done).
+  out->set_on_write_done([stream](bool ok) { stream->OnWriteDone(ok); });
   out->set_on_done([this, stream] {  // finished, cancelled by the client or by shutdown
     stream->Cancel();
     hub_.Remove(stream.get());
