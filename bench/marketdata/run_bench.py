@@ -6,6 +6,9 @@ Scenarios (each run starts a fresh simulator and gateway on 127.0.0.1 port 0):
               bench-md-load (typed protobuf parsing); in the same run, limit A = bitunix-ws-reader
               reading the same feed alone, and the reader-thread ceiling = bench-md-reader (the
               project's WsClient with the gateway's parse+encode+publish, no gRPC).
+  lossless    100 streams (--lossless-streams) on a paced feed, stepping the rate up
+              (--lossless-rates): the highest aggregate at which every stream receives every event
+              (no Gap, no sequence break, every stream at the feed rate) in every run.
   latency     firehose at 10k events/s, 1 and 10 streams: gateway receive -> client receive.
   memory      1,000 idle streams; the gateway's RSS sampled every 10 s for --rss-seconds.
 CPU of each process is user+system time over the measured window (/proc/<pid>/stat), in % of one
@@ -102,6 +105,12 @@ def med(values):
     return f"{statistics.median(values):,.0f} ({min(values):,.0f}–{max(values):,.0f})"
 
 
+def load_cmd(args, md, streams, *extra):
+    return [f"{args.build}/bench/marketdata/bench-md-load", "--target", md.ready["grpc"], "--streams", str(streams),
+            "--symbols", "BTCUSDT", "--channel", "trade", "--seconds", str(args.seconds), "--warmup",
+            str(args.warmup), *extra, *args.client_flag]
+
+
 def throughput(args, raw):
     rows = []
     for n in args.streams:
@@ -116,10 +125,7 @@ def throughput(args, raw):
                 reader = json.loads(Proc([f"{args.build}/bench/marketdata/bench-md-reader", "--url", ws, "--stage",
                                           "publish", "--seconds", str(args.seconds), "--warmup", str(args.warmup)],
                                          ready=False).output().strip().splitlines()[-1])
-                res = measure([f"{args.build}/bench/marketdata/bench-md-load", "--target", md.ready["grpc"],
-                               "--streams", str(n), "--symbols", "BTCUSDT", "--channel", "trade", "--seconds",
-                               str(args.seconds), "--warmup", str(args.warmup)],
-                              {"sim": sim, "gateway": md}, args.warmup, args.seconds)
+                res = measure(load_cmd(args, md, n), {"sim": sim, "gateway": md}, args.warmup, args.seconds)
                 res["limit_a"] = limit_a["frames_per_sec"]
                 res["reader_ceiling"] = reader["frames_per_sec"]
                 runs.append(res)
@@ -147,6 +153,52 @@ def throughput(args, raw):
     print("\n".join(rows))
 
 
+def lossless(args, raw):
+    """Steps a paced feed up at --lossless-streams streams; a run is lossless when every stream got
+    every event: no Gap, no sequence break, no stream ended, the slowest stream at >= 97 % of the
+    feed rate (the rate is paced, so a stream that keeps up receives it all)."""
+    n = args.lossless_streams
+    rows = []
+    ceiling = None
+    for rate in args.lossless_rates:
+        runs = []
+        for r in range(args.runs):
+            sim, md = start_pair(args.build, ["--firehose-rate", str(rate)], args.md_flag)
+            try:
+                res = measure(load_cmd(args, md, n), {"sim": sim, "gateway": md}, args.warmup, args.seconds)
+            finally:
+                md.stop()
+                sim.stop()
+            res["lossless"] = (res["gaps"] == 0 and res["seq_breaks"] == 0 and res["ended_early"] == 0 and
+                               res["per_stream_min"] >= 0.97 * rate)
+            runs.append(res)
+            print(f"  lossless {n} streams at {rate:,}/s run {r + 1}: {res['events_per_s']:,.0f} total, slowest "
+                  f"{res['per_stream_min']:,.0f}, gaps {res['gaps']}, lossless {res['lossless']}, cpu {res['cpu']}",
+                  file=sys.stderr)
+        raw.append({"scenario": "lossless", "streams": n, "rate": rate, "runs": runs})
+        all_lossless = all(r["lossless"] for r in runs)
+        if all_lossless:
+            ceiling = (rate, statistics.median(r["events_per_s"] for r in runs))
+        rows.append(
+            f"| {rate:,} | {med([r['events_per_s'] for r in runs])} | {med([r['per_stream_min'] for r in runs])} | "
+            f"{sum(r['gaps'] for r in runs)} / {sum(r['seq_breaks'] for r in runs)} | "
+            f"{sum(r['lossless'] for r in runs)} of {len(runs)} | "
+            f"{statistics.median(r['events_per_message'] for r in runs):.0f} | "
+            f"{statistics.median(r['cpu']['gateway'] for r in runs):.0f} / "
+            f"{statistics.median(r['cpu']['client'] for r in runs):.0f} / "
+            f"{statistics.median(r['cpu']['sim'] for r in runs):.0f} |")
+    print(f"\n### Lossless aggregate: {n} streams on a paced feed (BTCUSDT trades)\n")
+    print("| feed events/s | aggregate events/s | slowest stream events/s | gaps / seq breaks | lossless runs | "
+          "events per write | CPU % gateway / client / sim |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    if ceiling:
+        print(f"\nhighest rate lossless in every run: {ceiling[0]:,} events/s per stream, "
+              f"{ceiling[1]:,.0f} events/s aggregate")
+    else:
+        print("\nno rate was lossless in every run")
+
+
 def latency(args, raw):
     rows = []
     for n in (1, 10):
@@ -154,10 +206,8 @@ def latency(args, raw):
         for r in range(args.runs):
             sim, md = start_pair(args.build, ["--firehose-rate", str(args.latency_rate)], args.md_flag)
             try:
-                res = measure([f"{args.build}/bench/marketdata/bench-md-load", "--target", md.ready["grpc"],
-                               "--streams", str(n), "--symbols", "BTCUSDT", "--channel", "trade", "--seconds",
-                               str(args.seconds), "--warmup", str(args.warmup), "--latency"],
-                              {"sim": sim, "gateway": md}, args.warmup, args.seconds)
+                res = measure(load_cmd(args, md, n, "--latency"), {"sim": sim, "gateway": md}, args.warmup,
+                              args.seconds)
                 runs.append(res)
                 print(f"  latency {n} streams run {r + 1}: p50 {res['latency_p50_us']} p99 {res['latency_p99_us']} "
                       f"p999 {res['latency_p999_us']} us, {res['per_stream_median']:,.0f}/stream, cpu {res['cpu']}",
@@ -216,11 +266,15 @@ def main():
     ap.add_argument("--firehose-rate", default="max",
                     help="throughput: the simulator's feed rate, 'max' or events/s (a paced feed shows the "
                          "aggregate that clients keeping up receive without a gap)")
+    ap.add_argument("--lossless-streams", type=int, default=100)
+    ap.add_argument("--lossless-rates", type=int, nargs="+", default=[30000, 35000, 40000, 45000, 50000])
+    ap.add_argument("--client-flag", action="append", default=[],
+                    help="extra bench-md-load flag, e.g. --client-flag=--no-arena (repeatable)")
     ap.add_argument("--idle-streams", type=int, default=1000)
     ap.add_argument("--rss-seconds", type=int, default=600)
     ap.add_argument("--md-flag", action="append", default=[],
                     help="extra bitunix-marketdata flag, e.g. --md-flag=--coalesce-us=0 (repeatable)")
-    ap.add_argument("--only", choices=["throughput", "latency", "memory"], nargs="*")
+    ap.add_argument("--only", choices=["throughput", "lossless", "latency", "memory"], nargs="*")
     ap.add_argument("--json", default="/tmp/bench-md-results.json")
     ap.add_argument("--nice", type=int, default=0,
                     help="niceness of every benchmark process, e.g. -10 to keep concurrent builds from distorting")
@@ -231,7 +285,7 @@ def main():
     raw = []
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, nice {NICE}, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    for name, fn in (("throughput", throughput), ("latency", latency), ("memory", memory)):
+    for name, fn in (("throughput", throughput), ("lossless", lossless), ("latency", latency), ("memory", memory)):
         if args.only and name not in args.only:
             continue
         fn(args, raw)
