@@ -35,7 +35,7 @@ double ProcessCpuSeconds() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string url, stage = "transport", symbols = "BTCUSDT";
+  std::string url, stage = "transport", symbols = "BTCUSDT", io_threads = "one";
   double seconds = 5, warmup = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -44,17 +44,22 @@ int main(int argc, char** argv) {
     else if (a == "--symbols") symbols = argv[i + 1];
     else if (a == "--seconds") seconds = std::atof(argv[i + 1]);
     else if (a == "--warmup") warmup = std::atof(argv[i + 1]);
+    else if (a == "--io-threads") io_threads = argv[i + 1];
   }
   auto parsed_url = bx::ParseUrl(url);
-  if (!parsed_url.ok()) {
-    std::fprintf(stderr, "usage: bench-md-reader --url ws://H:P/public/ [--stage transport|parse|encode|publish]\n");
+  if (!parsed_url.ok() || (io_threads != "one" && io_threads != "many")) {
+    std::fprintf(stderr,
+                 "usage: bench-md-reader --url ws://H:P/public/ [--stage transport|parse|encode|publish] "
+                 "[--io-threads one|many]\n");
     return 2;
   }
   const int level = stage == "transport" ? 0 : stage == "parse" ? 1 : stage == "encode" ? 2 : 3;
   boost::asio::io_context ioc;
   bx::net::WsOptions opt;
   opt.url = *parsed_url;
-  auto ws = bx::net::MakeBeastWsClient(ioc, opt);
+  // "one" is what the gateway does (one md-io thread, no strand); "many" gives each connection a strand.
+  auto ws = bx::net::MakeBeastWsClient(ioc, opt, bx::SystemClock::Instance(),
+                                       io_threads == "one" ? bx::net::IoThreads::kOne : bx::net::IoThreads::kMany);
   bx::md::FrameParser parser;
   bx::md::EventEncoder encoder;
   bx::md::Hub hub({}, bx::SystemClock::Instance());

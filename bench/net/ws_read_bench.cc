@@ -3,7 +3,9 @@
 //
 //   bench-net-ws-read [frames_per_run=2000000] [runs=3]
 //
-// Prints frames/s per run and min/median/max per reader, plus the ratio of medians.
+// Prints frames/s per run and min/median/max per reader, plus the ratios of medians. WsClient is
+// read twice: made for any number of io threads (a strand per connection) and for one
+// (IoThreads::kOne, no strand: what both services use).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -134,11 +136,11 @@ double BareBeast(uint16_t port, size_t frames) {
 }
 
 // The gateway's reader: bx::net::WsClient with an inline on_text.
-double GatewayClient(uint16_t port, size_t frames) {
+double GatewayClient(uint16_t port, size_t frames, bx::net::IoThreads threads) {
   asio::io_context ioc;
   bx::net::WsOptions options;
   options.url = *bx::ParseUrl("ws://127.0.0.1:" + std::to_string(port) + "/public/");
-  auto client = bx::net::MakeBeastWsClient(ioc, options);
+  auto client = bx::net::MakeBeastWsClient(ioc, options, bx::SystemClock::Instance(), threads);
   size_t count = 0, bytes = 0;
   Clock::time_point start, end;
   bx::net::WsClient::Handlers h;
@@ -184,18 +186,22 @@ int main(int argc, char** argv) {
     return 2;
   }
   Firehose server(frames);
-  std::vector<double> bare, gateway;
-  for (int i = 0; i < runs; ++i) {  // interleaved, so drift hits both alike
+  std::vector<double> bare, many, one;
+  for (int i = 0; i < runs; ++i) {  // interleaved, so drift hits all alike
     bare.push_back(BareBeast(server.port(), frames));
-    gateway.push_back(GatewayClient(server.port(), frames));
-    std::printf("run %d: bare Beast %.2fM frames/s, WsClient %.2fM frames/s\n", i + 1,
-                bare.back() / 1e6, gateway.back() / 1e6);
+    many.push_back(GatewayClient(server.port(), frames, bx::net::IoThreads::kMany));
+    one.push_back(GatewayClient(server.port(), frames, bx::net::IoThreads::kOne));
+    std::printf("run %d: bare Beast %.2fM frames/s, WsClient (strand) %.2fM, WsClient (one thread) %.2fM\n", i + 1,
+                bare.back() / 1e6, many.back() / 1e6, one.back() / 1e6);
   }
-  const Summary b = Summarise(bare), g = Summarise(gateway);
-  std::printf("bare Beast reader: median %.2fM frames/s (%.2f-%.2fM)\n", b.median / 1e6, b.min / 1e6,
+  const Summary b = Summarise(bare), g = Summarise(many), o = Summarise(one);
+  std::printf("bare Beast reader:           median %.2fM frames/s (%.2f-%.2fM)\n", b.median / 1e6, b.min / 1e6,
               b.max / 1e6);
-  std::printf("WsClient reader:   median %.2fM frames/s (%.2f-%.2fM)\n", g.median / 1e6, g.min / 1e6,
+  std::printf("WsClient, strand (kMany):    median %.2fM frames/s (%.2f-%.2fM)\n", g.median / 1e6, g.min / 1e6,
               g.max / 1e6);
-  std::printf("ratio of medians:  %.2f\n", g.median / b.median);
+  std::printf("WsClient, one thread (kOne): median %.2fM frames/s (%.2f-%.2fM)\n", o.median / 1e6, o.min / 1e6,
+              o.max / 1e6);
+  std::printf("ratios of medians to bare:   %.2f (strand), %.2f (one thread)\n", g.median / b.median,
+              o.median / b.median);
   return 0;
 }

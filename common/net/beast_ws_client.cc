@@ -1,8 +1,10 @@
-// The Beast adapter behind WsClient. One Session per Connect(), on its own strand; the read loop
-// reuses one flat_buffer and calls on_text inline, so steady-state reading allocates nothing.
+// The Beast adapter behind WsClient. One Session per Connect(), on its own strand (or, when one
+// thread runs the io_context, on the io_context's own executor); the read loop reuses one
+// flat_buffer and calls on_text inline, so steady-state reading allocates nothing.
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -30,13 +32,24 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+// A session's executor: a strand when several threads may run the io_context; the io_context's
+// own executor when exactly one does (IoThreads::kOne). A strand costs a lock per handler and an
+// atomic reference count per executor copy, and Beast copies the executor several times per
+// frame: without it the read loop reads ~25 % more frames per second (docs/BENCHMARKS.md, net).
 using Strand = asio::strand<asio::io_context::executor_type>;
-// I/O objects bound to the concrete strand type rather than any_io_executor: a strand does not fit
-// any_io_executor's small buffer, so every Beast operation copying the executor would allocate.
-using Socket = asio::basic_stream_socket<tcp, Strand>;
-using Resolver = asio::ip::basic_resolver<tcp, Strand>;
-using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
-                                         asio::wait_traits<std::chrono::steady_clock>, Strand>;
+using Direct = asio::io_context::executor_type;
+// I/O objects bound to the concrete executor type rather than any_io_executor: a strand does not
+// fit any_io_executor's small buffer, so every Beast operation copying the executor would allocate.
+template <class Ex>
+struct IoTypes {
+  using Socket = asio::basic_stream_socket<tcp, Ex>;
+  using Resolver = asio::ip::basic_resolver<tcp, Ex>;
+  using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                           asio::wait_traits<std::chrono::steady_clock>, Ex>;
+};
+// Where outstanding work is counted: the io_context itself (what a strand forwards it to).
+inline Direct InnerOf(const Strand& s) { return s.get_inner_executor(); }
+inline Direct InnerOf(const Direct& d) { return d; }
 using beast::error_code;
 
 RateLimitedLog& WsLog() {
@@ -127,18 +140,19 @@ class InlineBudget {
   int depth_ = 0;
 };
 
-// A Networking-TS executor over the session's strand whose post() may run inline (above). It
-// points at the session's strand and budget rather than copying the strand (a copy is an atomic
+// A Networking-TS executor over the session's executor whose post() may run inline (above). It
+// points at the session's executor and budget rather than copying a strand (a copy is an atomic
 // reference count, and Beast copies the executor several times per frame). Every copy lives in an
 // operation that also holds the read handler, which keeps the session alive while the operation
 // runs. Outstanding-work counting goes to the io_context itself (what the strand forwards it to):
 // when the io_context is destroyed with a read still pending, Asio destroys the handler (and so
 // possibly the session and its strand) before the operation's work guard, and that guard must
 // not reach into the freed strand.
+template <class Ex>
 class ReadChainExecutor {
  public:
-  ReadChainExecutor(const Strand& strand, InlineBudget& budget)
-      : strand_(&strand), inner_(strand.get_inner_executor()), budget_(&budget) {}
+  ReadChainExecutor(const Ex& strand, InlineBudget& budget)
+      : strand_(&strand), inner_(InnerOf(strand)), budget_(&budget) {}
   asio::execution_context& context() const noexcept { return inner_.context(); }
   void on_work_started() const noexcept { inner_.on_work_started(); }
   void on_work_finished() const noexcept { inner_.on_work_finished(); }
@@ -166,18 +180,18 @@ class ReadChainExecutor {
   friend bool operator!=(const ReadChainExecutor& a, const ReadChainExecutor& b) noexcept { return !(a == b); }
 
  private:
-  const Strand* strand_;
-  Strand::inner_executor_type inner_;
+  const Ex* strand_;
+  Direct inner_;
   InlineBudget* budget_;
 };
 
 // The read loop's completion handler: recycled memory (HandlerMemory) and the inline executor.
-template <class Handler>
+template <class Ex, class Handler>
 class ReadHandler {
  public:
   using allocator_type = HandlerAllocator<Handler>;
-  using executor_type = ReadChainExecutor;
-  ReadHandler(HandlerMemory& mem, ReadChainExecutor ex, Handler h)
+  using executor_type = ReadChainExecutor<Ex>;
+  ReadHandler(HandlerMemory& mem, ReadChainExecutor<Ex> ex, Handler h)
       : mem_(mem), ex_(std::move(ex)), handler_(std::move(h)) {}
   allocator_type get_allocator() const noexcept { return allocator_type(mem_); }
   executor_type get_executor() const noexcept { return ex_; }
@@ -188,7 +202,7 @@ class ReadHandler {
 
  private:
   HandlerMemory& mem_;
-  ReadChainExecutor ex_;
+  ReadChainExecutor<Ex> ex_;
   Handler handler_;
 };
 
@@ -211,12 +225,15 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
   virtual void Abort(absl::Status reason) = 0;  // any thread
 };
 
-template <bool kTls>
+template <bool kTls, class Ex>
 class Session final : public SessionBase {
+  using Socket = typename IoTypes<Ex>::Socket;
+  using Resolver = typename IoTypes<Ex>::Resolver;
+  using Timer = typename IoTypes<Ex>::Timer;
   using Next = std::conditional_t<kTls, beast::ssl_stream<Socket>, Socket>;
 
  public:
-  Session(const Strand& strand, std::shared_ptr<const WsOptions> options, const Clock& clock,
+  Session(const Ex& strand, std::shared_ptr<const WsOptions> options, const Clock& clock,
           std::shared_ptr<ssl::context> tls_ctx, std::shared_ptr<Shared> shared,
           WsClient::Handlers handlers)
       : strand_(strand),
@@ -232,6 +249,7 @@ class Session final : public SessionBase {
   }
 
   void Start() override {
+    io_thread_ = std::this_thread::get_id();
     if (finished_) return;  // Close()/Abort() got in first
     timer_.expires_after(options_->connect_timeout);
     timer_.async_wait([this, self = shared_from_this()](error_code ec) {
@@ -250,7 +268,7 @@ class Session final : public SessionBase {
     }
     resolver_.async_resolve(
         options_->url.host, std::to_string(options_->url.port),
-        [this, self = shared_from_this()](error_code rec, Resolver::results_type results) {
+        [this, self = shared_from_this()](error_code rec, typename Resolver::results_type results) {
           if (finished_) return;
           if (rec) {
             FailConnect(rec, "resolving the host");
@@ -296,7 +314,7 @@ class Session final : public SessionBase {
   }
 
  private:
-  static websocket::stream<Next> MakeStream(const Strand& strand, ssl::context* ctx) {
+  static websocket::stream<Next> MakeStream(const Ex& strand, ssl::context* ctx) {
     if constexpr (kTls) {
       return websocket::stream<Next>(strand, *ctx);
     } else {
@@ -306,6 +324,17 @@ class Session final : public SessionBase {
   }
 
   std::string Where() const { return absl::StrCat(" (", options_->url.ToString(), ")"); }
+
+  // Without a strand nothing serialises handlers that run on different threads. A second thread
+  // running the io_context is a caller's error that would race silently: say so loudly.
+  void CheckOneThread() {
+    if (std::this_thread::get_id() == io_thread_ || thread_warned_) return;
+    thread_warned_ = true;
+    WsLog().Log(LogLevel::kError, "net", "ws-io-threads",
+        "WebSocket client made for one io thread (IoThreads::kOne) runs handlers on another: its "
+        "io_context is run by more than one thread; use IoThreads::kMany",
+        {{"url", options_->url.ToString()}});
+  }
 
   void TcpConnect() {
     asio::async_connect(beast::get_lowest_layer(ws_), endpoints_,
@@ -395,6 +424,7 @@ class Session final : public SessionBase {
   void DoRead(std::shared_ptr<SessionBase> self) {
     auto on_read = [this, self = std::move(self)](error_code ec, size_t) mutable {
       InlineBudget::Scope in_read_handler(read_budget_);
+      if constexpr (std::is_same_v<Ex, Direct>) CheckOneThread();
       if (finished_) return;
       if (ec) {
         Finish(ReadError(ec));
@@ -413,8 +443,8 @@ class Session final : public SessionBase {
       buffer_.consume(buffer_.size());
       if (!finished_) DoRead(std::move(self));
     };
-    ws_.async_read(buffer_, ReadHandler<decltype(on_read)>(read_memory_, ReadChainExecutor(strand_, read_budget_),
-                                                           std::move(on_read)));
+    ws_.async_read(buffer_, ReadHandler<Ex, decltype(on_read)>(
+                                read_memory_, ReadChainExecutor<Ex>(strand_, read_budget_), std::move(on_read)));
   }
 
   void DoWrite() {
@@ -529,7 +559,7 @@ class Session final : public SessionBase {
     if (on_closed && !shared_->detached.load()) on_closed(std::move(reason));
   }
 
-  Strand strand_;
+  Ex strand_;  // a strand, or the io_context's executor when one thread runs it (IoThreads::kOne)
   std::shared_ptr<const WsOptions> options_;
   const Clock& clock_;
   std::shared_ptr<ssl::context> tls_ctx_;
@@ -552,12 +582,14 @@ class Session final : public SessionBase {
   bool writing_ = false;
   bool close_requested_ = false;
   bool close_started_ = false;
+  std::thread::id io_thread_;  // the thread that ran Start(): with IoThreads::kOne, the only one
+  bool thread_warned_ = false;
 };
 
 class BeastWsClient final : public WsClient {
  public:
-  BeastWsClient(asio::io_context& ioc, WsOptions options, const Clock& clock)
-      : ioc_(ioc), options_(std::make_shared<WsOptions>(std::move(options))), clock_(clock) {
+  BeastWsClient(asio::io_context& ioc, WsOptions options, const Clock& clock, IoThreads threads)
+      : ioc_(ioc), options_(std::make_shared<WsOptions>(std::move(options))), clock_(clock), threads_(threads) {
     if (options_->url.tls()) {
       auto ctx = internal::MakeClientTlsContext(options_->tls);
       if (ctx.ok()) {
@@ -598,17 +630,10 @@ class BeastWsClient final : public WsClient {
       });
       return;
     }
-    std::shared_ptr<SessionBase> session;
-    auto strand = asio::make_strand(ioc_);
-    if (options_->url.tls()) {
-      session = std::make_shared<Session<true>>(strand, options_, clock_, tls_ctx_, shared_,
-                                                std::move(handlers));
-    } else {
-      session = std::make_shared<Session<false>>(strand, options_, clock_, tls_ctx_, shared_,
-                                                 std::move(handlers));
-    }
+    std::shared_ptr<SessionBase> session = threads_ == IoThreads::kOne
+                                               ? MakeSession(ioc_.get_executor(), std::move(handlers))
+                                               : MakeSession(asio::make_strand(ioc_), std::move(handlers));
     shared_->current = session;
-    asio::post(strand, [session] { session->Start(); });
   }
 
   void Send(std::string text) override {
@@ -634,6 +659,18 @@ class BeastWsClient final : public WsClient {
   bool is_open() const override { return shared_->open.load(); }
 
  private:
+  template <class Ex>
+  std::shared_ptr<SessionBase> MakeSession(const Ex& ex, Handlers handlers) {
+    std::shared_ptr<SessionBase> session;
+    if (options_->url.tls()) {
+      session = std::make_shared<Session<true, Ex>>(ex, options_, clock_, tls_ctx_, shared_, std::move(handlers));
+    } else {
+      session = std::make_shared<Session<false, Ex>>(ex, options_, clock_, tls_ctx_, shared_, std::move(handlers));
+    }
+    asio::post(ex, [session] { session->Start(); });
+    return session;
+  }
+
   std::shared_ptr<SessionBase> Current() {
     std::lock_guard<std::mutex> lock(shared_->mu);
     return shared_->current;
@@ -642,6 +679,7 @@ class BeastWsClient final : public WsClient {
   asio::io_context& ioc_;
   std::shared_ptr<WsOptions> options_;
   const Clock& clock_;
+  const IoThreads threads_;
   std::shared_ptr<ssl::context> tls_ctx_;
   absl::Status config_error_;
   std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
@@ -650,8 +688,8 @@ class BeastWsClient final : public WsClient {
 }  // namespace
 
 std::unique_ptr<WsClient> MakeBeastWsClient(boost::asio::io_context& ioc, WsOptions options,
-                                            const Clock& clock) {
-  return std::make_unique<BeastWsClient>(ioc, std::move(options), clock);
+                                            const Clock& clock, IoThreads threads) {
+  return std::make_unique<BeastWsClient>(ioc, std::move(options), clock, threads);
 }
 
 }  // namespace bx::net

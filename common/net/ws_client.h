@@ -59,14 +59,25 @@ class WsClient {
   virtual bool is_open() const = 0;
 };
 
-/// The Beast implementation. All I/O runs on `ioc` (which the caller runs, on one or more
-/// threads: each connection has its own strand, so its handlers never run concurrently).
+/// How many threads run the io_context a client is made on.
+enum class IoThreads {
+  /// Any number: each connection has its own strand, so its handlers never run concurrently.
+  kMany,
+  /// Exactly one thread runs the io_context (and destroys the client, as below). Connections then
+  /// skip the strand: its lock per handler and reference counts per executor copy cost ~25 % of
+  /// the read loop's throughput (docs/BENCHMARKS.md, net). A handler seen on a second thread is
+  /// logged as an error (kMany is then the right choice).
+  kOne,
+};
+
+/// The Beast implementation. All I/O runs on `ioc`, which the caller runs (see IoThreads).
 /// `clock` (which must outlive the client) stamps recv_ns. Destroying the client aborts an open
 /// connection without running on_closed. No handler runs after the destructor returns if it is
 /// called after on_closed, or on the io thread of a single-threaded `ioc`; from another thread a
 /// handler already running may still finish. Destroy the client before `ioc`. A bad
 /// `tls.ca_file` or a non-ws(s) URL makes every Connect end in on_closed(INVALID_ARGUMENT).
 std::unique_ptr<WsClient> MakeBeastWsClient(boost::asio::io_context& ioc, WsOptions options,
-                                            const Clock& clock = SystemClock::Instance());
+                                            const Clock& clock = SystemClock::Instance(),
+                                            IoThreads threads = IoThreads::kMany);
 
 }  // namespace bx::net

@@ -274,7 +274,11 @@ absl::StatusOr<std::unique_ptr<App>> App::Start(AppOptions options, const Clock&
   Impl* raw = impl.get();
   m.upstream = std::make_unique<UpstreamManager>(
       m.options.upstream, m.hub.get(), &m.symbols, m.rest.get(), &m.executor,
-      [raw, ws_opt] { return net::MakeBeastWsClient(raw->ioc, ws_opt, raw->clock); }, clock);
+      [raw, ws_opt] {
+        // Only the md-io thread runs `ioc`, so connections need no strand.
+        return net::MakeBeastWsClient(raw->ioc, ws_opt, raw->clock, net::IoThreads::kOne);
+      },
+      clock);
   m.metrics = std::make_unique<MdMetrics>(*m.registry, m.hub.get(), m.upstream.get(),
                                           m.rest.get(), clock);
   m.service = std::make_unique<MarketDataServiceImpl>(m.options.service, m.hub.get(), m.upstream.get(), &m.symbols,

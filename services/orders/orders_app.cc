@@ -137,7 +137,8 @@ absl::StatusOr<std::unique_ptr<OrdersApp>> OrdersApp::Start(OrdersAppOptions opt
         *p.scheduler,
         [ioc, ws_factory, ws_options]() -> std::unique_ptr<net::WsClient> {
           if (ws_factory) return ws_factory(*ioc);
-          return net::MakeBeastWsClient(*ioc, ws_options);
+          // Only the orders-io thread runs `ioc`, so the connection needs no strand.
+          return net::MakeBeastWsClient(*ioc, ws_options, SystemClock::Instance(), net::IoThreads::kOne);
         },
         *p.signer, *app->engine_, *p.hub, metrics, o.private_stream);
   }

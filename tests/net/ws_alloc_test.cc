@@ -32,7 +32,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(WsClientAllocations, SteadyStateReadLoopAllocatesNothingPerFrame) {
+class WsClientAllocations : public ::testing::TestWithParam<IoThreads> {};
+
+TEST_P(WsClientAllocations, SteadyStateReadLoopAllocatesNothingPerFrame) {
   testing::IoThread io;
   testing::TestWsServer server;
   constexpr int kFrames = 20000, kWarmup = 1000, kMeasureUntil = 19000;
@@ -41,7 +43,7 @@ TEST(WsClientAllocations, SteadyStateReadLoopAllocatesNothingPerFrame) {
   int seen = 0;
   WsOptions o;
   o.url = *ParseUrl("ws://127.0.0.1:" + std::to_string(server.port()) + "/public/");
-  std::unique_ptr<WsClient, testing::IoDeleter<WsClient>> client(MakeBeastWsClient(io.ioc(), o).release(),
+  std::unique_ptr<WsClient, testing::IoDeleter<WsClient>> client(MakeBeastWsClient(io.ioc(), o, SystemClock::Instance(), GetParam()).release(),
                                                                   {&io.ioc()});
   WsClient::Handlers h;
   h.on_open = [&] { opened.Push(true); };
@@ -64,6 +66,11 @@ TEST(WsClientAllocations, SteadyStateReadLoopAllocatesNothingPerFrame) {
   EXPECT_EQ(counted.load(), 0) << "allocations on the io thread over "
                                << (kMeasureUntil - kWarmup) << " frames";
 }
+
+INSTANTIATE_TEST_SUITE_P(IoThreads, WsClientAllocations, ::testing::Values(IoThreads::kMany, IoThreads::kOne),
+                         [](const ::testing::TestParamInfo<IoThreads>& p) {
+                           return p.param == IoThreads::kOne ? std::string("OneThread") : std::string("Strand");
+                         });
 
 }  // namespace
 }  // namespace bx::net

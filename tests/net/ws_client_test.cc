@@ -1,6 +1,7 @@
 // Integration tests of the Beast WsClient against an in-process WebSocket server (port 0).
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -54,7 +55,9 @@ struct Events {
 // Destroyed on the io thread, so no handler still runs into the test's (already gone) Events.
 using ClientPtr = std::unique_ptr<WsClient, IoDeleter<WsClient>>;
 
-class WsClientTest : public ::testing::Test {
+// Every WsClientTest runs twice: with a strand per connection (IoThreads::kMany) and without
+// (kOne, what the services use); the fixture's io_context has one thread either way.
+class WsClientTest : public ::testing::TestWithParam<IoThreads> {
  protected:
   ClientPtr MakeClient(const std::string& url, TlsOptions tls = {},
                                        size_t max_message = 16 * 1024 * 1024,
@@ -66,7 +69,7 @@ class WsClientTest : public ::testing::Test {
     o.tls = std::move(tls);
     o.max_message_bytes = max_message;
     o.connect_timeout = connect_timeout;
-    return ClientPtr(MakeBeastWsClient(io_.ioc(), o, clock_).release(),
+    return ClientPtr(MakeBeastWsClient(io_.ioc(), o, clock_, GetParam()).release(),
                      IoDeleter<WsClient>{&io_.ioc()});
   }
   static std::string Local(uint16_t port, const std::string& scheme = "ws",
@@ -84,7 +87,7 @@ class WsClientTest : public ::testing::Test {
   FakeClock clock_;
 };
 
-TEST_F(WsClientTest, OpensSendsAndReceivesText) {
+TEST_P(WsClientTest, OpensSendsAndReceivesText) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -110,7 +113,7 @@ TEST_F(WsClientTest, OpensSendsAndReceivesText) {
   EXPECT_EQ(ev.close_count.load(), 1);
 }
 
-TEST_F(WsClientTest, ManyFramesArriveInOrder) {
+TEST_P(WsClientTest, ManyFramesArriveInOrder) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -124,7 +127,7 @@ TEST_F(WsClientTest, ManyFramesArriveInOrder) {
   }
 }
 
-TEST_F(WsClientTest, OneMegabyteFrame) {
+TEST_P(WsClientTest, OneMegabyteFrame) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -137,7 +140,7 @@ TEST_F(WsClientTest, OneMegabyteFrame) {
   EXPECT_TRUE(client->is_open());
 }
 
-TEST_F(WsClientTest, FrameOverMaxMessageBytesClosesWithAClearStatus) {
+TEST_P(WsClientTest, FrameOverMaxMessageBytesClosesWithAClearStatus) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()), {}, /*max_message=*/1000);
@@ -159,7 +162,7 @@ TEST_F(WsClientTest, FrameOverMaxMessageBytesClosesWithAClearStatus) {
 // The read loop takes frames already in Beast's buffer inline, nested inside the previous frame's
 // handler. 300 small frames and an oversized one arrive in one TCP write: every small frame is
 // delivered, in order, before the single RESOURCE_EXHAUSTED close (run 20 times; also under ASan).
-TEST_F(WsClientTest, ErrorAmidBufferedFramesEndsOnceAfterEveryEarlierFrame) {
+TEST_P(WsClientTest, ErrorAmidBufferedFramesEndsOnceAfterEveryEarlierFrame) {
   TestWsServer server;
   for (int round = 0; round < 20; ++round) {
     Events ev;
@@ -180,7 +183,7 @@ TEST_F(WsClientTest, ErrorAmidBufferedFramesEndsOnceAfterEveryEarlierFrame) {
   }
 }
 
-TEST_F(WsClientTest, ServerCloseFrameEndsOnceWithItsCodeAndReason) {
+TEST_P(WsClientTest, ServerCloseFrameEndsOnceWithItsCodeAndReason) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -195,7 +198,7 @@ TEST_F(WsClientTest, ServerCloseFrameEndsOnceWithItsCodeAndReason) {
   EXPECT_FALSE(client->is_open());
 }
 
-TEST_F(WsClientTest, ServerDroppingTcpIsEndOfStream) {
+TEST_P(WsClientTest, ServerDroppingTcpIsEndOfStream) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -208,7 +211,7 @@ TEST_F(WsClientTest, ServerDroppingTcpIsEndOfStream) {
   EXPECT_EQ(ev.close_count.load(), 1);
 }
 
-TEST_F(WsClientTest, AbortDropsTcpWithoutACloseFrame) {
+TEST_P(WsClientTest, AbortDropsTcpWithoutACloseFrame) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -223,7 +226,7 @@ TEST_F(WsClientTest, AbortDropsTcpWithoutACloseFrame) {
   EXPECT_EQ(ev.close_count.load(), 1);
 }
 
-TEST_F(WsClientTest, ReconnectsAfterClose) {
+TEST_P(WsClientTest, ReconnectsAfterClose) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -241,7 +244,7 @@ TEST_F(WsClientTest, ReconnectsAfterClose) {
   EXPECT_EQ(ev.close_count.load(), 3);
 }
 
-TEST_F(WsClientTest, ReconnectFromInsideOnClosed) {
+TEST_P(WsClientTest, ReconnectFromInsideOnClosed) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -267,7 +270,7 @@ TEST_F(WsClientTest, ReconnectFromInsideOnClosed) {
   EXPECT_EQ(server.connections_accepted(), 2);
 }
 
-TEST_F(WsClientTest, NeverSendsProtocolPingsButAnswersServerPings) {
+TEST_P(WsClientTest, NeverSendsProtocolPingsButAnswersServerPings) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -282,7 +285,7 @@ TEST_F(WsClientTest, NeverSendsProtocolPingsButAnswersServerPings) {
   EXPECT_EQ(server.conn(0).pings_from_client, 0);
 }
 
-TEST_F(WsClientTest, CloseFlushesQueuedFramesFirst) {
+TEST_P(WsClientTest, CloseFlushesQueuedFramesFirst) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -298,7 +301,7 @@ TEST_F(WsClientTest, CloseFlushesQueuedFramesFirst) {
   EXPECT_EQ(rec.close_code_from_client, 1000);
 }
 
-TEST_F(WsClientTest, FramesSentBeforeOpenGoOutAfterTheUpgrade) {
+TEST_P(WsClientTest, FramesSentBeforeOpenGoOutAfterTheUpgrade) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -308,7 +311,7 @@ TEST_F(WsClientTest, FramesSentBeforeOpenGoOutAfterTheUpgrade) {
   EXPECT_EQ(ev.texts.Pop().value_or(""), "early");
 }
 
-TEST_F(WsClientTest, ConnectWhileActiveIsRefusedWithoutDisturbingTheConnection) {
+TEST_P(WsClientTest, ConnectWhileActiveIsRefusedWithoutDisturbingTheConnection) {
   TestWsServer server;
   Events ev, ev2;
   auto client = MakeClient(Local(server.port()));
@@ -322,7 +325,7 @@ TEST_F(WsClientTest, ConnectWhileActiveIsRefusedWithoutDisturbingTheConnection) 
   EXPECT_EQ(ev2.open_count.load(), 0);
 }
 
-TEST_F(WsClientTest, SendIsThreadSafeAndKeepsEachThreadsOrder) {
+TEST_P(WsClientTest, SendIsThreadSafeAndKeepsEachThreadsOrder) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -346,7 +349,7 @@ TEST_F(WsClientTest, SendIsThreadSafeAndKeepsEachThreadsOrder) {
   }
 }
 
-TEST_F(WsClientTest, ConnectRefusedReportsOnClosedOnly) {
+TEST_P(WsClientTest, ConnectRefusedReportsOnClosedOnly) {
   uint16_t port;
   {
     boost::asio::io_context ioc;
@@ -363,7 +366,7 @@ TEST_F(WsClientTest, ConnectRefusedReportsOnClosedOnly) {
   EXPECT_EQ(ev.open_count.load(), 0);
 }
 
-TEST_F(WsClientTest, ConnectTimeoutCoversTheUpgrade) {
+TEST_P(WsClientTest, ConnectTimeoutCoversTheUpgrade) {
   TestWsServer server(nullptr, /*never_upgrade=*/true);
   Events ev;
   auto client = MakeClient(Local(server.port()), {}, 16 << 20, /*connect_timeout=*/300ms);
@@ -379,7 +382,7 @@ TEST_F(WsClientTest, ConnectTimeoutCoversTheUpgrade) {
   EXPECT_EQ(ev.open_count.load(), 0);
 }
 
-TEST_F(WsClientTest, WssWithCaFile) {
+TEST_P(WsClientTest, WssWithCaFile) {
   TestCert cert({"localhost"}, {"127.0.0.1"});
   TestWsServer server(&cert);
   Events ev;
@@ -397,7 +400,7 @@ TEST_F(WsClientTest, WssWithCaFile) {
   EXPECT_EQ(closed->code(), absl::StatusCode::kCancelled) << *closed;
 }
 
-TEST_F(WsClientTest, WssRefusesAnUntrustedCertificate) {
+TEST_P(WsClientTest, WssRefusesAnUntrustedCertificate) {
   TestCert cert({"localhost"}, {"127.0.0.1"});
   TestWsServer server(&cert);
   Events ev;
@@ -410,7 +413,7 @@ TEST_F(WsClientTest, WssRefusesAnUntrustedCertificate) {
   EXPECT_EQ(ev.open_count.load(), 0);
 }
 
-TEST_F(WsClientTest, WssRefusesACertificateForAnotherHost) {
+TEST_P(WsClientTest, WssRefusesACertificateForAnotherHost) {
   TestCert cert({"other.example"}, {});
   TestWsServer server(&cert);
   Events ev;
@@ -424,7 +427,7 @@ TEST_F(WsClientTest, WssRefusesACertificateForAnotherHost) {
   EXPECT_EQ(ev.open_count.load(), 0);
 }
 
-TEST_F(WsClientTest, AbortWhileConnectingEndsOnceWithoutOpening) {
+TEST_P(WsClientTest, AbortWhileConnectingEndsOnceWithoutOpening) {
   TestWsServer server(nullptr, /*never_upgrade=*/true);
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -439,7 +442,7 @@ TEST_F(WsClientTest, AbortWhileConnectingEndsOnceWithoutOpening) {
   EXPECT_EQ(ev.close_count.load(), 1);
 }
 
-TEST_F(WsClientTest, DestroyingAnOpenClientIsSafe) {
+TEST_P(WsClientTest, DestroyingAnOpenClientIsSafe) {
   TestWsServer server;
   Events ev;
   auto client = MakeClient(Local(server.port()));
@@ -466,6 +469,53 @@ TEST(WsClientMultiThreadTest, StrandSerialisesHandlersOnAMultiThreadedIoContext)
   client.reset();
 }
 
+INSTANTIATE_TEST_SUITE_P(IoThreads, WsClientTest, ::testing::Values(IoThreads::kMany, IoThreads::kOne),
+                         [](const ::testing::TestParamInfo<IoThreads>& p) {
+                           return p.param == IoThreads::kOne ? std::string("OneThread") : std::string("Strand");
+                         });
+
+// A client made for one io thread whose io_context moves to another thread says so. The hand-off
+// here is sequential (the first thread has stopped), so nothing actually races in the test.
+TEST(WsClientOneThreadTest, HandlersOnASecondThreadAreLoggedAsAnError) {
+  TestWsServer server;
+  Events ev;
+  boost::asio::io_context ioc;
+  auto guard = boost::asio::make_work_guard(ioc);
+  WsOptions o;
+  o.url = *ParseUrl("ws://127.0.0.1:" + std::to_string(server.port()) + "/public/");
+  auto client = MakeBeastWsClient(ioc, o, SystemClock::Instance(), IoThreads::kOne);
+  // The first thread stays alive until the end: a thread that has exited can hand its id to the
+  // next one.
+  std::promise<void> first_ran, first_may_exit;
+  std::thread first([&] {
+    ioc.run();
+    first_ran.set_value();
+    first_may_exit.get_future().wait();
+  });
+  client->Connect(ev.Handlers());
+  ASSERT_TRUE(ev.opens.Pop().has_value());
+  client->Send("burst 3");
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(ev.texts.Pop().value_or(""), std::to_string(i));
+  ioc.stop();
+  first_ran.get_future().wait();
+  ioc.restart();
+  ::testing::internal::CaptureStderr();
+  std::thread second([&] { ioc.run(); });
+  client->Send("burst 3");
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(ev.texts.Pop().value_or(""), std::to_string(i));
+  client->Close();
+  ASSERT_TRUE(ev.closes.Pop().has_value());
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(err, ::testing::HasSubstr("IoThreads::kOne"));
+  EXPECT_EQ(err.find("IoThreads::kOne"), err.rfind("IoThreads::kOne")) << "logged once per connection:\n" << err;
+  guard.reset();
+  ioc.stop();
+  second.join();
+  first_may_exit.set_value();
+  first.join();
+  client.reset();
+}
+
 }  // namespace
 }  // namespace bx::net
 
@@ -478,20 +528,27 @@ namespace {
 // operation's work guard; the guard must not reach into the freed strand. A use-after-free here
 // shows up under AddressSanitizer (-DBITUNIX_SANITIZE_ADDRESS=ON), where it was first seen at the
 // orders service's shutdown.
-TEST(WsClientTeardown, IoContextDestroyedWithAReadPendingAfterTheClientIsGone) {
+class WsClientTeardown : public ::testing::TestWithParam<IoThreads> {};
+
+TEST_P(WsClientTeardown, IoContextDestroyedWithAReadPendingAfterTheClientIsGone) {
   TestWsServer server;
   Events ev;
   FakeClock clock;
   auto io = std::make_unique<testing::IoThread>();
   WsOptions o;
   o.url = *ParseUrl("ws://127.0.0.1:" + std::to_string(server.port()) + "/public/");
-  std::unique_ptr<WsClient> client = MakeBeastWsClient(io->ioc(), o, clock);
+  std::unique_ptr<WsClient> client = MakeBeastWsClient(io->ioc(), o, clock, GetParam());
   client->Connect(ev.Handlers());
   ASSERT_TRUE(ev.opens.Pop().has_value());
   IoDeleter<WsClient>{&io->ioc()}(client.release());
   io.reset();  // stop, join, destroy the io_context with the read's completion still queued
   EXPECT_EQ(ev.close_count.load(), 0);  // nothing ran after the stop
 }
+
+INSTANTIATE_TEST_SUITE_P(IoThreads, WsClientTeardown, ::testing::Values(IoThreads::kMany, IoThreads::kOne),
+                         [](const ::testing::TestParamInfo<IoThreads>& p) {
+                           return p.param == IoThreads::kOne ? std::string("OneThread") : std::string("Strand");
+                         });
 
 }  // namespace
 }  // namespace bx::net
