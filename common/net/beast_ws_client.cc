@@ -331,9 +331,9 @@ class Session final : public SessionBase {
     if (std::this_thread::get_id() == io_thread_ || thread_warned_) return;
     thread_warned_ = true;
     WsLog().Log(LogLevel::kError, "net", "ws-io-threads",
-        "WebSocket client made for one io thread (IoThreads::kOne) runs handlers on another: its "
-        "io_context is run by more than one thread; use IoThreads::kMany",
-        {{"url", options_->url.ToString()}});
+                "WebSocket client made for one io thread (IoThreads::kOne) runs handlers on another: "
+                "its io_context is run by more than one thread; use IoThreads::kMany",
+                {{"url", options_->url.ToString()}});
   }
 
   void TcpConnect() {
