@@ -63,10 +63,10 @@ class WsClient {
 enum class IoThreads {
   /// Any number: each connection has its own strand, so its handlers never run concurrently.
   kMany,
-  /// Exactly one thread runs the io_context (and destroys the client, as below). Connections then
-  /// skip the strand: its lock per handler and reference counts per executor copy cost ~25 % of
-  /// the read loop's throughput (docs/BENCHMARKS.md, net). A handler seen on a second thread is
-  /// logged as an error (kMany is then the right choice).
+  /// Exactly one thread runs the io_context (Send, Close and Abort may still be called from any
+  /// thread). Connections then skip the strand: its lock per handler and reference counts per
+  /// executor copy cost ~25 % of the read loop's throughput (docs/BENCHMARKS.md, net). A handler
+  /// seen on a second thread is logged as an error (kMany is then the right choice).
   kOne,
 };
 
