@@ -14,6 +14,9 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <gtest/gtest.h>
+
+#include "common/net/ws_client.h"
 
 namespace bx::net::testing {
 
@@ -110,5 +113,11 @@ class Signal {
   std::condition_variable cv_;
   uint64_t gen_ = 0;
 };
+
+/// Both WsClient threading modes, for INSTANTIATE_TEST_SUITE_P over IoThreads.
+inline auto AllIoThreads() { return ::testing::Values(IoThreads::kMany, IoThreads::kOne); }
+inline std::string IoThreadsName(const ::testing::TestParamInfo<IoThreads>& p) {
+  return p.param == IoThreads::kOne ? "OneThread" : "Strand";
+}
 
 }  // namespace bx::net::testing

@@ -67,10 +67,7 @@ TEST_P(WsClientAllocations, SteadyStateReadLoopAllocatesNothingPerFrame) {
                                << (kMeasureUntil - kWarmup) << " frames";
 }
 
-INSTANTIATE_TEST_SUITE_P(IoThreads, WsClientAllocations, ::testing::Values(IoThreads::kMany, IoThreads::kOne),
-                         [](const ::testing::TestParamInfo<IoThreads>& p) {
-                           return p.param == IoThreads::kOne ? std::string("OneThread") : std::string("Strand");
-                         });
+INSTANTIATE_TEST_SUITE_P(IoThreads, WsClientAllocations, testing::AllIoThreads(), testing::IoThreadsName);
 
 }  // namespace
 }  // namespace bx::net

@@ -469,10 +469,7 @@ TEST(WsClientMultiThreadTest, StrandSerialisesHandlersOnAMultiThreadedIoContext)
   client.reset();
 }
 
-INSTANTIATE_TEST_SUITE_P(IoThreads, WsClientTest, ::testing::Values(IoThreads::kMany, IoThreads::kOne),
-                         [](const ::testing::TestParamInfo<IoThreads>& p) {
-                           return p.param == IoThreads::kOne ? std::string("OneThread") : std::string("Strand");
-                         });
+INSTANTIATE_TEST_SUITE_P(IoThreads, WsClientTest, testing::AllIoThreads(), testing::IoThreadsName);
 
 // A client made for one io thread whose io_context moves to another thread says so. The hand-off
 // here is sequential (the first thread has stopped), so nothing actually races in the test.
@@ -545,10 +542,7 @@ TEST_P(WsClientTeardown, IoContextDestroyedWithAReadPendingAfterTheClientIsGone)
   EXPECT_EQ(ev.close_count.load(), 0);  // nothing ran after the stop
 }
 
-INSTANTIATE_TEST_SUITE_P(IoThreads, WsClientTeardown, ::testing::Values(IoThreads::kMany, IoThreads::kOne),
-                         [](const ::testing::TestParamInfo<IoThreads>& p) {
-                           return p.param == IoThreads::kOne ? std::string("OneThread") : std::string("Strand");
-                         });
+INSTANTIATE_TEST_SUITE_P(IoThreads, WsClientTeardown, testing::AllIoThreads(), testing::IoThreadsName);
 
 }  // namespace
 }  // namespace bx::net
