@@ -10,8 +10,13 @@
 // heap message that is reused, as gRPC's examples do, for comparison: the allocator then costs
 // about half the client's CPU.
 //
+// --api callback (default) reads through gRPC's callback API: one reactor per stream, all run by
+// gRPC's threads. --api sync reads each stream with a blocking Read() on a thread of its own; in
+// gRPC 1.51 that thread polls the connection itself, while callback-API reads are taken off the
+// socket by gRPC's "nexting" thread and handed over (one more wake-up per message).
+//
 //   bench-md-load --target 127.0.0.1:50051 --streams 10 --symbols BTCUSDT --channel trade
-//                 --seconds 5 --warmup 1 [--channels 4] [--latency] [--no-arena]
+//                 --seconds 5 --warmup 1 [--channels 4] [--latency] [--no-arena] [--api sync|callback]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -47,6 +52,7 @@ struct Options {
   double warmup = 1;
   bool latency = false;
   bool arena = true;
+  bool sync_api = false;
 };
 
 // The arena's preallocated first block per stream. A full batch of trades (the gateway caps a
@@ -66,10 +72,11 @@ double CpuSeconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-class Reader final : public grpc::ClientReadReactor<v1::SubscribeResponse> {
+// What one stream has seen: the message buffer it parses into (arena or heap), the sequence and
+// gap checks and the counters. Used by both client APIs.
+class StreamState {
  public:
-  Reader(v1::MarketDataService::Stub* stub, const v1::SubscribeRequest& req, bool latency, bool use_arena)
-      : latency_(latency) {
+  StreamState(bool latency, bool use_arena) : latency_(latency) {
     if (use_arena) {
       block_.reset(new char[kArenaBlockBytes]);  // not zeroed: an idle stream's pages stay untouched
       google::protobuf::ArenaOptions opts;
@@ -81,14 +88,13 @@ class Reader final : public grpc::ClientReadReactor<v1::SubscribeResponse> {
       heap_resp_ = std::make_unique<v1::SubscribeResponse>();
       resp_ = heap_resp_.get();
     }
-    ctx_.AddMetadata("x-client-id", "bench-md-load");
-    stub->async()->Subscribe(&ctx_, &req, this);
-    StartRead(resp_);
-    StartCall();
   }
 
-  void OnReadDone(bool ok) override {
-    if (!ok) return;  // the stream ended: OnDone follows
+  // The message the next read parses into.
+  v1::SubscribeResponse* buffer() { return resp_; }
+
+  // Accounts for the message just read into buffer() and prepares the buffer for the next one.
+  void OnMessage() {
     const int64_t now = latency_ && measuring_.load(std::memory_order_relaxed) ? WallNs() : 0;
     uint64_t data = 0;
     for (const auto& e : resp_->events()) {
@@ -107,35 +113,18 @@ class Reader final : public grpc::ClientReadReactor<v1::SubscribeResponse> {
       arena_->Reset();
       resp_ = google::protobuf::Arena::CreateMessage<v1::SubscribeResponse>(arena_.get());
     }
-    StartRead(resp_);
-  }
-  void OnDone(const grpc::Status& s) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    status_ = s;
-    done_ = true;
-    cv_.notify_all();
   }
 
-  void Cancel() { ctx_.TryCancel(); }
-  void WaitDone() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(10), [this] { return done_; });
-  }
   void SetMeasuring(bool m) { measuring_.store(m, std::memory_order_relaxed); }
   uint64_t events() const { return events_.load(std::memory_order_relaxed); }
   uint64_t messages() const { return messages_.load(std::memory_order_relaxed); }
-  // Read after WaitDone (reactor finished: no more OnReadDone).
+  // Read after the stream finished (no more OnMessage).
   uint64_t gaps() const { return gaps_; }
   uint64_t seq_breaks() const { return seq_breaks_; }
   const std::vector<int64_t>& latencies() const { return lat_ns_; }
-  grpc::Status status() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return status_;
-  }
 
  private:
   const bool latency_;
-  grpc::ClientContext ctx_;
   std::unique_ptr<char[]> block_;
   std::unique_ptr<google::protobuf::Arena> arena_;
   std::unique_ptr<v1::SubscribeResponse> heap_resp_;
@@ -147,11 +136,95 @@ class Reader final : public grpc::ClientReadReactor<v1::SubscribeResponse> {
   std::atomic<uint64_t> events_{0};
   std::atomic<uint64_t> messages_{0};
   std::atomic<bool> measuring_{false};
+};
+
+// One Subscribe stream, whichever API reads it.
+class Reader {
+ public:
+  virtual ~Reader() = default;
+  StreamState& state() { return state_; }
+  void Cancel() { ctx_.TryCancel(); }
+  // Waits (up to 10 s) for the stream to finish after Cancel or its end.
+  virtual void WaitDone() = 0;
+  virtual grpc::Status status() = 0;
+
+ protected:
+  Reader(bool latency, bool use_arena) : state_(latency, use_arena) {
+    ctx_.AddMetadata("x-client-id", "bench-md-load");
+  }
+  StreamState state_;
+  grpc::ClientContext ctx_;
+};
+
+class CallbackReader final : public Reader, public grpc::ClientReadReactor<v1::SubscribeResponse> {
+ public:
+  CallbackReader(v1::MarketDataService::Stub* stub, const v1::SubscribeRequest& req, bool latency, bool use_arena)
+      : Reader(latency, use_arena) {
+    stub->async()->Subscribe(&ctx_, &req, this);
+    StartRead(state_.buffer());
+    StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream ended: OnDone follows
+    state_.OnMessage();
+    StartRead(state_.buffer());
+  }
+  void OnDone(const grpc::Status& s) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_ = s;
+    done_ = true;
+    cv_.notify_all();
+  }
+
+  void WaitDone() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [this] { return done_; });
+  }
+  grpc::Status status() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status_;
+  }
+
+ private:
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
   grpc::Status status_;
 };
+
+class SyncReader final : public Reader {
+ public:
+  SyncReader(v1::MarketDataService::Stub* stub, const v1::SubscribeRequest& req, bool latency, bool use_arena)
+      : Reader(latency, use_arena), thread_([this, stub, req] { Run(stub, req); }) {}
+  ~SyncReader() override {
+    if (thread_.joinable()) {
+      Cancel();
+      thread_.join();
+    }
+  }
+
+  void WaitDone() override {
+    if (thread_.joinable()) thread_.join();
+  }
+  grpc::Status status() override { return status_; }
+
+ private:
+  void Run(v1::MarketDataService::Stub* stub, const v1::SubscribeRequest& req) {
+    auto reader = stub->Subscribe(&ctx_, req);
+    while (reader->Read(state_.buffer())) state_.OnMessage();
+    status_ = reader->Finish();
+  }
+
+  grpc::Status status_;  // written by thread_ before it ends; read after WaitDone
+  std::thread thread_;   // last: starts once everything it uses exists
+};
+
+bool ParseApi(const std::string& v, Options* o) {
+  if (v != "sync" && v != "callback") return false;
+  o->sync_api = v == "sync";
+  return true;
+}
 
 bool ParseArgs(int argc, char** argv, Options* o) {
   for (int i = 1; i < argc; ++i) {
@@ -166,10 +239,12 @@ bool ParseArgs(int argc, char** argv, Options* o) {
     else if (a == "--warmup") o->warmup = std::atof(next().c_str());
     else if (a == "--latency") o->latency = true;
     else if (a == "--no-arena") o->arena = false;
+    else if ((a == "--api" || a.rfind("--api=", 0) == 0) && ParseApi(a == "--api" ? next() : a.substr(6), o)) {
+    }
     else {
       std::fprintf(stderr,
                    "usage: bench-md-load --target H:P --streams N [--channels M] --symbols A,B --channel "
-                   "trade|book|ticker --seconds S --warmup W [--latency] [--no-arena]\n");
+                   "trade|book|ticker --seconds S --warmup W [--latency] [--no-arena] [--api sync|callback]\n");
       return false;
     }
   }
@@ -212,13 +287,18 @@ int main(int argc, char** argv) {
   }
   std::vector<std::unique_ptr<Reader>> readers;
   for (int i = 0; i < o.streams; ++i) {
-    readers.push_back(std::make_unique<Reader>(stubs[static_cast<size_t>(i % nchannels)].get(), req, o.latency, o.arena));
+    auto* stub = stubs[static_cast<size_t>(i % nchannels)].get();
+    if (o.sync_api) {
+      readers.push_back(std::make_unique<SyncReader>(stub, req, o.latency, o.arena));
+    } else {
+      readers.push_back(std::make_unique<CallbackReader>(stub, req, o.latency, o.arena));
+    }
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup));
   std::vector<uint64_t> start(readers.size());
   for (size_t i = 0; i < readers.size(); ++i) {
-    readers[i]->SetMeasuring(true);
-    start[i] = readers[i]->events();
+    readers[i]->state().SetMeasuring(true);
+    start[i] = readers[i]->state().events();
   }
   const double cpu0 = CpuSeconds();
   const auto t0 = SteadyClock::now();
@@ -228,34 +308,35 @@ int main(int argc, char** argv) {
   std::vector<double> rates;
   uint64_t total = 0;
   for (size_t i = 0; i < readers.size(); ++i) {
-    readers[i]->SetMeasuring(false);
-    const uint64_t n = readers[i]->events() - start[i];
+    readers[i]->state().SetMeasuring(false);
+    const uint64_t n = readers[i]->state().events() - start[i];
     total += n;
     rates.push_back(static_cast<double>(n) / elapsed);
   }
   uint64_t messages = 0;
-  for (auto& r : readers) messages += r->messages();
+  for (auto& r : readers) messages += r->state().messages();
   for (auto& r : readers) r->Cancel();
   for (auto& r : readers) r->WaitDone();
   uint64_t gaps = 0, breaks = 0, ended = 0;
   std::vector<int64_t> lat;
   for (auto& r : readers) {
-    gaps += r->gaps();
-    breaks += r->seq_breaks();
+    gaps += r->state().gaps();
+    breaks += r->state().seq_breaks();
     if (r->status().error_code() != grpc::StatusCode::CANCELLED) ++ended;
-    lat.insert(lat.end(), r->latencies().begin(), r->latencies().end());
+    lat.insert(lat.end(), r->state().latencies().begin(), r->state().latencies().end());
   }
   std::sort(rates.begin(), rates.end());
   const double median = rates[rates.size() / 2];
   std::printf(
       "{\"streams\":%d,\"channels\":%d,\"seconds\":%.2f,\"events\":%llu,\"events_per_s\":%.0f,"
       "\"per_stream_min\":%.0f,\"per_stream_median\":%.0f,\"per_stream_max\":%.0f,\"events_per_message\":%.1f,"
-      "\"gaps\":%llu,\"seq_breaks\":%llu,\"ended_early\":%llu,\"client_cpu_pct\":%.0f,\"arena\":%s",
+      "\"gaps\":%llu,\"seq_breaks\":%llu,\"ended_early\":%llu,\"client_cpu_pct\":%.0f,\"arena\":%s,\"api\":\"%s\"",
       o.streams, nchannels, elapsed, static_cast<unsigned long long>(total), static_cast<double>(total) / elapsed,
       rates.front(), median, rates.back(),
       messages > 0 ? static_cast<double>(total) / static_cast<double>(messages) : 0.0,
       static_cast<unsigned long long>(gaps), static_cast<unsigned long long>(breaks),
-      static_cast<unsigned long long>(ended), 100.0 * cpu / elapsed, o.arena ? "true" : "false");
+      static_cast<unsigned long long>(ended), 100.0 * cpu / elapsed, o.arena ? "true" : "false",
+      o.sync_api ? "sync" : "callback");
   if (o.latency) {
     std::printf(",\"latency_n\":%zu,\"latency_p50_us\":%.1f,\"latency_p99_us\":%.1f,\"latency_p999_us\":%.1f",
                 lat.size(), Percentile(lat, 0.5), Percentile(lat, 0.99), Percentile(lat, 0.999));
