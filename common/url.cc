@@ -1,5 +1,6 @@
 #include "common/url.h"
 
+#include <cctype>
 #include <charconv>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +17,33 @@ absl::StatusOr<uint16_t> ParsePort(std::string_view sv, const std::string& whole
         absl::StrCat("bad port '", s, "' in '", whole, "': expected 0-65535"));
   }
   return static_cast<uint16_t>(v);
+}
+
+// A host name or IPv4 address (RFC 3986 reg-name without percent-encoding), or, for `ipv6`, the
+// text between the brackets of an IPv6 literal (hex digits, ':' and '.', and a "%zone" suffix).
+bool IsValidHost(std::string_view host, bool ipv6) {
+  if (host.empty()) return false;
+  size_t zone = ipv6 ? host.find('%') : std::string_view::npos;
+  for (size_t i = 0; i < host.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(host[i]);
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    bool ok;
+    if (!ipv6 || (zone != std::string_view::npos && i > zone)) {
+      ok = alnum || c == '-' || c == '.' || c == '_' || c == '~';
+    } else if (i == zone) {
+      ok = i > 0 && i + 1 < host.size();
+    } else {
+      ok = std::isxdigit(c) || c == ':' || c == '.';
+    }
+    if (!ok) return false;
+  }
+  return !ipv6 || host.find(':') != std::string_view::npos;
+}
+
+absl::Status BadHost(std::string_view host, const std::string& whole) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "bad host '", std::string(host), "' in '", whole,
+      "': expected a name or IPv4 address (letters, digits, '-', '.', '_', '~') or an IPv6 address in brackets"));
 }
 
 uint16_t DefaultPort(std::string_view scheme) {
@@ -57,6 +85,7 @@ absl::StatusOr<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view 
           absl::StrCat("bad address '", text, "': put IPv6 hosts in brackets, e.g. [::1]:0"));
     }
   }
+  if (!IsValidHost(host, !text.empty() && text.front() == '[')) return BadHost(host, text);
   auto p = ParsePort(port, text);
   if (!p.ok()) return p.status();
   return std::make_pair(std::string(host), *p);
@@ -115,6 +144,17 @@ absl::StatusOr<Url> ParseUrl(std::string_view text_view) {
   }
   if (u.host.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("bad URL '", text, "': missing host"));
+  }
+  if (!IsValidHost(u.host, authority.front() == '[')) return BadHost(u.host, text);
+  // The target goes verbatim into the request line: visible ASCII only (no spaces, controls or
+  // raw UTF-8, which must be percent-encoded). A fragment is never sent.
+  if (auto hash = u.target.find('#'); hash != std::string::npos) u.target.resize(hash);
+  for (const char ch : u.target) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bad URL '", text, "': the path and query must be visible ASCII; percent-encode spaces and other bytes"));
+    }
   }
   return u;
 }

@@ -16,6 +16,15 @@ using json::kOk;
 
 std::string S(std::string_view v) { return std::string(v); }
 
+// A decimal field, kept as the exact text sent. "" (null or an empty string) passes and leaves the
+// field absent; any other text that is not a plain decimal makes the whole reply malformed, so a
+// client is never handed "84167.:" as a price.
+Err SetDecimal(std::string_view v, std::string* out, Err what) {
+  if (!v.empty() && !IsDecimal(v)) return what;
+  out->assign(v);
+  return kOk;
+}
+
 // Parses the {code, msg, data} envelope (any key order) and calls `on_data` with `data`.
 template <class F>
 absl::Status WithData(std::string_view body, std::string_view endpoint, F&& on_data) {
@@ -162,11 +171,11 @@ absl::StatusOr<std::vector<v1::SymbolInfo>> ParseTradingPairs(std::string_view b
         if (k == "symbol") info.set_symbol(UpperSymbol(v));
         else if (k == "base") info.set_base(S(v));
         else if (k == "quote") info.set_quote(S(v));
-        else if (k == "minTradeVolume") info.set_min_trade_volume(S(v));
-        else if (k == "minBuyPriceOffset") info.set_min_buy_price_offset(S(v));
-        else if (k == "maxSellPriceOffset") info.set_max_sell_price_offset(S(v));
-        else if (k == "maxLimitOrderVolume") info.set_max_limit_order_volume(S(v));
-        else if (k == "maxMarketOrderVolume") info.set_max_market_order_volume(S(v));
+        else if (k == "minTradeVolume") return SetDecimal(v, info.mutable_min_trade_volume(), "bad minTradeVolume");
+        else if (k == "minBuyPriceOffset") return SetDecimal(v, info.mutable_min_buy_price_offset(), "bad minBuyPriceOffset");
+        else if (k == "maxSellPriceOffset") return SetDecimal(v, info.mutable_max_sell_price_offset(), "bad maxSellPriceOffset");
+        else if (k == "maxLimitOrderVolume") return SetDecimal(v, info.mutable_max_limit_order_volume(), "bad maxLimitOrderVolume");
+        else if (k == "maxMarketOrderVolume") return SetDecimal(v, info.mutable_max_market_order_volume(), "bad maxMarketOrderVolume");
         else if (k == "basePrecision") info.set_base_precision(ToInt32(v));
         else if (k == "quotePrecision") info.set_quote_precision(ToInt32(v));
         else if (k == "minLeverage") info.set_min_leverage(ToInt32(v));
@@ -234,12 +243,12 @@ absl::StatusOr<std::vector<RestTicker>> ParseTickers(std::string_view body) {
       std::string last_price, last, base_vol, quote_vol;
       Err e = ForEachScalar(obj, [&](const std::string& k, std::string_view v) -> Err {
         if (k == "symbol") t.symbol = UpperSymbol(v);
-        else if (k == "markPrice") t.ticker.set_mark_price(S(v));
-        else if (k == "lastPrice") last_price = S(v);
-        else if (k == "last") last = S(v);
-        else if (k == "open") t.ticker.set_open_price(S(v));
-        else if (k == "high") t.ticker.set_high_price(S(v));
-        else if (k == "low") t.ticker.set_low_price(S(v));
+        else if (k == "markPrice") return SetDecimal(v, t.ticker.mutable_mark_price(), "bad markPrice");
+        else if (k == "lastPrice") return SetDecimal(v, &last_price, "bad lastPrice");
+        else if (k == "last") return SetDecimal(v, &last, "bad last");
+        else if (k == "open") return SetDecimal(v, t.ticker.mutable_open_price(), "bad open");
+        else if (k == "high") return SetDecimal(v, t.ticker.mutable_high_price(), "bad high");
+        else if (k == "low") return SetDecimal(v, t.ticker.mutable_low_price(), "bad low");
         else if (k == "baseVol") base_vol = S(v);
         else if (k == "quoteVol") quote_vol = S(v);
         return kOk;
@@ -273,12 +282,12 @@ absl::StatusOr<std::vector<v1::Kline>> ParseKlines(std::string_view body, v1::Kl
       std::string base_vol, quote_vol;
       bool has_time = false;
       Err e = ForEachScalar(obj, [&](const std::string& key, std::string_view v) -> Err {
-        if (key == "open") k.set_open(S(v));
-        else if (key == "high") k.set_high(S(v));
-        else if (key == "low") k.set_low(S(v));
-        else if (key == "close") k.set_close(S(v));
-        else if (key == "baseVol") base_vol = S(v);
-        else if (key == "quoteVol") quote_vol = S(v);
+        if (key == "open") return SetDecimal(v, k.mutable_open(), "bad open");
+        else if (key == "high") return SetDecimal(v, k.mutable_high(), "bad high");
+        else if (key == "low") return SetDecimal(v, k.mutable_low(), "bad low");
+        else if (key == "close") return SetDecimal(v, k.mutable_close(), "bad close");
+        else if (key == "baseVol") return SetDecimal(v, &base_vol, "bad baseVol");
+        else if (key == "quoteVol") return SetDecimal(v, &quote_vol, "bad quoteVol");
         else if (key == "time") {
           auto t = ParseTimeMs(v);
           if (!t) return "bad time";
@@ -310,9 +319,9 @@ Err ParseFundingObject(od::object obj, v1::GetFundingRateResponse* resp) {
   v1::MarkPrice* mp = resp->mutable_mark_price();
   return ForEachScalar(obj, [&](const std::string& k, std::string_view v) -> Err {
     if (k == "symbol") resp->set_symbol(UpperSymbol(v));
-    else if (k == "markPrice") mp->set_mark_price(S(v));
-    else if (k == "indexPrice") mp->set_index_price(S(v));
-    else if (k == "lastPrice") resp->set_last_price(S(v));
+    else if (k == "markPrice") return SetDecimal(v, mp->mutable_mark_price(), "bad markPrice");
+    else if (k == "indexPrice") return SetDecimal(v, mp->mutable_index_price(), "bad indexPrice");
+    else if (k == "lastPrice") return SetDecimal(v, resp->mutable_last_price(), "bad lastPrice");
     else if (k == "fundingRate") {
       if (!v.empty()) {
         auto fraction = ShiftDecimalLeft(v, 2);
@@ -383,7 +392,7 @@ absl::StatusOr<std::vector<v1::FundingRecord>> ParseFundingRateHistory(std::stri
           if (!t) return "bad fundingTime";
           r.set_funding_time_ms(*t);
         } else if (k == "markPrice") {
-          r.set_mark_price(S(v));
+          return SetDecimal(v, r.mutable_mark_price(), "bad markPrice");
         }
         return kOk;
       });
@@ -408,10 +417,12 @@ absl::StatusOr<std::vector<v1::PositionTier>> ParsePositionTiers(std::string_vie
       v1::PositionTier t;
       Err e = ForEachScalar(obj, [&](const std::string& k, std::string_view v) -> Err {
         if (k == "level") t.set_level(ToInt32(v));
-        else if (k == "startValue") t.set_start_value(S(v));
-        else if (k == "endValue") t.set_end_value(S(v));
+        else if (k == "startValue") return SetDecimal(v, t.mutable_start_value(), "bad startValue");
+        else if (k == "endValue") return SetDecimal(v, t.mutable_end_value(), "bad endValue");
         else if (k == "leverage" || k == "maxLeverage") t.set_max_leverage(ToInt32(v));
-        else if (k == "maintenanceMarginRate" || k == "maintMarginRate") t.set_maintenance_margin_rate(S(v));
+        else if (k == "maintenanceMarginRate" || k == "maintMarginRate") {
+          return SetDecimal(v, t.mutable_maintenance_margin_rate(), "bad maintenanceMarginRate");
+        }
         return kOk;
       });
       if (e) return e;

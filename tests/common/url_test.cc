@@ -42,6 +42,35 @@ TEST(Url, RejectsBadInput) {
   EXPECT_FALSE(ParseUrl("ws://host:abc/").ok());
 }
 
+// Found by fuzz/text_fuzzer: "http://]1:[::8080/..." parsed, with host "]1:[:", into a URL whose
+// own text did not parse again. Hosts are now names, IPv4 or bracketed IPv6 only, and the target,
+// which goes verbatim into the request line, must be visible ASCII.
+TEST(Url, RejectsBadHostsAndTargets) {
+  EXPECT_FALSE(ParseUrl("http://]1:[::8080/api/v1").ok());
+  EXPECT_FALSE(ParseUrl("http://ho st/").ok());
+  EXPECT_FALSE(ParseUrl("http://host@evil/").ok());
+  EXPECT_FALSE(ParseUrl("ws://[]:80/").ok());
+  EXPECT_FALSE(ParseUrl("ws://[12g::1]/").ok());
+  EXPECT_FALSE(ParseUrl("ws://[host]/").ok());
+  EXPECT_FALSE(ParseUrl("https://fapi.bitunix.com/api/v1 futures").ok());
+  EXPECT_FALSE(ParseUrl("https://fapi.bitunix.com/api/\x01").ok());
+  EXPECT_FALSE(ParseUrl("https://fapi.bitunix.com/caf\xc3\xa9").ok());
+  auto status = ParseUrl("http://ho st/").status();
+  EXPECT_NE(status.message().find("bad host 'ho st'"), std::string::npos) << status;
+
+  auto zone = ParseUrl("ws://[fe80::1%eth0]:9000/public/#frag");
+  ASSERT_TRUE(zone.ok()) << zone.status();
+  EXPECT_EQ(zone->host, "fe80::1%eth0");
+  EXPECT_EQ(zone->target, "/public/");
+  auto ok = ParseUrl("https://fapi.bitunix.com/api/v1/futures/market/depth?symbol=BTCUSDT&limit=15");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ParseUrl(ok->ToString())->target, ok->target);
+
+  EXPECT_FALSE(ParseHostPort("ho st:80").ok());
+  EXPECT_FALSE(ParseHostPort("[zz]:80").ok());
+  EXPECT_TRUE(ParseHostPort("my-host.local:80").ok());
+}
+
 TEST(HostPort, Parses) {
   auto hp = ParseHostPort("127.0.0.1:0");
   ASSERT_TRUE(hp.ok());

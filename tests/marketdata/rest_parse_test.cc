@@ -1,6 +1,7 @@
 // REST reply parsers on the captured replies (tests/fixtures/bitunix/rest-responses.json).
 #include "services/marketdata/rest_parse.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "tests/marketdata/fixtures.h"
@@ -98,6 +99,39 @@ TEST(RestParse, DepthBothForms) {
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->asks(0).qty(), "3.340");
   EXPECT_EQ(b->bids_size(), 1);
+}
+
+// Found by fuzz/md_rest_fuzzer: decimal fields used to pass through whatever text came, so a
+// client could be handed "84167.:" as a price. Now the reply is refused, naming the field; null
+// and "" still mean "absent".
+TEST(RestParse, NonDecimalPricesMakeTheReplyMalformed) {
+  auto k = ParseKlines(
+      R"({"code":0,"msg":"Success","data":[{"open":"84101.7","high":"84167.:","low":"84071.8","close":"84166.7",)"
+      R"("quoteVol":"1","baseVol":"2","time":1790126460000}]})",
+      v1::KLINE_INTERVAL_1M, v1::PRICE_TYPE_LAST);
+  ASSERT_FALSE(k.ok());
+  EXPECT_EQ(k.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(k.status().message()), ::testing::HasSubstr("bad high"));
+
+  auto t = ParseTickers(R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","lastPrice":"1e5","markPrice":"1"}]})");
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(std::string(t.status().message()), ::testing::HasSubstr("bad lastPrice"));
+
+  auto pairs = ParseTradingPairs(R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","minTradeVolume":"0,001"}]})");
+  ASSERT_FALSE(pairs.ok());
+  EXPECT_THAT(std::string(pairs.status().message()), ::testing::HasSubstr("bad minTradeVolume"));
+
+  auto tiers = ParsePositionTiers(R"({"code":0,"msg":"Success","data":[{"level":1,"startValue":true}]})");
+  ASSERT_FALSE(tiers.ok());
+
+  auto rate = ParseFundingRate(R"({"code":0,"msg":"Success","data":{"symbol":"BTCUSDT","markPrice":" 1","fundingRate":"0.01"}})");
+  ASSERT_FALSE(rate.ok());
+
+  // Absent values stay allowed: null and "" leave the field empty.
+  auto ok = ParseTickers(R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","lastPrice":"1.5","open":null,"high":""}]})");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ((*ok)[0].ticker.last_price(), "1.5");
+  EXPECT_EQ((*ok)[0].ticker.open_price(), "");
 }
 
 TEST(RestParse, FundingRateIsPercent) {
