@@ -249,8 +249,8 @@ absl::StatusOr<std::vector<RestTicker>> ParseTickers(std::string_view body) {
         else if (k == "open") return SetDecimal(v, t.ticker.mutable_open_price(), "bad open");
         else if (k == "high") return SetDecimal(v, t.ticker.mutable_high_price(), "bad high");
         else if (k == "low") return SetDecimal(v, t.ticker.mutable_low_price(), "bad low");
-        else if (k == "baseVol") base_vol = S(v);
-        else if (k == "quoteVol") quote_vol = S(v);
+        else if (k == "baseVol") return SetDecimal(v, &base_vol, "bad baseVol");
+        else if (k == "quoteVol") return SetDecimal(v, &quote_vol, "bad quoteVol");
         return kOk;
       });
       if (e) return e;

@@ -116,6 +116,9 @@ TEST(RestParse, NonDecimalPricesMakeTheReplyMalformed) {
   auto t = ParseTickers(R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","lastPrice":"1e5","markPrice":"1"}]})");
   ASSERT_FALSE(t.ok());
   EXPECT_THAT(std::string(t.status().message()), ::testing::HasSubstr("bad lastPrice"));
+  auto vol = ParseTickers(R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","lastPrice":"1","quoteVol":"2217493295.14/46"}]})");
+  ASSERT_FALSE(vol.ok());
+  EXPECT_THAT(std::string(vol.status().message()), ::testing::HasSubstr("bad quoteVol"));
 
   auto pairs = ParseTradingPairs(R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","minTradeVolume":"0,001"}]})");
   ASSERT_FALSE(pairs.ok());
