@@ -13,6 +13,9 @@ namespace bx::orders {
 
 std::string_view RoleName(Role r) { return r == Role::kTrading ? "trading" : "read-only"; }
 
+// Longest role text an error message repeats (the longest valid one, "read-only", has 9).
+constexpr size_t kMaxEchoedRole = 12;
+
 absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text) {
   std::vector<TokenEntry> out;
   std::set<std::string> names, tokens;
@@ -36,8 +39,13 @@ absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text) {
     } else if (role == "trade" || role == "trading") {
       e.role = Role::kTrading;
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tokens file line ", line_no, ": role '", parts[1], "' must be read or trade"));
+      // The role is echoed only when it is short: a long second field is most likely a token written
+      // in the wrong place, and errors never carry a token.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tokens file line ", line_no, ": the role (second field) must be read or trade",
+          parts[1].size() <= kMaxEchoedRole ? absl::StrCat(", not '", parts[1], "'")
+                                            : absl::StrCat(", not a ", parts[1].size(),
+                                                           "-character value (is the token in the wrong place?)")));
     }
     e.token = parts[2];
     if (e.token.size() < 16) {

@@ -27,7 +27,9 @@ TEST(Tokens, ParseNamesRolesAndComments) {
 TEST(Tokens, BadFilesAreRefusedWithoutEchoingTheToken) {
   for (const char* bad : {"a trade short", "a admin token-0123456789abcdef", "a trade", "a trade x y z",
                           "a trade token-0123456789abcdef\na read token-9999999999999999",
-                          "a trade token-0123456789abcdef\nb read token-0123456789abcdef"}) {
+                          "a trade token-0123456789abcdef\nb read token-0123456789abcdef",
+                          // Token and role swapped: the role error used to quote the token.
+                          "grid-bot token-0123456789abcdef trade"}) {
     auto t = ParseTokens(bad);
     ASSERT_FALSE(t.ok()) << bad;
     EXPECT_EQ(t.status().message().find("token-0123456789abcdef"), std::string::npos) << t.status();
