@@ -1,11 +1,14 @@
-// A caller's PlaceOrder against symbol rules from a trading_pairs reply: the pre-trade check that
-// stands between a bot's bad order and the exchange. Input lines: the trading_pairs `data` JSON,
-// then symbol, qty, price, client_id, position_id, a flags line (side, type, trade side, time in
-// force, reduce-only, one byte each), tp_price, tp_order_price, sl_price, sl_order_price.
+// A caller's PlaceOrder and ModifyOrder against symbol rules from a trading_pairs reply: the
+// pre-trade check that stands between a bot's bad order and the exchange. Input lines: the
+// trading_pairs `data` JSON, then symbol, qty, price, client_id, position_id (also the modify's
+// order id), a flags line (side, type, trade side, time in force, reduce-only, one byte each),
+// tp_price, tp_order_price, sl_price, sl_order_price.
 // Properties, checked independently of validation.cc:
 // - an accepted order names an OPEN (or status-less) symbol of the rules, with a positive plain
 //   decimal qty within the symbol's precision and [minTradeVolume, max*OrderVolume], a positive
 //   in-precision price exactly when it is a LIMIT order, and a well-formed client id;
+// - an accepted modification names its order, changes something, and any qty or price it carries
+//   passes the same rules;
 // - the body sent to the exchange carries qty, price and client id byte for byte;
 // - a refused order gets INVALID_ARGUMENT, FAILED_PRECONDITION or NOT_FOUND with a message and
 //   the name of the rule that failed.
@@ -74,6 +77,41 @@ void CheckAccepted(const v1::PlaceOrderRequest& req, const o::SymbolRules::Map& 
              "place_order body changed qty, price, symbol or client id");
 }
 
+void CheckRefusal(const absl::Status& st, const std::string& rule) {
+  const auto code = st.code();
+  FUZZ_CHECK(code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kFailedPrecondition ||
+                 code == absl::StatusCode::kNotFound,
+             "refusal with status %s", st.ToString().c_str());
+  FUZZ_CHECK(!st.message().empty() && !rule.empty(), "refusal without a message or rule name: %s",
+             st.ToString().c_str());
+}
+
+void CheckModifyAccepted(const v1::ModifyOrderRequest& req, const o::SymbolRules::Map& rules) {
+  FUZZ_CHECK(!req.order().order_id().empty() || o::IsValidClientId(req.order().client_id()),
+             "modify accepted without an order id or a valid client id");
+  FUZZ_CHECK(!req.qty().empty() || !req.price().empty() || req.has_tpsl(), "modify accepted that changes nothing");
+  const std::string symbol = o::NormalizeSymbol(req.symbol());
+  auto it = rules.find(symbol);
+  FUZZ_CHECK(it != rules.end(), "modify accepted for unknown symbol '%s'", req.symbol().c_str());
+  const o::SymbolRule& r = it->second;
+  if (!req.qty().empty()) {
+    FUZZ_CHECK(bx::IsPositiveDecimal(req.qty()) && InPrecision(req.qty(), r.base_precision), "modify qty '%s'",
+               req.qty().c_str());
+    if (!r.min_trade_volume.empty()) FUZZ_CHECK(bx::CompareDecimal(req.qty(), r.min_trade_volume) >= 0, "below min");
+    if (bx::IsPositiveDecimal(r.max_limit_order_volume)) {
+      FUZZ_CHECK(bx::CompareDecimal(req.qty(), r.max_limit_order_volume) <= 0, "above max");
+    }
+  }
+  if (!req.price().empty()) {
+    FUZZ_CHECK(bx::IsPositiveDecimal(req.price()) && InPrecision(req.price(), r.quote_precision),
+               "modify price '%s'", req.price().c_str());
+  }
+  const auto sent = nlohmann::json::parse(o::ModifyOrderBody(req, symbol), nullptr, false);
+  FUZZ_CHECK(!sent.is_discarded(), "modify_order body is not JSON");
+  FUZZ_CHECK(sent.value("qty", "") == req.qty() && sent.value("price", "") == req.price(),
+             "modify_order body changed qty or price");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -113,13 +151,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::Status st = o::ValidatePlaceOrder(received, &rules, &rule);
   if (st.ok()) {
     CheckAccepted(received, rules);
-    return 0;
+  } else {
+    CheckRefusal(st, rule);
   }
-  const auto code = st.code();
-  FUZZ_CHECK(code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kFailedPrecondition ||
-                 code == absl::StatusCode::kNotFound,
-             "refusal with status %s", st.ToString().c_str());
-  FUZZ_CHECK(!st.message().empty() && !rule.empty(), "refusal without a message or rule name: %s",
-             st.ToString().c_str());
+
+  v1::ModifyOrderRequest modify;
+  modify.mutable_order()->set_order_id(received.position_id());
+  modify.mutable_order()->set_client_id(received.client_id());
+  modify.set_symbol(received.symbol());
+  modify.set_qty(received.qty());
+  modify.set_price(received.price());
+  if (received.has_tpsl()) *modify.mutable_tpsl() = received.tpsl();
+  rule.clear();
+  const absl::Status mst = o::ValidateModifyOrder(modify, &rules, &rule);
+  if (mst.ok()) {
+    CheckModifyAccepted(modify, rules);
+  } else {
+    CheckRefusal(mst, rule);
+  }
   return 0;
 }
