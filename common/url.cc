@@ -113,6 +113,11 @@ absl::StatusOr<Url> ParseUrl(std::string_view text_view) {
   if (authority.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("bad URL '", text, "': missing host"));
   }
+  if (authority.find('@') != std::string_view::npos) {
+    // Never echoed: the part before '@' may be a password.
+    return absl::InvalidArgumentError(
+        "bad URL: user:password@ is not supported (the API key and secret come from files or the environment)");
+  }
   if (authority.front() == '[') {
     auto close = authority.find(']');
     if (close == std::string_view::npos) {

@@ -49,6 +49,9 @@ TEST(Url, RejectsBadHostsAndTargets) {
   EXPECT_FALSE(ParseUrl("http://]1:[::8080/api/v1").ok());
   EXPECT_FALSE(ParseUrl("http://ho st/").ok());
   EXPECT_FALSE(ParseUrl("http://host@evil/").ok());
+  auto creds = ParseUrl("https://key:s3cret-value@fapi.bitunix.com/");
+  ASSERT_FALSE(creds.ok());
+  EXPECT_EQ(creds.status().message().find("s3cret-value"), std::string::npos) << creds.status();
   EXPECT_FALSE(ParseUrl("ws://[]:80/").ok());
   EXPECT_FALSE(ParseUrl("ws://[12g::1]/").ok());
   EXPECT_FALSE(ParseUrl("ws://[host]/").ok());
