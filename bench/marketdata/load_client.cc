@@ -144,7 +144,8 @@ class Reader {
   virtual ~Reader() = default;
   StreamState& state() { return state_; }
   void Cancel() { ctx_.TryCancel(); }
-  // Waits (up to 10 s) for the stream to finish after Cancel or its end.
+  // Waits for the stream to finish after Cancel or its end (the callback reader gives up after
+  // 10 s; a cancelled blocking Read() returns at once).
   virtual void WaitDone() = 0;
   virtual grpc::Status status() = 0;
 
