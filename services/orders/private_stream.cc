@@ -295,11 +295,13 @@ void PrivateStream::HandlePush(const std::string& ch, const Json& frame) {
     e.set_kind(ParseUpdateKind(GetString(*item, "event")));
     if (ch == "order") {
       v1::Order o = ParseOrder(*item);
+      if (run_) run_->orders.insert(o.order_id());
       engine_.OnOrderUpdate(o);
       TrackOrder(o);
       *e.mutable_order() = std::move(o);
     } else if (ch == "position") {
       v1::Position p = ParsePosition(*item);
+      if (run_) run_->positions.insert(p.position_id());
       if (!p.position_id().empty()) {
         if (e.kind() == v1::UPDATE_KIND_CLOSE) {
           positions_.erase(p.position_id());
@@ -310,6 +312,7 @@ void PrivateStream::HandlePush(const std::string& ch, const Json& frame) {
       *e.mutable_position() = std::move(p);
     } else if (ch == "balance") {
       *e.mutable_balance() = ParseBalance(*item);
+      if (run_) run_->balance_coins.insert(e.balance().coin());
     } else if (ch == "tpsl") {
       *e.mutable_tpsl() = ParseTpslOrder(*item);
     } else {
@@ -337,19 +340,26 @@ void PrivateStream::Reconcile(bool publish) {
     ++reconciliations_;
     if (metrics_) metrics_->ReconciliationRun("reconnect");
   }
+  // A newer run replaces one still in flight; the older one's answers are then ignored.
+  auto run = std::make_shared<ReconcileRun>();
+  run_ = run;
+  run->pending = publish ? 3 : 2;
   const SteadyTime deadline = scheduler_.clock().Steady() + options_.reconcile_timeout;
   std::weak_ptr<int> alive = alive_;
-  engine_.FetchAllOpenOrders(deadline, [this, alive, publish, deadline](absl::StatusOr<std::vector<v1::Order>> r) {
+  engine_.FetchAllOpenOrders(deadline, [this, alive, run, publish,
+                                        deadline](absl::StatusOr<std::vector<v1::Order>> r) {
     if (alive.expired()) return;
+    if (run_ != run) return EndRead(run);
     if (!r.ok()) {
       Log(LogLevel::kWarn, "orders.private", "open-order reconciliation failed",
           {{"error", std::string(r.status().message())}});
-      return;
+      return EndRead(run);
     }
     std::set<std::string> seen;
     for (const auto& o : *r) {
       if (o.order_id().empty()) continue;
       seen.insert(o.order_id());
+      if (run->orders.count(o.order_id())) continue;  // pushed since the listing began: the push is newer
       engine_.OnOrderUpdate(o);
       auto it = open_orders_.find(o.order_id());
       const bool is_new = it == open_orders_.end();
@@ -367,60 +377,78 @@ void PrivateStream::Reconcile(bool publish) {
     // Believed open but no longer listed: finished while the feed was down. Read the final state.
     std::vector<std::string> gone;
     for (const auto& [id, o] : open_orders_) {
-      if (!seen.count(id)) gone.push_back(id);
+      if (!seen.count(id) && !run->orders.count(id)) gone.push_back(id);
     }
+    run->pending += static_cast<int>(gone.size());
     for (const auto& id : gone) {
       v1::GetOrderRequest req;
       req.mutable_order()->set_order_id(id);
-      engine_.GetOrder(req, deadline, [this, alive, id, publish](absl::StatusOr<v1::GetOrderResponse> d) {
+      engine_.GetOrder(req, deadline, [this, alive, run, id, publish](absl::StatusOr<v1::GetOrderResponse> d) {
         if (alive.expired()) return;
+        if (run_ != run || run->orders.count(id)) return EndRead(run);
         if (!d.ok()) {
           if (d.status().code() == absl::StatusCode::kNotFound) open_orders_.erase(id);
-          return;
+          return EndRead(run);
         }
         const v1::Order& o = d->order();
         TrackOrder(o);
-        if (IsOpenStatus(o.status())) return;  // still open after all; pushes will follow
-        open_orders_.erase(id);
-        if (publish) {
-          v1::UpdateEvent e;
-          e.set_gateway_ts_ns(scheduler_.clock().NowNs());
-          e.set_snapshot(true);
-          e.set_kind(v1::UPDATE_KIND_CLOSE);
-          *e.mutable_order() = o;
-          Publish(std::move(e));
+        if (!IsOpenStatus(o.status())) {  // still open after all: pushes will follow
+          open_orders_.erase(id);
+          if (publish) {
+            v1::UpdateEvent e;
+            e.set_gateway_ts_ns(scheduler_.clock().NowNs());
+            e.set_snapshot(true);
+            e.set_kind(v1::UPDATE_KIND_CLOSE);
+            *e.mutable_order() = o;
+            Publish(std::move(e));
+          }
         }
+        EndRead(run);
       });
     }
+    EndRead(run);
   });
   if (publish) {
     // Balance pushes missed while the feed was down are not replayed: read the balance once.
     // No margin coin in the request: the engine's default (--margin-coin) applies.
-    engine_.GetAccount(v1::GetAccountRequest(), deadline, [this, alive](absl::StatusOr<v1::GetAccountResponse> r) {
-      if (alive.expired()) return;
-      if (!r.ok()) {
-        Log(LogLevel::kWarn, "orders.private", "balance reconciliation failed",
-            {{"error", std::string(r.status().message())}});
-        return;
-      }
-      v1::UpdateEvent e;
-      e.set_gateway_ts_ns(scheduler_.clock().NowNs());
-      e.set_snapshot(true);
-      *e.mutable_balance() = BalanceFromAccount(r->account());
-      Publish(std::move(e));
-    });
+    engine_.GetAccount(v1::GetAccountRequest(), deadline,
+                       [this, alive, run](absl::StatusOr<v1::GetAccountResponse> r) {
+                         if (alive.expired()) return;
+                         if (run_ != run) return EndRead(run);
+                         if (!r.ok()) {
+                           Log(LogLevel::kWarn, "orders.private", "balance reconciliation failed",
+                               {{"error", std::string(r.status().message())}});
+                           return EndRead(run);
+                         }
+                         v1::UpdateEvent e;
+                         e.set_gateway_ts_ns(scheduler_.clock().NowNs());
+                         e.set_snapshot(true);
+                         *e.mutable_balance() = BalanceFromAccount(r->account());
+                         // A push for that coin (or one naming none) since the read began is newer.
+                         if (!run->balance_coins.count(e.balance().coin()) && !run->balance_coins.count("")) {
+                           Publish(std::move(e));
+                         }
+                         EndRead(run);
+                       });
   }
   engine_.ListPositions(v1::ListPositionsRequest(), deadline,
-                        [this, alive, publish](absl::StatusOr<v1::ListPositionsResponse> r) {
+                        [this, alive, run, publish](absl::StatusOr<v1::ListPositionsResponse> r) {
                           if (alive.expired()) return;
+                          if (run_ != run) return EndRead(run);
                           if (!r.ok()) {
                             Log(LogLevel::kWarn, "orders.private", "position reconciliation failed",
                                 {{"error", std::string(r.status().message())}});
-                            return;
+                            return EndRead(run);
                           }
                           std::map<std::string, v1::Position> now;
                           for (const auto& p : r->positions()) {
                             if (!p.position_id().empty()) now[p.position_id()] = p;
+                          }
+                          // Positions pushed since the read began keep the push's state, so the
+                          // comparison below publishes nothing for them.
+                          for (const auto& id : run->positions) {
+                            now.erase(id);
+                            if (auto it = positions_.find(id); it != positions_.end()) now[id] = it->second;
                           }
                           if (publish) {
                             for (const auto& [id, p] : now) {
@@ -447,7 +475,12 @@ void PrivateStream::Reconcile(bool publish) {
                             }
                           }
                           positions_ = std::move(now);
+                          EndRead(run);
                         });
+}
+
+void PrivateStream::EndRead(const std::shared_ptr<ReconcileRun>& run) {
+  if (--run->pending == 0 && run_ == run) run_.reset();
 }
 
 }  // namespace bx::orders

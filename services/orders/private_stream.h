@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "common/backoff.h"
@@ -68,7 +69,16 @@ class PrivateStream {
   void ScheduleReconnect(const std::string& why);
   void Drop(const std::string& why);
   void HandlePush(const std::string& ch, const Json& frame);
+  /// A reconciliation after (re)connecting. What pushes said while its REST reads were in flight
+  /// stays: a push that arrives on the new socket is as new as a read or newer, so a read never
+  /// overwrites it (a slow open-order listing must not revive an order a push just closed).
+  struct ReconcileRun {
+    int pending = 0;  ///< REST reads still to answer
+    std::set<std::string> orders, positions, balance_coins;  ///< pushed since it began
+  };
   void Reconcile(bool publish);
+  /// One of `run`'s reads answered; the last one ends the run.
+  void EndRead(const std::shared_ptr<ReconcileRun>& run);
   void TrackOrder(const v1::Order& o);
   void Publish(v1::UpdateEvent e);
   void CancelTimers();
@@ -91,6 +101,7 @@ class PrivateStream {
   Scheduler::TimerId greeting_timer_ = 0, login_timer_ = 0, ping_timer_ = 0, reconnect_timer_ = 0;
   std::map<std::string, v1::Order> open_orders_;       ///< by order id: what we believe is open
   std::map<std::string, v1::Position> positions_;      ///< by position id
+  std::shared_ptr<ReconcileRun> run_;                  ///< the reconciliation in flight, if any
   std::atomic<bool> live_{false};
   std::atomic<uint64_t> connects_{0};
   std::atomic<uint64_t> reconciliations_{0};

@@ -75,6 +75,16 @@ void FakeExchange::InjectOrder(const std::string& client_id, const std::string& 
   orders_.push_back(o);
 }
 
+bool FakeExchange::SetOrderStatus(const std::string& client_id, const std::string& status) {
+  for (auto& o : orders_) {
+    if (o.client_id == client_id) {
+      o.status = status;
+      return true;
+    }
+  }
+  return false;
+}
+
 int FakeExchange::calls(const std::string& path) const {
   auto it = calls_.find(path);
   return it == calls_.end() ? 0 : it->second;
@@ -245,7 +255,12 @@ FakeExchange::Reply FakeExchange::Execute(const net::HttpRequest& r) {
 
 void FakeExchange::Deliver(net::HttpCallback done, net::HttpResult result) {
   // Replies arrive later, like a socket's, never inside Send().
-  scheduler_.Post([done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+  auto deliver = [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); };
+  if (reply_delay_.count() > 0) {
+    scheduler_.RunAfter(reply_delay_, std::move(deliver));
+  } else {
+    scheduler_.Post(std::move(deliver));
+  }
 }
 
 void FakeExchange::Send(net::HttpRequest request, net::HttpCallback done) {

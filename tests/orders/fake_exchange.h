@@ -3,6 +3,7 @@
 // a duplicate), and injects faults before or after executing a request.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <map>
 #include <string>
@@ -39,6 +40,9 @@ class FakeExchange final : public net::HttpClient {
   void set_time_window_ms(int64_t ms) { time_window_ms_ = ms; }
   /// Orders placed after this many more successful lookups (exchange lag).
   void set_detail_lag(int lookups) { detail_lag_ = lookups; }
+  /// Every reply arrives this long after its request executed (the exchange's state is read
+  /// when the request arrives, so a slow reply can be older than a push sent meanwhile).
+  void set_reply_delay(std::chrono::milliseconds d) { reply_delay_ = d; }
 
   struct Order {
     std::string order_id, client_id, symbol, side, type, qty, price, status = "NEW";
@@ -46,6 +50,9 @@ class FakeExchange final : public net::HttpClient {
   const std::vector<Order>& orders() const { return orders_; }
   /// An order that reached the exchange by another path (a late first attempt).
   void InjectOrder(const std::string& client_id, const std::string& symbol = "BTCUSDT");
+  /// Changes an order's status on the exchange (a fill or a cancel made elsewhere); false if
+  /// no order has that client id.
+  bool SetOrderStatus(const std::string& client_id, const std::string& status);
   size_t CountClientId(const std::string& client_id) const;
   int calls(const std::string& path) const;
   int bad_signatures() const { return bad_signatures_; }
@@ -73,6 +80,7 @@ class FakeExchange final : public net::HttpClient {
   int64_t clock_offset_ms_ = 0;
   int64_t time_window_ms_ = 0;
   int detail_lag_ = 0;
+  std::chrono::milliseconds reply_delay_{0};
   int bad_signatures_ = 0;
 };
 

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "tests/orders/engine_harness.h"
 
 namespace bx::orders {
@@ -168,6 +171,100 @@ TEST_F(PrivateStreamTest, ReconnectResubscribesAndReconcilesWhatChangedMeanwhile
   EXPECT_TRUE(new_order);
   EXPECT_TRUE(closed);
   for (size_t i = 1; i < events.size(); ++i) EXPECT_EQ(events[i].seq(), events[i - 1].seq() + 1);
+}
+
+// After a reconnect the REST reconciliation runs while the new socket already pushes. A reply
+// that left the exchange before a push must not overwrite what the push said.
+struct ReconcileRaceTest : PrivateStreamTest {
+  // Drops the live feed and brings it back with every REST reply 50 ms late, so that the
+  // reconciliation's reads are still in flight when BringUp returns.
+  void ReconnectWithSlowReplies() {
+    fake->Drop();
+    h.sched.RunUntilIdle();
+    h.sched.Advance(200ms);  // backoff
+    h.exchange.set_reply_delay(50ms);
+    BringUp();
+  }
+  // The last event of `payload` whose id (order or position id) is `id`.
+  std::optional<v1::UpdateEvent> Last(v1::UpdateEvent::PayloadCase payload, const std::string& id) const {
+    std::optional<v1::UpdateEvent> last;
+    for (const auto& e : events) {
+      if (e.payload_case() != payload) continue;
+      if (e.has_order() && e.order().order_id() != id) continue;
+      if (e.has_position() && e.position().position_id() != id) continue;
+      last = e;
+    }
+    return last;
+  }
+};
+
+TEST_F(ReconcileRaceTest, AnOrderClosedByAPushIsNotRevivedByAnOlderListing) {
+  stream->Start();
+  ASSERT_TRUE(h.Place(testing::LimitBuy("race-a")).ok());
+  BringUp();
+  h.sched.RunUntilIdle();
+  const std::string id = h.exchange.orders().at(0).order_id;
+  ReconnectWithSlowReplies();  // the open-order listing has read race-a as NEW
+  ASSERT_TRUE(h.exchange.SetOrderStatus("race-a", "CANCELED"));
+  ASSERT_TRUE(fake->Push(absl::StrCat(
+      R"({"ch":"order","ts":5,"data":{"event":"CLOSE","orderId":")", id,
+      R"(","clientId":"race-a","symbol":"BTCUSDT","side":"BUY","type":"LIMIT","qty":"0.01","price":"60000.5","orderStatus":"CANCELED"}})")));
+  h.sched.Advance(1s);  // the listing arrives, older than the push
+  auto last = Last(v1::UpdateEvent::kOrder, id);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->order().status(), v1::ORDER_STATUS_CANCELED) << last->DebugString();
+  EXPECT_FALSE(last->snapshot());
+  // A later reconnect (nothing pushed meanwhile) still reads the exchange and agrees.
+  h.exchange.set_reply_delay(0ms);
+  const size_t before = events.size();
+  fake->Drop();
+  h.sched.RunUntilIdle();
+  h.sched.Advance(1s);
+  BringUp();
+  h.sched.Advance(1s);
+  for (size_t i = before; i < events.size(); ++i) {
+    EXPECT_FALSE(events[i].has_order()) << "the order is closed on both sides: " << events[i].DebugString();
+  }
+}
+
+TEST_F(ReconcileRaceTest, AnOrderOpenedByAPushIsNotClosedByAnOlderListing) {
+  stream->Start();
+  BringUp();
+  ReconnectWithSlowReplies();  // the listing is empty
+  ASSERT_TRUE(h.Place(testing::LimitBuy("race-b")).ok());  // reaches the exchange after the listing was read
+  const std::string id = h.exchange.orders().at(0).order_id;
+  ASSERT_TRUE(fake->Push(absl::StrCat(
+      R"({"ch":"order","ts":6,"data":{"event":"CREATE","orderId":")", id,
+      R"(","clientId":"race-b","symbol":"BTCUSDT","side":"BUY","type":"LIMIT","qty":"0.01","price":"60000.5","orderStatus":"NEW"}})")));
+  h.sched.Advance(1s);
+  auto last = Last(v1::UpdateEvent::kOrder, id);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->order().status(), v1::ORDER_STATUS_NEW) << last->DebugString();
+  EXPECT_NE(last->kind(), v1::UPDATE_KIND_CLOSE);
+}
+
+TEST_F(ReconcileRaceTest, APositionOpenedByAPushIsNotClosedByAnOlderListing) {
+  stream->Start();
+  BringUp();
+  ReconnectWithSlowReplies();  // the position listing (empty) is read now
+  ASSERT_TRUE(fake->Push(
+      R"({"ch":"position","ts":7,"data":[{"event":"OPEN","positionId":"race-p","symbol":"BTCUSDT","side":"LONG","qty":"0.01"}]})"));
+  h.sched.Advance(1s);
+  auto last = Last(v1::UpdateEvent::kPosition, "race-p");
+  ASSERT_TRUE(last.has_value());
+  EXPECT_NE(last->kind(), v1::UPDATE_KIND_CLOSE) << last->DebugString();
+  EXPECT_EQ(last->position().qty(), "0.01");
+}
+
+TEST_F(ReconcileRaceTest, ABalancePushIsNotFollowedByAnOlderBalance) {
+  stream->Start();
+  BringUp();
+  ReconnectWithSlowReplies();  // the account is read now: 100000 available
+  ASSERT_TRUE(fake->Push(R"({"ch":"balance","ts":8,"data":{"coin":"USDT","available":"99000","frozen":"600"}})"));
+  h.sched.Advance(1s);
+  auto balances = Of(v1::UpdateEvent::kBalance);
+  ASSERT_FALSE(balances.empty());
+  EXPECT_EQ(balances.back().balance().available(), "99000") << balances.back().DebugString();
 }
 
 TEST_F(PrivateStreamTest, RefusedLoginBacksOffAndRetries) {
