@@ -13,6 +13,8 @@
 namespace bx::orders {
 namespace {
 
+namespace cv1 = ::bitunix::common::v1;
+
 std::string Fingerprint(const v1::PlaceOrderRequest& req, const std::string& symbol) {
   // Everything that defines the order; a reused client id must describe the same order.
   v1::PlaceOrderRequest copy = req;
@@ -56,6 +58,30 @@ v1::DryRunRequest ToDryRun(const SignedRequest& r) {
 
 absl::Status Invalid(std::string msg) { return ValidationError(std::move(msg)); }
 
+// Whether `found` (read from the exchange under a client id) is the order `mine` asked for: the
+// same symbol, side, type, quantity and, for limit orders, price. A field the exchange left out
+// contradicts nothing. Anything else under that client id is a different order.
+bool SameOrder(const v1::Order& mine, const v1::Order& found) {
+  if (!found.symbol().empty() && NormalizeSymbol(found.symbol()) != mine.symbol()) return false;
+  if (found.side() != cv1::SIDE_UNSPECIFIED && found.side() != mine.side()) return false;
+  if (found.type() != v1::ORDER_TYPE_UNSPECIFIED && found.type() != mine.type()) return false;
+  if (!found.qty().empty() && CompareDecimal(found.qty(), mine.qty()).value_or(1) != 0) return false;
+  if (mine.type() == v1::ORDER_TYPE_LIMIT && !found.price().empty() && !mine.price().empty() &&
+      CompareDecimal(found.price(), mine.price()).value_or(1) != 0) {
+    return false;
+  }
+  return true;
+}
+
+absl::Status ClientIdTaken(const std::string& client_id, const v1::Order& found) {
+  return MakeError(absl::StatusCode::kAlreadyExists,
+                   absl::StrCat("client id ", client_id, " already names a different order on the exchange (order ",
+                                found.order_id(), ": ", cv1::Side_Name(found.side()), " ", found.qty(), " ",
+                                found.symbol(), found.price().empty() ? "" : absl::StrCat(" @ ", found.price()),
+                                "); nothing was placed; use a new client id"),
+                   reason::kDuplicateClientId);
+}
+
 absl::Status Unavailable(std::string msg, std::string_view why = reason::kShuttingDown) {
   return MakeError(absl::StatusCode::kUnavailable, std::move(msg), why);
 }
@@ -76,7 +102,15 @@ struct OrderEngine::Entry {
   std::string symbol;
   std::string fingerprint;
   PlacementState state = PlacementState::kInFlight;
-  v1::Order order;  ///< last known; order_id set once accepted
+  v1::Order order;      ///< last known; order_id set once accepted
+  v1::Order requested;  ///< what the caller asked for (compared with what the exchange holds)
+  /// The exchange holds somebody else's order under this client id (state kAccepted, `order` is
+  /// that order): nothing of ours was placed, and only a request for that same order is a
+  /// duplicate.
+  bool foreign = false;
+  /// The current attempt re-sends a placement whose first outcome is unknown: if the re-send is
+  /// refused, the first attempt is still unknown (a refusal says nothing about it).
+  bool resending_unknown = false;
   bool seen_push = false;
   /// Callers waiting for the current attempt: (done, is_duplicate_submission).
   std::vector<std::pair<PlaceDone, bool>> waiters;
@@ -99,6 +133,13 @@ void OrderEngine::Shutdown() {
   for (auto& [id, e] : entries_) {
     if (e->reconcile_timer != 0) scheduler_.Cancel(e->reconcile_timer);
     e->reconcile_timer = 0;
+    // Nobody reconciles these after exit: say which client ids to look up.
+    if (e->state == PlacementState::kUnknown || e->state == PlacementState::kInFlight) {
+      Log(LogLevel::kWarn, "orders.engine",
+          e->state == PlacementState::kUnknown ? "shutting down with a placement whose outcome is unknown"
+                                               : "shutting down while a placement is in flight",
+          {{"client_id", e->client_id}, {"symbol", e->symbol}, {"advice", "look the client id up on the exchange"}});
+    }
   }
 }
 
@@ -135,6 +176,11 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
   const std::string fp = Fingerprint(req, symbol);
   if (auto it = entries_.find(client_id); it != entries_.end()) {
     std::shared_ptr<Entry> e = it->second;
+    if (e->foreign) {
+      if (!SameOrder(OrderFromRequest(req, symbol, client_id), e->order)) return done(ClientIdTaken(client_id, e->order));
+      if (metrics_) metrics_->DedupeHit();
+      return done(DuplicateResponse(*e));
+    }
     if (e->state == PlacementState::kAbsent) {
       // Nothing was placed under this id: it may carry a corrected order (a late first attempt,
       // if any, is still stopped by the exchange's client-id check).
@@ -161,14 +207,14 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
         e->reconcile_timer = 0;
         --unknown_count_;
         e->state = PlacementState::kInFlight;
+        e->resending_unknown = true;
         e->waiters.emplace_back(std::move(done), false);
         FindByClientId(client_id, symbol, deadline, Lane::kPlace,
                        Guard([this, e, body, deadline](absl::StatusOr<std::optional<v1::Order>> found) mutable {
                          if (e->state != PlacementState::kInFlight) return;
                          if (found.ok() && found->has_value()) {
-                           MarkAccepted(*e, **found);
                            if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
-                           Settle(e, DuplicateResponse(*e));
+                           SettleFound(e, **found, /*duplicate=*/true);
                          } else if (found.ok()) {
                            SendPlacement(e, std::move(body), deadline);
                          } else {
@@ -186,6 +232,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
       case PlacementState::kAbsent:
         e->state = PlacementState::kInFlight;
         e->order = OrderFromRequest(req, symbol, client_id);
+        e->requested = e->order;
         e->waiters.emplace_back(std::move(done), false);
         SendPlacement(e, std::move(body), deadline);
         return;
@@ -196,6 +243,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
   e->symbol = symbol;
   e->fingerprint = fp;
   e->order = OrderFromRequest(req, symbol, client_id);
+  e->requested = e->order;
   e->waiters.emplace_back(std::move(done), false);
   Remember(e);
   SendPlacement(e, std::move(body), deadline);
@@ -248,8 +296,7 @@ void OrderEngine::OnPlaceReply(std::shared_ptr<Entry> entry, SteadyTime deadline
         FindByClientId(entry->client_id, entry->symbol, deadline, Lane::kPlace,
                        Guard([this, entry, r](absl::StatusOr<std::optional<v1::Order>> found) {
                          if (found.ok() && found->has_value()) {
-                           MarkAccepted(*entry, **found);
-                           Settle(entry, DuplicateResponse(*entry));
+                           SettleFound(entry, **found, /*duplicate=*/true);
                          } else {
                            // It exists on the exchange but cannot be read right now.
                            MarkUnknown(entry);
@@ -258,12 +305,10 @@ void OrderEngine::OnPlaceReply(std::shared_ptr<Entry> entry, SteadyTime deadline
                        }));
         return;
       }
-      entry->state = PlacementState::kAbsent;
-      Settle(entry, r.status);
+      RefusedAttempt(entry, r.status);
       return;
     case Outcome::kNotSent:
-      entry->state = PlacementState::kAbsent;
-      Settle(entry, r.status);
+      RefusedAttempt(entry, r.status);
       return;
     case Outcome::kAmbiguous:
       if (metrics_) metrics_->Ambiguous(ep::kPlaceOrder.name);
@@ -283,16 +328,10 @@ void OrderEngine::ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime dead
       Guard([this, entry, deadline, attempt, cause](absl::StatusOr<std::optional<v1::Order>> found) {
         if (entry->state != PlacementState::kInFlight) return;
         if ((found.ok() && found->has_value()) || entry->seen_push) {
-          MarkAccepted(*entry, found.ok() && found->has_value() ? **found : entry->order);
           if (metrics_) metrics_->AmbiguousResolution("found");
           Log(LogLevel::kInfo, "orders.engine", "lost placement answer resolved: order exists",
-              {{"client_id", entry->client_id}, {"order_id", entry->order.order_id()}});
-          v1::PlaceOrderResponse resp;
-          resp.set_result(v1::PLACE_RESULT_ACCEPTED);
-          resp.set_order_id(entry->order.order_id());
-          resp.set_client_id(entry->client_id);
-          *resp.mutable_order() = entry->order;
-          Settle(entry, std::move(resp));
+              {{"client_id", entry->client_id}, {"order_id", (found.ok() && found->has_value() ? **found : entry->order).order_id()}});
+          SettleFound(entry, found.ok() && found->has_value() ? **found : entry->order, /*duplicate=*/false);
           return;
         }
         const SteadyTime next = scheduler_.clock().Steady() + options_.resolve_retry_delay;
@@ -340,17 +379,58 @@ void OrderEngine::MarkAccepted(Entry& entry, const v1::Order& order) {
     entry.reconcile_timer = 0;
   }
   entry.state = PlacementState::kAccepted;
+  entry.resending_unknown = false;
   v1::Order merged = order;
   if (merged.client_id().empty()) merged.set_client_id(entry.client_id);
   if (merged.order_id().empty()) merged.set_order_id(entry.order.order_id());
   entry.order = std::move(merged);
 }
 
+bool OrderEngine::Adopt(Entry& entry, const v1::Order& found) {
+  const bool ours = SameOrder(entry.requested, found);
+  MarkAccepted(entry, found);
+  entry.foreign = !ours;
+  if (!ours) {
+    Log(LogLevel::kWarn, "orders.engine", "client id names a different order on the exchange; nothing was placed",
+        {{"client_id", entry.client_id}, {"order_id", found.order_id()}, {"symbol", found.symbol()}});
+  }
+  return ours;
+}
+
+void OrderEngine::SettleFound(std::shared_ptr<Entry> entry, const v1::Order& found, bool duplicate) {
+  if (!Adopt(*entry, found)) return Settle(entry, ClientIdTaken(entry->client_id, entry->order));
+  if (duplicate) return Settle(entry, DuplicateResponse(*entry));
+  v1::PlaceOrderResponse resp;
+  resp.set_result(v1::PLACE_RESULT_ACCEPTED);
+  resp.set_order_id(entry->order.order_id());
+  resp.set_client_id(entry->client_id);
+  *resp.mutable_order() = entry->order;
+  Settle(entry, std::move(resp));
+}
+
+void OrderEngine::RefusedAttempt(std::shared_ptr<Entry> entry, absl::Status status) {
+  if (entry->resending_unknown) {
+    // Only the re-send was refused: whether the first attempt landed is still unknown.
+    Log(LogLevel::kWarn, "orders.engine", "re-send refused; the first attempt is still being reconciled",
+        {{"client_id", entry->client_id}, {"error", std::string(status.message())}});
+    MarkUnknown(entry);
+  } else {
+    entry->state = PlacementState::kAbsent;
+  }
+  Settle(entry, std::move(status));
+}
+
 void OrderEngine::MarkUnknown(std::shared_ptr<Entry> entry) {
   if (entry->state == PlacementState::kUnknown) return;
+  if (shut_down_) {
+    Log(LogLevel::kWarn, "orders.engine", "placement outcome unknown at shutdown",
+        {{"client_id", entry->client_id}, {"symbol", entry->symbol}, {"advice", "look the client id up on the exchange"}});
+  }
   entry->state = PlacementState::kUnknown;
   ++unknown_count_;
-  entry->unknown_since = scheduler_.clock().Steady();
+  // A refused re-send keeps the first attempt's reconcile window.
+  if (!entry->resending_unknown) entry->unknown_since = scheduler_.clock().Steady();
+  entry->resending_unknown = false;
   entry->reconcile_interval = options_.reconcile_initial;
   ScheduleReconcile(entry, options_.reconcile_initial);
 }
@@ -371,8 +451,8 @@ void OrderEngine::ReconcileOnce(std::shared_ptr<Entry> entry) {
                  Guard([this, entry](absl::StatusOr<std::optional<v1::Order>> found) {
                    if (entry->state != PlacementState::kUnknown) return;
                    if (found.ok() && found->has_value()) {
-                     MarkAccepted(*entry, **found);
                      if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
+                     if (!Adopt(*entry, **found)) return;  // somebody else's order: ours was never placed
                      Log(LogLevel::kInfo, "orders.engine", "reconciled: placement exists",
                          {{"client_id", entry->client_id}, {"order_id", entry->order.order_id()}});
                      if (reconciled_sink_) reconciled_sink_(entry->order);
@@ -424,13 +504,20 @@ void OrderEngine::OnOrderUpdate(const v1::Order& order) {
   auto it = entries_.find(order.client_id());
   if (it == entries_.end()) return;
   Entry& e = *it->second;
+  if (e.state == PlacementState::kAccepted) {
+    if (order.order_id().empty() || e.order.order_id().empty() || order.order_id() == e.order.order_id()) {
+      e.order = order;
+    }
+    return;
+  }
+  // Somebody else's order under this client id is not news about ours; the lookups sort it out.
+  if (!SameOrder(e.requested, order)) return;
   switch (e.state) {
     case PlacementState::kInFlight:
       e.seen_push = true;
       e.order = order;
       break;
     case PlacementState::kAccepted:
-      e.order = order;
       break;
     case PlacementState::kUnknown:
     case PlacementState::kAbsent: {
@@ -568,6 +655,16 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
     auto it = entries_.find(items[i].client_id);
     if (it != entries_.end()) {
       auto& e = it->second;
+      if (e->foreign) {
+        if (SameOrder(OrderFromRequest(items[i].req, symbol, items[i].client_id), e->order)) {
+          if (metrics_) metrics_->DedupeHit();
+          r->set_result(v1::PLACE_RESULT_DUPLICATE);
+          r->set_order_id(e->order.order_id());
+        } else {
+          *r->mutable_error() = *GetExchangeError(ClientIdTaken(items[i].client_id, e->order));
+        }
+        continue;
+      }
       if (e->state == PlacementState::kAbsent) e->fingerprint = items[i].fingerprint;
       if (e->fingerprint != items[i].fingerprint) {
         auto s = MakeError(absl::StatusCode::kAlreadyExists,
@@ -593,6 +690,10 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
         if (e->reconcile_timer != 0) scheduler_.Cancel(e->reconcile_timer);
         e->reconcile_timer = 0;
         --unknown_count_;
+        e->resending_unknown = true;
+      } else {
+        e->order = OrderFromRequest(items[i].req, symbol, items[i].client_id);
+        e->requested = e->order;
       }
       e->state = PlacementState::kInFlight;
       entries[i] = e;
@@ -602,6 +703,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
       e->symbol = symbol;
       e->fingerprint = items[i].fingerprint;
       e->order = OrderFromRequest(items[i].req, symbol, items[i].client_id);
+      e->requested = e->order;
       Remember(e);
       entries[i] = e;
     }
@@ -641,10 +743,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
       Guard([this, batch, record, entries, to_send, deadline](RestResult r) {
         if (r.outcome == Outcome::kNotSent || r.outcome == Outcome::kRejected) {
           // The whole batch was refused: nothing was placed.
-          for (size_t i : to_send) {
-            entries[i]->state = PlacementState::kAbsent;
-            Settle(entries[i], r.status);
-          }
+          for (size_t i : to_send) RefusedAttempt(entries[i], r.status);
           return batch->done(r.status);
         }
         if (r.outcome == Outcome::kAmbiguous && metrics_) metrics_->Ambiguous(ep::kBatchOrder.name);
@@ -676,12 +775,11 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
             continue;
           }
           if (fail != nullptr && fail->code != 30042 && IsDefinitiveRejection(fail->code)) {
-            e->state = PlacementState::kAbsent;
             absl::Status err = MakeError(MapExchangeCode(fail->code),
                                          absl::StrCat("exchange refused this order: ", fail->code, " ", fail->msg),
                                          reason::kExchangeRejected, fail->code, ep::kBatchOrder.path);
             record(i, err);
-            Settle(e, err);
+            RefusedAttempt(e, err);
             continue;
           }
           // Lost, duplicate (30042) or not mentioned: look it up by client id. Settle() tells
@@ -691,8 +789,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
             FindByClientId(e->client_id, e->symbol, deadline, Lane::kPlace,
                            Guard([this, e](absl::StatusOr<std::optional<v1::Order>> found) {
                              if (found.ok() && found->has_value()) {
-                               MarkAccepted(*e, **found);
-                               Settle(e, DuplicateResponse(*e));
+                               SettleFound(e, **found, /*duplicate=*/true);
                              } else {
                                MarkUnknown(e);
                                v1::PlaceOrderResponse out;

@@ -146,6 +146,15 @@ class OrderEngine {
   void Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceOrderResponse> result);
   void MarkAccepted(Entry& entry, const v1::Order& order);
   void MarkUnknown(std::shared_ptr<Entry> entry);
+  /// Takes what the exchange holds under the entry's client id: our order (true) or somebody
+  /// else's (false; the entry becomes `foreign`).
+  bool Adopt(Entry& entry, const v1::Order& found);
+  /// Adopt, then tell the waiters: ACCEPTED (or DUPLICATE) for our order, ALREADY_EXISTS for
+  /// somebody else's.
+  void SettleFound(std::shared_ptr<Entry> entry, const v1::Order& found, bool duplicate);
+  /// The exchange (or the rate limiter) refused this attempt: the id is free again, unless this
+  /// attempt re-sent a placement whose first outcome is unknown; that one stays unknown.
+  void RefusedAttempt(std::shared_ptr<Entry> entry, absl::Status status);
   void ScheduleReconcile(std::shared_ptr<Entry> entry, std::chrono::milliseconds delay);
   void ReconcileOnce(std::shared_ptr<Entry> entry);
   void Remember(const std::shared_ptr<Entry>& entry);

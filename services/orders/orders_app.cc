@@ -280,6 +280,9 @@ void OrdersApp::Shutdown(std::chrono::milliseconds grace) {
       if (private_stream_) private_stream_->Stop();
       private_stream_.reset();  // its WebSocket client is destroyed on the io thread
       engine_->Shutdown();
+      // Nothing may reach the HTTP client once it is destroyed below: lookups that cancelled
+      // requests start (a lost placement answer) and queued calls complete NOT_SENT instead.
+      q.rest->Close(absl::UnavailableError("the order service is shutting down"));
       q.limiter->FailAll(absl::UnavailableError("the order service is shutting down"));
     });
     // Requests still pending complete with CANCELLED on the io thread; let them drain.

@@ -72,36 +72,38 @@ void RestClient::Call(const Endpoint& endpoint, QueryParams query, std::string b
   Attempt(std::move(call));
 }
 
+void RestClient::Close(absl::Status why) { closed_ = std::move(why); }
+
+void RestClient::NotSent(const std::shared_ptr<CallState>& call, absl::Status status) {
+  RestResult r;
+  r.outcome = Outcome::kNotSent;
+  r.status = std::move(status);
+  r.attempts = call->attempts;
+  Finish(call, std::move(r));
+}
+
 void RestClient::Attempt(std::shared_ptr<CallState> call) {
+  if (!closed_.ok()) return NotSent(call, closed_);
   std::weak_ptr<int> alive = alive_;
   limiter_.Acquire(call->endpoint->bucket, call->lane, call->deadline, call->endpoint->name,
                    [this, alive, call](absl::Status granted) {
                      if (alive.expired()) return;
                      if (!granted.ok()) {
-                       RestResult r;
-                       r.outcome = Outcome::kNotSent;
-                       r.status = granted;
-                       r.attempts = call->attempts;
                        if (metrics_) metrics_->ExchangeRequest(call->endpoint->name, "rate_limited", {});
-                       Finish(call, std::move(r));
-                       return;
+                       return NotSent(call, std::move(granted));
                      }
                      Send(call);
                    });
 }
 
 void RestClient::Send(std::shared_ptr<CallState> call) {
+  if (!closed_.ok()) return NotSent(call, closed_);  // closed while the call waited for a token
   const SteadyTime now = scheduler_.clock().Steady();
   const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(call->deadline - now);
   if (remaining.count() <= 0) {
-    RestResult r;
-    r.outcome = Outcome::kNotSent;
-    r.status = MakeError(absl::StatusCode::kDeadlineExceeded,
-                         absl::StrCat("deadline passed before ", call->endpoint->name, " could be sent"),
-                         reason::kNetwork, 0, call->endpoint->path);
-    r.attempts = call->attempts;
-    Finish(call, std::move(r));
-    return;
+    return NotSent(call, MakeError(absl::StatusCode::kDeadlineExceeded,
+                                   absl::StrCat("deadline passed before ", call->endpoint->name, " could be sent"),
+                                   reason::kNetwork, 0, call->endpoint->path));
   }
   ++call->attempts;
   if (skew_ != nullptr) call->signed_offset_ms = skew_->OffsetMs();

@@ -71,12 +71,19 @@ class RestClient {
 
   const RequestSigner& signer() const { return signer_; }
 
+  /// Executor thread. From now on every call (and every retry of one already running) completes
+  /// NOT_SENT with `why` without touching the transport, so the transport may be destroyed once
+  /// this returns. Replies to requests already sent are still handled.
+  void Close(absl::Status why);
+
  private:
   struct CallState;
   void Attempt(std::shared_ptr<CallState> call);
   void Send(std::shared_ptr<CallState> call);
   void OnReply(std::shared_ptr<CallState> call, SteadyTime started, net::HttpResult reply, bool inline_ok);
   void Finish(std::shared_ptr<CallState> call, RestResult result);
+  /// Completes `call` NOT_SENT with `status`.
+  void NotSent(const std::shared_ptr<CallState>& call, absl::Status status);
 
   Scheduler& scheduler_;
   net::HttpClient& http_;
@@ -86,6 +93,7 @@ class RestClient {
   OrdersMetrics* metrics_;
   RestClientOptions options_;
   uint64_t jitter_seed_ = 0x9e3779b97f4a7c15ULL;  ///< seeds of retry backoffs (no syscall per call)
+  absl::Status closed_;  ///< not OK once Close() ran
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 

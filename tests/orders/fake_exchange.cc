@@ -63,15 +63,16 @@ size_t FakeExchange::CountClientId(const std::string& client_id) const {
   return n;
 }
 
-void FakeExchange::InjectOrder(const std::string& client_id, const std::string& symbol) {
+void FakeExchange::InjectOrder(const std::string& client_id, const std::string& symbol, const std::string& qty,
+                               const std::string& price) {
   Order o;
   o.order_id = std::to_string(next_id_++);
   o.client_id = client_id;
   o.symbol = symbol;
   o.side = "BUY";
   o.type = "LIMIT";
-  o.qty = "0.01";
-  o.price = "60000";
+  o.qty = qty;
+  o.price = price;
   orders_.push_back(o);
 }
 
@@ -294,6 +295,9 @@ void FakeExchange::Send(net::HttpRequest request, net::HttpCallback done) {
       return;
     case FaultKind::kCode10005:
       Deliver(std::move(done), HttpReply(200, R"({"code":10005,"data":null,"msg":"Too many requests"})"));
+      return;
+    case FaultKind::kRefuse:
+      Deliver(std::move(done), HttpReply(200, R"({"code":20003,"data":null,"msg":"Insufficient balance"})"));
       return;
     case FaultKind::kBadJson:
       Deliver(std::move(done), HttpReply(200, R"({"code":0,"data":{"orderId":)"));

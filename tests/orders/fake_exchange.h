@@ -16,7 +16,8 @@
 
 namespace bx::orders::testing {
 
-enum class FaultKind { kReset, kHttp500, kHttp429, kCode10005, kHang, kBadJson };
+/// kRefuse: a definitive refusal (20003 insufficient balance), so nothing was executed.
+enum class FaultKind { kReset, kHttp500, kHttp429, kCode10005, kHang, kBadJson, kRefuse };
 
 struct Fault {
   std::string path;  ///< "" = any
@@ -49,7 +50,8 @@ class FakeExchange final : public net::HttpClient {
   };
   const std::vector<Order>& orders() const { return orders_; }
   /// An order that reached the exchange by another path (a late first attempt).
-  void InjectOrder(const std::string& client_id, const std::string& symbol = "BTCUSDT");
+  void InjectOrder(const std::string& client_id, const std::string& symbol = "BTCUSDT",
+                   const std::string& qty = "0.01", const std::string& price = "60000.5");
   /// Changes an order's status on the exchange (a fill or a cancel made elsewhere); false if
   /// no order has that client id.
   bool SetOrderStatus(const std::string& client_id, const std::string& status);

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "common/signing.h"
 #include "services/orders/errors.h"
 #include "tests/orders/engine_harness.h"
@@ -94,6 +96,89 @@ TEST(OrderEngine, Exchange30042MapsToTheOriginalOrder) {
   EXPECT_EQ(r->result(), v1::PLACE_RESULT_DUPLICATE);
   EXPECT_EQ(r->order_id(), h.exchange.orders().front().order_id);
   EXPECT_EQ(h.exchange.CountClientId("before-restart"), 1u);
+}
+
+TEST(OrderEngine, Exchange30042ForADifferentOrderIsAlreadyExistsNotTheOtherOrder) {
+  EngineHarness h;
+  h.LoadRules();
+  // Before a restart, this client id was used for 0.5 @ 61000; now it comes with 0.01 @ 60000.5.
+  h.exchange.InjectOrder("reuse-1", "BTCUSDT", "0.5", "61000");
+  auto r = h.Place(LimitBuy("reuse-1"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists) << r.status();
+  EXPECT_EQ(Reason(r.status()), "DUPLICATE_CLIENT_ID");
+  EXPECT_NE(r.status().message().find(h.exchange.orders().front().order_id), std::string::npos) << r.status();
+  EXPECT_EQ(h.exchange.CountClientId("reuse-1"), 1u);
+  // The same again is still refused; the order the exchange holds is a duplicate of itself.
+  r = h.Place(LimitBuy("reuse-1"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
+  auto same = h.Place(LimitBuy("reuse-1", "0.50", "61000.0"));
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(same->order_id(), h.exchange.orders().front().order_id);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), 1);
+}
+
+TEST(OrderEngine, RefusedResendOfAnUnknownPlacementStaysUnknownAndIsReconciled) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kReset, false});
+  ASSERT_EQ(h.Place(LimitBuy("unk-1"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  // The caller re-sends; the lookup finds nothing and the re-send is refused outright.
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kRefuse, false});
+  auto again = h.Place(LimitBuy("unk-1"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition) << again.status();
+  // That refusal says nothing about the first attempt: still unknown, still reconciled.
+  ASSERT_TRUE(h.engine.Placement("unk-1").has_value());
+  EXPECT_EQ(h.engine.Placement("unk-1")->state, OrderEngine::PlacementState::kUnknown);
+  EXPECT_EQ(h.engine.unknown_placements(), 1u);
+  h.exchange.InjectOrder("unk-1");  // the first attempt landed late
+  h.sched.Advance(5s);
+  EXPECT_EQ(h.engine.Placement("unk-1")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(h.engine.unknown_placements(), 0u);
+  EXPECT_EQ(h.exchange.CountClientId("unk-1"), 1u);
+}
+
+TEST(OrderEngine, RefusedResendInABatchKeepsTheUnknownPlacement) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kReset, false});
+  ASSERT_EQ(h.Place(LimitBuy("unk-b"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.exchange.AddFault({"/api/v1/futures/trade/batch_order", FaultKind::kRefuse, false});
+  v1::BatchPlaceOrdersRequest b;
+  b.set_symbol("BTCUSDT");
+  *b.add_orders() = LimitBuy("unk-b");
+  auto r = h.Run(&OrderEngine::BatchPlaceOrders, b);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(h.engine.Placement("unk-b")->state, OrderEngine::PlacementState::kUnknown);
+  EXPECT_EQ(h.engine.unknown_placements(), 1u);
+}
+
+TEST(OrderEngine, AfterCloseNothingReachesTheTransport) {
+  // Shutdown: the transport is about to be destroyed while a placement waits for its reply.
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kHang, /*after=*/true});
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> out;
+  h.engine.PlaceOrder(LimitBuy("at-exit"), h.In(10s), [&](absl::StatusOr<v1::PlaceOrderResponse> r) { out = r; });
+  h.sched.RunUntilIdle();
+  const size_t sent = h.exchange.requests().size();
+  h.engine.Shutdown();
+  h.rest.Close(absl::UnavailableError("shutting down"));
+  // The lost reply starts a lookup by client id; it must complete without a request.
+  ASSERT_TRUE(h.sched.AdvanceUntil([&] { return out.has_value(); }, 20s));
+  EXPECT_EQ(h.exchange.requests().size(), sent);
+  ASSERT_TRUE(out->ok()) << out->status();
+  EXPECT_EQ((*out)->result(), v1::PLACE_RESULT_UNKNOWN);
+  EXPECT_EQ((*out)->client_id(), "at-exit");
+  // Later calls are refused the same way.
+  std::optional<absl::StatusOr<v1::GetAccountResponse>> acct;
+  h.engine.GetAccount({}, h.In(1s), [&](absl::StatusOr<v1::GetAccountResponse> r) { acct = r; });
+  ASSERT_TRUE(h.sched.AdvanceUntil([&] { return acct.has_value(); }, 2s));
+  EXPECT_EQ(acct->status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(h.exchange.requests().size(), sent);
 }
 
 TEST(OrderEngine, LostReplyAfterExecutionIsResolvedByClientId) {
