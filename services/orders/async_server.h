@@ -134,6 +134,12 @@ class UnaryReply {
   /// Any thread; the first answer (or a cancellation) wins.
   void Complete(absl::StatusOr<Resp> r) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_ && on_late_) {  // the caller is gone; what happened is still worth a record
+      auto late = std::move(on_late_);
+      on_late_ = nullptr;
+      late(r.ok() ? absl::OkStatus() : r.status(), r.ok() ? &*r : nullptr);
+      return;
+    }
     if (finish_ == nullptr || finished_) return;
     finished_ = true;
     if (r.ok()) {
@@ -149,13 +155,21 @@ class UnaryReply {
     std::lock_guard<std::mutex> lock(mu_);
     on_complete_ = std::move(f);
   }
+  /// Sees the answer that arrives after the call was cancelled (client, deadline or shutdown),
+  /// once; it is not sent anywhere. Kept after the call is gone.
+  void set_on_late(OnComplete f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    on_late_ = std::move(f);
+  }
 
  private:
   template <class, class, class>
   friend class AsyncUnaryCall;
   std::mutex mu_;
   bool finished_ = false;
+  bool cancelled_ = false;  ///< finished by a cancellation, not by an answer
   OnComplete on_complete_;
+  OnComplete on_late_;
   ToGrpcStatusFn to_status_ = nullptr;
   grpc::ServerContextBase* ctx_ = nullptr;
   std::function<void(const Resp*, const grpc::Status&)> finish_;  ///< null once the call is gone
@@ -211,6 +225,7 @@ class AsyncUnaryCall {
       std::lock_guard<std::mutex> lock(reply_->mu_);
       if (!reply_->finished_) {  // cancelled (client, deadline or shutdown) before any answer
         reply_->finished_ = true;
+        reply_->cancelled_ = true;
         if (reply_->on_complete_) reply_->on_complete_(server_->cancelled_, nullptr);
       }
     }

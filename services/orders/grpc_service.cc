@@ -131,7 +131,7 @@ SteadyTime OrderServiceImpl::DeadlineOf(const grpc::ServerContextBase* ctx) cons
     if (remaining.count() < 0) remaining = std::chrono::milliseconds(0);
     if (remaining > options_.max_timeout) remaining = options_.max_timeout;
   }
-  return scheduler_.clock().Steady() + remaining;
+  return scheduler_.clock().Steady() + remaining - std::min(options_.answer_margin, remaining / 4);
 }
 
 template <class Req, class Resp>
@@ -142,11 +142,10 @@ void OrderServiceImpl::Handle(grpc::ServerContextBase* ctx, const Req& req, std:
   auto caller = Authenticate(ctx);
   const std::string caller_name = caller.ok() ? caller->name : "unauthenticated";
   AuditInfo info = state_changing ? AuditOf(req) : AuditInfo{};
-  auto on_complete = [this, method, state_changing, start, caller_name, info](const absl::Status& s,
-                                                                              const Resp* r) mutable {
+  // One audit record per state-changing call; `late`: the engine's answer after the call was
+  // cancelled (the caller never saw it, but the exchange may have acted).
+  auto audit = [this, method, caller_name, info](const absl::Status& s, const Resp* r, bool late) mutable {
     const auto code = static_cast<grpc::StatusCode>(static_cast<int>(s.code()));
-    if (metrics_) metrics_->GrpcRequest(method, GrpcCodeName(code), std::chrono::steady_clock::now() - start);
-    if (!state_changing) return;
     AuditRecord rec;
     std::string result = GrpcCodeName(code);
     if (r != nullptr) AuditResult(info, result, *r);
@@ -155,12 +154,21 @@ void OrderServiceImpl::Handle(grpc::ServerContextBase* ctx, const Req& req, std:
     rec.client_id = info.client_id;
     rec.order_id = info.order_id;
     rec.symbol = info.symbol;
-    rec.result = result;
+    rec.result = late ? absl::StrCat("LATE/", result) : result;
     if (auto d = GetExchangeError(s)) rec.exchange_code = d->code();
-    rec.detail = s.ok() ? info.detail : absl::StrCat(info.detail, info.detail.empty() ? "" : "; ", std::string(s.message()));
+    std::string detail = s.ok() ? info.detail : absl::StrCat(info.detail, info.detail.empty() ? "" : "; ", std::string(s.message()));
+    rec.detail = late ? absl::StrCat("answered after the call had ended", detail.empty() ? "" : "; ", detail)
+                      : std::move(detail);
     audit_.Write(rec);
   };
-  reply->set_on_complete(std::move(on_complete));
+  reply->set_on_complete([this, method, state_changing, start, audit](const absl::Status& s, const Resp* r) mutable {
+    const auto code = static_cast<grpc::StatusCode>(static_cast<int>(s.code()));
+    if (metrics_) metrics_->GrpcRequest(method, GrpcCodeName(code), std::chrono::steady_clock::now() - start);
+    if (state_changing) audit(s, r, false);
+  });
+  if (state_changing) {
+    reply->set_on_late([audit](const absl::Status& s, const Resp* r) mutable { audit(s, r, true); });
+  }
   if (!caller.ok()) {
     if (metrics_) metrics_->AuthFailure(ctx->client_metadata().count("authorization") ? "invalid" : "missing");
     reply->Complete(caller.status());

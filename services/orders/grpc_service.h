@@ -27,6 +27,10 @@ struct ServiceOptions {
   /// Deadline for calls that carry none (and the cap for those that carry a longer one).
   std::chrono::milliseconds default_timeout{10000};
   std::chrono::milliseconds max_timeout{60000};
+  /// The engine answers this much before the gRPC deadline (at most a quarter of the time the
+  /// call has), so that an answer composed at the engine's deadline (PLACE_RESULT_UNKNOWN with the
+  /// client id, after lookups that timed out) still reaches the caller.
+  std::chrono::milliseconds answer_margin{250};
   /// StreamUpdates: per-stream queue bound (events) and events per write.
   size_t stream_max_queue = 4096;
   size_t stream_max_batch = 256;

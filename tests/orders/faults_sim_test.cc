@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "tests/orders/sim_harness.h"
 
 namespace bx::orders {
@@ -180,6 +181,29 @@ TEST(OrdersSimFaults, ACancelledCallEndsAtOnceAndItsOrderIsNotForgotten) {
   EXPECT_NE(lines.str().find(R"("action":"PlaceOrder","client_id":"cancel-1","order_id":"","symbol":"BTCUSDT","result":"CANCELLED")"),
             std::string::npos)
       << lines.str();
+  // What the exchange answered after the caller left is on record too, with the order id.
+  EXPECT_NE(lines.str().find(absl::StrCat(R"("action":"PlaceOrder","client_id":"cancel-1","order_id":")",
+                                          again.order_id(), R"(","symbol":"BTCUSDT","result":"LATE/OK/PLACE_RESULT_ACCEPTED")")),
+            std::string::npos)
+      << lines.str();
+}
+
+// Every exchange call hangs: the placement's lookups by client id cannot finish. The caller still
+// gets its answer inside its own deadline: PLACE_RESULT_UNKNOWN with the client id the gateway
+// generated (a bare DEADLINE_EXCEEDED would leave it without the id, and a retry under a new id
+// could place the order twice).
+TEST(OrdersSimFaults, AnUnresolvableAnswerStillArrivesBeforeTheCallersDeadline) {
+  SimHarness h;
+  h.Start();
+  h.sim().Control("rest_faults", {{"count", 20}, {"kind", "hang"}, {"hang_ms", 20000}});
+  v1::PlaceOrderResponse r;
+  const auto t0 = std::chrono::steady_clock::now();
+  grpc::Status s = h.Place(RestingBuy(""), &r, 4s);
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
+  EXPECT_EQ(r.result(), v1::PLACE_RESULT_UNKNOWN);
+  EXPECT_EQ(r.client_id().rfind("gw", 0), 0u) << r.client_id();
+  EXPECT_EQ(h.sim().CountClientId(r.client_id()), 0);
 }
 
 // Shutdown with a call still waiting on the exchange: the caller gets a status, Shutdown returns
