@@ -4,6 +4,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <cctype>
 #include <future>
 #include <optional>
 
@@ -44,6 +45,17 @@ struct OrdersApp::Parts {
   std::atomic<bool> exchange_ok{false};
 };
 
+// Any host of the real exchange: bitunix.com or a subdomain, in any letter case, with or without
+// the root's trailing dot.
+bool IsBitunixHost(std::string host) {
+  for (auto& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!host.empty() && host.back() == '.') host.pop_back();
+  constexpr std::string_view kDomain = "bitunix.com";
+  if (host == kDomain) return true;
+  return host.size() > kDomain.size() && host.compare(host.size() - kDomain.size(), kDomain.size(), kDomain) == 0 &&
+         host[host.size() - kDomain.size() - 1] == '.';
+}
+
 absl::Status CheckSafeToStart(const OrdersAppOptions& o) {
   if (o.api_key.empty() || o.api_secret.empty()) {
     return absl::FailedPreconditionError(
@@ -62,10 +74,21 @@ absl::Status CheckSafeToStart(const OrdersAppOptions& o) {
         "refusing to start with an open order API: no --auth-tokens-file tokens and no --client-ca-file (mTLS). "
         "Configure one, or pass --insecure-no-auth for local development only");
   }
-  if (o.mode == Mode::kPaper && o.rest_url.host == "fapi.bitunix.com") {
-    return absl::FailedPreconditionError(
-        "--mode=paper points at the live exchange (fapi.bitunix.com): set --rest-url and --private-ws-url to the "
-        "simulator");
+  if (o.auth.insecure_no_auth && (!o.tokens.empty() || !o.tokens_file.empty() || mtls)) {
+    // With both, a call without credentials would still get in (as "anonymous", trading).
+    return absl::InvalidArgumentError(
+        "--insecure-no-auth cannot be combined with --auth-tokens-file or --client-ca-file: it would let calls "
+        "without credentials in; drop --insecure-no-auth");
+  }
+  if (o.mode == Mode::kPaper) {
+    for (const auto& [flag, url] : {std::pair<const char*, const Url*>{"--rest-url", &o.rest_url},
+                                    std::pair<const char*, const Url*>{"--private-ws-url", &o.private_ws_url}}) {
+      if (IsBitunixHost(url->host)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "--mode=paper but ", flag, " is the live exchange (", url->host,
+            "): point --rest-url and --private-ws-url at the simulator (both default to the live exchange)"));
+      }
+    }
   }
   if (o.rest_url.scheme != "http" && o.rest_url.scheme != "https") {
     return absl::InvalidArgumentError(absl::StrCat("--rest-url must be http(s)://, got '", o.rest_url.ToString(), "'"));

@@ -99,7 +99,31 @@ TEST(SafeToStart, ClosedByDefaultAndOtherFootguns) {
   EXPECT_TRUE(CheckSafeToStart(o).ok());
   o.mode = Mode::kPaper;
   EXPECT_FALSE(CheckSafeToStart(o).ok());  // paper mode aimed at the live exchange
+  // Paper mode: neither endpoint may be the live exchange, whatever the spelling.
+  o.private_ws_url = *ParseUrl("ws://127.0.0.1:9000/private/");
+  for (const char* live : {"https://FAPI.BITUNIX.COM", "https://fapi.bitunix.com.", "https://api.Bitunix.com"}) {
+    o.rest_url = *ParseUrl(live);
+    auto s = CheckSafeToStart(o);
+    EXPECT_FALSE(s.ok()) << live;
+    EXPECT_NE(s.message().find("--rest-url is the live exchange"), std::string::npos) << s.message();
+  }
+  o.rest_url = *ParseUrl("http://127.0.0.1:9000");
+  EXPECT_TRUE(CheckSafeToStart(o).ok());
+  o.rest_url = *ParseUrl("http://notbitunix.com");
+  EXPECT_TRUE(CheckSafeToStart(o).ok());
+  o.rest_url = *ParseUrl("http://127.0.0.1:9000");
+  o.private_ws_url = *ParseUrl("wss://fapi.bitunix.com/private/");  // the default, left in place
+  auto ws = CheckSafeToStart(o);
+  EXPECT_FALSE(ws.ok());
+  EXPECT_NE(ws.message().find("--private-ws-url is the live exchange"), std::string::npos) << ws.message();
+  o.rest_url = *ParseUrl("https://fapi.bitunix.com");
   o.mode = Mode::kLive;
+  // --insecure-no-auth next to tokens or mTLS would let calls without credentials in.
+  o.tokens_file = "/run/secrets/tokens";
+  auto both = CheckSafeToStart(o);
+  EXPECT_FALSE(both.ok());
+  EXPECT_NE(both.message().find("--insecure-no-auth cannot be combined"), std::string::npos) << both.message();
+  o.tokens_file.clear();
   o.api_secret.clear();
   EXPECT_FALSE(CheckSafeToStart(o).ok());
   o.api_secret = "s";
