@@ -66,7 +66,8 @@ PrivateStream::PrivateStream(Scheduler& scheduler, WsFactory factory, const Requ
       hub_(hub),
       metrics_(metrics),
       options_(options),
-      backoff_(options.reconnect) {}
+      backoff_(options.reconnect),
+      reconcile_backoff_(options.reconcile_retry) {}
 
 PrivateStream::~PrivateStream() {
   stopping_ = true;
@@ -92,7 +93,7 @@ void PrivateStream::Stop() {
 }
 
 void PrivateStream::CancelTimers() {
-  for (auto* t : {&greeting_timer_, &login_timer_, &ping_timer_}) {
+  for (auto* t : {&greeting_timer_, &login_timer_, &ping_timer_, &reconcile_timer_}) {
     if (*t != 0) scheduler_.Cancel(*t);
     *t = 0;
   }
@@ -157,6 +158,8 @@ void PrivateStream::Subscribe() {
   if (login_timer_ != 0) scheduler_.Cancel(login_timer_);
   login_timer_ = 0;
   ws_->Send(kSubscribe);
+  reconcile_failing_ = false;  // this connect's status and reconciliation supersede
+  reconcile_backoff_.Reset();
   state_ = State::kLive;
   live_ = true;
   ++connects_;
@@ -343,6 +346,7 @@ void PrivateStream::Reconcile(bool publish) {
   // A newer run replaces one still in flight; the older one's answers are then ignored.
   auto run = std::make_shared<ReconcileRun>();
   run_ = run;
+  run->publish = publish;
   run->pending = publish ? 3 : 2;
   const SteadyTime deadline = scheduler_.clock().Steady() + options_.reconcile_timeout;
   std::weak_ptr<int> alive = alive_;
@@ -353,6 +357,7 @@ void PrivateStream::Reconcile(bool publish) {
     if (!r.ok()) {
       Log(LogLevel::kWarn, "orders.private", "open-order reconciliation failed",
           {{"error", std::string(r.status().message())}});
+      run->failed = true;
       return EndRead(run);
     }
     std::set<std::string> seen;
@@ -387,7 +392,11 @@ void PrivateStream::Reconcile(bool publish) {
         if (alive.expired()) return;
         if (run_ != run || run->orders.count(id)) return EndRead(run);
         if (!d.ok()) {
-          if (d.status().code() == absl::StatusCode::kNotFound) open_orders_.erase(id);
+          if (d.status().code() == absl::StatusCode::kNotFound) {
+            open_orders_.erase(id);
+          } else {
+            run->failed = true;
+          }
           return EndRead(run);
         }
         const v1::Order& o = d->order();
@@ -418,6 +427,7 @@ void PrivateStream::Reconcile(bool publish) {
                          if (!r.ok()) {
                            Log(LogLevel::kWarn, "orders.private", "balance reconciliation failed",
                                {{"error", std::string(r.status().message())}});
+                           run->failed = true;
                            return EndRead(run);
                          }
                          v1::UpdateEvent e;
@@ -438,6 +448,7 @@ void PrivateStream::Reconcile(bool publish) {
                           if (!r.ok()) {
                             Log(LogLevel::kWarn, "orders.private", "position reconciliation failed",
                                 {{"error", std::string(r.status().message())}});
+                            run->failed = true;
                             return EndRead(run);
                           }
                           std::map<std::string, v1::Position> now;
@@ -480,7 +491,35 @@ void PrivateStream::Reconcile(bool publish) {
 }
 
 void PrivateStream::EndRead(const std::shared_ptr<ReconcileRun>& run) {
-  if (--run->pending == 0 && run_ == run) run_.reset();
+  if (--run->pending != 0 || run_ != run) return;
+  run_.reset();
+  if (run->failed) return RetryReconcile(run->publish);
+  reconcile_backoff_.Reset();
+  if (reconcile_failing_) {
+    reconcile_failing_ = false;
+    hub_.SetStatus(cv1::StreamStatus::STATE_RECOVERED,
+                   "reconciliation over REST succeeded; what changed was published as snapshot events");
+  }
+}
+
+void PrivateStream::RetryReconcile(bool publish) {
+  if (stopping_ || state_ != State::kLive) return;  // the next connect reconciles anyway
+  const auto delay = reconcile_backoff_.Next();
+  Log(LogLevel::kWarn, "orders.private", "reconciliation failed; repeating it",
+      {{"in_ms", static_cast<int64_t>(delay.count())}, {"attempt", reconcile_backoff_.attempt()}});
+  if (!reconcile_failing_) {
+    reconcile_failing_ = true;
+    hub_.SetStatus(cv1::StreamStatus::STATE_DEGRADED,
+                   "reconciliation over REST failed; open orders, positions and the balance may be out of date "
+                   "until it succeeds (retrying)");
+  }
+  std::weak_ptr<int> alive = alive_;
+  const uint64_t gen = gen_;
+  reconcile_timer_ = scheduler_.RunAfter(delay, [this, alive, gen, publish] {
+    if (alive.expired() || gen != gen_) return;
+    reconcile_timer_ = 0;
+    if (state_ == State::kLive) Reconcile(publish);
+  });
 }
 
 }  // namespace bx::orders

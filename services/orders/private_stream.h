@@ -35,6 +35,8 @@ struct PrivateStreamOptions {
   BackoffPolicy reconnect{std::chrono::milliseconds(500), std::chrono::milliseconds(30000), 2.0, 0.5};
   /// Deadline of the REST reconciliation after a reconnect.
   std::chrono::milliseconds reconcile_timeout{15000};
+  /// Pause before repeating a reconciliation that failed.
+  BackoffPolicy reconcile_retry{std::chrono::milliseconds(1000), std::chrono::milliseconds(30000), 2.0, 0.2};
 };
 
 class PrivateStream {
@@ -73,12 +75,17 @@ class PrivateStream {
   /// stays: a push that arrives on the new socket is as new as a read or newer, so a read never
   /// overwrites it (a slow open-order listing must not revive an order a push just closed).
   struct ReconcileRun {
-    int pending = 0;  ///< REST reads still to answer
+    bool publish = false;
+    int pending = 0;      ///< REST reads still to answer
+    bool failed = false;  ///< a read failed: the whole run is repeated after a pause
     std::set<std::string> orders, positions, balance_coins;  ///< pushed since it began
   };
   void Reconcile(bool publish);
   /// One of `run`'s reads answered; the last one ends the run.
   void EndRead(const std::shared_ptr<ReconcileRun>& run);
+  /// A run ended with a failed read: streams hear DEGRADED, and the run is repeated with backoff
+  /// while the feed stays live (a reconnect reconciles anyway).
+  void RetryReconcile(bool publish);
   void TrackOrder(const v1::Order& o);
   void Publish(v1::UpdateEvent e);
   void CancelTimers();
@@ -91,6 +98,7 @@ class PrivateStream {
   OrdersMetrics* metrics_;
   PrivateStreamOptions options_;
   Backoff backoff_;
+  Backoff reconcile_backoff_;
 
   std::unique_ptr<net::WsClient> ws_;
   uint64_t gen_ = 0;  ///< connection generation: callbacks of older sockets are ignored
@@ -99,6 +107,8 @@ class PrivateStream {
   bool stopping_ = false;
   SteadyTime last_rx_{};
   Scheduler::TimerId greeting_timer_ = 0, login_timer_ = 0, ping_timer_ = 0, reconnect_timer_ = 0;
+  Scheduler::TimerId reconcile_timer_ = 0;
+  bool reconcile_failing_ = false;  ///< streams were told DEGRADED; a good run says RECOVERED
   std::map<std::string, v1::Order> open_orders_;       ///< by order id: what we believe is open
   std::map<std::string, v1::Position> positions_;      ///< by position id
   std::shared_ptr<ReconcileRun> run_;                  ///< the reconciliation in flight, if any

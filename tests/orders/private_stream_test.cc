@@ -267,6 +267,33 @@ TEST_F(ReconcileRaceTest, ABalancePushIsNotFollowedByAnOlderBalance) {
   EXPECT_EQ(balances.back().balance().available(), "99000") << balances.back().DebugString();
 }
 
+TEST_F(PrivateStreamTest, AFailedReconciliationIsRepeatedAndStreamsAreTold) {
+  stream->Start();
+  BringUp();
+  fake->Drop();
+  h.sched.RunUntilIdle();
+  ASSERT_TRUE(h.Place(testing::LimitBuy("while-down")).ok());
+  h.sched.Advance(200ms);  // backoff
+  // The open-order listing fails, read retries included.
+  h.exchange.AddFault({"/api/v1/futures/trade/get_pending_orders", testing::FaultKind::kHttp500, false, 20});
+  BringUp();
+  h.sched.Advance(500ms);
+  auto status = Of(v1::UpdateEvent::kStatus);
+  ASSERT_FALSE(status.empty());
+  EXPECT_EQ(status.back().status().state(), cv1::StreamStatus::STATE_DEGRADED) << status.back().DebugString();
+  bool listed = false;
+  for (const auto& e : events) listed |= e.has_order() && e.order().client_id() == "while-down";
+  EXPECT_FALSE(listed);
+  // The exchange answers again: the next attempt publishes what changed, then RECOVERED.
+  h.exchange.ClearFaults();
+  h.sched.Advance(3s);
+  for (const auto& e : events) listed |= e.has_order() && e.order().client_id() == "while-down";
+  EXPECT_TRUE(listed);
+  status = Of(v1::UpdateEvent::kStatus);
+  EXPECT_EQ(status.back().status().state(), cv1::StreamStatus::STATE_RECOVERED) << status.back().DebugString();
+  EXPECT_TRUE(stream->live());
+}
+
 TEST_F(PrivateStreamTest, RefusedLoginBacksOffAndRetries) {
   stream->Start();
   h.sched.RunUntilIdle();
