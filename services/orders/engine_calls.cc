@@ -12,6 +12,19 @@
 namespace bx::orders {
 namespace {
 
+// Whether the order read back shows every TP/SL field a modify asked for. A field the exchange
+// did not report cannot confirm the change.
+bool TpslShows(const v1::TpSl& want, const v1::TpSl& got) {
+  auto same = [](const std::string& w, const std::string& g) {
+    return w.empty() || (!g.empty() && CompareDecimal(w, g).value_or(1) == 0);
+  };
+  auto same_enum = [](int w, int g) { return w == 0 || w == g; };
+  return same(want.tp_price(), got.tp_price()) && same(want.sl_price(), got.sl_price()) &&
+         same(want.tp_order_price(), got.tp_order_price()) && same(want.sl_order_price(), got.sl_order_price()) &&
+         same_enum(want.tp_stop_type(), got.tp_stop_type()) && same_enum(want.sl_stop_type(), got.sl_stop_type()) &&
+         same_enum(want.tp_order_type(), got.tp_order_type()) && same_enum(want.sl_order_type(), got.sl_order_type());
+}
+
 absl::Status Invalid(std::string msg) { return ValidationError(std::move(msg)); }
 
 absl::Status BadReply(const Endpoint& ep, std::string what) {
@@ -173,7 +186,8 @@ void OrderEngine::ModifyOrder(v1::ModifyOrderRequest req, SteadyTime deadline, R
                        v1::Order o = ParseOrder(d.data);
                        const bool qty_ok = req.qty().empty() || CompareDecimal(o.qty(), req.qty()) == 0;
                        const bool price_ok = req.price().empty() || CompareDecimal(o.price(), req.price()) == 0;
-                       if (!o.order_id().empty() && qty_ok && price_ok) {
+                       const bool tpsl_ok = !req.has_tpsl() || TpslShows(req.tpsl(), o.tpsl());
+                       if (!o.order_id().empty() && qty_ok && price_ok && tpsl_ok) {
                          if (metrics_) metrics_->AmbiguousResolution("found");
                          v1::ModifyOrderResponse resp;
                          resp.set_order_id(o.order_id());
@@ -184,6 +198,7 @@ void OrderEngine::ModifyOrder(v1::ModifyOrderRequest req, SteadyTime deadline, R
                        return done(AmbiguousError(
                            r, ep::kModifyOrder,
                            absl::StrCat("the order now shows qty ", o.qty(), " price ", o.price(),
+                                        tpsl_ok ? "" : " and not the requested TP/SL",
                                         " (the change may still arrive; check GetOrder before repeating)")));
                      }
                      if (metrics_) metrics_->AmbiguousResolution("not_found");

@@ -505,6 +505,16 @@ TEST(OrderEngine, AmbiguousModifyIsResolvedByReadingTheOrder) {
   ASSERT_FALSE(lost.ok());
   EXPECT_EQ(Reason(lost.status()), "AMBIGUOUS");
   EXPECT_NE(lost.status().message().find("61000"), std::string::npos) << lost.status();
+  // A TP/SL change the order read back does not show is not confirmed either.
+  h.exchange.AddFault({"/api/v1/futures/trade/modify_order", FaultKind::kReset, false});
+  v1::ModifyOrderRequest tp;
+  tp.set_symbol("BTCUSDT");
+  tp.mutable_order()->set_client_id("m-1");
+  tp.mutable_tpsl()->set_tp_price("90000");
+  auto tp_lost = h.Run(&OrderEngine::ModifyOrder, tp);
+  ASSERT_FALSE(tp_lost.ok());
+  EXPECT_EQ(Reason(tp_lost.status()), "AMBIGUOUS");
+  EXPECT_NE(tp_lost.status().message().find("TP/SL"), std::string::npos) << tp_lost.status();
 }
 
 TEST(OrderEngine, CancelByClientIdAndUnknownOrder) {
