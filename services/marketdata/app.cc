@@ -229,7 +229,14 @@ struct App::Impl {
   void ScheduleTick() {
     timer->expires_after(options.tick);
     timer->async_wait([this](const boost::system::error_code& ec) {
-      if (ec || stopping.load()) return;
+      if (ec) return;
+      if (stopping.load()) {
+        // Stopping: the upstream is done, but unary calls queued in the REST rate gate still
+        // need their replies to finish, and grpc::Server::Shutdown waits for every call.
+        rest->Tick();
+        ScheduleTick();
+        return;
+      }
       upstream->Tick();
       const auto now = clock.Steady();
       if (now >= next_publish) {
@@ -329,15 +336,19 @@ void App::Stop(std::chrono::milliseconds grace) {
   m.stopped = true;
   m.stopping.store(true);
   Log(LogLevel::kInfo, "app", "shutting down", {{"grace_ms", grace.count()}});
-  // 1. Readiness off, 2. every stream is told and ends, 3. the server drains until the deadline.
+  // 1. Readiness off, 2. every stream is told and ends, 3. the server drains until the deadline
+  // (the tick keeps the REST gate moving meanwhile; calls still running then are cancelled, and a
+  // cancelled unary call finishes at once).
   m.server->SetReady(false);
   m.service->Shutdown();
   m.server->Shutdown(grace);
-  // 4. The upstream closes and every transport is destroyed on the io thread.
+  // 4. The upstream closes and every transport is destroyed on the io thread; REST calls still
+  // queued (only the upstream's by now: every unary call has finished) fail with UNAVAILABLE.
   m.RunOnIo([&m] {
     m.timer->cancel();
     m.upstream->Shutdown();
     m.upstream.reset();
+    m.rest->Close();
     m.rest.reset();
     m.http.reset();
   });

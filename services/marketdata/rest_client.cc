@@ -18,17 +18,37 @@ MarketRestClient::MarketRestClient(net::HttpClient* http, Executor* io, const Cl
       last_refill_(clock.Steady()),
       alive_(std::make_shared<bool>(true)) {}
 
-MarketRestClient::~MarketRestClient() { *alive_ = false; }
+namespace {
+
+absl::Status Closed() { return absl::UnavailableError("server shutting down: exchange REST calls are closed"); }
+
+}  // namespace
+
+MarketRestClient::~MarketRestClient() {
+  // A caller (a unary RPC's reactor) may be waiting for its callback: never drop one silently.
+  Close();
+  alive_.reset();
+}
+
+void MarketRestClient::Close() {
+  closed_ = true;
+  std::deque<Call> queued;
+  queued.swap(foreground_);
+  for (auto& c : background_) queued.push_back(std::move(c));
+  background_.clear();
+  for (auto& c : queued) c.done(Closed());
+}
 
 void MarketRestClient::Get(std::string target, RestPriority priority, Callback done) {
   std::weak_ptr<bool> alive = alive_;
   io_->Post([this, alive, call = Call{std::move(target), priority, std::move(done)}]() mutable {
-    if (alive.expired()) return;
+    if (alive.expired()) return call.done(Closed());
     Enqueue(std::move(call));
   });
 }
 
 void MarketRestClient::Enqueue(Call call) {
+  if (closed_) return call.done(Closed());
   if (foreground_.size() + background_.size() >= options_.max_queue) {
     stats_.rejected_queue_full.fetch_add(1, std::memory_order_relaxed);
     call.done(absl::ResourceExhaustedError(
@@ -93,7 +113,7 @@ void MarketRestClient::Send(Call call) {
   std::string endpoint = call.target.substr(0, call.target.find('?'));
   http_->Send(std::move(req), [this, alive = std::weak_ptr<bool>(alive_), endpoint,
                                done = std::move(call.done)](net::HttpResult r) {
-    if (alive.expired()) return;
+    if (alive.expired()) return done(Closed());
     if (!r.status.ok()) {
       stats_.failures.fetch_add(1, std::memory_order_relaxed);
       done(absl::Status(r.status.code(), std::string(r.status.message()) + " (" + endpoint + ")"));

@@ -51,8 +51,12 @@ class MarketRestClient {
   ~MarketRestClient();
 
   /// Thread-safe. GETs `target` (path + query) when the rate gate allows; `done` runs on the io
-  /// thread with the body of a 200 reply, or an error (HTTP status, transport, timeout).
+  /// thread with the body of a 200 reply, or an error (HTTP status, transport, timeout;
+  /// UNAVAILABLE once the client is closed). Every `done` runs exactly once.
   void Get(std::string target, RestPriority priority, Callback done);
+  /// io thread: fails every queued call with UNAVAILABLE and every later one at once (shutdown;
+  /// the destructor does it too). Calls already sent still get their reply.
+  void Close();
   /// io thread: refills tokens and sends what they allow. Called every few tens of ms.
   void Tick();
   /// io thread: whether a background call could be sent now (the poller asks before queueing).
@@ -84,6 +88,7 @@ class MarketRestClient {
   std::deque<std::chrono::steady_clock::time_point> sent_;  // send times within the window
   std::deque<Call> foreground_;
   std::deque<Call> background_;
+  bool closed_ = false;
   std::shared_ptr<bool> alive_;
 };
 

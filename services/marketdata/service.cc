@@ -37,20 +37,75 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context, const 
   return reactor;
 }
 
+// A unary call answered later, from the exchange's REST API. It finishes exactly once: with the
+// answer, or at once with CANCELLED when the client cancels or its deadline passes, or when the
+// server shuts down (grpc::Server::Shutdown cancels the calls still running at its deadline and
+// waits for every one of them to finish: a call that waited for the REST rate gate alone could
+// hold the process forever). A REST reply that arrives after that is dropped: the response
+// message went away with the call.
+class RestCall {
+ public:
+  /// Whether the call is over (answered or cancelled): nothing more should be fetched for it.
+  bool finished() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reactor_ == nullptr;
+  }
+  /// Unless the call is over: `fill` writes the response and returns the status to finish with.
+  template <class Fill>
+  void Complete(Fill fill) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reactor_ == nullptr) return;
+    grpc::Status status = fill();
+    Finish(status);
+  }
+  void Fail(const absl::Status& status) {
+    Complete([&] { return ToGrpcStatus(status); });
+  }
+
+ private:
+  friend class RestCallReactor;
+  void Finish(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    grpc::ServerUnaryReactor* r = reactor_;
+    reactor_ = nullptr;
+    r->Finish(status);
+  }
+
+  mutable std::mutex mu_;
+  grpc::ServerUnaryReactor* reactor_ ABSL_GUARDED_BY(mu_) = nullptr;  // until finished
+};
+
+class RestCallReactor final : public grpc::ServerUnaryReactor {
+ public:
+  RestCallReactor() : call_(std::make_shared<RestCall>()) {
+    std::lock_guard<std::mutex> lock(call_->mu_);
+    call_->reactor_ = this;
+  }
+  const std::shared_ptr<RestCall>& call() const { return call_; }
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(call_->mu_);
+    if (call_->reactor_ != nullptr) call_->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  std::shared_ptr<RestCall> call_;  // shared with the pending REST callback
+};
+
 // GETs `path` from the exchange (foreground share of the public budget), parses the body with
 // `parse`, hands the result to `fill` for the response, and finishes the call; a transport,
 // exchange or parse error finishes it with the mapped status.
 template <class Parse, class Fill>
-grpc::ServerUnaryReactor* ReplyFromRest(grpc::CallbackServerContext* context, MarketRestClient* rest,
-                                        std::string path, Parse parse, Fill fill) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+grpc::ServerUnaryReactor* ReplyFromRest(MarketRestClient* rest, std::string path, Parse parse, Fill fill) {
+  auto* reactor = new RestCallReactor();
   rest->Get(std::move(path), RestPriority::kForeground,
-            [reactor, parse, fill = std::move(fill)](absl::StatusOr<std::string> body) mutable {
-              if (!body.ok()) return reactor->Finish(ToGrpcStatus(body.status()));
-              auto parsed = parse(*body);
-              if (!parsed.ok()) return reactor->Finish(ToGrpcStatus(parsed.status()));
-              fill(std::move(*parsed));
-              reactor->Finish(grpc::Status::OK);
+            [call = reactor->call(), parse, fill = std::move(fill)](absl::StatusOr<std::string> body) mutable {
+              call->Complete([&] {
+                if (!body.ok()) return ToGrpcStatus(body.status());
+                auto parsed = parse(*body);
+                if (!parsed.ok()) return ToGrpcStatus(parsed.status());
+                fill(std::move(*parsed));
+                return grpc::Status::OK;
+              });
             });
   return reactor;
 }
@@ -76,14 +131,15 @@ void Truncate(v1::OrderBook* book, uint32_t depth) {
   while (book->asks_size() > static_cast<int>(depth)) book->mutable_asks()->RemoveLast();
 }
 
-/// GetKlines: walks the requested range in pages of at most 200 rows, one REST call at a time.
+/// GetKlines: walks the requested range in pages of at most 200 rows, one REST call at a time;
+/// stops when the call is over (client gone, deadline, shutdown).
 class KlinePager : public std::enable_shared_from_this<KlinePager> {
  public:
-  KlinePager(MarketRestClient* rest, grpc::ServerUnaryReactor* reactor, v1::GetKlinesResponse* response,
+  KlinePager(MarketRestClient* rest, std::shared_ptr<RestCall> call, v1::GetKlinesResponse* response,
              std::string symbol, v1::KlineInterval interval, v1::PriceType price_type, int64_t start, int64_t end,
              uint32_t limit, bool newest)
       : rest_(rest),
-        reactor_(reactor),
+        call_(std::move(call)),
         response_(response),
         symbol_(std::move(symbol)),
         interval_(interval),
@@ -95,6 +151,7 @@ class KlinePager : public std::enable_shared_from_this<KlinePager> {
         max_pages_(static_cast<int>(limit / kKlinePage) + 3) {}
 
   void Next() {
+    if (call_->finished()) return;  // nobody is waiting: spend no more of the REST budget
     const int64_t span = IntervalMs(interval_) * kKlinePage;
     if (next_ > end_ || pages_ >= max_pages_ || (!newest_ && rows_.size() >= limit_)) {
       Done();
@@ -111,7 +168,7 @@ class KlinePager : public std::enable_shared_from_this<KlinePager> {
                  auto rows = body.ok() ? ParseKlines(*body, self->interval_, self->price_type_)
                                        : absl::StatusOr<std::vector<v1::Kline>>(body.status());
                  if (!rows.ok()) {
-                   self->reactor_->Finish(ToGrpcStatus(rows.status()));
+                   self->call_->Fail(rows.status());
                    return;
                  }
                  ++self->pages_;
@@ -127,25 +184,27 @@ class KlinePager : public std::enable_shared_from_this<KlinePager> {
 
  private:
   void Done() {
-    std::vector<v1::Kline> all;
-    all.reserve(rows_.size());
-    for (auto& [t, k] : rows_) all.push_back(std::move(k));
-    size_t from = 0, to = all.size();
-    if (all.size() > limit_) {
-      if (newest_) {
-        from = all.size() - limit_;
-      } else {
-        to = limit_;
+    call_->Complete([&] {
+      std::vector<v1::Kline> all;
+      all.reserve(rows_.size());
+      for (auto& [t, k] : rows_) all.push_back(std::move(k));
+      size_t from = 0, to = all.size();
+      if (all.size() > limit_) {
+        if (newest_) {
+          from = all.size() - limit_;
+        } else {
+          to = limit_;
+        }
       }
-    }
-    for (size_t i = from; i < to; ++i) *response_->add_klines() = std::move(all[i]);
-    response_->set_pages(static_cast<uint32_t>(pages_));
-    reactor_->Finish(grpc::Status::OK);
+      for (size_t i = from; i < to; ++i) *response_->add_klines() = std::move(all[i]);
+      response_->set_pages(static_cast<uint32_t>(pages_));
+      return grpc::Status::OK;
+    });
   }
 
   MarketRestClient* rest_;
-  grpc::ServerUnaryReactor* reactor_;
-  v1::GetKlinesResponse* response_;
+  const std::shared_ptr<RestCall> call_;
+  v1::GetKlinesResponse* response_;  // valid while the call is not finished
   const std::string symbol_;
   const v1::KlineInterval interval_;
   const v1::PriceType price_type_;
@@ -403,21 +462,20 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetOrderBook(grpc::CallbackServ
     }
   }
   if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no cached book and no REST client"));
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new RestCallReactor();
   const uint32_t limit = depth == 0 ? 50 : depth;
   rest_->Get(absl::StrCat("/api/v1/futures/market/depth?symbol=", symbol, "&limit=", limit), RestPriority::kForeground,
-             [this, reactor, response, limit](absl::StatusOr<std::string> body) {
-               auto book = body.ok() ? ParseDepth(*body) : absl::StatusOr<v1::OrderBook>(body.status());
-               if (!book.ok()) {
-                 reactor->Finish(ToGrpcStatus(book.status()));
-                 return;
-               }
-               *response->mutable_book() = std::move(*book);
-               Truncate(response->mutable_book(), limit);
-               response->mutable_book()->set_depth(limit);
-               response->set_gateway_ts_ns(clock_.NowNs());
-               response->set_source(v1::GetOrderBookResponse::SOURCE_REST);
-               reactor->Finish(grpc::Status::OK);
+             [this, call = reactor->call(), response, limit](absl::StatusOr<std::string> body) {
+               call->Complete([&] {
+                 auto book = body.ok() ? ParseDepth(*body) : absl::StatusOr<v1::OrderBook>(body.status());
+                 if (!book.ok()) return ToGrpcStatus(book.status());
+                 *response->mutable_book() = std::move(*book);
+                 Truncate(response->mutable_book(), limit);
+                 response->mutable_book()->set_depth(limit);
+                 response->set_gateway_ts_ns(clock_.NowNs());
+                 response->set_source(v1::GetOrderBookResponse::SOURCE_REST);
+                 return grpc::Status::OK;
+               });
              });
   return reactor;
 }
@@ -461,9 +519,9 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetKlines(grpc::CallbackServerC
                                   absl::StrCat("start_time_ms ", start, " is after end_time_ms ", end)));
   }
   if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new RestCallReactor();
   auto pager = std::make_shared<KlinePager>(
-      rest_, reactor, response, symbol, interval, pt == v1::PRICE_TYPE_MARK ? v1::PRICE_TYPE_MARK : v1::PRICE_TYPE_LAST,
+      rest_, reactor->call(), response, symbol, interval, pt == v1::PRICE_TYPE_MARK ? v1::PRICE_TYPE_MARK : v1::PRICE_TYPE_LAST,
       start, end, limit, newest);
   pager->Next();
   return reactor;
@@ -533,28 +591,28 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetTickers(grpc::CallbackServer
     return FinishNow(context, absl::OkStatus());
   }
   if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new RestCallReactor();
   std::string target = "/api/v1/futures/market/tickers";
   if (!all) absl::StrAppend(&target, "?symbols=", absl::StrJoin(missing, ","));
   auto missing_set = std::make_shared<std::vector<std::string>>(std::move(missing));
   rest_->Get(std::move(target), RestPriority::kForeground,
-             [this, reactor, cached, missing_set, respond](absl::StatusOr<std::string> body) {
-               auto tickers = body.ok() ? ParseTickers(*body) : absl::StatusOr<std::vector<RestTicker>>(body.status());
-               if (!tickers.ok()) {
-                 reactor->Finish(ToGrpcStatus(tickers.status()));
-                 return;
-               }
-               const int64_t now = clock_.NowNs();
-               for (auto& rt : *tickers) {
-                 if (std::find(missing_set->begin(), missing_set->end(), rt.symbol) == missing_set->end()) continue;
-                 v1::SymbolTicker t;
-                 t.set_symbol(rt.symbol);
-                 *t.mutable_ticker() = std::move(rt.ticker);
-                 t.set_gateway_ts_ns(now);
-                 (*cached)[rt.symbol] = std::move(t);
-               }
-               respond(*cached);
-               reactor->Finish(grpc::Status::OK);
+             [this, call = reactor->call(), cached, missing_set, respond](absl::StatusOr<std::string> body) {
+               call->Complete([&] {
+                 auto tickers =
+                     body.ok() ? ParseTickers(*body) : absl::StatusOr<std::vector<RestTicker>>(body.status());
+                 if (!tickers.ok()) return ToGrpcStatus(tickers.status());
+                 const int64_t now = clock_.NowNs();
+                 for (auto& rt : *tickers) {
+                   if (std::find(missing_set->begin(), missing_set->end(), rt.symbol) == missing_set->end()) continue;
+                   v1::SymbolTicker t;
+                   t.set_symbol(rt.symbol);
+                   *t.mutable_ticker() = std::move(rt.ticker);
+                   t.set_gateway_ts_ns(now);
+                   (*cached)[rt.symbol] = std::move(t);
+                 }
+                 respond(*cached);
+                 return grpc::Status::OK;
+               });
              });
   return reactor;
 }
@@ -573,7 +631,7 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRate(grpc::CallbackSe
   auto checked = RestSymbol(request->symbol());
   if (!checked.ok()) return FinishNow(context, checked.status());
   const std::string symbol = *checked;
-  return ReplyFromRest(context, rest_, absl::StrCat("/api/v1/futures/market/funding_rate?symbol=", symbol),
+  return ReplyFromRest(rest_, absl::StrCat("/api/v1/futures/market/funding_rate?symbol=", symbol),
                        ParseFundingRate, [response, symbol](v1::GetFundingRateResponse fr) {
                          *response = std::move(fr);
                          if (response->symbol().empty()) response->set_symbol(symbol);
@@ -593,7 +651,7 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::ListFundingRates(grpc::Callback
     wanted.push_back(symbol);
   }
   if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
-  return ReplyFromRest(context, rest_, "/api/v1/futures/market/funding_rate/batch", ParseFundingRates,
+  return ReplyFromRest(rest_, "/api/v1/futures/market/funding_rate/batch", ParseFundingRates,
                        [response, wanted](std::vector<v1::GetFundingRateResponse> rates) {
                          for (auto& r : rates) {
                            if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), r.symbol()) == wanted.end()) {
@@ -629,7 +687,7 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetFundingRateHistory(
     absl::StrAppend(&path, "&starTime=", request->start_time_ms(), "&startTime=", request->start_time_ms());
   }
   if (request->end_time_ms() > 0) absl::StrAppend(&path, "&endTime=", request->end_time_ms());
-  return ReplyFromRest(context, rest_, std::move(path), ParseFundingRateHistory,
+  return ReplyFromRest(rest_, std::move(path), ParseFundingRateHistory,
                        [response, symbol](std::vector<v1::FundingRecord> records) {
                          response->set_symbol(symbol);
                          for (auto& r : records) *response->add_records() = std::move(r);
@@ -642,7 +700,7 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetPositionTiers(grpc::Callback
   auto checked = RestSymbol(request->symbol());
   if (!checked.ok()) return FinishNow(context, checked.status());
   const std::string symbol = *checked;
-  return ReplyFromRest(context, rest_, absl::StrCat("/api/v1/futures/position/get_position_tiers?symbol=", symbol),
+  return ReplyFromRest(rest_, absl::StrCat("/api/v1/futures/position/get_position_tiers?symbol=", symbol),
                        ParsePositionTiers, [response, symbol](std::vector<v1::PositionTier> tiers) {
                          response->set_symbol(symbol);
                          for (auto& t : tiers) *response->add_tiers() = std::move(t);

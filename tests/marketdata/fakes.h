@@ -96,7 +96,21 @@ class FakeHttpClient : public net::HttpClient {
   void Send(net::HttpRequest request, net::HttpCallback done) override {
     requests.push_back(request);
     net::HttpResult result = responder(request);
-    io_->Post([done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+    auto deliver = [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); };
+    if (hold) {
+      held_.push_back(std::move(deliver));
+    } else {
+      io_->Post(std::move(deliver));
+    }
+  }
+  /// While set, replies wait (the request stays in flight) until ReleaseHeld().
+  bool hold = false;
+  /// Delivers the held replies through the executor; returns how many.
+  size_t ReleaseHeld() {
+    const size_t n = held_.size();
+    for (auto& fn : held_) io_->Post(std::move(fn));
+    held_.clear();
+    return n;
   }
   net::HttpClientStats Stats() const override { return {}; }
 
@@ -109,6 +123,7 @@ class FakeHttpClient : public net::HttpClient {
 
  private:
   Executor* io_;
+  std::vector<std::function<void()>> held_;
 };
 
 inline net::HttpResult HttpOk(std::string body) {

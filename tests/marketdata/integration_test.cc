@@ -4,6 +4,7 @@
 // bad requests, health and metrics, and the unary calls.
 #include <gtest/gtest.h>
 
+#include <future>
 #include <set>
 
 #include <grpcpp/grpcpp.h>
@@ -765,6 +766,70 @@ TEST_F(MarketDataIntegration, BinaryPrintsReadyLineAndExitsOnSigterm) {
   ASSERT_TRUE(s.WaitFinished());
   EXPECT_TRUE(IsStatus(s.events().back(), StreamStatus::STATE_SHUTTING_DOWN));
   EXPECT_EQ(s.status()->error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// SIGTERM while REST-backed unary calls wait in the rate gate: grpc::Server::Shutdown waits for
+// every call, so they must be answered or cancelled within --shutdown-grace (the process used to
+// stay alive forever: the gate stopped moving once stopping began).
+TEST_F(MarketDataIntegration, SigtermWithUnaryCallsQueuedInTheRestGateExitsWithinTheGrace) {
+  sim_ = SimProcess::Start(kFastSim);
+  ASSERT_TRUE(sim_);
+  auto md = testing::ChildProcess::Start(
+      {std::string(BITUNIX_BINARY_DIR) + "/services/marketdata/bitunix-marketdata", "--grpc-addr", "127.0.0.1:0",
+       "--metrics-addr", "127.0.0.1:0", "--ws-url", sim_->public_ws(), "--rest-url", sim_->rest(),
+       "--rest-rate-limit", "1",
+       "--rest-poll-budget", "0", "--shutdown-grace", "1s"});
+  ASSERT_TRUE(md);
+  auto line = md->ReadLine(Ms(10000));
+  ASSERT_TRUE(line) << md->Stderr();
+  auto ready = testing::Json::parse(*line, nullptr, false);
+  ASSERT_TRUE(ready.is_object()) << *line;
+  channel_ = grpc::CreateChannel(ready.value("grpc", ""), grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  ASSERT_TRUE(WaitUntil([&] {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(kServiceName);
+    grpc::health::v1::HealthCheckResponse resp;
+    return health->Check(&ctx, req, &resp).ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  }, Ms(10000)));
+  // 12 uncached books (depth 50 always reads REST) at 1 REST call per second: most wait in the gate.
+  constexpr int kCalls = 12;
+  auto stub = Stub();
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::GetOrderBookRequest req;
+    v1::GetOrderBookResponse resp;
+    std::promise<grpc::Status> status;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  std::promise<void> first;
+  std::atomic<bool> first_set{false};
+  for (int i = 0; i < kCalls; ++i) {
+    auto c = std::make_unique<Call>();
+    c->req.set_symbol("ETHUSDT");
+    c->req.set_depth(50);
+    Call* raw = c.get();
+    stub->async()->GetOrderBook(&raw->ctx, &raw->req, &raw->resp, [raw, &first, &first_set](grpc::Status st) {
+      raw->status.set_value(st);
+      if (!first_set.exchange(true)) first.set_value();
+    });
+    calls.push_back(std::move(c));
+  }
+  ASSERT_EQ(first.get_future().wait_for(Ms(10000)), std::future_status::ready);
+  const auto start = std::chrono::steady_clock::now();
+  md->Signal(SIGTERM);
+  auto code = md->Wait(Ms(6000));
+  ASSERT_TRUE(code.has_value()) << "still running 6 s after SIGTERM (grace 1 s)";
+  EXPECT_EQ(*code, 0) << md->Stderr();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, Ms(3000));
+  int ok = 0;
+  for (auto& c : calls) {
+    auto f = c->status.get_future();
+    ASSERT_EQ(f.wait_for(Ms(5000)), std::future_status::ready);
+    ok += f.get().ok() ? 1 : 0;
+  }
+  EXPECT_LT(ok, kCalls) << "the test meant some calls to be still queued at SIGTERM";
 }
 
 TEST_F(MarketDataIntegration, WssWithCertificateVerification) {

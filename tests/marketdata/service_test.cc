@@ -7,8 +7,11 @@
 
 #include <grpcpp/generic/generic_stub.h>
 
+#include <future>
+
 #include "common/grpc_server.h"
 #include "services/marketdata/rest_parse.h"
+#include "tests/marketdata/fakes.h"
 #include "tests/marketdata/fixtures.h"
 #include "tests/marketdata/stream_reader.h"
 
@@ -260,6 +263,143 @@ TEST_F(ServiceTest, UnaryValidation) {
     v1::GetTickersResponse resp;
     EXPECT_EQ(stub->GetTickers(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   }
+}
+
+// The unary calls answered from REST, with a fake exchange behind the real rate gate. The io
+// thread is the test's (ManualExecutor): REST work runs only when the test pumps it.
+class ServiceRestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    hub_ = std::make_unique<Hub>(HubOptions{}, clock_);
+    auto pairs = ParseTradingPairs(
+        R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","symbolStatus":"OPEN"},{"symbol":"ETHUSDT","symbolStatus":"OPEN"}]})");
+    ASSERT_TRUE(pairs.ok());
+    symbols_.Update(*pairs, clock_.NowNs());
+    http_.responder = [](const net::HttpRequest&) { return testing::HttpOk(R"({"code":0,"msg":"Success","data":[]})"); };
+  }
+  void Start(RestClientOptions rest_options) {
+    rest_ = std::make_unique<MarketRestClient>(&http_, &io_, clock_, rest_options);
+    service_ = std::make_unique<MarketDataServiceImpl>(ServiceOptions{}, hub_.get(), &demand_, &symbols_, rest_.get(),
+                                                       clock_);
+    auto server = GrpcServer::Start({.address = "127.0.0.1:0", .services = {service_.get()}});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    stub_ = v1::MarketDataService::NewStub(grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    if (server_) ShutdownServer();
+    server_.reset();
+    service_.reset();
+    rest_.reset();
+    io_.RunPending();
+    hub_.reset();
+  }
+
+  /// Runs the io queue until `pred` holds; the handlers post to it from gRPC threads. Bounded.
+  bool PumpUntil(const std::function<bool()>& pred) {
+    for (int i = 0; i < 2000 && !pred(); ++i) {
+      ran_ += io_.RunPending();
+      if (!pred()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return pred();
+  }
+
+  /// grpc::Server::Shutdown(0) waits for every call to finish. Returns whether it did so without
+  /// any REST progress (the io queue is not run meanwhile); if not, closes the REST client so
+  /// the test can end.
+  bool ShutdownServer() {
+    auto done = std::async(std::launch::async, [this] { server_->Shutdown(std::chrono::milliseconds(0)); });
+    const bool prompt = done.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+    if (!prompt) {
+      rest_->Close();
+      http_.ReleaseHeld();
+      while (done.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) io_.RunPending();
+    }
+    return prompt;
+  }
+
+  struct Pending {
+    grpc::ClientContext ctx;
+    std::promise<grpc::Status> status;
+  };
+
+  FakeClock clock_;
+  ManualExecutor io_;
+  testing::FakeHttpClient http_{&io_};
+  FakeDemand demand_;
+  SymbolRegistry symbols_;
+  std::unique_ptr<Hub> hub_;
+  std::unique_ptr<MarketRestClient> rest_;
+  std::unique_ptr<MarketDataServiceImpl> service_;
+  std::unique_ptr<GrpcServer> server_;
+  std::unique_ptr<v1::MarketDataService::Stub> stub_;
+  int ran_ = 0;
+};
+
+// A REST-backed call waiting in the rate gate must not hold up shutdown: gRPC cancels it at the
+// shutdown deadline and it finishes at once (SIGTERM used to hang forever here).
+TEST_F(ServiceRestTest, CallsQueuedInTheRestGateFinishWhenTheServerShutsDown) {
+  RestClientOptions closed;  // a gate that never lets a call through
+  closed.burst = 0;
+  closed.requests_per_second = 1e-9;
+  Start(closed);
+  Pending book, tickers, klines;
+  v1::GetOrderBookRequest book_req;
+  book_req.set_symbol("ETHUSDT");
+  book_req.set_depth(50);
+  v1::GetOrderBookResponse book_resp;
+  stub_->async()->GetOrderBook(&book.ctx, &book_req, &book_resp, [&](grpc::Status s) { book.status.set_value(s); });
+  v1::GetTickersRequest tickers_req;
+  tickers_req.add_symbols("ETHUSDT");
+  v1::GetTickersResponse tickers_resp;
+  stub_->async()->GetTickers(&tickers.ctx, &tickers_req, &tickers_resp,
+                             [&](grpc::Status s) { tickers.status.set_value(s); });
+  v1::GetKlinesRequest klines_req;
+  klines_req.set_symbol("BTCUSDT");
+  klines_req.set_interval(v1::KLINE_INTERVAL_1M);
+  v1::GetKlinesResponse klines_resp;
+  stub_->async()->GetKlines(&klines.ctx, &klines_req, &klines_resp,
+                            [&](grpc::Status s) { klines.status.set_value(s); });
+  // All three reached the gate (each posts one Get to the io queue).
+  ASSERT_TRUE(PumpUntil([&] { return ran_ >= 3; }));
+  EXPECT_TRUE(http_.requests.empty());
+  EXPECT_TRUE(ShutdownServer()) << "grpc::Server::Shutdown waited for calls stuck in the REST gate";
+  for (Pending* p : {&book, &tickers, &klines}) {
+    auto f = p->status.get_future();
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    EXPECT_FALSE(f.get().ok());
+  }
+  // The queued REST calls are answered later (closed): nothing touches the finished calls.
+  rest_->Close();
+  io_.RunPending();
+}
+
+// A client that gave up on GetKlines costs no further REST pages.
+TEST_F(ServiceRestTest, CancelledGetKlinesFetchesNoFurtherPage) {
+  RestClientOptions open;
+  open.burst = open.requests_per_second = 1000;
+  open.max_per_window = 1000;
+  Start(open);
+  http_.hold = true;
+  Pending klines;
+  v1::GetKlinesRequest req;
+  req.set_symbol("BTCUSDT");
+  req.set_interval(v1::KLINE_INTERVAL_1M);
+  req.set_end_time_ms(clock_.NowMs());
+  req.set_start_time_ms(clock_.NowMs() - 50 * 200 * 60000LL);  // 50 pages
+  req.set_limit(10000);
+  v1::GetKlinesResponse resp;
+  stub_->async()->GetKlines(&klines.ctx, &req, &resp, [&](grpc::Status s) { klines.status.set_value(s); });
+  ASSERT_TRUE(PumpUntil([&] { return http_.requests.size() == 1; }));
+  klines.ctx.TryCancel();
+  EXPECT_EQ(klines.status.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
+  // Once the server is down every call has finished (the cancel has been seen): the first page's
+  // reply must not fetch a second.
+  EXPECT_TRUE(ShutdownServer());
+  http_.hold = false;
+  http_.ReleaseHeld();
+  io_.RunPending();
+  EXPECT_EQ(http_.requests.size(), 1u);
 }
 
 }  // namespace
