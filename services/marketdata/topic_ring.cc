@@ -131,6 +131,16 @@ void TopicRing::Trim(int64_t min_recv_ns) {
   }
 }
 
+void TopicRing::DropCache() {
+  std::lock_guard<AdaptiveMutex> lock(mu_);
+  while (tail_ < head_) {
+    bytes_ -= At(tail_).bytes.capacity();
+    std::string().swap(At(tail_).bytes);
+    ++tail_;
+  }
+  aged_until_ = tail_;
+}
+
 size_t TopicRing::size() const {
   std::lock_guard<AdaptiveMutex> lock(mu_);
   return head_ - tail_;

@@ -85,6 +85,10 @@ class TopicRing {
   /// Frees events received before `min_recv_ns` (keeping the newest one of a state topic: it is
   /// the cache). Called periodically so quiet topics do not hold memory.
   void Trim(int64_t min_recv_ns);
+  /// Frees every event, the cached state included: the topic's exchange subscription ended, so
+  /// its last state would only grow older. Until fresh data arrives, late joiners get no
+  /// snapshot and unary reads find nothing cached (GetOrderBook/GetTickers go to REST).
+  void DropCache();
 
   /// Events currently held, and bytes of slot storage (metrics, tests).
   size_t size() const;

@@ -115,8 +115,7 @@ void UpstreamManager::ReleaseOnIo(std::vector<TopicRef> topics) {
     TopicState* t = it->second.get();
     if (t->refs > 0 && --t->refs == 0) {
       if (options_.linger.count() <= 0) {
-        Unassign(t, /*send_unsubscribe=*/true);
-        SetHealth(t, TopicHealth::kLive);
+        EndFeed(t);
         topics_.erase(it);
         continue;
       }
@@ -488,6 +487,14 @@ void UpstreamManager::Unassign(TopicState* t, bool send_unsubscribe) {
   stats_.subscribed_topics.fetch_sub(1, std::memory_order_relaxed);
 }
 
+void UpstreamManager::EndFeed(TopicState* t) {
+  Unassign(t, /*send_unsubscribe=*/true);
+  // Nothing keeps the ring's state current from here on: never serve it as live (the health
+  // counters go back to a clean slate; a later subscription starts the topic afresh).
+  t->ring->DropCache();
+  SetHealth(t, TopicHealth::kLive);
+}
+
 void UpstreamManager::SetHealth(TopicState* t, TopicHealth h) {
   if (t->health == h) return;
   if (t->health == TopicHealth::kStale) stats_.stale_topics.fetch_sub(1, std::memory_order_relaxed);
@@ -516,8 +523,7 @@ void UpstreamManager::CheckTopics(Time now) {
   for (auto& [key, owned] : topics_) {
     TopicState* t = owned.get();
     if (t->refs == 0 && t->lingering && now >= t->linger_until) {
-      Unassign(t, /*send_unsubscribe=*/true);
-      SetHealth(t, TopicHealth::kLive);
+      EndFeed(t);
       expired.push_back(key);
       continue;
     }

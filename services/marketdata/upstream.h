@@ -192,6 +192,8 @@ class UpstreamManager final : public TopicDemand {
   void ReleaseOnIo(std::vector<TopicRef> topics);
   void Assign(TopicState* t);
   void Unassign(TopicState* t, bool send_unsubscribe);
+  /// The last stream left and the linger passed: unsubscribe and drop the ring's cached state.
+  void EndFeed(TopicState* t);
   void SetHealth(TopicState* t, TopicHealth h);
   std::chrono::milliseconds StaleAfter(const ChannelSpec& spec) const;
   void CheckTopics(Time now);

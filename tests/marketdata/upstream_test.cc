@@ -202,6 +202,56 @@ TEST_F(UpstreamTest, UnsubscribesOnlyAfterTheLingerAndRejoinCancelsIt) {
   EXPECT_EQ(up_->SubscriptionsPerConnection(), std::vector<int>{0});
 }
 
+// Once a topic's exchange subscription ends, its last state only grows older: it must not be
+// served as live (GetOrderBook/GetTickers read LatestCopy; late joiners get AddLatest as their
+// snapshot). It used to be kept forever and served hundreds of seconds old.
+TEST_F(UpstreamTest, CachedStateIsDroppedWhenTheExchangeSubscriptionEnds) {
+  for (const Ms linger : {Ms(1000), Ms(0)}) {
+    SCOPED_TRACE(linger.count());
+    UpstreamOptions opt;
+    opt.linger = linger;
+    Make(opt);
+    Ws(0).Open();
+    Run();
+    auto& first = Subscribe({Ref("depth_book15", "BTCUSDT")});
+    Ws(0).Text(Book("BTCUSDT", "1"));
+    Run();
+    ASSERT_TRUE(first.WaitEvents(2));
+    TopicRing* ring = hub_->FindTopic(TopicKey("depth_book15", "BTCUSDT"));
+    ASSERT_TRUE(ring->LatestCopy());
+    // The stream leaves.
+    for (const auto& s : *hub_->Streams()) {
+      s->Detach();
+      hub_->RemoveStream(s.get());
+    }
+    up_->Release({Ref("depth_book15", "BTCUSDT")});
+    Run();
+    if (linger.count() > 0) {
+      Advance(linger / 2);
+      EXPECT_TRUE(ring->LatestCopy()) << "still subscribed within the linger: the cache is live";
+      Advance(linger);
+    }
+    Advance(Ms(300));  // the unsubscribe goes out on a tick (paced)
+    EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "depth_book15", "BTCUSDT"), 1);
+    EXPECT_FALSE(ring->LatestCopy()) << "the state of an ended subscription is still cached";
+    // A late joiner gets no snapshot of the old book: LIVE first, then fresh data.
+    auto& late = Subscribe({Ref("depth_book15", "BTCUSDT")});
+    ASSERT_TRUE(late.WaitEvents(1));
+    EXPECT_TRUE(HasStatus(late.events(), StreamStatus::STATE_LIVE));
+    Ws(0).Text(Book("BTCUSDT", "2"));
+    Run();
+    ASSERT_TRUE(late.WaitEvents(2));
+    auto ev = late.events();
+    ASSERT_EQ(ev.size(), 2u);
+    EXPECT_FALSE(ev[0].has_order_book());
+    EXPECT_EQ(ev[1].order_book().bids(0).price(), "2");
+    ASSERT_TRUE(ring->LatestCopy());
+    TearDown();
+    ws_.clients.clear();
+    sinks_.clear();
+  }
+}
+
 TEST_F(UpstreamTest, MessagesArePacedUnderFivePerSecondIncludingPings) {
   UpstreamOptions opt;
   opt.ping_interval = Ms(1000);
