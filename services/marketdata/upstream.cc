@@ -352,7 +352,8 @@ void UpstreamManager::HandlePush(const Frame& f, int64_t recv_ns) {
   // clock read per frame.
   t->last_data = std::max(now_, t->sent_at);
   if (t->sub == SubState::kSent || t->sub == SubState::kQueued) t->sub = SubState::kConfirmed;
-  if (t->health == TopicHealth::kStale || t->health == TopicHealth::kDegraded) {
+  // Reconnecting here: a topic that waited for room on a connection that was already open.
+  if (t->health != TopicHealth::kLive) {
     SetHealth(t, TopicHealth::kLive);
     hub_->BroadcastStatus({t->ring}, State::STATE_RECOVERED, "websocket data resumed");
   }
@@ -455,6 +456,17 @@ void UpstreamManager::Assign(TopicState* t) {
       bad_frame_log_.Log(LogLevel::kError, kComponent, "connections_full",
                          "every upstream connection is full; topic waits",
                          {{"topic", t->ring->key()}, {"connections", static_cast<int64_t>(conns_.size())}});
+      // The topic gets no data until a slot frees (CheckTopics retries every tick): its streams
+      // must not believe it live, and readiness must not count it healthy. Books and tickers are
+      // served from REST meanwhile (PollDegraded), like any feed that is down.
+      if (t->health == TopicHealth::kLive) {
+        SetHealth(t, TopicHealth::kReconnecting);
+        hub_->BroadcastStatus({t->ring}, State::STATE_RECONNECTING,
+                              absl::StrCat("no exchange connection has room (", options_.max_connections,
+                                           " connections of ", options_.max_subscriptions_per_connection,
+                                           " subscriptions, --max-connections / "
+                                           "--max-subscriptions-per-connection); waiting for one"));
+      }
       return;
     }
     target = NewConnection();

@@ -252,6 +252,45 @@ TEST_F(UpstreamTest, CachedStateIsDroppedWhenTheExchangeSubscriptionEnds) {
   }
 }
 
+// Every connection full: the topic that found no room must not look live to its streams or to
+// readiness (it used to wait silently under STATE_LIVE with health SERVING).
+TEST_F(UpstreamTest, TopicWithNoRoomOnAnyConnectionIsReportedAndServedOnceRoomFrees) {
+  UpstreamOptions opt;
+  opt.max_connections = 1;
+  opt.max_subscriptions_per_connection = 2;
+  opt.linger = Ms(0);
+  opt.rest_fallback = false;
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  Subscribe({Ref("ticker", "BTCUSDT"), Ref("ticker", "ETHUSDT")});
+  auto& third = Subscribe({Ref("ticker", "XRPUSDT")});
+  Advance(Ms(300));
+  EXPECT_EQ(up_->SubscriptionsPerConnection(), std::vector<int>{2});
+  EXPECT_EQ(ws_.clients.size(), 1u);
+  ASSERT_TRUE(third.WaitFor([](const auto& ev) { return HasStatus(ev, StreamStatus::STATE_RECONNECTING); }));
+  for (const auto& e : third.events()) {
+    if (e.has_status() && e.status().state() == StreamStatus::STATE_RECONNECTING) {
+      EXPECT_NE(e.status().reason().find("no exchange connection has room"), std::string::npos) << e.status().reason();
+    }
+  }
+  EXPECT_FALSE(up_->ready());
+  // The first stream leaves: its slots free, the waiting topic is subscribed and recovers.
+  auto streams = hub_->Streams();
+  streams->front()->Detach();
+  hub_->RemoveStream(streams->front().get());
+  up_->Release({Ref("ticker", "BTCUSDT"), Ref("ticker", "ETHUSDT")});
+  Run();
+  Advance(Ms(600));
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "ticker", "XRPUSDT"), 1);
+  Ws(0).Text(
+      R"({"ch":"ticker","symbol":"XRPUSDT","ts":1732178884994,"data":{"s":"XRPUSDT","la":"2.5","o":"2.4","h":"2.6","l":"2.3","b":"100","q":"250","r":"1.2"}})");
+  Run();
+  ASSERT_TRUE(third.WaitFor([](const auto& ev) { return HasStatus(ev, StreamStatus::STATE_RECOVERED); }));
+  Advance(Ms(100));
+  EXPECT_TRUE(up_->ready());
+}
+
 TEST_F(UpstreamTest, MessagesArePacedUnderFivePerSecondIncludingPings) {
   UpstreamOptions opt;
   opt.ping_interval = Ms(1000);
