@@ -52,6 +52,12 @@ MdMetrics::MdMetrics(prometheus::Registry& r, Hub* hub, UpstreamManager* upstrea
   AddCounter(bad, {{"kind", "unknown_channel"}}, &us.unknown_channel);
   AddCounter(bad, {{"kind", "empty_book"}}, &us.empty_books);
   AddCounter(bad, {{"kind", "unsubscribed"}}, &us.unsubscribed_frames);
+  auto& stray = prometheus::BuildCounter()
+                    .Name("bitunix_md_upstream_stray_frames_total")
+                    .Help("Data frames dropped as expected leftovers, not exchange faults: on a connection the "
+                          "topic is no longer assigned to.")
+                    .Register(r);
+  AddCounter(stray, {{"kind", "other_connection"}}, &us.other_connection_frames);
   auto counter = [&](const char* name, const char* help, const std::atomic<uint64_t>* src) {
     AddCounter(prometheus::BuildCounter().Name(name).Help(help).Register(r), {}, src);
   };

@@ -293,7 +293,7 @@ void UpstreamManager::OnText(Conn* c, uint64_t gen, std::string_view data, int64
         c->healthy = true;
         consecutive_failures_ = 0;
       }
-      HandlePush(f, recv_ns);
+      HandlePush(c, f, recv_ns);
       return;
     }
     case FrameKind::kPingReply:
@@ -327,12 +327,14 @@ void UpstreamManager::HandleSubscribeRefusal(Conn* c, const Frame& f) {
     if (t->sub != SubState::kConfirmed) move.push_back(t);
   }
   for (TopicState* t : move) {
-    Unassign(t, /*send_unsubscribe=*/false);
+    // Unconfirmed is not refused: a quiet trade topic is only confirmed by data. Unsubscribe here
+    // so this connection does not keep feeding a topic that now lives on another.
+    Unassign(t, /*send_unsubscribe=*/true);
     Assign(t);
   }
 }
 
-void UpstreamManager::HandlePush(const Frame& f, int64_t recv_ns) {
+void UpstreamManager::HandlePush(Conn* c, const Frame& f, int64_t recv_ns) {
   key_.assign(f.ch);
   key_.push_back(':');
   for (char ch : f.symbol) key_.push_back(static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 32 : ch));
@@ -342,6 +344,12 @@ void UpstreamManager::HandlePush(const Frame& f, int64_t recv_ns) {
     return;
   }
   TopicState* t = it->second.get();
+  if (t->conn != c) {
+    // A subscription this connection should no longer have (the topic moved after a refusal, or
+    // an unsubscribe is still in flight): publishing it too would duplicate the topic's trades.
+    stats_.other_connection_frames.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   if (f.spec->channel == v1::CHANNEL_ORDER_BOOK && f.bids.empty() && f.asks.empty()) {
     // The shape of an unknown symbol (reference section 8): never publish it as a book.
     stats_.empty_books.fetch_add(1, std::memory_order_relaxed);

@@ -79,6 +79,8 @@ struct UpstreamStats {
   std::atomic<uint64_t> parse_errors{0};
   std::atomic<uint64_t> unknown_channel{0};
   std::atomic<uint64_t> unsubscribed_frames{0};  ///< data for a topic nobody wants (yet/anymore)
+  /// Data for a topic on a connection it is not assigned to (dropped; not an exchange fault).
+  std::atomic<uint64_t> other_connection_frames{0};
   std::atomic<uint64_t> empty_books{0};          ///< all-empty levels: the unknown-symbol shape
   std::atomic<uint64_t> subscribe_refusals{0};
   std::atomic<uint64_t> reconnects{0};
@@ -185,7 +187,7 @@ class UpstreamManager final : public TopicDemand {
   void OnOpen(Conn* c, uint64_t gen);
   void OnText(Conn* c, uint64_t gen, std::string_view data, int64_t recv_ns);
   void OnClosed(Conn* c, uint64_t gen, const absl::Status& reason);
-  void HandlePush(const Frame& f, int64_t recv_ns);
+  void HandlePush(Conn* c, const Frame& f, int64_t recv_ns);
   void HandleSubscribeRefusal(Conn* c, const Frame& f);
   void TrySend(Conn* c, Time now);
   void AcquireOnIo(std::vector<TopicRef> topics);

@@ -598,6 +598,36 @@ TEST_F(UpstreamTest, RefusalPast300MovesUnconfirmedTopicsToAnotherConnection) {
   Advance(Ms(300));
   EXPECT_EQ(SubscribeArgs(1, "subscribe", "trade", "B"), 1);
   EXPECT_EQ(up_->SubscriptionsPerConnection(), (std::vector<int>{1, 1}));
+  // B may well be subscribed on the first connection (unconfirmed is not refused): it is
+  // unsubscribed there, and its data from there is not published twice.
+  EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "B"), 1);
+}
+
+TEST_F(UpstreamTest, DataFromAConnectionTheTopicIsNotAssignedToIsDropped) {
+  UpstreamOptions opt;
+  opt.max_subscriptions_per_connection = 1;
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  auto& sink = Subscribe({Ref("trade", "A"), Ref("trade", "B")});
+  ASSERT_EQ(ws_.clients.size(), 2u);
+  Ws(1).Open();
+  Run();
+  Advance(Ms(300));
+  ASSERT_EQ(SubscribeArgs(1, "subscribe", "trade", "B"), 1);
+  Ws(0).Text(Trade("B", "1"));  // a leftover subscription of B on the first connection
+  Ws(1).Text(Trade("B", "2"));
+  Run();
+  ASSERT_TRUE(sink.WaitFor([](const auto& ev) { return !ev.empty() && ev.back().has_trade(); }));
+  auto ev = sink.events();
+  int trades = 0;
+  for (const auto& e : ev) {
+    if (!e.has_trade()) continue;
+    ++trades;
+    EXPECT_EQ(e.trade().price(), "2");
+  }
+  EXPECT_EQ(trades, 1);
+  EXPECT_EQ(up_->stats().other_connection_frames.load(), 1u);
 }
 
 }  // namespace
