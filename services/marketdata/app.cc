@@ -105,6 +105,9 @@ std::vector<OptSpec> MarketDataOptionSpecs() {
       Dur("backoff-initial", "250ms", "First reconnect delay (doubles per failure, with jitter)."),
       Dur("backoff-max", "30s", "Reconnect delay cap."),
       Int("breaker-failures", 6, 1, 1000, "Consecutive failed connects that open the circuit breaker."),
+      Dur("min-healthy-session", "30s",
+          "A reconnect resets the backoff and the breaker's failure count only after its session was healthy "
+          "this long; shorter sessions count as failed connects."),
       Dur("breaker-cooldown", "30s", "How long the open breaker waits before trying again."),
       Num("rest-rate-limit", "8", "Exchange REST requests per second, all uses (the public limit is 10/s per IP)."),
       Num("rest-poll-budget", "4", "Of those, the most per second the degraded-mode poller and refreshes may use."),
@@ -166,6 +169,7 @@ absl::StatusOr<AppOptions> AppOptionsFromConfig(const Config& c) {
   u.backoff.max = c.Duration("backoff-max");
   u.breaker_failures = static_cast<int>(c.Int("breaker-failures"));
   u.breaker_cooldown = c.Duration("breaker-cooldown");
+  u.min_healthy_session = c.Duration("min-healthy-session");
   u.rest_fallback = c.Bool("rest-fallback");
   u.rest_poll_interval = c.Duration("rest-poll-interval");
   u.symbol_refresh = c.Duration("symbol-refresh-interval");

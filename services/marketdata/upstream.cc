@@ -174,6 +174,7 @@ void UpstreamManager::OnOpen(Conn* c, uint64_t gen) {
   c->awaiting_pong = false;
   c->probe_wanted = false;
   c->healthy = false;
+  c->proven = false;
   stats_.connections_open.fetch_add(1, std::memory_order_relaxed);
   if (c == conns_.front().get()) stats_.connected_since_ns.store(clock_.NowNs(), std::memory_order_relaxed);
 
@@ -226,12 +227,17 @@ void UpstreamManager::OnClosed(Conn* c, uint64_t gen, const absl::Status& reason
     return;
   }
   stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
-  if (c->healthy) {
+  // A session that ends before it was healthy for --min-healthy-session counts as a failed
+  // connect: an exchange that accepts, answers a ping or two and drops us again must see the
+  // backoff grow (and the breaker open), not a reconnect storm at the initial delay.
+  if (c->proven || (was_open && c->healthy && now - c->opened_at >= options_.min_healthy_session)) {
     c->backoff.Reset();
+    consecutive_failures_ = 0;
   } else {
     ++consecutive_failures_;
   }
   c->healthy = false;
+  c->proven = false;
   if (consecutive_failures_ >= options_.breaker_failures && !breaker_open_) {
     breaker_open_ = true;
     breaker_until_ = now + options_.breaker_cooldown;
@@ -289,20 +295,14 @@ void UpstreamManager::OnText(Conn* c, uint64_t gen, std::string_view data, int64
         return;
       }
       stats_.frames[f.spec->channel].fetch_add(1, std::memory_order_relaxed);
-      if (!c->healthy) {
-        c->healthy = true;
-        consecutive_failures_ = 0;
-      }
+      c->healthy = true;
       HandlePush(c, f, recv_ns);
       return;
     }
     case FrameKind::kPingReply:
       stats_.control_frames.fetch_add(1, std::memory_order_relaxed);
       c->awaiting_pong = false;
-      if (!c->healthy) {
-        c->healthy = true;
-        consecutive_failures_ = 0;
-      }
+      c->healthy = true;
       return;
     case FrameKind::kSubscribeReply:
       stats_.control_frames.fetch_add(1, std::memory_order_relaxed);
@@ -718,6 +718,12 @@ void UpstreamManager::Tick() {
       continue;
     }
     if (c->state != ConnState::kOpen) continue;
+    if (!c->proven && c->healthy && now - c->opened_at >= options_.min_healthy_session) {
+      // Healthy long enough to trust: the next drop starts again from the initial delay.
+      c->proven = true;
+      c->backoff.Reset();
+      consecutive_failures_ = 0;
+    }
     if (c->awaiting_pong && now - c->ping_sent > options_.pong_timeout) {
       stats_.pong_timeouts.fetch_add(1, std::memory_order_relaxed);
       c->last_error = absl::StrCat("no pong within ", options_.pong_timeout.count(), " ms");

@@ -8,8 +8,9 @@
 //   spread over further connections.
 // - JSON pings (library pings are off in WsClient), pong timeout, staleness per topic with
 //   per-channel thresholds (a stale topic also triggers a probe ping), exponential backoff with
-//   jitter and a cap, a circuit breaker after repeated failed connects, and on reconnect every
-//   wanted topic is subscribed again.
+//   jitter and a cap (reset only by a session healthy for `min_healthy_session`), a circuit
+//   breaker after repeated failed connects or short sessions, and on reconnect every wanted topic
+//   is subscribed again.
 // - There is no subscribe ack (reference section 8): a subscription is confirmed by its first data
 //   frame, and re-sent once if none arrives within `confirm-timeout`.
 // - While a topic's feed is down or stale, books and tickers are polled over REST (background
@@ -56,6 +57,9 @@ struct UpstreamOptions {
   std::chrono::milliseconds confirm_timeout{10000};
   BackoffPolicy backoff{std::chrono::milliseconds(250), std::chrono::milliseconds(30000), 2.0, 0.5};
   int breaker_failures = 6;  ///< consecutive failed connects that open the breaker
+  /// A session resets the backoff and the breaker's failure count only once it has been open
+  /// and healthy (data or a pong) this long; a shorter one counts as a failed connect.
+  std::chrono::milliseconds min_healthy_session{30000};
   std::chrono::milliseconds breaker_cooldown{30000};
   /// Staleness thresholds per channel (0 = never stale: trades can be quiet for minutes).
   std::chrono::milliseconds stale_book{3000};
@@ -171,6 +175,7 @@ class UpstreamManager final : public TopicDemand {
     bool awaiting_pong = false;
     bool probe_wanted = false;
     bool healthy = false;  ///< got a pong or data since it opened
+    bool proven = false;   ///< healthy for min_healthy_session: backoff and failures were reset
     bool retired = false;  ///< closing for good (idle); deleted after on_closed
     int capacity = 300;
     std::vector<TopicState*> topics;

@@ -525,6 +525,63 @@ TEST_F(UpstreamTest, BackoffGrowsAndTheBreakerOpensAfterRepeatedFailures) {
   EXPECT_TRUE(up_->ready());
 }
 
+// A session that answers a ping and drops a second later is not a recovery: the backoff keeps
+// growing until a session stays healthy for min_healthy_session (it used to reset on any pong or
+// data, so a flapping exchange was hit at the initial delay forever).
+TEST_F(UpstreamTest, OnlyASessionHealthyLongEnoughResetsTheBackoff) {
+  UpstreamOptions opt;
+  opt.backoff = {Ms(100), Ms(1600), 2.0, 0.0};
+  opt.min_healthy_session = Ms(5000);
+  opt.breaker_failures = 100;
+  Make(opt);
+  // One session: open, a pong, `length` healthy, dropped; returns the delay to the next attempt.
+  auto session = [&](Ms length) {
+    Ws(0).Open();
+    Run();
+    Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
+    Run();
+    Advance(length);
+    Ws(0).Drop(absl::UnavailableError("reset by peer"));
+    Run();
+    const int before = Ws(0).connects;
+    int64_t waited = 0;
+    while (Ws(0).connects == before && waited < 10000) {
+      Advance(Ms(10), Ms(10));
+      waited += 10;
+    }
+    return waited;
+  };
+  std::vector<int64_t> delays;
+  for (int i = 0; i < 4; ++i) delays.push_back(session(Ms(1000)));
+  EXPECT_NEAR(delays[0], 100, 30);
+  EXPECT_NEAR(delays[1], 200, 30);
+  EXPECT_NEAR(delays[2], 400, 30);
+  EXPECT_NEAR(delays[3], 800, 30);
+  // Healthy past the minimum: the next drop starts from the initial delay again.
+  EXPECT_NEAR(session(Ms(5200)), 100, 30);
+}
+
+// Short sessions count toward the breaker like failed connects.
+TEST_F(UpstreamTest, ShortSessionsOpenTheBreaker) {
+  UpstreamOptions opt;
+  opt.backoff = {Ms(50), Ms(50), 2.0, 0.0};
+  opt.min_healthy_session = Ms(5000);
+  opt.breaker_failures = 3;
+  Make(opt);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_FALSE(up_->stats().breaker_open.load()) << "after " << i << " short sessions";
+    Ws(0).Open();
+    Run();
+    Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
+    Run();
+    Advance(Ms(500));
+    Ws(0).Drop(absl::UnavailableError("reset by peer"));
+    Run();
+    Advance(Ms(100));
+  }
+  EXPECT_TRUE(up_->stats().breaker_open.load());
+}
+
 TEST_F(UpstreamTest, WhileDownBooksAndTickersComeFromRestMarkedDegraded) {
   UpstreamOptions opt;
   opt.rest_poll_interval = Ms(1000);
