@@ -37,8 +37,9 @@ void Dispatcher::Stop() {
 }
 
 void Dispatcher::Wake() {
-  // Only the first wake-up since the last scan pays for the futex.
-  if (pending_.load(std::memory_order_relaxed) || pending_.exchange(true, std::memory_order_acq_rel)) return;
+  // Only the first wake-up since the last scan pays for the futex. The load is seq_cst (a plain
+  // load on x86) and pairs with the seq_cst clear in Run(): see there.
+  if (pending_.load(std::memory_order_seq_cst) || pending_.exchange(true, std::memory_order_seq_cst)) return;
   std::lock_guard<std::mutex> lock(mu_);
   cv_.notify_one();
 }
@@ -88,7 +89,15 @@ void Dispatcher::Run() {
     }
     due_now.clear();
     if (!scan) continue;
-    pending_.store(false, std::memory_order_release);
+    // Store-buffer (Dekker) pattern: a publisher stores a ring head (or a stream's has_control_)
+    // and then loads pending_; we store pending_ = false and then load the heads. With weaker
+    // orderings both loads may read the old values (our store still in the store buffer): the
+    // publisher sees pending_ still true and skips the wake-up, and our scan misses its event,
+    // which then waits for an unrelated wake-up. With every one of these four accesses seq_cst
+    // (ring heads, has_control_, pending_ here and in Wake()), one of the two loads must see the
+    // other side's store: either the scan below finds the event, or Wake() finds pending_ false
+    // and wakes us again.
+    pending_.store(false, std::memory_order_seq_cst);
     hub_->stats().dispatcher_wakeups.fetch_add(1, std::memory_order_relaxed);
     auto streams = hub_->Streams();
     for (const auto& s : *streams) {

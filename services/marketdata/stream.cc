@@ -170,7 +170,8 @@ void Stream::PushControlLocked(std::string bytes, const EventLayout& layout) {
   // Ordered after every event the hub has published so far (and never after the close point).
   const uint64_t gseq = std::min(hub_->last_gseq(), close_gseq_);
   control_.push_back({std::move(bytes), layout, OrderKey{gseq, control_sub_++}});
-  has_control_.store(true, std::memory_order_release);
+  // seq_cst: pairs with the dispatcher's clear of its pending flag (Dispatcher::Run).
+  has_control_.store(true, std::memory_order_seq_cst);
 }
 
 void Stream::PostControl(std::string bytes, const EventLayout& layout) {
@@ -199,7 +200,8 @@ void Stream::PostGap(common_v1::Gap::Reason reason, uint64_t missed, const std::
 }
 
 bool Stream::HasPending() const {
-  if (has_control_.load(std::memory_order_acquire)) return true;
+  // seq_cst loads (plain loads on x86): the dispatcher's side of the pattern in Dispatcher::Run.
+  if (has_control_.load(std::memory_order_seq_cst)) return true;
   for (size_t i = 0; i < topics_.size(); ++i) {
     if (topics_[i].ring->head() > cursors_[i].load(std::memory_order_acquire)) return true;
   }
