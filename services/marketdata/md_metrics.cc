@@ -55,9 +55,10 @@ MdMetrics::MdMetrics(prometheus::Registry& r, Hub* hub, UpstreamManager* upstrea
   auto& stray = prometheus::BuildCounter()
                     .Name("bitunix_md_upstream_stray_frames_total")
                     .Help("Data frames dropped as expected leftovers, not exchange faults: on a connection the "
-                          "topic is no longer assigned to.")
+                          "topic is no longer assigned to, or in flight when the topic was unsubscribed.")
                     .Register(r);
   AddCounter(stray, {{"kind", "other_connection"}}, &us.other_connection_frames);
+  AddCounter(stray, {{"kind", "after_unsubscribe"}}, &us.after_unsubscribe_frames);
   auto counter = [&](const char* name, const char* help, const std::atomic<uint64_t>* src) {
     AddCounter(prometheus::BuildCounter().Name(name).Help(help).Register(r), {}, src);
   };

@@ -340,7 +340,13 @@ void UpstreamManager::HandlePush(Conn* c, const Frame& f, int64_t recv_ns) {
   for (char ch : f.symbol) key_.push_back(static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 32 : ch));
   auto it = topics_.find(absl::string_view(key_.data(), key_.size()));
   if (it == topics_.end()) {
-    stats_.unsubscribed_frames.fetch_add(1, std::memory_order_relaxed);
+    // Frames sent before the exchange processed our unsubscribe are expected, not a fault.
+    auto ended = recently_ended_.find(absl::string_view(key_.data(), key_.size()));
+    if (ended != recently_ended_.end() && now_ - ended->second <= kLateFrameWindow) {
+      stats_.after_unsubscribe_frames.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      stats_.unsubscribed_frames.fetch_add(1, std::memory_order_relaxed);
+    }
     return;
   }
   TopicState* t = it->second.get();
@@ -508,6 +514,7 @@ void UpstreamManager::Unassign(TopicState* t, bool send_unsubscribe) {
 }
 
 void UpstreamManager::EndFeed(TopicState* t) {
+  if (t->conn != nullptr) recently_ended_[t->ring->key()] = clock_.Steady();
   Unassign(t, /*send_unsubscribe=*/true);
   // Nothing keeps the ring's state current from here on: never serve it as live (the health
   // counters go back to a clean slate; a later subscription starts the topic afresh).
@@ -749,6 +756,7 @@ void UpstreamManager::Tick() {
   PollDegraded(now);
   RefreshSymbols(now);
   if (now >= next_trim_) {
+    absl::erase_if(recently_ended_, [&](const auto& kv) { return now - kv.second > kLateFrameWindow; });
     hub_->TrimRings();
     next_trim_ = now + std::chrono::seconds(1);
   }

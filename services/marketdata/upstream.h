@@ -85,6 +85,8 @@ struct UpstreamStats {
   std::atomic<uint64_t> unsubscribed_frames{0};  ///< data for a topic nobody wants (yet/anymore)
   /// Data for a topic on a connection it is not assigned to (dropped; not an exchange fault).
   std::atomic<uint64_t> other_connection_frames{0};
+  /// Data for a topic unsubscribed moments ago (still in flight then; not an exchange fault).
+  std::atomic<uint64_t> after_unsubscribe_frames{0};
   std::atomic<uint64_t> empty_books{0};          ///< all-empty levels: the unknown-symbol shape
   std::atomic<uint64_t> subscribe_refusals{0};
   std::atomic<uint64_t> reconnects{0};
@@ -228,6 +230,10 @@ class UpstreamManager final : public TopicDemand {
   std::string key_;
   std::vector<std::unique_ptr<Conn>> conns_;
   absl::flat_hash_map<std::string, std::unique_ptr<TopicState>> topics_;
+  /// Topics unsubscribed within kLateFrameWindow, and when: their frames still in flight are
+  /// expected, not bad frames.
+  static constexpr std::chrono::seconds kLateFrameWindow{10};
+  absl::flat_hash_map<std::string, Time> recently_ended_;
   uint64_t seed_;
   int next_conn_id_ = 0;
   int consecutive_failures_ = 0;

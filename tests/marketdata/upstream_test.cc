@@ -291,6 +291,33 @@ TEST_F(UpstreamTest, TopicWithNoRoomOnAnyConnectionIsReportedAndServedOnceRoomFr
   EXPECT_TRUE(up_->ready());
 }
 
+// Frames still in flight when a topic is unsubscribed after its linger are expected: they must
+// not count as bad frames (operators alert on any increase of those). Later ones still do.
+TEST_F(UpstreamTest, FramesInFlightAfterAnUnsubscribeAreNotBadFrames) {
+  UpstreamOptions opt;
+  opt.linger = Ms(1000);
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  up_->Acquire({Ref("trade", "BTCUSDT")});
+  Run();
+  Ws(0).Text(Trade("BTCUSDT", "1"));
+  Run();
+  up_->Release({Ref("trade", "BTCUSDT")});
+  Run();
+  Advance(Ms(1300));
+  ASSERT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 1);
+  Ws(0).Text(Trade("BTCUSDT", "2"));
+  Run();
+  EXPECT_EQ(up_->stats().unsubscribed_frames.load(), 0u);
+  EXPECT_EQ(up_->stats().after_unsubscribe_frames.load(), 1u);
+  // Long after the unsubscribe, data for the topic is a real anomaly again.
+  Advance(Ms(12000));
+  Ws(0).Text(Trade("BTCUSDT", "3"));
+  Run();
+  EXPECT_EQ(up_->stats().unsubscribed_frames.load(), 1u);
+}
+
 TEST_F(UpstreamTest, MessagesArePacedUnderFivePerSecondIncludingPings) {
   UpstreamOptions opt;
   opt.ping_interval = Ms(1000);
