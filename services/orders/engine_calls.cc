@@ -12,6 +12,13 @@
 namespace bx::orders {
 namespace {
 
+// Page sizes are 1-100 (0 = 100): a larger one is refused rather than cut silently.
+absl::Status CheckLimit(uint32_t limit) {
+  if (limit <= 100) return absl::OkStatus();
+  return ValidationError(absl::StrCat("limit ", limit, " is over the exchange's 100 rows per page (0 means 100); "
+                                      "page through with skip"));
+}
+
 // Whether the order read back shows every TP/SL field a modify asked for. A field the exchange
 // did not report cannot confirm the change.
 bool TpslShows(const v1::TpSl& want, const v1::TpSl& got) {
@@ -240,6 +247,7 @@ void OrderEngine::GetOrder(v1::GetOrderRequest req, SteadyTime deadline, Reply<v
 
 void OrderEngine::ListOpenOrders(v1::ListOpenOrdersRequest req, SteadyTime deadline,
                                  Reply<v1::ListOpenOrdersResponse> done) {
+  if (absl::Status l = CheckLimit(req.limit()); !l.ok()) return done(std::move(l));
   QueryParams q = {{"symbol", NormalizeSymbol(req.symbol())},
                    {"startTime", MsParam(req.start_time_ms())},
                    {"endTime", MsParam(req.end_time_ms())},
@@ -257,6 +265,7 @@ void OrderEngine::ListOpenOrders(v1::ListOpenOrdersRequest req, SteadyTime deadl
 
 void OrderEngine::ListOrderHistory(v1::ListOrderHistoryRequest req, SteadyTime deadline,
                                    Reply<v1::ListOrderHistoryResponse> done) {
+  if (absl::Status l = CheckLimit(req.limit()); !l.ok()) return done(std::move(l));
   QueryParams q = {{"symbol", NormalizeSymbol(req.symbol())},
                    {"orderId", req.order_id()},
                    {"clientId", req.client_id()},
@@ -276,6 +285,7 @@ void OrderEngine::ListOrderHistory(v1::ListOrderHistoryRequest req, SteadyTime d
 }
 
 void OrderEngine::ListFills(v1::ListFillsRequest req, SteadyTime deadline, Reply<v1::ListFillsResponse> done) {
+  if (absl::Status l = CheckLimit(req.limit()); !l.ok()) return done(std::move(l));
   QueryParams q = {{"symbol", NormalizeSymbol(req.symbol())},
                    {"orderId", req.order_id()},
                    {"startTime", MsParam(req.start_time_ms())},
@@ -317,6 +327,7 @@ void OrderEngine::ListPositions(v1::ListPositionsRequest req, SteadyTime deadlin
 
 void OrderEngine::ListPositionHistory(v1::ListPositionHistoryRequest req, SteadyTime deadline,
                                       Reply<v1::ListPositionHistoryResponse> done) {
+  if (absl::Status l = CheckLimit(req.limit()); !l.ok()) return done(std::move(l));
   QueryParams q = {{"symbol", NormalizeSymbol(req.symbol())},
                    {"positionId", req.position_id()},
                    {"startTime", MsParam(req.start_time_ms())},
@@ -538,6 +549,7 @@ void OrderEngine::CancelTpslOrder(v1::CancelTpslOrderRequest req, SteadyTime dea
 
 void OrderEngine::ListTpslOrders(v1::ListTpslOrdersRequest req, SteadyTime deadline,
                                  Reply<v1::ListTpslOrdersResponse> done) {
+  if (absl::Status l = CheckLimit(req.limit()); !l.ok()) return done(std::move(l));
   QueryParams q = {{"symbol", NormalizeSymbol(req.symbol())}, {"positionId", req.position_id()}};
   if (req.history()) {
     q.push_back({"startTime", MsParam(req.start_time_ms())});

@@ -253,10 +253,16 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
     }
     filter.channels.insert(ch);
   }
+  const auto rules = engine_.rules().snapshot();  // null until trading_pairs first loads
   for (const auto& s : req.symbols()) {
     std::string n = NormalizeSymbol(s);
     if (n.empty()) {
       out->Finish(ToGrpcStatus(ValidationError(absl::StrCat("symbol '", s, "' is not of the form BTCUSDT")), ctx));
+      return;
+    }
+    if (rules && !rules->count(n)) {
+      out->Finish(ToGrpcStatus(
+          ValidationError(absl::StrCat("unknown symbol ", n, ": the exchange lists no such futures pair")), ctx));
       return;
     }
     filter.symbols.insert(n);
@@ -268,8 +274,10 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
       [weak_out](const v1::StreamUpdatesResponse* msg) {
         if (auto o = weak_out.lock()) o->Write(msg);
       },
-      [weak_out] {
-        if (auto o = weak_out.lock()) o->Finish(grpc::Status::OK);
+      [weak_out] {  // only at shutdown: a status that tells clients to reconnect (to another replica)
+        if (auto o = weak_out.lock()) {
+          o->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the order service is shutting down; reconnect"));
+        }
       });
   // A failed write means the call is gone; its done tag follows and ends the stream (on_done).
   out->set_on_write_done([stream](bool ok) { stream->OnWriteDone(ok); });

@@ -134,6 +134,8 @@ class OrderEngine {
   std::optional<PlacementView> Placement(const std::string& client_id) const;
   size_t unknown_placements() const { return unknown_count_; }
   const EngineOptions& options() const { return options_; }
+  /// The symbol rules the engine validates against (thread-safe snapshots).
+  const SymbolRules& rules() const { return rules_; }
 
  private:
   struct Entry;

@@ -218,6 +218,9 @@ HubEvent UpdateHub::CurrentStatus() const {
     e.mutable_status()->set_state(cv1::StreamStatus::STATE_RECONNECTING);
     e.mutable_status()->set_reason("private feed not connected yet");
   }
+  // RECOVERED tells a stream that was open through an outage to expect snapshots; a stream that
+  // starts now starts from its own snapshot, on a live feed.
+  if (e.status().state() == cv1::StreamStatus::STATE_RECOVERED) e.mutable_status()->set_state(cv1::StreamStatus::STATE_LIVE);
   return MakeHubEvent(std::move(e));
 }
 

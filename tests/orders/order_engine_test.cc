@@ -534,6 +534,23 @@ TEST(OrderEngine, CancelByClientIdAndUnknownOrder) {
   EXPECT_EQ(h.exchange.orders().front().status, "CANCELED");
 }
 
+TEST(OrderEngine, PageSizesOverTheExchangeLimitAreRefused) {
+  EngineHarness h;
+  h.LoadRules();
+  v1::ListOpenOrdersRequest open;
+  open.set_limit(1000);
+  auto r = h.Run(&OrderEngine::ListOpenOrders, open);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("limit 1000"), std::string::npos) << r.status();
+  v1::ListOrderHistoryRequest hist;
+  hist.set_limit(101);
+  EXPECT_EQ(h.Run(&OrderEngine::ListOrderHistory, hist).status().code(), absl::StatusCode::kInvalidArgument);
+  open.set_limit(100);
+  EXPECT_TRUE(h.Run(&OrderEngine::ListOpenOrders, open).ok());
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/get_pending_orders"), 1);
+}
+
 TEST(OrderEngine, GetOrderAndNotFound) {
   EngineHarness h;
   h.LoadRules();

@@ -153,6 +153,14 @@ TEST(OrdersSimStream, FiltersAndSkipSnapshot) {
   StreamReader refused(h.stub(), h.Ctx(testing::kReadToken, 5s), bad);
   ASSERT_TRUE(WaitUntil([&] { return refused.done(); }, 5s));
   EXPECT_EQ(refused.status().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // So is a symbol the exchange does not list.
+  v1::StreamUpdatesRequest unknown;
+  unknown.add_symbols("FOOUSDT");
+  StreamReader refused_unknown(h.stub(), h.Ctx(testing::kReadToken, 5s), unknown);
+  ASSERT_TRUE(WaitUntil([&] { return refused_unknown.done(); }, 5s));
+  EXPECT_EQ(refused_unknown.status().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(refused_unknown.status().error_message().find("unknown symbol FOOUSDT"), std::string::npos)
+      << refused_unknown.status().error_message();
 }
 
 TEST(OrdersSimStream, ShutdownEndsStreamsWithStatus) {
@@ -163,6 +171,8 @@ TEST(OrdersSimStream, ShutdownEndsStreamsWithStatus) {
   h.app().Shutdown(2s);
   ASSERT_TRUE(WaitUntil([&] { return s.done(); }, 5s));
   EXPECT_TRUE(s.Has(IsStatus(cv1::StreamStatus::STATE_SHUTTING_DOWN)));
+  // An error status, so that clients which reconnect on errors do (to another replica).
+  EXPECT_EQ(s.status().error_code(), grpc::StatusCode::UNAVAILABLE) << s.status().error_message();
 }
 
 }  // namespace

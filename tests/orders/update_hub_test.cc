@@ -146,6 +146,18 @@ TEST_F(HubTest, CloseAllDrainsThenFinishes) {
   EXPECT_TRUE(w2.finished);
 }
 
+TEST_F(HubTest, AStreamThatStartsAfterARecoveryStartsLive) {
+  UpdateHub hub(clock);
+  EXPECT_EQ(hub.CurrentStatus().event->status().state(), cv1::StreamStatus::STATE_RECONNECTING);
+  hub.SetStatus(cv1::StreamStatus::STATE_LIVE, "up");
+  hub.SetStatus(cv1::StreamStatus::STATE_RECONNECTING, "down");
+  EXPECT_EQ(hub.CurrentStatus().event->status().state(), cv1::StreamStatus::STATE_RECONNECTING);
+  hub.SetStatus(cv1::StreamStatus::STATE_RECOVERED, "back");
+  // Streams open through the outage got RECOVERED; a new one starts from its own snapshot.
+  EXPECT_EQ(hub.CurrentStatus().event->status().state(), cv1::StreamStatus::STATE_LIVE);
+  EXPECT_EQ(hub.CurrentStatus().event->status().reason(), "back");
+}
+
 TEST_F(HubTest, CancelledStreamStopsWriting) {
   auto s = Make();
   s->DeliverSnapshot({});
