@@ -17,6 +17,9 @@ absl::Status Refuse(std::string* rule_out, std::string_view rule, std::string me
   return MakeError(code, std::move(message), reason::kValidation);
 }
 
+// 10^-decimals as decimal text: 1, 0.1, 0.01, ...
+std::string Step(int decimals) { return decimals <= 0 ? "1" : absl::StrCat("0.", std::string(decimals - 1, '0'), "1"); }
+
 // Precision and positivity of one decimal field.
 absl::Status CheckDecimal(std::string* rule_out, const std::string& field, const std::string& value,
                           const std::string& symbol, int max_decimals, const std::string& precision_name) {
@@ -32,7 +35,8 @@ absl::Status CheckDecimal(std::string* rule_out, const std::string& field, const
     return Refuse(rule_out, precision_name,
                   absl::StrCat(field, " ", value, " has ", FractionDigits(value), " decimals; ", symbol,
                                " allows at most ", max_decimals, " (", precision_name, ")",
-                               IsPositiveDecimal(cut) ? absl::StrCat(": e.g. ", cut) : std::string()));
+                               IsPositiveDecimal(cut) ? absl::StrCat(": e.g. ", cut)
+                                                      : absl::StrCat(": the smallest step is ", Step(max_decimals))));
   }
   return absl::OkStatus();
 }

@@ -336,6 +336,7 @@ TEST(OrderEngine, ValidationRefusesBeforeTheExchangeWithTheRuleAndAFix) {
   };
   std::vector<Case> cases = {
       {LimitBuy("", "0.12345"), absl::StatusCode::kInvalidArgument, {"basePrecision", "at most 4", "e.g. 0.1234"}},
+      {LimitBuy("", "0.00001"), absl::StatusCode::kInvalidArgument, {"basePrecision", "the smallest step is 0.0001"}},
       {LimitBuy("", "0.0005"), absl::StatusCode::kInvalidArgument, {"minTradeVolume", "at least 0.001"}},
       {LimitBuy("", "101"), absl::StatusCode::kInvalidArgument, {"maxLimitOrderVolume", "100"}},
       {LimitBuy("", "0.01", "60000.55"), absl::StatusCode::kInvalidArgument, {"quotePrecision", "60000.5"}},
