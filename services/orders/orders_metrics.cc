@@ -128,7 +128,21 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
                                  .Name("bitunix_orders_stream_events_dropped_total")
                                  .Help("Updates dropped for slow StreamUpdates consumers (each drop sends a Gap)")
                                  .Register(r)
-                                 .Add({})) {}
+                                 .Add({})) {
+  // Series that alerts watch exist from the first scrape, at zero, not only after the first
+  // event (an `increase()` or `absent()` rule cannot see a series that is not there yet).
+  for (const char* e : {"place_order", "batch_order", "modify_order"}) ambiguous_.Add({{"endpoint", e}});
+  for (const char* e : {"account", "get_order_detail", "get_pending_orders", "get_history_orders",
+                        "get_pending_positions", "trading_pairs"}) {
+    exchange_retries_.Add({{"endpoint", e}});
+  }
+  for (const char* res : {"found", "not_found", "reconciled_found", "reconciled_absent"}) {
+    ambiguous_resolution_.Add({{"resolution", res}});
+  }
+  for (const char* t : {"ambiguous", "background", "reconnect"}) reconciliation_runs_.Add({{"trigger", t}});
+  for (const char* res : {"reloaded", "error"}) token_reloads_.Add({{"result", res}});
+  for (const char* why : {"missing", "invalid", "read_only"}) auth_failures_.Add({{"reason", why}});
+}
 
 void OrdersMetrics::ExchangeRequest(std::string_view endpoint, std::string_view result,
                                     std::chrono::nanoseconds latency) {
