@@ -394,12 +394,19 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* MarketDataServiceImpl::Subscribe(grp
   st = AdmitClient(client);
   if (!st.ok()) return new FailedReactor(ToGrpcStatus(st));
 
+  std::vector<Stream::TopicSub> subs;
+  for (const auto& t : topics) subs.push_back({t.ring, hub_->options().PolicyFor(t.ring->spec().channel)});
+  auto stream = std::make_shared<Stream>(hub_, ++next_stream_id_, context->peer(), std::move(subs), symbols,
+                                         !req.skip_snapshot(), std::vector<InitialStatus>{});
+  auto* reactor = new SubscribeReactor(this, stream, topics, client);
+  // Registered before the health is read: a status broadcast from now on reaches this stream, so
+  // a health change between the read and the registration cannot be lost (at worst the stream
+  // hears of it twice).
+  hub_->AddStream(stream);
   // The stream starts LIVE, then reports topics whose feed is not (reconnecting, stale, degraded).
   std::vector<InitialStatus> initial = {{State::STATE_LIVE, "subscribed", {}}};
   std::map<TopicHealth, std::vector<std::string>> unhealthy;
-  std::vector<Stream::TopicSub> subs;
   for (const auto& t : topics) {
-    subs.push_back({t.ring, hub_->options().PolicyFor(t.ring->spec().channel)});
     const TopicHealth h = t.ring->health();
     if (h == TopicHealth::kLive) continue;
     auto& list = unhealthy[h];
@@ -411,10 +418,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* MarketDataServiceImpl::Subscribe(grp
                                                                : State::STATE_DEGRADED;
     initial.push_back({state, "upstream feed not live for these symbols", std::move(syms)});
   }
-  auto stream = std::make_shared<Stream>(hub_, ++next_stream_id_, context->peer(), std::move(subs), symbols,
-                                         !req.skip_snapshot(), std::move(initial));
-  auto* reactor = new SubscribeReactor(this, stream, topics, client);
-  hub_->AddStream(stream);
+  stream->SetInitialStatus(std::move(initial));
   demand_->Acquire(std::move(topics));
   Log(LogLevel::kDebug, "service", "stream opened",
       {{"stream", static_cast<int64_t>(stream->id())}, {"peer", context->peer()},

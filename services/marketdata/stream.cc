@@ -60,6 +60,11 @@ std::vector<std::string> Stream::SymbolsOrAll(const std::vector<std::string>& sy
   return mine;
 }
 
+void Stream::SetInitialStatus(std::vector<InitialStatus> initial) {
+  std::lock_guard<std::mutex> lock(mu_);
+  initial_ = std::move(initial);
+}
+
 void Stream::Start(StreamSink* sink) {
   BatchBuffer batch;
   {

@@ -58,6 +58,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   const std::vector<TopicSub>& topics() const { return topics_; }
   const std::vector<std::string>& symbols() const { return symbols_; }
 
+  /// Replaces the statuses the stream starts with. Call before Start.
+  void SetInitialStatus(std::vector<InitialStatus> initial);
   /// Sets the sink and sends the first batch (snapshots, initial status). Call once.
   void Start(StreamSink* sink);
   /// The write started by the sink completed (ok=false: the stream is broken or cancelled).
