@@ -80,7 +80,9 @@ std::vector<OptSpec> MarketDataOptionSpecs() {
       Int("trade-queue-events", 65536, 16, 1 << 24,
           "Per trade topic: how many events a stream may lag behind before it overflows."),
       Int("state-queue-events", 64, 2, 1 << 20, "The same for state channels (book, ticker, mark price, kline)."),
-      Dur("max-queue-age", "2s", "A stream is never served a trade queued longer than this: it gets a Gap instead."),
+      Dur("max-queue-age", "2s",
+          "A stream is never written a trade that waited longer than this in the gateway's queue: it gets a Gap "
+          "instead (bytes already handed to gRPC may still wait in HTTP/2 windows for a slow reader)."),
       Int("max-batch-events", 512, 1, 1 << 20, "Most events per stream write."),
       Int("max-batch-bytes", 1 << 20, 1024, 3 << 20, "About the most bytes per stream write (clients accept 4 MiB)."),
       Int("coalesce-us", 100, 0, 10000,
