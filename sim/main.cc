@@ -1,5 +1,5 @@
-// bitunix-sim: the Bitunix futures exchange simulator (see README "Running the simulator
-// standalone"). Prints one JSON ready line on stdout, logs to stderr, exits on SIGTERM/SIGINT.
+// bitunix-sim: the Bitunix futures exchange simulator (user reference: docs/SIMULATOR.md). Prints
+// one JSON ready line on stdout, logs to stderr, exits on SIGTERM/SIGINT.
 #include <cstdio>
 #include <iostream>
 
@@ -17,7 +17,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (cfg->help_requested()) {
-    std::cout << cfg->Usage();
+    std::cout << cfg->Usage()
+              << "\nControl API: HTTP on --control-addr (fault injection, knobs, stats, log, orders; keep it on\n"
+                 "localhost). Every endpoint with its fields and examples: docs/SIMULATOR.md.\n";
     return 0;
   }
   bx::LogLevel level = bx::LogLevel::kInfo;
