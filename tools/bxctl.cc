@@ -2,14 +2,18 @@
 //
 //   bxctl [--md ADDR] [--orders ADDR] [--token-file FILE] <command> [args]
 //
-// Market data:   watch SYMBOL... [--channels trade,book,ticker,mark,kline] [--depth N] [--count N]
+// Market data:   watch SYMBOL... [--channels trade,book,ticker,mark,kline] [--depth 1|5|15] [--count N]
 //                book SYMBOL [--depth N] | symbols [SYMBOL...] | klines SYMBOL [--interval 1m] [--limit N]
 // Orders:        place SYMBOL buy|sell QTY [PRICE] [--client-id ID] [--tif gtc|ioc|fok|post_only]
-//                cancel SYMBOL ORDER_ID | get ORDER_ID|--client-id ID | open [SYMBOL] | account
-//                positions [SYMBOL] | updates
+//                cancel SYMBOL ORDER_ID... | cancel SYMBOL --client-id ID | get ORDER_ID|--client-id ID
+//                open [SYMBOL] | account | positions [SYMBOL] | updates
+// Exit codes: 0 success; 1 the call failed (gRPC error); 2 usage error; 3 the call succeeded but at
+// least one item of it was not accepted (cancel). The full text is in Usage() below.
 // The bearer token comes from --token-file or the BXCTL_TOKEN environment variable, never a flag.
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -17,6 +21,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -42,6 +47,26 @@ struct Args {
 std::string Opt(const Args& a, const std::string& k, const std::string& def = "") {
   auto it = a.options.find(k);
   return it == a.options.end() ? def : it->second;
+}
+
+// Exit codes (documented in Usage()).
+constexpr int kExitOk = 0;
+constexpr int kExitCallFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitItemFailed = 3;
+
+// A non-negative integer option, or a usage error naming it.
+uint64_t NumOpt(const Args& a, const std::string& k, uint64_t def) {
+  auto it = a.options.find(k);
+  if (it == a.options.end()) return def;
+  const std::string& v = it->second;
+  uint64_t out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size()) {
+    std::fprintf(stderr, "--%s '%s': expected a non-negative integer\n", k.c_str(), v.c_str());
+    std::exit(kExitUsage);
+  }
+  return out;
 }
 
 std::string Clock(int64_t ns) {
@@ -120,12 +145,12 @@ const char* CodeName(grpc::StatusCode c) {
 
 int Fail(const grpc::Status& s) {
   std::fprintf(stderr, "error: %s: %s\n", CodeName(s.error_code()), s.error_message().c_str());
-  return 1;
+  return kExitCallFailed;
 }
 
 int Print(const google::protobuf::Message& m) {
   std::cout << m.DebugString();
-  return 0;
+  return kExitOk;
 }
 
 std::vector<md::Channel> ParseChannels(const std::string& list) {
@@ -140,7 +165,7 @@ std::vector<md::Channel> ParseChannels(const std::string& list) {
     else if (c == "kline") out.push_back(md::CHANNEL_KLINE);
     else {
       std::fprintf(stderr, "unknown channel '%s' (trade, book, ticker, mark, kline)\n", c.c_str());
-      std::exit(2);
+      std::exit(kExitUsage);
     }
   }
   return out;
@@ -156,7 +181,7 @@ md::KlineInterval ParseInterval(const std::string& s) {
   auto it = k.find(s);
   if (it == k.end()) {
     std::fprintf(stderr, "unknown interval '%s'\n", s.c_str());
-    std::exit(2);
+    std::exit(kExitUsage);
   }
   return it->second;
 }
@@ -173,13 +198,22 @@ grpc::ClientContext* g_watch_ctx = nullptr;
 int Watch(const Args& a) {
   md::SubscribeRequest req;
   for (size_t i = 1; i < a.positional.size(); ++i) req.add_symbols(a.positional[i]);
-  if (req.symbols().empty()) req.add_symbols("BTCUSDT");
+  if (req.symbols().empty()) {
+    std::fprintf(stderr, "watch: missing SYMBOL (at least one, e.g. bxctl watch BTCUSDT)\n");
+    return kExitUsage;
+  }
   for (auto c : ParseChannels(Opt(a, "channels", "trade,book"))) req.add_channels(c);
-  req.set_book_depth(static_cast<uint32_t>(std::stoul(Opt(a, "depth", "5"))));
+  // bxctl's default depth is 5 (a one-line top of book needs no more); the service's default is 15.
+  const uint64_t depth = NumOpt(a, "depth", 5);
+  if (depth != 1 && depth != 5 && depth != 15) {
+    std::fprintf(stderr, "watch: --depth %llu: expected 1, 5 or 15\n", static_cast<unsigned long long>(depth));
+    return kExitUsage;
+  }
+  req.set_book_depth(static_cast<uint32_t>(depth));
   if (std::find(req.channels().begin(), req.channels().end(), md::CHANNEL_KLINE) != req.channels().end()) {
     req.add_kline_intervals(ParseInterval(Opt(a, "interval", "1m")));
   }
-  const long max_events = std::stol(Opt(a, "count", "0"));
+  const uint64_t max_events = NumOpt(a, "count", 0);
   auto stub = md::MarketDataService::NewStub(grpc::CreateChannel(a.md_addr, grpc::InsecureChannelCredentials()));
   auto ctx = Ctx(a, 0);
   g_watch_ctx = ctx.get();
@@ -187,7 +221,7 @@ int Watch(const Args& a) {
   std::signal(SIGTERM, [](int) { if (g_watch_ctx) g_watch_ctx->TryCancel(); });
   auto reader = stub->Subscribe(ctx.get(), req);
   md::SubscribeResponse batch;
-  long n = 0;
+  uint64_t n = 0;
   uint64_t expect_seq = 1;
   while (reader->Read(&batch)) {
     for (const auto& e : batch.events()) {
@@ -206,10 +240,19 @@ int Watch(const Args& a) {
   }
   grpc::Status s = reader->Finish();
   g_watch_ctx = nullptr;
-  if (s.error_code() == grpc::StatusCode::CANCELLED) return 0;
+  if (s.error_code() == grpc::StatusCode::CANCELLED) return kExitOk;
   if (!s.ok()) return Fail(s);
   std::printf("stream ended by the server\n");
-  return 0;
+  return kExitOk;
+}
+
+// The SYMBOL argument of book and klines (required).
+std::string SymbolArg(const Args& a) {
+  if (a.positional.size() < 2) {
+    std::fprintf(stderr, "%s: missing SYMBOL\n", a.positional[0].c_str());
+    std::exit(kExitUsage);
+  }
+  return a.positional[1];
 }
 
 int RunMarketData(const Args& a) {
@@ -218,8 +261,8 @@ int RunMarketData(const Args& a) {
   if (cmd == "watch") return Watch(a);
   if (cmd == "book") {
     md::GetOrderBookRequest req;
-    req.set_symbol(a.positional.size() > 1 ? a.positional[1] : "BTCUSDT");
-    req.set_depth(static_cast<uint32_t>(std::stoul(Opt(a, "depth", "5"))));
+    req.set_symbol(SymbolArg(a));
+    req.set_depth(static_cast<uint32_t>(NumOpt(a, "depth", 5)));
     md::GetOrderBookResponse resp;
     auto s = stub->GetOrderBook(Ctx(a).get(), req, &resp);
     return s.ok() ? Print(resp) : Fail(s);
@@ -233,9 +276,9 @@ int RunMarketData(const Args& a) {
   }
   if (cmd == "klines") {
     md::GetKlinesRequest req;
-    req.set_symbol(a.positional.size() > 1 ? a.positional[1] : "BTCUSDT");
+    req.set_symbol(SymbolArg(a));
     req.set_interval(ParseInterval(Opt(a, "interval", "1m")));
-    req.set_limit(static_cast<uint32_t>(std::stoul(Opt(a, "limit", "10"))));
+    req.set_limit(static_cast<uint32_t>(NumOpt(a, "limit", 10)));
     md::GetKlinesResponse resp;
     auto s = stub->GetKlines(Ctx(a, 30).get(), req, &resp);
     return s.ok() ? Print(resp) : Fail(s);
@@ -249,7 +292,7 @@ int RunOrders(const Args& a) {
   auto arg = [&](size_t i, const char* what) -> std::string {
     if (i >= a.positional.size()) {
       std::fprintf(stderr, "%s: missing %s\n", cmd.c_str(), what);
-      std::exit(2);
+      std::exit(kExitUsage);
     }
     return a.positional[i];
   };
@@ -257,7 +300,11 @@ int RunOrders(const Args& a) {
     ord::PlaceOrderRequest req;
     req.set_symbol(arg(1, "SYMBOL"));
     const std::string side = arg(2, "buy|sell");
-    req.set_side(side == "buy" ? cmn::SIDE_BUY : side == "sell" ? cmn::SIDE_SELL : cmn::SIDE_UNSPECIFIED);
+    if (side != "buy" && side != "sell") {
+      std::fprintf(stderr, "place: side '%s': expected buy or sell\n", side.c_str());
+      return kExitUsage;
+    }
+    req.set_side(side == "buy" ? cmn::SIDE_BUY : cmn::SIDE_SELL);
     req.set_qty(arg(3, "QTY"));
     if (a.positional.size() > 4) {
       req.set_type(ord::ORDER_TYPE_LIMIT);
@@ -267,6 +314,10 @@ int RunOrders(const Args& a) {
     }
     req.set_client_id(Opt(a, "client-id"));
     const std::string tif = Opt(a, "tif", "gtc");
+    if (tif != "gtc" && tif != "ioc" && tif != "fok" && tif != "post_only") {
+      std::fprintf(stderr, "place: --tif '%s': expected gtc, ioc, fok or post_only\n", tif.c_str());
+      return kExitUsage;
+    }
     req.set_time_in_force(tif == "ioc" ? ord::TIME_IN_FORCE_IOC
                           : tif == "fok" ? ord::TIME_IN_FORCE_FOK
                           : tif == "post_only" ? ord::TIME_IN_FORCE_POST_ONLY
@@ -279,10 +330,30 @@ int RunOrders(const Args& a) {
   if (cmd == "cancel") {
     ord::CancelOrdersRequest req;
     req.set_symbol(arg(1, "SYMBOL"));
-    req.add_orders()->set_order_id(arg(2, "ORDER_ID"));
+    for (size_t i = 2; i < a.positional.size(); ++i) req.add_orders()->set_order_id(a.positional[i]);
+    if (a.options.count("client-id")) req.add_orders()->set_client_id(Opt(a, "client-id"));
+    if (req.orders().empty()) {
+      std::fprintf(stderr, "cancel: missing ORDER_ID... or --client-id ID\n");
+      return kExitUsage;
+    }
     ord::CancelOrdersResponse resp;
     auto s = stub->CancelOrders(Ctx(a).get(), req, &resp);
-    return s.ok() ? Print(resp) : Fail(s);
+    if (!s.ok()) return Fail(s);
+    Print(resp);
+    // A refused item (e.g. code 20007, order not found) comes back inside an OK response.
+    int refused = 0;
+    for (const auto& r : resp.results()) {
+      if (r.accepted()) continue;
+      ++refused;
+      const std::string& ref = r.order().order_id().empty() ? r.order().client_id() : r.order().order_id();
+      std::fprintf(stderr, "cancel %s: not accepted: code %d %s\n", ref.c_str(), r.error().code(),
+                   r.error().message().c_str());
+    }
+    if (resp.results_size() < req.orders_size()) {
+      std::fprintf(stderr, "cancel: %d result(s) for %d order(s)\n", resp.results_size(), req.orders_size());
+      return kExitItemFailed;
+    }
+    return refused > 0 ? kExitItemFailed : kExitOk;
   }
   if (cmd == "get") {
     ord::GetOrderRequest req;
@@ -320,22 +391,28 @@ int RunOrders(const Args& a) {
       std::cout.flush();
     }
     auto s = reader->Finish();
-    return s.ok() ? 0 : Fail(s);
+    return s.ok() ? kExitOk : Fail(s);
   }
   return -1;
 }
 
-void Usage() {
-  std::fprintf(stderr,
+void Usage(FILE* out) {
+  std::fprintf(out,
                "usage: bxctl [--md ADDR] [--orders ADDR] [--token-file FILE] COMMAND [ARGS]\n"
                "market data (--md, default 127.0.0.1:50051):\n"
-               "  watch [SYMBOL...] [--channels trade,book,ticker,mark,kline] [--depth 1|5|15] [--interval 1m]"
-               " [--count N]\n"
-               "  book SYMBOL [--depth N]     symbols [SYMBOL...]     klines SYMBOL [--interval 1m] [--limit N]\n"
+               "  watch SYMBOL... [--channels LIST] [--depth 1|5|15] [--interval 1m] [--count N]\n"
+               "      stream until Ctrl-C (or N events); at least one SYMBOL; --channels from\n"
+               "      trade,book,ticker,mark,kline (default trade,book); --depth: book levels, default 5\n"
+               "      (bxctl's default; the service's own default is 15); --interval for kline (default 1m)\n"
+               "  book SYMBOL [--depth N]  (default 5)     symbols [SYMBOL...]\n"
+               "  klines SYMBOL [--interval 1m] [--limit N]  (default 10)\n"
                "orders (--orders, default 127.0.0.1:50052; token from --token-file or BXCTL_TOKEN):\n"
                "  place SYMBOL buy|sell QTY [PRICE] [--client-id ID] [--tif gtc|ioc|fok|post_only] [--dry-run]\n"
-               "  cancel SYMBOL ORDER_ID   get ORDER_ID | get --client-id ID   open [SYMBOL]   account\n"
-               "  positions [SYMBOL]   updates\n");
+               "      no PRICE = market order\n"
+               "  cancel SYMBOL ORDER_ID...   cancel SYMBOL --client-id ID\n"
+               "  get ORDER_ID   get --client-id ID   open [SYMBOL]   account   positions [SYMBOL]   updates\n"
+               "exit status: 0 success; 1 the call failed (error on stderr); 2 usage error;\n"
+               "  3 the call succeeded but an item was not accepted (cancel: per-order error on stderr)\n");
 }
 
 }  // namespace
@@ -345,8 +422,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
     if (s == "-h" || s == "--help") {
-      Usage();
-      return 0;
+      Usage(stdout);
+      return kExitOk;
     }
     if (s.rfind("--", 0) == 0) {
       std::string key = s.substr(2), value;
@@ -356,13 +433,20 @@ int main(int argc, char** argv) {
       } else if (key != "dry-run") {
         if (i + 1 >= argc) {
           std::fprintf(stderr, "--%s needs a value\n", key.c_str());
-          return 2;
+          return kExitUsage;
         }
         value = argv[++i];
       }
       if (key == "token") {
         std::fprintf(stderr, "--token is not accepted (it would show in ps); use --token-file or BXCTL_TOKEN\n");
-        return 2;
+        return kExitUsage;
+      }
+      static const std::set<std::string> kOptions = {"md",    "orders",    "token-file", "channels",
+                                                     "depth", "interval",  "count",      "limit",
+                                                     "tif",   "client-id", "dry-run"};
+      if (!kOptions.count(key)) {
+        std::fprintf(stderr, "unknown option --%s (bxctl --help lists them)\n", key.c_str());
+        return kExitUsage;
       }
       a.options[key] = value;
     } else {
@@ -375,22 +459,22 @@ int main(int argc, char** argv) {
     auto t = bx::ReadFileTrimmed(a.options["token-file"]);
     if (!t) {
       std::fprintf(stderr, "cannot read --token-file %s\n", a.options["token-file"].c_str());
-      return 2;
+      return kExitUsage;
     }
     a.token = *t;
   } else if (const char* t = std::getenv("BXCTL_TOKEN")) {
     a.token = t;
   }
   if (a.positional.empty()) {
-    Usage();
-    return 2;
+    Usage(stderr);
+    return kExitUsage;
   }
   int rc = RunMarketData(a);
   if (rc == -1) rc = RunOrders(a);
   if (rc == -1) {
     std::fprintf(stderr, "unknown command '%s'\n", a.positional[0].c_str());
-    Usage();
-    return 2;
+    Usage(stderr);
+    return kExitUsage;
   }
   return rc;
 }
