@@ -95,14 +95,14 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
                         .Name("bitunix_orders_grpc_request_seconds")
                         .Help("gRPC unary call latency by method")
                         .Register(r)),
-      clock_skew_ms_(prometheus::BuildGauge()
-                         .Name("bitunix_orders_clock_skew_ms")
-                         .Help("Estimated exchange clock minus local clock (from HTTP Date headers)")
+      clock_skew_(prometheus::BuildGauge()
+                         .Name("bitunix_orders_clock_skew_seconds")
+                         .Help("Estimated exchange clock minus local clock (from HTTP Date headers), seconds")
                          .Register(r)
                          .Add({})),
-      clock_skew_uncertainty_ms_(prometheus::BuildGauge()
-                                     .Name("bitunix_orders_clock_skew_uncertainty_ms")
-                                     .Help("Half-width of the interval the clock skew is known to lie in")
+      clock_skew_uncertainty_(prometheus::BuildGauge()
+                                     .Name("bitunix_orders_clock_skew_uncertainty_seconds")
+                                     .Help("Half-width of the interval the clock skew is known to lie in, seconds")
                                      .Register(r)
                                      .Add({})),
       private_ws_connected_(prometheus::BuildGauge()
@@ -200,8 +200,8 @@ void OrdersMetrics::GrpcRequest(std::string_view method, std::string_view code, 
 }
 
 void OrdersMetrics::ClockSkew(int64_t offset_ms, int64_t uncertainty_ms) {
-  clock_skew_ms_.Set(static_cast<double>(offset_ms));
-  clock_skew_uncertainty_ms_.Set(static_cast<double>(uncertainty_ms));
+  clock_skew_.Set(static_cast<double>(offset_ms) / 1000.0);
+  clock_skew_uncertainty_.Set(static_cast<double>(uncertainty_ms) / 1000.0);
 }
 
 void OrdersMetrics::PrivateWsConnected(bool connected) { private_ws_connected_.Set(connected ? 1 : 0); }

@@ -65,8 +65,8 @@ class OrdersMetrics {
   prometheus::Family<prometheus::Counter>& token_reloads_;
   prometheus::Family<prometheus::Counter>& grpc_requests_;
   prometheus::Family<prometheus::Histogram>& grpc_latency_;
-  prometheus::Gauge& clock_skew_ms_;
-  prometheus::Gauge& clock_skew_uncertainty_ms_;
+  prometheus::Gauge& clock_skew_;
+  prometheus::Gauge& clock_skew_uncertainty_;
   prometheus::Gauge& private_ws_connected_;
   prometheus::Counter& private_ws_reconnects_;
   prometheus::Family<prometheus::Counter>& private_ws_messages_;
