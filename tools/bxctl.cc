@@ -8,7 +8,8 @@
 //                cancel SYMBOL ORDER_ID... | cancel SYMBOL --client-id ID | get ORDER_ID|--client-id ID
 //                open [SYMBOL] | account | positions [SYMBOL] | updates
 // Exit codes: 0 success; 1 the call failed (gRPC error); 2 usage error; 3 the call succeeded but at
-// least one item of it was not accepted (cancel). The full text is in Usage() below.
+// least one item of it was not accepted (cancel); 4 a placement's outcome is unknown. The full text
+// is in Usage() below.
 // The bearer token comes from --token-file or the BXCTL_TOKEN environment variable, never a flag.
 #include <grpcpp/grpcpp.h>
 
@@ -54,6 +55,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitCallFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitItemFailed = 3;
+constexpr int kExitOutcomeUnknown = 4;
 
 // A non-negative integer option, or a usage error naming it.
 uint64_t NumOpt(const Args& a, const std::string& k, uint64_t def) {
@@ -325,7 +327,14 @@ int RunOrders(const Args& a) {
     req.set_dry_run(a.options.count("dry-run") > 0);
     ord::PlaceOrderResponse resp;
     auto s = stub->PlaceOrder(Ctx(a, 30).get(), req, &resp);
-    return s.ok() ? Print(resp) : Fail(s);
+    if (!s.ok()) return Fail(s);
+    const int printed = Print(resp);
+    if (resp.result() == ord::PLACE_RESULT_UNKNOWN) {
+      std::fprintf(stderr, "place: outcome unknown, being reconciled: check `get --client-id %s`, or repeat the same "
+                   "command with --client-id %s (never a new id)\n", resp.client_id().c_str(), resp.client_id().c_str());
+      return kExitOutcomeUnknown;
+    }
+    return printed;
   }
   if (cmd == "cancel") {
     ord::CancelOrdersRequest req;
@@ -412,7 +421,8 @@ void Usage(FILE* out) {
                "  cancel SYMBOL ORDER_ID...   cancel SYMBOL --client-id ID\n"
                "  get ORDER_ID   get --client-id ID   open [SYMBOL]   account   positions [SYMBOL]   updates\n"
                "exit status: 0 success; 1 the call failed (error on stderr); 2 usage error;\n"
-               "  3 the call succeeded but an item was not accepted (cancel: per-order error on stderr)\n");
+               "  3 the call succeeded but an item was not accepted (cancel: per-order error on stderr)\n"
+               "  4 place: the outcome is unknown (PLACE_RESULT_UNKNOWN); the gateway is reconciling it\n");
 }
 
 }  // namespace
