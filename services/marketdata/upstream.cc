@@ -184,10 +184,17 @@ void UpstreamManager::OnOpen(Conn* c, uint64_t gen) {
   for (TopicState* t : c->topics) {
     t->sub = SubState::kQueued;
     t->confirm_retries = 0;
-    if (t->health == TopicHealth::kReconnecting || t->health == TopicHealth::kDegraded) {
+    if (t->health == TopicHealth::kReconnecting) {
       SetHealth(t, TopicHealth::kLive);
       t->snapshot_next = t->spec.is_state();
       recovered.insert(t->ring);
+    } else if (t->health == TopicHealth::kDegraded) {
+      // Served from REST: a reconnect alone is no recovery (a stall costs pongs, so the socket is
+      // replaced while the feed stays silent; declaring it live here made it flip STALE,
+      // DEGRADED, RECOVERED on every reconnect). It recovers, with this reconnect's Gap, at its
+      // first data.
+      t->gap_pending = true;
+      t->snapshot_next = t->spec.is_state();
     }
   }
   Log(LogLevel::kInfo, kComponent, "connected",
@@ -369,7 +376,10 @@ void UpstreamManager::HandlePush(Conn* c, const Frame& f, int64_t recv_ns) {
   // Reconnecting here: a topic that waited for room on a connection that was already open.
   if (t->health != TopicHealth::kLive) {
     SetHealth(t, TopicHealth::kLive);
-    hub_->BroadcastStatus({t->ring}, State::STATE_RECOVERED, "websocket data resumed");
+    hub_->BroadcastStatus({t->ring}, State::STATE_RECOVERED,
+                          t->gap_pending ? "websocket data resumed (after a reconnect)" : "websocket data resumed",
+                          /*gap_upstream_reconnect=*/t->gap_pending);
+    t->gap_pending = false;
   }
   if (f.ts > 0) {
     const double lat = static_cast<double>(recv_ns / 1'000'000 - f.ts) / 1e3;

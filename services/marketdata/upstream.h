@@ -157,6 +157,7 @@ class UpstreamManager final : public TopicDemand {
     TopicHealth health = TopicHealth::kLive;
     std::chrono::steady_clock::time_point unhealthy_since{};
     bool snapshot_next = false;
+    bool gap_pending = false;  ///< reconnected while degraded: the recovery carries the reconnect's Gap
     std::chrono::steady_clock::time_point next_poll{};
     bool poll_in_flight = false;
   };

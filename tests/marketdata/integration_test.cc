@@ -350,6 +350,44 @@ TEST_F(MarketDataIntegration, StallIsReportedServedFromRestAndRecovers) {
   EXPECT_TRUE(WaitUntil([&] { return app_->ready(); }, Ms(5000)));
 }
 
+// A long stall (several pong timeouts and reconnects while the feed stays silent): a book topic
+// reports STALE once, then DEGRADED (REST) until data really resumes, then RECOVERED once. A
+// reconnect alone is no recovery: it used to flip STALE, DEGRADED, RECOVERED, STALE, ... on every
+// reconnect.
+TEST_F(MarketDataIntegration, LongStallReportsStaleOnceThenDegradedUntilDataResumes) {
+  StartAll();
+  auto& s = Open(Request({"BTCUSDT"}, {v1::CHANNEL_ORDER_BOOK}));
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) { return Count(ev, [](const auto& e) { return e.has_order_book(); }) > 2; }));
+  const UpstreamStats& st = app_->upstream().stats();
+  const uint64_t reconnects = st.reconnects.load();
+  sim_->Control("stall", {{"seconds", 6}, {"which", "public"}});
+  ASSERT_TRUE(s.WaitFor([](const Events& ev) {
+    size_t last_recovered = 0;
+    for (size_t i = 0; i < ev.size(); ++i) {
+      if (IsStatus(ev[i], StreamStatus::STATE_RECOVERED)) last_recovered = i;
+    }
+    return last_recovered > 0 && Count(Events(ev.begin() + last_recovered, ev.end()), [](const auto& e) {
+                                   return e.has_order_book() && e.exchange_ts_ms() > 0;
+                                 }) > 2;
+  }, Ms(20000))) << Timeline(s.events());
+  EXPECT_GE(st.reconnects.load(), reconnects + 2) << "the test meant the stall to span reconnects";
+  Events ev = s.events();
+  EXPECT_EQ(Count(ev, [](const auto& e) { return IsStatus(e, StreamStatus::STATE_STALE); }), 1u) << Timeline(ev);
+  EXPECT_EQ(Count(ev, [](const auto& e) { return IsStatus(e, StreamStatus::STATE_DEGRADED); }), 1u) << Timeline(ev);
+  EXPECT_EQ(Count(ev, [](const auto& e) { return IsStatus(e, StreamStatus::STATE_RECOVERED); }), 1u) << Timeline(ev);
+  // The recovery follows a reconnect: its Gap comes with it, and the first live book is a snapshot.
+  for (size_t i = 1; i < ev.size(); ++i) {
+    if (!IsStatus(ev[i], StreamStatus::STATE_RECOVERED)) continue;
+    EXPECT_TRUE(ev[i - 1].has_gap()) << Timeline(ev);
+    for (size_t k = i + 1; k < ev.size(); ++k) {
+      if (!ev[k].has_order_book() || ev[k].exchange_ts_ms() == 0) continue;
+      EXPECT_TRUE(ev[k].snapshot()) << ev[k].ShortDebugString();
+      break;
+    }
+  }
+  ExpectSeqContiguous(ev);
+}
+
 TEST_F(MarketDataIntegration, SlowConsumerDoesNotCostAFastOneAnything) {
   StartAll(kFastSim, [](AppOptions& o) {
     o.hub.trade_queue_events = 16384;  // 0.8 s at 20k/s: room for a busy machine's hiccups
