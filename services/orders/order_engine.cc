@@ -648,7 +648,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
   }
 
   // Dedupe per item: known client ids are answered locally and not sent again.
-  std::vector<size_t> to_send;
+  std::vector<size_t> to_send, waiting;
   std::vector<std::shared_ptr<Entry>> entries(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     auto* r = resp->mutable_results(static_cast<int>(i));
@@ -680,9 +680,10 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
         continue;
       }
       if (e->state == PlacementState::kInFlight) {
-        // Another call is placing it right now; its outcome is not known yet.
+        // Another call is placing it right now: this item waits for that outcome.
         if (metrics_) metrics_->DedupeHit();
-        r->set_result(v1::PLACE_RESULT_UNKNOWN);
+        waiting.push_back(i);
+        entries[i] = e;
         continue;
       }
       // kUnknown / kAbsent: send again under the same client id (30042 protects a late first try).
@@ -709,22 +710,16 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
     }
     to_send.push_back(i);
   }
-  if (to_send.empty()) return done(std::move(*resp));
-
-  std::vector<OrderedJson> objects;
-  for (size_t i : to_send) objects.push_back(items[i].object);
-  const SteadyTime now = scheduler_.clock().Steady();
-  const auto remaining = deadline - now;
-  const SteadyTime send_deadline =
-      remaining > 2 * options_.resolve_reserve ? deadline - options_.resolve_reserve : now + remaining / 2;
+  if (to_send.empty() && waiting.empty()) return done(std::move(*resp));
 
   struct BatchState {
     std::shared_ptr<v1::BatchPlaceOrdersResponse> resp;
     size_t pending;
     Reply<v1::BatchPlaceOrdersResponse> done;
+    bool finished = false;
   };
-  auto batch = std::make_shared<BatchState>(BatchState{resp, to_send.size(), std::move(done)});
-  // Writes one item's outcome; the call completes once every sent item has one.
+  auto batch = std::make_shared<BatchState>(BatchState{resp, to_send.size() + waiting.size(), std::move(done)});
+  // Writes one item's outcome; the call completes once every sent or waiting item has one.
   auto record = [batch](size_t i, const absl::StatusOr<v1::PlaceOrderResponse>& out) {
     auto* item = batch->resp->mutable_results(static_cast<int>(i));
     if (out.ok()) {
@@ -735,8 +730,24 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
     } else {
       item->mutable_error()->set_message(std::string(out.status().message()));
     }
-    if (--batch->pending == 0) batch->done(std::move(*batch->resp));
+    if (--batch->pending == 0 && !batch->finished) {
+      batch->finished = true;
+      batch->done(std::move(*batch->resp));
+    }
   };
+  // Items another call is placing: their outcome (ACCEPTED turns into DUPLICATE) fills them in.
+  for (size_t i : waiting) {
+    entries[i]->waiters.emplace_back([record, i](absl::StatusOr<v1::PlaceOrderResponse> out) { record(i, out); },
+                                     /*duplicate=*/true);
+  }
+  if (to_send.empty()) return;
+
+  std::vector<OrderedJson> objects;
+  for (size_t i : to_send) objects.push_back(items[i].object);
+  const SteadyTime now = scheduler_.clock().Steady();
+  const auto remaining = deadline - now;
+  const SteadyTime send_deadline =
+      remaining > 2 * options_.resolve_reserve ? deadline - options_.resolve_reserve : now + remaining / 2;
 
   rest_.Call(
       ep::kBatchOrder, {}, BatchOrderBody(symbol, objects), send_deadline,
@@ -744,6 +755,8 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
         if (r.outcome == Outcome::kNotSent || r.outcome == Outcome::kRejected) {
           // The whole batch was refused: nothing was placed.
           for (size_t i : to_send) RefusedAttempt(entries[i], r.status);
+          if (batch->finished) return;
+          batch->finished = true;  // waiting items, if any, complete into nothing
           return batch->done(r.status);
         }
         if (r.outcome == Outcome::kAmbiguous && metrics_) metrics_->Ambiguous(ep::kBatchOrder.name);

@@ -431,6 +431,41 @@ TEST(OrderEngine, BatchDedupesPerItemAndResolvesLostReplies) {
   EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/batch_order"), 1);
 }
 
+TEST(OrderEngine, BatchItemPlacedByAnotherCallRightNowWaitsForItsOutcome) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.set_reply_delay(50ms);  // the single placement is still in flight when the batch comes
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> single;
+  h.engine.PlaceOrder(LimitBuy("b-race"), h.In(10s), [&](absl::StatusOr<v1::PlaceOrderResponse> r) { single = r; });
+  h.sched.RunUntilIdle();
+  ASSERT_FALSE(single.has_value());
+  v1::BatchPlaceOrdersRequest b;
+  b.set_symbol("BTCUSDT");
+  for (const char* cid : {"b-race", "b-other"}) *b.add_orders() = LimitBuy(cid);
+  auto r = h.Run(&OrderEngine::BatchPlaceOrders, b);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(single.has_value() && single->ok());
+  EXPECT_EQ((*single)->result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(r->results(0).result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(r->results(0).order_id(), (*single)->order_id());
+  EXPECT_EQ(r->results(1).result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(h.exchange.CountClientId("b-race"), 1u);
+  // Only the in-flight item: no exchange call at all, the answer still comes.
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kHang, true});
+  single.reset();
+  h.engine.PlaceOrder(LimitBuy("b-race-2"), h.In(10s), [&](absl::StatusOr<v1::PlaceOrderResponse> x) { single = x; });
+  h.sched.RunUntilIdle();
+  v1::BatchPlaceOrdersRequest only;
+  only.set_symbol("BTCUSDT");
+  *only.add_orders() = LimitBuy("b-race-2");
+  const int batches = h.exchange.calls("/api/v1/futures/trade/batch_order");
+  auto o = h.Run(&OrderEngine::BatchPlaceOrders, only, 20000ms);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/batch_order"), batches);
+  EXPECT_EQ(o->results(0).result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(h.exchange.CountClientId("b-race-2"), 1u);
+}
+
 TEST(OrderEngine, BatchLimitsAndSymbols) {
   EngineHarness h;
   h.LoadRules();
