@@ -135,11 +135,12 @@ void Truncate(v1::OrderBook* book, uint32_t depth) {
 /// stops when the call is over (client gone, deadline, shutdown).
 class KlinePager : public std::enable_shared_from_this<KlinePager> {
  public:
-  KlinePager(MarketRestClient* rest, std::shared_ptr<RestCall> call, v1::GetKlinesResponse* response,
-             std::string symbol, v1::KlineInterval interval, v1::PriceType price_type, int64_t start, int64_t end,
-             uint32_t limit, bool newest)
+  KlinePager(MarketRestClient* rest, std::shared_ptr<RestCall> call, grpc::CallbackServerContext* context,
+             v1::GetKlinesResponse* response, std::string symbol, v1::KlineInterval interval,
+             v1::PriceType price_type, int64_t start, int64_t end, uint32_t limit, bool newest)
       : rest_(rest),
         call_(std::move(call)),
+        context_(context),
         response_(response),
         symbol_(std::move(symbol)),
         interval_(interval),
@@ -191,10 +192,20 @@ class KlinePager : public std::enable_shared_from_this<KlinePager> {
       size_t from = 0, to = all.size();
       if (all.size() > limit_) {
         if (newest_) {
-          from = all.size() - limit_;
+          from = all.size() - limit_;  // the definition of a newest-first request, not a cut
         } else {
           to = limit_;
         }
+      }
+      // Oldest first, the answer may stop before end_time_ms: at `limit` candles, or at the page
+      // cap (a sparse range). Say so, and where to continue (the response message has no field
+      // for it).
+      if (!newest_ && (to < all.size() || next_ <= end_)) {
+        const int64_t resume = to > 0 && (to < all.size() || to >= limit_)
+                                   ? all[to - 1].open_time_ms() + IntervalMs(interval_)
+                                   : next_;
+        context_->AddTrailingMetadata(kKlinesTruncatedKey, "true");
+        context_->AddTrailingMetadata(kKlinesNextStartKey, std::to_string(resume));
       }
       for (size_t i = from; i < to; ++i) *response_->add_klines() = std::move(all[i]);
       response_->set_pages(static_cast<uint32_t>(pages_));
@@ -204,7 +215,8 @@ class KlinePager : public std::enable_shared_from_this<KlinePager> {
 
   MarketRestClient* rest_;
   const std::shared_ptr<RestCall> call_;
-  v1::GetKlinesResponse* response_;  // valid while the call is not finished
+  grpc::CallbackServerContext* const context_;  // valid while the call is not finished
+  v1::GetKlinesResponse* response_;             // the same
   const std::string symbol_;
   const v1::KlineInterval interval_;
   const v1::PriceType price_type_;
@@ -525,7 +537,7 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetKlines(grpc::CallbackServerC
   if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
   auto* reactor = new RestCallReactor();
   auto pager = std::make_shared<KlinePager>(
-      rest_, reactor->call(), response, symbol, interval, pt == v1::PRICE_TYPE_MARK ? v1::PRICE_TYPE_MARK : v1::PRICE_TYPE_LAST,
+      rest_, reactor->call(), context, response, symbol, interval, pt == v1::PRICE_TYPE_MARK ? v1::PRICE_TYPE_MARK : v1::PRICE_TYPE_LAST,
       start, end, limit, newest);
   pager->Next();
   return reactor;

@@ -32,6 +32,11 @@ struct ServiceOptions {
   std::string client_id_header = "x-client-id";
 };
 
+/// GetKlines trailing metadata when an oldest-first answer stops before end_time_ms (at `limit`
+/// candles or the page cap): "true", and the start_time_ms to ask for next.
+inline constexpr const char* kKlinesTruncatedKey = "x-bitunix-truncated";
+inline constexpr const char* kKlinesNextStartKey = "x-bitunix-next-start-time-ms";
+
 /// absl::Status -> grpc::Status (the codes have the same numbers).
 grpc::Status ToGrpcStatus(const absl::Status& s);
 

@@ -402,5 +402,67 @@ TEST_F(ServiceRestTest, CancelledGetKlinesFetchesNoFurtherPage) {
   EXPECT_EQ(http_.requests.size(), 1u);
 }
 
+// GetKlines over a range longer than `limit` (0 = 200): the oldest 200 come back, and the
+// trailing metadata says the answer was cut and where to continue (it used to say nothing).
+TEST_F(ServiceRestTest, GetKlinesSaysWhenItStoppedBeforeTheEndOfTheRange) {
+  RestClientOptions open;
+  open.burst = open.requests_per_second = 1000;
+  open.max_per_window = 1000;
+  Start(open);
+  // One 1m candle per minute of the requested window, at most 200 per call (as the exchange).
+  http_.responder = [](const net::HttpRequest& r) {
+    auto param = [&](const std::string& name) {
+      const size_t at = r.target.find("&" + name + "=");
+      return std::stoll(r.target.substr(at + name.size() + 2));
+    };
+    const int64_t from = (param("startTime") + 59999) / 60000 * 60000, to = param("endTime");
+    std::string body = R"({"code":0,"msg":"Success","data":[)";
+    int n = 0;
+    for (int64_t t = from; t <= to && n < 200; t += 60000, ++n) {
+      if (n > 0) body += ",";
+      body += R"({"open":"1","high":"1","low":"1","close":"1","baseVol":"1","quoteVol":"1","time":)" +
+              std::to_string(t) + "}";
+    }
+    return testing::HttpOk(body + "]}");
+  };
+  const int64_t end = clock_.NowMs() / 60000 * 60000;
+  const int64_t start = end - 10 * 3600 * 1000LL;  // 601 candles, both ends included
+  auto call = [&](uint32_t limit, v1::GetKlinesResponse* resp, std::multimap<std::string, std::string>* trailers) {
+    Pending p;
+    v1::GetKlinesRequest req;
+    req.set_symbol("BTCUSDT");
+    req.set_interval(v1::KLINE_INTERVAL_1M);
+    req.set_start_time_ms(start);
+    req.set_end_time_ms(end);
+    req.set_limit(limit);
+    auto f = p.status.get_future();
+    stub_->async()->GetKlines(&p.ctx, &req, resp, [&](grpc::Status st) { p.status.set_value(st); });
+    EXPECT_TRUE(PumpUntil([&] { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }));
+    EXPECT_TRUE(f.get().ok());
+    for (const auto& [k, v] : p.ctx.GetServerTrailingMetadata()) {
+      trailers->emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
+    }
+  };
+  {
+    v1::GetKlinesResponse resp;
+    std::multimap<std::string, std::string> trailers;
+    call(0, &resp, &trailers);
+    ASSERT_EQ(resp.klines_size(), 200);
+    EXPECT_EQ(resp.klines(0).open_time_ms(), start);
+    ASSERT_EQ(trailers.count(kKlinesTruncatedKey), 1u) << "a cut answer must say so";
+    EXPECT_EQ(trailers.find(kKlinesTruncatedKey)->second, "true");
+    ASSERT_EQ(trailers.count(kKlinesNextStartKey), 1u);
+    EXPECT_EQ(trailers.find(kKlinesNextStartKey)->second, std::to_string(start + 200 * 60000LL));
+  }
+  {
+    v1::GetKlinesResponse resp;
+    std::multimap<std::string, std::string> trailers;
+    call(1000, &resp, &trailers);
+    EXPECT_EQ(resp.klines_size(), 601);
+    EXPECT_EQ(resp.klines(600).open_time_ms(), end);
+    EXPECT_EQ(trailers.count(kKlinesTruncatedKey), 0u) << "the whole range came back";
+  }
+}
+
 }  // namespace
 }  // namespace bx::md
