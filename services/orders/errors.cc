@@ -37,11 +37,11 @@ absl::StatusCode MapExchangeCode(int code) {
     case 404: return C::kUnimplemented;   // unknown path
     case 10001: return C::kUnavailable;   // network
     case 10002: return C::kInvalidArgument;
-    case 10003: return C::kInternal;          // empty api-key: the gateway's credentials
+    case 10003: return C::kUnauthenticated;   // empty api-key: the gateway's credentials
     case 10004: return C::kPermissionDenied;  // IP not whitelisted
     case 10005:
     case 10006: return C::kResourceExhausted;
-    case 10007: return C::kInternal;  // signature: the gateway's credentials or clock, not the caller
+    case 10007: return C::kUnauthenticated;  // signature: the gateway's credentials or clock, not the caller
     case 10008: return C::kInvalidArgument;
     case 10012:
     case 10013: return C::kInvalidArgument;

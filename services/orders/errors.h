@@ -43,6 +43,10 @@ absl::Status ValidationError(std::string message);
 /// How a Bitunix business code maps to a gRPC code (the table in docs/ORDERS.md).
 absl::StatusCode MapExchangeCode(int code);
 
+/// 10003 (api-key empty), 10004 (IP not whitelisted), 10007 (signature): the exchange refused
+/// the gateway's own credentials, not anything the caller sent.
+inline bool IsGatewayCredentialCode(int code) { return code == 10003 || code == 10004 || code == 10007; }
+
 /// Codes whose meaning is "the exchange did not act on this request" beyond doubt. Everything
 /// else (network errors `1`/10001, rate limits 10005/10006, unknown codes) leaves a state-changing
 /// call's outcome open, so placements get resolved by client id.

@@ -177,7 +177,11 @@ void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, ne
       std::string_view name = ExchangeCodeName(env->code);
       r.status = MakeError(env->code == 0 ? absl::StatusCode::kUnavailable : MapExchangeCode(env->code),
                            absl::StrCat("exchange refused ", ep.name, ": ", env->code, " ", env->msg,
-                                        name.empty() ? "" : absl::StrCat(" (", std::string(name), ")")),
+                                        name.empty() ? "" : absl::StrCat(" (", std::string(name), ")"),
+                                        IsGatewayCredentialCode(env->code)
+                                            ? "; the exchange refused the gateway's own API key, signature or IP "
+                                              "(check its credentials, clock and whitelist), not the caller's token"
+                                            : ""),
                            IsRateLimitCode(env->code) ? reason::kRateLimited : reason::kExchangeRejected,
                            env->code, ep.path, resp.status);
     }

@@ -9,8 +9,8 @@ TEST(ErrorMap, DocumentedCodes) {
   using C = absl::StatusCode;
   EXPECT_EQ(MapExchangeCode(10002), C::kInvalidArgument);
   EXPECT_EQ(MapExchangeCode(10008), C::kInvalidArgument);
-  EXPECT_EQ(MapExchangeCode(10007), C::kInternal);
-  EXPECT_EQ(MapExchangeCode(10003), C::kInternal);
+  EXPECT_EQ(MapExchangeCode(10007), C::kUnauthenticated);
+  EXPECT_EQ(MapExchangeCode(10003), C::kUnauthenticated);
   EXPECT_EQ(MapExchangeCode(10004), C::kPermissionDenied);
   EXPECT_EQ(MapExchangeCode(10005), C::kResourceExhausted);
   EXPECT_EQ(MapExchangeCode(10006), C::kResourceExhausted);

@@ -53,7 +53,7 @@ TEST(OrdersSimSecrets, KeyAndSecretNeverInLogsErrorsOrMetrics) {
     auto ctx = h.Ctx();
     v1::GetAccountResponse acc;
     grpc::Status s = stub->GetAccount(ctx.get(), v1::GetAccountRequest(), &acc);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL) << s.error_message();  // 10007: our credentials
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();  // 10007: our credentials
     errors += s.error_message() + s.error_details();
     EXPECT_FALSE((*wrong)->ready());
     metrics_text = prometheus::TextSerializer().Serialize(h.app().registry().Collect()) +

@@ -140,7 +140,7 @@ TEST(RestFixtures, CapturedErrorCodesMap) {
   }
   EXPECT_EQ(seen.at(1), absl::StatusCode::kUnavailable);
   EXPECT_EQ(seen.at(404), absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(seen.at(10007), absl::StatusCode::kInternal);
+  EXPECT_EQ(seen.at(10007), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(seen.at(10008), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(seen.at(20015), absl::StatusCode::kFailedPrecondition);
 }
