@@ -395,7 +395,7 @@ class Session final : public SessionBase {
                         [this, self = shared_from_this()](error_code ec) {
                           if (finished_) return;
                           if (ec) {
-                            FailConnect(ec, "in the WebSocket upgrade");
+                            FailConnect(ec, "in the WebSocket upgrade", /*upgrade_answered=*/true);
                             return;
                           }
                           OnOpen();
@@ -517,7 +517,9 @@ class Session final : public SessionBase {
 
   absl::Status WriteError(const error_code& ec) const { return ReadError(ec); }
 
-  void FailConnect(const error_code& ec, const char* stage) {
+  // `upgrade_answered`: the server's upgrade reply was read (a default-constructed response says
+  // "200 OK", which must not be quoted for a refused TCP connect).
+  void FailConnect(const error_code& ec, const char* stage, bool upgrade_answered = false) {
     if (timed_out_) {
       Finish(absl::DeadlineExceededError(absl::StrCat("connect timeout after ",
                                                       options_->connect_timeout.count(),
@@ -525,7 +527,7 @@ class Session final : public SessionBase {
       return;
     }
     std::string detail = internal::DescribeNetError(ec, verify_.get());
-    if (upgrade_response_.result_int() != 0) {
+    if (upgrade_answered && upgrade_response_.result_int() != 0) {
       absl::StrAppend(&detail, ": HTTP ", upgrade_response_.result_int(), " ",
                       std::string(upgrade_response_.reason()));
     }

@@ -17,6 +17,7 @@ namespace bx::net {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::Inbox;
 using testing::IoDeleter;
 using testing::IoThread;
@@ -363,6 +364,8 @@ TEST_P(WsClientTest, ConnectRefusedReportsOnClosedOnly) {
   ASSERT_TRUE(closed.has_value());
   EXPECT_EQ(closed->code(), absl::StatusCode::kUnavailable) << *closed;
   EXPECT_THAT(std::string(closed->message()), HasSubstr("refused"));
+  // No HTTP reply was read: none is quoted (the default "HTTP 200 OK" once was).
+  EXPECT_THAT(std::string(closed->message()), Not(HasSubstr("HTTP")));
   EXPECT_EQ(ev.open_count.load(), 0);
 }
 
