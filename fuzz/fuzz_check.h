@@ -33,4 +33,15 @@ inline std::pair<std::string_view, std::string_view> SplitLine(std::string_view 
   return {s.substr(0, nl), s.substr(nl + 1)};
 }
 
+/// The step-driven targets: feeds `h.Step` one line of the input at a time, at most `max_steps`.
+template <class Harness>
+void StepLines(Harness& h, const uint8_t* data, size_t size, int max_steps = 256) {
+  std::string_view rest = AsText(data, size);
+  for (int steps = 0; !rest.empty() && steps < max_steps; ++steps) {
+    auto [line, next] = SplitLine(rest);
+    h.Step(line);
+    rest = next;
+  }
+}
+
 }  // namespace bx::fuzz

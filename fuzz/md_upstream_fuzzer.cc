@@ -147,12 +147,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }();
   (void)quiet;
   Harness h;
-  std::string_view rest = bx::fuzz::AsText(data, size);
-  for (int steps = 0; !rest.empty() && steps < 256; ++steps) {
-    auto [line, next] = bx::fuzz::SplitLine(rest);
-    h.Step(line);
-    rest = next;
-  }
+  bx::fuzz::StepLines(h, data, size);
   h.Check();
   return 0;
 }

@@ -20,6 +20,15 @@ RateLimitedLog& Noise() {
   return log;
 }
 
+// An event of a reconciliation: read over REST (so `snapshot`), stamped now.
+v1::UpdateEvent SnapshotEvent(int64_t now_ns, v1::UpdateKind kind = v1::UPDATE_KIND_UNSPECIFIED) {
+  v1::UpdateEvent e;
+  e.set_gateway_ts_ns(now_ns);
+  e.set_snapshot(true);
+  e.set_kind(kind);
+  return e;
+}
+
 bool IsOpenStatus(v1::OrderStatus s) {
   return s == v1::ORDER_STATUS_INIT || s == v1::ORDER_STATUS_NEW || s == v1::ORDER_STATUS_PART_FILLED;
 }
@@ -371,10 +380,8 @@ void PrivateStream::Reconcile(bool publish) {
       const bool changed = is_new || it->second.SerializeAsString() != o.SerializeAsString();
       open_orders_[o.order_id()] = o;
       if (publish && changed) {
-        v1::UpdateEvent e;
-        e.set_gateway_ts_ns(scheduler_.clock().NowNs());
-        e.set_snapshot(true);
-        e.set_kind(is_new ? v1::UPDATE_KIND_CREATE : v1::UPDATE_KIND_UPDATE);
+        v1::UpdateEvent e =
+            SnapshotEvent(scheduler_.clock().NowNs(), is_new ? v1::UPDATE_KIND_CREATE : v1::UPDATE_KIND_UPDATE);
         *e.mutable_order() = o;
         Publish(std::move(e));
       }
@@ -404,10 +411,7 @@ void PrivateStream::Reconcile(bool publish) {
         if (!IsOpenStatus(o.status())) {  // still open after all: pushes will follow
           open_orders_.erase(id);
           if (publish) {
-            v1::UpdateEvent e;
-            e.set_gateway_ts_ns(scheduler_.clock().NowNs());
-            e.set_snapshot(true);
-            e.set_kind(v1::UPDATE_KIND_CLOSE);
+            v1::UpdateEvent e = SnapshotEvent(scheduler_.clock().NowNs(), v1::UPDATE_KIND_CLOSE);
             *e.mutable_order() = o;
             Publish(std::move(e));
           }
@@ -430,9 +434,7 @@ void PrivateStream::Reconcile(bool publish) {
                            run->failed = true;
                            return EndRead(run);
                          }
-                         v1::UpdateEvent e;
-                         e.set_gateway_ts_ns(scheduler_.clock().NowNs());
-                         e.set_snapshot(true);
+                         v1::UpdateEvent e = SnapshotEvent(scheduler_.clock().NowNs());
                          *e.mutable_balance() = BalanceFromAccount(r->account());
                          // A push for that coin (or one naming none) since the read began is newer.
                          if (!run->balance_coins.count(e.balance().coin()) && !run->balance_coins.count("")) {
@@ -467,19 +469,15 @@ void PrivateStream::Reconcile(bool publish) {
                               if (it != positions_.end() && it->second.SerializeAsString() == p.SerializeAsString()) {
                                 continue;
                               }
-                              v1::UpdateEvent e;
-                              e.set_gateway_ts_ns(scheduler_.clock().NowNs());
-                              e.set_snapshot(true);
-                              e.set_kind(it == positions_.end() ? v1::UPDATE_KIND_CREATE : v1::UPDATE_KIND_UPDATE);
+                              v1::UpdateEvent e = SnapshotEvent(
+                                  scheduler_.clock().NowNs(),
+                                  it == positions_.end() ? v1::UPDATE_KIND_CREATE : v1::UPDATE_KIND_UPDATE);
                               *e.mutable_position() = p;
                               Publish(std::move(e));
                             }
                             for (const auto& [id, p] : positions_) {
                               if (now.count(id)) continue;
-                              v1::UpdateEvent e;
-                              e.set_gateway_ts_ns(scheduler_.clock().NowNs());
-                              e.set_snapshot(true);
-                              e.set_kind(v1::UPDATE_KIND_CLOSE);
+                              v1::UpdateEvent e = SnapshotEvent(scheduler_.clock().NowNs(), v1::UPDATE_KIND_CLOSE);
                               *e.mutable_position() = p;
                               e.mutable_position()->set_qty("0");
                               Publish(std::move(e));

@@ -168,6 +168,17 @@ class MarketDataIntegration : public ::testing::Test {
   std::vector<std::unique_ptr<StreamReader>> readers_;
 };
 
+// Books from the live feed (exchange timestamp set) after the last RECOVERED; 0 without one.
+size_t LiveBooksAfterLastRecovery(const Events& ev) {
+  size_t last_recovered = 0;
+  for (size_t i = 0; i < ev.size(); ++i) {
+    if (IsStatus(ev[i], StreamStatus::STATE_RECOVERED)) last_recovered = i;
+  }
+  if (last_recovered == 0) return 0;
+  return Count(Events(ev.begin() + static_cast<long>(last_recovered), ev.end()),
+               [](const auto& e) { return e.has_order_book() && e.exchange_ts_ms() > 0; });
+}
+
 TEST_F(MarketDataIntegration, EveryChannelEndToEnd) {
   StartAll();
   auto req = Request({"BTCUSDT", "ethusdt"}, {v1::CHANNEL_TRADE, v1::CHANNEL_ORDER_BOOK, v1::CHANNEL_TICKER,
@@ -337,13 +348,7 @@ TEST_F(MarketDataIntegration, StallIsReportedServedFromRestAndRecovers) {
            Count(ev, [](const auto& e) { return e.has_order_book() && e.exchange_ts_ms() == 0; }) > 0;
   }, Ms(5000))) << "no REST-served book while stalled";
   ASSERT_TRUE(s.WaitFor([](const Events& ev) {
-    size_t last_recovered = 0;
-    for (size_t i = 0; i < ev.size(); ++i) {
-      if (IsStatus(ev[i], StreamStatus::STATE_RECOVERED)) last_recovered = i;
-    }
-    return last_recovered > 0 && Count(Events(ev.begin() + last_recovered, ev.end()), [](const auto& e) {
-                                   return e.has_order_book() && e.exchange_ts_ms() > 0;
-                                 }) > 2;
+    return LiveBooksAfterLastRecovery(ev) > 2;
   }, Ms(15000))) << "the live feed did not resume";
   ExpectSeqContiguous(s.events());
   EXPECT_FALSE(s.status().has_value());
@@ -362,13 +367,7 @@ TEST_F(MarketDataIntegration, LongStallReportsStaleOnceThenDegradedUntilDataResu
   const uint64_t reconnects = st.reconnects.load();
   sim_->Control("stall", {{"seconds", 6}, {"which", "public"}});
   ASSERT_TRUE(s.WaitFor([](const Events& ev) {
-    size_t last_recovered = 0;
-    for (size_t i = 0; i < ev.size(); ++i) {
-      if (IsStatus(ev[i], StreamStatus::STATE_RECOVERED)) last_recovered = i;
-    }
-    return last_recovered > 0 && Count(Events(ev.begin() + last_recovered, ev.end()), [](const auto& e) {
-                                   return e.has_order_book() && e.exchange_ts_ms() > 0;
-                                 }) > 2;
+    return LiveBooksAfterLastRecovery(ev) > 2;
   }, Ms(20000))) << Timeline(s.events());
   EXPECT_GE(st.reconnects.load(), reconnects + 2) << "the test meant the stall to span reconnects";
   Events ev = s.events();
