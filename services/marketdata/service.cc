@@ -453,10 +453,9 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetOrderBook(grpc::CallbackServ
                                                               v1::GetOrderBookResponse* response) {
   const std::string symbol = UpperSymbol(request->symbol());
   if (symbol.empty()) return FinishNow(context, absl::InvalidArgumentError("symbol is empty, e.g. \"BTCUSDT\""));
-  if (!symbols_->Find(symbol)) {
-    absl::Status st = symbols_->CheckStreamable(symbol);
-    return FinishNow(context, st.ok() ? absl::InvalidArgumentError("unknown symbol") : st);
-  }
+  // A halted or preview symbol has no live book: say so as Subscribe does, instead of passing the
+  // exchange's 20015 through as NOT_FOUND.
+  if (absl::Status st = symbols_->CheckStreamable(symbol); !st.ok()) return FinishNow(context, st);
   const uint32_t depth = request->depth();
   if (depth != 0 && depth != 1 && depth != 5 && depth != 15 && depth != 50) {
     return FinishNow(context, absl::InvalidArgumentError(

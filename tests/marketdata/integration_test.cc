@@ -532,6 +532,15 @@ TEST_F(MarketDataIntegration, BadRequestsSayWhatToFix) {
   }
   {
     grpc::ClientContext ctx;
+    v1::GetOrderBookRequest req;
+    req.set_symbol("HALTUSDT");
+    v1::GetOrderBookResponse resp;
+    grpc::Status st = stub->GetOrderBook(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), C::INVALID_ARGUMENT) << st.error_message();
+    EXPECT_NE(st.error_message().find("STOP"), std::string::npos) << st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
     v1::GetFundingRateRequest req;
     req.set_symbol("NOPEUSDT");
     v1::GetFundingRateResponse resp;
