@@ -1,6 +1,7 @@
 #include "services/orders/grpc_service.h"
 
 #include <functional>
+#include <utility>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -245,25 +246,45 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
     out->Finish(ToGrpcStatus(caller.status(), ctx));
     return;
   }
+  {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    size_t& mine = streams_by_caller_[caller->name];
+    if (mine >= options_.max_update_streams_per_caller) {
+      out->Finish(ToGrpcStatus(
+          MakeError(absl::StatusCode::kResourceExhausted,
+                    absl::StrCat("caller ", caller->name, " already has ", mine,
+                                 " StreamUpdates streams open (--max-update-streams-per-caller); one stream can "
+                                 "carry every channel and symbol"),
+                    reason::kRateLimited),
+          ctx));
+      return;
+    }
+    ++mine;
+  }
+  // Gives the caller's slot back exactly once, whichever way the call ends.
+  auto release = std::make_shared<std::function<void()>>([this, name = caller->name, done = false]() mutable {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    if (std::exchange(done, true)) return;
+    auto it = streams_by_caller_.find(name);
+    if (it != streams_by_caller_.end() && --it->second == 0) streams_by_caller_.erase(it);
+  });
+  auto refuse = [&out, &ctx, release](absl::Status s) {
+    (*release)();
+    out->Finish(ToGrpcStatus(std::move(s), ctx));
+  };
   UpdateStream::Filter filter;
   for (int ch : req.channels()) {
     if (ch <= v1::UPDATE_CHANNEL_UNSPECIFIED || ch > v1::UPDATE_CHANNEL_TPSL) {
-      out->Finish(ToGrpcStatus(ValidationError(absl::StrCat("unknown channel ", ch, " in channels")), ctx));
-      return;
+      return refuse(ValidationError(absl::StrCat("unknown channel ", ch, " in channels")));
     }
     filter.channels.insert(ch);
   }
   const auto rules = engine_.rules().snapshot();  // null until trading_pairs first loads
   for (const auto& s : req.symbols()) {
     std::string n = NormalizeSymbol(s);
-    if (n.empty()) {
-      out->Finish(ToGrpcStatus(ValidationError(absl::StrCat("symbol '", s, "' is not of the form BTCUSDT")), ctx));
-      return;
-    }
+    if (n.empty()) return refuse(ValidationError(absl::StrCat("symbol '", s, "' is not of the form BTCUSDT")));
     if (rules && !rules->count(n)) {
-      out->Finish(ToGrpcStatus(
-          ValidationError(absl::StrCat("unknown symbol ", n, ": the exchange lists no such futures pair")), ctx));
-      return;
+      return refuse(ValidationError(absl::StrCat("unknown symbol ", n, ": the exchange lists no such futures pair")));
     }
     filter.symbols.insert(n);
   }
@@ -281,7 +302,8 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
       });
   // A failed write means the call is gone; its done tag follows and ends the stream (on_done).
   out->set_on_write_done([stream](bool ok) { stream->OnWriteDone(ok); });
-  out->set_on_done([this, stream] {  // finished, cancelled by the client or by shutdown
+  out->set_on_done([this, stream, release] {  // finished, cancelled by the client or by shutdown
+    (*release)();
     stream->Cancel();
     hub_.Remove(stream.get());
     if (metrics_) metrics_->StreamEventsDropped(stream->dropped());

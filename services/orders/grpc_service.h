@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
@@ -34,6 +36,10 @@ struct ServiceOptions {
   /// StreamUpdates: per-stream queue bound (events) and events per write.
   size_t stream_max_queue = 4096;
   size_t stream_max_batch = 256;
+  /// StreamUpdates streams one caller (token name or mTLS identity) may hold open at once: each
+  /// start reads open orders, positions and the account over REST, so without a bound a read-only
+  /// token could spend the private query budget that placements and cancels share.
+  size_t max_update_streams_per_caller = 16;
   /// StreamUpdates initial snapshot deadline.
   std::chrono::milliseconds snapshot_timeout{15000};
   std::string default_margin_coin = "USDT";
@@ -74,6 +80,8 @@ class OrderServiceImpl final : public OrderServiceBase {
   OrdersMetrics* metrics_;
   ServiceOptions options_;
   std::atomic<int64_t> open_streams_{0};
+  std::mutex streams_mu_;
+  std::map<std::string, size_t> streams_by_caller_;  ///< open StreamUpdates per caller name
 };
 
 }  // namespace bx::orders

@@ -71,6 +71,10 @@ std::vector<OptSpec> OrdersOptionSpecs() {
        .help = "Connect the private WebSocket (order/position/balance/tpsl updates)."});
   add({.name = "ws-ping-interval", .type = OptType::kDuration, .default_value = "15s",
        .help = "JSON ping cadence on the private WebSocket."});
+  add({.name = "max-update-streams-per-caller", .type = OptType::kInt, .default_value = "16",
+       .help = "StreamUpdates streams one caller (token or mTLS identity) may hold open; each start reads "
+               "orders, positions and the account over REST.",
+       .min = 1, .max = 100000});
   add({.name = "stream-queue", .type = OptType::kInt, .default_value = "4096",
        .help = "Per-StreamUpdates-stream queue bound (events); overflow drops the oldest and sends a Gap.",
        .min = 16, .max = 1000000});
@@ -154,6 +158,7 @@ absl::StatusOr<OrdersAppOptions> OrdersOptionsFromConfig(const Config& c) {
   o.service.default_timeout = c.Duration("default-timeout");
   o.service.max_timeout = c.Duration("max-timeout");
   o.service.stream_max_queue = static_cast<size_t>(c.Int("stream-queue"));
+  o.service.max_update_streams_per_caller = static_cast<size_t>(c.Int("max-update-streams-per-caller"));
   o.service.default_margin_coin = c.Str("margin-coin");
   o.engine.default_margin_coin = c.Str("margin-coin");
   o.engine.resolve_reserve = c.Duration("resolve-reserve");

@@ -163,6 +163,39 @@ TEST(OrdersSimStream, FiltersAndSkipSnapshot) {
       << refused_unknown.status().error_message();
 }
 
+// Each stream start reads orders, positions and the account over REST: one caller cannot open
+// streams without bound (a read-only token would spend the budget placements share).
+TEST(OrdersSimStream, StreamsPerCallerAreBounded) {
+  SimHarness h;
+  h.Start([](OrdersAppOptions& o) { o.service.max_update_streams_per_caller = 2; });
+  v1::StreamUpdatesRequest req;
+  req.set_skip_snapshot(true);
+  auto a = std::make_unique<StreamReader>(h.stub(), h.Ctx(testing::kReadToken, 60s), req);
+  StreamReader b(h.stub(), h.Ctx(testing::kReadToken, 60s), req);
+  ASSERT_TRUE(WaitUntil([&] { return !a->events().empty() && !b.events().empty(); }, 5s));
+  StreamReader third(h.stub(), h.Ctx(testing::kReadToken, 60s), req);
+  ASSERT_TRUE(WaitUntil([&] { return third.done(); }, 5s));
+  EXPECT_EQ(third.status().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << third.status().error_message();
+  EXPECT_NE(third.status().error_message().find("max-update-streams-per-caller"), std::string::npos);
+  // Another caller has its own allowance; a refused request (bad symbol) takes no slot.
+  v1::StreamUpdatesRequest bad = req;
+  bad.add_symbols("BTC-USDT");
+  StreamReader refused(h.stub(), h.Ctx(testing::kTradeToken, 60s), bad);
+  ASSERT_TRUE(WaitUntil([&] { return refused.done(); }, 5s));
+  EXPECT_EQ(refused.status().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  StreamReader t1(h.stub(), h.Ctx(testing::kTradeToken, 60s), req);
+  StreamReader t2(h.stub(), h.Ctx(testing::kTradeToken, 60s), req);
+  ASSERT_TRUE(WaitUntil([&] { return !t1.events().empty() && !t2.events().empty(); }, 5s));
+  EXPECT_FALSE(t2.done());
+  // A stream that ends gives its slot back.
+  a.reset();  // cancels it; the server hears of it a moment later
+  EXPECT_TRUE(WaitUntil([&] {
+    StreamReader probe(h.stub(), h.Ctx(testing::kReadToken, 60s), req);
+    WaitUntil([&] { return probe.done() || !probe.events().empty(); }, 2s);
+    return !probe.done() && !probe.events().empty();
+  }, 10s));
+}
+
 TEST(OrdersSimStream, ShutdownEndsStreamsWithStatus) {
   SimHarness h;
   h.Start();
