@@ -1,7 +1,6 @@
 #include "services/orders/grpc_service.h"
 
 #include <functional>
-#include <utility>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -246,6 +245,30 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
     out->Finish(ToGrpcStatus(caller.status(), ctx));
     return;
   }
+  UpdateStream::Filter filter;
+  for (int ch : req.channels()) {
+    if (ch <= v1::UPDATE_CHANNEL_UNSPECIFIED || ch > v1::UPDATE_CHANNEL_TPSL) {
+      out->Finish(ToGrpcStatus(ValidationError(absl::StrCat("unknown channel ", ch, " in channels")), ctx));
+      return;
+    }
+    filter.channels.insert(ch);
+  }
+  const auto rules = engine_.rules().snapshot();  // null until trading_pairs first loads
+  for (const auto& s : req.symbols()) {
+    std::string n = NormalizeSymbol(s);
+    std::string bad;
+    if (n.empty()) {
+      bad = absl::StrCat("symbol '", s, "' is not of the form BTCUSDT");
+    } else if (rules && !rules->count(n)) {
+      bad = absl::StrCat("unknown symbol ", n, ": the exchange lists no such futures pair");
+    }
+    if (!bad.empty()) {
+      out->Finish(ToGrpcStatus(ValidationError(std::move(bad)), ctx));
+      return;
+    }
+    filter.symbols.insert(n);
+  }
+  // A valid request takes one of the caller's stream slots; the call's on_done gives it back.
   {
     std::lock_guard<std::mutex> lock(streams_mu_);
     size_t& mine = streams_by_caller_[caller->name];
@@ -261,33 +284,6 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
     }
     ++mine;
   }
-  // Gives the caller's slot back exactly once, whichever way the call ends.
-  auto release = std::make_shared<std::function<void()>>([this, name = caller->name, done = false]() mutable {
-    std::lock_guard<std::mutex> lock(streams_mu_);
-    if (std::exchange(done, true)) return;
-    auto it = streams_by_caller_.find(name);
-    if (it != streams_by_caller_.end() && --it->second == 0) streams_by_caller_.erase(it);
-  });
-  auto refuse = [&out, &ctx, release](absl::Status s) {
-    (*release)();
-    out->Finish(ToGrpcStatus(std::move(s), ctx));
-  };
-  UpdateStream::Filter filter;
-  for (int ch : req.channels()) {
-    if (ch <= v1::UPDATE_CHANNEL_UNSPECIFIED || ch > v1::UPDATE_CHANNEL_TPSL) {
-      return refuse(ValidationError(absl::StrCat("unknown channel ", ch, " in channels")));
-    }
-    filter.channels.insert(ch);
-  }
-  const auto rules = engine_.rules().snapshot();  // null until trading_pairs first loads
-  for (const auto& s : req.symbols()) {
-    std::string n = NormalizeSymbol(s);
-    if (n.empty()) return refuse(ValidationError(absl::StrCat("symbol '", s, "' is not of the form BTCUSDT")));
-    if (rules && !rules->count(n)) {
-      return refuse(ValidationError(absl::StrCat("unknown symbol ", n, ": the exchange lists no such futures pair")));
-    }
-    filter.symbols.insert(n);
-  }
   // The call owns `out`; the stream only reaches it while the call lives.
   std::weak_ptr<StreamWriter<v1::StreamUpdatesResponse>> weak_out = out;
   auto stream = std::make_shared<UpdateStream>(
@@ -302,8 +298,13 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
       });
   // A failed write means the call is gone; its done tag follows and ends the stream (on_done).
   out->set_on_write_done([stream](bool ok) { stream->OnWriteDone(ok); });
-  out->set_on_done([this, stream, release] {  // finished, cancelled by the client or by shutdown
-    (*release)();
+  out->set_on_done([this, stream, name = caller->name] {  // finished, cancelled by the client or by shutdown
+    {
+      std::lock_guard<std::mutex> lock(streams_mu_);
+      if (auto it = streams_by_caller_.find(name); it != streams_by_caller_.end() && --it->second == 0) {
+        streams_by_caller_.erase(it);
+      }
+    }
     stream->Cancel();
     hub_.Remove(stream.get());
     if (metrics_) metrics_->StreamEventsDropped(stream->dropped());

@@ -328,10 +328,11 @@ void OrderEngine::ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime dead
       Guard([this, entry, deadline, attempt, cause](absl::StatusOr<std::optional<v1::Order>> found) {
         if (entry->state != PlacementState::kInFlight) return;
         if ((found.ok() && found->has_value()) || entry->seen_push) {
+          const v1::Order seen = found.ok() && found->has_value() ? **found : entry->order;  // or the push's
           if (metrics_) metrics_->AmbiguousResolution("found");
           Log(LogLevel::kInfo, "orders.engine", "lost placement answer resolved: order exists",
-              {{"client_id", entry->client_id}, {"order_id", (found.ok() && found->has_value() ? **found : entry->order).order_id()}});
-          SettleFound(entry, found.ok() && found->has_value() ? **found : entry->order, /*duplicate=*/false);
+              {{"client_id", entry->client_id}, {"order_id", seen.order_id()}});
+          SettleFound(entry, seen, /*duplicate=*/false);
           return;
         }
         const SteadyTime next = scheduler_.clock().Steady() + options_.resolve_retry_delay;

@@ -4,11 +4,13 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <cctype>
 #include <future>
 #include <optional>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -45,16 +47,16 @@ struct OrdersApp::Parts {
   std::atomic<bool> exchange_ok{false};
 };
 
+namespace {
+
 // Any host of the real exchange: bitunix.com or a subdomain, in any letter case, with or without
 // the root's trailing dot.
-bool IsBitunixHost(std::string host) {
-  for (auto& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (!host.empty() && host.back() == '.') host.pop_back();
-  constexpr std::string_view kDomain = "bitunix.com";
-  if (host == kDomain) return true;
-  return host.size() > kDomain.size() && host.compare(host.size() - kDomain.size(), kDomain.size(), kDomain) == 0 &&
-         host[host.size() - kDomain.size() - 1] == '.';
+bool IsBitunixHost(const std::string& host) {
+  std::string h = absl::AsciiStrToLower(absl::StripSuffix(host, "."));
+  return h == "bitunix.com" || absl::EndsWith(h, ".bitunix.com");
 }
+
+}  // namespace
 
 absl::Status CheckSafeToStart(const OrdersAppOptions& o) {
   if (o.api_key.empty() || o.api_secret.empty()) {
