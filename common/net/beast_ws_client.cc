@@ -1,6 +1,9 @@
 // The Beast adapter behind WsClient. One Session per Connect(), on its own strand (or, when one
-// thread runs the io_context, on the io_context's own executor); the read loop reuses one
-// flat_buffer and calls on_text inline, so steady-state reading allocates nothing.
+// thread runs the io_context, on the io_context's own executor). Beast and Asio carry the TCP,
+// TLS and HTTP upgrade; the frames are the project's own (ws_frame.h): the read loop reads large
+// chunks into one reused flat_buffer and decodes every frame they hold in one pass, calling
+// on_text inline, so steady-state reading allocates nothing and costs one read per chunk rather
+// than one composed Beast operation per frame (docs/BENCHMARKS.md, net).
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -16,20 +19,27 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/beast/websocket.hpp>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "common/net/tls_internal.h"
 #include "common/net/ws_client.h"
+#include "common/net/ws_frame.h"
 
 namespace bx::net {
 namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
+namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 // A session's executor: a strand when several threads may run the io_context; the io_context's
@@ -104,97 +114,14 @@ class HandlerAllocator {
   HandlerMemory* mem_;
 };
 
-// Lets the read chain take the next buffered frame without a trip through the scheduler.
-//
-// Beast completes an async_read whose frame is already in its read buffer (a 1,536-byte recv holds
-// about a dozen trade frames) with a post: one scheduler round trip, and with it one epoll_wait,
-// per frame — most of the read loop's cost (docs/BENCHMARKS.md, net). While the read handler is
-// running on the strand, ReadChainExecutor::post runs such a completion inline instead, up to
-// kMaxDepth nested frames; beyond that depth, and everywhere else, it posts to the strand as
-// usual. Running inline keeps the strand's guarantee: it only happens on the thread that is
-// already inside the strand.
-class InlineBudget {
- public:
-  static constexpr int kMaxDepth = 32;
-  // Marks the read handler as running (and so allowed to run a completion inline).
-  class Scope {
-   public:
-    explicit Scope(InlineBudget& b) : b_(b), was_active_(b.active_) { b_.active_ = true; }
-    ~Scope() { b_.active_ = was_active_; }
-    Scope(const Scope&) = delete;
-    Scope& operator=(const Scope&) = delete;
-
-   private:
-    InlineBudget& b_;
-    bool was_active_;
-  };
-  bool TryEnter() {
-    if (!active_ || depth_ >= kMaxDepth) return false;
-    ++depth_;
-    return true;
-  }
-  void Leave() { --depth_; }
-
- private:
-  bool active_ = false;
-  int depth_ = 0;
-};
-
-// A Networking-TS executor over the session's executor whose post() may run inline (above). It
-// points at the session's executor and budget rather than copying a strand (a copy is an atomic
-// reference count, and Beast copies the executor several times per frame). Every copy lives in an
-// operation that also holds the read handler, which keeps the session alive while the operation
-// runs. Outstanding-work counting goes to the io_context itself (what the strand forwards it to):
-// when the io_context is destroyed with a read still pending, Asio destroys the handler (and so
-// possibly the session and its strand) before the operation's work guard, and that guard must
-// not reach into the freed strand.
-template <class Ex>
-class ReadChainExecutor {
- public:
-  ReadChainExecutor(const Ex& strand, InlineBudget& budget)
-      : strand_(&strand), inner_(InnerOf(strand)), budget_(&budget) {}
-  asio::execution_context& context() const noexcept { return inner_.context(); }
-  void on_work_started() const noexcept { inner_.on_work_started(); }
-  void on_work_finished() const noexcept { inner_.on_work_finished(); }
-  template <class F, class A>
-  void dispatch(F&& f, const A& a) const {
-    strand_->dispatch(std::forward<F>(f), a);
-  }
-  template <class F, class A>
-  void post(F&& f, const A& a) const {
-    if (budget_->TryEnter()) {
-      std::decay_t<F> fn(std::forward<F>(f));
-      std::move(fn)();
-      budget_->Leave();
-      return;
-    }
-    strand_->post(std::forward<F>(f), a);
-  }
-  template <class F, class A>
-  void defer(F&& f, const A& a) const {
-    strand_->defer(std::forward<F>(f), a);
-  }
-  friend bool operator==(const ReadChainExecutor& a, const ReadChainExecutor& b) noexcept {
-    return a.strand_ == b.strand_ && a.budget_ == b.budget_;
-  }
-  friend bool operator!=(const ReadChainExecutor& a, const ReadChainExecutor& b) noexcept { return !(a == b); }
-
- private:
-  const Ex* strand_;
-  Direct inner_;
-  InlineBudget* budget_;
-};
-
-// The read loop's completion handler: recycled memory (HandlerMemory) and the inline executor.
-template <class Ex, class Handler>
+// The read loop's completion handler, with recycled memory (HandlerMemory). It runs on the I/O
+// object's executor (the session's strand, or the io_context's own executor).
+template <class Handler>
 class ReadHandler {
  public:
   using allocator_type = HandlerAllocator<Handler>;
-  using executor_type = ReadChainExecutor<Ex>;
-  ReadHandler(HandlerMemory& mem, ReadChainExecutor<Ex> ex, Handler h)
-      : mem_(mem), ex_(std::move(ex)), handler_(std::move(h)) {}
+  ReadHandler(HandlerMemory& mem, Handler h) : mem_(mem), handler_(std::move(h)) {}
   allocator_type get_allocator() const noexcept { return allocator_type(mem_); }
-  executor_type get_executor() const noexcept { return ex_; }
   template <class... Args>
   void operator()(Args&&... args) {
     handler_(std::forward<Args>(args)...);
@@ -202,7 +129,6 @@ class ReadHandler {
 
  private:
   HandlerMemory& mem_;
-  ReadChainExecutor<Ex> ex_;
   Handler handler_;
 };
 
@@ -230,7 +156,10 @@ class Session final : public SessionBase {
   using Socket = typename IoTypes<Ex>::Socket;
   using Resolver = typename IoTypes<Ex>::Resolver;
   using Timer = typename IoTypes<Ex>::Timer;
-  using Next = std::conditional_t<kTls, beast::ssl_stream<Socket>, Socket>;
+  using Stream = std::conditional_t<kTls, beast::ssl_stream<Socket>, Socket>;
+  // Bytes asked of the socket per read. The firehose's trade frames are ~130 bytes, so one read
+  // carries hundreds of frames, all decoded in one pass over the buffer.
+  static constexpr size_t kReadChunk = 64 * 1024;
 
  public:
   Session(const Ex& strand, std::shared_ptr<const WsOptions> options, const Clock& clock,
@@ -242,9 +171,10 @@ class Session final : public SessionBase {
         tls_ctx_(std::move(tls_ctx)),
         shared_(std::move(shared)),
         handlers_(std::move(handlers)),
-        ws_(MakeStream(strand, tls_ctx_.get())),
+        stream_(MakeStream(strand, tls_ctx_.get())),
         timer_(strand),
-        resolver_(strand) {
+        resolver_(strand),
+        decoder_(options_->max_message_bytes) {
     if (!handlers_.on_text) handlers_.on_text = [](std::string_view, int64_t) {};
   }
 
@@ -257,7 +187,7 @@ class Session final : public SessionBase {
       timed_out_ = true;
       resolver_.cancel();
       error_code ignored;
-      beast::get_lowest_layer(ws_).close(ignored);
+      beast::get_lowest_layer(stream_).close(ignored);
     });
     error_code ec;
     auto addr = asio::ip::make_address(options_->url.host, ec);
@@ -282,8 +212,7 @@ class Session final : public SessionBase {
   void Send(std::string text) override {
     asio::post(strand_, [this, self = shared_from_this(), text = std::move(text)]() mutable {
       if (finished_ || close_requested_) return;
-      queued_bytes_ += text.size();
-      queue_.push_back(std::move(text));
+      Enqueue(WsOpcode::kText, text);
       if (queued_bytes_ > options_->max_send_queue_bytes) {
         Finish(absl::ResourceExhaustedError(absl::StrCat(
             "send queue over max_send_queue_bytes (", options_->max_send_queue_bytes,
@@ -296,14 +225,18 @@ class Session final : public SessionBase {
 
   void Close() override {
     asio::post(strand_, [this, self = shared_from_this()] {
-      if (finished_ || close_requested_) return;
+      if (finished_ || close_requested_ || ending_) return;
       close_requested_ = true;
       if (!opened_) {
         Finish(absl::CancelledError(
             absl::StrCat("closed by client before the connection opened", Where())));
         return;
       }
-      if (!writing_) StartClose();  // else after the queued frames are written
+      // After the frames already queued; the server's close frame (or its TCP close) ends it.
+      Enqueue(WsOpcode::kClose, WsClosePayload(1000));
+      ArmCloseTimer(absl::DeadlineExceededError(
+          absl::StrCat("closed by client; the server did not answer the close frame", Where())));
+      if (!writing_) DoWrite();
     });
   }
 
@@ -314,12 +247,12 @@ class Session final : public SessionBase {
   }
 
  private:
-  static websocket::stream<Next> MakeStream(const Ex& strand, ssl::context* ctx) {
+  static Stream MakeStream(const Ex& strand, ssl::context* ctx) {
     if constexpr (kTls) {
-      return websocket::stream<Next>(strand, *ctx);
+      return Stream(strand, *ctx);
     } else {
       (void)ctx;
-      return websocket::stream<Next>(strand);
+      return Stream(strand);
     }
   }
 
@@ -337,7 +270,7 @@ class Session final : public SessionBase {
   }
 
   void TcpConnect() {
-    asio::async_connect(beast::get_lowest_layer(ws_), endpoints_,
+    asio::async_connect(beast::get_lowest_layer(stream_), endpoints_,
                         [this, self = shared_from_this()](error_code ec, const tcp::endpoint&) {
                           if (finished_) return;
                           if (ec) {
@@ -345,7 +278,7 @@ class Session final : public SessionBase {
                             return;
                           }
                           error_code ignored;
-                          beast::get_lowest_layer(ws_).set_option(tcp::no_delay(true), ignored);
+                          beast::get_lowest_layer(stream_).set_option(tcp::no_delay(true), ignored);
                           if constexpr (kTls) {
                             TlsHandshake();
                           } else {
@@ -356,122 +289,231 @@ class Session final : public SessionBase {
 
   void TlsHandshake() {
     if constexpr (kTls) {
-      std::string err = internal::PrepareTlsStream(ws_.next_layer(), options_->url.host,
-                                                   options_->tls.verify, verify_);
+      std::string err = internal::PrepareTlsStream(stream_, options_->url.host, options_->tls.verify, verify_);
       if (!err.empty()) {
         Finish(absl::UnavailableError(err + Where()));
         return;
       }
-      ws_.next_layer().async_handshake(ssl::stream_base::client,
-                                       [this, self = shared_from_this()](error_code ec) {
-                                         if (finished_) return;
-                                         if (ec) {
-                                           FailConnect(ec, "in the TLS handshake");
-                                           return;
-                                         }
-                                         Upgrade();
-                                       });
+      stream_.async_handshake(ssl::stream_base::client, [this, self = shared_from_this()](error_code ec) {
+        if (finished_) return;
+        if (ec) {
+          FailConnect(ec, "in the TLS handshake");
+          return;
+        }
+        Upgrade();
+      });
     }
   }
 
+  // The opening handshake (RFC 6455 section 4.1) over Beast's HTTP: no extension is offered
+  // (the exchange negotiates no permessage-deflate), and the connect timer bounds it.
   void Upgrade() {
-    websocket::stream_base::timeout t;
-    // Bounds the opening and the closing handshake; the overall connect timer also applies.
-    t.handshake_timeout = options_->connect_timeout;
-    t.idle_timeout = websocket::stream_base::none();
-    t.keep_alive_pings = false;  // Bitunix kills sockets that send protocol pings; it uses JSON pings
-    ws_.set_option(t);
-    ws_.set_option(websocket::stream_base::decorator(
-        [ua = options_->user_agent](websocket::request_type& req) {
-          req.set(beast::http::field::user_agent, ua);
-        }));
-    websocket::permessage_deflate pmd;  // never negotiated by the exchange: keep it off
-    pmd.client_enable = false;
-    pmd.server_enable = false;
-    ws_.set_option(pmd);
-    ws_.read_message_max(options_->max_message_bytes);
-    ws_.auto_fragment(false);
-    ws_.async_handshake(upgrade_response_, options_->url.HostHeader(), options_->url.target,
-                        [this, self = shared_from_this()](error_code ec) {
-                          if (finished_) return;
-                          if (ec) {
-                            FailConnect(ec, "in the WebSocket upgrade", /*upgrade_answered=*/true);
-                            return;
-                          }
-                          OnOpen();
-                        });
+    ws_key_ = NewWsKey();
+    upgrade_request_.method(http::verb::get);
+    upgrade_request_.target(options_->url.target);
+    upgrade_request_.version(11);
+    upgrade_request_.set(http::field::host, options_->url.HostHeader());
+    upgrade_request_.set(http::field::upgrade, "websocket");
+    upgrade_request_.set(http::field::connection, "Upgrade");
+    upgrade_request_.set(http::field::sec_websocket_key, ws_key_);
+    upgrade_request_.set(http::field::sec_websocket_version, "13");
+    upgrade_request_.set(http::field::user_agent, options_->user_agent);
+    http::async_write(stream_, upgrade_request_, [this, self = shared_from_this()](error_code ec, size_t) {
+      if (finished_) return;
+      if (ec) {
+        FailConnect(ec, "in the WebSocket upgrade");
+        return;
+      }
+      upgrade_parser_.emplace();
+      upgrade_parser_->body_limit(kMaxUpgradeBody);
+      // Frames the server sends right behind its 101 stay in rbuf_ for the read loop.
+      http::async_read(stream_, rbuf_, *upgrade_parser_, [this, self = shared_from_this()](error_code rec, size_t) {
+        if (finished_) return;
+        if (rec) {
+          FailConnect(rec, "in the WebSocket upgrade");
+          return;
+        }
+        std::string why = CheckUpgradeReply(upgrade_parser_->get());
+        upgrade_parser_.reset();
+        if (!why.empty()) {
+          Finish(absl::UnavailableError(absl::StrCat("connect failed in the WebSocket upgrade: ", why, Where())));
+          return;
+        }
+        OnOpen();
+      });
+    });
+  }
+
+  static constexpr size_t kMaxUpgradeBody = 16 * 1024;
+
+  // Empty when `res` accepts our upgrade; else what is wrong with it.
+  std::string CheckUpgradeReply(const http::response<http::string_body>& res) const {
+    if (res.result_int() != 101) {
+      std::string body = res.body().substr(0, 200);
+      return absl::StrCat("HTTP ", res.result_int(), " ", std::string(res.reason()),
+                          body.empty() ? "" : absl::StrCat(": ", body));
+    }
+    if (!absl::EqualsIgnoreCase(std::string(res[http::field::upgrade]), "websocket")) {
+      return "the 101 reply has no 'Upgrade: websocket'";
+    }
+    if (!HasToken(std::string(res[http::field::connection]), "upgrade")) {
+      return "the 101 reply has no 'Connection: Upgrade'";
+    }
+    if (std::string(res[http::field::sec_websocket_accept]) != WsAcceptFor(ws_key_)) {
+      return "the 101 reply's Sec-WebSocket-Accept does not match our key";
+    }
+    if (!res[http::field::sec_websocket_extensions].empty()) {
+      return absl::StrCat("the server chose an extension that was not offered: ",
+                          std::string(res[http::field::sec_websocket_extensions]));
+    }
+    return {};
+  }
+
+  static bool HasToken(const std::string& list, std::string_view token) {
+    for (absl::string_view part : absl::StrSplit(list, ',')) {
+      if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(part), std::string(token))) return true;
+    }
+    return false;
   }
 
   void OnOpen() {
     timer_.cancel();
     opened_ = true;
-    ws_.text(true);
     shared_->open.store(true);
     if (handlers_.on_open && !shared_->detached.load()) handlers_.on_open();
     if (finished_) return;
-    DoRead();
-    if (!queue_.empty() && !writing_) {
-      DoWrite();
-    } else if (close_requested_ && !writing_) {
-      StartClose();
-    }
+    if (!queue_.empty() && !writing_) DoWrite();
+    // Room for a chunk plus the partial frame a chunk leaves behind, so the buffer does not grow
+    // (allocate) while small frames stream in; a bigger frame grows it once.
+    rbuf_.reserve(2 * kReadChunk);
+    recv_ns_ = clock_.NowNs();
+    ReadLoop(shared_from_this());
   }
 
-  // The hot path: no allocation per frame (one reused buffer, recycled handler memory).
-  // `self` keeps the session alive while a read is pending; it is handed from one read to the
-  // next instead of taking a new reference per frame.
-  void DoRead() { DoRead(shared_from_this()); }
-  void DoRead(std::shared_ptr<SessionBase> self) {
-    auto on_read = [this, self = std::move(self)](error_code ec, size_t) mutable {
-      InlineBudget::Scope in_read_handler(read_budget_);
+  // The hot path. Decodes every complete frame in the buffer (the upgrade reply may have brought
+  // some), then reads the next chunk. One reused buffer and recycled handler memory: steady-state
+  // reading allocates nothing. `self` keeps the session alive while a read is pending; it is
+  // handed from one read to the next instead of taking a new reference per read.
+  void ReadLoop(std::shared_ptr<SessionBase> self) {
+    if (!DecodeBuffered()) return;
+    size_t want = kReadChunk;
+    if (need_ > rbuf_.size()) want = std::max(want, need_ - rbuf_.size());
+    auto on_read = [this, self = std::move(self)](error_code ec, size_t n) mutable {
       if constexpr (std::is_same_v<Ex, Direct>) CheckOneThread();
       if (finished_) return;
       if (ec) {
         Finish(ReadError(ec));
         return;
       }
-      if (ws_.got_text()) {
-        const auto data = buffer_.data();
-        if (!shared_->detached.load(std::memory_order_relaxed)) {
-          handlers_.on_text(std::string_view(static_cast<const char*>(data.data()), data.size()),
-                            clock_.NowNs());
-        }
-      } else {
-        WsLog().Log(LogLevel::kWarn, "net", "ws-binary", "ignored a binary WebSocket frame",
-                    {{"url", options_->url.ToString()}, {"bytes", buffer_.size()}});
-      }
-      buffer_.consume(buffer_.size());
-      if (!finished_) DoRead(std::move(self));
+      rbuf_.commit(n);
+      recv_ns_ = clock_.NowNs();  // every frame of this read arrived by now
+      ReadLoop(std::move(self));
     };
-    ws_.async_read(buffer_, ReadHandler<Ex, decltype(on_read)>(
-                                read_memory_, ReadChainExecutor<Ex>(strand_, read_budget_), std::move(on_read)));
+    stream_.async_read_some(rbuf_.prepare(want), ReadHandler<decltype(on_read)>(read_memory_, std::move(on_read)));
+  }
+
+  // False when the session ended, or stops reading (the server's close frame arrived).
+  bool DecodeBuffered() {
+    while (true) {
+      const auto data = rbuf_.data();
+      const auto r = decoder_.Decode(static_cast<const char*>(data.data()), data.size());
+      switch (r.kind) {
+        case WsFrameDecoder::Kind::kNeedMore:
+          rbuf_.consume(r.consumed);
+          need_ = r.need;
+          return true;
+        case WsFrameDecoder::Kind::kError:
+          Finish(absl::Status(r.error.code(), absl::StrCat(r.error.message(), Where())));
+          return false;
+        case WsFrameDecoder::Kind::kMessage: {
+          const bool go_on = OnMessage(r.opcode, r.payload);
+          rbuf_.consume(r.consumed);  // after the handler: the payload points into rbuf_
+          if (!go_on || finished_) return false;
+          break;
+        }
+      }
+    }
+  }
+
+  // One message from the server; false: stop reading.
+  bool OnMessage(WsOpcode op, std::string_view payload) {
+    switch (op) {
+      case WsOpcode::kText:
+        if (!shared_->detached.load(std::memory_order_relaxed)) handlers_.on_text(payload, recv_ns_);
+        return true;
+      case WsOpcode::kBinary:
+        WsLog().Log(LogLevel::kWarn, "net", "ws-binary", "ignored a binary WebSocket frame",
+                    {{"url", options_->url.ToString()}, {"bytes", payload.size()}});
+        return true;
+      case WsOpcode::kPing:
+        if (close_requested_) return true;  // our close frame is queued: nothing may follow it
+        Enqueue(WsOpcode::kPong, payload);
+        if (!writing_) DoWrite();
+        return true;
+      case WsOpcode::kPong:
+      case WsOpcode::kContinuation:
+        return true;
+      case WsOpcode::kClose:
+        OnCloseFrame(payload);
+        return false;
+    }
+    return true;
+  }
+
+  void OnCloseFrame(std::string_view payload) {
+    WsClose close;
+    if (!ParseWsClose(payload, &close)) {
+      Finish(absl::UnavailableError(absl::StrCat("protocol error: close frame with a 1-byte payload", Where())));
+      return;
+    }
+    if (close_requested_) {  // the answer to ours
+      Finish(ClientClosed());
+      return;
+    }
+    // The server's close: answer it (echoing its code), then end once the answer is written.
+    absl::Status status = absl::UnavailableError(absl::StrCat(
+        "closed by server: code ", close.code,
+        close.reason.empty() ? std::string() : absl::StrCat(" '", std::string(close.reason), "'"), Where()));
+    queue_.clear();  // nothing may follow the close frame; unsent frames are lost either way
+    queued_bytes_ = 0;
+    Enqueue(WsOpcode::kClose, close.code == 1005 ? std::string() : WsClosePayload(close.code));
+    ending_ = status;
+    ArmCloseTimer(std::move(status));
+    if (!writing_) DoWrite();
+  }
+
+  void ArmCloseTimer(absl::Status on_expiry) {
+    timer_.expires_after(options_->connect_timeout);
+    timer_.async_wait([this, self = shared_from_this(), on_expiry = std::move(on_expiry)](error_code ec) mutable {
+      if (ec || finished_) return;
+      Finish(std::move(on_expiry));
+    });
+  }
+
+  void Enqueue(WsOpcode op, std::string_view payload) {
+    std::string frame;
+    AppendWsClientFrame(&frame, op, payload, NewWsMask());
+    queued_bytes_ += frame.size();
+    queue_.push_back(std::move(frame));
   }
 
   void DoWrite() {
+    if (queue_.empty()) return;
     writing_ = true;
-    ws_.async_write(asio::buffer(queue_.front()),
-                    [this, self = shared_from_this()](error_code ec, size_t) {
-                      if (finished_) return;
-                      if (ec) {
-                        Finish(WriteError(ec));
-                        return;
-                      }
-                      queued_bytes_ -= queue_.front().size();
-                      queue_.pop_front();
-                      if (!queue_.empty()) {
-                        DoWrite();
-                        return;
-                      }
-                      writing_ = false;
-                      if (close_requested_ && !close_started_) StartClose();
-                    });
-  }
-
-  void StartClose() {
-    close_started_ = true;
-    ws_.async_close(websocket::close_code::normal, [this, self = shared_from_this()](error_code ec) {
+    asio::async_write(stream_, asio::buffer(queue_.front()), [this, self = shared_from_this()](error_code ec, size_t) {
       if (finished_) return;
-      Finish(ec && ec != asio::error::operation_aborted ? ReadError(ec) : ClientClosed());
+      if (ec) {
+        Finish(ending_ ? *ending_ : WriteError(ec));
+        return;
+      }
+      queued_bytes_ -= queue_.front().size();
+      queue_.pop_front();
+      if (!queue_.empty()) {
+        DoWrite();
+        return;
+      }
+      writing_ = false;
+      if (ending_) Finish(*ending_);  // our answer to the server's close frame is out
     });
   }
 
@@ -480,24 +522,7 @@ class Session final : public SessionBase {
   }
 
   absl::Status ReadError(const error_code& ec) const {
-    if (close_requested_) {
-      if (ec == beast::error::timeout) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("closed by client; the server did not answer the close frame", Where()));
-      }
-      return ClientClosed();
-    }
-    if (ec == websocket::error::closed) {
-      const auto& r = ws_.reason();
-      return absl::UnavailableError(absl::StrCat(
-          "closed by server: code ", static_cast<int>(r.code),
-          r.reason.empty() ? std::string() : absl::StrCat(" '", std::string(r.reason.c_str()), "'"),
-          Where()));
-    }
-    if (ec == websocket::error::message_too_big) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "message too big: over max_message_bytes (", options_->max_message_bytes, ")", Where()));
-    }
+    if (close_requested_) return ClientClosed();
     if (ec == beast::http::error::end_of_stream || ec == asio::error::eof) {
       return absl::UnavailableError(
           absl::StrCat("end of stream (connection closed without a close frame)", Where()));
@@ -508,45 +533,33 @@ class Session final : public SessionBase {
     if (ec == asio::error::connection_reset) {
       return absl::UnavailableError(absl::StrCat("connection reset by peer", Where()));
     }
-    if (ec == beast::error::timeout) {
-      return absl::DeadlineExceededError(absl::StrCat("websocket timeout", Where()));
-    }
     return absl::UnavailableError(
         absl::StrCat(internal::DescribeNetError(ec, verify_.get()), Where()));
   }
 
   absl::Status WriteError(const error_code& ec) const { return ReadError(ec); }
 
-  // `upgrade_answered`: the server's upgrade reply was read (a default-constructed response says
-  // "200 OK", which must not be quoted for a refused TCP connect).
-  void FailConnect(const error_code& ec, const char* stage, bool upgrade_answered = false) {
+  void FailConnect(const error_code& ec, const char* stage) {
     if (timed_out_) {
       Finish(absl::DeadlineExceededError(absl::StrCat("connect timeout after ",
                                                       options_->connect_timeout.count(),
                                                       " ms (TCP + TLS + upgrade)", Where())));
       return;
     }
-    std::string detail = internal::DescribeNetError(ec, verify_.get());
-    if (upgrade_answered && upgrade_response_.result_int() != 0) {
-      absl::StrAppend(&detail, ": HTTP ", upgrade_response_.result_int(), " ",
-                      std::string(upgrade_response_.reason()));
-    }
-    Finish(absl::UnavailableError(absl::StrCat("connect failed ", stage, ": ", detail, Where())));
+    Finish(absl::UnavailableError(absl::StrCat("connect failed ", stage, ": ",
+                                               internal::DescribeNetError(ec, verify_.get()), Where())));
   }
 
   // Ends the session exactly once: closes the socket, detaches from the client, runs on_closed.
+  // Every caller holds a reference to the session (a handler's `self`), so it outlives this call.
   void Finish(absl::Status reason) {
     if (finished_) return;
     finished_ = true;
-    // A read handler can run nested inside earlier ones (ReadChainExecutor), and only the
-    // innermost holds the session: the frames below it still touch the session as they return.
-    // This keeps it alive until the strand runs again, after the whole chain has unwound.
-    asio::post(strand_, [keep = shared_from_this()] {});
     opened_ = false;
     timer_.cancel();
     resolver_.cancel();
     error_code ignored;
-    beast::get_lowest_layer(ws_).close(ignored);
+    beast::get_lowest_layer(stream_).close(ignored);
     queue_.clear();
     queued_bytes_ = 0;
     {
@@ -567,23 +580,27 @@ class Session final : public SessionBase {
   std::shared_ptr<ssl::context> tls_ctx_;
   std::shared_ptr<Shared> shared_;
   WsClient::Handlers handlers_;
-  websocket::stream<Next> ws_;
+  Stream stream_;
   Timer timer_;
   Resolver resolver_;
   std::vector<tcp::endpoint> endpoints_;
-  websocket::response_type upgrade_response_;
+  std::string ws_key_;
+  http::request<http::empty_body> upgrade_request_;
+  std::optional<http::response_parser<http::string_body>> upgrade_parser_;
   std::shared_ptr<internal::VerifyFailure> verify_ = std::make_shared<internal::VerifyFailure>();
   HandlerMemory read_memory_;
-  InlineBudget read_budget_;
-  beast::flat_buffer buffer_;
-  std::deque<std::string> queue_;
+  beast::flat_buffer rbuf_;  // the upgrade reply, then frames
+  WsFrameDecoder decoder_;
+  size_t need_ = 0;          // bytes the frame under way needs in rbuf_ (0: unknown yet)
+  int64_t recv_ns_ = 0;      // when the bytes being decoded were read
+  std::deque<std::string> queue_;  // encoded (masked) frames, written in order, one at a time
   size_t queued_bytes_ = 0;
+  std::optional<absl::Status> ending_;  // the server closed: end with this once our answer is out
   bool opened_ = false;
   bool finished_ = false;
   bool timed_out_ = false;
   bool writing_ = false;
   bool close_requested_ = false;
-  bool close_started_ = false;
   std::thread::id io_thread_;  // the thread that ran Start(): with IoThreads::kOne, the only one
   bool thread_warned_ = false;
 };

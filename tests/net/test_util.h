@@ -9,6 +9,8 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -113,6 +115,29 @@ class Signal {
   std::condition_variable cv_;
   uint64_t gen_ = 0;
 };
+
+/// One server-to-client WebSocket frame, byte for byte: `first_byte` is FIN/RSV/opcode as sent
+/// (so tests can forge bad frames), the length in its shortest form, a zero mask when `masked`
+/// (which no server may send).
+inline std::string ServerFrame(uint8_t first_byte, std::string_view payload, bool masked = false) {
+  std::string out;
+  out.push_back(static_cast<char>(first_byte));
+  const size_t n = payload.size();
+  const char mask_bit = masked ? static_cast<char>(0x80) : 0;
+  if (n < 126) {
+    out.push_back(static_cast<char>(n) | mask_bit);
+  } else if (n <= 0xFFFF) {
+    out.push_back(static_cast<char>(126) | mask_bit);
+    out.push_back(static_cast<char>(n >> 8));
+    out.push_back(static_cast<char>(n));
+  } else {
+    out.push_back(static_cast<char>(127) | mask_bit);
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(static_cast<uint64_t>(n) >> (56 - 8 * i)));
+  }
+  if (masked) out.append("\0\0\0\0", 4);
+  out.append(payload);
+  return out;
+}
 
 /// Both WsClient threading modes, for INSTANTIATE_TEST_SUITE_P over IoThreads.
 inline auto AllIoThreads() { return ::testing::Values(IoThreads::kMany, IoThreads::kOne); }

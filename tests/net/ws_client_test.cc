@@ -5,10 +5,14 @@
 #include <thread>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "common/net/ws_client.h"
+#include "common/net/ws_frame.h"
 #include "tests/net/test_certs.h"
 #include "tests/net/test_util.h"
 #include "tests/net/test_ws_server.h"
@@ -470,6 +474,148 @@ TEST(WsClientMultiThreadTest, StrandSerialisesHandlersOnAMultiThreadedIoContext)
   client->Close();
   ASSERT_TRUE(ev.closes.Pop().has_value());
   client.reset();
+}
+
+// A one-connection server speaking raw bytes, for replies and frames Beast's server never sends:
+// it reads the upgrade request, then runs the test's script with the socket and the client's key.
+class RawWsServer {
+ public:
+  using Script = std::function<void(boost::asio::ip::tcp::socket&, const std::string& key)>;
+  explicit RawWsServer(Script script)
+      : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this, script = std::move(script)] {
+      boost::asio::ip::tcp::socket s(ioc_);
+      boost::system::error_code ec;
+      acceptor_.accept(s, ec);
+      if (ec) return;
+      std::string request;
+      boost::asio::read_until(s, boost::asio::dynamic_buffer(request), "\r\n\r\n", ec);
+      if (ec) return;
+      const std::string field = "Sec-WebSocket-Key: ";
+      const size_t at = request.find(field);
+      const std::string key =
+          at == std::string::npos ? "" : request.substr(at + field.size(), request.find("\r\n", at) - at - field.size());
+      script(s, key);
+    });
+  }
+  ~RawWsServer() { thread_.join(); }
+  uint16_t port() const { return port_; }
+
+  static std::string Accept(const std::string& key) {
+    return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Accept: " + WsAcceptFor(key) + "\r\n\r\n";
+  }
+  // Reads one client frame and unmasks it: {opcode byte, payload}.
+  static std::pair<int, std::string> ReadClientFrame(boost::asio::ip::tcp::socket& s) {
+    unsigned char h[2];
+    boost::asio::read(s, boost::asio::buffer(h, 2));
+    size_t len = h[1] & 0x7F;
+    if (len >= 126) return {-1, "long client frame"};  // the scripts only expect short ones
+    unsigned char mask[4];
+    boost::asio::read(s, boost::asio::buffer(mask, 4));
+    std::string payload(len, '\0');
+    boost::asio::read(s, boost::asio::buffer(payload));
+    for (size_t i = 0; i < len; ++i) payload[i] = static_cast<char>(payload[i] ^ mask[i & 3]);
+    return {(h[1] & 0x80) ? h[0] : -2, payload};  // -2: not masked
+  }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST_P(WsClientTest, DeclinedUpgradeQuotesTheHttpStatusAndBody) {
+  RawWsServer server([](boost::asio::ip::tcp::socket& s, const std::string&) {
+    boost::asio::write(s, boost::asio::buffer(std::string(
+                              "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 11\r\n\r\nmaintenance")));
+  });
+  Events ev;
+  auto client = MakeClient(Local(server.port()));
+  client->Connect(ev.Handlers());
+  auto closed = ev.closes.Pop();
+  ASSERT_TRUE(closed.has_value());
+  EXPECT_EQ(closed->code(), absl::StatusCode::kUnavailable) << *closed;
+  EXPECT_THAT(std::string(closed->message()),
+              HasSubstr("connect failed in the WebSocket upgrade: HTTP 503 Service Unavailable: maintenance"));
+  EXPECT_EQ(ev.open_count.load(), 0);
+}
+
+TEST_P(WsClientTest, UpgradeWithAWrongAcceptValueIsRefused) {
+  RawWsServer server([](boost::asio::ip::tcp::socket& s, const std::string&) {
+    boost::asio::write(s, boost::asio::buffer(std::string(
+                              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")));
+  });
+  Events ev;
+  auto client = MakeClient(Local(server.port()));
+  client->Connect(ev.Handlers());
+  auto closed = ev.closes.Pop();
+  ASSERT_TRUE(closed.has_value());
+  EXPECT_THAT(std::string(closed->message()), HasSubstr("Sec-WebSocket-Accept does not match"));
+  EXPECT_EQ(ev.open_count.load(), 0);
+}
+
+// Frames in the same TCP segment as the 101, a fragmented message with a ping between its
+// fragments: the text is reassembled, and the ping is answered with a masked pong of its payload.
+TEST_P(WsClientTest, FragmentsAroundAPingRightBehindTheUpgradeReply) {
+  std::promise<std::pair<int, std::string>> pong;
+  RawWsServer server([&pong](boost::asio::ip::tcp::socket& s, const std::string& key) {
+    const std::string bytes = RawWsServer::Accept(key) + testing::ServerFrame(0x01, "{\"a\":") +
+                              testing::ServerFrame(0x89, "p-1") + testing::ServerFrame(0x80, "1}");
+    boost::asio::write(s, boost::asio::buffer(bytes));
+    pong.set_value(RawWsServer::ReadClientFrame(s));
+  });
+  Events ev;
+  auto client = MakeClient(Local(server.port()));
+  Open(*client, ev);
+  EXPECT_EQ(ev.texts.Pop().value_or("none"), "{\"a\":1}");
+  auto f = pong.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  auto [op, payload] = f.get();
+  EXPECT_EQ(op, 0x8A) << "a masked pong with FIN";
+  EXPECT_EQ(payload, "p-1");
+}
+
+TEST_P(WsClientTest, MaskedServerFrameFailsTheConnection) {
+  RawWsServer server([](boost::asio::ip::tcp::socket& s, const std::string& key) {
+    boost::asio::write(s, boost::asio::buffer(RawWsServer::Accept(key) + testing::ServerFrame(0x81, "x", true)));
+    char c;
+    boost::system::error_code ec;
+    s.read_some(boost::asio::buffer(&c, 1), ec);  // until the client drops the connection
+  });
+  Events ev;
+  auto client = MakeClient(Local(server.port()));
+  Open(*client, ev);
+  auto closed = ev.closes.Pop();
+  ASSERT_TRUE(closed.has_value());
+  EXPECT_EQ(closed->code(), absl::StatusCode::kUnavailable) << *closed;
+  EXPECT_THAT(std::string(closed->message()), HasSubstr("protocol error: masked frame from the server"));
+  EXPECT_EQ(ev.texts.size(), 0u);
+}
+
+// A close frame without a status code: reported as 1005, and answered with an empty close frame.
+TEST_P(WsClientTest, ServerCloseWithoutACodeIsAnsweredAndReported) {
+  std::promise<std::pair<int, std::string>> answer;
+  RawWsServer server([&answer](boost::asio::ip::tcp::socket& s, const std::string& key) {
+    boost::asio::write(s, boost::asio::buffer(RawWsServer::Accept(key) + testing::ServerFrame(0x81, "last") +
+                                              testing::ServerFrame(0x88, "")));
+    answer.set_value(RawWsServer::ReadClientFrame(s));
+  });
+  Events ev;
+  auto client = MakeClient(Local(server.port()));
+  Open(*client, ev);
+  EXPECT_EQ(ev.texts.Pop().value_or("none"), "last");
+  auto closed = ev.closes.Pop();
+  ASSERT_TRUE(closed.has_value());
+  EXPECT_THAT(std::string(closed->message()), HasSubstr("closed by server: code 1005"));
+  auto f = answer.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  auto [op, payload] = f.get();
+  EXPECT_EQ(op, 0x88);
+  EXPECT_EQ(payload, "");
 }
 
 INSTANTIATE_TEST_SUITE_P(IoThreads, WsClientTest, testing::AllIoThreads(), testing::IoThreadsName);
