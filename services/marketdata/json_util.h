@@ -7,7 +7,9 @@
 
 #include <simdjson.h>
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include "common/decimal.h"
@@ -28,35 +30,86 @@ inline std::string_view TrimRight(std::string_view s) {
   return s;
 }
 
+/// Whether `s`, a view into a simdjson document, holds a backslash. Eight bytes at a time: the
+/// document's SIMDJSON_PADDING makes the bytes after the last token readable, and the bytes past
+/// `s` are masked off. (Keys and values are a few bytes: a memchr call costs more than this.)
+[[gnu::always_inline]] inline bool HasBackslash(std::string_view s) {
+  if constexpr (std::endian::native != std::endian::little) {
+    return s.find('\\') != std::string_view::npos;
+  } else {
+    constexpr uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr uint64_t kHigh = 0x8080808080808080ULL;
+    for (size_t i = 0; i < s.size(); i += 8) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      const uint64_t x = w ^ (kOnes * '\\');  // a zero byte where s has a backslash
+      // High bit of each zero byte. A byte above a zero byte may be flagged too (the borrow), but
+      // never without a real zero byte below it, so the masked result is exact.
+      uint64_t m = (x - kOnes) & ~x & kHigh;
+      if (s.size() - i < 8) m &= (uint64_t{1} << (8 * (s.size() - i))) - 1;
+      if (m != 0) return true;
+    }
+    return false;
+  }
+}
+
+[[gnu::noinline]] inline bool UnescapeString(od::value& v, std::string_view* out) {
+  return !v.get_string().get(*out);
+}
+
+/// The text of a string value, consumed as get_string() would (an unconsumed value is skipped
+/// more leniently by the iterator: malformed input must fail where it always did). Without a
+/// backslash the text is the token itself, a view into the document exactly as simdjson would
+/// copy it: no out-of-line unescape call and no copy into the parser's string buffer. With one it
+/// is unescaped by simdjson. False if the value is not a string or does not unescape.
+inline bool StringText(od::value& v, std::string_view* out) {
+  // The token runs to the next structural character: the closing quote, then only whitespace.
+  const std::string_view tok = v.raw_json_token();
+  od::raw_json_string raw;
+  if (v.get_raw_json_string().get(raw)) return false;  // checks the quote, advances the iterator
+  const std::string_view t = TrimRight(tok);
+  if (t.size() >= 2 && t.back() == '"') {
+    const std::string_view body = t.substr(1, t.size() - 2);
+    if (!HasBackslash(body)) {
+      *out = body;
+      return true;
+    }
+  }
+  return UnescapeString(v, out);
+}
+
 /// A decimal sent as a string or as a JSON number. `allow_empty` accepts "" (the exchange's empty
-/// book level); null reads as "" when allowed.
-inline Err ReadDecimal(od::value v, std::string_view* out, bool allow_empty, Err what) {
-  od::json_type t;
-  if (v.type().get(t)) return what;
-  if (t == od::json_type::string) {
-    if (v.get_string().get(*out)) return what;
-    if (out->empty()) return allow_empty ? kOk : what;
-    return IsDecimal(*out) ? kOk : what;
+/// book level); null reads as "" when allowed. The type comes from the token's first character,
+/// as simdjson's type() does.
+inline Err ReadDecimal(od::value& v, std::string_view* out, bool allow_empty, Err what) {
+  const std::string_view tok = v.raw_json_token();
+  if (tok.empty()) return what;
+  switch (tok.front()) {
+    case '"':
+      if (!StringText(v, out)) return what;
+      if (out->empty()) return allow_empty ? kOk : what;
+      return IsDecimal(*out) ? kOk : what;
+    case '-': case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+      *out = TrimRight(tok);
+      return IsDecimal(*out) ? kOk : what;
+    case 'n':
+      if (!allow_empty) return what;
+      *out = {};
+      return kOk;
+    default:
+      return what;
   }
-  if (t == od::json_type::number) {
-    *out = TrimRight(v.raw_json_token());
-    return IsDecimal(*out) ? kOk : what;
-  }
-  if (t == od::json_type::null && allow_empty) {
-    *out = {};
-    return kOk;
-  }
-  return what;
 }
 
 /// An integer sent as a JSON number or a digit string.
-inline Err ReadInt(od::value v, int64_t* out, Err what) {
+inline Err ReadInt(od::value& v, int64_t* out, Err what) {
   od::json_type t;
   if (v.type().get(t)) return what;
   if (t == od::json_type::number) return v.get_int64().get(*out) ? what : kOk;
   if (t == od::json_type::string) {
     std::string_view s;
-    if (v.get_string().get(s)) return what;
+    if (!StringText(v, &s)) return what;
     auto n = ParseInt64(s);
     if (!n) return what;
     *out = *n;
@@ -65,8 +118,34 @@ inline Err ReadInt(od::value v, int64_t* out, Err what) {
   return what;
 }
 
+/// "2026-04-07T05:47:52Z", the form of every live trade and funding time: the value
+/// ParseIso8601Ms gives, without its general scanner. False for anything else, including
+/// out-of-range fields: the caller then asks ParseIso8601Ms, which decides.
+///
+/// Always inlined, like HasBackslash: the frame parser's copy is compiled for AVX2, and an
+/// out-of-line copy of a helper without simdjson types in its name could be shared with a
+/// portable translation unit at link time.
+[[gnu::always_inline]] inline bool IsoSecondsZ(std::string_view s, int64_t* out) {
+  if (s.size() != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
+      s[19] != 'Z') {
+    return false;
+  }
+  unsigned d[20];
+  for (size_t i = 0; i < 20; ++i) d[i] = static_cast<unsigned char>(s[i]) - unsigned{'0'};
+  const bool digits = d[0] <= 9 && d[1] <= 9 && d[2] <= 9 && d[3] <= 9 && d[5] <= 9 && d[6] <= 9 && d[8] <= 9 &&
+                      d[9] <= 9 && d[11] <= 9 && d[12] <= 9 && d[14] <= 9 && d[15] <= 9 && d[17] <= 9 && d[18] <= 9;
+  if (!digits) return false;
+  const int64_t year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3];
+  const int64_t month = d[5] * 10 + d[6], day = d[8] * 10 + d[9];
+  const int64_t hour = d[11] * 10 + d[12], minute = d[14] * 10 + d[15], second = d[17] * 10 + d[18];
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return false;
+  const int64_t days = DaysFromCivil({year, static_cast<unsigned>(month), static_cast<unsigned>(day)});
+  *out = (days * 86400 + hour * 3600 + minute * 60 + second) * 1000;
+  return true;
+}
+
 /// A time sent as ms (number or digit string) or ISO-8601; null and "" read as 0.
-inline Err ReadTime(od::value v, int64_t* out, Err what) {
+inline Err ReadTime(od::value& v, int64_t* out, Err what) {
   od::json_type t;
   if (v.type().get(t)) return what;
   if (t == od::json_type::null) {
@@ -76,12 +155,15 @@ inline Err ReadTime(od::value v, int64_t* out, Err what) {
   if (t == od::json_type::number) return v.get_int64().get(*out) ? what : kOk;
   if (t == od::json_type::string) {
     std::string_view s;
-    if (v.get_string().get(s)) return what;
+    if (!StringText(v, &s)) return what;
     if (s.empty()) {
       *out = 0;
       return kOk;
     }
-    auto ms = ParseTimeMs(s);
+    if (IsoSecondsZ(s, out)) return kOk;
+    // Other ISO-8601 forms cannot be integers either: a '-' after the first character ends
+    // ParseInt64, so go straight to ISO-8601 (ParseTimeMs would try both).
+    auto ms = s.size() > 4 && s[4] == '-' ? ParseIso8601Ms(s) : ParseTimeMs(s);
     if (!ms) return what;
     *out = *ms;
     return kOk;
@@ -89,12 +171,12 @@ inline Err ReadTime(od::value v, int64_t* out, Err what) {
   return what;
 }
 
-inline Err ReadString(od::value v, std::string_view* out, Err what) {
-  return v.get_string().get(*out) ? what : kOk;
+inline Err ReadString(od::value& v, std::string_view* out, Err what) {
+  return StringText(v, out) ? kOk : what;
 }
 
 /// Any scalar as text: strings as they are, numbers/bools as their token, null as "".
-inline Err ReadScalarText(od::value v, std::string_view* out, Err what) {
+inline Err ReadScalarText(od::value& v, std::string_view* out, Err what) {
   od::json_type t;
   if (v.type().get(t)) return what;
   switch (t) {
