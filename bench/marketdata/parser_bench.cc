@@ -1,6 +1,7 @@
 // JSON parser choice for the WebSocket hot path: simdjson On Demand (the service's FrameParser)
 // vs nlohmann/json DOM extracting the same fields, on the captured fixtures and on a firehose-like
-// trade frame. Prints ns/frame per parser (median of 5 repetitions).
+// trade frame. Prints ns/frame per parser (median of 5 repetitions), and the trade frame parsed and
+// encoded (FrameParser + EventEncoder, the reader thread's work before Hub::Publish).
 //
 //   bench-md-parser [--fixtures DIR] [--iterations N]
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "services/marketdata/event_encoder.h"
 #include "services/marketdata/frame_parser.h"
 
 namespace {
@@ -116,5 +118,21 @@ int main(int argc, char** argv) {
     double b = MedianNsPerFrame(*set, iterations / 4 + 1, NlohmannExtract);
     std::printf("%-28s %12.0f %12.0f %7.1fx\n", name, a, b, b / a);
   }
+  // What the reader thread does with a trade frame before Hub::Publish: parse, then encode each trade.
+  bx::md::EventEncoder encoder;
+  std::string event;
+  auto parse_encode = [&](const std::string& t) -> size_t {
+    auto r = parser.Parse(t);
+    if (!r.ok()) return 0;
+    size_t n = 0;
+    for (const auto& tr : (*r)->trades) {
+      bx::md::EventHeader h{.symbol = "BTCUSDT", .channel = bx::md::v1::CHANNEL_TRADE,
+                            .exchange_ts_ms = (*r)->ts, .gateway_ts_ns = 1};
+      encoder.Trade(h, tr, &event);
+      n += event.size();
+    }
+    return n;
+  };
+  std::printf("%-28s %12.0f\n", "trade frame + EventEncoder", MedianNsPerFrame(trade, iterations, parse_encode));
   return 0;
 }

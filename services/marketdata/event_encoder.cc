@@ -1,5 +1,7 @@
 #include "services/marketdata/event_encoder.h"
 
+#include <cassert>
+
 #include "common/decimal.h"
 #include "common/time_util.h"
 #include "services/marketdata/proto_wire.h"
@@ -70,26 +72,28 @@ EventLayout EventEncoder::Trade(const EventHeader& h, const TradeView& t, std::s
                       VarintFieldSize(static_cast<uint64_t>(h.exchange_ts_ms)) +
                       VarintFieldSize(static_cast<uint64_t>(h.gateway_ts_ns)) + 2 + 1 +
                       wire::VarintSize(payload) + payload;
-  out->clear();
-  out->reserve(1 + wire::VarintSize(body) + body);
-  wire::PutTag(out, 1, wire::kLengthDelimited);
-  wire::PutVarint(out, body);
-  const size_t body_offset = out->size();
-  wire::PutTag(out, kSeq, wire::kFixed64);
-  wire::PutFixed64(out, 0);
-  PutStringField(out, kSymbol, h.symbol);
-  PutVarintField(out, kChannel, static_cast<uint64_t>(h.channel));
-  PutInt64Field(out, kExchangeTs, h.exchange_ts_ms);
-  PutInt64Field(out, kGatewayTs, h.gateway_ts_ns);
-  wire::PutTag(out, kSnapshot, wire::kVarint);
-  const size_t snapshot_offset = out->size();
-  out->push_back(h.snapshot ? 1 : 0);
-  wire::PutTag(out, kTrade, wire::kLengthDelimited);
-  wire::PutVarint(out, payload);
-  PutStringField(out, 1, t.price);
-  PutStringField(out, 2, t.qty);
-  PutVarintField(out, 3, static_cast<uint64_t>(t.side));
-  PutInt64Field(out, 4, t.time_ms);
+  const size_t total = 1 + wire::VarintSize(body) + body;
+  out->resize(total);  // a reused scratch string: no allocation once it has grown
+  char* const begin = out->data();
+  char* p = wire::WriteTag(begin, 1, wire::kLengthDelimited);
+  p = wire::WriteVarint(p, body);
+  const size_t body_offset = static_cast<size_t>(p - begin);
+  p = wire::WriteTag(p, kSeq, wire::kFixed64);
+  p = wire::WriteFixed64(p, 0);
+  p = wire::WriteStringField(p, kSymbol, h.symbol);
+  p = wire::WriteVarintField(p, kChannel, static_cast<uint64_t>(h.channel));
+  p = wire::WriteVarintField(p, kExchangeTs, static_cast<uint64_t>(h.exchange_ts_ms));
+  p = wire::WriteVarintField(p, kGatewayTs, static_cast<uint64_t>(h.gateway_ts_ns));
+  p = wire::WriteTag(p, kSnapshot, wire::kVarint);
+  const size_t snapshot_offset = static_cast<size_t>(p - begin);
+  *p++ = h.snapshot ? 1 : 0;
+  p = wire::WriteTag(p, kTrade, wire::kLengthDelimited);
+  p = wire::WriteVarint(p, payload);
+  p = wire::WriteStringField(p, 1, t.price);
+  p = wire::WriteStringField(p, 2, t.qty);
+  p = wire::WriteVarintField(p, 3, static_cast<uint64_t>(t.side));
+  p = wire::WriteVarintField(p, 4, static_cast<uint64_t>(t.time_ms));
+  assert(p == begin + total);
   EventLayout layout;
   layout.body_offset = static_cast<uint16_t>(body_offset);
   layout.seq_offset = static_cast<uint16_t>(body_offset + 1);
