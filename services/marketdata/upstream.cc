@@ -116,6 +116,7 @@ void UpstreamManager::ReleaseOnIo(std::vector<TopicRef> topics) {
     if (t->refs > 0 && --t->refs == 0) {
       if (options_.linger.count() <= 0) {
         EndFeed(t);
+        last_topic_ = nullptr;
         topics_.erase(it);
         continue;
       }
@@ -341,7 +342,8 @@ void UpstreamManager::HandleSubscribeRefusal(Conn* c, const Frame& f) {
   }
 }
 
-void UpstreamManager::HandlePush(Conn* c, const Frame& f, int64_t recv_ns) {
+UpstreamManager::TopicState* UpstreamManager::FindPushTopic(const Frame& f) {
+  if (last_topic_ != nullptr && f.ch == last_ch_ && f.symbol == last_symbol_) return last_topic_;
   key_.assign(f.ch);
   key_.push_back(':');
   for (char ch : f.symbol) key_.push_back(static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 32 : ch));
@@ -354,9 +356,17 @@ void UpstreamManager::HandlePush(Conn* c, const Frame& f, int64_t recv_ns) {
     } else {
       stats_.unsubscribed_frames.fetch_add(1, std::memory_order_relaxed);
     }
-    return;
+    return nullptr;
   }
-  TopicState* t = it->second.get();
+  last_topic_ = it->second.get();
+  last_ch_.assign(f.ch);
+  last_symbol_.assign(f.symbol);
+  return last_topic_;
+}
+
+void UpstreamManager::HandlePush(Conn* c, const Frame& f, int64_t recv_ns) {
+  TopicState* t = FindPushTopic(f);
+  if (t == nullptr) return;
   if (t->conn != c) {
     // A subscription this connection should no longer have (the topic moved after a refusal, or
     // an unsubscribe is still in flight): publishing it too would duplicate the topic's trades.
@@ -586,6 +596,7 @@ void UpstreamManager::CheckTopics(Time now) {
       }
     }
   }
+  if (!expired.empty()) last_topic_ = nullptr;
   for (const auto& key : expired) topics_.erase(key);
   if (!stale.empty()) {
     Log(LogLevel::kWarn, kComponent, "feed stale", {{"topics", static_cast<int64_t>(stale.size())}});

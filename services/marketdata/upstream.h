@@ -196,6 +196,8 @@ class UpstreamManager final : public TopicDemand {
   void OnText(Conn* c, uint64_t gen, std::string_view data, int64_t recv_ns);
   void OnClosed(Conn* c, uint64_t gen, const absl::Status& reason);
   void HandlePush(Conn* c, const Frame& f, int64_t recv_ns);
+  /// The topic a push belongs to; nullptr (counted) for a topic not held.
+  TopicState* FindPushTopic(const Frame& f);
   void HandleSubscribeRefusal(Conn* c, const Frame& f);
   void TrySend(Conn* c, Time now);
   void AcquireOnIo(std::vector<TopicRef> topics);
@@ -229,6 +231,11 @@ class UpstreamManager final : public TopicDemand {
   EventEncoder encoder_;
   std::string scratch_;
   std::string key_;
+  // HandlePush's last topic: consecutive frames nearly always carry the same channel and symbol
+  // (a firehose is one topic), so the key build and hash lookup are skipped while they repeat.
+  // Reset whenever a topic is erased.
+  TopicState* last_topic_ = nullptr;
+  std::string last_ch_, last_symbol_;
   std::vector<std::unique_ptr<Conn>> conns_;
   absl::flat_hash_map<std::string, std::unique_ptr<TopicState>> topics_;
   /// Topics unsubscribed within kLateFrameWindow, and when: their frames still in flight are
