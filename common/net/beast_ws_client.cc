@@ -395,7 +395,11 @@ class Session final : public SessionBase {
   // reading allocates nothing. `self` keeps the session alive while a read is pending; it is
   // handed from one read to the next instead of taking a new reference per read.
   void ReadLoop(std::shared_ptr<SessionBase> self) {
-    if (!DecodeBuffered()) return;
+    const bool go_on = DecodeBuffered();
+    if (!finished_ && handlers_.on_read_end && !shared_->detached.load(std::memory_order_relaxed)) {
+      handlers_.on_read_end();
+    }
+    if (!go_on || finished_) return;
     size_t want = kReadChunk;
     if (need_ > rbuf_.size()) want = std::max(want, need_ - rbuf_.size());
     auto on_read = [this, self = std::move(self)](error_code ec, size_t n) mutable {

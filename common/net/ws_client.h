@@ -42,6 +42,10 @@ class WsClient {
     /// One text frame. `data` is valid only during the call; `recv_ns` is the wall time the frame
     /// was read. Runs on the io thread: parse inline, never block.
     std::function<void(std::string_view data, int64_t recv_ns)> on_text;
+    /// Optional. Runs after the frames of one socket read have gone to on_text, before the next
+    /// read, so a consumer can batch its work per read. Not after on_closed (which also ends a
+    /// read that hit an error): flush there too.
+    std::function<void()> on_read_end;
     /// The connection ended (or never opened). Called exactly once per Connect(), after which the
     /// client may be connected again.
     std::function<void(absl::Status reason)> on_closed;

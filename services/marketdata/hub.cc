@@ -142,13 +142,44 @@ std::vector<TopicRing*> Hub::Topics() const {
 
 uint64_t Hub::Publish(TopicRing* ring, std::string_view bytes, const EventLayout& layout, int64_t recv_ns,
                       int64_t conflate_key) {
+  const StagedEvent e{.bytes = bytes, .layout = layout, .recv_ns = recv_ns, .conflate_key = conflate_key};
+  return Publish(ring, std::span<const StagedEvent>(&e, 1));
+}
+
+uint64_t Hub::Publish(TopicRing* ring, std::span<const StagedEvent> events) {
+  if (events.empty()) return gseq_.load(std::memory_order_relaxed);
   // One publisher thread: the increment is ordered before the ring append.
-  const uint64_t gseq = gseq_.load(std::memory_order_relaxed) + 1;
-  ring->Publish(bytes, layout, gseq, recv_ns, conflate_key);
-  gseq_.store(gseq, std::memory_order_release);
-  stats_.published.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t first = gseq_.load(std::memory_order_relaxed) + 1;
+  const uint64_t last = first + events.size() - 1;
+  ring->Publish(events, first);
+  gseq_.store(last, std::memory_order_release);
+  stats_.published.fetch_add(events.size(), std::memory_order_relaxed);
   if (ring->idle_subscribers().load(std::memory_order_seq_cst) > 0) dispatcher_.Wake();
-  return gseq;
+  return last;
+}
+
+void PublishBatch::Add(TopicRing* ring, std::string_view bytes, const EventLayout& layout, int64_t recv_ns,
+                       int64_t conflate_key) {
+  items_.push_back({ring, bytes_.size(), bytes.size(), layout, recv_ns, conflate_key});
+  bytes_.append(bytes.data(), bytes.size());
+}
+
+void PublishBatch::Flush(Hub& hub) {
+  size_t i = 0;
+  while (i < items_.size()) {
+    TopicRing* ring = items_[i].ring;
+    run_.clear();
+    for (; i < items_.size() && items_[i].ring == ring; ++i) {
+      const Item& it = items_[i];
+      run_.push_back({.bytes = std::string_view(bytes_.data() + it.offset, it.size),
+                      .layout = it.layout,
+                      .recv_ns = it.recv_ns,
+                      .conflate_key = it.conflate_key});
+    }
+    hub.Publish(ring, run_);
+  }
+  items_.clear();
+  bytes_.clear();
 }
 
 void Hub::AddStream(std::shared_ptr<Stream> stream) {

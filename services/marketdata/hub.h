@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -97,6 +98,35 @@ class Dispatcher {
   std::thread thread_;
 };
 
+class Hub;
+
+/// Events the publisher thread stages and then publishes together: each run of consecutive events
+/// for the same topic goes in with one ring lock, one published-head store and at most one
+/// dispatcher wake-up (Hub::Publish of a span). Order and gseqs are exactly those of publishing
+/// one by one. Reuses its buffers: steady-state staging allocates nothing. Not thread-safe.
+class PublishBatch {
+ public:
+  void Add(TopicRing* ring, std::string_view bytes, const EventLayout& layout, int64_t recv_ns,
+           int64_t conflate_key = 0);
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  /// Publishes everything staged, in order, and empties the batch.
+  void Flush(Hub& hub);
+
+ private:
+  struct Item {
+    TopicRing* ring;
+    size_t offset;
+    size_t size;
+    EventLayout layout;
+    int64_t recv_ns;
+    int64_t conflate_key;
+  };
+  std::string bytes_;
+  std::vector<Item> items_;
+  std::vector<StagedEvent> run_;
+};
+
 class Hub {
  public:
   Hub(HubOptions options, const Clock& clock);
@@ -117,6 +147,9 @@ class Hub {
   /// Returns the event's gseq.
   uint64_t Publish(TopicRing* ring, std::string_view bytes, const EventLayout& layout, int64_t recv_ns,
                    int64_t conflate_key = 0);
+  /// The same for consecutive events of one topic (gseqs in order; returns the last one): one
+  /// ring lock, one published-head store and at most one wake-up for all of them.
+  uint64_t Publish(TopicRing* ring, std::span<const StagedEvent> events);
   /// gseq of the newest published event.
   uint64_t last_gseq() const { return gseq_.load(std::memory_order_acquire); }
 

@@ -38,23 +38,31 @@ void TopicRing::Resize(size_t new_size) {
 
 void TopicRing::Publish(std::string_view bytes, const EventLayout& layout, uint64_t gseq, int64_t recv_ns,
                         int64_t conflate_key) {
+  const StagedEvent e{.bytes = bytes, .layout = layout, .recv_ns = recv_ns, .conflate_key = conflate_key};
+  Publish(std::span<const StagedEvent>(&e, 1), gseq);
+}
+
+void TopicRing::Publish(std::span<const StagedEvent> events, uint64_t first_gseq) {
   std::lock_guard<AdaptiveMutex> lock(mu_);
-  if (head_ - tail_ == slots_.size()) {
-    if (slots_.size() < capacity_) {
-      Resize(slots_.size() * 2);
-    } else {
-      ++tail_;  // overwrite the oldest: subscribers behind it have overflowed
+  uint64_t gseq = first_gseq;
+  for (const StagedEvent& e : events) {
+    if (head_ - tail_ == slots_.size()) {
+      if (slots_.size() < capacity_) {
+        Resize(slots_.size() * 2);
+      } else {
+        ++tail_;  // overwrite the oldest: subscribers behind it have overflowed
+      }
     }
+    Slot& s = At(head_);
+    const size_t before = s.bytes.capacity();
+    s.bytes.assign(e.bytes.data(), e.bytes.size());  // reuses the slot's buffer once warm
+    bytes_ += s.bytes.capacity() - before;
+    s.layout = e.layout;
+    s.gseq = gseq++;
+    s.recv_ns = e.recv_ns;
+    s.conflate_key = e.conflate_key;
+    ++head_;
   }
-  Slot& s = At(head_);
-  const size_t before = s.bytes.capacity();
-  s.bytes.assign(bytes.data(), bytes.size());  // reuses the slot's buffer once warm
-  bytes_ += s.bytes.capacity() - before;
-  s.layout = layout;
-  s.gseq = gseq;
-  s.recv_ns = recv_ns;
-  s.conflate_key = conflate_key;
-  ++head_;
   published_.store(head_, std::memory_order_seq_cst);
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,14 @@
 #include "services/marketdata/event_encoder.h"
 
 namespace bx::md {
+
+/// One encoded event on its way into a ring (see PublishBatch in hub.h).
+struct StagedEvent {
+  std::string_view bytes;
+  EventLayout layout;
+  int64_t recv_ns = 0;
+  int64_t conflate_key = 0;
+};
 
 /// What a stream does when it falls behind a topic (per channel, from config).
 enum class OverflowPolicy {
@@ -53,6 +62,9 @@ class TopicRing {
   /// full. `conflate_key` groups state events that replace each other (kline: candle open time).
   void Publish(std::string_view bytes, const EventLayout& layout, uint64_t gseq, int64_t recv_ns,
                int64_t conflate_key = 0);
+  /// The same for consecutive events, numbered first_gseq, first_gseq + 1, ...: one lock and one
+  /// store of the published head for all of them.
+  void Publish(std::span<const StagedEvent> events, uint64_t first_gseq);
 
   /// Index one past the newest event (lock-free; seq_cst pairs with the idle-subscriber count).
   uint64_t head() const { return published_.load(std::memory_order_seq_cst); }

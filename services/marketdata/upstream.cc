@@ -159,6 +159,9 @@ void UpstreamManager::Connect(Conn* c) {
   h.on_text = [this, alive, c, gen](std::string_view data, int64_t recv_ns) {
     if (!alive.expired()) OnText(c, gen, data, recv_ns);
   };
+  h.on_read_end = [this, alive] {
+    if (!alive.expired()) FlushStaged();
+  };
   h.on_closed = [this, alive, c, gen](absl::Status reason) {
     if (!alive.expired()) OnClosed(c, gen, reason);
   };
@@ -210,6 +213,7 @@ void UpstreamManager::OnOpen(Conn* c, uint64_t gen) {
 }
 
 void UpstreamManager::OnClosed(Conn* c, uint64_t gen, const absl::Status& reason) {
+  FlushStaged();  // what the connection delivered before it ended goes out before its status
   if (gen != c->generation) return;
   const Time now = clock_.Steady();
   const bool was_open = c->state == ConnState::kOpen;
@@ -364,6 +368,15 @@ UpstreamManager::TopicState* UpstreamManager::FindPushTopic(const Frame& f) {
   return last_topic_;
 }
 
+void UpstreamManager::Stage(TopicRing* ring, const EventLayout& layout, int64_t recv_ns, int64_t conflate_key) {
+  staged_.Add(ring, scratch_, layout, recv_ns, conflate_key);
+  if (staged_.size() >= kMaxStaged) FlushStaged();
+}
+
+void UpstreamManager::FlushStaged() {
+  if (!staged_.empty()) staged_.Flush(*hub_);
+}
+
 void UpstreamManager::HandlePush(Conn* c, const Frame& f, int64_t recv_ns) {
   TopicState* t = FindPushTopic(f);
   if (t == nullptr) return;
@@ -402,28 +415,28 @@ void UpstreamManager::HandlePush(Conn* c, const Frame& f, int64_t recv_ns) {
       h.snapshot = false;
       for (const TradeView& tr : f.trades) {
         EventLayout layout = encoder_.Trade(h, tr, &scratch_);
-        hub_->Publish(t->ring, scratch_, layout, recv_ns);
+        Stage(t->ring, layout, recv_ns);
       }
       return;
     case v1::CHANNEL_ORDER_BOOK: {
       EventLayout layout = encoder_.Book(h, f.bids, f.asks, t->spec.depth, &scratch_);
-      hub_->Publish(t->ring, scratch_, layout, recv_ns);
+      Stage(t->ring, layout, recv_ns);
       break;
     }
     case v1::CHANNEL_TICKER: {
       EventLayout layout = encoder_.Ticker(h, f.ticker, "", &scratch_);
-      hub_->Publish(t->ring, scratch_, layout, recv_ns);
+      Stage(t->ring, layout, recv_ns);
       break;
     }
     case v1::CHANNEL_MARK_PRICE: {
       EventLayout layout = encoder_.MarkPrice(h, f.price, &scratch_);
-      hub_->Publish(t->ring, scratch_, layout, recv_ns);
+      Stage(t->ring, layout, recv_ns);
       break;
     }
     case v1::CHANNEL_KLINE: {
       const int64_t open = CandleOpenTimeMs(t->spec.interval, f.ts);
       EventLayout layout = encoder_.Kline(h, f.kline, t->spec.interval, t->spec.price_type, open, &scratch_);
-      hub_->Publish(t->ring, scratch_, layout, recv_ns, open);
+      Stage(t->ring, layout, recv_ns, open);
       break;
     }
     default:
@@ -659,6 +672,7 @@ void UpstreamManager::PollDegraded(Time now) {
                      {.symbol = tp->symbol, .channel = v1::CHANNEL_ORDER_BOOK, .gateway_ts_ns = now_ns,
                       .snapshot = true},
                      bids, asks, tp->spec.depth, &scratch_);
+                 FlushStaged();  // keeps the order with anything a read staged
                  hub_->Publish(tp->ring, scratch_, layout, now_ns);
                });
   }
@@ -694,6 +708,7 @@ void UpstreamManager::PollDegraded(Time now) {
         EventLayout layout = encoder_.Ticker(
             {.symbol = t->symbol, .channel = v1::CHANNEL_TICKER, .gateway_ts_ns = now_ns, .snapshot = true}, view,
             tk.mark_price(), &scratch_);
+        FlushStaged();  // keeps the order with anything a read staged
         hub_->Publish(t->ring, scratch_, layout, now_ns);
       }
     });

@@ -41,11 +41,17 @@ class FakeWsClient : public net::WsClient {
     auto h = handlers_.on_open;
     io_->Post([h] { h(); });
   }
-  /// recv_ns 0 = the clock's now (as the real client stamps frames).
-  void Text(std::string text, int64_t recv_ns = 0) {
+  /// recv_ns 0 = the clock's now (as the real client stamps frames). Each Text is one socket
+  /// read (on_read_end follows) unless `end_read` is false: a read that goes on, or that an error
+  /// (Drop) ends.
+  void Text(std::string text, int64_t recv_ns = 0, bool end_read = true) {
     if (recv_ns == 0) recv_ns = clock_ != nullptr ? clock_->NowNs() : 1;
     auto h = handlers_.on_text;
-    io_->Post([h, text = std::move(text), recv_ns] { h(text, recv_ns); });
+    auto end = end_read ? handlers_.on_read_end : nullptr;
+    io_->Post([h, end, text = std::move(text), recv_ns] {
+      h(text, recv_ns);
+      if (end) end();
+    });
   }
   void Drop(absl::Status why) {
     if (!open_ && !connecting_) return;

@@ -318,6 +318,31 @@ TEST_F(UpstreamTest, FramesInFlightAfterAnUnsubscribeAreNotBadFrames) {
   EXPECT_EQ(up_->stats().unsubscribed_frames.load(), 1u);
 }
 
+// A read's events are published at its end. A read that an error ends has no end: its events
+// still go out, before the RECONNECTING of their connection (and none is lost or reordered).
+TEST_F(UpstreamTest, EventsOfAReadEndedByAnErrorArePublishedBeforeTheStatus) {
+  Make();
+  Ws(0).Open();
+  Run();
+  auto& sub = Subscribe({Ref("trade", "BTCUSDT")});
+  Ws(0).Text(Trade("BTCUSDT", "1"));
+  Run();
+  ASSERT_TRUE(sub.WaitFor([](const auto& ev) {
+    return std::any_of(ev.begin(), ev.end(), [](const auto& e) { return e.has_trade(); });
+  }));
+  Ws(0).Text(Trade("BTCUSDT", "2"), 0, /*end_read=*/false);
+  Ws(0).Text(Trade("BTCUSDT", "3"), 0, /*end_read=*/false);
+  Ws(0).Drop(absl::UnavailableError("connection reset by peer"));
+  Run();
+  ASSERT_TRUE(sub.WaitFor([](const auto& ev) { return HasStatus(ev, StreamStatus::STATE_RECONNECTING); }));
+  std::vector<std::string> seen;
+  for (const auto& e : sub.events()) {
+    if (e.has_trade()) seen.push_back(e.trade().price());
+    if (e.has_status() && e.status().state() == StreamStatus::STATE_RECONNECTING) seen.push_back("RECONNECTING");
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"1", "2", "3", "RECONNECTING"}));
+}
+
 TEST_F(UpstreamTest, MessagesArePacedUnderFivePerSecondIncludingPings) {
   UpstreamOptions opt;
   opt.ping_interval = Ms(1000);

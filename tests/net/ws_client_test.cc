@@ -1,5 +1,7 @@
 // Integration tests of the Beast WsClient against an in-process WebSocket server (port 0).
+#include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -474,6 +476,37 @@ TEST(WsClientMultiThreadTest, StrandSerialisesHandlersOnAMultiThreadedIoContext)
   client->Close();
   ASSERT_TRUE(ev.closes.Pop().has_value());
   client.reset();
+}
+
+// on_read_end follows the frames of each socket read: 5,001 frames written at once arrive in far
+// fewer reads than frames, and the last frame is followed by a read end (a consumer flushing
+// there loses nothing).
+TEST_P(WsClientTest, ReadEndFollowsTheFramesOfEachRead) {
+  TestWsServer server;
+  Events ev;
+  std::mutex mu;
+  std::vector<char> log;  // 'T' per frame, 'E' per read end, in call order
+  Inbox<bool> all_read;
+  constexpr int kFrames = 5001;  // "burstbig": 5000 small frames and one of 10 bytes in one TCP write
+  auto client = MakeClient(Local(server.port()));
+  WsClient::Handlers h = ev.Handlers();
+  h.on_text = [&](std::string_view, int64_t) {
+    std::lock_guard<std::mutex> lock(mu);
+    log.push_back('T');
+  };
+  h.on_read_end = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    log.push_back('E');
+    if (std::count(log.begin(), log.end(), 'T') == kFrames) all_read.Push(true);
+  };
+  client->Connect(std::move(h));
+  ASSERT_TRUE(ev.opens.Pop().has_value());
+  client->Send("burstbig 5000 10");
+  ASSERT_TRUE(all_read.Pop().has_value()) << "no read end after the last frame";
+  std::lock_guard<std::mutex> lock(mu);
+  const auto ends = std::count(log.begin(), log.end(), 'E');
+  EXPECT_GE(ends, 1);
+  EXPECT_LT(ends, kFrames / 10) << "frames are delivered in reads of many";
 }
 
 // A one-connection server speaking raw bytes, for replies and frames Beast's server never sends:
