@@ -20,12 +20,15 @@ class HubTest : public ::testing::Test {
  protected:
   void MakeHub(HubOptions opt = {}) { hub_ = std::make_unique<Hub>(opt, clock_); }
 
+  EventLayout EncodeTrade(TopicRing* ring, const std::string& price, std::string* bytes) {
+    TradeView t{price, "1", common_v1::SIDE_BUY, 1};
+    return enc_.Trade({.symbol = ring->symbol(), .channel = v1::CHANNEL_TRADE, .exchange_ts_ms = 1,
+                       .gateway_ts_ns = clock_.NowNs()},
+                      t, bytes);
+  }
   uint64_t PublishTrade(TopicRing* ring, const std::string& price) {
     std::string bytes;
-    TradeView t{price, "1", common_v1::SIDE_BUY, 1};
-    auto layout = enc_.Trade({.symbol = ring->symbol(), .channel = v1::CHANNEL_TRADE, .exchange_ts_ms = 1,
-                              .gateway_ts_ns = clock_.NowNs()},
-                             t, &bytes);
+    const EventLayout layout = EncodeTrade(ring, price, &bytes);
     return hub_->Publish(ring, bytes, layout, clock_.NowNs());
   }
   uint64_t PublishBook(TopicRing* ring, const std::string& bid) {
@@ -381,10 +384,7 @@ TEST_F(HubTest, StagedEventsArePublishedInOrderWithConsecutiveGseqs) {
   const std::vector<std::pair<TopicRing*, std::string>> order = {{a, "1"}, {a, "2"}, {b, "3"}, {a, "4"}, {b, "5"}, {b, "6"}};
   for (const auto& [ring, price] : order) {
     std::string bytes;
-    TradeView t{price, "1", common_v1::SIDE_BUY, 1};
-    auto layout = enc_.Trade({.symbol = ring->symbol(), .channel = v1::CHANNEL_TRADE, .exchange_ts_ms = 1,
-                              .gateway_ts_ns = clock_.NowNs()},
-                             t, &bytes);
+    const EventLayout layout = EncodeTrade(ring, price, &bytes);
     batch.Add(ring, bytes, layout, clock_.NowNs());
   }
   EXPECT_EQ(a->head(), 0u) << "nothing is visible before the flush";
@@ -406,10 +406,7 @@ TEST_F(HubTest, StagedEventsArePublishedInOrderWithConsecutiveGseqs) {
   ExpectSeqContiguous(ev);
   // The batch is reusable once flushed.
   std::string bytes;
-  TradeView t{"7", "1", common_v1::SIDE_BUY, 1};
-  auto layout = enc_.Trade({.symbol = "AUSDT", .channel = v1::CHANNEL_TRADE, .exchange_ts_ms = 1,
-                            .gateway_ts_ns = clock_.NowNs()},
-                           t, &bytes);
+  const EventLayout layout = EncodeTrade(a, "7", &bytes);
   batch.Add(a, bytes, layout, clock_.NowNs());
   batch.Flush(*hub_);
   EXPECT_EQ(hub_->last_gseq(), before + 7);
