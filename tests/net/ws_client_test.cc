@@ -591,6 +591,41 @@ TEST_P(WsClientTest, UpgradeWithAWrongAcceptValueIsRefused) {
   EXPECT_EQ(ev.open_count.load(), 0);
 }
 
+// Header names and values vary between servers: any case, and Connection as a token list.
+TEST_P(WsClientTest, UpgradeReplyHeadersAreMatchedWithoutRegardToCase) {
+  RawWsServer server([](boost::asio::ip::tcp::socket& s, const std::string& key) {
+    const std::string reply = "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\n"
+                              "connection: keep-alive, UPGRADE\r\nsec-websocket-accept: " +
+                              WsAcceptFor(key) + "\r\nServer: test\r\n\r\n";
+    boost::asio::write(s, boost::asio::buffer(reply + testing::ServerFrame(0x81, "hi")));
+    char c;
+    boost::system::error_code ec;
+    s.read_some(boost::asio::buffer(&c, 1), ec);  // until the client goes
+  });
+  Events ev;
+  auto client = MakeClient(Local(server.port()));
+  Open(*client, ev);
+  EXPECT_EQ(ev.texts.Pop().value_or("none"), "hi");
+  client->Abort();
+  ASSERT_TRUE(ev.closes.Pop().has_value());
+}
+
+// An extension the client never offered (it offers none) cannot be accepted.
+TEST_P(WsClientTest, UpgradeReplyChoosingAnExtensionIsRefused) {
+  RawWsServer server([](boost::asio::ip::tcp::socket& s, const std::string& key) {
+    std::string reply = RawWsServer::Accept(key);
+    reply.insert(reply.size() - 2, "Sec-WebSocket-Extensions: permessage-deflate\r\n");  // before the blank line
+    boost::asio::write(s, boost::asio::buffer(reply));
+  });
+  Events ev;
+  auto client = MakeClient(Local(server.port()));
+  client->Connect(ev.Handlers());
+  auto closed = ev.closes.Pop();
+  ASSERT_TRUE(closed.has_value());
+  EXPECT_THAT(std::string(closed->message()), HasSubstr("extension that was not offered: permessage-deflate"));
+  EXPECT_EQ(ev.open_count.load(), 0);
+}
+
 // Frames in the same TCP segment as the 101, a fragmented message with a ping between its
 // fragments: the text is reassembled, and the ping is answered with a masked pong of its payload.
 TEST_P(WsClientTest, FragmentsAroundAPingRightBehindTheUpgradeReply) {
