@@ -5,7 +5,10 @@
 //   'A' + byte   advance the clock by (byte % 64) ticks of 50 ms (pings, pong timeouts,
 //                staleness, backoff, REST fallback all run on ticks)
 //   'D'          the newest connection drops;  'O'  the newest connection opens
-//   anything else  a text frame on the newest connection (so captured frames work as seeds)
+//   'R' + frame  a text frame in the same socket read as the 'R' frames before it (the read ends
+//                at the next other step, or in the error of a 'D')
+//   anything else  a text frame on the newest connection, in a read of its own (so captured
+//                frames work as seeds)
 // Properties: no crash, leak or UB; what the subscriber receives always decodes; its sequence
 // numbers run 1, 2, 3, ... with no hole; every trade and book level is exact decimal text.
 #include <cstdint>
@@ -85,6 +88,15 @@ class Harness {
   bx::md::testing::FakeWsClient& Newest() { return *ws_.clients.back(); }
 
   void Step(std::string_view line) {
+    const bool in_read = !line.empty() && line[0] == 'R';
+    if (line == "D") {
+      // The read under way (if any) ends in the error: on_closed, no on_read_end.
+      reading_ = nullptr;
+      Newest().Drop(absl::UnavailableError("fuzz: connection lost"));
+      io_.RunPending();
+      return;
+    }
+    if (!in_read) EndRead();  // any other step runs after the read under way has ended
     if (line.size() == 2 && line[0] == 'A') {
       const int ticks = static_cast<unsigned char>(line[1]) % 64;
       for (int i = 0; i < ticks; ++i) {
@@ -94,17 +106,31 @@ class Harness {
       }
       return;
     }
-    if (line == "D") {
-      Newest().Drop(absl::UnavailableError("fuzz: connection lost"));
-    } else if (line == "O") {
+    if (line == "O") {
       if (!Newest().is_open()) Newest().Open();
     } else if (Newest().is_open()) {
-      Newest().Text(std::string(line));
+      if (in_read) {
+        if (reading_ != &Newest()) EndRead();
+        reading_ = &Newest();
+        Newest().Text(std::string(line.substr(1)), 0, /*end_read=*/false);
+      } else {
+        Newest().Text(std::string(line));
+      }
     }
     io_.RunPending();
   }
 
+  // Ends the socket read that 'R' lines extended (on_read_end), as the real client always does
+  // before any other handler runs.
+  void EndRead() {
+    if (reading_ == nullptr) return;
+    reading_->EndRead();
+    reading_ = nullptr;
+    io_.RunPending();
+  }
+
   void Check() {
+    EndRead();
     stream_->Pump();
     FUZZ_CHECK(sink_.parse_ok(), "a batch the subscriber got does not decode");
     uint64_t expect = 1;
@@ -128,6 +154,7 @@ class Harness {
  private:
   bx::FakeClock clock_;
   md::ManualExecutor io_;
+  bx::md::testing::FakeWsClient* reading_ = nullptr;  // the connection whose read 'R' lines extend
   FakeWsFactory ws_{&io_, &clock_};
   FakeHttpClient http_{&io_};
   md::SymbolRegistry symbols_;

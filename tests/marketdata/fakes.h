@@ -53,6 +53,11 @@ class FakeWsClient : public net::WsClient {
       if (end) end();
     });
   }
+  /// Ends a socket read that Text(..., end_read=false) left open.
+  void EndRead() {
+    auto end = handlers_.on_read_end;
+    if (end) io_->Post([end] { end(); });
+  }
   void Drop(absl::Status why) {
     if (!open_ && !connecting_) return;
     open_ = false;
