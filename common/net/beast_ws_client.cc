@@ -44,12 +44,10 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 // A session's executor: a strand when several threads may run the io_context; the io_context's
 // own executor when exactly one does (IoThreads::kOne). A strand costs a lock per handler and an
-// atomic reference count per executor copy, and Beast copies the executor several times per
-// frame: without it the read loop reads ~25 % more frames per second (docs/BENCHMARKS.md, net).
-using Strand = asio::strand<asio::io_context::executor_type>;
+// atomic reference count per executor copy (docs/BENCHMARKS.md, net).
 using Direct = asio::io_context::executor_type;
 // I/O objects bound to the concrete executor type rather than any_io_executor: a strand does not
-// fit any_io_executor's small buffer, so every Beast operation copying the executor would allocate.
+// fit any_io_executor's small buffer, so every operation copying the executor would allocate.
 template <class Ex>
 struct IoTypes {
   using Socket = asio::basic_stream_socket<tcp, Ex>;
@@ -57,9 +55,6 @@ struct IoTypes {
   using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                            asio::wait_traits<std::chrono::steady_clock>, Ex>;
 };
-// Where outstanding work is counted: the io_context itself (what a strand forwards it to).
-inline Direct InnerOf(const Strand& s) { return s.get_inner_executor(); }
-inline Direct InnerOf(const Direct& d) { return d; }
 using beast::error_code;
 
 RateLimitedLog& WsLog() {
@@ -69,7 +64,7 @@ RateLimitedLog& WsLog() {
 
 // One reusable block for the read loop's operations (Asio's "custom allocation" pattern). The
 // read chain has at most one operation outstanding and Asio frees an operation's memory before
-// invoking its handler, so one slot serves every frame; anything bigger or concurrent falls back
+// invoking its handler, so one slot serves every read; anything bigger or concurrent falls back
 // to the heap. Only ever touched by the read chain, whose steps are sequenced by Asio.
 class HandlerMemory {
  public:
