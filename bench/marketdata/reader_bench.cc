@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   bx::md::Hub hub({}, bx::SystemClock::Instance());
   bx::md::TopicRing* ring = hub.Topic("trade:BTCUSDT", "BTCUSDT", {.channel = bx::md::v1::CHANNEL_TRADE});
   std::string scratch;
-  bx::md::PublishBatch staged;  // as the gateway: published per socket read, at most 64 at a time
+  bx::md::PublishBatch staged;  // as the gateway: published per socket read, at most kMaxEvents at a time
   std::atomic<uint64_t> frames{0}, events{0}, errors{0};
   bx::net::WsClient::Handlers h;
   h.on_open = [&] {
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
       bx::md::EventLayout layout = encoder.Trade(hdr, t, &scratch);
       if (level == 3) {
         staged.Add(ring, scratch, layout, recv_ns);
-        if (staged.size() >= 64) staged.Flush(hub);
+        if (staged.full()) staged.Flush(hub);
       }
       events.fetch_add(1, std::memory_order_relaxed);
     }

@@ -56,12 +56,6 @@ class WsFrameDecoder {
   /// Decodes from `data` (size bytes): at most one message per call.
   Result Decode(const char* data, size_t size);
 
-  /// Forgets a partly received message (for a new connection).
-  void Reset() {
-    partial_.clear();
-    partial_op_ = WsOpcode::kContinuation;
-  }
-
  private:
   size_t max_message_;
   std::string partial_;                           // fragments of the message under way

@@ -106,10 +106,15 @@ class Hub;
 /// one by one. Reuses its buffers: steady-state staging allocates nothing. Not thread-safe.
 class PublishBatch {
  public:
+  /// Staged events a publisher flushes at the latest: bounds how long the first event of a large
+  /// read waits for the rest (64 trades take ~20 µs to parse and encode here).
+  static constexpr size_t kMaxEvents = 64;
+
   void Add(TopicRing* ring, std::string_view bytes, const EventLayout& layout, int64_t recv_ns,
            int64_t conflate_key = 0);
   size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }
+  bool full() const { return items_.size() >= kMaxEvents; }
   /// Publishes everything staged, in order, and empties the batch.
   void Flush(Hub& hub);
 

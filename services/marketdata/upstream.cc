@@ -370,7 +370,7 @@ UpstreamManager::TopicState* UpstreamManager::FindPushTopic(const Frame& f) {
 
 void UpstreamManager::Stage(TopicRing* ring, const EventLayout& layout, int64_t recv_ns, int64_t conflate_key) {
   staged_.Add(ring, scratch_, layout, recv_ns, conflate_key);
-  if (staged_.size() >= kMaxStaged) FlushStaged();
+  if (staged_.full()) FlushStaged();
 }
 
 void UpstreamManager::FlushStaged() {

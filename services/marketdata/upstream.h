@@ -197,7 +197,7 @@ class UpstreamManager final : public TopicDemand {
   void OnClosed(Conn* c, uint64_t gen, const absl::Status& reason);
   void HandlePush(Conn* c, const Frame& f, int64_t recv_ns);
   /// Stages the event in scratch_ for its ring; published at the end of the socket read (or every
-  /// kMaxStaged events), so a read's events go in under one ring lock per run of one topic.
+  /// PublishBatch::kMaxEvents), so a read's events go in under one ring lock per run of one topic.
   void Stage(TopicRing* ring, const EventLayout& layout, int64_t recv_ns, int64_t conflate_key = 0);
   void FlushStaged();
   /// The topic a push belongs to; nullptr (counted) for a topic not held.
@@ -235,9 +235,7 @@ class UpstreamManager final : public TopicDemand {
   EventEncoder encoder_;
   std::string scratch_;
   std::string key_;
-  // Events of the current socket read not yet published (Stage). The cap bounds how long the
-  // first of a large read waits for the rest: 64 trades take ~20 µs to parse and encode here.
-  static constexpr size_t kMaxStaged = 64;
+  // Events of the current socket read not yet published (Stage).
   PublishBatch staged_;
   // HandlePush's last topic: consecutive frames nearly always carry the same channel and symbol
   // (a firehose is one topic), so the key build and hash lookup are skipped while they repeat.
