@@ -42,14 +42,15 @@ absl::Status BadReply(const Endpoint& ep, std::string what) {
 v1::CancelResult CancelOutcome(const v1::OrderRef& ref, const SuccessFailureLists& lists) {
   v1::CancelResult out;
   *out.mutable_order() = ref;
+  // Either identifier names the order: both are unique per account.
   auto matches = [&ref](const std::string& order_id, const std::string& client_id) {
     return (!ref.order_id().empty() && order_id == ref.order_id()) ||
-           (ref.order_id().empty() && !ref.client_id().empty() && client_id == ref.client_id());
+           (!ref.client_id().empty() && client_id == ref.client_id());
   };
+  auto* e = out.mutable_error();
   for (const auto& f : lists.failure) {
     if (matches(f.order_id, f.client_id)) {
       out.set_accepted(false);
-      auto* e = out.mutable_error();
       e->set_code(f.code);
       e->set_message(f.msg);
       e->set_endpoint(std::string(ep::kCancelOrders.path));
@@ -58,14 +59,24 @@ v1::CancelResult CancelOutcome(const v1::OrderRef& ref, const SuccessFailureList
       return out;
     }
   }
-  // Listed as a success, or not mentioned in a successful reply: the request was accepted.
-  out.set_accepted(true);
   for (const auto& s : lists.success) {
     if (matches(s.order_id, s.client_id)) {
+      out.set_accepted(true);
+      out.clear_error();
       if (out.order().order_id().empty()) out.mutable_order()->set_order_id(s.order_id);
       if (out.order().client_id().empty()) out.mutable_order()->set_client_id(s.client_id);
+      return out;
     }
   }
+  // Named in neither list: the exchange did not say what it did with this order, so it is not
+  // reported as cancelled.
+  out.set_accepted(false);
+  e->set_message(
+      "the exchange's cancel_orders reply lists this order neither as cancelled nor as failed; check its state "
+      "(GetOrder) or cancel it again");
+  e->set_endpoint(std::string(ep::kCancelOrders.path));
+  e->set_reason(std::string(reason::kUnconfirmed));
+  e->set_http_status(200);
   return out;
 }
 

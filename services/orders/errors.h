@@ -25,6 +25,8 @@ inline constexpr std::string_view kNotReady = "NOT_READY";
 inline constexpr std::string_view kDuplicateClientId = "DUPLICATE_CLIENT_ID";
 inline constexpr std::string_view kBadReply = "BAD_REPLY";
 inline constexpr std::string_view kShuttingDown = "SHUTTING_DOWN";
+/// A batch reply that named neither success nor failure for an item: its outcome is not known.
+inline constexpr std::string_view kUnconfirmed = "UNCONFIRMED";
 }  // namespace reason
 
 /// Type URL of the payload (also the Any type URL in google.rpc.Status details).

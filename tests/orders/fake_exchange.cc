@@ -217,7 +217,10 @@ FakeExchange::Reply FakeExchange::Execute(const net::HttpRequest& r) {
             (item.contains("clientId") && o.client_id == item["clientId"])) {
           found = o.status == "NEW";
           if (found) o.status = "CANCELED";
-          if (found) ok.push_back(json{{"orderId", o.order_id}, {"clientId", o.client_id}});
+          const bool omit = !omit_from_cancel_reply_.empty() &&
+                            (o.order_id == omit_from_cancel_reply_ || o.client_id == omit_from_cancel_reply_);
+          if (found && !omit) ok.push_back(json{{"orderId", o.order_id}, {"clientId", o.client_id}});
+          if (omit) found = true;
         }
       }
       if (!found) {

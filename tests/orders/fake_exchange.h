@@ -44,6 +44,8 @@ class FakeExchange final : public net::HttpClient {
   /// Every reply arrives this long after its request executed (the exchange's state is read
   /// when the request arrives, so a slow reply can be older than a push sent meanwhile).
   void set_reply_delay(std::chrono::milliseconds d) { reply_delay_ = d; }
+  /// cancel_orders cancels the order with this order or client id but names it in neither list.
+  void OmitFromCancelReply(std::string id) { omit_from_cancel_reply_ = std::move(id); }
 
   struct Order {
     std::string order_id, client_id, symbol, side, type, qty, price, status = "NEW";
@@ -83,6 +85,7 @@ class FakeExchange final : public net::HttpClient {
   int64_t time_window_ms_ = 0;
   int detail_lag_ = 0;
   std::chrono::milliseconds reply_delay_{0};
+  std::string omit_from_cancel_reply_;
   int bad_signatures_ = 0;
 };
 

@@ -570,6 +570,29 @@ TEST(OrderEngine, CancelByClientIdAndUnknownOrder) {
   EXPECT_EQ(h.exchange.orders().front().status, "CANCELED");
 }
 
+TEST(OrderEngine, CancelOfAnOrderTheReplyDoesNotMentionIsNotReportedAsAccepted) {
+  EngineHarness h;
+  h.LoadRules();
+  auto placed = h.Place(LimitBuy("c-quiet"));
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  ASSERT_TRUE(h.Place(LimitBuy("c-listed")).ok());
+  h.exchange.OmitFromCancelReply("c-quiet");
+  v1::CancelOrdersRequest c;
+  c.set_symbol("BTCUSDT");
+  c.add_orders()->set_order_id(placed->order_id());
+  c.add_orders()->set_client_id("c-listed");
+  auto r = h.Run(&OrderEngine::CancelOrders, c);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->results_size(), 2);
+  EXPECT_FALSE(r->results(0).accepted());
+  EXPECT_EQ(r->results(0).error().reason(), "UNCONFIRMED");
+  EXPECT_EQ(r->results(0).error().code(), 0);
+  EXPECT_NE(r->results(0).error().message().find("neither"), std::string::npos) << r->results(0).error().message();
+  EXPECT_TRUE(r->results(1).accepted());
+  EXPECT_FALSE(r->results(1).has_error());
+  EXPECT_FALSE(r->results(1).order().order_id().empty());
+}
+
 TEST(OrderEngine, PageSizesOverTheExchangeLimitAreRefused) {
   EngineHarness h;
   h.LoadRules();
