@@ -151,6 +151,13 @@ class UnaryReply {
     }
   }
 
+  /// Any thread. True once the call has ended without an answer (client cancel, deadline,
+  /// shutdown): whatever is still working on it may stop if nothing was sent yet.
+  bool gone() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cancelled_;
+  }
+
   void set_on_complete(OnComplete f) {
     std::lock_guard<std::mutex> lock(mu_);
     on_complete_ = std::move(f);

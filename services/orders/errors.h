@@ -27,6 +27,8 @@ inline constexpr std::string_view kBadReply = "BAD_REPLY";
 inline constexpr std::string_view kShuttingDown = "SHUTTING_DOWN";
 /// A batch reply that named neither success nor failure for an item: its outcome is not known.
 inline constexpr std::string_view kUnconfirmed = "UNCONFIRMED";
+/// A request withdrawn before it was sent because its caller went away.
+inline constexpr std::string_view kWithdrawn = "WITHDRAWN";
 }  // namespace reason
 
 /// Type URL of the payload (also the Any type URL in google.rpc.Status details).

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
+#include "services/orders/call_scope.h"
 #include "services/orders/errors.h"
 #include "services/orders/grpc_status.h"
 #include "services/orders/orders_metrics.h"
@@ -181,6 +182,12 @@ void OrderServiceImpl::Handle(grpc::ServerContextBase* ctx, const Req& req, std:
   }
   const SteadyTime deadline = DeadlineOf(ctx);
   scheduler_.Post([this, fn, request = req, deadline, reply]() mutable {
+    // Requests the engine sends for this call from here on are withdrawn if the caller goes
+    // away while they wait for a rate-limit token.
+    CallScope scope([weak = std::weak_ptr<UnaryReply<Resp>>(reply)] {
+      auto r = weak.lock();
+      return r == nullptr || r->gone();
+    });
     std::invoke(fn, engine_, std::move(request), deadline,
                 [reply](absl::StatusOr<Resp> r) { reply->Complete(std::move(r)); });
   });

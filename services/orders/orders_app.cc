@@ -278,6 +278,8 @@ void OrdersApp::Probe() {
 
 const std::string& OrdersApp::grpc_address() const { return parts_->server->address(); }
 
+RateLimiter& OrdersApp::limiter() { return *parts_->limiter; }
+
 void OrdersApp::RunOnExecutor(std::function<void()> fn) {
   std::promise<void> done;
   auto f = done.get_future();

@@ -95,6 +95,8 @@ class OrdersApp {
   void RunOnExecutor(std::function<void()> fn);
   prometheus::Registry& registry() { return *registry_; }
   OrderEngine& engine() { return *engine_; }
+  /// Use on the executor thread only (inside RunOnExecutor).
+  RateLimiter& limiter();
   PrivateStream* private_stream() { return private_stream_.get(); }
   const SkewEstimator& skew() const { return *skew_; }
 

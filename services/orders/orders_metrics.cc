@@ -17,6 +17,7 @@ std::string_view OutcomeName(AcquireOutcome o) {
     case AcquireOutcome::kImmediate: return "immediate";
     case AcquireOutcome::kQueued: return "queued";
     case AcquireOutcome::kRefused: return "refused";
+    case AcquireOutcome::kWithdrawn: return "withdrawn";
   }
   return "?";
 }

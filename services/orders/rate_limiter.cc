@@ -13,6 +13,14 @@ std::chrono::nanoseconds SecondsToNs(double s) {
   return std::chrono::nanoseconds(static_cast<int64_t>(std::ceil(s * 1e9)));
 }
 
+absl::Status Withdrawn(std::string_view what) {
+  return MakeError(absl::StatusCode::kCancelled,
+                   absl::StrCat(std::string(what),
+                                " withdrawn before it was sent: its caller went away (cancelled, or its deadline "
+                                "passed) while it waited for a rate-limit token"),
+                   reason::kWithdrawn);
+}
+
 }  // namespace
 
 RateLimiter::RateLimiter(Scheduler& scheduler, RateLimiterOptions options)
@@ -80,9 +88,17 @@ absl::Status RateLimiter::Refusal(Bucket bucket, Lane lane, const std::string& w
                    reason::kRateLimited);
 }
 
-void RateLimiter::Acquire(Bucket bucket, Lane lane, SteadyTime deadline, std::string_view what, Done done) {
+void RateLimiter::Acquire(Bucket bucket, Lane lane, SteadyTime deadline, std::string_view what, Done done,
+                          std::function<bool()> gone) {
   BucketData& b = buckets_[static_cast<size_t>(bucket)];
   const SteadyTime now = scheduler_.clock().Steady();
+  if (gone && gone()) {
+    Observe(bucket, lane, AcquireOutcome::kWithdrawn, std::chrono::nanoseconds(0));
+    done(Withdrawn(what));
+    return;
+  }
+  Callbacks withdrawn;  // answered after this call's own outcome is decided
+  Withdraw(bucket, withdrawn);
   Refill(b, now);
   size_t ahead = 0;
   for (int l = 0; l <= static_cast<int>(lane); ++l) ahead += b.lanes[static_cast<size_t>(l)].size();
@@ -91,6 +107,7 @@ void RateLimiter::Acquire(Bucket bucket, Lane lane, SteadyTime deadline, std::st
     ++b.immediate;
     Observe(bucket, lane, AcquireOutcome::kImmediate, std::chrono::nanoseconds(0));
     done(absl::OkStatus());
+    for (auto& [cb, status] : withdrawn) cb(status);
     return;
   }
   auto& queue = b.lanes[static_cast<size_t>(lane)];
@@ -101,19 +118,38 @@ void RateLimiter::Acquire(Bucket bucket, Lane lane, SteadyTime deadline, std::st
     ++b.refused;
     Observe(bucket, lane, AcquireOutcome::kRefused, std::chrono::nanoseconds(0));
     done(Refusal(bucket, lane, std::string(what), wait, ahead));
+    for (auto& [cb, status] : withdrawn) cb(status);
     return;
   }
-  queue.push_back(Waiter{deadline, now, std::string(what), std::move(done)});
+  queue.push_back(Waiter{deadline, now, std::string(what), std::move(done), std::move(gone)});
   // A higher-priority arrival may push lower lanes past their deadlines: re-check now.
-  Callbacks callbacks;
+  Callbacks callbacks = std::move(withdrawn);
   Service(bucket, callbacks);
   Arm(bucket);
   for (auto& [cb, status] : callbacks) cb(status);
 }
 
+void RateLimiter::Withdraw(Bucket bucket, Callbacks& out) {
+  BucketData& b = buckets_[static_cast<size_t>(bucket)];
+  const SteadyTime now = scheduler_.clock().Steady();
+  for (size_t l = 0; l < static_cast<size_t>(kLaneCount); ++l) {
+    auto& q = b.lanes[l];
+    for (auto it = q.begin(); it != q.end();) {
+      if (it->gone && it->gone()) {
+        Observe(bucket, static_cast<Lane>(l), AcquireOutcome::kWithdrawn, now - it->enqueued);
+        out.emplace_back(std::move(it->done), Withdrawn(it->what));
+        it = q.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
 void RateLimiter::Service(Bucket bucket, Callbacks& out) {
   BucketData& b = buckets_[static_cast<size_t>(bucket)];
   const SteadyTime now = scheduler_.clock().Steady();
+  Withdraw(bucket, out);
   Refill(b, now);
   // Grant in priority order while tokens last.
   for (size_t l = 0; l < static_cast<size_t>(kLaneCount); ++l) {

@@ -3,7 +3,8 @@
 //
 // A call that cannot get a token before its deadline is refused at once with RESOURCE_EXHAUSTED
 // (it never waits just to fail). A waiter that a later, higher-priority call pushes past its
-// deadline is refused as soon as that is known.
+// deadline is refused as soon as that is known. A waiter whose caller has gone (its `gone` probe
+// says so) is withdrawn with CANCELLED instead of being granted, and takes no token.
 //
 // Besides the bucket, each budget is guarded by a sliding one-second window: no trailing second
 // ever holds more grants than the (current) rate, because the exchange counts that way — a bare
@@ -47,7 +48,7 @@ struct RateLimiterOptions {
 };
 
 /// How an Acquire ended, for metrics and benchmarks.
-enum class AcquireOutcome { kImmediate, kQueued, kRefused };
+enum class AcquireOutcome { kImmediate, kQueued, kRefused, kWithdrawn };
 
 class RateLimiter {
  public:
@@ -61,9 +62,11 @@ class RateLimiter {
   RateLimiter& operator=(const RateLimiter&) = delete;
 
   /// Executor thread. `done` runs exactly once, possibly inline: OK when a token was taken,
-  /// RESOURCE_EXHAUSTED (reason RATE_LIMITED) when none can be had before `deadline`.
+  /// RESOURCE_EXHAUSTED (reason RATE_LIMITED) when none can be had before `deadline`, CANCELLED
+  /// (reason WITHDRAWN) when `gone` (optional) returns true before a token was granted.
   /// `what` names the call in the refusal message.
-  void Acquire(Bucket bucket, Lane lane, SteadyTime deadline, std::string_view what, Done done);
+  void Acquire(Bucket bucket, Lane lane, SteadyTime deadline, std::string_view what, Done done,
+               std::function<bool()> gone = {});
 
   /// Executor thread. The exchange answered 10005/10006/429 on a call of this bucket.
   void OnThrottled(Bucket bucket);
@@ -89,6 +92,7 @@ class RateLimiter {
     SteadyTime enqueued;
     std::string what;
     Done done;
+    std::function<bool()> gone;  ///< empty: the caller cannot go away
   };
   struct BucketData {
     BucketOptions options;
@@ -108,6 +112,8 @@ class RateLimiter {
   size_t WindowRoom(BucketData& b, SteadyTime now);
   SteadyTime WindowFreeAt(const BucketData& b, SteadyTime now) const;
   void Take(BucketData& b, SteadyTime now);
+  /// Removes the waiters whose caller has gone, answering them CANCELLED.
+  void Withdraw(Bucket bucket, Callbacks& out);
   void Service(Bucket bucket, Callbacks& out);
   void Arm(Bucket bucket);
   absl::Status Refusal(Bucket bucket, Lane lane, const std::string& what, std::chrono::nanoseconds wait,

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "services/orders/call_scope.h"
 #include "services/orders/errors.h"
 #include "services/orders/orders_metrics.h"
 #include "services/orders/rest_parse.h"
@@ -50,6 +51,7 @@ struct RestClient::CallState {
   std::optional<Backoff> backoff;  ///< created on the first retry (most calls never need one)
   int64_t signed_offset_ms = 0;    ///< skew estimate the last attempt was signed with
   bool resigned = false;           ///< re-sent once after the skew estimate moved
+  CallScope::Gone caller_gone;     ///< the gRPC caller's probe (empty outside a CallScope)
 };
 
 RestClient::RestClient(Scheduler& scheduler, net::HttpClient& http, RateLimiter& limiter,
@@ -69,6 +71,7 @@ void RestClient::Call(const Endpoint& endpoint, QueryParams query, std::string b
                       Callback cb, std::optional<Lane> lane) {
   auto call = std::make_shared<CallState>(CallState{&endpoint, std::move(query), std::move(body), deadline,
                                                     std::move(cb), lane.value_or(endpoint.lane), 0, std::nullopt});
+  call->caller_gone = CallScope::Current();
   Attempt(std::move(call));
 }
 
@@ -89,11 +92,17 @@ void RestClient::Attempt(std::shared_ptr<CallState> call) {
                    [this, alive, call](absl::Status granted) {
                      if (alive.expired()) return;
                      if (!granted.ok()) {
-                       if (metrics_) metrics_->ExchangeRequest(call->endpoint->name, "rate_limited", {});
+                       if (metrics_) {
+                         metrics_->ExchangeRequest(call->endpoint->name,
+                                                   granted.code() == absl::StatusCode::kCancelled ? "withdrawn"
+                                                                                                  : "rate_limited",
+                                                   {});
+                       }
                        return NotSent(call, std::move(granted));
                      }
                      Send(call);
-                   });
+                   },
+                   call->caller_gone);
 }
 
 void RestClient::Send(std::shared_ptr<CallState> call) {

@@ -5,6 +5,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <future>
 #include <mutex>
 
 #include "tests/orders/sim_harness.h"
@@ -156,6 +157,64 @@ TEST(OrdersSimRateLimit, RefusesFastAndServesCancelsFirst) {
   }
   EXPECT_GE(refused, 2);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);
+}
+
+TEST(OrdersSimRateLimit, AnOrderCancelledWhileItWaitsForATokenIsNeverSent) {
+  SimHarness h;
+  h.Start([](OrdersAppOptions& o) {
+    o.limiter.buckets[static_cast<size_t>(Bucket::kPrivate)] = {1, 1};
+    o.health_interval = 60s;  // keep the bucket to the test's calls
+  });
+  auto queued_places = [&h] {
+    size_t n = 0;
+    h.app().RunOnExecutor([&] { n = h.app().limiter().State(Bucket::kPrivate).queued[static_cast<size_t>(Lane::kPlace)]; });
+    return n;
+  };
+  v1::PlaceOrderResponse first;
+  {
+    grpc::Status s = h.Place(RestingBuy("wd-first"), &first);  // takes the second's token
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  // The second order waits about a second for its token; its caller gives up meanwhile.
+  auto ctx = h.Ctx(testing::kTradeToken, 10s);
+  const v1::PlaceOrderRequest leaver = RestingBuy("wd-leaver");
+  v1::PlaceOrderResponse leaver_r;
+  std::promise<grpc::Status> leaver_done;
+  h.stub().async()->PlaceOrder(ctx.get(), &leaver, &leaver_r,
+                               [&leaver_done](grpc::Status s) { leaver_done.set_value(s); });
+  ASSERT_TRUE(WaitUntil([&] { return queued_places() == 1; }, 5s));
+  ctx->TryCancel();
+  EXPECT_EQ(leaver_done.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
+  // The next order gets the token the leaver would have used, and the leaver never reaches the
+  // exchange.
+  v1::PlaceOrderResponse next;
+  {
+    grpc::Status s = h.Place(RestingBuy("wd-next"), &next);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_EQ(next.result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(h.sim().CountClientId("wd-leaver"), 0);
+  EXPECT_EQ(h.sim().CountClientId("wd-next"), 1);
+  EXPECT_EQ(queued_places(), 0u);
+  // Nothing was sent, so the client id is free: the same order placed again goes out once.
+  v1::PlaceOrderResponse again;
+  {
+    grpc::Status s = h.Place(RestingBuy("wd-leaver"), &again, 10s);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_EQ(again.result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(h.sim().CountClientId("wd-leaver"), 1);
+  // Withdrawn, as the metrics tell.
+  double withdrawn = 0;
+  for (const auto& family : h.app().registry().Collect()) {
+    if (family.name != "bitunix_orders_rate_limit_acquire_total") continue;
+    for (const auto& m : family.metric) {
+      for (const auto& l : m.label) {
+        if (l.name == "outcome" && l.value == "withdrawn") withdrawn += m.counter.value;
+      }
+    }
+  }
+  EXPECT_EQ(withdrawn, 1);
 }
 
 }  // namespace

@@ -76,6 +76,46 @@ TEST_F(LimiterTest, LanesServeCancelThenPlaceThenQuery) {
   EXPECT_EQ(order, (std::vector<std::string>{"first", "c1", "p1", "p2", "q1", "q2"}));
 }
 
+TEST_F(LimiterTest, AWaiterWhoseCallerWentIsWithdrawnAndItsTokenGoesToTheNext) {
+  RateLimiter rl(sched, Opts(10, 1));
+  std::vector<std::pair<std::string, int64_t>> granted;  // (tag, ms since start)
+  std::vector<absl::Status> withdrawn;
+  const auto start = clock.Steady();
+  auto rec = [&](std::string tag) {
+    return [&, tag](absl::Status s) {
+      if (s.ok()) {
+        granted.emplace_back(tag, std::chrono::duration_cast<milliseconds>(clock.Steady() - start).count());
+      } else {
+        withdrawn.push_back(s);
+      }
+    };
+  };
+  bool gone = false;
+  rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(5000)), "first", rec("first"));  // takes the token
+  rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(5000)), "place_order", rec("leaver"),
+             [&gone] { return gone; });
+  rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(5000)), "next", rec("next"));
+  EXPECT_EQ(rl.State(Bucket::kPrivate).queued[static_cast<size_t>(Lane::kPlace)], 2u);
+  gone = true;  // the caller cancels while its request waits
+  sched.Advance(milliseconds(1000));
+  ASSERT_EQ(granted.size(), 2u);
+  EXPECT_EQ(granted[1].first, "next");
+  EXPECT_NEAR(static_cast<double>(granted[1].second), 100, 1);  // the token the leaver would have had
+  ASSERT_EQ(withdrawn.size(), 1u);
+  EXPECT_EQ(withdrawn[0].code(), absl::StatusCode::kCancelled);
+  EXPECT_NE(withdrawn[0].message().find("place_order withdrawn before it was sent"), std::string::npos)
+      << withdrawn[0];
+  EXPECT_EQ(rl.State(Bucket::kPrivate).queued_granted, 1u);
+
+  // A caller already gone when it asks takes nothing, even with a token free.
+  sched.Advance(milliseconds(1000));
+  const double tokens = rl.State(Bucket::kPrivate).tokens;
+  rl.Acquire(Bucket::kPrivate, Lane::kQuery, In(milliseconds(5000)), "q", rec("late"), [] { return true; });
+  EXPECT_EQ(withdrawn.size(), 2u);
+  EXPECT_EQ(rl.State(Bucket::kPrivate).tokens, tokens);
+  EXPECT_EQ(granted.size(), 2u);
+}
+
 TEST_F(LimiterTest, FailsFastWhenNoTokenBeforeDeadline) {
   RateLimiter rl(sched, Opts(10, 1));
   int ok = 0;
