@@ -6,7 +6,8 @@
 //       place_order to the simulator (same keep-alive HTTP client, same signer). The two are
 //       interleaved in blocks of 100 so machine noise hits both alike. By default the gateway runs
 //       in the benchmark's process; --gateway-bin=build/services/orders/bitunix-orders runs the
-//       real binary as its own process instead, as deployed.
+//       real binary as its own process instead, as deployed. --only=health|unauthenticated|refused
+//       makes only that breakdown call, --orders times per run (to profile the gateway with perf).
 //   bench-orders sign      [--iterations=200000] [--runs=3]
 //       Cost of building and signing a place_order request (body serialisation + 2x SHA-256).
 //   bench-orders ratelimit --sim-bin=PATH [--seconds=5] [--runs=3]
@@ -345,12 +346,30 @@ int Latency(const std::map<std::string, std::string>& a) {
       place_gateway("w" + std::to_string(run) + "g" + std::to_string(i));
     }
     std::vector<double> bare, refusal, noauth;
+    if (a.count("only")) {  // one kind of call, `orders` times: for perf stat / perf record on the gateway
+      const std::string only = a.at("only");
+      std::vector<double> v;
+      for (int i = 0; i < orders; ++i) {
+        v.push_back(only == "health" ? bare_grpc() : only == "refused" ? refused() : unauthenticated());
+      }
+      std::printf("run %d: %s p50 %.1f p99 %.1f us (%d calls)\n", run + 1, only.c_str(), Percentile(v, 0.5),
+                  Percentile(v, 0.99), orders);
+      n = orders;
+    }
     while (n < orders) {
       for (int i = 0; i < 100; ++i, ++n) direct.push_back(place_direct("r" + std::to_string(run) + "d" + std::to_string(n)));
       for (int i = 0; i < 100; ++i) gateway.push_back(place_gateway("r" + std::to_string(run) + "g" + std::to_string(n - 100 + i)));
       for (int i = 0; i < 20; ++i) bare.push_back(bare_grpc());
       for (int i = 0; i < 20; ++i) refusal.push_back(refused());
       for (int i = 0; i < 20; ++i) noauth.push_back(unauthenticated());
+    }
+    if (a.count("only")) {
+      http.reset();
+      work.reset();
+      ioc.stop();
+      io.join();
+      if (app) app->Shutdown(100ms);
+      continue;
     }
     u50.push_back(Percentile(noauth, 0.5));
     b50.push_back(Percentile(bare, 0.5));
@@ -371,6 +390,7 @@ int Latency(const std::map<std::string, std::string>& a) {
                 run + 1, d50.back(), d99.back(), g50.back(), g99.back(), add50.back(), add99.back());
   }
   if (a.count("gateway-bin")) std::remove(TokensFile().c_str());
+  if (a.count("only")) return 0;
   std::printf("\nmedian (min-max) over %d runs of %d orders each way%s, microseconds:\n", runs, orders,
               a.count("gateway-bin") ? " (gateway: the bitunix-orders binary, its own process)" : "");
   std::printf("| path | p50 | p99 |\n|---|---|---|\n");
@@ -534,6 +554,7 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: bench-orders latency --sim-bin=PATH [--orders=2000] [--runs=3] [--no-private-stream]\n"
+               "                           [--only=health|unauthenticated|refused]\n"
                "       bench-orders sign [--iterations=200000] [--runs=3]\n"
                "       bench-orders ratelimit --sim-bin=PATH [--seconds=5] [--runs=3]\n"
                "       (any command) [--cpu-dma-latency-us=N]\n");
