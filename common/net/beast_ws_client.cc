@@ -206,7 +206,7 @@ class Session final : public SessionBase {
 
   void Send(std::string text) override {
     asio::post(strand_, [this, self = shared_from_this(), text = std::move(text)]() mutable {
-      if (finished_ || close_requested_) return;
+      if (finished_ || close_requested_ || ending_) return;  // nothing may follow a close frame
       Enqueue(WsOpcode::kText, text);
       if (queued_bytes_ > options_->max_send_queue_bytes) {
         Finish(absl::ResourceExhaustedError(absl::StrCat(
@@ -422,7 +422,9 @@ class Session final : public SessionBase {
           need_ = r.need;
           return true;
         case WsFrameDecoder::Kind::kError:
-          Finish(absl::Status(r.error.code(), absl::StrCat(r.error.message(), Where())));
+          // 1009 for an oversized message, 1002 for a protocol violation (RFC 6455 7.4.1).
+          FailWithClose(r.error.code() == absl::StatusCode::kResourceExhausted ? 1009 : 1002,
+                        absl::Status(r.error.code(), absl::StrCat(r.error.message(), Where())));
           return false;
         case WsFrameDecoder::Kind::kMessage: {
           const bool go_on = OnMessage(r.opcode, r.payload);
@@ -462,7 +464,8 @@ class Session final : public SessionBase {
   void OnCloseFrame(std::string_view payload) {
     WsClose close;
     if (!ParseWsClose(payload, &close)) {
-      Finish(absl::UnavailableError(absl::StrCat("protocol error: close frame with a 1-byte payload", Where())));
+      FailWithClose(1002, absl::UnavailableError(
+                              absl::StrCat("protocol error: close frame with a 1-byte payload", Where())));
       return;
     }
     if (close_requested_) {  // the answer to ours
@@ -473,9 +476,28 @@ class Session final : public SessionBase {
     absl::Status status = absl::UnavailableError(absl::StrCat(
         "closed by server: code ", close.code,
         close.reason.empty() ? std::string() : absl::StrCat(" '", std::string(close.reason), "'"), Where()));
-    queue_.clear();  // nothing may follow the close frame; unsent frames are lost either way
-    queued_bytes_ = 0;
-    Enqueue(WsOpcode::kClose, close.code == 1005 ? std::string() : WsClosePayload(close.code));
+    SendCloseThenEnd(close.code == 1005 ? std::string() : WsClosePayload(close.code), std::move(status));
+  }
+
+  // Fails the connection because of what the server sent: a close frame with `code` tells it why
+  // (unless ours is already out), then the session ends with `status`. Reading has stopped.
+  void FailWithClose(uint16_t code, absl::Status status) {
+    if (close_requested_ || ending_) {
+      Finish(std::move(status));
+      return;
+    }
+    SendCloseThenEnd(WsClosePayload(code), std::move(status));
+  }
+
+  // Drops unsent frames (nothing may follow a close frame; they are lost either way), queues the
+  // close frame and ends with `status` once it is written, or after the close timeout.
+  void SendCloseThenEnd(std::string close_payload, absl::Status status) {
+    // A frame being written stays: the write in flight reads from it.
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queued_bytes_ -= queue_.back().size();
+      queue_.pop_back();
+    }
+    Enqueue(WsOpcode::kClose, close_payload);
     ending_ = status;
     ArmCloseTimer(std::move(status));
     if (!writing_) DoWrite();
@@ -512,7 +534,7 @@ class Session final : public SessionBase {
         return;
       }
       writing_ = false;
-      if (ending_) Finish(*ending_);  // our answer to the server's close frame is out
+      if (ending_) Finish(*ending_);  // our closing frame (an answer, or why we fail) is out
     });
   }
 
@@ -594,7 +616,7 @@ class Session final : public SessionBase {
   int64_t recv_ns_ = 0;      // when the bytes being decoded were read
   std::deque<std::string> queue_;  // encoded (masked) frames, written in order, one at a time
   size_t queued_bytes_ = 0;
-  std::optional<absl::Status> ending_;  // the server closed: end with this once our answer is out
+  std::optional<absl::Status> ending_;  // our closing frame is queued: end with this once it is out
   bool opened_ = false;
   bool finished_ = false;
   bool timed_out_ = false;
