@@ -191,6 +191,10 @@ void UpstreamManager::OnOpen(Conn* c, uint64_t gen) {
     if (t->health == TopicHealth::kReconnecting) {
       SetHealth(t, TopicHealth::kLive);
       t->snapshot_next = t->spec.is_state();
+      // The cached state is from before the outage: once the topic is live again, late joiners
+      // and unary reads must not take it for current. Until the first fresh push (published as
+      // a snapshot) there is none, and GetOrderBook/GetTickers ask REST.
+      if (t->spec.is_state()) t->ring->DropCache();
       recovered.insert(t->ring);
     } else if (t->health == TopicHealth::kDegraded) {
       // Served from REST: a reconnect alone is no recovery (a stall costs pongs, so the socket is

@@ -494,9 +494,20 @@ TEST_F(UpstreamTest, PongTimeoutReconnectsResubscribesAndReportsTheGap) {
   }
   EXPECT_EQ(resub, 1);
   ASSERT_TRUE(sink.WaitFor([](const auto& ev) { return HasStatus(ev, StreamStatus::STATE_RECOVERED); }));
+  // Live again, but the book from before the outage is no longer served as the current one: a
+  // late joiner gets no snapshot of it and the unary cache is empty until fresh data.
+  TopicRing* ring = hub_->FindTopic(TopicKey("depth_book15", "BTCUSDT"));
+  EXPECT_FALSE(ring->LatestCopy()) << "pre-outage book still cached after the reconnect";
+  auto& late = Subscribe({Ref("depth_book15", "BTCUSDT")});
+  ASSERT_TRUE(late.WaitEvents(1));
+  for (const auto& e : late.events()) EXPECT_FALSE(e.has_order_book()) << "the late joiner got the old book";
   Ws(0).Text(Book("BTCUSDT", "2"));
   Run();
   ASSERT_TRUE(sink.WaitFor([](const auto& ev) { return ev.back().has_order_book(); }));
+  ASSERT_TRUE(ring->LatestCopy());
+  ASSERT_TRUE(late.WaitFor([](const auto& ev) { return !ev.empty() && ev.back().has_order_book(); }));
+  EXPECT_EQ(late.events().back().order_book().bids(0).price(), "2");
+  EXPECT_TRUE(late.events().back().snapshot());
   auto ev = sink.events();
   // ... RECONNECTING, Gap(UPSTREAM_RECONNECT), RECOVERED, then the fresh book as a snapshot.
   size_t i = 0;
