@@ -110,7 +110,7 @@ ReadOutcome TopicRing::Read(uint64_t* cursor, int64_t min_recv_ns, bool conflate
 
 uint64_t TopicRing::AddLatest(BatchBuilder* batch, OrderKey key) const {
   std::lock_guard<AdaptiveMutex> lock(mu_);
-  if (head_ != tail_) {
+  if (head_ != tail_ && head_ > cache_from_) {
     const Slot& s = At(head_ - 1);
     batch->Add(s.bytes, s.layout, key, /*recv_ns=*/0, /*snapshot=*/true);
   }
@@ -119,7 +119,7 @@ uint64_t TopicRing::AddLatest(BatchBuilder* batch, OrderKey key) const {
 
 std::optional<TopicRing::Latest> TopicRing::LatestCopy() const {
   std::lock_guard<AdaptiveMutex> lock(mu_);
-  if (head_ == tail_) return std::nullopt;
+  if (head_ == tail_ || head_ <= cache_from_) return std::nullopt;
   const Slot& s = At(head_ - 1);
   return Latest{s.bytes, s.layout, s.recv_ns};
 }
@@ -147,6 +147,11 @@ void TopicRing::DropCache() {
     ++tail_;
   }
   aged_until_ = tail_;
+}
+
+void TopicRing::HideCache() {
+  std::lock_guard<AdaptiveMutex> lock(mu_);
+  cache_from_ = head_;  // only an event published after now is a cache again
 }
 
 size_t TopicRing::size() const {

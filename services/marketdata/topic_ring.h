@@ -101,6 +101,10 @@ class TopicRing {
   /// its last state would only grow older. Until fresh data arrives, late joiners get no
   /// snapshot and unary reads find nothing cached (GetOrderBook/GetTickers go to REST).
   void DropCache();
+  /// Hides the cached state from late joiners and unary reads until the next event is published,
+  /// leaving every event in place for the streams that have not read it yet (after a reconnect:
+  /// the state from before the outage must not pass for current).
+  void HideCache();
 
   /// Events currently held, and bytes of slot storage (metrics, tests).
   size_t size() const;
@@ -130,6 +134,7 @@ class TopicRing {
   uint64_t head_ ABSL_GUARDED_BY(mu_) = 0;        // next index to write
   uint64_t tail_ ABSL_GUARDED_BY(mu_) = 0;        // oldest index still held
   uint64_t aged_until_ ABSL_GUARDED_BY(mu_) = 0;  // indexes below this were freed by Trim (age)
+  uint64_t cache_from_ ABSL_GUARDED_BY(mu_) = 0;  // the newest event (index head_ - 1) is the cache only if head_ > this
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;        // slot storage, kept current for metrics
   std::atomic<uint64_t> published_{0};
   std::atomic<int> idle_subscribers_{0};

@@ -189,12 +189,13 @@ void UpstreamManager::OnOpen(Conn* c, uint64_t gen) {
     t->sub = SubState::kQueued;
     t->confirm_retries = 0;
     if (t->health == TopicHealth::kReconnecting) {
-      SetHealth(t, TopicHealth::kLive);
-      t->snapshot_next = t->spec.is_state();
       // The cached state is from before the outage: once the topic is live again, late joiners
       // and unary reads must not take it for current. Until the first fresh push (published as
-      // a snapshot) there is none, and GetOrderBook/GetTickers ask REST.
-      if (t->spec.is_state()) t->ring->DropCache();
+      // a snapshot) there is none, and GetOrderBook/GetTickers ask REST. Hidden before the topic
+      // turns live, so no reader sees both; streams still read what they had not read yet.
+      if (t->spec.is_state()) t->ring->HideCache();
+      SetHealth(t, TopicHealth::kLive);
+      t->snapshot_next = t->spec.is_state();
       recovered.insert(t->ring);
     } else if (t->health == TopicHealth::kDegraded) {
       // Served from REST: a reconnect alone is no recovery (a stall costs pongs, so the socket is

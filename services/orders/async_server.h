@@ -153,10 +153,9 @@ class UnaryReply {
 
   /// Any thread. True once the call has ended without an answer (client cancel, deadline,
   /// shutdown): whatever is still working on it may stop if nothing was sent yet.
-  bool gone() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return cancelled_;
-  }
+  /// Lock-free: the rate limiter asks it on the executor thread while another thread may hold
+  /// the reply's mutex through a Finish.
+  bool gone() const { return gone_.load(std::memory_order_acquire); }
 
   void set_on_complete(OnComplete f) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -175,6 +174,7 @@ class UnaryReply {
   std::mutex mu_;
   bool finished_ = false;
   bool cancelled_ = false;  ///< finished by a cancellation, not by an answer
+  std::atomic<bool> gone_{false};  ///< cancelled_, readable without the mutex
   OnComplete on_complete_;
   OnComplete on_late_;
   ToGrpcStatusFn to_status_ = nullptr;
@@ -233,6 +233,7 @@ class AsyncUnaryCall {
       if (!reply_->finished_) {  // cancelled (client, deadline or shutdown) before any answer
         reply_->finished_ = true;
         reply_->cancelled_ = true;
+        reply_->gone_.store(true, std::memory_order_release);
         if (reply_->on_complete_) reply_->on_complete_(server_->cancelled_, nullptr);
       }
     }

@@ -186,7 +186,7 @@ void OrderServiceImpl::Handle(grpc::ServerContextBase* ctx, const Req& req, std:
     // away while they wait for a rate-limit token.
     CallScope scope([weak = std::weak_ptr<UnaryReply<Resp>>(reply)] {
       auto r = weak.lock();
-      return r == nullptr || r->gone();
+      return r != nullptr && r->gone();  // a reply already freed was answered: not withdrawn
     });
     std::invoke(fn, engine_, std::move(request), deadline,
                 [reply](absl::StatusOr<Resp> r) { reply->Complete(std::move(r)); });

@@ -114,10 +114,27 @@ struct OrderEngine::Entry {
   bool seen_push = false;
   /// Callers waiting for the current attempt: (done, is_duplicate_submission).
   std::vector<std::pair<PlaceDone, bool>> waiters;
+  /// Their probes (CallScope), in the same order: the attempt may be withdrawn while it waits for
+  /// a rate-limit token only if every one of them has gone (an empty probe never goes).
+  std::vector<CallScope::Gone> callers;
   SteadyTime unknown_since{};
   std::chrono::milliseconds reconcile_interval{0};
   Scheduler::TimerId reconcile_timer = 0;
 };
+
+CallScope::Gone OrderEngine::EveryCallerGone(const std::vector<std::shared_ptr<Entry>>& entries) {
+  std::vector<std::weak_ptr<Entry>> weak(entries.begin(), entries.end());
+  return [weak = std::move(weak)] {
+    for (const auto& w : weak) {
+      auto e = w.lock();
+      if (e == nullptr || e->callers.empty()) return false;
+      for (const auto& gone : e->callers) {
+        if (!gone || !gone()) return false;
+      }
+    }
+    return true;
+  };
+}
 
 OrderEngine::OrderEngine(Scheduler& scheduler, RestClient& rest, SymbolRules& rules, OrdersMetrics* metrics,
                          EngineOptions options)
@@ -197,6 +214,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
     switch (e->state) {
       case PlacementState::kInFlight:
         e->waiters.emplace_back(std::move(done), true);
+        e->callers.push_back(CallScope::Current());
         return;
       case PlacementState::kAccepted:
         return done(DuplicateResponse(*e));
@@ -209,6 +227,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
         e->state = PlacementState::kInFlight;
         e->resending_unknown = true;
         e->waiters.emplace_back(std::move(done), false);
+        e->callers.push_back(CallScope::Current());
         FindByClientId(client_id, symbol, deadline, Lane::kPlace,
                        Guard([this, e, body, deadline](absl::StatusOr<std::optional<v1::Order>> found) mutable {
                          if (e->state != PlacementState::kInFlight) return;
@@ -234,6 +253,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
         e->order = OrderFromRequest(req, symbol, client_id);
         e->requested = e->order;
         e->waiters.emplace_back(std::move(done), false);
+        e->callers.push_back(CallScope::Current());
         SendPlacement(e, std::move(body), deadline);
         return;
     }
@@ -245,6 +265,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
   e->order = OrderFromRequest(req, symbol, client_id);
   e->requested = e->order;
   e->waiters.emplace_back(std::move(done), false);
+  e->callers.push_back(CallScope::Current());
   Remember(e);
   SendPlacement(e, std::move(body), deadline);
 }
@@ -255,6 +276,7 @@ void OrderEngine::SendPlacement(std::shared_ptr<Entry> entry, std::string body, 
   const auto remaining = deadline - now;
   const SteadyTime place_deadline =
       remaining > 2 * options_.resolve_reserve ? deadline - options_.resolve_reserve : now + remaining / 2;
+  CallScope scope(EveryCallerGone({entry}));  // not just the caller that happens to send it
   rest_.Call(ep::kPlaceOrder, {}, std::move(body), place_deadline,
              Guard([this, entry, deadline](RestResult r) { OnPlaceReply(entry, deadline, std::move(r)); }));
 }
@@ -362,6 +384,7 @@ void OrderEngine::ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime dead
 void OrderEngine::Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceOrderResponse> result) {
   auto waiters = std::move(entry->waiters);
   entry->waiters.clear();
+  entry->callers.clear();
   for (auto& [done, duplicate] : waiters) {
     if (result.ok() && duplicate && result->result() == v1::PLACE_RESULT_ACCEPTED) {
       v1::PlaceOrderResponse copy = *result;
@@ -740,6 +763,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
   for (size_t i : waiting) {
     entries[i]->waiters.emplace_back([record, i](absl::StatusOr<v1::PlaceOrderResponse> out) { record(i, out); },
                                      /*duplicate=*/true);
+    entries[i]->callers.push_back(CallScope::Current());
   }
   if (to_send.empty()) return;
 
@@ -750,6 +774,9 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
   const SteadyTime send_deadline =
       remaining > 2 * options_.resolve_reserve ? deadline - options_.resolve_reserve : now + remaining / 2;
 
+  std::vector<std::shared_ptr<Entry>> sent_entries;
+  for (size_t i : to_send) sent_entries.push_back(entries[i]);
+  CallScope scope(EveryCallerGone(sent_entries));
   rest_.Call(
       ep::kBatchOrder, {}, BatchOrderBody(symbol, objects), send_deadline,
       Guard([this, batch, record, entries, to_send, deadline](RestResult r) {
@@ -799,6 +826,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
           // Lost, duplicate (30042) or not mentioned: look it up by client id. Settle() tells
           // this waiter, which records the item.
           e->waiters.emplace_back([record, i](absl::StatusOr<v1::PlaceOrderResponse> out) { record(i, out); }, false);
+          e->callers.push_back(CallScope::Current());
           if (fail != nullptr && fail->code == 30042) {
             FindByClientId(e->client_id, e->symbol, deadline, Lane::kPlace,
                            Guard([this, e](absl::StatusOr<std::optional<v1::Order>> found) {

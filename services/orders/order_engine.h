@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "bitunix/orders/v1/orders.pb.h"
+#include "services/orders/call_scope.h"
 #include "services/orders/rest_client.h"
 #include "services/orders/scheduler.h"
 #include "services/orders/validation.h"
@@ -143,6 +144,8 @@ class OrderEngine {
 
   // Placement.
   void SendPlacement(std::shared_ptr<Entry> entry, std::string body, SteadyTime deadline);
+  /// A probe that is true when every caller waiting for these entries' placement has gone.
+  static CallScope::Gone EveryCallerGone(const std::vector<std::shared_ptr<Entry>>& entries);
   void OnPlaceReply(std::shared_ptr<Entry> entry, SteadyTime deadline, RestResult r);
   void ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime deadline, int attempt, absl::Status cause);
   void Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceOrderResponse> result);

@@ -71,7 +71,9 @@ void RestClient::Call(const Endpoint& endpoint, QueryParams query, std::string b
                       Callback cb, std::optional<Lane> lane) {
   auto call = std::make_shared<CallState>(CallState{&endpoint, std::move(query), std::move(body), deadline,
                                                     std::move(cb), lane.value_or(endpoint.lane), 0, std::nullopt});
-  call->caller_gone = CallScope::Current();
+  // Cancels and closes reduce risk: they go out even when their caller has gone (a kill switch
+  // that fires and exits).
+  if (endpoint.lane != Lane::kCancel) call->caller_gone = CallScope::Current();
   Attempt(std::move(call));
 }
 

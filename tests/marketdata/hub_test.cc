@@ -474,6 +474,36 @@ TEST_F(HubTest, TrimFreesOldTradesButKeepsTheLatestState) {
   EXPECT_EQ(r.overflowed, 0u);
 }
 
+// After a reconnect the pre-outage state is hidden from late joiners and unary reads, but a
+// stream that had not read it yet still gets it (no event is taken from under a reader).
+TEST_F(HubTest, HiddenCacheIsNoSnapshotButUnreadEventsStillArrive) {
+  MakeHub();
+  TopicRing* book = hub_->Topic("depth_book15:X", "X", kBookSpec);
+  auto lagging = NewStream({book}, /*snapshots=*/false);
+  RecordingSink& lag = StartWith(lagging, false);
+  ASSERT_TRUE(lag.WaitInFlight());  // holds its first write: the books below wait unread
+  PublishBook(book, "1");
+  book->HideCache();
+  EXPECT_FALSE(book->LatestCopy());
+  auto late = NewStream({book});
+  RecordingSink& joiner = StartWith(late, true);
+  ASSERT_TRUE(joiner.WaitEvents(1));
+  lag.Ack();
+  ASSERT_TRUE(lag.WaitEvents(2));
+  EXPECT_EQ(lag.events()[1].order_book().bids(0).price(), "1");  // still delivered
+  PublishBook(book, "2");
+  ASSERT_TRUE(joiner.WaitEvents(2));
+  auto ev = joiner.events();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].status().state(), StreamStatus::STATE_LIVE);  // no snapshot of the hidden book
+  EXPECT_EQ(ev[1].order_book().bids(0).price(), "2");
+  auto latest = book->LatestCopy();
+  ASSERT_TRUE(latest);
+  v1::MarketEvent e;
+  ASSERT_TRUE(DecodeEvent(latest->bytes, latest->layout, &e));
+  EXPECT_EQ(e.order_book().bids(0).price(), "2");
+}
+
 TEST_F(HubTest, ManyStreamsManyEventsStayLosslessAndOrdered) {
   MakeHub();
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);

@@ -217,5 +217,90 @@ TEST(OrdersSimRateLimit, AnOrderCancelledWhileItWaitsForATokenIsNeverSent) {
   EXPECT_EQ(withdrawn, 1);
 }
 
+// A second caller resubmits the same client id while the first attempt waits for its token (a
+// client retrying after its connection dropped). The first caller leaving must not withdraw the
+// order the second one still waits for.
+TEST(OrdersSimRateLimit, APlacementIsWithdrawnOnlyWhenEveryCallerWaitingForItHasGone) {
+  SimHarness h;
+  h.Start([](OrdersAppOptions& o) {
+    o.limiter.buckets[static_cast<size_t>(Bucket::kPrivate)] = {1, 1};
+    o.health_interval = 60s;
+  });
+  auto queued_places = [&h] {
+    size_t n = 0;
+    h.app().RunOnExecutor([&] { n = h.app().limiter().State(Bucket::kPrivate).queued[static_cast<size_t>(Lane::kPlace)]; });
+    return n;
+  };
+  v1::PlaceOrderResponse first;
+  ASSERT_TRUE(h.Place(RestingBuy("sh-first"), &first).ok());
+  const v1::PlaceOrderRequest shared = RestingBuy("sh-shared");
+  auto ctx1 = h.Ctx(testing::kTradeToken, 10s);
+  v1::PlaceOrderResponse r1;
+  std::promise<grpc::Status> done1;
+  h.stub().async()->PlaceOrder(ctx1.get(), &shared, &r1, [&done1](grpc::Status s) { done1.set_value(s); });
+  ASSERT_TRUE(WaitUntil([&] { return queued_places() == 1; }, 5s));
+  // The same order again, from a second call: it waits for the attempt already queued.
+  auto ctx2 = h.Ctx(testing::kTradeToken, 10s);
+  v1::PlaceOrderResponse r2;
+  std::promise<grpc::Status> done2;
+  h.stub().async()->PlaceOrder(ctx2.get(), &shared, &r2, [&done2](grpc::Status s) { done2.set_value(s); });
+  double dedupes = 0;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        dedupes = 0;
+        for (const auto& family : h.app().registry().Collect()) {
+          if (family.name == "bitunix_orders_dedupe_hits_total") {
+            for (const auto& m : family.metric) dedupes += m.counter.value;
+          }
+        }
+        return dedupes >= 1;
+      },
+      5s));
+  ctx1->TryCancel();
+  EXPECT_EQ(done1.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
+  const grpc::Status s2 = done2.get_future().get();
+  ASSERT_TRUE(s2.ok()) << s2.error_message();
+  EXPECT_EQ(r2.client_id(), "sh-shared");
+  EXPECT_FALSE(r2.order_id().empty());
+  EXPECT_EQ(h.sim().CountClientId("sh-shared"), 1);
+}
+
+// Cancels reduce risk: a cancel-all whose caller leaves while it waits for its token (a kill
+// switch that fires and exits) still goes out.
+TEST(OrdersSimRateLimit, ACancelWhoseCallerLeftWhileQueuedStillGoesOut) {
+  SimHarness h;
+  h.Start([](OrdersAppOptions& o) {
+    o.limiter.buckets[static_cast<size_t>(Bucket::kPrivate)] = {1, 1};
+    o.health_interval = 60s;
+  });
+  v1::PlaceOrderResponse placed;
+  ASSERT_TRUE(h.Place(RestingBuy("ks-1"), &placed).ok());
+  // cancel_all_orders shares the private budget: the placement took this second's token.
+  v1::CancelAllOrdersRequest ca;
+  ca.set_symbol("BTCUSDT");
+  v1::CancelAllOrdersResponse ca_r;
+  auto ctx = h.Ctx(testing::kTradeToken, 10s);
+  std::promise<grpc::Status> done;
+  h.stub().async()->CancelAllOrders(ctx.get(), &ca, &ca_r, [&done](grpc::Status s) { done.set_value(s); });
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        size_t n = 0;
+        h.app().RunOnExecutor([&] { n = h.app().limiter().State(Bucket::kPrivate).queued[static_cast<size_t>(Lane::kCancel)]; });
+        return n == 1;
+      },
+      5s));
+  ctx->TryCancel();
+  EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
+  // The cancel still reaches the exchange: the order ends up cancelled.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        v1::GetOrderRequest get;
+        get.mutable_order()->set_client_id("ks-1");
+        v1::GetOrderResponse got;
+        return h.stub().GetOrder(h.Ctx().get(), get, &got).ok() && got.order().status() == v1::ORDER_STATUS_CANCELED;
+      },
+      10s));
+}
+
 }  // namespace
 }  // namespace bx::orders
