@@ -565,6 +565,15 @@ class RawWsServer {
   std::thread thread_;
 };
 
+// The close frame a RawWsServer script read from the client: opcode 0x88 with `payload`.
+void ExpectClientCloseFrame(std::promise<std::pair<int, std::string>>& answer, const std::string& payload) {
+  auto f = answer.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  auto [op, got] = f.get();
+  EXPECT_EQ(op, 0x88);
+  EXPECT_EQ(got, payload);
+}
+
 TEST_P(WsClientTest, DeclinedUpgradeQuotesTheHttpStatusAndBody) {
   RawWsServer server([](boost::asio::ip::tcp::socket& s, const std::string&) {
     boost::asio::write(s, boost::asio::buffer(std::string(
@@ -667,11 +676,7 @@ TEST_P(WsClientTest, MaskedServerFrameFailsTheConnectionWithA1002CloseFrame) {
   EXPECT_EQ(closed->code(), absl::StatusCode::kUnavailable) << *closed;
   EXPECT_THAT(std::string(closed->message()), HasSubstr("protocol error: masked frame from the server"));
   EXPECT_EQ(ev.texts.size(), 0u);
-  auto f = answer.get_future();
-  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
-  auto [op, payload] = f.get();
-  EXPECT_EQ(op, 0x88);
-  EXPECT_EQ(payload, std::string("\x03\xEA", 2));  // 1002
+  ExpectClientCloseFrame(answer, std::string("\x03\xEA", 2));  // 1002
   EXPECT_EQ(ev.close_count.load(), 1);
 }
 
@@ -691,11 +696,7 @@ TEST_P(WsClientTest, OversizedMessageIsRefusedWithA1009CloseFrame) {
   ASSERT_TRUE(closed.has_value());
   EXPECT_EQ(closed->code(), absl::StatusCode::kResourceExhausted) << *closed;
   EXPECT_THAT(std::string(closed->message()), HasSubstr("message too big"));
-  auto f = answer.get_future();
-  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
-  auto [op, payload] = f.get();
-  EXPECT_EQ(op, 0x88);
-  EXPECT_EQ(payload, std::string("\x03\xF1", 2));  // 1009
+  ExpectClientCloseFrame(answer, std::string("\x03\xF1", 2));  // 1009
   EXPECT_EQ(ev.close_count.load(), 1);
 }
 
@@ -714,11 +715,7 @@ TEST_P(WsClientTest, ServerCloseWithoutACodeIsAnsweredAndReported) {
   auto closed = ev.closes.Pop();
   ASSERT_TRUE(closed.has_value());
   EXPECT_THAT(std::string(closed->message()), HasSubstr("closed by server: code 1005"));
-  auto f = answer.get_future();
-  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
-  auto [op, payload] = f.get();
-  EXPECT_EQ(op, 0x88);
-  EXPECT_EQ(payload, "");
+  ExpectClientCloseFrame(answer, "");
 }
 
 INSTANTIATE_TEST_SUITE_P(IoThreads, WsClientTest, testing::AllIoThreads(), testing::IoThreadsName);
