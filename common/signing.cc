@@ -1,8 +1,8 @@
 #include "common/signing.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <array>
@@ -24,10 +24,28 @@ std::string ToHex(const unsigned char* data, size_t n) {
 
 }  // namespace
 
+Sha256Digest Sha256(std::string_view data) {
+  // Fetched once and kept for the life of the process.
+  static const EVP_MD* const md = [] {
+    const EVP_MD* m = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    if (m == nullptr) throw std::runtime_error("OpenSSL has no SHA256");
+    return m;
+  }();
+  Sha256Digest out{};
+  unsigned int n = 0;
+  if (EVP_Digest(data.data(), data.size(), out.data(), &n, md, nullptr) != 1 || n != out.size()) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  return out;
+}
+
 std::string Sha256Hex(std::string_view data) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> md{};
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md.data());
+  const Sha256Digest md = Sha256(data);
   return ToHex(md.data(), md.size());
+}
+
+bool DigestsEqual(const Sha256Digest& a, const Sha256Digest& b) {
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 QueryParams CanonicalParams(QueryParams params) {
@@ -113,10 +131,7 @@ std::string RandomNonce() {
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   // Compare digests so the time does not depend on where the inputs differ or on their lengths.
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> da{}, db{};
-  SHA256(reinterpret_cast<const unsigned char*>(a.data()), a.size(), da.data());
-  SHA256(reinterpret_cast<const unsigned char*>(b.data()), b.size(), db.data());
-  return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0 && a.size() == b.size();
+  return DigestsEqual(Sha256(a), Sha256(b)) && a.size() == b.size();
 }
 
 }  // namespace bx

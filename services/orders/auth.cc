@@ -73,11 +73,21 @@ absl::StatusOr<TokensFile> ReadTokensFile(const std::string& path) {
   return TokensFile{std::move(*tokens), std::move(*text)};
 }
 
+std::shared_ptr<const std::vector<Authenticator::KnownToken>> Authenticator::Known(std::vector<TokenEntry> tokens) {
+  std::vector<KnownToken> known;
+  known.reserve(tokens.size());
+  for (auto& t : tokens) {
+    const Sha256Digest digest = Sha256(t.token);
+    known.push_back({std::move(t), digest});
+  }
+  return std::make_shared<const std::vector<KnownToken>>(std::move(known));
+}
+
 Authenticator::Authenticator(std::vector<TokenEntry> tokens, AuthOptions options)
-    : tokens_(std::make_shared<const std::vector<TokenEntry>>(std::move(tokens))), options_(options) {}
+    : tokens_(Known(std::move(tokens))), options_(options) {}
 
 void Authenticator::SetTokens(std::vector<TokenEntry> tokens) {
-  auto next = std::make_shared<const std::vector<TokenEntry>>(std::move(tokens));
+  auto next = Known(std::move(tokens));
   std::lock_guard<std::mutex> lock(mu_);
   tokens_ = std::move(next);
 }
@@ -89,7 +99,7 @@ size_t Authenticator::token_count() const {
 
 absl::StatusOr<Caller> Authenticator::Authenticate(std::string_view authorization,
                                                    std::string_view peer_identity) const {
-  std::shared_ptr<const std::vector<TokenEntry>> tokens;
+  std::shared_ptr<const std::vector<KnownToken>> tokens;
   {
     std::lock_guard<std::mutex> lock(mu_);
     tokens = tokens_;
@@ -104,10 +114,12 @@ absl::StatusOr<Caller> Authenticator::Authenticate(std::string_view authorizatio
     }
     value.remove_prefix(kBearer.size());
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    // Compare against every token (no early exit), so timing does not tell which one matched.
+    // Compare digests with every token (no early exit), so timing tells neither which one
+    // matched nor how much of one did.
+    const Sha256Digest presented = Sha256(value);
     const TokenEntry* match = nullptr;
     for (const auto& t : *tokens) {
-      if (ConstantTimeEquals(value, t.token) && match == nullptr) match = &t;
+      if (DigestsEqual(presented, t.digest) && match == nullptr) match = &t.entry;
     }
     if (match == nullptr) {
       return MakeError(absl::StatusCode::kUnauthenticated, "invalid bearer token", reason::kUnauthenticated);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/signing.h"
 
 namespace bx::orders {
 
@@ -67,8 +68,16 @@ class Authenticator {
   const AuthOptions& options() const { return options_; }
 
  private:
+  /// A token and its digest, computed once: a call hashes the presented token once and compares
+  /// digests, in constant time, with every known one.
+  struct KnownToken {
+    TokenEntry entry;
+    Sha256Digest digest;
+  };
+  static std::shared_ptr<const std::vector<KnownToken>> Known(std::vector<TokenEntry> tokens);
+
   mutable std::mutex mu_;
-  std::shared_ptr<const std::vector<TokenEntry>> tokens_;
+  std::shared_ptr<const std::vector<KnownToken>> tokens_;
   AuthOptions options_;
 };
 
