@@ -211,7 +211,11 @@ v1::Order ParseOrder(const Json& j) {
   o.set_qty(DecimalOrEmpty(j, {"qty", "volume"}));
   o.set_filled_qty(DecimalOrEmpty(j, {"tradeQty", "dealAmount", "dealVolume"}));
   o.set_price(DecimalOrEmpty(j, {"price"}));
-  o.set_avg_price(DecimalOrEmpty(j, {"avgPrice", "averagePrice"}));
+  // No fill has no average price: a zero ("0", "0.00000" as the exchange may send it) reads as
+  // empty, as the API documents.
+  std::string avg = DecimalOrEmpty(j, {"avgPrice", "averagePrice"});
+  if (!avg.empty() && CompareDecimal(avg, "0") == 0) avg.clear();
+  o.set_avg_price(std::move(avg));
   o.set_time_in_force(ParseTimeInForce(GetString(j, "effect")));
   o.set_reduce_only(GetBool(j, "reduceOnly").value_or(GetBool(j, "reductionOnly").value_or(false)));
   o.set_position_mode(ParsePositionMode(GetString(j, "positionMode")));

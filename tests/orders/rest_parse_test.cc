@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "common/decimal.h"
 #include "services/orders/errors.h"
 
@@ -196,6 +197,13 @@ TEST(ParseOrder, PushSpellings) {
   EXPECT_EQ(o.leverage(), 10);
   EXPECT_EQ(o.filled_qty(), "0.2");
   EXPECT_EQ(o.avg_price(), "60000");
+  // Unfilled: a zero average price is no price.
+  for (const char* zero : {"0", "0.00000", "0E-8"}) {
+    auto unfilled = ParseJsonExact(absl::StrCat(R"({"orderId":"2","symbol":"BTCUSDT","qty":"1","dealAmount":"0","averagePrice":")",
+                                                zero, R"("})"));
+    ASSERT_TRUE(unfilled.ok());
+    EXPECT_EQ(ParseOrder(*unfilled).avg_price(), "") << zero;
+  }
   EXPECT_EQ(o.tpsl().tp_stop_type(), v1::STOP_TYPE_MARK_PRICE);
   EXPECT_EQ(o.update_time_ms(), 1715847189223);
   // orderStatus wins over status when both are present.
