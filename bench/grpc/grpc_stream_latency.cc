@@ -145,9 +145,9 @@ class AsyncServer {
  public:
   using Service = v1::MarketDataService::WithRawMethod_Subscribe<v1::MarketDataService::AsyncService>;
 
-  AsyncServer(Service* svc, grpc::ServerCompletionQueue* cq) : svc_(svc), cq_(cq), writer_(&ctx_) {
+  AsyncServer(Service* svc, grpc::ServerCompletionQueue* cq) : cq_(cq), writer_(&ctx_) {
     ctx_.AsyncNotifyWhenDone(&kDone);
-    svc_->RequestSubscribe(&ctx_, &request_, &writer_, cq_, cq_, &kAccepted);
+    svc->RequestSubscribe(&ctx_, &request_, &writer_, cq_, cq_, &kAccepted);
   }
 
   void Push(const std::string& ev) {
@@ -179,7 +179,6 @@ class AsyncServer {
         q_.done = true;
       } else if (tag == &kFinish) {
         q_.done = true;
-        finished_ = true;
       }
       if (started_ && !q_.done && !q_.in_flight && !q_.pending.empty()) {
         buf_ = ToBuffer(q_.pending);
@@ -200,7 +199,6 @@ class AsyncServer {
 
  private:
   static inline char kAccepted, kWake, kWrite, kDone, kFinish;
-  Service* svc_;
   grpc::ServerCompletionQueue* cq_;
   grpc::ServerContext ctx_;
   grpc::ByteBuffer request_;
@@ -210,7 +208,6 @@ class AsyncServer {
   Queue q_;
   bool started_ = false;
   bool alarm_pending_ = false;
-  bool finished_ = false;
 };
 
 // ---- client -----------------------------------------------------------------------------------

@@ -64,6 +64,19 @@ class HubTest : public ::testing::Test {
     for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq(), i + 1) << "at " << i;
   }
 
+  /// Two trade topics (AUSDT, BUSDT) and a started stream on both whose sink holds each write
+  /// until acked.
+  struct TwoTopics {
+    TopicRing* a;
+    TopicRing* b;
+    RecordingSink* sink;
+  };
+  TwoTopics TwoTradeTopicsAndAHeldStream() {
+    TopicRing* a = hub_->Topic("trade:AUSDT", "AUSDT", kTradeSpec);
+    TopicRing* b = hub_->Topic("trade:BUSDT", "BUSDT", kTradeSpec);
+    return {a, b, &StartWith(NewStream({a, b}), false)};
+  }
+
   /// A sink owned by the fixture (it must outlive the hub's dispatcher), already started.
   RecordingSink& StartWith(const std::shared_ptr<Stream>& s, bool auto_ack) {
     sinks_.push_back(std::make_unique<RecordingSink>(auto_ack));
@@ -338,10 +351,8 @@ TEST_F(HubTest, StateChannelsConflateForASlowReader) {
 
 TEST_F(HubTest, StatusIsOrderedAfterEarlierEventsAndListsAffectedSymbols) {
   MakeHub();
-  TopicRing* a = hub_->Topic("trade:AUSDT", "AUSDT", kTradeSpec);
-  TopicRing* b = hub_->Topic("trade:BUSDT", "BUSDT", kTradeSpec);
-  auto s = NewStream({a, b});
-  RecordingSink& sink = StartWith(s, false);
+  auto [a, b, held] = TwoTradeTopicsAndAHeldStream();
+  RecordingSink& sink = *held;
   ASSERT_TRUE(sink.WaitInFlight());
   PublishTrade(a, "1");
   PublishTrade(b, "2");
@@ -374,10 +385,8 @@ TEST_F(HubTest, StatusIsOrderedAfterEarlierEventsAndListsAffectedSymbols) {
 // same order across topics, consecutive gseqs, every ring holding its own events.
 TEST_F(HubTest, StagedEventsArePublishedInOrderWithConsecutiveGseqs) {
   MakeHub();
-  TopicRing* a = hub_->Topic("trade:AUSDT", "AUSDT", kTradeSpec);
-  TopicRing* b = hub_->Topic("trade:BUSDT", "BUSDT", kTradeSpec);
-  auto s = NewStream({a, b});
-  RecordingSink& sink = StartWith(s, false);
+  auto [a, b, held] = TwoTradeTopicsAndAHeldStream();
+  RecordingSink& sink = *held;
   ASSERT_TRUE(sink.WaitInFlight());
   const uint64_t before = hub_->last_gseq();
   PublishBatch batch;

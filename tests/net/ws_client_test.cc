@@ -90,6 +90,17 @@ class WsClientTest : public ::testing::TestWithParam<IoThreads> {
     ASSERT_TRUE(opened.has_value()) << "no on_open";
   }
 
+  // Connects to a server that refuses the upgrade: its one close status, nothing opened.
+  absl::Status RefusedUpgrade(uint16_t port) {
+    Events ev;
+    auto client = MakeClient(Local(port));
+    client->Connect(ev.Handlers());
+    auto closed = ev.closes.Pop();
+    EXPECT_TRUE(closed.has_value()) << "no on_closed";
+    EXPECT_EQ(ev.open_count.load(), 0);
+    return closed.value_or(absl::InternalError("no on_closed"));
+  }
+
   IoThread io_;  // first member: outlives every client a test creates
   FakeClock clock_;
 };
@@ -579,15 +590,10 @@ TEST_P(WsClientTest, DeclinedUpgradeQuotesTheHttpStatusAndBody) {
     boost::asio::write(s, boost::asio::buffer(std::string(
                               "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 11\r\n\r\nmaintenance")));
   });
-  Events ev;
-  auto client = MakeClient(Local(server.port()));
-  client->Connect(ev.Handlers());
-  auto closed = ev.closes.Pop();
-  ASSERT_TRUE(closed.has_value());
-  EXPECT_EQ(closed->code(), absl::StatusCode::kUnavailable) << *closed;
-  EXPECT_THAT(std::string(closed->message()),
+  const absl::Status closed = RefusedUpgrade(server.port());
+  EXPECT_EQ(closed.code(), absl::StatusCode::kUnavailable) << closed;
+  EXPECT_THAT(std::string(closed.message()),
               HasSubstr("connect failed in the WebSocket upgrade: HTTP 503 Service Unavailable: maintenance"));
-  EXPECT_EQ(ev.open_count.load(), 0);
 }
 
 TEST_P(WsClientTest, UpgradeWithAWrongAcceptValueIsRefused) {
@@ -596,13 +602,7 @@ TEST_P(WsClientTest, UpgradeWithAWrongAcceptValueIsRefused) {
                               "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                               "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")));
   });
-  Events ev;
-  auto client = MakeClient(Local(server.port()));
-  client->Connect(ev.Handlers());
-  auto closed = ev.closes.Pop();
-  ASSERT_TRUE(closed.has_value());
-  EXPECT_THAT(std::string(closed->message()), HasSubstr("Sec-WebSocket-Accept does not match"));
-  EXPECT_EQ(ev.open_count.load(), 0);
+  EXPECT_THAT(std::string(RefusedUpgrade(server.port()).message()), HasSubstr("Sec-WebSocket-Accept does not match"));
 }
 
 // Header names and values vary between servers: any case, and Connection as a token list.
@@ -631,13 +631,7 @@ TEST_P(WsClientTest, UpgradeReplyChoosingAnExtensionIsRefused) {
     reply.insert(reply.size() - 2, "Sec-WebSocket-Extensions: permessage-deflate\r\n");  // before the blank line
     boost::asio::write(s, boost::asio::buffer(reply));
   });
-  Events ev;
-  auto client = MakeClient(Local(server.port()));
-  client->Connect(ev.Handlers());
-  auto closed = ev.closes.Pop();
-  ASSERT_TRUE(closed.has_value());
-  EXPECT_THAT(std::string(closed->message()), HasSubstr("extension that was not offered: permessage-deflate"));
-  EXPECT_EQ(ev.open_count.load(), 0);
+  EXPECT_THAT(std::string(RefusedUpgrade(server.port()).message()), HasSubstr("extension that was not offered: permessage-deflate"));
 }
 
 // Frames in the same TCP segment as the 101, a fragmented message with a ping between its
