@@ -108,13 +108,18 @@ class CallbackServer final : public v1::MarketDataService::WithRawCallbackMethod
     return r;
   }
 
-  // Feeder side: queue an event and wake the dispatcher when no write is in flight.
-  void Push(const std::string& ev) {
+  // Feeder side: queue an event and wake the dispatcher when no write is in flight (or, inline,
+  // start that write on the feeder's own thread).
+  void Push(const std::string& ev, bool inline_write) {
     bool wake;
     {
       std::lock_guard<std::mutex> lock(q_.mu);
       q_.pending += ev;
       wake = !q_.in_flight && reactor_ != nullptr;
+      if (wake && inline_write) {
+        reactor_->WriteLocked();
+        return;
+      }
     }
     if (wake) cv_.notify_one();
   }
@@ -326,7 +331,7 @@ void Report(const char* name, const std::string& out) {
   std::fflush(stdout);
 }
 
-void RunCallback(int events, int rate, const std::string& client) {
+void RunCallback(int events, int rate, const std::string& client, bool inline_write) {
   CallbackServer svc;
   grpc::ServerBuilder b;
   int port = 0;
@@ -335,14 +340,15 @@ void RunCallback(int events, int rate, const std::string& client) {
   auto server = b.BuildAndStart();
   std::atomic<bool> stop{false};
   std::thread dispatcher([&] { svc.Dispatch(stop); });
-  std::thread feeder([&] { Feed(rate, stop, [&](const std::string& ev) { svc.Push(ev); }); });
+  std::thread feeder([&] { Feed(rate, stop, [&](const std::string& ev) { svc.Push(ev, inline_write); }); });
   const std::string out = SpawnClient("127.0.0.1:" + std::to_string(port), events, client);
   stop = true;
   feeder.join();
   dispatcher.join();
   svc.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  Report(("callback API server, " + client + " client").c_str(), out);
+  Report(((inline_write ? "callback API server, inline, " : "callback API server, ") + client + " client").c_str(),
+         out);
 }
 
 void RunAsync(int events, int rate, const std::string& client) {
@@ -382,7 +388,8 @@ int main(int argc, char** argv) {
   // bitunix-marketdata registers grpc.health.v1 (gRPC's default service is on the callback API).
   if (extras.find("health") != std::string::npos) grpc::EnableDefaultHealthCheckService(true);
   for (int run = 0; run < runs; ++run) {
-    if (only.empty() || only == "callback") RunCallback(events, rate, client);
+    if (only.empty() || only == "callback") RunCallback(events, rate, client, false);
+    if (only.empty() || only == "inline") RunCallback(events, rate, client, true);
     if (only.empty() || only == "async") RunAsync(events, rate, client);
   }
 }

@@ -88,6 +88,9 @@ std::vector<OptSpec> MarketDataOptionSpecs() {
       Int("coalesce-us", 100, 0, 10000,
           "Under load, a stream write waits up to this long for a fuller batch (0: never). Quiet streams never wait."),
       Int("coalesce-events", 128, 1, 1 << 20, "A busy stream waits (--coalesce-us) only while fewer events than this are queued."),
+      Int("inline-write-streams", 16, 0, 1 << 20,
+          "While at most this many streams are open, the upstream reader thread starts idle streams' writes itself "
+          "instead of waking the dispatcher thread (one wake-up less per event; 0: never)."),
       Dur("linger", "30s", "Keep an exchange subscription this long after its last stream left."),
       Dur("ping-interval", "15s", "JSON ping interval per exchange connection (the exchange closes silent sockets "
                                   "after ~60 s)."),
@@ -147,6 +150,7 @@ absl::StatusOr<AppOptions> AppOptionsFromConfig(const Config& c) {
   o.hub.max_batch_bytes = static_cast<size_t>(c.Int("max-batch-bytes"));
   o.hub.coalesce_delay = std::chrono::microseconds(c.Int("coalesce-us"));
   o.hub.coalesce_events = static_cast<size_t>(c.Int("coalesce-events"));
+  o.hub.inline_write_streams = static_cast<size_t>(c.Int("inline-write-streams"));
   o.hub.trade_policy = ToPolicy(c.Str("trade-overflow-policy"));
   o.hub.book_policy = ToPolicy(c.Str("book-overflow-policy"));
   o.hub.ticker_policy = ToPolicy(c.Str("ticker-overflow-policy"));

@@ -147,6 +147,13 @@ uint64_t Hub::Publish(TopicRing* ring, std::string_view bytes, const EventLayout
 }
 
 uint64_t Hub::Publish(TopicRing* ring, std::span<const StagedEvent> events) {
+  bool idle_waiting = false;
+  const uint64_t last = Append(ring, events, &idle_waiting);
+  if (idle_waiting) ServeIdle();
+  return last;
+}
+
+uint64_t Hub::Append(TopicRing* ring, std::span<const StagedEvent> events, bool* idle_waiting) {
   if (events.empty()) return gseq_.load(std::memory_order_relaxed);
   // One publisher thread: the increment is ordered before the ring append.
   const uint64_t first = gseq_.load(std::memory_order_relaxed) + 1;
@@ -154,8 +161,33 @@ uint64_t Hub::Publish(TopicRing* ring, std::span<const StagedEvent> events) {
   ring->Publish(events, first);
   gseq_.store(last, std::memory_order_release);
   stats_.published.fetch_add(events.size(), std::memory_order_relaxed);
-  if (ring->idle_subscribers().load(std::memory_order_seq_cst) > 0) dispatcher_.Wake();
+  // seq_cst: the publisher's side of the pattern described in Dispatcher::Run.
+  if (ring->idle_subscribers().load(std::memory_order_seq_cst) > 0) *idle_waiting = true;
   return last;
+}
+
+void Hub::ServeIdle() {
+  if (stream_count_.load(std::memory_order_relaxed) > options_.inline_write_streams) {
+    dispatcher_.Wake();
+    return;
+  }
+  // The dispatcher's scan, on this thread. A stream counted idle whose idle flag this thread does
+  // not see yet (it is going idle right now) re-checks the rings itself after counting (Pump); if
+  // this scan starts nothing, the dispatcher is woken as well, so no event can wait for an
+  // unrelated wake-up either way.
+  bool started = false;
+  const auto streams = Streams();
+  for (const auto& s : *streams) {
+    if (s->idle() && s->HasPending()) {
+      s->Pump();
+      started = true;
+    }
+  }
+  if (started) {
+    stats_.inline_pumps.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    dispatcher_.Wake();
+  }
 }
 
 void PublishBatch::Add(TopicRing* ring, std::string_view bytes, const EventLayout& layout, int64_t recv_ns,
@@ -165,6 +197,7 @@ void PublishBatch::Add(TopicRing* ring, std::string_view bytes, const EventLayou
 }
 
 void PublishBatch::Flush(Hub& hub) {
+  bool idle_waiting = false;
   size_t i = 0;
   while (i < items_.size()) {
     TopicRing* ring = items_[i].ring;
@@ -176,10 +209,12 @@ void PublishBatch::Flush(Hub& hub) {
                       .recv_ns = it.recv_ns,
                       .conflate_key = it.conflate_key});
     }
-    hub.Publish(ring, run_);
+    hub.Append(ring, run_, &idle_waiting);
   }
   items_.clear();
   bytes_.clear();
+  // After the last append: a stream started here carries every topic's events of this read.
+  if (idle_waiting) hub.ServeIdle();
 }
 
 void Hub::AddStream(std::shared_ptr<Stream> stream) {
@@ -187,6 +222,7 @@ void Hub::AddStream(std::shared_ptr<Stream> stream) {
   auto next = std::make_shared<std::vector<std::shared_ptr<Stream>>>(*streams_);
   next->push_back(std::move(stream));
   streams_ = std::move(next);
+  stream_count_.store(streams_->size(), std::memory_order_relaxed);
 }
 
 void Hub::RemoveStream(const Stream* stream) {
@@ -197,6 +233,7 @@ void Hub::RemoveStream(const Stream* stream) {
     if (s.get() != stream) next->push_back(s);
   }
   streams_ = std::move(next);
+  stream_count_.store(streams_->size(), std::memory_order_relaxed);
 }
 
 std::shared_ptr<const std::vector<std::shared_ptr<Stream>>> Hub::Streams() const {

@@ -42,6 +42,10 @@ struct HubOptions {
   std::chrono::microseconds coalesce_delay{100};
   size_t coalesce_events = 128;
   size_t coalesce_busy_events = 8;
+  /// While the hub has at most this many streams, the publisher thread starts the writes of idle
+  /// streams itself instead of waking the dispatcher: one thread wake-up less between the socket
+  /// read and the client (0: always the dispatcher).
+  size_t inline_write_streams = 16;
   /// Overflow policy per channel.
   OverflowPolicy trade_policy = OverflowPolicy::kDrop;
   OverflowPolicy book_policy = OverflowPolicy::kConflate;
@@ -66,6 +70,7 @@ struct HubStats {
   std::atomic<uint64_t> gaps_upstream_reconnect{0};
   std::atomic<uint64_t> streams_ended_slow{0};
   std::atomic<uint64_t> dispatcher_wakeups{0};
+  std::atomic<uint64_t> inline_pumps{0};  ///< publisher-thread scans that started idle streams' writes
   /// Gateway receive -> write completed, per batch (its oldest event).
   AtomicHistogram write_latency{LatencyBucketsSeconds()};
 };
@@ -155,6 +160,13 @@ class Hub {
   /// The same for consecutive events of one topic (gseqs in order; returns the last one): one
   /// ring lock, one published-head store and at most one wake-up for all of them.
   uint64_t Publish(TopicRing* ring, std::span<const StagedEvent> events);
+  /// Publisher thread: Publish without the wake-up; returns the gseq of the last event and sets
+  /// `*idle_waiting` when an idle subscriber of `ring` is waiting for it. The caller then calls
+  /// ServeIdle() once, after its last append.
+  uint64_t Append(TopicRing* ring, std::span<const StagedEvent> events, bool* idle_waiting);
+  /// Publisher thread: gets idle streams with new events written, on this thread while the hub
+  /// has at most `inline_write_streams` streams, else through the dispatcher.
+  void ServeIdle();
   /// gseq of the newest published event.
   uint64_t last_gseq() const { return gseq_.load(std::memory_order_acquire); }
 
@@ -184,6 +196,7 @@ class Hub {
 
   mutable std::mutex streams_mu_;
   std::shared_ptr<const std::vector<std::shared_ptr<Stream>>> streams_ ABSL_GUARDED_BY(streams_mu_);
+  std::atomic<size_t> stream_count_{0};  // size of streams_, read without the lock
 
   Dispatcher dispatcher_;
 };

@@ -88,6 +88,9 @@ MdMetrics::MdMetrics(prometheus::Registry& r, Hub* hub, UpstreamManager* upstrea
           &hs.streams_ended_slow);
   counter("bitunix_md_dispatcher_wakeups_total", "Dispatcher wake-ups (idle streams with new data).",
           &hs.dispatcher_wakeups);
+  counter("bitunix_md_inline_pumps_total",
+          "Times the upstream reader thread started idle streams' writes itself (--inline-write-streams).",
+          &hs.inline_pumps);
   auto& dropped = prometheus::BuildCounter()
                       .Name("bitunix_md_dropped_events_total")
                       .Help("Events a stream did not get: its queue overflowed, or they aged past max-queue-age.")

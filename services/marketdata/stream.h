@@ -1,9 +1,10 @@
 // One subscriber stream: a cursor per topic, a small queue of stream-local events (status, gaps),
 // and the batching that turns "everything queued since the last write" into one write.
 //
-// Threads: Pump() runs on gRPC callback threads (start, OnWriteDone) and on the dispatcher
-// thread (idle streams with new data); never on the WebSocket reader thread, which only posts
-// (PostStatus) and wakes the dispatcher. One write is in flight at a time.
+// Threads: Pump() runs on gRPC callback threads (start, OnWriteDone), on the dispatcher thread
+// (idle streams with new data) and, while the hub has few streams (HubOptions::
+// inline_write_streams), on the WebSocket reader thread after it publishes (Hub::ServeIdle).
+// Statuses are posted (PostStatus) and go through the dispatcher. One write is in flight at a time.
 #pragma once
 
 #include <atomic>

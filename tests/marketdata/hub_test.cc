@@ -256,7 +256,7 @@ TEST_F(HubTest, BatchesRespectTheEventBudget) {
 }
 
 TEST_F(HubTest, IdleStreamIsWokenByTheDispatcher) {
-  MakeHub();
+  MakeHub({.inline_write_streams = 0});
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
   auto s = NewStream({trades});
   RecordingSink& sink = StartWith(s, true);
@@ -268,6 +268,73 @@ TEST_F(HubTest, IdleStreamIsWokenByTheDispatcher) {
     ASSERT_TRUE(sink.WaitEvents(2 + round)) << "round " << round;
   }
   ExpectSeqContiguous(sink.events());
+  const auto threads = sink.write_threads();
+  for (size_t i = 1; i < threads.size(); ++i) EXPECT_NE(threads[i], std::this_thread::get_id()) << "write " << i;
+  EXPECT_GT(hub_->stats().dispatcher_wakeups.load(), 0u);
+  EXPECT_EQ(hub_->stats().inline_pumps.load(), 0u);
+}
+
+// While the hub has few streams, the publisher starts an idle stream's write itself (no
+// dispatcher wake-up in between); with more streams than the option allows, the dispatcher does.
+TEST_F(HubTest, FewStreamsAreWrittenByThePublisherThread) {
+  MakeHub({.inline_write_streams = 2});
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  std::vector<std::shared_ptr<Stream>> streams = {NewStream({trades}), NewStream({trades})};
+  std::vector<RecordingSink*> sinks = {&StartWith(streams[0], true), &StartWith(streams[1], true)};
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(sinks[i]->WaitEvents(1));
+    ASSERT_TRUE(sinks[i]->WaitFor([&](const auto&) { return streams[i]->idle(); }));
+  }
+  const uint64_t wakeups = hub_->stats().dispatcher_wakeups.load();
+  for (int round = 0; round < 20; ++round) {
+    PublishTrade(trades, std::to_string(round));
+    // Written before Publish returned, on this thread.
+    for (RecordingSink* sink : sinks) {
+      ASSERT_EQ(sink->events().size(), 2u + round) << "round " << round;
+      EXPECT_EQ(sink->write_threads().back(), std::this_thread::get_id());
+    }
+  }
+  EXPECT_EQ(hub_->stats().inline_pumps.load(), 20u);
+  EXPECT_EQ(hub_->stats().dispatcher_wakeups.load(), wakeups);
+  for (RecordingSink* sink : sinks) ExpectSeqContiguous(sink->events());
+
+  // A third stream: more than the option allows, so the dispatcher writes from now on.
+  auto third = NewStream({trades});
+  RecordingSink& sink3 = StartWith(third, true);
+  ASSERT_TRUE(sink3.WaitEvents(1));
+  for (size_t i = 0; i < 2; ++i) ASSERT_TRUE(sinks[i]->WaitFor([&](const auto&) { return streams[i]->idle(); }));
+  ASSERT_TRUE(sink3.WaitFor([&](const auto&) { return third->idle(); }));
+  PublishTrade(trades, "last");
+  for (RecordingSink* sink : {sinks[0], sinks[1], &sink3}) {
+    ASSERT_TRUE(sink->WaitFor([](const auto& e) { return !e.empty() && e.back().trade().price() == "last"; }));
+    EXPECT_NE(sink->write_threads().back(), std::this_thread::get_id());
+  }
+  EXPECT_EQ(hub_->stats().inline_pumps.load(), 20u);
+  EXPECT_GT(hub_->stats().dispatcher_wakeups.load(), wakeups);
+}
+
+// A socket read's events for several topics reach an idle stream in one write: the publisher
+// starts it after the last append of the flush, not after the first topic's.
+TEST_F(HubTest, AFlushReachesAnIdleStreamAsOneWrite) {
+  MakeHub({.inline_write_streams = 4});
+  TopicRing* a = hub_->Topic("trade:AUSDT", "AUSDT", kTradeSpec);
+  TopicRing* b = hub_->Topic("trade:BUSDT", "BUSDT", kTradeSpec);
+  auto s = NewStream({a, b});
+  RecordingSink& sink = StartWith(s, true);
+  ASSERT_TRUE(sink.WaitEvents(1));
+  ASSERT_TRUE(sink.WaitFor([&](const auto&) { return s->idle(); }));
+  PublishBatch batch;
+  for (const auto& [ring, price] : std::vector<std::pair<TopicRing*, std::string>>{{a, "1"}, {b, "2"}, {a, "3"}}) {
+    std::string bytes;
+    const EventLayout layout = EncodeTrade(ring, price, &bytes);
+    batch.Add(ring, bytes, layout, clock_.NowNs());
+  }
+  batch.Flush(*hub_);
+  const auto batches = sink.batches();
+  ASSERT_EQ(batches.size(), 2u);
+  EXPECT_EQ(TradePrices({batches[1].events().begin(), batches[1].events().end()}),
+            (std::vector<std::string>{"1", "2", "3"}));
+  EXPECT_EQ(hub_->stats().inline_pumps.load(), 1u);
 }
 
 TEST_F(HubTest, SlowConsumerDoesNotSlowAFastOne) {

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -26,6 +27,7 @@ class RecordingSink : public StreamSink {
       std::lock_guard<std::mutex> lock(mu_);
       parse_ok_ &= ok;
       batches_.push_back(resp);
+      write_threads_.push_back(std::this_thread::get_id());
       for (const auto& e : resp.events()) events_.push_back(e);
       in_flight_ = true;
     }
@@ -88,6 +90,11 @@ class RecordingSink : public StreamSink {
     std::lock_guard<std::mutex> lock(mu_);
     return in_flight_;
   }
+  /// The thread that started each write, in order.
+  std::vector<std::thread::id> write_threads() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return write_threads_;
+  }
 
  private:
   const bool auto_ack_;
@@ -96,6 +103,7 @@ class RecordingSink : public StreamSink {
   std::condition_variable cv_;
   std::vector<v1::SubscribeResponse> batches_;
   std::vector<v1::MarketEvent> events_;
+  std::vector<std::thread::id> write_threads_;
   std::optional<absl::Status> finished_;
   bool in_flight_ = false;
   bool parse_ok_ = true;
