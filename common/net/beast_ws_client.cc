@@ -443,8 +443,13 @@ class Session final : public SessionBase {
         if (!shared_->detached.load(std::memory_order_relaxed)) handlers_.on_text(payload, recv_ns_);
         return true;
       case WsOpcode::kBinary:
-        WsLog().Log(LogLevel::kWarn, "net", "ws-binary", "ignored a binary WebSocket frame",
-                    {{"url", options_->url.ToString()}, {"bytes", payload.size()}});
+        if (shared_->detached.load(std::memory_order_relaxed)) return true;
+        if (handlers_.on_binary) {
+          handlers_.on_binary(payload);
+        } else {
+          WsLog().Log(LogLevel::kWarn, "net", "ws-binary", "ignored a binary WebSocket frame",
+                      {{"url", options_->url.ToString()}, {"bytes", payload.size()}});
+        }
         return true;
       case WsOpcode::kPing:
         if (close_requested_) return true;  // our close frame is queued: nothing may follow it

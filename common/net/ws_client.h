@@ -42,6 +42,9 @@ class WsClient {
     /// One text frame. `data` is valid only during the call; `recv_ns` is the wall time the frame
     /// was read. Runs on the io thread: parse inline, never block.
     std::function<void(std::string_view data, int64_t recv_ns)> on_text;
+    /// Optional. One binary frame (the exchange sends none), `data` valid only during the call.
+    /// Without it binary frames are dropped with a rate-limited warning.
+    std::function<void(std::string_view data)> on_binary;
     /// Optional. Runs after the frames of one socket read have gone to on_text, before the next
     /// read, so a consumer can batch its work per read. Not after on_closed (which also ends a
     /// read that hit an error): flush there too.

@@ -46,10 +46,11 @@ MdMetrics::MdMetrics(prometheus::Registry& r, Hub* hub, UpstreamManager* upstrea
              {}, &us.control_frames);
   auto& bad = prometheus::BuildCounter()
                   .Name("bitunix_md_upstream_bad_frames_total")
-                  .Help("Frames dropped: malformed JSON or fields, unknown channel, all-empty book, no subscriber.")
+                  .Help("Frames dropped: malformed JSON or fields, unknown channel, binary frame, all-empty book, no subscriber.")
                   .Register(r);
   AddCounter(bad, {{"kind", "malformed"}}, &us.parse_errors);
   AddCounter(bad, {{"kind", "unknown_channel"}}, &us.unknown_channel);
+  AddCounter(bad, {{"kind", "binary"}}, &us.binary_frames);
   AddCounter(bad, {{"kind", "empty_book"}}, &us.empty_books);
   AddCounter(bad, {{"kind", "unsubscribed"}}, &us.unsubscribed_frames);
   auto& stray = prometheus::BuildCounter()

@@ -159,6 +159,11 @@ void UpstreamManager::Connect(Conn* c) {
   h.on_text = [this, alive, c, gen](std::string_view data, int64_t recv_ns) {
     if (!alive.expired()) OnText(c, gen, data, recv_ns);
   };
+  h.on_binary = [this, alive](std::string_view data) {
+    if (alive.expired()) return;
+    stats_.binary_frames.fetch_add(1, std::memory_order_relaxed);
+    LogBadFrame("binary", absl::StrCat("a ", data.size(), "-byte binary frame (the exchange sends text)"), {});
+  };
   h.on_read_end = [this, alive] {
     if (!alive.expired()) FlushStaged();
   };

@@ -82,6 +82,7 @@ struct UpstreamStats {
   std::atomic<uint64_t> control_frames{0};
   std::atomic<uint64_t> parse_errors{0};
   std::atomic<uint64_t> unknown_channel{0};
+  std::atomic<uint64_t> binary_frames{0};  ///< the exchange sends text only
   std::atomic<uint64_t> unsubscribed_frames{0};  ///< data for a topic nobody wants (yet/anymore)
   /// Data for a topic on a connection it is not assigned to (dropped; not an exchange fault).
   std::atomic<uint64_t> other_connection_frames{0};

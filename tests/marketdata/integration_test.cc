@@ -452,9 +452,10 @@ TEST_F(MarketDataIntegration, MalformedFramesAreCountedAndTheFeedGoesOn) {
   }
   UpstreamStats& st = app_->upstream().stats();
   ASSERT_TRUE(WaitUntil([&] { return st.parse_errors.load() >= 10 && st.unknown_channel.load() >= 5 &&
-                                     st.empty_books.load() >= 5; }, Ms(10000)))
+                                     st.empty_books.load() >= 5 && st.binary_frames.load() >= 5; }, Ms(10000)))
       << "parse_errors=" << st.parse_errors.load() << " unknown=" << st.unknown_channel.load()
-      << " empty=" << st.empty_books.load();
+      << " empty=" << st.empty_books.load() << " binary=" << st.binary_frames.load();
+  EXPECT_EQ(st.binary_frames.load(), 5u);
   const size_t books = Count(s.events(), [](const auto& e) { return e.has_order_book(); });
   ASSERT_TRUE(s.WaitFor([&](const Events& ev) {
     return Count(ev, [](const auto& e) { return e.has_order_book(); }) > books + 3;

@@ -655,6 +655,35 @@ TEST_P(WsClientTest, FragmentsAroundAPingRightBehindTheUpgradeReply) {
   EXPECT_EQ(payload, "p-1");
 }
 
+// A binary frame goes to on_binary (the services count it as a bad frame) and reading goes on;
+// text frames around it arrive as usual. Without on_binary it is dropped.
+TEST_P(WsClientTest, BinaryFramesGoToOnBinaryAndReadingGoesOn) {
+  for (const bool with_handler : {true, false}) {
+    RawWsServer server([](boost::asio::ip::tcp::socket& s, const std::string& key) {
+      const std::string bytes = RawWsServer::Accept(key) + testing::ServerFrame(0x81, "before") +
+                                testing::ServerFrame(0x82, std::string("\x00\x01\xff", 3)) +
+                                testing::ServerFrame(0x81, "after");
+      boost::asio::write(s, boost::asio::buffer(bytes));
+      RawWsServer::ReadClientFrame(s);  // until the client closes
+    });
+    Events ev;
+    Inbox<std::string> binaries;
+    WsClient::Handlers h = ev.Handlers();
+    if (with_handler) h.on_binary = [&binaries](std::string_view data) { binaries.Push(std::string(data)); };
+    auto client = MakeClient(Local(server.port()));
+    client->Connect(std::move(h));
+    ASSERT_TRUE(ev.opens.Pop().has_value());
+    EXPECT_EQ(ev.texts.Pop().value_or("none"), "before");
+    EXPECT_EQ(ev.texts.Pop().value_or("none"), "after");
+    if (with_handler) {
+      EXPECT_EQ(binaries.Pop().value_or("none"), std::string("\x00\x01\xff", 3));
+    }
+    client->Close();
+    EXPECT_TRUE(ev.closes.Pop().has_value());
+    EXPECT_EQ(ev.close_count.load(), 1);
+  }
+}
+
 // The client tells the server why it fails the connection: close code 1002 (protocol error).
 TEST_P(WsClientTest, MaskedServerFrameFailsTheConnectionWithA1002CloseFrame) {
   std::promise<std::pair<int, std::string>> answer;
