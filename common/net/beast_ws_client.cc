@@ -509,7 +509,7 @@ class Session final : public SessionBase {
   }
 
   void ArmCloseTimer(absl::Status on_expiry) {
-    timer_.expires_after(options_->connect_timeout);
+    timer_.expires_after(options_->close_timeout);
     timer_.async_wait([this, self = shared_from_this(), on_expiry = std::move(on_expiry)](error_code ec) mutable {
       if (ec || finished_) return;
       Finish(std::move(on_expiry));

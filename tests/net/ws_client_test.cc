@@ -684,6 +684,30 @@ TEST_P(WsClientTest, BinaryFramesGoToOnBinaryAndReadingGoesOn) {
   }
 }
 
+// A server that reads our close frame and never answers it: the connection ends after
+// close_timeout, not after the (much longer) connect timeout.
+TEST_P(WsClientTest, CloseGivesUpOnASilentServerAfterTheCloseTimeout) {
+  std::promise<std::pair<int, std::string>> got_close;
+  RawWsServer server([&got_close](boost::asio::ip::tcp::socket& s, const std::string& key) {
+    boost::asio::write(s, boost::asio::buffer(RawWsServer::Accept(key)));
+    got_close.set_value(RawWsServer::ReadClientFrame(s));
+    RawWsServer::ReadClientFrame(s);  // no answer; returns when the client drops TCP
+  });
+  Events ev;
+  WsOptions o;
+  o.url = *ParseUrl(Local(server.port()));
+  o.connect_timeout = 60s;
+  o.close_timeout = 100ms;
+  ClientPtr client(MakeBeastWsClient(io_.ioc(), o, clock_, GetParam()).release(), IoDeleter<WsClient>{&io_.ioc()});
+  Open(*client, ev);
+  client->Close();
+  ExpectClientCloseFrame(got_close, std::string("\x03\xe8", 2));  // 1000
+  auto closed = ev.closes.Pop(5s);
+  ASSERT_TRUE(closed.has_value()) << "still waiting for the answer";
+  EXPECT_EQ(closed->code(), absl::StatusCode::kDeadlineExceeded) << *closed;
+  EXPECT_THAT(std::string(closed->message()), HasSubstr("did not answer the close frame"));
+}
+
 // The client tells the server why it fails the connection: close code 1002 (protocol error).
 TEST_P(WsClientTest, MaskedServerFrameFailsTheConnectionWithA1002CloseFrame) {
   std::promise<std::pair<int, std::string>> answer;
