@@ -171,10 +171,10 @@ void Hub::ServeIdle() {
     dispatcher_.Wake();
     return;
   }
-  // The dispatcher's scan, on this thread. A stream counted idle whose idle flag this thread does
-  // not see yet (it is going idle right now) re-checks the rings itself after counting (Pump); if
-  // this scan starts nothing, the dispatcher is woken as well, so no event can wait for an
-  // unrelated wake-up either way.
+  // The dispatcher's scan, on this thread. A stream sets its idle flag before it counts itself
+  // idle (Stream::SetIdleLocked), so one counted in the load that sent us here shows its flag.
+  // If the scan starts nothing (the stream went busy meanwhile), the dispatcher is woken anyway:
+  // one spare wake-up, never a missed one.
   bool started = false;
   const auto streams = Streams();
   for (const auto& s : *streams) {

@@ -225,11 +225,15 @@ uint64_t Stream::QueuedEvents() const {
 
 void Stream::SetIdleLocked(bool idle) {
   if (idle == idle_counted_) return;
+  // The flag is set before the count goes up: a publisher (or the dispatcher it wakes) that reads
+  // the count reads it through this release, so it then sees the flag too and the scan cannot
+  // skip this stream. (Set after the count, it could still sit in this CPU's store buffer.)
+  if (idle) idle_.store(true, std::memory_order_release);
   // seq_cst pairs with the publisher's head store / idle load: either the publisher sees this
-  // stream idle and wakes the dispatcher, or our re-check after going idle sees its event.
+  // stream idle and serves it, or our re-check after going idle sees its event.
   for (const auto& t : topics_) t.ring->idle_subscribers().fetch_add(idle ? 1 : -1, std::memory_order_seq_cst);
+  if (!idle) idle_.store(false, std::memory_order_release);
   idle_counted_ = idle;
-  idle_.store(idle, std::memory_order_release);
 }
 
 void Stream::ReadTopicsLocked(uint64_t* complete_gseq, absl::Status* end) {
