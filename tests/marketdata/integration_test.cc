@@ -753,7 +753,8 @@ TEST_F(MarketDataIntegration, HealthFollowsTheFeedAndMetricsAreServed) {
         "bitunix_md_upstream_bad_frames_total", "bitunix_md_upstream_uptime_seconds", "bitunix_md_stale_topics",
         "bitunix_md_queue_depth_events", "bitunix_md_dropped_events_total", "bitunix_md_gap_markers_total",
         "bitunix_md_exchange_to_gateway_latency_seconds_bucket", "bitunix_md_gateway_to_client_latency_seconds_count",
-        "bitunix_md_upstream_up 1"}) {
+        "bitunix_md_upstream_up 1", "bitunix_md_inline_pumps_total",
+        "bitunix_md_upstream_bad_frames_total{kind=\"binary\"}"}) {
     EXPECT_NE(body.find(name), std::string::npos) << name;
   }
 }
