@@ -120,6 +120,11 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
                                .Name("bitunix_orders_private_ws_messages_total")
                                .Help("Private WebSocket pushes by channel")
                                .Register(r)),
+      private_ws_bad_frames_(prometheus::BuildCounter()
+                                 .Name("bitunix_orders_private_ws_bad_frames_total")
+                                 .Help("Private WebSocket frames dropped: unreadable JSON, or binary (the exchange "
+                                       "sends text)")
+                                 .Register(r)),
       stream_subscribers_(prometheus::BuildGauge()
                               .Name("bitunix_orders_stream_subscribers")
                               .Help("Open StreamUpdates streams")
@@ -143,6 +148,7 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
   for (const char* t : {"ambiguous", "background", "reconnect"}) reconciliation_runs_.Add({{"trigger", t}});
   for (const char* res : {"reloaded", "error"}) token_reloads_.Add({{"result", res}});
   for (const char* why : {"missing", "invalid", "read_only"}) auth_failures_.Add({{"reason", why}});
+  for (const char* kind : {"malformed", "binary"}) private_ws_bad_frames_.Add({{"kind", kind}});
 }
 
 void OrdersMetrics::ExchangeRequest(std::string_view endpoint, std::string_view result,
@@ -211,6 +217,10 @@ void OrdersMetrics::PrivateWsReconnect() { private_ws_reconnects_.Increment(); }
 
 void OrdersMetrics::PrivateWsMessage(std::string_view channel) {
   private_ws_messages_.Add({{"channel", S(channel)}}).Increment();
+}
+
+void OrdersMetrics::PrivateWsBadFrame(std::string_view kind) {
+  private_ws_bad_frames_.Add({{"kind", S(kind)}}).Increment();
 }
 
 void OrdersMetrics::StreamSubscribers(int64_t n) { stream_subscribers_.Set(static_cast<double>(n)); }

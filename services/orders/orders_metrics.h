@@ -44,6 +44,8 @@ class OrdersMetrics {
   void PrivateWsConnected(bool connected);
   void PrivateWsReconnect();
   void PrivateWsMessage(std::string_view channel);
+  /// A private frame dropped: "malformed" (not a JSON object) or "binary".
+  void PrivateWsBadFrame(std::string_view kind);
   void StreamSubscribers(int64_t n);
   void StreamEventsDropped(uint64_t n);
 
@@ -70,6 +72,7 @@ class OrdersMetrics {
   prometheus::Gauge& private_ws_connected_;
   prometheus::Counter& private_ws_reconnects_;
   prometheus::Family<prometheus::Counter>& private_ws_messages_;
+  prometheus::Family<prometheus::Counter>& private_ws_bad_frames_;
   prometheus::Gauge& stream_subscribers_;
   prometheus::Counter& stream_events_dropped_;
 };

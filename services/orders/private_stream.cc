@@ -125,6 +125,14 @@ void PrivateStream::Connect() {
       if (!alive.expired()) OnText(gen, text);
     });
   };
+  h.on_binary = [this, alive, gen](std::string_view data) {
+    scheduler_.Post([this, alive, gen, bytes = static_cast<int64_t>(data.size())] {
+      if (alive.expired() || gen != gen_) return;
+      if (metrics_) metrics_->PrivateWsBadFrame("binary");
+      Noise().Log(LogLevel::kWarn, "orders.private", "binary_frame", "binary private frame ignored",
+                  {{"bytes", bytes}});
+    });
+  };
   h.on_closed = [this, alive, gen](absl::Status reason) {
     scheduler_.Post([this, alive, gen, reason = std::move(reason)] {
       if (!alive.expired()) OnClosed(gen, reason);
@@ -251,6 +259,7 @@ void PrivateStream::OnText(uint64_t gen, const std::string& text) {
   last_rx_ = scheduler_.clock().Steady();
   auto parsed = ParseJsonExact(text);
   if (!parsed.ok() || !parsed->is_object()) {
+    if (metrics_) metrics_->PrivateWsBadFrame("malformed");
     Noise().Log(LogLevel::kWarn, "orders.private", "bad_frame", "unreadable private frame ignored",
                 {{"bytes", static_cast<int64_t>(text.size())}});
     return;

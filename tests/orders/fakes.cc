@@ -147,6 +147,17 @@ bool FakeWsClient::Push(const std::string& text) {
   return true;
 }
 
+bool FakeWsClient::PushBinary(const std::string& data) {
+  std::function<void(std::string_view)> cb;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!open_) return false;
+    cb = handlers_.on_binary;
+  }
+  if (cb) cb(data);
+  return true;
+}
+
 bool FakeWsClient::Drop(absl::Status why) {
   std::function<void(absl::Status)> cb;
   {

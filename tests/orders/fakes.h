@@ -91,6 +91,7 @@ class FakeWsClient final : public net::WsClient {
   /// Test side.
   bool Open();                       ///< on_open of the pending Connect; false if none
   bool Push(const std::string& text);  ///< on_text
+  bool PushBinary(const std::string& data);  ///< on_binary
   bool Drop(absl::Status why = absl::UnavailableError("connection reset"));  ///< on_closed
   std::vector<std::string> sent() const;
   int connects() const;

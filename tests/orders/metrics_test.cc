@@ -20,6 +20,7 @@ TEST(OrdersMetrics, AlertedSeriesExistAtZeroBeforeAnyEvent) {
            R"(bitunix_orders_auth_token_reloads_total{result="error"} 0)",
            R"(bitunix_orders_auth_failures_total{reason="invalid"} 0)",
            R"(bitunix_orders_exchange_retries_total{endpoint="get_order_detail"} 0)",
+           R"(bitunix_orders_private_ws_bad_frames_total{kind="binary"} 0)",
        }) {
     EXPECT_NE(text.find(series), std::string::npos) << series << "\n" << text;
   }

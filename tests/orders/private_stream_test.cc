@@ -5,8 +5,11 @@
 #include <optional>
 
 #include <nlohmann/json.hpp>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include "absl/strings/str_cat.h"
+#include "services/orders/orders_metrics.h"
 #include "tests/orders/engine_harness.h"
 
 namespace bx::orders {
@@ -28,7 +31,7 @@ struct PrivateStreamTest : ::testing::Test {
     o.idle_timeout = 15s;
     o.reconnect = BackoffPolicy{100ms, 1s, 2.0, 0.0};
     stream = std::make_unique<PrivateStream>(
-        h.sched, [this] { return std::move(owned); }, h.signer, h.engine, hub, nullptr, o);
+        h.sched, [this] { return std::move(owned); }, h.signer, h.engine, hub, &metrics, o);
     sub = std::make_shared<UpdateStream>(
         UpdateStream::Filter{}, 1000, 1000, h.clock,
         [this](const v1::StreamUpdatesResponse* m) {
@@ -60,7 +63,11 @@ struct PrivateStreamTest : ::testing::Test {
     return out;
   }
 
+  std::string MetricsText() const { return prometheus::TextSerializer().Serialize(registry->Collect()); }
+
   EngineHarness h;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  OrdersMetrics metrics{*registry};
   UpdateHub hub{h.clock};
   FakeWsClient* fake = nullptr;
   std::unique_ptr<net::WsClient> owned;
@@ -115,9 +122,15 @@ TEST_F(PrivateStreamTest, PushesReachStreamsAndTheEngine) {
   fake->Push(R"({"ch":"position","ts":2,"data":[{"event":"OPEN","positionId":"p1","symbol":"BTCUSDT","side":"LONG","qty":"0.01"}]})");
   fake->Push(R"({"ch":"tpsl","ts":3,"data":{"event":"CREATE","orderId":"t1","positionId":"p1","symbol":"BTCUSDT","status":"NEW","tpPrice":"70000"}})");
   fake->Push("{not json");
+  fake->PushBinary(std::string("\x00\x01", 2));
   fake->Push(R"({"ch":"order","data":"garbage"})");
   fake->Push(R"({"op":"ping","pong":1,"ping":2})");
   h.sched.RunUntilIdle();
+  // The unreadable and the binary frame are counted and dropped; nothing else is affected.
+  const std::string text = MetricsText();
+  EXPECT_NE(text.find(R"(bitunix_orders_private_ws_bad_frames_total{kind="malformed"} 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(bitunix_orders_private_ws_bad_frames_total{kind="binary"} 1)"), std::string::npos) << text;
+  EXPECT_TRUE(stream->live());
   auto orders = Of(v1::UpdateEvent::kOrder);
   ASSERT_EQ(orders.size(), 1u);
   EXPECT_EQ(orders[0].order().client_id(), "ws-cid");
