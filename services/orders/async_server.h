@@ -134,7 +134,7 @@ class UnaryReply {
   /// Any thread; the first answer (or a cancellation) wins.
   void Complete(absl::StatusOr<Resp> r) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (cancelled_ && on_late_) {  // the caller is gone; what happened is still worth a record
+    if (gone_.load(std::memory_order_relaxed) && on_late_) {  // the caller is gone; what happened is still worth a record
       auto late = std::move(on_late_);
       on_late_ = nullptr;
       late(r.ok() ? absl::OkStatus() : r.status(), r.ok() ? &*r : nullptr);
@@ -173,8 +173,8 @@ class UnaryReply {
   friend class AsyncUnaryCall;
   std::mutex mu_;
   bool finished_ = false;
-  bool cancelled_ = false;  ///< finished by a cancellation, not by an answer
-  std::atomic<bool> gone_{false};  ///< cancelled_, readable without the mutex
+  /// Finished by a cancellation, not by an answer. Written under mu_, read without it by gone().
+  std::atomic<bool> gone_{false};
   OnComplete on_complete_;
   OnComplete on_late_;
   ToGrpcStatusFn to_status_ = nullptr;
@@ -232,7 +232,6 @@ class AsyncUnaryCall {
       std::lock_guard<std::mutex> lock(reply_->mu_);
       if (!reply_->finished_) {  // cancelled (client, deadline or shutdown) before any answer
         reply_->finished_ = true;
-        reply_->cancelled_ = true;
         reply_->gone_.store(true, std::memory_order_release);
         if (reply_->on_complete_) reply_->on_complete_(server_->cancelled_, nullptr);
       }

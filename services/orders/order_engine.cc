@@ -112,11 +112,17 @@ struct OrderEngine::Entry {
   /// refused, the first attempt is still unknown (a refusal says nothing about it).
   bool resending_unknown = false;
   bool seen_push = false;
-  /// Callers waiting for the current attempt: (done, is_duplicate_submission).
-  std::vector<std::pair<PlaceDone, bool>> waiters;
-  /// Their probes (CallScope), in the same order: the attempt may be withdrawn while it waits for
-  /// a rate-limit token only if every one of them has gone (an empty probe never goes).
-  std::vector<CallScope::Gone> callers;
+  /// A caller waiting for the current attempt. `gone` is its CallScope probe: the attempt may be
+  /// withdrawn while it waits for a rate-limit token only if every waiter has gone (an empty
+  /// probe never goes).
+  struct Waiter {
+    PlaceDone done;
+    bool duplicate;  ///< a second submission of the same client id
+    CallScope::Gone gone;
+  };
+  std::vector<Waiter> waiters;
+  /// Adds the calling thread's caller (its CallScope probe) as a waiter.
+  void Wait(PlaceDone done, bool duplicate) { waiters.push_back({std::move(done), duplicate, CallScope::Current()}); }
   SteadyTime unknown_since{};
   std::chrono::milliseconds reconcile_interval{0};
   Scheduler::TimerId reconcile_timer = 0;
@@ -127,9 +133,9 @@ CallScope::Gone OrderEngine::EveryCallerGone(const std::vector<std::shared_ptr<E
   return [weak = std::move(weak)] {
     for (const auto& w : weak) {
       auto e = w.lock();
-      if (e == nullptr || e->callers.empty()) return false;
-      for (const auto& gone : e->callers) {
-        if (!gone || !gone()) return false;
+      if (e == nullptr || e->waiters.empty()) return false;
+      for (const auto& waiter : e->waiters) {
+        if (!waiter.gone || !waiter.gone()) return false;
       }
     }
     return true;
@@ -213,8 +219,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
     if (metrics_ && e->state != PlacementState::kAbsent) metrics_->DedupeHit();
     switch (e->state) {
       case PlacementState::kInFlight:
-        e->waiters.emplace_back(std::move(done), true);
-        e->callers.push_back(CallScope::Current());
+        e->Wait(std::move(done), true);
         return;
       case PlacementState::kAccepted:
         return done(DuplicateResponse(*e));
@@ -226,8 +231,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
         --unknown_count_;
         e->state = PlacementState::kInFlight;
         e->resending_unknown = true;
-        e->waiters.emplace_back(std::move(done), false);
-        e->callers.push_back(CallScope::Current());
+        e->Wait(std::move(done), false);
         FindByClientId(client_id, symbol, deadline, Lane::kPlace,
                        Guard([this, e, body, deadline](absl::StatusOr<std::optional<v1::Order>> found) mutable {
                          if (e->state != PlacementState::kInFlight) return;
@@ -252,8 +256,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
         e->state = PlacementState::kInFlight;
         e->order = OrderFromRequest(req, symbol, client_id);
         e->requested = e->order;
-        e->waiters.emplace_back(std::move(done), false);
-        e->callers.push_back(CallScope::Current());
+        e->Wait(std::move(done), false);
         SendPlacement(e, std::move(body), deadline);
         return;
     }
@@ -264,8 +267,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
   e->fingerprint = fp;
   e->order = OrderFromRequest(req, symbol, client_id);
   e->requested = e->order;
-  e->waiters.emplace_back(std::move(done), false);
-  e->callers.push_back(CallScope::Current());
+  e->Wait(std::move(done), false);
   Remember(e);
   SendPlacement(e, std::move(body), deadline);
 }
@@ -384,14 +386,13 @@ void OrderEngine::ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime dead
 void OrderEngine::Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceOrderResponse> result) {
   auto waiters = std::move(entry->waiters);
   entry->waiters.clear();
-  entry->callers.clear();
-  for (auto& [done, duplicate] : waiters) {
-    if (result.ok() && duplicate && result->result() == v1::PLACE_RESULT_ACCEPTED) {
+  for (auto& w : waiters) {
+    if (result.ok() && w.duplicate && result->result() == v1::PLACE_RESULT_ACCEPTED) {
       v1::PlaceOrderResponse copy = *result;
       copy.set_result(v1::PLACE_RESULT_DUPLICATE);
-      done(std::move(copy));
+      w.done(std::move(copy));
     } else {
-      done(result);
+      w.done(result);
     }
   }
 }
@@ -761,9 +762,8 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
   };
   // Items another call is placing: their outcome (ACCEPTED turns into DUPLICATE) fills them in.
   for (size_t i : waiting) {
-    entries[i]->waiters.emplace_back([record, i](absl::StatusOr<v1::PlaceOrderResponse> out) { record(i, out); },
-                                     /*duplicate=*/true);
-    entries[i]->callers.push_back(CallScope::Current());
+    entries[i]->Wait([record, i](absl::StatusOr<v1::PlaceOrderResponse> out) { record(i, out); },
+                     /*duplicate=*/true);
   }
   if (to_send.empty()) return;
 
@@ -825,8 +825,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
           }
           // Lost, duplicate (30042) or not mentioned: look it up by client id. Settle() tells
           // this waiter, which records the item.
-          e->waiters.emplace_back([record, i](absl::StatusOr<v1::PlaceOrderResponse> out) { record(i, out); }, false);
-          e->callers.push_back(CallScope::Current());
+          e->Wait([record, i](absl::StatusOr<v1::PlaceOrderResponse> out) { record(i, out); }, false);
           if (fail != nullptr && fail->code == 30042) {
             FindByClientId(e->client_id, e->symbol, deadline, Lane::kPlace,
                            Guard([this, e](absl::StatusOr<std::optional<v1::Order>> found) {
