@@ -58,18 +58,16 @@ v1::DryRunRequest ToDryRun(const SignedRequest& r) {
 
 absl::Status Invalid(std::string msg) { return ValidationError(std::move(msg)); }
 
-// Whether `found` (read from the exchange under a client id) is the order `mine` asked for: the
-// same symbol, side, type, quantity and, for limit orders, price. A field the exchange left out
-// contradicts nothing. Anything else under that client id is a different order.
+// Whether `found` (read from the exchange under a client id) can be the order `mine` asked for:
+// the same symbol, side and type. Quantity and price are not compared: the exchange clamps a
+// reduce-only or close order's quantity to the position, and ModifyOrder changes both, so a
+// difference there does not show that the id names another order (and calling our own order
+// "different; nothing was placed" would invite a second one). The caller gets the order as the
+// exchange holds it. A field the exchange left out contradicts nothing.
 bool SameOrder(const v1::Order& mine, const v1::Order& found) {
   if (!found.symbol().empty() && NormalizeSymbol(found.symbol()) != mine.symbol()) return false;
   if (found.side() != cv1::SIDE_UNSPECIFIED && found.side() != mine.side()) return false;
   if (found.type() != v1::ORDER_TYPE_UNSPECIFIED && found.type() != mine.type()) return false;
-  if (!found.qty().empty() && CompareDecimal(found.qty(), mine.qty()).value_or(1) != 0) return false;
-  if (mine.type() == v1::ORDER_TYPE_LIMIT && !found.price().empty() && !mine.price().empty() &&
-      CompareDecimal(found.price(), mine.price()).value_or(1) != 0) {
-    return false;
-  }
   return true;
 }
 
@@ -119,10 +117,16 @@ struct OrderEngine::Entry {
     PlaceDone done;
     bool duplicate;  ///< a second submission of the same client id
     CallScope::Gone gone;
+    uint64_t id = 0;
+    Scheduler::TimerId deadline_timer = 0;  ///< a duplicate's own deadline (WaitAsDuplicate)
   };
   std::vector<Waiter> waiters;
-  /// Adds the calling thread's caller (its CallScope probe) as a waiter.
-  void Wait(PlaceDone done, bool duplicate) { waiters.push_back({std::move(done), duplicate, CallScope::Current()}); }
+  uint64_t next_waiter_id = 1;
+  /// Adds the calling thread's caller (its CallScope probe) as a waiter; returns its id.
+  uint64_t Wait(PlaceDone done, bool duplicate) {
+    waiters.push_back({std::move(done), duplicate, CallScope::Current(), next_waiter_id, 0});
+    return next_waiter_id++;
+  }
   SteadyTime unknown_since{};
   std::chrono::milliseconds reconcile_interval{0};
   Scheduler::TimerId reconcile_timer = 0;
@@ -179,11 +183,24 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
   if (shut_down_) return done(Unavailable("the order service is shutting down"));
   std::string rule;
   auto rules = rules_.snapshot();
-  if (absl::Status s = ValidatePlaceOrder(req, rules.get(), &rule); !s.ok()) {
-    if (metrics_) metrics_->ValidationRefusal(rule);
-    return done(s);
-  }
+  const absl::Status valid = ValidatePlaceOrder(req, rules.get(), &rule);
   const std::string symbol = NormalizeSymbol(req.symbol());
+  if (!valid.ok()) {
+    // A resubmission of an id this gateway has placed, is placing or cannot yet tell about is
+    // answered with that placement even if the order no longer passes today's rules (the symbol
+    // stopped trading, a refresh changed a limit): refusing it would report a live order as
+    // failed. Nothing new is sent for it.
+    auto it = req.client_id().empty() || req.dry_run() || options_.mode == Mode::kDryRun
+                  ? entries_.end()
+                  : entries_.find(req.client_id());
+    const bool resubmission = it != entries_.end() && !it->second->foreign &&
+                              it->second->state != PlacementState::kAbsent &&
+                              it->second->fingerprint == Fingerprint(req, symbol);
+    if (!resubmission) {
+      if (metrics_) metrics_->ValidationRefusal(rule);
+      return done(valid);
+    }
+  }
   const std::string client_id = req.client_id().empty() ? GenerateClientId() : req.client_id();
   std::string body = PlaceOrderObject(req, symbol, client_id).dump();
 
@@ -219,11 +236,13 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
     if (metrics_ && e->state != PlacementState::kAbsent) metrics_->DedupeHit();
     switch (e->state) {
       case PlacementState::kInFlight:
-        e->Wait(std::move(done), true);
+        WaitAsDuplicate(e, std::move(done), deadline);
         return;
       case PlacementState::kAccepted:
         return done(DuplicateResponse(*e));
       case PlacementState::kUnknown: {
+        // Invalid today: nothing is re-sent; reconciliation goes on.
+        if (!valid.ok()) return done(UnknownResponse(*e));
         // Look again before re-sending; a re-send carries the same client id, so the exchange's
         // 30042 check backs us up if the first attempt lands late.
         if (e->reconcile_timer != 0) scheduler_.Cancel(e->reconcile_timer);
@@ -254,6 +273,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
       }
       case PlacementState::kAbsent:
         e->state = PlacementState::kInFlight;
+        e->symbol = symbol;  // a corrected order may be for another symbol
         e->order = OrderFromRequest(req, symbol, client_id);
         e->requested = e->order;
         e->Wait(std::move(done), false);
@@ -322,17 +342,18 @@ void OrderEngine::OnPlaceReply(std::shared_ptr<Entry> entry, SteadyTime deadline
                          if (found.ok() && found->has_value()) {
                            SettleFound(entry, **found, /*duplicate=*/true);
                          } else {
-                           // It exists on the exchange but cannot be read right now.
+                           // It exists on the exchange but cannot be read right now: whose
+                           // order it is stays unknown until reconciliation reads it.
                            MarkUnknown(entry);
-                           Settle(entry, r.status);
+                           Settle(entry, UnknownResponse(*entry));
                          }
                        }));
         return;
       }
-      RefusedAttempt(entry, r.status);
+      (void)RefusedAttempt(entry, r.status);  // the waiters have been told
       return;
     case Outcome::kNotSent:
-      RefusedAttempt(entry, r.status);
+      (void)RefusedAttempt(entry, r.status);  // the waiters have been told
       return;
     case Outcome::kAmbiguous:
       if (metrics_) metrics_->Ambiguous(ep::kPlaceOrder.name);
@@ -387,6 +408,7 @@ void OrderEngine::Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceO
   auto waiters = std::move(entry->waiters);
   entry->waiters.clear();
   for (auto& w : waiters) {
+    if (w.deadline_timer != 0) scheduler_.Cancel(w.deadline_timer);
     if (result.ok() && w.duplicate && result->result() == v1::PLACE_RESULT_ACCEPTED) {
       v1::PlaceOrderResponse copy = *result;
       copy.set_result(v1::PLACE_RESULT_DUPLICATE);
@@ -433,16 +455,46 @@ void OrderEngine::SettleFound(std::shared_ptr<Entry> entry, const v1::Order& fou
   Settle(entry, std::move(resp));
 }
 
-void OrderEngine::RefusedAttempt(std::shared_ptr<Entry> entry, absl::Status status) {
+absl::StatusOr<v1::PlaceOrderResponse> OrderEngine::RefusedAttempt(std::shared_ptr<Entry> entry,
+                                                                   absl::Status status) {
+  absl::StatusOr<v1::PlaceOrderResponse> out = status;
   if (entry->resending_unknown) {
-    // Only the re-send was refused: whether the first attempt landed is still unknown.
+    // Only the re-send was refused: whether the first attempt landed is still unknown, and the
+    // caller must not read the refusal as "not placed".
     Log(LogLevel::kWarn, "orders.engine", "re-send refused; the first attempt is still being reconciled",
         {{"client_id", entry->client_id}, {"error", std::string(status.message())}});
     MarkUnknown(entry);
+    out = UnknownResponse(*entry);
   } else {
     entry->state = PlacementState::kAbsent;
   }
-  Settle(entry, std::move(status));
+  Settle(entry, out);
+  return out;
+}
+
+v1::PlaceOrderResponse OrderEngine::UnknownResponse(const Entry& entry) {
+  v1::PlaceOrderResponse resp;
+  resp.set_result(v1::PLACE_RESULT_UNKNOWN);
+  resp.set_client_id(entry.client_id);
+  *resp.mutable_order() = entry.order;
+  resp.mutable_order()->clear_order_id();
+  return resp;
+}
+
+void OrderEngine::WaitAsDuplicate(const std::shared_ptr<Entry>& entry, PlaceDone done, SteadyTime deadline) {
+  const uint64_t id = entry->Wait(std::move(done), /*duplicate=*/true);
+  entry->waiters.back().deadline_timer =
+      scheduler_.RunAt(deadline, Guard([this, weak = std::weak_ptr<Entry>(entry), id] {
+                         auto e = weak.lock();
+                         if (e == nullptr) return;
+                         auto it = std::find_if(e->waiters.begin(), e->waiters.end(),
+                                                [id](const Entry::Waiter& w) { return w.id == id; });
+                         if (it == e->waiters.end()) return;
+                         PlaceDone d = std::move(it->done);
+                         e->waiters.erase(it);
+                         // The other call's attempt is still running: its outcome is not known yet.
+                         d(UnknownResponse(*e));
+                       }));
 }
 
 void OrderEngine::MarkUnknown(std::shared_ptr<Entry> entry) {
@@ -718,6 +770,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
         --unknown_count_;
         e->resending_unknown = true;
       } else {
+        e->symbol = symbol;  // a corrected order may be for another symbol
         e->order = OrderFromRequest(items[i].req, symbol, items[i].client_id);
         e->requested = e->order;
       }
@@ -746,6 +799,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
   auto batch = std::make_shared<BatchState>(BatchState{resp, to_send.size() + waiting.size(), std::move(done)});
   // Writes one item's outcome; the call completes once every sent or waiting item has one.
   auto record = [batch](size_t i, const absl::StatusOr<v1::PlaceOrderResponse>& out) {
+    if (batch->finished) return;  // answered already (the response has been moved out)
     auto* item = batch->resp->mutable_results(static_cast<int>(i));
     if (out.ok()) {
       item->set_result(out->result());
@@ -762,8 +816,8 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
   };
   // Items another call is placing: their outcome (ACCEPTED turns into DUPLICATE) fills them in.
   for (size_t i : waiting) {
-    entries[i]->Wait([record, i](absl::StatusOr<v1::PlaceOrderResponse> out) { record(i, out); },
-                     /*duplicate=*/true);
+    WaitAsDuplicate(entries[i], [record, i](absl::StatusOr<v1::PlaceOrderResponse> out) { record(i, out); },
+                    deadline);
   }
   if (to_send.empty()) return;
 
@@ -781,11 +835,22 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
       ep::kBatchOrder, {}, BatchOrderBody(symbol, objects), send_deadline,
       Guard([this, batch, record, entries, to_send, deadline](RestResult r) {
         if (r.outcome == Outcome::kNotSent || r.outcome == Outcome::kRejected) {
-          // The whole batch was refused: nothing was placed.
-          for (size_t i : to_send) RefusedAttempt(entries[i], r.status);
+          // The whole batch was refused: nothing of it was placed. But an item that re-sent a
+          // placement whose first outcome is unknown is still unknown: then every item gets its
+          // own answer instead of the call failing as a whole.
+          std::vector<absl::StatusOr<v1::PlaceOrderResponse>> outs;
+          bool any_unknown = false;
+          for (size_t i : to_send) {
+            outs.push_back(RefusedAttempt(entries[i], r.status));
+            any_unknown = any_unknown || outs.back().ok();
+          }
           if (batch->finished) return;
-          batch->finished = true;  // waiting items, if any, complete into nothing
-          return batch->done(r.status);
+          if (!any_unknown) {
+            batch->finished = true;  // waiting items, if any, complete into nothing
+            return batch->done(r.status);
+          }
+          for (size_t k = 0; k < to_send.size(); ++k) record(to_send[k], outs[k]);
+          return;
         }
         if (r.outcome == Outcome::kAmbiguous && metrics_) metrics_->Ambiguous(ep::kBatchOrder.name);
         SuccessFailureLists lists;
@@ -819,8 +884,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
             absl::Status err = MakeError(MapExchangeCode(fail->code),
                                          absl::StrCat("exchange refused this order: ", fail->code, " ", fail->msg),
                                          reason::kExchangeRejected, fail->code, ep::kBatchOrder.path);
-            record(i, err);
-            RefusedAttempt(e, err);
+            record(i, RefusedAttempt(e, err));
             continue;
           }
           // Lost, duplicate (30042) or not mentioned: look it up by client id. Settle() tells
@@ -833,10 +897,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
                                SettleFound(e, **found, /*duplicate=*/true);
                              } else {
                                MarkUnknown(e);
-                               v1::PlaceOrderResponse out;
-                               out.set_result(v1::PLACE_RESULT_UNKNOWN);
-                               out.set_client_id(e->client_id);
-                               Settle(e, std::move(out));
+                               Settle(e, UnknownResponse(*e));
                              }
                            }));
           } else {

@@ -157,9 +157,16 @@ class OrderEngine {
   /// Adopt, then tell the waiters: ACCEPTED (or DUPLICATE) for our order, ALREADY_EXISTS for
   /// somebody else's.
   void SettleFound(std::shared_ptr<Entry> entry, const v1::Order& found, bool duplicate);
-  /// The exchange (or the rate limiter) refused this attempt: the id is free again, unless this
-  /// attempt re-sent a placement whose first outcome is unknown; that one stays unknown.
-  void RefusedAttempt(std::shared_ptr<Entry> entry, absl::Status status);
+  /// The exchange (or the rate limiter) refused this attempt: the id is free again and the
+  /// waiters get the refusal. Unless this attempt re-sent a placement whose first outcome is
+  /// unknown: that one stays unknown, and the waiters get UNKNOWN (a refusal of the re-send says
+  /// nothing about the first attempt). Returns what the waiters got.
+  absl::StatusOr<v1::PlaceOrderResponse> RefusedAttempt(std::shared_ptr<Entry> entry, absl::Status status);
+  /// UNKNOWN for this entry's client id: the outcome is not known yet and is being reconciled.
+  static v1::PlaceOrderResponse UnknownResponse(const Entry& entry);
+  /// A second submission of an id whose placement another call is making: `done` gets that
+  /// outcome (ACCEPTED turns into DUPLICATE), or UNKNOWN at `deadline` if it has not come by then.
+  void WaitAsDuplicate(const std::shared_ptr<Entry>& entry, PlaceDone done, SteadyTime deadline);
   void ScheduleReconcile(std::shared_ptr<Entry> entry, std::chrono::milliseconds delay);
   void ReconcileOnce(std::shared_ptr<Entry> entry);
   void Remember(const std::shared_ptr<Entry>& entry);

@@ -64,12 +64,12 @@ size_t FakeExchange::CountClientId(const std::string& client_id) const {
 }
 
 void FakeExchange::InjectOrder(const std::string& client_id, const std::string& symbol, const std::string& qty,
-                               const std::string& price) {
+                               const std::string& price, const std::string& side) {
   Order o;
   o.order_id = std::to_string(next_id_++);
   o.client_id = client_id;
   o.symbol = symbol;
-  o.side = "BUY";
+  o.side = side;
   o.type = "LIMIT";
   o.qty = qty;
   o.price = price;
@@ -153,7 +153,7 @@ FakeExchange::Reply FakeExchange::Execute(const net::HttpRequest& r) {
     json data = json::array(
         {json{{"symbol", "BTCUSDT"}, {"base", "BTC"}, {"quote", "USDT"}, {"minTradeVolume", "0.001"},
               {"maxLimitOrderVolume", "100"}, {"maxMarketOrderVolume", "50"}, {"basePrecision", 4},
-              {"quotePrecision", 1}, {"minLeverage", 1}, {"maxLeverage", 125}, {"symbolStatus", "OPEN"}},
+              {"quotePrecision", 1}, {"minLeverage", 1}, {"maxLeverage", 125}, {"symbolStatus", btc_status_}},
          json{{"symbol", "HALTUSDT"}, {"base", "HALT"}, {"quote", "USDT"}, {"minTradeVolume", "1"},
               {"basePrecision", 0}, {"quotePrecision", 2}, {"symbolStatus", "STOP"}}});
     return {200, std::string(R"({"code":0,"msg":"Success","data":)") + data.dump() + "}"};

@@ -44,6 +44,8 @@ class FakeExchange final : public net::HttpClient {
   /// Every reply arrives this long after its request executed (the exchange's state is read
   /// when the request arrives, so a slow reply can be older than a push sent meanwhile).
   void set_reply_delay(std::chrono::milliseconds d) { reply_delay_ = d; }
+  /// trading_pairs reports BTCUSDT with this symbolStatus (OPEN by default).
+  void set_btc_status(std::string status) { btc_status_ = std::move(status); }
   /// cancel_orders cancels the order with this order or client id but names it in neither list.
   void OmitFromCancelReply(std::string id) { omit_from_cancel_reply_ = std::move(id); }
 
@@ -53,7 +55,8 @@ class FakeExchange final : public net::HttpClient {
   const std::vector<Order>& orders() const { return orders_; }
   /// An order that reached the exchange by another path (a late first attempt).
   void InjectOrder(const std::string& client_id, const std::string& symbol = "BTCUSDT",
-                   const std::string& qty = "0.01", const std::string& price = "60000.5");
+                   const std::string& qty = "0.01", const std::string& price = "60000.5",
+                   const std::string& side = "BUY");
   /// Changes an order's status on the exchange (a fill or a cancel made elsewhere); false if
   /// no order has that client id.
   bool SetOrderStatus(const std::string& client_id, const std::string& status);
@@ -86,6 +89,7 @@ class FakeExchange final : public net::HttpClient {
   int detail_lag_ = 0;
   std::chrono::milliseconds reply_delay_{0};
   std::string omit_from_cancel_reply_;
+  std::string btc_status_ = "OPEN";
   int bad_signatures_ = 0;
 };
 

@@ -101,8 +101,8 @@ TEST(OrderEngine, Exchange30042MapsToTheOriginalOrder) {
 TEST(OrderEngine, Exchange30042ForADifferentOrderIsAlreadyExistsNotTheOtherOrder) {
   EngineHarness h;
   h.LoadRules();
-  // Before a restart, this client id was used for 0.5 @ 61000; now it comes with 0.01 @ 60000.5.
-  h.exchange.InjectOrder("reuse-1", "BTCUSDT", "0.5", "61000");
+  // Before a restart, this client id was used for a sell; now it comes with a buy.
+  h.exchange.InjectOrder("reuse-1", "BTCUSDT", "0.5", "61000", "SELL");
   auto r = h.Place(LimitBuy("reuse-1"));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists) << r.status();
@@ -113,11 +113,49 @@ TEST(OrderEngine, Exchange30042ForADifferentOrderIsAlreadyExistsNotTheOtherOrder
   r = h.Place(LimitBuy("reuse-1"));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
-  auto same = h.Place(LimitBuy("reuse-1", "0.50", "61000.0"));
+  auto sell = LimitBuy("reuse-1", "0.50", "61000.0");
+  sell.set_side(bitunix::common::v1::SIDE_SELL);
+  auto same = h.Place(sell);
   ASSERT_TRUE(same.ok()) << same.status();
   EXPECT_EQ(same->result(), v1::PLACE_RESULT_DUPLICATE);
   EXPECT_EQ(same->order_id(), h.exchange.orders().front().order_id);
   EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), 1);
+}
+
+TEST(OrderEngine, Exchange30042ForAModifiedOrderReturnsItAsTheExchangeHoldsIt) {
+  EngineHarness h;
+  h.LoadRules();
+  // Placed before a restart as 0.01 @ 60000.5, then modified to 0.5 @ 61000 (ModifyOrder): the
+  // same order under the same id, not "a different order, nothing was placed".
+  h.exchange.InjectOrder("mod-1", "BTCUSDT", "0.5", "61000");
+  auto r = h.Place(LimitBuy("mod-1"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(r->order_id(), h.exchange.orders().front().order_id);
+  EXPECT_EQ(r->order().qty(), "0.5");
+  EXPECT_EQ(r->order().price(), "61000");
+  EXPECT_EQ(h.exchange.CountClientId("mod-1"), 1u);
+}
+
+TEST(OrderEngine, LostReplyOfAnOrderWhoseQtyTheExchangeClampedIsAccepted) {
+  EngineHarness h;
+  h.LoadRules();
+  // A reduce-only order for 1 BTC executes as 0.01 (the position's size); its reply is lost and
+  // the lookup finds the clamped order. That is this call's order, not somebody else's.
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kReset, /*after=*/false});
+  h.exchange.InjectOrder("clamp-1", "BTCUSDT", "0.01", "60000.5");
+  auto req = LimitBuy("clamp-1", "1");
+  req.set_reduce_only(true);
+  auto r = h.Place(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(r->order().qty(), "0.01");
+  EXPECT_EQ(h.exchange.CountClientId("clamp-1"), 1u);
+  // And a resubmission of the same request is that order again.
+  auto again = h.Place(req);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(again->order_id(), r->order_id());
 }
 
 TEST(OrderEngine, RefusedResendOfAnUnknownPlacementStaysUnknownAndIsReconciled) {
@@ -128,9 +166,11 @@ TEST(OrderEngine, RefusedResendOfAnUnknownPlacementStaysUnknownAndIsReconciled) 
   // The caller re-sends; the lookup finds nothing and the re-send is refused outright.
   h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kRefuse, false});
   auto again = h.Place(LimitBuy("unk-1"));
-  ASSERT_FALSE(again.ok());
-  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition) << again.status();
-  // That refusal says nothing about the first attempt: still unknown, still reconciled.
+  // That refusal says nothing about the first attempt: the caller hears UNKNOWN, not "refused"
+  // (which it would read as "not placed"), and the placement is still reconciled.
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->result(), v1::PLACE_RESULT_UNKNOWN);
+  EXPECT_EQ(again->client_id(), "unk-1");
   ASSERT_TRUE(h.engine.Placement("unk-1").has_value());
   EXPECT_EQ(h.engine.Placement("unk-1")->state, OrderEngine::PlacementState::kUnknown);
   EXPECT_EQ(h.engine.unknown_placements(), 1u);
@@ -150,10 +190,86 @@ TEST(OrderEngine, RefusedResendInABatchKeepsTheUnknownPlacement) {
   v1::BatchPlaceOrdersRequest b;
   b.set_symbol("BTCUSDT");
   *b.add_orders() = LimitBuy("unk-b");
+  *b.add_orders() = LimitBuy("new-b");
   auto r = h.Run(&OrderEngine::BatchPlaceOrders, b);
-  EXPECT_FALSE(r.ok());
+  // The whole batch was refused; the re-sent item is still unknown, the new one was refused.
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->results_size(), 2);
+  EXPECT_EQ(r->results(0).result(), v1::PLACE_RESULT_UNKNOWN);
+  EXPECT_FALSE(r->results(0).has_error());
+  EXPECT_EQ(r->results(1).result(), v1::PLACE_RESULT_UNSPECIFIED);
+  EXPECT_EQ(r->results(1).error().code(), 20003) << r->results(1).DebugString();
   EXPECT_EQ(h.engine.Placement("unk-b")->state, OrderEngine::PlacementState::kUnknown);
+  EXPECT_EQ(h.engine.Placement("new-b")->state, OrderEngine::PlacementState::kAbsent);
   EXPECT_EQ(h.engine.unknown_placements(), 1u);
+  // A batch refused as a whole with no unknown item still fails as a whole.
+  h.exchange.AddFault({"/api/v1/futures/trade/batch_order", FaultKind::kRefuse, false});
+  v1::BatchPlaceOrdersRequest fresh;
+  fresh.set_symbol("BTCUSDT");
+  *fresh.add_orders() = LimitBuy("new-c");
+  EXPECT_EQ(h.Run(&OrderEngine::BatchPlaceOrders, fresh).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(OrderEngine, ADuplicateIsAnsweredAtItsOwnDeadlineWhileTheOriginalIsStillInFlight) {
+  EngineHarness h;
+  h.LoadRules();
+  // The first call's exchange request hangs; its deadline is 20 s.
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kHang, false});
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> first, second;
+  std::optional<absl::StatusOr<v1::BatchPlaceOrdersResponse>> batch;
+  h.engine.PlaceOrder(LimitBuy("slow-1"), h.In(20s), [&](auto r) { first = std::move(r); });
+  h.sched.RunUntilIdle();
+  const SteadyTime t0 = h.clock.Steady();
+  // A duplicate with a 2 s deadline, and a batch with the same id plus a new order.
+  h.engine.PlaceOrder(LimitBuy("slow-1"), h.In(2s), [&](auto r) { second = std::move(r); });
+  v1::BatchPlaceOrdersRequest b;
+  b.set_symbol("BTCUSDT");
+  *b.add_orders() = LimitBuy("slow-1");
+  *b.add_orders() = LimitBuy("");
+  h.engine.BatchPlaceOrders(b, h.In(2s), [&](auto r) { batch = std::move(r); });
+  ASSERT_TRUE(h.sched.AdvanceUntil([&] { return second.has_value() && batch.has_value(); }, 5s));
+  EXPECT_LE(h.clock.Steady() - t0, 2s);
+  EXPECT_FALSE(first.has_value());
+  ASSERT_TRUE(second->ok()) << second->status();
+  EXPECT_EQ((*second)->result(), v1::PLACE_RESULT_UNKNOWN);
+  EXPECT_EQ((*second)->client_id(), "slow-1");
+  // The batch answers in time, with every item's client id: the new order was placed.
+  ASSERT_TRUE(batch->ok()) << batch->status();
+  ASSERT_EQ((*batch)->results_size(), 2);
+  EXPECT_EQ((*batch)->results(0).result(), v1::PLACE_RESULT_UNKNOWN);
+  EXPECT_EQ((*batch)->results(1).result(), v1::PLACE_RESULT_ACCEPTED);
+  const std::string generated = (*batch)->results(1).client_id();
+  EXPECT_EQ(generated.rfind("gw", 0), 0u);
+  EXPECT_EQ(h.exchange.CountClientId(generated), 1u);
+  EXPECT_EQ(h.exchange.CountClientId("slow-1"), 0u);  // still hanging: never sent twice
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), 1);
+  // The first call still gets its own answer later.
+  ASSERT_TRUE(h.sched.AdvanceUntil([&] { return first.has_value(); }, 25s));
+}
+
+TEST(OrderEngine, AResubmissionIsItsPlacementEvenWhenTodaysRulesRefuseTheOrder) {
+  EngineHarness h;
+  h.engine.StartRulesRefresh(10s);
+  h.sched.RunUntilIdle();
+  ASSERT_EQ(h.Place(LimitBuy("acc-1"))->result(), v1::PLACE_RESULT_ACCEPTED);
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kReset, false});
+  ASSERT_EQ(h.Place(LimitBuy("unk-r"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  // The symbol stops trading, and the rules are refreshed.
+  h.exchange.set_btc_status("STOP");
+  h.sched.Advance(11s);
+  const int sent = h.exchange.calls("/api/v1/futures/trade/place_order");
+  auto fresh = h.Place(LimitBuy("new-r"));
+  EXPECT_EQ(fresh.status().code(), absl::StatusCode::kFailedPrecondition) << fresh.status();
+  auto acc = h.Place(LimitBuy("acc-1"));
+  ASSERT_TRUE(acc.ok()) << acc.status();
+  EXPECT_EQ(acc->result(), v1::PLACE_RESULT_DUPLICATE);
+  auto unk = h.Place(LimitBuy("unk-r"));
+  ASSERT_TRUE(unk.ok()) << unk.status();
+  EXPECT_EQ(unk->result(), v1::PLACE_RESULT_UNKNOWN);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), sent);  // nothing re-sent
+  EXPECT_EQ(h.engine.Placement("unk-r")->state, OrderEngine::PlacementState::kUnknown);
+  // A different order under a known id is still refused by the rules first.
+  EXPECT_EQ(h.Place(LimitBuy("acc-1", "0.02")).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(OrderEngine, AfterCloseNothingReachesTheTransport) {
