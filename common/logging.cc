@@ -1,5 +1,7 @@
 #include "common/logging.h"
 
+#include <algorithm>
+
 #include <cstdio>
 #include <ctime>
 
@@ -109,7 +111,12 @@ void Log(LogLevel level, std::string_view component, std::string_view msg,
       line += ' ';
       line += f.key;
       line += '=';
-      bool needs_quotes = f.quoted && (f.value.empty() || f.value.find_first_of(" \"=") != std::string::npos);
+      // Quoted (and so escaped) when it could be misread: spaces, quotes, '=', and control
+      // characters (a raw newline or tab in a caller-supplied value could forge a log line).
+      bool needs_quotes =
+          f.quoted && (f.value.empty() || f.value.find_first_of(" \"=") != std::string::npos ||
+                       std::any_of(f.value.begin(), f.value.end(),
+                                   [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }));
       if (needs_quotes) {
         line += '"';
         line += JsonEscape(f.value);

@@ -49,15 +49,18 @@ absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text) {
     }
     e.token = parts[2];
     if (e.token.size() < 16) {
-      return absl::InvalidArgumentError(absl::StrCat("tokens file line ", line_no, " (", e.name,
-                                                     "): token too short (at least 16 characters)"));
+      // The name is not echoed: on a line written in the wrong order it is the token.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tokens file line ", line_no,
+          ": token (third field) too short (at least 16 characters; is the token in the wrong place?)"));
     }
     if (!names.insert(e.name).second) {
-      return absl::InvalidArgumentError(absl::StrCat("tokens file line ", line_no, ": duplicate name ", e.name));
+      return absl::InvalidArgumentError(absl::StrCat("tokens file line ", line_no,
+                                                     ": duplicate name (the first field is already used above)"));
     }
     if (!tokens.insert(e.token).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("tokens file line ", line_no, " (", e.name, "): this token is already used by another name"));
+          absl::StrCat("tokens file line ", line_no, ": this token is already used by another name"));
     }
     out.push_back(std::move(e));
   }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 namespace bx {
@@ -24,6 +26,20 @@ TEST(Logging, JsonLinesAreValidJson) {
   EXPECT_EQ(j["code"], 1006);
   EXPECT_EQ(j["url"], "ws://x");
   EXPECT_EQ(j["ok"], false);
+}
+
+TEST(Logging, TextLinesCannotBeForgedThroughAFieldValue) {
+  // A caller-supplied value (a symbol, a client id) with a newline or a tab must not start a line
+  // of its own: it is quoted and escaped.
+  InitLogging(LogLevel::kInfo, false);
+  testing::internal::CaptureStderr();
+  Log(LogLevel::kInfo, "audit", "PlaceOrder",
+      {{"symbol", "BTCUSDT\n2026-11-27T00:00:00.000Z\tinfo\t[audit]\tforged"}, {"client_id", "a\tb\x7f"}});
+  std::string out = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_EQ(out.find('\t'), std::string::npos) << out;
+  EXPECT_NE(out.find("symbol=\"BTCUSDT\\n2026"), std::string::npos) << out;
+  EXPECT_NE(out.find("client_id=\"a\\tb"), std::string::npos) << out;
 }
 
 TEST(Logging, LevelFilter) {

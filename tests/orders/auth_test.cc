@@ -29,7 +29,11 @@ TEST(Tokens, BadFilesAreRefusedWithoutEchoingTheToken) {
                           "a trade token-0123456789abcdef\na read token-9999999999999999",
                           "a trade token-0123456789abcdef\nb read token-0123456789abcdef",
                           // Token and role swapped: the role error used to quote the token.
-                          "grid-bot token-0123456789abcdef trade"}) {
+                          "grid-bot token-0123456789abcdef trade",
+                          // Token and name swapped: the short-token error used to quote the name.
+                          "token-0123456789abcdef trade grid-bot",
+                          "token-0123456789abcdef trade grid-bot-0000000001\n"
+                          "token-0123456789abcdef read grid-bot-0000000002"}) {
     auto t = ParseTokens(bad);
     ASSERT_FALSE(t.ok()) << bad;
     EXPECT_EQ(t.status().message().find("token-0123456789abcdef"), std::string::npos) << t.status();
