@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -91,9 +92,12 @@ std::optional<std::string> Validate(const OptSpec& spec, const std::string& text
       return std::nullopt;
     }
     case OptType::kDouble: {
+      // A plain decimal number: strtod alone would also take "nan", "inf", hex floats and
+      // leading spaces, and a NaN slips through every range check after it.
       char* end = nullptr;
-      std::strtod(text.c_str(), &end);
-      if (text.empty() || end != text.c_str() + text.size()) return "expected a number";
+      const double v = std::strtod(text.c_str(), &end);
+      const bool plain = !text.empty() && text.find_first_not_of("0123456789.+-eE") == std::string::npos;
+      if (!plain || end != text.c_str() + text.size() || !std::isfinite(v)) return "expected a number";
       return std::nullopt;
     }
     case OptType::kBool:
@@ -124,10 +128,15 @@ std::optional<std::string> Validate(const OptSpec& spec, const std::string& text
   return std::nullopt;
 }
 
+// An empty value (`key:`), `~` or `null` is the empty string: yaml-cpp would turn it into the
+// text "null" (a CA file, an API key or a URL named "null").
 std::string YamlScalarText(const YAML::Node& node) {
+  if (node.IsNull()) return "";
   if (node.IsSequence()) {
     std::vector<std::string> parts;
-    for (const auto& item : node) parts.push_back(item.as<std::string>());
+    for (const auto& item : node) {
+      if (!item.IsNull()) parts.push_back(item.as<std::string>());
+    }
     return absl::StrJoin(parts, ",");
   }
   return node.as<std::string>();
@@ -216,6 +225,9 @@ absl::StatusOr<Config> Config::Load(std::string program, std::vector<OptSpec> sp
     }
     const OptSpec& spec = *it->second;
     if (spec.env_or_file_only) {
+      // `--api-secret VALUE`: swallow the value too, so that it is not echoed as an unexpected
+      // argument below.
+      if (!value && i + 1 < argc && std::string_view(argv[i + 1]).rfind("--", 0) != 0) ++i;
       errors.push_back(absl::StrCat("--", spec.name,
                                     " is not accepted on the command line (it would show in ps and "
                                     "shell history); set ",

@@ -107,9 +107,53 @@ TEST(Config, SecretsAreRefusedOnTheCommandLineAndNeverEchoed) {
   const std::string msg(c.status().message());
   EXPECT_NE(msg.find("not accepted on the command line"), std::string::npos);
   EXPECT_EQ(msg.find("hunter2"), std::string::npos);
+  // The space-separated form: the value is not echoed as a stray argument either.
+  auto spaced = Load({"--api-secret", "hunter2", "--grpc-addr=127.0.0.1:1"});
+  ASSERT_FALSE(spaced.ok());
+  const std::string spaced_msg(spaced.status().message());
+  EXPECT_NE(spaced_msg.find("not accepted on the command line"), std::string::npos) << spaced_msg;
+  EXPECT_EQ(spaced_msg.find("hunter2"), std::string::npos) << spaced_msg;
+  EXPECT_EQ(spaced_msg.find("unexpected argument"), std::string::npos) << spaced_msg;
   auto ok = Load({}, {{"BITUNIX_API_SECRET", "hunter2"}});
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->Str("api-secret"), "hunter2");
+}
+
+TEST(Config, EmptyYamlValuesAreEmptyNotTheTextNull) {
+  const std::string file = WriteTemp("ca_file:\nws_url: ~\nrest_url: null\n");
+  auto c = Load({"--config", file.c_str()});
+  std::remove(file.c_str());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->Str("ca-file"), "");
+  EXPECT_EQ(c->Str("ws-url"), "");
+  EXPECT_EQ(c->Str("rest-url"), "");
+  // An empty value where a value is required says what is expected (not "invalid value 'null'").
+  const std::string bad = WriteTemp("reflection:\n");
+  auto b = Load({"--config", bad.c_str()});
+  std::remove(bad.c_str());
+  ASSERT_FALSE(b.ok());
+  const std::string msg(b.status().message());
+  EXPECT_NE(msg.find("expected true or false"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("null"), std::string::npos) << msg;
+}
+
+TEST(Config, NumbersArePlainDecimalsNotNanInfOrHex) {
+  std::vector<OptSpec> specs = Specs();
+  specs.push_back({.name = "rate", .type = OptType::kDouble, .default_value = "10", .help = "h"});
+  auto load = [&](const char* arg) {
+    std::vector<const char*> args = {"prog", arg};
+    return Config::Load("prog", specs, 2, args.data(), FromMap({}));
+  };
+  for (const char* good : {"--rate=10", "--rate=0.5", "--rate=1e3", "--rate=-2.5"}) {
+    EXPECT_TRUE(load(good).ok()) << good;
+  }
+  for (const char* bad : {"--rate=nan", "--rate=NaN", "--rate=inf", "--rate=-infinity", "--rate=0x10",
+                          "--rate= 5", "--rate=5 ", "--rate=", "--rate=1e999"}) {
+    auto c = load(bad);
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_NE(c.status().message().find("expected a number"), std::string::npos) << c.status();
+  }
+  EXPECT_EQ(load("--rate=0.5")->Double("rate"), 0.5);
 }
 
 TEST(Config, BoolForms) {
