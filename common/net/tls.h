@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "absl/status/status.h"
+
 namespace bx::net {
 
 struct TlsOptions {
@@ -12,5 +14,11 @@ struct TlsOptions {
   /// throwaway self-signed simulator would ever turn this off; prefer ca_file.
   bool verify = true;
 };
+
+/// Whether these settings can make connections: a set `ca_file` exists, can be read and holds
+/// certificates (INVALID_ARGUMENT naming the file and the reason otherwise). The services call it
+/// at start-up, so that a wrong path stops them instead of failing every connection later as if
+/// the exchange were unreachable.
+absl::Status CheckTlsOptions(const TlsOptions& options);
 
 }  // namespace bx::net

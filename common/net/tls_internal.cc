@@ -1,5 +1,9 @@
 #include "common/net/tls_internal.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -28,16 +32,39 @@ absl::StatusOr<std::shared_ptr<ssl::context>> MakeClientTlsContext(const TlsOpti
           absl::StrCat("tls: cannot load the system CA store: ", ec.message()));
     }
   } else {
+    if (std::FILE* f = std::fopen(options.ca_file.c_str(), "rb"); f == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tls: cannot read ca_file '", options.ca_file, "': ", std::strerror(errno)));
+    } else {
+      std::fclose(f);
+    }
+    ERR_clear_error();
     ctx->load_verify_file(options.ca_file, ec);
     if (ec) {
+      // Boost's message for OpenSSL 3 error codes is only "asio.ssl error": ask OpenSSL.
+      char why[256] = "no PEM certificate found";
+      if (const unsigned long e = ERR_peek_last_error(); e != 0) ERR_error_string_n(e, why, sizeof why);
+      ERR_clear_error();
       return absl::InvalidArgumentError(
-          absl::StrCat("tls: cannot load ca_file '", options.ca_file, "': ", ec.message()));
+          absl::StrCat("tls: cannot load ca_file '", options.ca_file, "': ", why));
     }
   }
   ctx->set_verify_mode(options.verify ? ssl::verify_peer : ssl::verify_none, ec);
   if (ec) return absl::InternalError(absl::StrCat("tls: set_verify_mode: ", ec.message()));
   return ctx;
 }
+
+}  // namespace bx::net::internal
+
+namespace bx::net {
+
+absl::Status CheckTlsOptions(const TlsOptions& options) {
+  return internal::MakeClientTlsContext(options).status();
+}
+
+}  // namespace bx::net
+
+namespace bx::net::internal {
 
 std::string SetServerName(SSL* ssl, const std::string& host) {
   boost::system::error_code ec;

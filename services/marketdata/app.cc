@@ -135,6 +135,7 @@ absl::StatusOr<AppOptions> AppOptionsFromConfig(const Config& c) {
   o.rest_url = c.Str("rest-url");
   o.tls.ca_file = c.Str("ca-file");
   o.tls.verify = c.Bool("tls-verify");
+  if (absl::Status tls = net::CheckTlsOptions(o.tls); !tls.ok()) return tls;
   o.reflection = c.Bool("reflection");
   if (o.ws_url.empty()) return absl::InvalidArgumentError("--ws-url is required");
   if (o.rest_url.empty()) return absl::InvalidArgumentError("--rest-url is required");

@@ -114,6 +114,7 @@ absl::StatusOr<OrdersAppOptions> OrdersOptionsFromConfig(const Config& c) {
   if (!ws.ok()) return ws.status();
   o.private_ws_url = *ws;
   o.exchange_tls.ca_file = c.Str("ca-file");
+  if (absl::Status tls = net::CheckTlsOptions(o.exchange_tls); !tls.ok()) return tls;
   o.http_max_connections = static_cast<size_t>(c.Int("http-connections"));
 
   const std::string mode = c.Str("mode");

@@ -1,5 +1,8 @@
 // Integration tests of the Beast HttpClient against in-process servers on 127.0.0.1 port 0.
+#include <unistd.h>
 #include <zlib.h>
+
+#include <cstdio>
 
 #include <chrono>
 #include <thread>
@@ -20,6 +23,7 @@ namespace bx::net {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::Inbox;
 using testing::IoThread;
 using testing::Reply;
@@ -520,7 +524,35 @@ TEST_F(HttpClientTest, UnreadableCaFileFailsEveryRequestClearly) {
   HttpResult res = client->SendAndWait(Get("/"));
   EXPECT_EQ(res.status.code(), absl::StatusCode::kInvalidArgument) << res.status;
   EXPECT_THAT(std::string(res.status.message()), HasSubstr("/nonexistent/ca.pem"));
+  EXPECT_THAT(std::string(res.status.message()), HasSubstr("No such file or directory"));
   EXPECT_FALSE(res.maybe_sent);
+}
+
+TEST(CheckTlsOptions, SaysWhyACaFileCannotBeUsed) {
+  EXPECT_TRUE(CheckTlsOptions({}).ok());  // the system store
+  TestCert cert({"localhost"}, {});
+  TlsOptions good;
+  good.ca_file = cert.cert_file();
+  EXPECT_TRUE(CheckTlsOptions(good).ok()) << CheckTlsOptions(good);
+
+  TlsOptions missing;
+  missing.ca_file = "/nonexistent/ca.pem";
+  absl::Status s = CheckTlsOptions(missing);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'/nonexistent/ca.pem': No such file or directory"));
+
+  char name[] = "/tmp/bx-not-a-ca-XXXXXX";
+  const int fd = mkstemp(name);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "not a certificate\n", 18), 18);
+  close(fd);
+  TlsOptions junk;
+  junk.ca_file = name;
+  s = CheckTlsOptions(junk);
+  std::remove(name);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr(name));
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("asio.ssl error")));
 }
 
 }  // namespace

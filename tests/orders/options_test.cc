@@ -41,6 +41,16 @@ TEST(OrdersOptions, SecretsNeverAsFlags) {
   EXPECT_FALSE(Load({"--api-key=k"}).ok());
 }
 
+TEST(OrdersOptions, AnUnusableCaFileStopsTheStartWithTheReason) {
+  auto c = Load({}, {{"BITUNIX_API_KEY", "k"}, {"BITUNIX_API_SECRET", "s"}, {"BITUNIX_CA_FILE", "/nonexistent/ca.pem"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto o = OrdersOptionsFromConfig(*c);
+  ASSERT_FALSE(o.ok());
+  EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(o.status().message().find("'/nonexistent/ca.pem': No such file or directory"), std::string::npos)
+      << o.status();
+}
+
 TEST(OrdersOptions, CredentialsFromEnvOrFiles) {
   auto c = Load({}, {{"BITUNIX_API_KEY", "env-key"}, {"BITUNIX_API_SECRET", "env-secret"}});
   ASSERT_TRUE(c.ok()) << c.status();
