@@ -241,11 +241,20 @@ void OrdersApp::Probe() {
     if (shut_down_) return;  // the transports may be gone already
     Parts& q = *parts_;
     const bool was = q.exchange_ok.load();
-    q.exchange_ok = r.ok();
-    if (!r.ok() && was) {
+    bool ok = r.ok();
+    if (!ok && r.status().code() == absl::StatusCode::kResourceExhausted) {
+      // The probe found no token (callers use the budget) or the exchange said "too many": that
+      // is a busy budget, not a gone exchange, and taking the replica out of service now would
+      // also take away its cancels. Ready if a signed request succeeded lately.
+      const auto last = q.rest->LastSignedSuccess();
+      ok = last.has_value() && q.scheduler->clock().Steady() - *last <= 3 * q.options.health_interval +
+                                                                         std::chrono::seconds(10);
+    }
+    q.exchange_ok = ok;
+    if (!ok && was) {
       Log(LogLevel::kWarn, "orders", "exchange probe failed; not ready", {{"error", std::string(r.status().message())}});
     }
-    if (r.ok() && !was) Log(LogLevel::kInfo, "orders", "exchange answers signed requests");
+    if (ok && !was) Log(LogLevel::kInfo, "orders", "exchange answers signed requests");
     const int64_t skew = skew_->OffsetMs();
     q.metrics->ClockSkew(skew, skew_->UncertaintyMs());
     const bool skew_ok = std::abs(skew) <= q.options.max_clock_skew.count();

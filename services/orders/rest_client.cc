@@ -176,6 +176,7 @@ void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, ne
                            reason::kBadReply, 0, ep.path, resp.status);
     } else if (env->code == 0 && resp.status >= 200 && resp.status < 300) {
       r.outcome = Outcome::kOk;
+      if (ep.is_signed) last_signed_ok_ = scheduler_.clock().Steady();
       r.msg = std::move(env->msg);
       r.data = std::move(env->data);
     } else {

@@ -71,6 +71,11 @@ class RestClient {
 
   const RequestSigner& signer() const { return signer_; }
 
+  /// Executor thread. When a signed request last got a successful exchange answer (any caller's):
+  /// the readiness probe uses it when the rate limiter refuses the probe itself, which says the
+  /// budget is busy, not that the exchange is gone.
+  std::optional<SteadyTime> LastSignedSuccess() const { return last_signed_ok_; }
+
   /// Executor thread. From now on every call (and every retry of one already running) completes
   /// NOT_SENT with `why` without touching the transport, so the transport may be destroyed once
   /// this returns. Replies to requests already sent are still handled.
@@ -94,6 +99,7 @@ class RestClient {
   RestClientOptions options_;
   uint64_t jitter_seed_ = 0x9e3779b97f4a7c15ULL;  ///< seeds of retry backoffs (no syscall per call)
   absl::Status closed_;  ///< not OK once Close() ran
+  std::optional<SteadyTime> last_signed_ok_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 

@@ -6,6 +6,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <future>
+#include <map>
 #include <mutex>
 
 #include "tests/orders/sim_harness.h"
@@ -100,6 +101,53 @@ TEST(OrdersSimClock, SkewFromDateHeadersKeepsRequestsInsideTheWindow) {
   EXPECT_TRUE(WaitUntil([&] { return !h.app().ready(); }, 10s));
   h.sim().Control("clock_skew", {{"ms", 0}});
   EXPECT_TRUE(WaitUntil([&] { return h.app().ready(); }, 10s));
+}
+
+// bitunix_orders_rate_limit_acquire_total for one bucket, lane and outcome.
+double AcquireCount(SimHarness& h, const std::string& lane, const std::string& outcome) {
+  for (const auto& family : h.app().registry().Collect()) {
+    if (family.name != "bitunix_orders_rate_limit_acquire_total") continue;
+    for (const auto& m : family.metric) {
+      std::map<std::string, std::string> labels;
+      for (const auto& l : m.label) labels[l.name] = l.value;
+      if (labels["bucket"] == "private" && labels["lane"] == lane && labels["outcome"] == outcome) {
+        return m.counter.value;
+      }
+    }
+  }
+  return 0;
+}
+
+TEST(OrdersSimRateLimit, ABusyBudgetDoesNotMakeTheServiceUnready) {
+  // Read-only callers use up the private budget; the readiness probe (a query) then finds no
+  // token. That is a busy budget, not a gone exchange: the replica stays ready (and so keeps
+  // serving its cancels).
+  SimHarness h;
+  h.Start([](OrdersAppOptions& o) {
+    o.limiter.buckets[static_cast<size_t>(Bucket::kPrivate)] = {4, 1};
+    o.health_interval = 200ms;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return h.app().ready(); }, 10s));
+  std::atomic<int> pending{0}, failed{0};
+  std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+  std::vector<std::unique_ptr<v1::ListOpenOrdersResponse>> outs;
+  v1::ListOpenOrdersRequest req;
+  for (int i = 0; i < 60; ++i) {
+    ctxs.push_back(h.Ctx(testing::kReadToken, 30s));
+    outs.push_back(std::make_unique<v1::ListOpenOrdersResponse>());
+    ++pending;
+    h.stub().async()->ListOpenOrders(ctxs.back().get(), &req, outs.back().get(), [&](grpc::Status s) {
+      if (!s.ok()) ++failed;
+      --pending;
+    });
+  }
+  // Three probes refused for want of a token while the flood is served.
+  const double before = AcquireCount(h, "query", "refused");
+  ASSERT_TRUE(WaitUntil([&] { return AcquireCount(h, "query", "refused") >= before + 3; }, 10s));
+  EXPECT_TRUE(h.app().ready());
+  EXPECT_GT(pending.load(), 0);  // the flood was still queued when the probes were refused
+  for (auto& c : ctxs) c->TryCancel();
+  ASSERT_TRUE(WaitUntil([&] { return pending.load() == 0; }, 15s));
 }
 
 TEST(OrdersSimRateLimit, RefusesFastAndServesCancelsFirst) {
