@@ -276,6 +276,7 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
     filter.symbols.insert(n);
   }
   // A valid request takes one of the caller's stream slots; the call's on_done gives it back.
+  uint64_t number = 0;
   {
     std::lock_guard<std::mutex> lock(streams_mu_);
     size_t& mine = streams_by_caller_[caller->name];
@@ -290,6 +291,12 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
       return;
     }
     ++mine;
+    number = ++next_stream_number_;
+    OpenStream& open = open_stream_auth_[number];
+    const auto& md = ctx->client_metadata();
+    if (auto it = md.find("authorization"); it != md.end()) open.authorization.assign(it->second.data(), it->second.size());
+    open.peer_identity = PeerIdentity(ctx);
+    open.out = out;
   }
   // The call owns `out`; the stream only reaches it while the call lives.
   std::weak_ptr<StreamWriter<v1::StreamUpdatesResponse>> weak_out = out;
@@ -305,9 +312,10 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
       });
   // A failed write means the call is gone; its done tag follows and ends the stream (on_done).
   out->set_on_write_done([stream](bool ok) { stream->OnWriteDone(ok); });
-  out->set_on_done([this, stream, name = caller->name] {  // finished, cancelled by the client or by shutdown
+  out->set_on_done([this, stream, name = caller->name, number] {  // finished, cancelled by the client or by shutdown
     {
       std::lock_guard<std::mutex> lock(streams_mu_);
+      open_stream_auth_.erase(number);
       if (auto it = streams_by_caller_.find(name); it != streams_by_caller_.end() && --it->second == 0) {
         streams_by_caller_.erase(it);
       }
@@ -327,6 +335,27 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
   } else {
     BuildSnapshot(stream, std::move(status));
   }
+}
+
+size_t OrderServiceImpl::EndStreamsOfRevokedCallers() {
+  std::vector<std::shared_ptr<StreamWriter<v1::StreamUpdatesResponse>>> revoked;
+  {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    for (const auto& [number, open] : open_stream_auth_) {
+      if (auth_.Authenticate(open.authorization, open.peer_identity).ok()) continue;
+      if (auto o = open.out.lock()) revoked.push_back(std::move(o));
+    }
+  }
+  for (auto& o : revoked) {
+    if (metrics_) metrics_->AuthFailure("revoked");
+    o->Finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                           "the caller's token was revoked (the tokens file changed); this stream has ended"));
+  }
+  if (!revoked.empty()) {
+    Log(LogLevel::kInfo, "orders.auth", "ended the update streams of revoked tokens",
+        {{"streams", static_cast<int64_t>(revoked.size())}});
+  }
+  return revoked.size();
 }
 
 void OrderServiceImpl::BuildSnapshot(std::shared_ptr<UpdateStream> stream, HubEvent status) {

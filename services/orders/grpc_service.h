@@ -61,6 +61,11 @@ class OrderServiceImpl final : public OrderServiceBase {
   /// Open StreamUpdates streams.
   int64_t open_streams() const { return open_streams_.load(); }
 
+  /// Any thread, after the tokens changed (file reload): ends every open StreamUpdates stream
+  /// whose caller no longer authenticates with UNAUTHENTICATED, so a revoked token stops
+  /// receiving account data at once, not only on its next call. Returns how many were ended.
+  size_t EndStreamsOfRevokedCallers();
+
  private:
   template <class Req, class Resp>
   void Handle(grpc::ServerContextBase* ctx, const Req& req, std::shared_ptr<UnaryReply<Resp>> reply,
@@ -82,6 +87,14 @@ class OrderServiceImpl final : public OrderServiceBase {
   std::atomic<int64_t> open_streams_{0};
   std::mutex streams_mu_;
   std::map<std::string, size_t> streams_by_caller_;  ///< open StreamUpdates per caller name
+  /// What each open stream authenticated with, to check again after a token reload.
+  struct OpenStream {
+    std::string authorization;  ///< the metadata value (held in memory only, never logged)
+    std::string peer_identity;
+    std::weak_ptr<StreamWriter<v1::StreamUpdatesResponse>> out;
+  };
+  std::map<uint64_t, OpenStream> open_stream_auth_;  ///< by stream number; under streams_mu_
+  uint64_t next_stream_number_ = 0;                  ///< under streams_mu_
 };
 
 }  // namespace bx::orders

@@ -176,6 +176,9 @@ absl::StatusOr<std::unique_ptr<OrdersApp>> OrdersApp::Start(OrdersAppOptions opt
   }
   p.service = std::make_unique<OrderServiceImpl>(*p.scheduler, *app->engine_, *p.hub, *p.auth, *p.audit, metrics,
                                                  o.service);
+  if (p.token_reloader) {
+    p.token_reloader->set_on_reloaded([service = p.service.get()] { (void)service->EndStreamsOfRevokedCallers(); });
+  }
 
   GrpcServerOptions server_options;
   server_options.address = o.grpc_addr;

@@ -55,6 +55,7 @@ absl::StatusOr<bool> TokenReloader::CheckNow() {
   last_error_.clear();
   if (metrics_) metrics_->TokenReload("reloaded");
   Log(LogLevel::kInfo, "orders.auth", "tokens file reloaded", {{"path", path_}, {"tokens", static_cast<int64_t>(n)}});
+  if (on_reloaded_) on_reloaded_();
   return true;
 }
 

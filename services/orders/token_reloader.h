@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -20,6 +21,10 @@ class TokenReloader {
   /// `loaded_text`: the file content the current tokens came from. `metrics` may be null.
   TokenReloader(Scheduler& scheduler, Authenticator& auth, std::string path, std::string loaded_text,
                 OrdersMetrics* metrics);
+
+  /// Executor. Runs after each reload that replaced the tokens (the service ends the open
+  /// streams of revoked tokens there).
+  void set_on_reloaded(std::function<void()> f) { on_reloaded_ = std::move(f); }
   ~TokenReloader();
   TokenReloader(const TokenReloader&) = delete;
   TokenReloader& operator=(const TokenReloader&) = delete;
@@ -44,6 +49,7 @@ class TokenReloader {
   std::chrono::milliseconds every_{0};
   Scheduler::TimerId timer_ = 0;
   bool stopped_ = false;
+  std::function<void()> on_reloaded_;
 };
 
 }  // namespace bx::orders

@@ -1,6 +1,10 @@
 // StreamUpdates against the real simulator's private WebSocket: snapshot, live pushes, sequence
 // numbers, filters, and a private-feed outage with REST reconciliation afterwards.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 
 #include <optional>
 
@@ -69,6 +73,35 @@ auto IsOrder(const std::string& cid, bool snapshot) {
 }
 auto IsStatus(cv1::StreamStatus::State s) {
   return [s](const v1::UpdateEvent& e) { return e.has_status() && e.status().state() == s; };
+}
+
+TEST(OrdersSimStream, ARevokedTokensStreamsEndWhenTheTokensFileChanges) {
+  char path[] = "/tmp/orders-tokens-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  const std::string both = std::string("it-trader trade ") + testing::kTradeToken + "\nit-viewer read " +
+                           testing::kReadToken + "\n";
+  std::ofstream(path) << both;
+  SimHarness h;
+  h.Start([&](OrdersAppOptions& o) {
+    o.tokens_file = path;
+    o.tokens_text = both;
+    o.tokens_reload = 100ms;
+  });
+  StreamReader viewer(h.stub(), h.Ctx(testing::kReadToken, 120s), v1::StreamUpdatesRequest());
+  StreamReader trader(h.stub(), h.Ctx(testing::kTradeToken, 120s), v1::StreamUpdatesRequest());
+  ASSERT_TRUE(WaitUntil([&] { return viewer.Has(IsStatus(cv1::StreamStatus::STATE_LIVE)) &&
+                                     trader.Has(IsStatus(cv1::StreamStatus::STATE_LIVE)); }, 10s));
+  // The viewer's token is removed from the file: its open stream ends, the trader's does not.
+  std::ofstream(path, std::ios::trunc) << "it-trader trade " << testing::kTradeToken << "\n";
+  ASSERT_TRUE(WaitUntil([&] { return viewer.done(); }, 10s)) << "the revoked token's stream is still open";
+  EXPECT_EQ(viewer.status().error_code(), grpc::StatusCode::UNAUTHENTICATED) << viewer.status().error_message();
+  EXPECT_FALSE(trader.done());
+  v1::PlaceOrderResponse r;
+  ASSERT_TRUE(h.Place(RestingBuy("after-revoke"), &r).ok());
+  EXPECT_TRUE(WaitUntil([&] { return trader.Has(IsOrder("after-revoke", false)); }, 10s));
+  std::remove(path);
 }
 
 TEST(OrdersSimStream, SnapshotLivePushesAndReconnectReconciliation) {
