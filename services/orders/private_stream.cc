@@ -88,6 +88,7 @@ PrivateStream::~PrivateStream() {
 
 void PrivateStream::Start() {
   stopping_ = false;
+  if (missed_since_ms_ == 0) missed_since_ms_ = scheduler_.clock().NowMs();
   if (state_ == State::kStopped) Connect();
 }
 
@@ -182,11 +183,23 @@ void PrivateStream::Subscribe() {
   ++connects_;
   backoff_.Reset();
   if (metrics_) metrics_->PrivateWsConnected(true);
-  if (!ever_live_) {
+  if (!ever_live_ && hub_.size() == 0) {
     ever_live_ = true;
     Log(LogLevel::kInfo, "orders.private", "private feed live");
     hub_.SetStatus(cv1::StreamStatus::STATE_LIVE, "private feed connected");
     Reconcile(/*publish=*/false);  // seeds what we believe is open
+  } else if (!ever_live_) {
+    // Streams opened before the feed ever connected had only their REST snapshot: what changed
+    // since then reaches them as after a reconnect.
+    ever_live_ = true;
+    Log(LogLevel::kInfo, "orders.private", "private feed live; reconciling for the streams opened before it");
+    v1::UpdateEvent gap;
+    gap.set_gateway_ts_ns(scheduler_.clock().NowNs());
+    gap.mutable_gap()->set_reason(cv1::Gap::REASON_UPSTREAM_RECONNECT);
+    Publish(std::move(gap));
+    hub_.SetStatus(cv1::StreamStatus::STATE_RECOVERED,
+                   "private feed connected; what changed since the streams' snapshots follows as snapshot events");
+    Reconcile(/*publish=*/true);
   } else {
     Log(LogLevel::kInfo, "orders.private", "private feed recovered; reconciling open orders, positions and balance");
     v1::UpdateEvent gap;
@@ -235,6 +248,7 @@ void PrivateStream::OnClosed(uint64_t gen, absl::Status reason) {
   }
   const std::string why = reason.ok() ? std::string("closed") : std::string(reason.message());
   if (was_live) {
+    missed_since_ms_ = scheduler_.clock().NowMs();
     if (metrics_) metrics_->PrivateWsReconnect();
     hub_.SetStatus(cv1::StreamStatus::STATE_RECONNECTING, absl::StrCat("private feed lost: ", why));
   }
@@ -351,6 +365,17 @@ void PrivateStream::TrackOrder(const v1::Order& o) {
     open_orders_[o.order_id()] = o;
   } else {
     open_orders_.erase(o.order_id());
+    NoteFinished(o.order_id());
+  }
+}
+
+void PrivateStream::NoteFinished(const std::string& order_id) {
+  constexpr size_t kRemembered = 10000;
+  if (!finished_.insert(order_id).second) return;
+  finished_order_.push_back(order_id);
+  if (finished_order_.size() > kRemembered) {
+    finished_.erase(finished_order_.front());
+    finished_order_.pop_front();
   }
 }
 
@@ -365,7 +390,8 @@ void PrivateStream::Reconcile(bool publish) {
   auto run = std::make_shared<ReconcileRun>();
   run_ = run;
   run->publish = publish;
-  run->pending = publish ? 3 : 2;
+  run->pending = publish ? 5 : 2;
+  for (const auto& [id, p] : positions_) run->positions_before.insert(id);
   const SteadyTime deadline = scheduler_.clock().Steady() + options_.reconcile_timeout;
   std::weak_ptr<int> alive = alive_;
   engine_.FetchAllOpenOrders(deadline, [this, alive, run, publish,
@@ -431,6 +457,11 @@ void PrivateStream::Reconcile(bool publish) {
     EndRead(run);
   });
   if (publish) {
+    // A couple of seconds before the loss: the exchange's clock and ours differ a little, and an
+    // order finished just before it is only published once more (a snapshot of its final state).
+    const int64_t since = std::max<int64_t>(0, missed_since_ms_ - 2000);
+    ReadFinishedOrders(run, since, 0, deadline);
+    ReadClosedPositions(run, since, deadline);
     // Balance pushes missed while the feed was down are not replayed: read the balance once.
     // No margin coin in the request: the engine's default (--margin-coin) applies.
     engine_.GetAccount(v1::GetAccountRequest(), deadline,
@@ -497,10 +528,87 @@ void PrivateStream::Reconcile(bool publish) {
                         });
 }
 
+void PrivateStream::ReadFinishedOrders(const std::shared_ptr<ReconcileRun>& run, int64_t since_ms, uint32_t skip,
+                                       SteadyTime deadline) {
+  constexpr uint32_t kPage = 100;
+  constexpr uint32_t kMaxOrders = 2000;  // per run; more is logged (streams then rely on queries)
+  v1::ListOrderHistoryRequest req;
+  req.set_start_time_ms(since_ms);
+  req.set_skip(skip);
+  req.set_limit(kPage);
+  std::weak_ptr<int> alive = alive_;
+  engine_.ListOrderHistory(
+      std::move(req), deadline,
+      [this, alive, run, since_ms, skip, deadline](absl::StatusOr<v1::ListOrderHistoryResponse> r) {
+        if (alive.expired()) return;
+        if (run_ != run) return EndRead(run);
+        if (!r.ok()) {
+          Log(LogLevel::kWarn, "orders.private", "finished-order reconciliation failed",
+              {{"error", std::string(r.status().message())}});
+          run->failed = true;
+          return EndRead(run);
+        }
+        for (const auto& o : r->orders()) {
+          if (o.order_id().empty() || IsOpenStatus(o.status())) continue;
+          // Pushed since the run began (newer), believed open (the open-order pass reads that
+          // one's final state itself), or already seen finished (a push before the loss).
+          if (run->orders.count(o.order_id()) || open_orders_.count(o.order_id()) ||
+              finished_.count(o.order_id())) {
+            continue;
+          }
+          engine_.OnOrderUpdate(o);
+          NoteFinished(o.order_id());
+          v1::UpdateEvent e = SnapshotEvent(scheduler_.clock().NowNs(), v1::UPDATE_KIND_CLOSE);
+          *e.mutable_order() = o;
+          Publish(std::move(e));
+        }
+        const uint32_t next = skip + static_cast<uint32_t>(r->orders_size());
+        const bool more = r->orders_size() > 0 &&
+                          (r->total() > static_cast<int64_t>(next) || (r->total() == 0 && r->orders_size() == 100));
+        if (more && next < kMaxOrders) return ReadFinishedOrders(run, since_ms, next, deadline);
+        if (more) {
+          Log(LogLevel::kWarn, "orders.private", "more orders finished during the outage than one reconciliation reads",
+              {{"read", static_cast<int64_t>(next)}, {"total", r->total()}});
+        }
+        EndRead(run);
+      });
+}
+
+void PrivateStream::ReadClosedPositions(const std::shared_ptr<ReconcileRun>& run, int64_t since_ms,
+                                        SteadyTime deadline) {
+  v1::ListPositionHistoryRequest req;
+  req.set_start_time_ms(since_ms);
+  req.set_limit(100);
+  std::weak_ptr<int> alive = alive_;
+  engine_.ListPositionHistory(std::move(req), deadline,
+                              [this, alive, run](absl::StatusOr<v1::ListPositionHistoryResponse> r) {
+                                if (alive.expired()) return;
+                                if (run_ != run) return EndRead(run);
+                                if (!r.ok()) {
+                                  Log(LogLevel::kWarn, "orders.private", "closed-position reconciliation failed",
+                                      {{"error", std::string(r.status().message())}});
+                                  run->failed = true;
+                                  return EndRead(run);
+                                }
+                                run->closed_positions.assign(r->positions().begin(), r->positions().end());
+                                EndRead(run);
+                              });
+}
+
 void PrivateStream::EndRead(const std::shared_ptr<ReconcileRun>& run) {
   if (--run->pending != 0 || run_ != run) return;
   run_.reset();
   if (run->failed) return RetryReconcile(run->publish);
+  // Positions opened and closed while the feed was down: in the history, neither believed open
+  // before nor open now, and not pushed since.
+  for (const auto& p : run->closed_positions) {
+    const std::string& id = p.position_id();
+    if (id.empty() || run->positions_before.count(id) || positions_.count(id) || run->positions.count(id)) continue;
+    v1::UpdateEvent e = SnapshotEvent(scheduler_.clock().NowNs(), v1::UPDATE_KIND_CLOSE);
+    *e.mutable_position() = p;
+    e.mutable_position()->set_qty("0");
+    Publish(std::move(e));
+  }
   reconcile_backoff_.Reset();
   if (reconcile_failing_) {
     reconcile_failing_ = false;

@@ -6,10 +6,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
+#include <vector>
 #include <string>
 
 #include "common/backoff.h"
@@ -79,14 +81,25 @@ class PrivateStream {
     int pending = 0;      ///< REST reads still to answer
     bool failed = false;  ///< a read failed: the whole run is repeated after a pause
     std::set<std::string> orders, positions, balance_coins;  ///< pushed since it began
+    std::set<std::string> positions_before;  ///< what was believed open when it began
+    std::vector<v1::Position> closed_positions;  ///< the position history since the loss
   };
   void Reconcile(bool publish);
+  /// Part of a publishing run: orders created since `since_ms` that finished while the feed was
+  /// down (they were never open when it went down, so the open-order listing cannot show them),
+  /// page by page from `skip`.
+  void ReadFinishedOrders(const std::shared_ptr<ReconcileRun>& run, int64_t since_ms, uint32_t skip,
+                          SteadyTime deadline);
+  /// The same for positions opened and closed while the feed was down.
+  void ReadClosedPositions(const std::shared_ptr<ReconcileRun>& run, int64_t since_ms, SteadyTime deadline);
   /// One of `run`'s reads answered; the last one ends the run.
   void EndRead(const std::shared_ptr<ReconcileRun>& run);
   /// A run ended with a failed read: streams hear DEGRADED, and the run is repeated with backoff
   /// while the feed stays live (a reconnect reconciles anyway).
   void RetryReconcile(bool publish);
   void TrackOrder(const v1::Order& o);
+  /// Remembers that this order's final state has been seen (the last 10,000).
+  void NoteFinished(const std::string& order_id);
   void Publish(v1::UpdateEvent e);
   void CancelTimers();
 
@@ -104,6 +117,9 @@ class PrivateStream {
   uint64_t gen_ = 0;  ///< connection generation: callbacks of older sockets are ignored
   State state_ = State::kStopped;
   bool ever_live_ = false;
+  /// Wall time (ms) from which pushes may have been missed: the start, then each loss of a live
+  /// feed. A publishing reconciliation reads what finished since then.
+  int64_t missed_since_ms_ = 0;
   bool stopping_ = false;
   SteadyTime last_rx_{};
   Scheduler::TimerId greeting_timer_ = 0, login_timer_ = 0, ping_timer_ = 0, reconnect_timer_ = 0;
@@ -111,6 +127,8 @@ class PrivateStream {
   bool reconcile_failing_ = false;  ///< streams were told DEGRADED; a good run says RECOVERED
   std::map<std::string, v1::Order> open_orders_;       ///< by order id: what we believe is open
   std::map<std::string, v1::Position> positions_;      ///< by position id
+  std::set<std::string> finished_;                     ///< orders whose final state was seen
+  std::deque<std::string> finished_order_;             ///< the same, oldest first (bounds it)
   std::shared_ptr<ReconcileRun> run_;                  ///< the reconciliation in flight, if any
   std::atomic<bool> live_{false};
   std::atomic<uint64_t> connects_{0};

@@ -250,6 +250,9 @@ FakeExchange::Reply FakeExchange::Execute(const net::HttpRequest& r) {
                                {"margin", "0"}, {"positionMode", "HEDGE"}})};
   }
   if (path == "/api/v1/futures/position/get_pending_positions") return {200, Envelope(0, "Success", json::array())};
+  if (path == "/api/v1/futures/position/get_history_positions") {
+    return {200, Envelope(0, "Success", json{{"positionList", json::array()}, {"total", 0}})};
+  }
   if (path == "/api/v1/futures/account/change_leverage") {
     json body = json::parse(r.body);
     return {200, Envelope(0, "Success", body)};

@@ -39,8 +39,14 @@ struct PrivateStreamTest : ::testing::Test {
           h.sched.Post([this] { sub->OnWriteDone(true); });
         },
         [] {});
+  }
+
+  // A StreamUpdates call arrives: its snapshot is the hub's current status (as the service
+  // sends it). BringUp attaches one once the feed is live, unless a test attached it earlier.
+  void Attach() {
+    attached = true;
     hub.Add(sub);
-    sub->DeliverSnapshot({});
+    sub->DeliverSnapshot({hub.CurrentStatus()});
   }
 
   // Connect, greet, log in: the stream is live.
@@ -53,6 +59,7 @@ struct PrivateStreamTest : ::testing::Test {
     ASSERT_TRUE(fake->Push(R"({"op":"login","data":{"result":true}})"));
     h.sched.RunUntilIdle();
     ASSERT_TRUE(stream->live());
+    if (!attached) Attach();
   }
 
   std::vector<v1::UpdateEvent> Of(v1::UpdateEvent::PayloadCase c) const {
@@ -74,6 +81,7 @@ struct PrivateStreamTest : ::testing::Test {
   std::unique_ptr<PrivateStream> stream;
   std::shared_ptr<UpdateStream> sub;
   std::vector<v1::UpdateEvent> events;
+  bool attached = false;
 };
 
 TEST_F(PrivateStreamTest, LogsInWithSecondsThenSubscribesAllFourChannels) {
@@ -184,6 +192,53 @@ TEST_F(PrivateStreamTest, ReconnectResubscribesAndReconcilesWhatChangedMeanwhile
   EXPECT_TRUE(new_order);
   EXPECT_TRUE(closed);
   for (size_t i = 1; i < events.size(); ++i) EXPECT_EQ(events[i].seq(), events[i - 1].seq() + 1);
+}
+
+TEST_F(PrivateStreamTest, AnOrderThatOpenedAndFinishedWhileTheFeedWasDownIsPublished) {
+  stream->Start();
+  BringUp();
+  h.sched.RunUntilIdle();
+  const size_t before = events.size();
+  fake->Drop();
+  h.sched.RunUntilIdle();
+  // While the feed is down an order is placed and filled (a market order): it is open neither
+  // when the feed went down nor when it comes back, so only the order history shows it.
+  ASSERT_TRUE(h.Place(testing::LimitBuy("filled-while-down")).ok());
+  ASSERT_TRUE(h.exchange.SetOrderStatus("filled-while-down", "FILLED"));
+  h.sched.Advance(200ms);  // backoff
+  BringUp();
+  h.sched.Advance(1s);
+  std::vector<v1::UpdateEvent> after(events.begin() + static_cast<long>(before), events.end());
+  int published = 0;
+  for (const auto& e : after) {
+    if (e.has_order() && e.order().client_id() == "filled-while-down") {
+      ++published;
+      EXPECT_TRUE(e.snapshot());
+      EXPECT_EQ(e.kind(), v1::UPDATE_KIND_CLOSE);
+      EXPECT_EQ(e.order().status(), v1::ORDER_STATUS_FILLED);
+    }
+  }
+  EXPECT_EQ(published, 1);
+  EXPECT_EQ(Of(v1::UpdateEvent::kStatus).back().status().state(), cv1::StreamStatus::STATE_RECOVERED);
+}
+
+TEST_F(PrivateStreamTest, StreamsOpenedBeforeTheFeedFirstConnectsHearWhatChangedMeanwhile) {
+  Attach();  // a StreamUpdates call while the feed is not connected yet: REST snapshot only
+  EXPECT_EQ(Of(v1::UpdateEvent::kStatus).back().status().state(), cv1::StreamStatus::STATE_RECONNECTING);
+  stream->Start();
+  h.sched.RunUntilIdle();
+  ASSERT_TRUE(h.Place(testing::LimitBuy("before-first-connect")).ok());  // its push is never seen
+  BringUp();
+  h.sched.Advance(1s);
+  bool gap = false, recovered = false, order = false;
+  for (const auto& e : events) {
+    if (e.has_gap()) gap = e.gap().reason() == cv1::Gap::REASON_UPSTREAM_RECONNECT;
+    if (e.has_status() && e.status().state() == cv1::StreamStatus::STATE_RECOVERED) recovered = true;
+    if (e.has_order() && e.snapshot() && e.order().client_id() == "before-first-connect") order = true;
+  }
+  EXPECT_TRUE(gap);
+  EXPECT_TRUE(recovered);
+  EXPECT_TRUE(order);
 }
 
 // After a reconnect the REST reconciliation runs while the new socket already pushes. A reply

@@ -104,6 +104,28 @@ TEST(OrdersSimStream, ARevokedTokensStreamsEndWhenTheTokensFileChanges) {
   std::remove(path);
 }
 
+TEST(OrdersSimStream, AMarketOrderFilledWhileTheFeedIsDownReachesTheStream) {
+  SimHarness h;
+  h.Start();
+  ASSERT_TRUE(WaitUntil([&] { return h.app().private_stream()->live(); }, 10s));
+  StreamReader s(h.stub(), h.Ctx(testing::kReadToken, 120s), v1::StreamUpdatesRequest());
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_LIVE)); }, 10s));
+  h.sim().Control("refuse_connections", {{"seconds", 2}});
+  h.sim().Control("drop_connections", {{"which", "private"}});
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_RECONNECTING)); }, 10s));
+  // Opened and filled at once while the feed is down: open neither before nor after.
+  v1::PlaceOrderRequest mkt = RestingBuy("filled-in-outage");
+  mkt.set_type(v1::ORDER_TYPE_MARKET);
+  mkt.clear_price();
+  v1::PlaceOrderResponse r;
+  ASSERT_TRUE(h.Place(mkt, &r).ok());
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_RECOVERED)); }, 15s));
+  ASSERT_TRUE(WaitUntil([&] { return s.Has([](const v1::UpdateEvent& e) {
+    return e.has_order() && e.order().client_id() == "filled-in-outage" &&
+           e.order().status() == v1::ORDER_STATUS_FILLED && e.kind() == v1::UPDATE_KIND_CLOSE;
+  }); }, 10s)) << "the order filled during the outage never reached the stream";
+}
+
 TEST(OrdersSimStream, SnapshotLivePushesAndReconnectReconciliation) {
   SimHarness h;
   h.Start();
