@@ -187,22 +187,13 @@ void UpstreamManager::OnOpen(Conn* c, uint64_t gen) {
   stats_.connections_open.fetch_add(1, std::memory_order_relaxed);
   if (c == conns_.front().get()) stats_.connected_since_ns.store(clock_.NowNs(), std::memory_order_relaxed);
 
-  // Everything still wanted is subscribed again; topics that lost data get a gap and RECOVERED
-  // now (before their first fresh push, which is flagged as a snapshot).
-  absl::flat_hash_set<const TopicRing*> recovered;
+  // Everything still wanted is subscribed again. Topics that lost data recover (gap and
+  // RECOVERED) once the exchange says anything on this socket (OnHealthy): an accepted upgrade
+  // alone proves nothing (a stalled exchange accepts and stays silent).
   for (TopicState* t : c->topics) {
     t->sub = SubState::kQueued;
     t->confirm_retries = 0;
-    if (t->health == TopicHealth::kReconnecting) {
-      // The cached state is from before the outage: once the topic is live again, late joiners
-      // and unary reads must not take it for current. Until the first fresh push (published as
-      // a snapshot) there is none, and GetOrderBook/GetTickers ask REST. Hidden before the topic
-      // turns live, so no reader sees both; streams still read what they had not read yet.
-      if (t->spec.is_state()) t->ring->HideCache();
-      SetHealth(t, TopicHealth::kLive);
-      t->snapshot_next = t->spec.is_state();
-      recovered.insert(t->ring);
-    } else if (t->health == TopicHealth::kDegraded) {
+    if (t->health == TopicHealth::kDegraded) {
       // Served from REST: a reconnect alone is no recovery (a stall costs pongs, so the socket is
       // replaced while the feed stays silent; declaring it live here made it flip STALE,
       // DEGRADED, RECOVERED on every reconnect). It recovers, with this reconnect's Gap, at its
@@ -213,12 +204,33 @@ void UpstreamManager::OnOpen(Conn* c, uint64_t gen) {
   }
   Log(LogLevel::kInfo, kComponent, "connected",
       {{"conn", c->id}, {"attempt", c->attempts}, {"topics", static_cast<int64_t>(c->topics.size())}});
+  TrySend(c, now);
+  UpdateReady();
+}
+
+void UpstreamManager::OnHealthy(Conn* c) {
+  if (c->healthy) return;
+  c->healthy = true;
+  // Topics that lost data get a gap and RECOVERED now (before their first fresh push, which is
+  // flagged as a snapshot).
+  absl::flat_hash_set<const TopicRing*> recovered;
+  for (TopicState* t : c->topics) {
+    if (t->health != TopicHealth::kReconnecting) continue;
+    // The cached state is from before the outage: once the topic is live again, late joiners
+    // and unary reads must not take it for current. Until the first fresh push (published as
+    // a snapshot) there is none, and GetOrderBook/GetTickers ask REST. Hidden before the topic
+    // turns live, so no reader sees both; streams still read what they had not read yet.
+    if (t->spec.is_state()) t->ring->HideCache();
+    SetHealth(t, TopicHealth::kLive);
+    t->snapshot_next = t->spec.is_state();
+    recovered.insert(t->ring);
+  }
   if (!recovered.empty()) {
     hub_->BroadcastStatus(recovered, State::STATE_RECOVERED,
-                          absl::StrCat("websocket reconnected after ", ToMs(now - c->down_since), " ms"),
+                          absl::StrCat("websocket reconnected after ", ToMs(clock_.Steady() - c->down_since),
+                                       " ms; the exchange answers again"),
                           /*gap_upstream_reconnect=*/true);
   }
-  TrySend(c, now);
   UpdateReady();
 }
 
@@ -252,12 +264,15 @@ void UpstreamManager::OnClosed(Conn* c, uint64_t gen, const absl::Status& reason
   // A session that ends before it was healthy for --min-healthy-session counts as a failed
   // connect: an exchange that accepts, answers a ping or two and drops us again must see the
   // backoff grow (and the breaker open), not a reconnect storm at the initial delay.
+  // Failures are counted per connection: with many connections, one drop of them all is one
+  // failure each, not many in a row (that opened the breaker for its whole cooldown).
   if (c->proven || (was_open && c->healthy && now - c->opened_at >= options_.min_healthy_session)) {
     c->backoff.Reset();
-    consecutive_failures_ = 0;
+    c->failures = 0;
   } else {
-    ++consecutive_failures_;
+    ++c->failures;
   }
+  CountFailures();
   c->healthy = false;
   c->proven = false;
   if (consecutive_failures_ >= options_.breaker_failures && !breaker_open_) {
@@ -317,21 +332,23 @@ void UpstreamManager::OnText(Conn* c, uint64_t gen, std::string_view data, int64
         return;
       }
       stats_.frames[f.spec->channel].fetch_add(1, std::memory_order_relaxed);
-      c->healthy = true;
+      OnHealthy(c);
       HandlePush(c, f, recv_ns);
       return;
     }
     case FrameKind::kPingReply:
       stats_.control_frames.fetch_add(1, std::memory_order_relaxed);
       c->awaiting_pong = false;
-      c->healthy = true;
+      OnHealthy(c);
       return;
     case FrameKind::kSubscribeReply:
       stats_.control_frames.fetch_add(1, std::memory_order_relaxed);
+      OnHealthy(c);
       if (f.has_result && !f.result) HandleSubscribeRefusal(c, f);
       return;
-    default:
+    default:  // the greeting, and other control frames: the exchange speaks on this socket
       stats_.control_frames.fetch_add(1, std::memory_order_relaxed);
+      OnHealthy(c);
       return;
   }
 }
@@ -759,7 +776,11 @@ void UpstreamManager::Tick() {
   if (breaker_open_ && now >= breaker_until_) {
     // Half-open: the next attempt decides (one more failure re-opens it).
     breaker_open_ = false;
-    consecutive_failures_ = options_.breaker_failures - 1;
+    // One more failure of a connection that failed before re-opens it.
+    for (auto& conn : conns_) {
+      if (conn->failures > 0) conn->failures = std::max(conn->failures, options_.breaker_failures - 1);
+    }
+    CountFailures();
     stats_.breaker_open.store(false, std::memory_order_relaxed);
     Log(LogLevel::kInfo, kComponent, "circuit breaker half-open: trying the exchange again");
   }
@@ -775,7 +796,8 @@ void UpstreamManager::Tick() {
       // Healthy long enough to trust: the next drop starts again from the initial delay.
       c->proven = true;
       c->backoff.Reset();
-      consecutive_failures_ = 0;
+      c->failures = 0;
+      CountFailures();
     }
     if (c->awaiting_pong && now - c->ping_sent > options_.pong_timeout) {
       stats_.pong_timeouts.fetch_add(1, std::memory_order_relaxed);
@@ -807,6 +829,14 @@ void UpstreamManager::Tick() {
     next_trim_ = now + std::chrono::seconds(1);
   }
   UpdateReady();
+}
+
+void UpstreamManager::CountFailures() {
+  int most = 0;
+  for (const auto& conn : conns_) {
+    if (!conn->retired) most = std::max(most, conn->failures);
+  }
+  consecutive_failures_ = most;
 }
 
 void UpstreamManager::UpdateReady() {

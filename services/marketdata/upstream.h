@@ -187,6 +187,7 @@ class UpstreamManager final : public TopicDemand {
     Backoff backoff;
     std::string last_error;
     int attempts = 0;
+    int failures = 0;  ///< failed connects or sessions in a row (the breaker counts per connection)
     explicit Conn(const BackoffPolicy& p, uint64_t seed) : backoff(p, seed) {}
   };
   using Time = std::chrono::steady_clock::time_point;
@@ -196,6 +197,11 @@ class UpstreamManager final : public TopicDemand {
   void OnOpen(Conn* c, uint64_t gen);
   void OnText(Conn* c, uint64_t gen, std::string_view data, int64_t recv_ns);
   void OnClosed(Conn* c, uint64_t gen, const absl::Status& reason);
+  /// The first frame of any kind on an open socket: the exchange answers. Topics that were
+  /// reconnecting turn live (gap + RECOVERED).
+  void OnHealthy(Conn* c);
+  /// consecutive_failures_ = the most failures in a row of any connection.
+  void CountFailures();
   void HandlePush(Conn* c, const Frame& f, int64_t recv_ns);
   /// Stages the event in scratch_ for its ring; published at the end of the socket read (or every
   /// PublishBatch::kMaxEvents), so a read's events go in under one ring lock per run of one topic.
@@ -251,7 +257,7 @@ class UpstreamManager final : public TopicDemand {
   absl::flat_hash_map<std::string, Time> recently_ended_;
   uint64_t seed_;
   int next_conn_id_ = 0;
-  int consecutive_failures_ = 0;
+  int consecutive_failures_ = 0;  ///< the most of any connection's `failures`
   bool breaker_open_ = false;
   Time breaker_until_{};
   bool started_ = false;

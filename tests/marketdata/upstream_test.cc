@@ -483,6 +483,12 @@ TEST_F(UpstreamTest, PongTimeoutReconnectsResubscribesAndReportsTheGap) {
   Ws(0).Open();
   Run();
   Advance(Ms(500));
+  // The upgrade alone proves nothing (a stalled exchange accepts and stays silent): still
+  // reconnecting, not ready, until the exchange says something on the new socket.
+  EXPECT_FALSE(up_->ready());
+  EXPECT_FALSE(HasStatus(sink.events(), StreamStatus::STATE_RECOVERED));
+  Ws(0).Text(R"({"op":"connect","data":{"result":true}})");
+  Run();
   // Everything still wanted is subscribed again, in one message.
   int resub = 0;
   for (size_t i = before; i < Ws(0).sent.size(); ++i) {
@@ -721,6 +727,43 @@ TEST_F(UpstreamTest, RefusalPast300MovesUnconfirmedTopicsToAnotherConnection) {
   // B may well be subscribed on the first connection (unconfirmed is not refused): it is
   // unsubscribed there, and its data from there is not published twice.
   EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "B"), 1);
+}
+
+TEST_F(UpstreamTest, OneDropOfManyConnectionsDoesNotOpenTheBreaker) {
+  // Three connections (one topic each), all dropped at once by the exchange, which stays up:
+  // that is one failure per connection, not three in a row; they reconnect after the backoff.
+  UpstreamOptions opt;
+  opt.max_subscriptions_per_connection = 1;
+  opt.breaker_failures = 3;
+  opt.breaker_cooldown = Ms(30000);
+  opt.backoff = {Ms(100), Ms(1600), 2.0, 0.0};
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  auto& sink = Subscribe({Ref("trade", "A"), Ref("trade", "B"), Ref("trade", "BTCUSDT")});
+  ASSERT_EQ(ws_.clients.size(), 3u);
+  for (size_t i = 1; i < 3; ++i) Ws(i).Open();
+  Run();
+  Advance(Ms(300));
+  Ws(0).Text(Trade("A", "1"));
+  Ws(1).Text(Trade("B", "1"));
+  Ws(2).Text(Trade("BTCUSDT", "1"));
+  Run();
+  ASSERT_TRUE(sink.WaitEvents(3));
+  for (size_t i = 0; i < 3; ++i) Ws(i).Drop(absl::UnavailableError("connection reset"));
+  Run();
+  EXPECT_FALSE(up_->stats().breaker_open.load());
+  Advance(Ms(200));
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(Ws(i).connects, 2) << "connection " << i << " did not reconnect";
+  // Each connection failing again and again still opens it.
+  for (int round = 0; round < 3 && !up_->stats().breaker_open.load(); ++round) {
+    for (size_t i = 0; i < 3; ++i) {
+      if (Ws(i).connecting()) Ws(i).Drop(absl::UnavailableError("connection refused"));
+    }
+    Run();
+    Advance(Ms(1700));
+  }
+  EXPECT_TRUE(up_->stats().breaker_open.load());
 }
 
 TEST_F(UpstreamTest, DataFromAConnectionTheTopicIsNotAssignedToIsDropped) {
