@@ -422,6 +422,7 @@ void UpstreamManager::HandlePush(Conn* c, const Frame& f, int64_t recv_ns) {
   // Staleness thresholds are hundreds of ms: the last tick's time is precise enough, and saves a
   // clock read per frame.
   t->last_data = std::max(now_, t->sent_at);
+  t->resubscribed_silent = false;
   if (t->sub == SubState::kSent || t->sub == SubState::kQueued) t->sub = SubState::kConfirmed;
   // Reconnecting here: a topic that waited for room on a connection that was already open.
   if (t->health != TopicHealth::kLive) {
@@ -625,6 +626,7 @@ void UpstreamManager::CheckTopics(Time now) {
       t->sub = SubState::kQueued;
       Log(LogLevel::kWarn, kComponent, "no data after subscribing; subscribing again", {{"topic", key}});
     }
+    if (t->delisted) continue;  // no data will come; streams were told
     const Ms threshold = StaleAfter(t->spec);
     if (threshold.count() > 0 && t->refs > 0 && t->health == TopicHealth::kLive &&
         (t->sub == SubState::kSent || t->sub == SubState::kConfirmed)) {
@@ -634,6 +636,15 @@ void UpstreamManager::CheckTopics(Time now) {
         stale.insert(t->ring);
         t->conn->probe_wanted = true;  // is the socket itself still alive?
       }
+    }
+    // Silent for another threshold while its connection answers pongs (the probe above): the
+    // exchange may have dropped this one subscription. Ask once more.
+    if (threshold.count() > 0 && t->refs > 0 && t->sub == SubState::kConfirmed && !t->resubscribed_silent &&
+        (t->health == TopicHealth::kStale || t->health == TopicHealth::kDegraded) && t->conn->healthy &&
+        !t->conn->awaiting_pong && now - t->unhealthy_since > threshold) {
+      t->resubscribed_silent = true;
+      t->sub = SubState::kQueued;
+      Log(LogLevel::kWarn, kComponent, "topic silent on a live connection; subscribing again", {{"topic", key}});
     }
   }
   if (!expired.empty()) last_topic_ = nullptr;
@@ -652,7 +663,7 @@ void UpstreamManager::PollDegraded(Time now) {
   std::weak_ptr<bool> alive = alive_;
   for (auto& [key, owned] : topics_) {
     TopicState* t = owned.get();
-    if (t->refs == 0) continue;
+    if (t->refs == 0 || t->delisted) continue;
     const bool pollable = t->spec.channel == v1::CHANNEL_ORDER_BOOK || t->spec.channel == v1::CHANNEL_TICKER;
     if (!pollable) continue;
     // A short outage (a quick reconnect) is not worth REST calls: wait one poll interval.
@@ -764,8 +775,33 @@ void UpstreamManager::RefreshSymbols(Time now) {
                    {{"symbols", static_cast<int64_t>(list->size())}});
                symbols_->Update(std::move(*list), clock_.NowNs());
                next_symbol_refresh_ = t + options_.symbol_refresh;
+               ApplyListing(t);
                UpdateReady();
              });
+}
+
+void UpstreamManager::ApplyListing(Time now) {
+  absl::flat_hash_map<std::string, absl::flat_hash_set<const TopicRing*>> gone;  // by reason
+  for (auto& [key, owned] : topics_) {
+    TopicState* t = owned.get();
+    absl::Status listed = symbols_->CheckStreamable(t->symbol);
+    if (!listed.ok() && !t->delisted) {
+      t->delisted = true;
+      if (t->refs > 0) gone[std::string(listed.message())].insert(t->ring);
+      Log(LogLevel::kWarn, kComponent, "symbol no longer streams; its topic waits for it to be listed again",
+          {{"topic", key}, {"why", std::string(listed.message())}});
+    } else if (listed.ok() && t->delisted) {
+      t->delisted = false;
+      t->last_data = now;  // staleness counts from now
+      if (t->conn != nullptr && t->sub == SubState::kConfirmed) t->sub = SubState::kQueued;  // ask again
+      Log(LogLevel::kInfo, kComponent, "symbol listed again", {{"topic", key}});
+    }
+  }
+  for (const auto& [why, rings] : gone) {
+    hub_->BroadcastStatus(rings, State::STATE_STALE,
+                          absl::StrCat("no data will come: ", why,
+                                       " (the exchange's symbol list changed; this stream stays open)"));
+  }
 }
 
 void UpstreamManager::Tick() {
@@ -848,7 +884,7 @@ void UpstreamManager::UpdateReady() {
   }
   for (const auto& [key, t] : topics_) {
     if (!r) break;
-    if (t->refs > 0 && t->health != TopicHealth::kLive) r = false;
+    if (t->refs > 0 && !t->delisted && t->health != TopicHealth::kLive) r = false;
   }
   if (r != ready_.load(std::memory_order_relaxed)) {
     ready_.store(r, std::memory_order_release);

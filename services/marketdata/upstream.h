@@ -161,6 +161,12 @@ class UpstreamManager final : public TopicDemand {
     bool gap_pending = false;  ///< reconnected while degraded: the recovery carries the reconnect's Gap
     std::chrono::steady_clock::time_point next_poll{};
     bool poll_in_flight = false;
+    /// The symbol left trading_pairs (or is no longer OPEN/CANCEL_ONLY): no data will come.
+    /// Streams were told; it no longer counts against readiness, staleness or REST polling.
+    bool delisted = false;
+    /// Subscribed again because it went silent while its connection still answered (the
+    /// exchange may have dropped the subscription): once per silence.
+    bool resubscribed_silent = false;
   };
   enum class ConnState { kDown, kConnecting, kOpen };
   struct Conn {
@@ -202,6 +208,9 @@ class UpstreamManager final : public TopicDemand {
   void OnHealthy(Conn* c);
   /// consecutive_failures_ = the most failures in a row of any connection.
   void CountFailures();
+  /// After a symbol-list refresh: topics whose symbol left the list (or stopped trading) are
+  /// marked delisted and their streams told; a symbol listed again resumes.
+  void ApplyListing(Time now);
   void HandlePush(Conn* c, const Frame& f, int64_t recv_ns);
   /// Stages the event in scratch_ for its ring; published at the end of the socket read (or every
   /// PublishBatch::kMaxEvents), so a read's events go in under one ring lock per run of one topic.

@@ -40,7 +40,7 @@ class UpstreamTest : public ::testing::Test {
     opt.seed = 7;
     hub_ = std::make_unique<Hub>(HubOptions{}, clock_);
     http_.responder = [this](const net::HttpRequest& r) {
-      if (r.target.rfind("/api/v1/futures/market/trading_pairs", 0) == 0) return HttpOk(kPairs);
+      if (r.target.rfind("/api/v1/futures/market/trading_pairs", 0) == 0) return HttpOk(pairs_);
       if (r.target.rfind("/api/v1/futures/market/depth", 0) == 0) {
         return HttpOk(R"({"code":0,"msg":"Success","data":{"asks":[["101","1"]],"bids":[["100","2"],["99","3"]]}})");
       }
@@ -130,6 +130,7 @@ class UpstreamTest : public ::testing::Test {
   ManualExecutor io_;
   FakeWsFactory ws_{&io_, &clock_};
   FakeHttpClient http_{&io_};
+  std::string pairs_ = kPairs;  ///< what trading_pairs answers
   net::HttpResult rest_fail_ = [] {
     net::HttpResult r;
     r.response.status = 500;
@@ -551,6 +552,84 @@ TEST_F(UpstreamTest, StaleTopicIsReportedProbedAndRecovers) {
   Advance(Ms(100));
   EXPECT_TRUE(up_->ready());
   EXPECT_EQ(up_->stats().stale_topics.load(), 0);
+}
+
+TEST_F(UpstreamTest, ATopicSilentOnALiveConnectionIsSubscribedAgain) {
+  // The exchange stops sending one book while the connection answers pings (it dropped the
+  // subscription): after the probe's pong and another threshold, it is asked for again, once.
+  UpstreamOptions opt;
+  opt.stale_book = Ms(1000);
+  opt.rest_fallback = false;
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  Subscribe({Ref("depth_book15", "BTCUSDT")});
+  Advance(Ms(300));
+  Ws(0).Text(Book("BTCUSDT", "1"));
+  Run();
+  ASSERT_EQ(SubscribeArgs(0, "subscribe", "depth_book15", "BTCUSDT"), 1);
+  Advance(Ms(1200));  // stale: probe
+  ASSERT_GE(Count(0, "\"op\":\"ping\""), 1);
+  Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
+  Run();
+  Advance(Ms(1500));
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "depth_book15", "BTCUSDT"), 2);
+  Advance(Ms(5000));  // once per silence
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "depth_book15", "BTCUSDT"), 2);
+  Ws(0).Text(Book("BTCUSDT", "2"));
+  Run();
+  Advance(Ms(100));
+  EXPECT_TRUE(up_->ready());
+}
+
+TEST_F(UpstreamTest, ADelistedSymbolIsReportedAndDoesNotHoldReadinessDown) {
+  UpstreamOptions opt;
+  opt.stale_book = Ms(1000);
+  opt.symbol_refresh = Ms(2000);
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  auto& sink = Subscribe({Ref("depth_book15", "ETHUSDT"), Ref("depth_book15", "BTCUSDT")});
+  Advance(Ms(300));
+  Ws(0).Text(Book("ETHUSDT", "1"));
+  Ws(0).Text(Book("BTCUSDT", "1"));
+  Run();
+  Advance(Ms(100));
+  ASSERT_TRUE(up_->ready());
+  // ETHUSDT leaves the exchange's list and goes silent; BTCUSDT goes on.
+  pairs_ = R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","base":"BTC","quote":"USDT","basePrecision":4,"quotePrecision":1,"symbolStatus":"OPEN"}]})";
+  const int depth_polls = http_.CountTarget("/api/v1/futures/market/depth?symbol=ETHUSDT&limit=15");
+  // BTCUSDT keeps flowing and the connection answers pings.
+  auto live_for = [&](int tenths) {
+    for (int i = 0; i < tenths; ++i) {
+      Ws(0).Text(Book("BTCUSDT", "1"));
+      Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
+      Run();
+      Advance(Ms(100));
+    }
+  };
+  live_for(80);
+  ASSERT_TRUE(sink.WaitFor([](const auto& ev) {
+    for (const auto& e : ev) {
+      if (e.has_status() && e.status().state() == StreamStatus::STATE_STALE &&
+          e.status().reason().find("ETHUSDT") != std::string::npos &&
+          e.status().reason().find("no data will come") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  }));
+  EXPECT_TRUE(up_->ready()) << "one delisted symbol took the whole gateway out of service";
+  EXPECT_EQ(http_.CountTarget("/api/v1/futures/market/depth?symbol=ETHUSDT&limit=15"), depth_polls);
+  // Listed again: it counts again (silent, so stale, so not ready) until its data returns.
+  pairs_ = kPairs;
+  live_for(32);
+  EXPECT_FALSE(up_->ready());
+  Ws(0).Text(Book("ETHUSDT", "2"));
+  Ws(0).Text(Book("BTCUSDT", "2"));
+  Run();
+  Advance(Ms(100));
+  EXPECT_TRUE(up_->ready());
 }
 
 TEST_F(UpstreamTest, BackoffGrowsAndTheBreakerOpensAfterRepeatedFailures) {
