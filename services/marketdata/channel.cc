@@ -156,6 +156,11 @@ int64_t CandleOpenTimeMs(v1::KlineInterval interval, int64_t ts_ms) {
   return FloorDiv(ts_ms, ms) * ms;
 }
 
+int64_t NextCandleOpenTimeMs(v1::KlineInterval interval, int64_t open_ms) {
+  // One nominal interval on (31 days for a month) lands inside the next candle: 28-31 days.
+  return CandleOpenTimeMs(interval, CandleOpenTimeMs(interval, open_ms) + IntervalMs(interval));
+}
+
 std::string UpperSymbol(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

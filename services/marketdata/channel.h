@@ -50,6 +50,8 @@ int64_t IntervalMs(v1::KlineInterval interval);
 /// Open time (UTC boundaries) of the candle containing `ts_ms`: epoch-aligned for fixed intervals,
 /// Monday 00:00 for weeks, the first of the month for months.
 int64_t CandleOpenTimeMs(v1::KlineInterval interval, int64_t ts_ms);
+/// Open time of the candle after the one that opened at `open_ms` (months are not 31 days).
+int64_t NextCandleOpenTimeMs(v1::KlineInterval interval, int64_t open_ms);
 
 /// Upper-cases an ASCII symbol.
 std::string UpperSymbol(std::string_view s);

@@ -202,7 +202,7 @@ class KlinePager : public std::enable_shared_from_this<KlinePager> {
       // for it).
       if (!newest_ && (to < all.size() || next_ <= end_)) {
         const int64_t resume = to > 0 && (to < all.size() || to >= limit_)
-                                   ? all[to - 1].open_time_ms() + IntervalMs(interval_)
+                                   ? NextCandleOpenTimeMs(interval_, all[to - 1].open_time_ms())
                                    : next_;
         context_->AddTrailingMetadata(kKlinesTruncatedKey, "true");
         context_->AddTrailingMetadata(kKlinesNextStartKey, std::to_string(resume));

@@ -73,5 +73,19 @@ TEST(Channel, CandleOpenTimes) {
   EXPECT_EQ(UpperSymbol("btcUsdt"), "BTCUSDT");
 }
 
+TEST(Channel, NextCandleOpenTimes) {
+  // Months: where a client resumes paging (x-bitunix-next-start-time-ms); 31 days after
+  // 1 February is 4 March, which would skip the March candle.
+  const auto at = [](const char* iso) { return *ParseIso8601Ms(iso); };
+  EXPECT_EQ(NextCandleOpenTimeMs(v1::KLINE_INTERVAL_1MONTH, at("2026-01-01T00:00:00Z")), at("2026-02-01T00:00:00Z"));
+  EXPECT_EQ(NextCandleOpenTimeMs(v1::KLINE_INTERVAL_1MONTH, at("2026-02-01T00:00:00Z")), at("2026-03-01T00:00:00Z"));
+  EXPECT_EQ(NextCandleOpenTimeMs(v1::KLINE_INTERVAL_1MONTH, at("2024-02-01T00:00:00Z")), at("2024-03-01T00:00:00Z"));
+  EXPECT_EQ(NextCandleOpenTimeMs(v1::KLINE_INTERVAL_1MONTH, at("2026-04-01T00:00:00Z")), at("2026-05-01T00:00:00Z"));
+  EXPECT_EQ(NextCandleOpenTimeMs(v1::KLINE_INTERVAL_1MONTH, at("2026-12-01T00:00:00Z")), at("2027-01-01T00:00:00Z"));
+  EXPECT_EQ(NextCandleOpenTimeMs(v1::KLINE_INTERVAL_1W, at("2026-09-21T00:00:00Z")), at("2026-09-28T00:00:00Z"));
+  EXPECT_EQ(NextCandleOpenTimeMs(v1::KLINE_INTERVAL_1M, at("2026-09-23T13:47:00Z")), at("2026-09-23T13:48:00Z"));
+  EXPECT_EQ(NextCandleOpenTimeMs(v1::KLINE_INTERVAL_4H, at("2026-09-23T12:00:00Z")), at("2026-09-23T16:00:00Z"));
+}
+
 }  // namespace
 }  // namespace bx::md
