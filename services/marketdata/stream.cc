@@ -236,7 +236,7 @@ void Stream::SetIdleLocked(bool idle) {
   idle_counted_ = idle;
 }
 
-void Stream::ReadTopicsLocked(uint64_t* complete_gseq, absl::Status* end) {
+void Stream::ReadTopicsLocked(uint64_t cap, uint64_t* complete_gseq, absl::Status* end) {
   const HubOptions& opt = hub_->options();
   HubStats& stats = hub_->stats();
   const int64_t min_recv_ns =
@@ -255,7 +255,7 @@ void Stream::ReadTopicsLocked(uint64_t* complete_gseq, absl::Status* end) {
       break;
     }
     const bool conflate = t.policy == OverflowPolicy::kConflate && t.ring->spec().is_state();
-    ReadOutcome r = t.ring->Read(&cursor, conflate ? 0 : min_recv_ns, conflate, &builder_, close_gseq_);
+    ReadOutcome r = t.ring->Read(&cursor, conflate ? 0 : min_recv_ns, conflate, &builder_, cap);
     cursors_[i].store(cursor, std::memory_order_release);
     if (r.truncated) *complete_gseq = std::min(*complete_gseq, r.next_gseq - 1);
     if (r.conflated) stats.conflated.fetch_add(r.conflated, std::memory_order_relaxed);
@@ -298,26 +298,47 @@ Stream::Next Stream::BuildLocked(BatchBuffer* out, absl::Status* finish) {
   }
   const HubOptions& opt = hub_->options();
   builder_.Reset(opt.max_batch_events, opt.max_batch_bytes);
-  uint64_t complete_gseq = std::numeric_limits<uint64_t>::max();
-  absl::Status end;
-  ReadTopicsLocked(&complete_gseq, &end);
-  if (!end.ok()) {
-    builder_.Reset(0, 0);
-    *finish = std::move(end);
-    return Next::kFinish;
-  }
-  if (has_control_.load(std::memory_order_relaxed)) {
-    // Stream-local events go in once every event published before them is in the batch.
-    size_t kept = 0;
-    for (auto& c : control_) {
-      if (c.key.gseq <= complete_gseq) {
-        builder_.Add(c.bytes, c.layout, c.key, 0);
-      } else {
-        control_[kept++] = std::move(c);
+  // Stream-local events (status, gaps) go in once every event published before them is in.
+  // While one waits, no event published after it is read: so it is neither overtaken by later
+  // events nor starved by a backlog that fills every batch (the events before it are finite).
+  // The batch is filled segment by segment, up to each waiting event in turn.
+  while (true) {
+    uint64_t cap = close_gseq_;
+    bool capped = false;
+    if (has_control_.load(std::memory_order_relaxed)) {
+      for (const auto& c : control_) {
+        if (c.key.gseq < cap) {
+          cap = c.key.gseq;
+          capped = true;
+        }
       }
     }
-    control_.resize(kept);
-    has_control_.store(!control_.empty(), std::memory_order_release);
+    uint64_t complete_gseq = std::numeric_limits<uint64_t>::max();
+    absl::Status end;
+    ReadTopicsLocked(cap, &complete_gseq, &end);
+    if (!end.ok()) {
+      builder_.Reset(0, 0);
+      *finish = std::move(end);
+      return Next::kFinish;
+    }
+    complete_gseq = std::min(complete_gseq, cap);
+    if (has_control_.load(std::memory_order_relaxed)) {
+      size_t kept = 0;
+      for (size_t i = 0; i < control_.size(); ++i) {
+        Control& c = control_[i];
+        if (c.key.gseq <= complete_gseq) {
+          builder_.Add(c.bytes, c.layout, c.key, 0);
+        } else if (kept++ != i) {
+          // Not onto itself: a self-move-assigned std::string may come out empty, and a held
+          // status then went out as an empty event (its seq used, the event gone).
+          control_[kept - 1] = std::move(c);
+        }
+      }
+      control_.resize(kept);
+      has_control_.store(!control_.empty(), std::memory_order_release);
+    }
+    // Next segment only if this one was read to its end and the batch has room.
+    if (!capped || complete_gseq < cap || !builder_.HasRoom()) break;
   }
   if (builder_.events() == 0) {
     if (closing_ && control_.empty()) {

@@ -105,7 +105,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void PostControl(std::string bytes, const EventLayout& layout);
   void PushControlLocked(std::string bytes, const EventLayout& layout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Next BuildLocked(BatchBuffer* out, absl::Status* finish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ReadTopicsLocked(uint64_t* complete_gseq, absl::Status* end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReadTopicsLocked(uint64_t cap, uint64_t* complete_gseq, absl::Status* end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetIdleLocked(bool idle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<std::string> SymbolsOrAll(const std::vector<std::string>& symbols) const;
 

@@ -448,6 +448,56 @@ TEST_F(HubTest, StatusIsOrderedAfterEarlierEventsAndListsAffectedSymbols) {
   EXPECT_EQ(sink.events()[8].status().symbols_size(), 0);
 }
 
+TEST_F(HubTest, AStatusIsNeitherOvertakenNorStarvedByABacklogLargerThanABatch) {
+  // A lagging stream on two busy trade topics, batches of 4: the status posted after the first
+  // 20 events comes right after them, before any later event, though every batch is full.
+  MakeHub({.max_batch_events = 4});
+  TopicRing* a = hub_->Topic("trade:AUSDT", "AUSDT", kTradeSpec);
+  TopicRing* b = hub_->Topic("trade:BUSDT", "BUSDT", kTradeSpec);
+  auto stream = NewStream({a, b});
+  RecordingSink& sink = StartWith(stream, false);
+  ASSERT_TRUE(sink.WaitInFlight());
+  for (int i = 0; i < 10; ++i) {
+    PublishTrade(a, "a" + std::to_string(i));
+    PublishTrade(b, "b" + std::to_string(i));
+  }
+  stream->PostStatus(StreamStatus::STATE_RECONNECTING, "websocket closed", {});
+  for (int i = 10; i < 20; ++i) {
+    PublishTrade(a, "a" + std::to_string(i));
+    PublishTrade(b, "b" + std::to_string(i));
+  }
+  // The client reads on while both topics keep receiving more than a batch per write.
+  int next = 20;
+  for (int round = 0; round < 15; ++round) {
+    sink.Ack();
+    ASSERT_TRUE(sink.WaitInFlight());
+    for (int k = 0; k < 3; ++k, ++next) {
+      PublishTrade(a, "a" + std::to_string(next));
+      PublishTrade(b, "b" + std::to_string(next));
+    }
+  }
+  auto ev = sink.events();
+  size_t status_at = ev.size();
+  for (size_t i = 0; i < ev.size(); ++i) {
+    if (ev[i].has_status() && ev[i].status().state() == StreamStatus::STATE_RECONNECTING) status_at = i;
+  }
+  EXPECT_TRUE(sink.parse_ok());
+  ASSERT_LT(status_at, ev.size()) << "the status never came while the backlog lasted";
+  int before = 0;
+  for (size_t i = 0; i < status_at; ++i) {
+    if (!ev[i].has_trade()) continue;
+    ++before;
+    EXPECT_LT(std::stoi(ev[i].trade().price().substr(1)), 10) << "a later trade overtook the status";
+  }
+  EXPECT_EQ(before, 20);
+  // Every event of every batch parsed (a held status once went out as an empty event: its seq
+  // used, the event gone).
+  size_t in_batches = 0;
+  for (const auto& batch : sink.batches()) in_batches += static_cast<size_t>(batch.events_size());
+  EXPECT_EQ(in_batches, ev.size());
+  ExpectSeqContiguous(ev);
+}
+
 // A read's events staged and published together come out exactly as if published one by one:
 // same order across topics, consecutive gseqs, every ring holding its own events.
 TEST_F(HubTest, StagedEventsArePublishedInOrderWithConsecutiveGseqs) {
