@@ -473,6 +473,10 @@ class Pool final : public std::enable_shared_from_this<Pool> {
       return;
     }
     call->phase = Call::Phase::kReading;
+    ReadHeader(conn, call);
+  }
+
+  void ReadHeader(const ConnPtr& conn, const CallPtr& call) {
     conn->parser.emplace();
     conn->parser->header_limit(kHeaderLimit);
     conn->parser->body_limit(options_.max_body_bytes);
@@ -494,6 +498,13 @@ class Pool final : public std::enable_shared_from_this<Pool> {
         return;
       }
       FailExchange(conn, call, ec, true, "waiting for the response");
+      return;
+    }
+    const unsigned status = conn->parser->get().result_int();
+    if (status >= 100 && status < 200 && status != 101) {
+      // An interim response (100 Continue, 103 Early Hints): the final one follows on the same
+      // connection (RFC 9110 §15.2). Taking it for the answer would lose the real reply.
+      ReadHeader(conn, call);
       return;
     }
     call->response.received_ns = clock_.NowNs();

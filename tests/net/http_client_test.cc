@@ -451,6 +451,24 @@ TEST_F(HttpClientTest, DestroyingTheClientCancelsPendingRequests) {
   }
 }
 
+TEST_F(HttpClientTest, AnInterimResponseIsSkippedForTheFinalOne) {
+  // 103 Early Hints before the answer: the caller gets the 200 and its body, and the
+  // connection stays usable.
+  TestHttpServer server([](const SeenRequest&) {
+    Reply r = Ok();
+    r.interim_status = 103;
+    return r;
+  });
+  auto client = MakeClient(Local(server.port()));
+  for (int i = 0; i < 2; ++i) {
+    HttpResult res = client->SendAndWait(Post("/order", "{}"));
+    ASSERT_TRUE(res.status.ok()) << res.status;
+    EXPECT_EQ(res.response.status, 200);
+    EXPECT_EQ(res.response.body, "{\"code\":0}");
+  }
+  EXPECT_EQ(server.connections_accepted(), 1);
+}
+
 // ---- TLS ----
 
 TEST_F(HttpClientTest, TlsWithCaFileVerifiesAndSendsSni) {

@@ -127,6 +127,13 @@ struct TestHttpServer::Impl {
           break;
       }
       if (reply.hold_until_in_flight > 0) co_await Hold(reply.hold_until_in_flight);
+      if (reply.interim_status != 0) {
+        http::response<http::empty_body> interim{static_cast<http::status>(reply.interim_status), 11};
+        interim.set(http::field::link, "</static/app.css>; rel=preload");
+        http::response_serializer<http::empty_body> sr{interim};
+        co_await http::async_write_header(stream, sr, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+      }
       http::response<http::string_body> res{static_cast<http::status>(reply.status), 11};
       for (const auto& [k, v] : reply.headers) res.insert(k, v);
       res.body() = reply.body;

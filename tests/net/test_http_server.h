@@ -42,6 +42,7 @@ struct Reply {
   std::string body;
   bool close_after = false;  ///< close the connection after the response (keep-alive headers kept)
   int hold_until_in_flight = 0;  ///< delay the reply until this many requests are in flight
+  int interim_status = 0;  ///< first an interim response with this 1xx status (103 Early Hints)
 };
 
 class TestHttpServer {
