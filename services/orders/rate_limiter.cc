@@ -72,6 +72,29 @@ SteadyTime RateLimiter::WindowFreeAt(const BucketData& b, SteadyTime now) const 
   return b.recent[b.recent.size() - limit] + std::chrono::seconds(1) + options_.window_margin;
 }
 
+RateLimiter::GrantSchedule::GrantSchedule(const BucketData& b, SteadyTime now, std::chrono::nanoseconds window)
+    : rate_(b.rate),
+      burst_(b.options.burst),
+      tokens_(b.tokens),
+      limit_(static_cast<size_t>(std::max(1.0, std::floor(b.rate + 1e-9)))),
+      window_(window),
+      t_(now),
+      last_(b.recent.begin(), b.recent.end()) {}
+
+SteadyTime RateLimiter::GrantSchedule::Next() {
+  // The bucket's two rules, replayed forward: a token (refilled at `rate`, up to `burst`), and
+  // at most `limit` grants in any window (1 s + margin). The window's ~9.76/s is slower than the
+  // tokens' 10/s, so estimating from tokens alone queued calls that were refused seconds later.
+  SteadyTime at = t_;
+  if (tokens_ < 1.0) at = t_ + SecondsToNs((1.0 - tokens_) / rate_);
+  if (last_.size() >= limit_) at = std::max(at, last_[last_.size() - limit_] + window_);
+  tokens_ = std::min(burst_, tokens_ + std::chrono::duration<double>(at - t_).count() * rate_) - 1.0;
+  t_ = at;
+  last_.push_back(at);
+  if (last_.size() > limit_) last_.pop_front();
+  return at;
+}
+
 void RateLimiter::Take(BucketData& b, SteadyTime now) {
   b.tokens -= 1.0;
   b.recent.push_back(now);
@@ -112,8 +135,10 @@ void RateLimiter::Acquire(Bucket bucket, Lane lane, SteadyTime deadline, std::st
   }
   auto& queue = b.lanes[static_cast<size_t>(lane)];
   WindowRoom(b, now);
-  const auto wait = std::max<std::chrono::nanoseconds>(
-      SecondsToNs((static_cast<double>(ahead) + 1.0 - b.tokens) / b.rate), WindowFreeAt(b, now) - now);
+  GrantSchedule schedule(b, now, std::chrono::seconds(1) + options_.window_margin);
+  SteadyTime mine = now;
+  for (size_t k = 0; k <= ahead; ++k) mine = schedule.Next();
+  const auto wait = mine - now;
   if (queue.size() >= options_.max_queue_per_lane || now + wait + options_.reserve_after_grant > deadline) {
     ++b.refused;
     Observe(bucket, lane, AcquireOutcome::kRefused, std::chrono::nanoseconds(0));
@@ -164,17 +189,21 @@ void RateLimiter::Service(Bucket bucket, Callbacks& out) {
   }
   // Refuse waiters that can no longer be served before their deadline.
   size_t position = 0;
+  WindowRoom(b, now);
+  GrantSchedule schedule(b, now, std::chrono::seconds(1) + options_.window_margin);
   for (size_t l = 0; l < static_cast<size_t>(kLaneCount); ++l) {
     auto& q = b.lanes[l];
     for (auto it = q.begin(); it != q.end();) {
-      const auto wait = std::max<std::chrono::nanoseconds>(
-          SecondsToNs((static_cast<double>(position) + 1.0 - b.tokens) / b.rate), WindowFreeAt(b, now) - now);
+      // A refused waiter frees its grant for the ones behind it: take the next one only when kept.
+      GrantSchedule tried = schedule;
+      const auto wait = tried.Next() - now;
       if (now + wait + options_.reserve_after_grant > it->deadline) {
         ++b.refused;
         Observe(bucket, static_cast<Lane>(l), AcquireOutcome::kRefused, now - it->enqueued);
         out.emplace_back(std::move(it->done), Refusal(bucket, static_cast<Lane>(l), it->what, wait, position));
         it = q.erase(it);
       } else {
+        schedule = tried;
         ++position;
         ++it;
       }

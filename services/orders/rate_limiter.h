@@ -110,6 +110,20 @@ class RateLimiter {
   void Refill(BucketData& b, SteadyTime now);
   /// Grants the sliding window still allows now, and when the next one will be allowed.
   size_t WindowRoom(BucketData& b, SteadyTime now);
+  /// When the next grants of a bucket can come, from now: tokens and the sliding window both.
+  class GrantSchedule {
+   public:
+    GrantSchedule(const BucketData& b, SteadyTime now, std::chrono::nanoseconds window);
+    /// The time of the next grant (the first call: the grant the head of the line gets).
+    SteadyTime Next();
+
+   private:
+    double rate_, burst_, tokens_;
+    size_t limit_;
+    std::chrono::nanoseconds window_;
+    SteadyTime t_;
+    std::deque<SteadyTime> last_;  ///< the latest grants, at most `limit_`
+  };
   SteadyTime WindowFreeAt(const BucketData& b, SteadyTime now) const;
   void Take(BucketData& b, SteadyTime now);
   /// Removes the waiters whose caller has gone, answering them CANCELLED.

@@ -43,6 +43,30 @@ TEST_F(LimiterTest, BurstIsImmediateThenPacedAtTheRate) {
   EXPECT_EQ(st.queued_granted, 4u);
 }
 
+TEST_F(LimiterTest, AQueuedCallIsNeverRefusedLaterThanItsArrival) {
+  // 100 calls at once, each with 9.75 s: the sliding window (10 per 1 s + margin) serves about
+  // 9.76 per second, not 10. A call is either served before its deadline or refused at once;
+  // none waits seconds just to be refused.
+  RateLimiter rl(sched, Opts(10, 1));
+  const auto start = clock.Steady();
+  int served = 0;
+  std::vector<int64_t> refused_at_ms;
+  for (int i = 0; i < 100; ++i) {
+    rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(9750)), "p", [&](absl::Status s) {
+      if (s.ok()) {
+        ++served;
+      } else {
+        EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+        refused_at_ms.push_back(std::chrono::duration_cast<milliseconds>(clock.Steady() - start).count());
+      }
+    });
+  }
+  sched.Advance(milliseconds(12000));
+  EXPECT_EQ(served + static_cast<int>(refused_at_ms.size()), 100);
+  for (int64_t t : refused_at_ms) EXPECT_EQ(t, 0) << "a call was queued, then refused at " << t << " ms";
+  EXPECT_GE(served, 90);  // and the estimate is not so cautious that it refuses what it could serve
+}
+
 TEST_F(LimiterTest, NoTrailingSecondExceedsTheBudget) {
   // A bucket allowed to save 5 tokens would grant 5 + 10 within the first second: the sliding
   // window keeps every trailing second at 10 (what a strict exchange counts).
