@@ -20,6 +20,7 @@ struct LimiterTest : ::testing::Test {
     return o;
   }
   SteadyTime In(milliseconds d) { return clock.Steady() + d; }
+  void RefusedOnlyOnArrival(double burst);
 };
 
 TEST_F(LimiterTest, BurstIsImmediateThenPacedAtTheRate) {
@@ -46,8 +47,15 @@ TEST_F(LimiterTest, BurstIsImmediateThenPacedAtTheRate) {
 TEST_F(LimiterTest, AQueuedCallIsNeverRefusedLaterThanItsArrival) {
   // 100 calls at once, each with 9.75 s: the sliding window (10 per 1 s + margin) serves about
   // 9.76 per second, not 10. A call is either served before its deadline or refused at once;
-  // none waits seconds just to be refused.
-  RateLimiter rl(sched, Opts(10, 1));
+  // none waits seconds just to be refused. With a burst of 1 and of 5.
+  for (double burst : {1.0, 5.0}) {
+    SCOPED_TRACE(burst);
+    RefusedOnlyOnArrival(burst);
+  }
+}
+
+void LimiterTest::RefusedOnlyOnArrival(double burst) {
+  RateLimiter rl(sched, Opts(10, burst));
   const auto start = clock.Steady();
   int served = 0;
   std::vector<int64_t> refused_at_ms;
