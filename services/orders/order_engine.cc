@@ -132,12 +132,21 @@ struct OrderEngine::Entry {
   Scheduler::TimerId reconcile_timer = 0;
 };
 
-CallScope::Gone OrderEngine::EveryCallerGone(const std::vector<std::shared_ptr<Entry>>& entries) {
+CallScope::Gone OrderEngine::EveryCallerGone(const std::vector<std::shared_ptr<Entry>>& entries,
+                                             CallScope::Gone sender) {
   std::vector<std::weak_ptr<Entry>> weak(entries.begin(), entries.end());
-  return [weak = std::move(weak)] {
+  return [weak = std::move(weak), sender = std::move(sender)] {
+    // A batch's own caller is no waiter of its entries: it is asked first, and an entry with no
+    // waiter then counts as nobody's (a duplicate that attached and left no longer withdraws a
+    // batch whose caller still waits, and a batch whose caller left can be withdrawn).
+    if (sender && !sender()) return false;
     for (const auto& w : weak) {
       auto e = w.lock();
-      if (e == nullptr || e->waiters.empty()) return false;
+      if (e == nullptr) return false;
+      if (e->waiters.empty()) {
+        if (!sender) return false;
+        continue;
+      }
       for (const auto& waiter : e->waiters) {
         if (!waiter.gone || !waiter.gone()) return false;
       }
@@ -830,7 +839,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
 
   std::vector<std::shared_ptr<Entry>> sent_entries;
   for (size_t i : to_send) sent_entries.push_back(entries[i]);
-  CallScope scope(EveryCallerGone(sent_entries));
+  CallScope scope(EveryCallerGone(sent_entries, CallScope::Current()));
   rest_.Call(
       ep::kBatchOrder, {}, BatchOrderBody(symbol, objects), send_deadline,
       Guard([this, batch, record, entries, to_send, deadline](RestResult r) {

@@ -144,8 +144,10 @@ class OrderEngine {
 
   // Placement.
   void SendPlacement(std::shared_ptr<Entry> entry, std::string body, SteadyTime deadline);
-  /// A probe that is true when every caller waiting for these entries' placement has gone.
-  static CallScope::Gone EveryCallerGone(const std::vector<std::shared_ptr<Entry>>& entries);
+  /// A probe that is true when every caller waiting for these entries' placement has gone:
+  /// `sender` (the batch call sending them, when not itself a waiter) and every waiter.
+  static CallScope::Gone EveryCallerGone(const std::vector<std::shared_ptr<Entry>>& entries,
+                                         CallScope::Gone sender = {});
   void OnPlaceReply(std::shared_ptr<Entry> entry, SteadyTime deadline, RestResult r);
   void ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime deadline, int attempt, absl::Status cause);
   void Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceOrderResponse> result);

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common/signing.h"
+#include "services/orders/call_scope.h"
 #include "services/orders/errors.h"
 #include "tests/orders/engine_harness.h"
 
@@ -245,6 +246,53 @@ TEST(OrderEngine, ADuplicateIsAnsweredAtItsOwnDeadlineWhileTheOriginalIsStillInF
   EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/place_order"), 1);
   // The first call still gets its own answer later.
   ASSERT_TRUE(h.sched.AdvanceUntil([&] { return first.has_value(); }, 25s));
+}
+
+TEST(OrderEngine, AQueuedBatchIsWithdrawnOnlyWhenItsOwnCallerHasGone) {
+  RateLimiterOptions limits = testing::GenerousLimits();
+  limits.buckets[static_cast<size_t>(Bucket::kBatch)] = {1, 1};
+  EngineHarness h(limits);
+  h.LoadRules();
+  auto batch_of = [](const std::string& cid) {
+    v1::BatchPlaceOrdersRequest b;
+    b.set_symbol("BTCUSDT");
+    *b.add_orders() = LimitBuy(cid);
+    return b;
+  };
+  ASSERT_TRUE(h.Run(&OrderEngine::BatchPlaceOrders, batch_of("bw-0")).ok());  // uses the token
+  // A batch waits for the next token; a duplicate of its order attaches, then leaves.
+  bool batch_gone = false, dup_gone = false;
+  std::optional<absl::StatusOr<v1::BatchPlaceOrdersResponse>> batch;
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> dup;
+  {
+    CallScope scope([&] { return batch_gone; });
+    h.engine.BatchPlaceOrders(batch_of("bw-1"), h.In(10s), [&](auto r) { batch = std::move(r); });
+  }
+  {
+    CallScope scope([&] { return dup_gone; });
+    h.engine.PlaceOrder(LimitBuy("bw-1"), h.In(10s), [&](auto r) { dup = std::move(r); });
+  }
+  dup_gone = true;
+  ASSERT_TRUE(h.sched.AdvanceUntil([&] { return batch.has_value(); }, 5s));
+  ASSERT_TRUE(batch->ok()) << batch->status();
+  EXPECT_EQ((*batch)->results(0).result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(h.exchange.CountClientId("bw-1"), 1u);
+  // A batch whose own caller has gone while it waits is withdrawn: never sent.
+  h.sched.Advance(2s);
+  const int sent = h.exchange.calls("/api/v1/futures/trade/batch_order");
+  ASSERT_TRUE(h.Run(&OrderEngine::BatchPlaceOrders, batch_of("bw-2")).ok());  // uses the token
+  batch.reset();
+  batch_gone = false;
+  {
+    CallScope scope([&] { return batch_gone; });
+    h.engine.BatchPlaceOrders(batch_of("bw-3"), h.In(10s), [&](auto r) { batch = std::move(r); });
+  }
+  batch_gone = true;
+  ASSERT_TRUE(h.sched.AdvanceUntil([&] { return batch.has_value(); }, 5s));
+  EXPECT_FALSE(batch->ok());
+  EXPECT_EQ(Reason(batch->status()), "WITHDRAWN") << batch->status();
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/batch_order"), sent + 1);  // bw-2 only
+  EXPECT_EQ(h.exchange.CountClientId("bw-3"), 0u);
 }
 
 TEST(OrderEngine, AResubmissionIsItsPlacementEvenWhenTodaysRulesRefuseTheOrder) {
