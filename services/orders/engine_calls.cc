@@ -183,8 +183,13 @@ void OrderEngine::ModifyOrder(v1::ModifyOrderRequest req, SteadyTime deadline, R
   const std::string symbol = NormalizeSymbol(req.symbol());
   std::string body = ModifyOrderBody(req, symbol);
   if (RefuseInDryRun(ep::kModifyOrder, {}, body, [&done](absl::Status s) { done(std::move(s)); })) return;
+  // Keep part of the deadline for reading the order back if the answer is lost.
+  const SteadyTime now = scheduler_.clock().Steady();
+  const auto remaining = deadline - now;
+  const SteadyTime send_deadline =
+      remaining > 2 * options_.resolve_reserve ? deadline - options_.resolve_reserve : now + remaining / 2;
   rest_.Call(
-      ep::kModifyOrder, {}, std::move(body), deadline,
+      ep::kModifyOrder, {}, std::move(body), send_deadline,
       Guard([this, req, deadline, done = std::move(done)](RestResult r) mutable {
         if (r.outcome == Outcome::kOk) {
           OrderAck ack = ParseOrderAck(r.data);
@@ -235,8 +240,28 @@ void OrderEngine::GetOrder(v1::GetOrderRequest req, SteadyTime deadline, Reply<v
   QueryParams q = ref.order_id().empty() ? QueryParams{{"clientId", ref.client_id()}}
                                          : QueryParams{{"orderId", ref.order_id()}};
   const std::string client_id = ref.client_id();
+  // The exchange's "not found" (20007) for a client id whose placement is being resolved says
+  // so: the order may still appear.
+  Reply<v1::GetOrderResponse> noted = [this, client_id, done = std::move(done)](
+                                          absl::StatusOr<v1::GetOrderResponse> r) mutable {
+    if (!r.ok() && r.status().code() == absl::StatusCode::kNotFound && !client_id.empty()) {
+      if (auto p = Placement(client_id);
+          p && (p->state == PlacementState::kUnknown || p->state == PlacementState::kInFlight) &&
+          r.status().message().find("still being") == std::string_view::npos) {
+        absl::Status s(r.status().code(),
+                       absl::StrCat(r.status().message(),
+                                    p->state == PlacementState::kUnknown
+                                        ? "; a placement with this client id had a lost answer and is still being "
+                                          "reconciled: it may appear"
+                                        : "; a placement with this client id is still being sent: it may appear"));
+        r.status().ForEachPayload([&s](absl::string_view url, const absl::Cord& payload) { s.SetPayload(url, payload); });
+        return done(std::move(s));
+      }
+    }
+    done(std::move(r));
+  };
   Simple<v1::GetOrderResponse>(
-      ep::kGetOrderDetail, std::move(q), "", deadline, std::move(done),
+      ep::kGetOrderDetail, std::move(q), "", deadline, std::move(noted),
       [this, client_id](const Json& data) -> absl::StatusOr<v1::GetOrderResponse> {
         const Json* obj = &data;
         if (data.is_array() && !data.empty()) obj = &data.front();

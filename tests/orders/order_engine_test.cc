@@ -717,6 +717,22 @@ TEST(OrderEngine, AmbiguousModifyIsResolvedByReadingTheOrder) {
   EXPECT_NE(tp_lost.status().message().find("TP/SL"), std::string::npos) << tp_lost.status();
 }
 
+TEST(OrderEngine, AModifyWhoseAnswerNeverComesIsStillReadBackWithinAShortDeadline) {
+  // The exchange applies the change and never answers. The request is sent with part of the
+  // call's deadline kept back, so the order can still be read and the change confirmed.
+  EngineHarness h;
+  h.LoadRules();
+  ASSERT_TRUE(h.Place(LimitBuy("m-2")).ok());
+  h.exchange.AddFault({"/api/v1/futures/trade/modify_order", FaultKind::kHang, /*after=*/true});
+  v1::ModifyOrderRequest m;
+  m.set_symbol("BTCUSDT");
+  m.mutable_order()->set_client_id("m-2");
+  m.set_price("61000");
+  auto r = h.Run(&OrderEngine::ModifyOrder, m, std::chrono::milliseconds(4000));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/modify_order"), 1);
+}
+
 TEST(OrderEngine, CancelByClientIdAndUnknownOrder) {
   EngineHarness h;
   h.LoadRules();
@@ -787,6 +803,18 @@ TEST(OrderEngine, GetOrderAndNotFound) {
   g.mutable_order()->set_client_id("nope");
   auto nf = h.Run(&OrderEngine::GetOrder, g);
   EXPECT_EQ(nf.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(nf.status().message().find("reconciled"), std::string::npos) << nf.status();
+  // A client id whose placement is UNKNOWN: "not found" says it may still appear, and keeps the
+  // exchange's error details.
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kReset, false});
+  ASSERT_EQ(h.Place(LimitBuy("g-unk"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  g.mutable_order()->set_client_id("g-unk");
+  auto unk = h.Run(&OrderEngine::GetOrder, g);
+  EXPECT_EQ(unk.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(unk.status().message().find("still being reconciled"), std::string::npos) << unk.status();
+  auto detail = GetExchangeError(unk.status());
+  ASSERT_TRUE(detail.has_value());
+  EXPECT_EQ(detail->code(), 20007);
 }
 
 TEST(OrderEngine, SkewFromDateHeadersCorrectsTimestamps) {
