@@ -694,6 +694,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
     std::string client_id;
     std::string fingerprint;
     OrderedJson object;
+    bool invalid_today = false;  ///< a resubmission today's rules refuse: answered, never sent
   };
   std::vector<Item> items;
   std::set<std::string> seen_ids;
@@ -704,12 +705,24 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
     }
     o.set_symbol(symbol);
     std::string rule;
+    bool invalid_today = false;
     if (absl::Status s = ValidatePlaceOrder(o, rules.get(), &rule); !s.ok()) {
-      if (metrics_) metrics_->ValidationRefusal(rule);
-      return done(MakeError(s.code(), absl::StrCat("orders[", i, "]: ", std::string(s.message())),
-                            reason::kValidation));
+      // As for PlaceOrder: a resubmission of a known placement is answered from the table even if
+      // today's rules refuse the order; anything else fails the whole batch.
+      auto it = o.client_id().empty() || req.dry_run() || options_.mode == Mode::kDryRun
+                    ? entries_.end()
+                    : entries_.find(o.client_id());
+      invalid_today = it != entries_.end() && !it->second->foreign &&
+                      it->second->state != PlacementState::kAbsent &&
+                      it->second->fingerprint == Fingerprint(o, symbol);
+      if (!invalid_today) {
+        if (metrics_) metrics_->ValidationRefusal(rule);
+        return done(MakeError(s.code(), absl::StrCat("orders[", i, "]: ", std::string(s.message())),
+                              reason::kValidation));
+      }
     }
     Item item;
+    item.invalid_today = invalid_today;
     item.client_id = o.client_id().empty() ? GenerateClientId() : o.client_id();
     if (!seen_ids.insert(item.client_id).second) {
       return done(Invalid(absl::StrCat("client id ", item.client_id, " appears twice in the batch")));
@@ -770,6 +783,10 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
         if (metrics_) metrics_->DedupeHit();
         waiting.push_back(i);
         entries[i] = e;
+        continue;
+      }
+      if (items[i].invalid_today) {  // kUnknown, refused by today's rules: nothing is re-sent
+        r->set_result(v1::PLACE_RESULT_UNKNOWN);
         continue;
       }
       // kUnknown / kAbsent: send again under the same client id (30042 protects a late first try).

@@ -318,6 +318,19 @@ TEST(OrderEngine, AResubmissionIsItsPlacementEvenWhenTodaysRulesRefuseTheOrder) 
   EXPECT_EQ(h.engine.Placement("unk-r")->state, OrderEngine::PlacementState::kUnknown);
   // A different order under a known id is still refused by the rules first.
   EXPECT_EQ(h.Place(LimitBuy("acc-1", "0.02")).status().code(), absl::StatusCode::kFailedPrecondition);
+  // The same in a batch: known ids are answered, nothing is sent; a new order fails the batch.
+  v1::BatchPlaceOrdersRequest b;
+  b.set_symbol("BTCUSDT");
+  *b.add_orders() = LimitBuy("acc-1");
+  *b.add_orders() = LimitBuy("unk-r");
+  auto batch = h.Run(&OrderEngine::BatchPlaceOrders, b);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ(batch->results(0).result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(batch->results(1).result(), v1::PLACE_RESULT_UNKNOWN);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/batch_order"), 0);
+  *b.add_orders() = LimitBuy("new-b");
+  EXPECT_EQ(h.Run(&OrderEngine::BatchPlaceOrders, b).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/batch_order"), 0);
 }
 
 TEST(OrderEngine, AfterCloseNothingReachesTheTransport) {
