@@ -469,8 +469,10 @@ class Session final : public SessionBase {
   void OnCloseFrame(std::string_view payload) {
     WsClose close;
     if (!ParseWsClose(payload, &close)) {
-      FailWithClose(1002, absl::UnavailableError(
-                              absl::StrCat("protocol error: close frame with a 1-byte payload", Where())));
+      FailWithClose(1002, absl::UnavailableError(absl::StrCat(
+                              "protocol error: close frame with a 1-byte payload or a status code no endpoint may "
+                              "send (1005, 1006, 1015, reserved)",
+                              Where())));
       return;
     }
     if (close_requested_) {  // the answer to ours

@@ -135,7 +135,11 @@ bool ParseWsClose(std::string_view payload, WsClose* out) {
   if (payload.size() < 2) return false;
   out->code = (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]);
   out->reason = payload.substr(2);
-  return true;
+  // Codes no endpoint may put in a close frame (RFC 6455 7.4.1/7.4.2; 1005, 1006 and 1015 are
+  // only for reporting, 1004 and 1016-2999 reserved): answering one would echo it.
+  const uint16_t c = out->code;
+  const bool valid = (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) || (c >= 3000 && c <= 4999);
+  return valid;
 }
 
 void AppendWsClientFrame(std::string* out, WsOpcode op, std::string_view payload, uint32_t mask) {

@@ -176,6 +176,13 @@ TEST(WsClose, ParsesCodeAndReason) {
   EXPECT_EQ(c.code, 4001);
   EXPECT_EQ(c.reason, "bye");
   EXPECT_FALSE(ParseWsClose("\x03", &c));
+  // Codes that may never be sent in a close frame are a protocol error, not something to echo.
+  for (uint16_t bad : {999, 1004, 1005, 1006, 1015, 1016, 2999, 5000}) {
+    EXPECT_FALSE(ParseWsClose(WsClosePayload(bad), &c)) << bad;
+  }
+  for (uint16_t good : {1000, 1001, 1003, 1007, 1011, 1014, 3000, 4999}) {
+    EXPECT_TRUE(ParseWsClose(WsClosePayload(good), &c)) << good;
+  }
   EXPECT_EQ(WsClosePayload(1000), std::string("\x03\xe8", 2));
   EXPECT_EQ(WsClosePayload(4001, std::string(200, 'r')).size(), 125u);
 }
