@@ -36,6 +36,13 @@ Hms Split(int64_t secs) {
 
 }  // namespace
 
+unsigned DaysInMonth(int64_t year, unsigned month) {
+  static constexpr unsigned kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (month < 1 || month > 12) return 0;
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return month == 2 && leap ? 29 : kDays[month - 1];
+}
+
 int64_t DaysFromCivil(CivilDate d) {
   const int64_t y = d.year - (d.month <= 2 ? 1 : 0);
   const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -77,8 +84,9 @@ std::optional<int64_t> ParseIso8601Ms(std::string_view s) {
       !ReadDigits(s, &pos, 2, &second)) {
     return std::nullopt;
   }
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
-    return std::nullopt;
+  if (month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, static_cast<unsigned>(month)) || hour > 23 ||
+      minute > 59 || second > 60) {
+    return std::nullopt;  // 30 February is no date (it used to roll over into March)
   }
   int64_t millis = 0;
   if (pos < s.size() && s[pos] == '.') {

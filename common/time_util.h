@@ -15,6 +15,8 @@ struct CivilDate {
   unsigned day;    ///< 1..31
 };
 
+/// Days in `month` (1-12) of `year` (proleptic Gregorian).
+unsigned DaysInMonth(int64_t year, unsigned month);
 /// Days since 1970-01-01 of a date, and back (Howard Hinnant's algorithms).
 int64_t DaysFromCivil(CivilDate d);
 CivilDate CivilFromDays(int64_t days);

@@ -67,9 +67,9 @@ class Scanner {
 };
 
 int64_t ToMs(int year, int month, int day, int h, int m, int s) {
-  static constexpr std::array<int, 12> kDays = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month < 1 || month > 12 || day < 1 || day > kDays[month - 1] || h > 23 || m > 59 || s > 60) {
-    return 0;
+  if (month < 1 || month > 12 || day < 1 || day > static_cast<int>(DaysInMonth(year, static_cast<unsigned>(month))) ||
+      h > 23 || m > 59 || s > 60) {
+    return 0;  // 30 February is no date (it used to roll over into March)
   }
   const int64_t days = DaysFromCivil({year, static_cast<unsigned>(month), static_cast<unsigned>(day)});
   const int64_t secs = days * 86400 + h * 3600 + m * 60 + s;

@@ -15,6 +15,15 @@ TEST(TimeUtil, Iso8601AsTheExchangeSendsIt) {
   EXPECT_EQ(ParseIso8601Ms("2024-02-29T00:00:00Z"), 1709164800000);
   EXPECT_EQ(ParseIso8601Ms("2026-04-07T05:47:47"), std::nullopt);  // no zone
   EXPECT_EQ(ParseIso8601Ms("2026-13-07T05:47:47Z"), std::nullopt);
+  // Days that do not exist are refused, not rolled over into the next month.
+  EXPECT_EQ(ParseIso8601Ms("2026-02-30T00:00:00Z"), std::nullopt);
+  EXPECT_EQ(ParseIso8601Ms("2026-02-29T00:00:00Z"), std::nullopt);
+  EXPECT_EQ(ParseIso8601Ms("2026-04-31T00:00:00Z"), std::nullopt);
+  EXPECT_EQ(ParseIso8601Ms("2000-02-29T00:00:00Z"), 951782400000);
+  EXPECT_EQ(ParseIso8601Ms("1900-02-29T00:00:00Z"), std::nullopt);
+  EXPECT_EQ(DaysInMonth(2024, 2), 29u);
+  EXPECT_EQ(DaysInMonth(2100, 2), 28u);
+  EXPECT_EQ(DaysInMonth(2026, 12), 31u);
   EXPECT_EQ(ParseIso8601Ms("garbage"), std::nullopt);
   EXPECT_EQ(ParseIso8601Ms("2026-04-07T05:47:47Zjunk"), std::nullopt);
   EXPECT_EQ(ParseTimeMs("1775540867000"), 1775540867000);

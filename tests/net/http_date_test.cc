@@ -25,6 +25,9 @@ TEST(ParseHttpDateMs, GarbageIsZero) {
   EXPECT_EQ(ParseHttpDateMs("Sun, 06 Nov 1994 08:49:37 UTC"), 0);
   EXPECT_EQ(ParseHttpDateMs("Sun, 06 Foo 1994 08:49:37 GMT"), 0);
   EXPECT_EQ(ParseHttpDateMs("Sun, 32 Nov 1994 08:49:37 GMT"), 0);
+  EXPECT_EQ(ParseHttpDateMs("Sun, 31 Nov 1994 08:49:37 GMT"), 0);
+  EXPECT_EQ(ParseHttpDateMs("Mon, 30 Feb 2026 08:49:37 GMT"), 0);
+  EXPECT_EQ(ParseHttpDateMs("Sun, 29 Feb 2026 08:49:37 GMT"), 0);
   EXPECT_EQ(ParseHttpDateMs("Sun, 06 Nov 1994 25:49:37 GMT"), 0);
   EXPECT_EQ(ParseHttpDateMs("Sun, 06 Nov 1994 08:49:37 GMT trailing"), 0);
   EXPECT_EQ(ParseHttpDateMs("1700000000"), 0);
