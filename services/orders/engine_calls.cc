@@ -184,10 +184,7 @@ void OrderEngine::ModifyOrder(v1::ModifyOrderRequest req, SteadyTime deadline, R
   std::string body = ModifyOrderBody(req, symbol);
   if (RefuseInDryRun(ep::kModifyOrder, {}, body, [&done](absl::Status s) { done(std::move(s)); })) return;
   // Keep part of the deadline for reading the order back if the answer is lost.
-  const SteadyTime now = scheduler_.clock().Steady();
-  const auto remaining = deadline - now;
-  const SteadyTime send_deadline =
-      remaining > 2 * options_.resolve_reserve ? deadline - options_.resolve_reserve : now + remaining / 2;
+  const SteadyTime send_deadline = SendDeadline(deadline);
   rest_.Call(
       ep::kModifyOrder, {}, std::move(body), send_deadline,
       Guard([this, req, deadline, done = std::move(done)](RestResult r) mutable {

@@ -199,13 +199,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
     // answered with that placement even if the order no longer passes today's rules (the symbol
     // stopped trading, a refresh changed a limit): refusing it would report a live order as
     // failed. Nothing new is sent for it.
-    auto it = req.client_id().empty() || req.dry_run() || options_.mode == Mode::kDryRun
-                  ? entries_.end()
-                  : entries_.find(req.client_id());
-    const bool resubmission = it != entries_.end() && !it->second->foreign &&
-                              it->second->state != PlacementState::kAbsent &&
-                              it->second->fingerprint == Fingerprint(req, symbol);
-    if (!resubmission) {
+    if (!KnownResubmission(req, symbol, req.dry_run())) {
       if (metrics_) metrics_->ValidationRefusal(rule);
       return done(valid);
     }
@@ -270,11 +264,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
                            SendPlacement(e, std::move(body), deadline);
                          } else {
                            MarkUnknown(e);
-                           v1::PlaceOrderResponse resp;
-                           resp.set_result(v1::PLACE_RESULT_UNKNOWN);
-                           resp.set_client_id(e->client_id);
-                           *resp.mutable_order() = e->order;
-                           Settle(e, std::move(resp));
+                           Settle(e, UnknownResponse(*e));
                          }
                        }),
                        /*thorough=*/false);  // a re-send is backed by the exchange's 30042 check
@@ -301,12 +291,22 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
   SendPlacement(e, std::move(body), deadline);
 }
 
-void OrderEngine::SendPlacement(std::shared_ptr<Entry> entry, std::string body, SteadyTime deadline) {
-  // Keep part of the deadline for resolving a lost answer by client id.
+SteadyTime OrderEngine::SendDeadline(SteadyTime deadline) const {
+  // Keep part of the deadline for finding out what happened if the answer is lost.
   const SteadyTime now = scheduler_.clock().Steady();
   const auto remaining = deadline - now;
-  const SteadyTime place_deadline =
-      remaining > 2 * options_.resolve_reserve ? deadline - options_.resolve_reserve : now + remaining / 2;
+  return remaining > 2 * options_.resolve_reserve ? deadline - options_.resolve_reserve : now + remaining / 2;
+}
+
+bool OrderEngine::KnownResubmission(const v1::PlaceOrderRequest& req, const std::string& symbol, bool dry_run) const {
+  if (req.client_id().empty() || dry_run || options_.mode == Mode::kDryRun) return false;
+  auto it = entries_.find(req.client_id());
+  return it != entries_.end() && !it->second->foreign && it->second->state != PlacementState::kAbsent &&
+         it->second->fingerprint == Fingerprint(req, symbol);
+}
+
+void OrderEngine::SendPlacement(std::shared_ptr<Entry> entry, std::string body, SteadyTime deadline) {
+  const SteadyTime place_deadline = SendDeadline(deadline);
   CallScope scope(EveryCallerGone({entry}));  // not just the caller that happens to send it
   rest_.Call(ep::kPlaceOrder, {}, std::move(body), place_deadline,
              Guard([this, entry, deadline](RestResult r) { OnPlaceReply(entry, deadline, std::move(r)); }));
@@ -404,11 +404,7 @@ void OrderEngine::ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime dead
              {"cause", std::string(cause.message())},
              {"lookup", found.ok() ? std::string("not found") : std::string(found.status().message())}});
         MarkUnknown(entry);
-        v1::PlaceOrderResponse resp;
-        resp.set_result(v1::PLACE_RESULT_UNKNOWN);
-        resp.set_client_id(entry->client_id);
-        *resp.mutable_order() = entry->order;
-        Settle(entry, std::move(resp));
+        Settle(entry, UnknownResponse(*entry));
       }),
       /*thorough=*/attempt == 0);
 }
@@ -709,12 +705,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
     if (absl::Status s = ValidatePlaceOrder(o, rules.get(), &rule); !s.ok()) {
       // As for PlaceOrder: a resubmission of a known placement is answered from the table even if
       // today's rules refuse the order; anything else fails the whole batch.
-      auto it = o.client_id().empty() || req.dry_run() || options_.mode == Mode::kDryRun
-                    ? entries_.end()
-                    : entries_.find(o.client_id());
-      invalid_today = it != entries_.end() && !it->second->foreign &&
-                      it->second->state != PlacementState::kAbsent &&
-                      it->second->fingerprint == Fingerprint(o, symbol);
+      invalid_today = KnownResubmission(o, symbol, req.dry_run());
       if (!invalid_today) {
         if (metrics_) metrics_->ValidationRefusal(rule);
         return done(MakeError(s.code(), absl::StrCat("orders[", i, "]: ", std::string(s.message())),
@@ -825,7 +816,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
   auto batch = std::make_shared<BatchState>(BatchState{resp, to_send.size() + waiting.size(), std::move(done)});
   // Writes one item's outcome; the call completes once every sent or waiting item has one.
   auto record = [batch](size_t i, const absl::StatusOr<v1::PlaceOrderResponse>& out) {
-    if (batch->finished) return;  // answered already (the response has been moved out)
+    if (batch->finished) return;  // the call has its answer (a refusal of the whole batch)
     auto* item = batch->resp->mutable_results(static_cast<int>(i));
     if (out.ok()) {
       item->set_result(out->result());
@@ -849,10 +840,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
 
   std::vector<OrderedJson> objects;
   for (size_t i : to_send) objects.push_back(items[i].object);
-  const SteadyTime now = scheduler_.clock().Steady();
-  const auto remaining = deadline - now;
-  const SteadyTime send_deadline =
-      remaining > 2 * options_.resolve_reserve ? deadline - options_.resolve_reserve : now + remaining / 2;
+  const SteadyTime send_deadline = SendDeadline(deadline);
 
   std::vector<std::shared_ptr<Entry>> sent_entries;
   for (size_t i : to_send) sent_entries.push_back(entries[i]);

@@ -143,6 +143,12 @@ class OrderEngine {
   using PlaceDone = std::function<void(absl::StatusOr<v1::PlaceOrderResponse>)>;
 
   // Placement.
+  /// The deadline to send a state-changing request with: the call's, less `resolve_reserve` (or
+  /// half of what is left) for finding out what happened if its answer is lost.
+  SteadyTime SendDeadline(SteadyTime deadline) const;
+  /// Whether `req` resubmits a client id this gateway has placed, is placing or cannot yet tell
+  /// about (same order): answered from the table even if today's rules refuse the order.
+  bool KnownResubmission(const v1::PlaceOrderRequest& req, const std::string& symbol, bool dry_run) const;
   void SendPlacement(std::shared_ptr<Entry> entry, std::string body, SteadyTime deadline);
   /// A probe that is true when every caller waiting for these entries' placement has gone:
   /// `sender` (the batch call sending them, when not itself a waiter) and every waiter.

@@ -188,27 +188,23 @@ void PrivateStream::Subscribe() {
     Log(LogLevel::kInfo, "orders.private", "private feed live");
     hub_.SetStatus(cv1::StreamStatus::STATE_LIVE, "private feed connected");
     Reconcile(/*publish=*/false);  // seeds what we believe is open
-  } else if (!ever_live_) {
-    // Streams opened before the feed ever connected had only their REST snapshot: what changed
-    // since then reaches them as after a reconnect.
-    ever_live_ = true;
-    Log(LogLevel::kInfo, "orders.private", "private feed live; reconciling for the streams opened before it");
-    v1::UpdateEvent gap;
-    gap.set_gateway_ts_ns(scheduler_.clock().NowNs());
-    gap.mutable_gap()->set_reason(cv1::Gap::REASON_UPSTREAM_RECONNECT);
-    Publish(std::move(gap));
-    hub_.SetStatus(cv1::StreamStatus::STATE_RECOVERED,
-                   "private feed connected; what changed since the streams' snapshots follows as snapshot events");
-    Reconcile(/*publish=*/true);
   } else {
-    Log(LogLevel::kInfo, "orders.private", "private feed recovered; reconciling open orders, positions and balance");
+    // A reconnect, or the first connect with streams already open (they had only their REST
+    // snapshot): what changed meanwhile reaches them the same way.
+    const bool first = !ever_live_;
+    ever_live_ = true;
+    Log(LogLevel::kInfo, "orders.private",
+        first ? "private feed live; reconciling for the streams opened before it"
+              : "private feed recovered; reconciling open orders, positions and balance");
     v1::UpdateEvent gap;
     gap.set_gateway_ts_ns(scheduler_.clock().NowNs());
     gap.mutable_gap()->set_reason(cv1::Gap::REASON_UPSTREAM_RECONNECT);
     Publish(std::move(gap));
     hub_.SetStatus(cv1::StreamStatus::STATE_RECOVERED,
-                   "private feed reconnected; open orders, positions and the balance reconciled over REST follow "
-                   "as snapshot events");
+                   first ? "private feed connected; what changed since the streams' snapshots follows as snapshot "
+                           "events"
+                         : "private feed reconnected; open orders, positions and the balance reconciled over REST "
+                           "follow as snapshot events");
     Reconcile(/*publish=*/true);
   }
 }

@@ -81,17 +81,26 @@ RateLimiter::GrantSchedule::GrantSchedule(const BucketData& b, SteadyTime now, s
       t_(now),
       last_(b.recent.begin(), b.recent.end()) {}
 
-SteadyTime RateLimiter::GrantSchedule::Next() {
+SteadyTime RateLimiter::GrantSchedule::Peek() const {
   // The bucket's two rules, replayed forward: a token (refilled at `rate`, up to `burst`), and
   // at most `limit` grants in any window (1 s + margin). The window's ~9.76/s is slower than the
   // tokens' 10/s, so estimating from tokens alone queued calls that were refused seconds later.
   SteadyTime at = t_;
   if (tokens_ < 1.0) at = t_ + SecondsToNs((1.0 - tokens_) / rate_);
   if (last_.size() >= limit_) at = std::max(at, last_[last_.size() - limit_] + window_);
+  return at;
+}
+
+void RateLimiter::GrantSchedule::Take(SteadyTime at) {
   tokens_ = std::min(burst_, tokens_ + std::chrono::duration<double>(at - t_).count() * rate_) - 1.0;
   t_ = at;
   last_.push_back(at);
   if (last_.size() > limit_) last_.pop_front();
+}
+
+SteadyTime RateLimiter::GrantSchedule::Next() {
+  const SteadyTime at = Peek();
+  Take(at);
   return at;
 }
 
@@ -195,15 +204,15 @@ void RateLimiter::Service(Bucket bucket, Callbacks& out) {
     auto& q = b.lanes[l];
     for (auto it = q.begin(); it != q.end();) {
       // A refused waiter frees its grant for the ones behind it: take the next one only when kept.
-      GrantSchedule tried = schedule;
-      const auto wait = tried.Next() - now;
+      const SteadyTime at = schedule.Peek();
+      const auto wait = at - now;
       if (now + wait + options_.reserve_after_grant > it->deadline) {
         ++b.refused;
         Observe(bucket, static_cast<Lane>(l), AcquireOutcome::kRefused, now - it->enqueued);
         out.emplace_back(std::move(it->done), Refusal(bucket, static_cast<Lane>(l), it->what, wait, position));
         it = q.erase(it);
       } else {
-        schedule = tried;
+        schedule.Take(at);
         ++position;
         ++it;
       }

@@ -115,6 +115,10 @@ class RateLimiter {
    public:
     GrantSchedule(const BucketData& b, SteadyTime now, std::chrono::nanoseconds window);
     /// The time of the next grant (the first call: the grant the head of the line gets).
+    SteadyTime Peek() const;
+    /// Books the grant Peek() gave.
+    void Take(SteadyTime at);
+    /// Peek, then Take.
     SteadyTime Next();
 
    private:
