@@ -50,6 +50,7 @@ void TopicRing::Publish(std::span<const StagedEvent> events, uint64_t first_gseq
       if (slots_.size() < capacity_) {
         Resize(slots_.size() * 2);
       } else {
+        NoteFreedTail();
         ++tail_;  // overwrite the oldest: subscribers behind it have overflowed
       }
     }
@@ -73,7 +74,9 @@ ReadOutcome TopicRing::Read(uint64_t* cursor, int64_t min_recv_ns, bool conflate
   uint64_t i = *cursor;
   if (i < tail_) {
     const uint64_t lost = tail_ - i;
-    if (conflate) {
+    // Conflating skips only states a newer one replaced; a freed final state (a candle's last
+    // update) that this reader had not read is a loss like any other.
+    if (conflate && i >= lost_final_end_) {
       out.conflated += lost;
     } else {
       // What Trim freed for age was lost to age; the rest to the ring's capacity.
@@ -124,10 +127,15 @@ std::optional<TopicRing::Latest> TopicRing::LatestCopy() const {
   return Latest{s.bytes, s.layout, s.recv_ns};
 }
 
+void TopicRing::NoteFreedTail() {
+  if (tail_ + 1 < head_ && At(tail_ + 1).conflate_key != At(tail_).conflate_key) lost_final_end_ = tail_ + 1;
+}
+
 void TopicRing::Trim(int64_t min_recv_ns) {
   std::lock_guard<AdaptiveMutex> lock(mu_);
   const uint64_t keep = spec_.is_state() ? 1 : 0;
   while (head_ - tail_ > keep && At(tail_).recv_ns < min_recv_ns) {
+    NoteFreedTail();
     bytes_ -= At(tail_).bytes.capacity();
     std::string().swap(At(tail_).bytes);
     ++tail_;

@@ -95,7 +95,9 @@ class TopicRing {
   std::optional<Latest> LatestCopy() const;
 
   /// Frees events received before `min_recv_ns` (keeping the newest one of a state topic: it is
-  /// the cache). Called periodically so quiet topics do not hold memory.
+  /// the cache). Called periodically so quiet topics do not hold memory. A conflating reader
+  /// that had not read a freed event which was the last of its conflate key (a kline candle's
+  /// final update) is told of a loss, not a conflation: no newer event replaces it.
   void Trim(int64_t min_recv_ns);
   /// Frees every event, the cached state included: the topic's exchange subscription ended, so
   /// its last state would only grow older. Until fresh data arrives, late joiners get no
@@ -123,6 +125,9 @@ class TopicRing {
     return slots_[index & (slots_.size() - 1)];
   }
   void Resize(size_t new_size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// Before the event at tail_ is freed (by age, or overwritten): remembers it when it is the last
+  /// of its conflate key, so conflating readers behind it learn that they lost it.
+  void NoteFreedTail() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string key_;
   const std::string symbol_;
@@ -134,6 +139,9 @@ class TopicRing {
   uint64_t head_ ABSL_GUARDED_BY(mu_) = 0;        // next index to write
   uint64_t tail_ ABSL_GUARDED_BY(mu_) = 0;        // oldest index still held
   uint64_t aged_until_ ABSL_GUARDED_BY(mu_) = 0;  // indexes below this were freed by Trim (age)
+  // One past the newest freed event that was the last of its conflate key (0: none): a conflating
+  // reader whose cursor is below it lost that state for good.
+  uint64_t lost_final_end_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t cache_from_ ABSL_GUARDED_BY(mu_) = 0;  // the newest event (index head_ - 1) is the cache only if head_ > this
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;        // slot storage, kept current for metrics
   std::atomic<uint64_t> published_{0};

@@ -600,6 +600,62 @@ TEST_F(HubTest, TrimFreesOldTradesButKeepsTheLatestState) {
   EXPECT_EQ(r.overflowed, 0u);
 }
 
+// Conflation skips a kline update only for a newer update of the same candle. A candle's final
+// update freed before a slow reader got to it (by age or overwritten) is a loss: the reader is
+// told so, and never silently misses how a candle closed.
+TEST_F(HubTest, AFreedFinalUpdateOfACandleIsALossNotAConflation) {
+  MakeHub({.max_queue_age = std::chrono::milliseconds(100)});
+  constexpr ChannelSpec kKlineSpec{.channel = v1::CHANNEL_KLINE, .interval = v1::KLINE_INTERVAL_1M};
+  TopicRing* kl = hub_->Topic("market_kline_1min:X", "X", kKlineSpec);
+  const EventLayout layout{};
+  uint64_t gseq = 1;
+  auto publish = [&](int64_t candle) { kl->Publish("k", layout, gseq++, clock_.NowNs(), candle); };
+  auto read = [&](uint64_t* cursor) {
+    BatchBuilder b;
+    b.Reset(100, 1 << 20);
+    return kl->Read(cursor, 0, /*conflate=*/true, &b);
+  };
+  publish(60'000);
+  publish(60'000);
+  clock_.Advance(std::chrono::seconds(1));
+  publish(60'000);  // the candle's final update
+  publish(120'000);
+  uint64_t behind = 0;
+  uint64_t past_final = 3;  // has read the final update of 60'000
+  // Trimming only updates a newer one of the same candle replaced: conflation, no loss.
+  kl->Trim(clock_.NowNs() - 1);
+  EXPECT_EQ(kl->size(), 2u);
+  uint64_t c = 0;
+  ReadOutcome r = read(&c);
+  EXPECT_EQ(r.conflated, 2u);
+  EXPECT_EQ(r.aged + r.overflowed, 0u);
+  // Now the final update of 60'000 ages out too: a reader that had not read it lost it.
+  clock_.Advance(std::chrono::seconds(1));
+  publish(120'000);
+  kl->Trim(clock_.NowNs() - 1);
+  EXPECT_EQ(kl->size(), 1u);
+  r = read(&behind);
+  EXPECT_EQ(r.aged, 4u);
+  EXPECT_EQ(r.conflated, 0u);
+  EXPECT_EQ(r.first_kept_gseq, 5u);
+  r = read(&past_final);  // only 120'000's first update was freed under it: replaced, no loss
+  EXPECT_EQ(r.aged + r.overflowed, 0u);
+  EXPECT_EQ(r.conflated, 1u);
+
+  // The same when a full ring overwrites a candle's final update.
+  TopicRing small("market_kline_1min:Y", "Y", kKlineSpec, 4);
+  for (int64_t candle : {60'000, 60'000, 120'000, 120'000, 120'000, 120'000}) {
+    small.Publish("k", layout, gseq++, clock_.NowNs(), candle);
+  }
+  uint64_t slow = 0;  // the two updates of 60'000 were overwritten, its final one among them
+  BatchBuilder b;
+  b.Reset(100, 1 << 20);
+  r = small.Read(&slow, 0, /*conflate=*/true, &b);
+  EXPECT_EQ(r.overflowed, 2u);
+  EXPECT_EQ(r.conflated, 3u);  // of 120'000's four updates only the newest is taken
+  EXPECT_EQ(b.events(), 1u);
+}
+
 // After a reconnect the pre-outage state is hidden from late joiners and unary reads, but a
 // stream that had not read it yet still gets it (no event is taken from under a reader).
 TEST_F(HubTest, HiddenCacheIsNoSnapshotButUnreadEventsStillArrive) {
