@@ -192,6 +192,7 @@ void UpstreamManager::OnOpen(Conn* c, uint64_t gen) {
   // alone proves nothing (a stalled exchange accepts and stays silent).
   for (TopicState* t : c->topics) {
     t->sub = SubState::kQueued;
+    t->on_exchange = false;  // a new socket: the exchange holds nothing for it yet
     t->confirm_retries = 0;
     if (t->health == TopicHealth::kDegraded) {
       // Served from REST: a reconnect alone is no recovery (a stall costs pongs, so the socket is
@@ -293,6 +294,7 @@ void UpstreamManager::OnClosed(Conn* c, uint64_t gen, const absl::Status& reason
   absl::flat_hash_set<const TopicRing*> affected;
   for (TopicState* t : c->topics) {
     if (t->sub != SubState::kNone) t->sub = SubState::kQueued;
+    t->on_exchange = false;  // the socket is gone, and its subscriptions with it
     if (t->health == TopicHealth::kLive || t->health == TopicHealth::kStale) {
       SetHealth(t, TopicHealth::kReconnecting);
       affected.insert(t->ring);
@@ -503,6 +505,7 @@ void UpstreamManager::TrySend(Conn* c, Time now) {
       if (n == 0) msg = "{\"op\":\"subscribe\",\"args\":[";
       AppendArg(&msg, t->symbol, t->channel);
       t->sub = SubState::kSent;
+      t->on_exchange = true;
       t->sent_at = now;
       if (++n >= options_.max_args_per_message) break;
     }
@@ -565,12 +568,14 @@ void UpstreamManager::Unassign(TopicState* t, bool send_unsubscribe) {
   Conn* c = t->conn;
   if (c == nullptr) return;
   c->topics.erase(std::remove(c->topics.begin(), c->topics.end(), t), c->topics.end());
-  if (send_unsubscribe && c->state == ConnState::kOpen &&
-      (t->sub == SubState::kSent || t->sub == SubState::kConfirmed)) {
+  // Also when it waits to be subscribed again (no data after subscribing, or silent): the first
+  // subscribe may hold on the exchange.
+  if (send_unsubscribe && c->state == ConnState::kOpen && t->on_exchange) {
     c->unsubscribe.emplace_back(t->channel, t->symbol);
   }
   t->conn = nullptr;
   t->sub = SubState::kNone;
+  t->on_exchange = false;
   stats_.subscribed_topics.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -897,7 +902,7 @@ std::vector<int> UpstreamManager::SubscriptionsPerConnection() const {
   std::vector<int> out;
   for (const auto& c : conns_) {
     int n = 0;
-    for (TopicState* t : c->topics) n += (t->sub == SubState::kSent || t->sub == SubState::kConfirmed) ? 1 : 0;
+    for (TopicState* t : c->topics) n += t->on_exchange ? 1 : 0;
     out.push_back(n);
   }
   return out;

@@ -152,6 +152,9 @@ class UpstreamManager final : public TopicDemand {
     std::chrono::steady_clock::time_point linger_until{};
     Conn* conn = nullptr;
     SubState sub = SubState::kNone;
+    /// A subscribe for it went out on its connection's current socket and no unsubscribe since:
+    /// the exchange may be feeding it, even while `sub` is back to kQueued for a re-send.
+    bool on_exchange = false;
     std::chrono::steady_clock::time_point sent_at{};
     std::chrono::steady_clock::time_point last_data{};
     int confirm_retries = 0;

@@ -783,6 +783,32 @@ TEST_F(UpstreamTest, UnconfirmedSubscriptionIsSentAgainOnce) {
   EXPECT_EQ(SubscribeArgs(0, "subscribe", "trade", "ETHUSDT"), 2);
 }
 
+// A topic waiting for its second subscribe (no data came after the first) is still subscribed
+// on the exchange. If its last stream leaves before the paced re-send goes out, it must still be
+// unsubscribed, or the exchange keeps feeding (and counting) a topic nobody wants.
+TEST_F(UpstreamTest, ATopicLeftWhileWaitingForItsResubscribeIsUnsubscribed) {
+  UpstreamOptions opt;
+  opt.confirm_timeout = Ms(1000);
+  opt.stale_trade = Ms(0);
+  opt.linger = Ms(0);
+  opt.max_messages_per_second = 0.2;  // one message per 5 s: the re-send waits for its slot
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  up_->Acquire({Ref("trade", "ETHUSDT")});
+  Run();
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "trade", "ETHUSDT"), 1);
+  Advance(Ms(1500));  // unconfirmed: queued again, its slot 3.5 s away
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "trade", "ETHUSDT"), 1);
+  EXPECT_EQ(up_->SubscriptionsPerConnection(), std::vector<int>{1});  // still on the exchange
+  up_->Release({Ref("trade", "ETHUSDT")});
+  Run();
+  Advance(Ms(20000));
+  EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "ETHUSDT"), 1);
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "trade", "ETHUSDT"), 1);
+  EXPECT_EQ(up_->SubscriptionsPerConnection(), std::vector<int>{0});
+}
+
 TEST_F(UpstreamTest, RefusalPast300MovesUnconfirmedTopicsToAnotherConnection) {
   Make();
   Ws(0).Open();
