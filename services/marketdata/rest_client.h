@@ -35,6 +35,11 @@ struct RestClientOptions {
 
 enum class RestPriority { kForeground, kBackground };
 
+/// Above this many symbols a tickers call asks for every ticker (no `symbols`, ~800 rows, the same
+/// one token of the budget) rather than naming each: ~10 bytes of query string per symbol, and
+/// some proxies refuse request lines over a few KB.
+inline constexpr size_t kMaxSymbolsPerTickersQuery = 50;
+
 /// Counters for metrics.
 struct RestStats {
   std::atomic<uint64_t> requests{0};

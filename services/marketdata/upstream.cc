@@ -724,20 +724,29 @@ void UpstreamManager::PollDegraded(Time now) {
                           absl::StrCat("websocket feed unavailable; serving REST snapshots every ",
                                        options_.rest_poll_interval.count(), " ms"));
   }
+  if (ticker_symbols.empty()) tickers_poll_all_ = false;
   if (!ticker_symbols.empty() && !tickers_poll_in_flight_ && now >= next_tickers_poll_ &&
       rest_->BackgroundBudgetAvailable()) {
     tickers_poll_in_flight_ = true;
     next_tickers_poll_ = now + options_.rest_poll_interval;
     stats_.rest_polls.fetch_add(1, std::memory_order_relaxed);
-    std::string target = "/api/v1/futures/market/tickers?symbols=";
-    for (size_t i = 0; i < ticker_symbols.size(); ++i) absl::StrAppend(&target, i ? "," : "", ticker_symbols[i]);
-    rest_->Get(std::move(target), RestPriority::kBackground, [this, alive](absl::StatusOr<std::string> body) {
+    // Many symbols (a query string of kilobytes) or a refused list: one call for every ticker
+    // (~800 rows) costs the same one token of the budget.
+    const bool all = tickers_poll_all_ || ticker_symbols.size() > kMaxSymbolsPerTickersQuery;
+    std::string target = "/api/v1/futures/market/tickers";
+    if (!all) {
+      target += "?symbols=";
+      for (size_t i = 0; i < ticker_symbols.size(); ++i) absl::StrAppend(&target, i ? "," : "", ticker_symbols[i]);
+    }
+    rest_->Get(std::move(target), RestPriority::kBackground, [this, alive, all](absl::StatusOr<std::string> body) {
       if (alive.expired()) return;
       tickers_poll_in_flight_ = false;
       auto tickers = body.ok() ? ParseTickers(*body) : absl::StatusOr<std::vector<RestTicker>>(body.status());
       if (!tickers.ok()) {
+        if (!all) tickers_poll_all_ = true;
         bad_frame_log_.Log(LogLevel::kWarn, kComponent, "rest_poll", "REST tickers poll failed",
-                           {{"error", tickers.status().ToString()}});
+                           {{"error", tickers.status().ToString()},
+                            {"next", all ? "the same" : "every ticker, without naming symbols"}});
         return;
       }
       const int64_t now_ns = clock_.NowNs();

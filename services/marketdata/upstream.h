@@ -280,6 +280,10 @@ class UpstreamManager final : public TopicDemand {
   Time now_{};  ///< steady time of the last Tick: per-frame bookkeeping needs no finer clock
   bool tickers_poll_in_flight_ = false;
   Time next_tickers_poll_{};
+  /// Poll every ticker (no `symbols`) instead of naming the degraded ones: set when a named poll
+  /// failed (the exchange refuses the whole list for one symbol it no longer trades, 20015);
+  /// cleared once no ticker is degraded.
+  bool tickers_poll_all_ = false;
   RateLimitedLog bad_frame_log_{5, std::chrono::seconds(10)};
 };
 

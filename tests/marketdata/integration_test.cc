@@ -719,6 +719,45 @@ TEST_F(MarketDataIntegration, UnaryCallsFromCacheAndRest) {
   }
 }
 
+// GetTickers names the symbols it needs from REST while they are few; for many it asks for every
+// ticker in one call (the same token of the budget, no query string of kilobytes) and answers
+// exactly the ones asked for.
+TEST_F(MarketDataIntegration, GetTickersForManySymbolsAsksForAllInOneCall) {
+  std::vector<std::string> flags = kFastSim;
+  std::string listed;
+  for (int i = 0; i < 60; ++i) listed += (i ? ",S" : "S") + std::to_string(i) + "USDT";
+  flags.insert(flags.end(), {"--symbols", listed});
+  StartAll(flags);
+  auto stub = Stub();
+  size_t log_size = 0;
+  auto tickers_calls = [&] {
+    auto [status, body] = testing::HttpRequest(sim_->control(), "GET", "/control/log?limit=100000");
+    EXPECT_EQ(status, 200) << body;
+    std::vector<std::string> out;
+    auto j = testing::Json::parse(body);
+    log_size = j["entries"].size();
+    for (const auto& e : j["entries"]) {
+      const std::string text = e.value("text", "");
+      if (e.value("kind", "") == "rest" && text.find("/market/tickers") != std::string::npos) out.push_back(text);
+    }
+    return out;
+  };
+  for (const int n : {3, 55}) {
+    SCOPED_TRACE(n);
+    const size_t before = tickers_calls().size();
+    grpc::ClientContext ctx;
+    v1::GetTickersRequest req;
+    for (int i = 0; i < n; ++i) req.add_symbols("S" + std::to_string(i) + "USDT");
+    v1::GetTickersResponse resp;
+    ASSERT_TRUE(stub->GetTickers(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.tickers_size(), n);
+    for (const auto& t : resp.tickers()) EXPECT_FALSE(t.ticker().last_price().empty()) << t.symbol();
+    const auto calls = tickers_calls();
+    ASSERT_EQ(calls.size(), before + 1) << "one REST call either way; log entries: " << log_size;
+    EXPECT_EQ(calls.back().find("symbols=") != std::string::npos, n <= 50) << calls.back();
+  }
+}
+
 TEST_F(MarketDataIntegration, HealthFollowsTheFeedAndMetricsAreServed) {
   StartAll(kFastSim, [](AppOptions& o) { o.metrics_addr = "127.0.0.1:0"; });
   auto health = grpc::health::v1::Health::NewStub(channel_);

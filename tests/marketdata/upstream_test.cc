@@ -767,6 +767,60 @@ TEST_F(UpstreamTest, WhileDownBooksAndTickersComeFromRestMarkedDegraded) {
   EXPECT_LE(http_.CountTarget("/api/v1/futures/market/"), 12);
 }
 
+// The REST fallback for tickers names the degraded symbols while they are few. With many, or
+// once the exchange refused the named list (it refuses the whole call for one symbol it no
+// longer trades, 20015), it polls every ticker and serves the degraded ones from that.
+TEST_F(UpstreamTest, DegradedTickersArePolledAllAtOnceWhenManyOrWhenTheNamedListIsRefused) {
+  for (const int symbols : {2, 60}) {
+    SCOPED_TRACE(symbols);
+    TearDown();
+    sinks_.clear();
+    http_.requests.clear();
+    std::string pairs = R"({"code":0,"msg":"Success","data":[)";
+    std::string tickers = R"({"code":0,"msg":"Success","data":[)";
+    for (int i = 0; i < symbols; ++i) {
+      const std::string sym = "S" + std::to_string(i) + "USDT";
+      if (i) pairs += ",", tickers += ",";
+      pairs += R"({"symbol":")" + sym + R"(","symbolStatus":"OPEN"})";
+      tickers += R"({"symbol":")" + sym + R"(","markPrice":"1","lastPrice":")" + std::to_string(i) +
+                 R"(","open":"1","last":"1","quoteVol":"1","baseVol":"1","high":"1","low":"1"})";
+    }
+    pairs_ = pairs + "]}";
+    tickers += "]}";
+    UpstreamOptions opt;
+    opt.rest_poll_interval = Ms(1000);
+    opt.backoff = {Ms(60000), Ms(60000), 2.0, 0.0};
+    Make(opt);
+    // The named list is refused (as for a delisted symbol); every ticker is served.
+    http_.responder = [&](const net::HttpRequest& r) {
+      if (r.target.find("?symbols=") != std::string::npos) {
+        return HttpOk(R"({"code":20015,"msg":"this Futures is not allowed to trade.","data":null})");
+      }
+      if (r.target == "/api/v1/futures/market/tickers") return HttpOk(tickers);
+      return rest_fail_;
+    };
+    FakeWsClient& ws = *ws_.clients.back();
+    ws.Open();
+    Run();
+    std::vector<TopicRef> refs;
+    for (int i = 0; i < symbols; ++i) refs.push_back(Ref("ticker", "S" + std::to_string(i) + "USDT"));
+    auto& sink = Subscribe(refs);
+    ws.Drop(absl::UnavailableError("reset by peer"));
+    Run();
+    Advance(Ms(4500));
+    const int named = http_.CountTarget("/api/v1/futures/market/tickers?symbols=");
+    EXPECT_EQ(named, symbols > 50 ? 0 : 1);  // refused once, then never named again
+    EXPECT_GE(http_.CountTarget("/api/v1/futures/market/tickers"), named + 2);
+    const std::string last = std::to_string(symbols - 1);
+    ASSERT_TRUE(sink.WaitFor([&](const auto& ev) {
+      for (const auto& e : ev) {
+        if (e.has_ticker() && e.snapshot() && e.ticker().last_price() == last) return true;
+      }
+      return false;
+    }));
+  }
+}
+
 TEST_F(UpstreamTest, UnconfirmedSubscriptionIsSentAgainOnce) {
   UpstreamOptions opt;
   opt.confirm_timeout = Ms(2000);
