@@ -453,8 +453,7 @@ class Session final : public SessionBase {
         return true;
       case WsOpcode::kPing:
         if (close_requested_) return true;  // our close frame is queued: nothing may follow it
-        Enqueue(WsOpcode::kPong, payload);
-        if (!writing_) DoWrite();
+        Pong(payload);
         return true;
       case WsOpcode::kPong:
       case WsOpcode::kContinuation:
@@ -504,6 +503,7 @@ class Session final : public SessionBase {
       queued_bytes_ -= queue_.back().size();
       queue_.pop_back();
     }
+    pong_index_.reset();  // a queued pong went with them: nothing may replace the close frame
     Enqueue(WsOpcode::kClose, close_payload);
     ending_ = status;
     ArmCloseTimer(std::move(status));
@@ -516,6 +516,25 @@ class Session final : public SessionBase {
       if (ec || finished_) return;
       Finish(std::move(on_expiry));
     });
+  }
+
+  // Answers a ping. A pong still waiting in the queue (not being written) answers the newest ping
+  // instead (RFC 6455 5.5.3 allows it): a server's ping flood while the socket does not drain
+  // holds one pong, not one per ping.
+  void Pong(std::string_view payload) {
+    if (pong_index_) {
+      const uint64_t at = *pong_index_ - frames_popped_;
+      if (at < queue_.size() && !(writing_ && at == 0)) {
+        std::string frame;
+        AppendWsClientFrame(&frame, WsOpcode::kPong, payload, NewWsMask());
+        queued_bytes_ = queued_bytes_ - queue_[at].size() + frame.size();
+        queue_[at] = std::move(frame);
+        return;
+      }
+    }
+    pong_index_ = frames_popped_ + queue_.size();
+    Enqueue(WsOpcode::kPong, payload);
+    if (!writing_) DoWrite();
   }
 
   void Enqueue(WsOpcode op, std::string_view payload) {
@@ -536,6 +555,7 @@ class Session final : public SessionBase {
       }
       queued_bytes_ -= queue_.front().size();
       queue_.pop_front();
+      ++frames_popped_;
       if (!queue_.empty()) {
         DoWrite();
         return;
@@ -623,6 +643,8 @@ class Session final : public SessionBase {
   int64_t recv_ns_ = 0;      // when the bytes being decoded were read
   std::deque<std::string> queue_;  // encoded (masked) frames, written in order, one at a time
   size_t queued_bytes_ = 0;
+  uint64_t frames_popped_ = 0;           // frames written so far: queue_[i] is frame frames_popped_ + i
+  std::optional<uint64_t> pong_index_;  // the newest pong queued (by that count)
   std::optional<absl::Status> ending_;  // our closing frame is queued: end with this once it is out
   bool opened_ = false;
   bool finished_ = false;

@@ -526,8 +526,12 @@ TEST_P(WsClientTest, ReadEndFollowsTheFramesOfEachRead) {
 class RawWsServer {
  public:
   using Script = std::function<void(boost::asio::ip::tcp::socket&, const std::string& key)>;
-  explicit RawWsServer(Script script)
+  /// `receive_buffer` > 0: SO_RCVBUF of the accepted socket, set on the listener so the window
+  /// is small from the handshake on (shrinking it later makes Linux drop segments it advertised
+  /// room for, acknowledgements included, and the connection stalls for seconds).
+  explicit RawWsServer(Script script, int receive_buffer = 0)
       : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    if (receive_buffer > 0) acceptor_.set_option(boost::asio::socket_base::receive_buffer_size(receive_buffer));
     port_ = acceptor_.local_endpoint().port();
     thread_ = std::thread([this, script = std::move(script)] {
       boost::asio::ip::tcp::socket s(ioc_);
@@ -653,6 +657,48 @@ TEST_P(WsClientTest, FragmentsAroundAPingRightBehindTheUpgradeReply) {
   auto [op, payload] = f.get();
   EXPECT_EQ(op, 0x8A) << "a masked pong with FIN";
   EXPECT_EQ(payload, "p-1");
+}
+
+// A server pinging faster than it reads: pongs that have not started out yet are replaced by the
+// answer to the newest ping (RFC 6455 5.5.3), so the send queue holds one pong, not one per ping,
+// and the last ping is still answered with its own payload.
+TEST_P(WsClientTest, PingFloodWhileTheSocketDoesNotDrainQueuesOnePong) {
+  constexpr int kPings = 20000;
+  const std::string pad(110, 'x');
+  auto ping_payload = [&](int i) { return std::to_string(1000000 + i) + pad; };
+  std::promise<std::vector<std::string>> pongs;
+  std::promise<void> client_read_all;
+  RawWsServer server([&](boost::asio::ip::tcp::socket& s, const std::string& key) {
+    std::string bytes = RawWsServer::Accept(key);
+    for (int i = 0; i < kPings; ++i) bytes += testing::ServerFrame(0x89, ping_payload(i));
+    bytes += testing::ServerFrame(0x81, "done");
+    boost::asio::write(s, boost::asio::buffer(bytes));  // nothing read meanwhile
+    client_read_all.get_future().wait();
+    std::vector<std::string> got;
+    while (got.empty() || got.back() != ping_payload(kPings - 1)) {
+      auto [op, payload] = RawWsServer::ReadClientFrame(s);
+      if (op != 0x8A) break;
+      got.push_back(payload);
+    }
+    pongs.set_value(std::move(got));
+    char c;
+    boost::system::error_code ec;
+    s.read_some(boost::asio::buffer(&c, 1), ec);  // until the client goes
+  }, /*receive_buffer=*/4096);
+  Events ev;
+  auto client = MakeClient(Local(server.port()));
+  Open(*client, ev);
+  EXPECT_EQ(ev.texts.Pop(std::chrono::seconds(30)).value_or("none"), "done");  // every ping was read
+  client_read_all.set_value();
+  auto f = pongs.get_future();
+  ASSERT_EQ(f.wait_for(30s), std::future_status::ready);
+  const auto got = f.get();
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back(), ping_payload(kPings - 1)) << "the newest ping is answered";
+  EXPECT_LT(got.size(), static_cast<size_t>(kPings) / 2) << "pongs waiting in the queue were replaced";
+  for (size_t i = 1; i < got.size(); ++i) ASSERT_LT(got[i - 1], got[i]) << "answers keep the pings' order";
+  client->Abort();
+  ASSERT_TRUE(ev.closes.Pop().has_value());
 }
 
 // A binary frame goes to on_binary (the services count it as a bad frame) and reading goes on;
