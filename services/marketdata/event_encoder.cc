@@ -156,20 +156,23 @@ EventLayout EventEncoder::Kline(const EventHeader& h, const KlineView& k, v1::Kl
 
 EventLayout EventEncoder::Status(const EventHeader& h, common_v1::StreamStatus::State state,
                                  std::string_view reason, const std::vector<std::string>& symbols,
-                                 std::string* out) {
+                                 std::string* out, const std::vector<std::string>& topics) {
   payload_.clear();
   PutVarintField(&payload_, 1, static_cast<uint64_t>(state));
   PutStringField(&payload_, 2, reason);
   for (const auto& s : symbols) PutMessageField(&payload_, 3, s);  // repeated string: same wire form
+  for (const auto& t : topics) PutMessageField(&payload_, 4, t);
   return Finish(h, kStatus, out);
 }
 
 EventLayout EventEncoder::Gap(const EventHeader& h, common_v1::Gap::Reason reason, uint64_t missed,
-                              const std::vector<std::string>& symbols, std::string* out) {
+                              const std::vector<std::string>& symbols, std::string* out,
+                              const std::vector<std::string>& topics) {
   payload_.clear();
   PutVarintField(&payload_, 1, static_cast<uint64_t>(reason));
   PutVarintField(&payload_, 2, missed);
   for (const auto& s : symbols) PutMessageField(&payload_, 3, s);
+  for (const auto& t : topics) PutMessageField(&payload_, 4, t);
   return Finish(h, kGap, out);
 }
 

@@ -49,10 +49,13 @@ class EventEncoder {
   EventLayout MarkPrice(const EventHeader& h, const PriceView& p, std::string* out);
   EventLayout Kline(const EventHeader& h, const KlineView& k, v1::KlineInterval interval,
                     v1::PriceType price_type, int64_t open_time_ms, std::string* out);
+  /// `topics`: "<exchange channel>:<SYMBOL>" keys (StreamStatus.topics / Gap.topics).
   EventLayout Status(const EventHeader& h, common_v1::StreamStatus::State state, std::string_view reason,
-                     const std::vector<std::string>& symbols, std::string* out);
+                     const std::vector<std::string>& symbols, std::string* out,
+                     const std::vector<std::string>& topics = {});
   EventLayout Gap(const EventHeader& h, common_v1::Gap::Reason reason, uint64_t missed,
-                  const std::vector<std::string>& symbols, std::string* out);
+                  const std::vector<std::string>& symbols, std::string* out,
+                  const std::vector<std::string>& topics = {});
 
  private:
   EventLayout Finish(const EventHeader& h, uint32_t payload_field, std::string* out);

@@ -253,18 +253,20 @@ void Hub::BroadcastStatus(const absl::flat_hash_set<const TopicRing*>& topics,
   auto streams = Streams();
   for (const auto& s : *streams) {
     std::vector<std::string> symbols;
+    std::vector<std::string> keys;
     for (const auto& t : s->topics()) {
-      if (topics.contains(t.ring) &&
-          std::find(symbols.begin(), symbols.end(), t.ring->symbol()) == symbols.end()) {
+      if (!topics.contains(t.ring)) continue;
+      keys.push_back(t.ring->key());
+      if (std::find(symbols.begin(), symbols.end(), t.ring->symbol()) == symbols.end()) {
         symbols.push_back(t.ring->symbol());
       }
     }
     if (symbols.empty()) continue;
     if (gap_upstream_reconnect) {
-      s->PostGap(common_v1::Gap::REASON_UPSTREAM_RECONNECT, 0, symbols);
+      s->PostGap(common_v1::Gap::REASON_UPSTREAM_RECONNECT, 0, symbols, keys);
       stats_.gaps_upstream_reconnect.fetch_add(1, std::memory_order_relaxed);
     }
-    s->PostStatus(state, reason, symbols);
+    s->PostStatus(state, reason, symbols, keys);
   }
 }
 

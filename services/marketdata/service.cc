@@ -416,19 +416,23 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* MarketDataServiceImpl::Subscribe(grp
   // hears of it twice).
   hub_->AddStream(stream);
   // The stream starts LIVE, then reports topics whose feed is not (reconnecting, stale, degraded).
-  std::vector<InitialStatus> initial = {{State::STATE_LIVE, "subscribed", {}}};
-  std::map<TopicHealth, std::vector<std::string>> unhealthy;
+  std::vector<InitialStatus> initial = {{State::STATE_LIVE, "subscribed", {}, {}}};
+  std::map<TopicHealth, InitialStatus> unhealthy;
   for (const auto& t : topics) {
     const TopicHealth h = t.ring->health();
     if (h == TopicHealth::kLive) continue;
-    auto& list = unhealthy[h];
-    if (std::find(list.begin(), list.end(), t.ring->symbol()) == list.end()) list.push_back(t.ring->symbol());
+    InitialStatus& status = unhealthy[h];
+    if (std::find(status.symbols.begin(), status.symbols.end(), t.ring->symbol()) == status.symbols.end()) {
+      status.symbols.push_back(t.ring->symbol());
+    }
+    status.topics.push_back(t.ring->key());
   }
-  for (auto& [h, syms] : unhealthy) {
-    const State::State state = h == TopicHealth::kReconnecting ? State::STATE_RECONNECTING
-                               : h == TopicHealth::kStale      ? State::STATE_STALE
-                                                               : State::STATE_DEGRADED;
-    initial.push_back({state, "upstream feed not live for these symbols", std::move(syms)});
+  for (auto& [h, status] : unhealthy) {
+    status.state = h == TopicHealth::kReconnecting ? State::STATE_RECONNECTING
+               : h == TopicHealth::kStale      ? State::STATE_STALE
+                                               : State::STATE_DEGRADED;
+    status.reason = "upstream feed not live for these topics";
+    initial.push_back(std::move(status));
   }
   stream->SetInitialStatus(std::move(initial));
   demand_->Acquire(std::move(topics));

@@ -45,6 +45,16 @@ Stream::~Stream() {
   SetIdleLocked(false);
 }
 
+std::vector<std::string> Stream::TopicsOrAll(const std::vector<std::string>& keys) const {
+  if (keys.empty()) return {};
+  std::vector<std::string> mine;
+  for (const auto& t : topics_) {
+    if (std::find(keys.begin(), keys.end(), t.ring->key()) != keys.end()) mine.push_back(t.ring->key());
+  }
+  if (mine.size() == topics_.size()) return {};
+  return mine;
+}
+
 std::vector<std::string> Stream::SymbolsOrAll(const std::vector<std::string>& symbols) const {
   // A status that covers every symbol of the stream lists none.
   if (symbols.empty()) return {};
@@ -90,7 +100,7 @@ void Stream::Start(StreamSink* sink) {
       std::string bytes;
       EventLayout layout = LocalEncoder().Status(
           {.channel = v1::CHANNEL_STATUS, .gateway_ts_ns = now}, st.state, st.reason, SymbolsOrAll(st.symbols),
-          &bytes);
+          &bytes, TopicsOrAll(st.topics));
       builder_.Add(bytes, layout, OrderKey{0, sub++}, 0);
     }
     initial_.clear();
@@ -189,18 +199,19 @@ void Stream::PostControl(std::string bytes, const EventLayout& layout) {
 }
 
 void Stream::PostStatus(common_v1::StreamStatus::State state, const std::string& reason,
-                        const std::vector<std::string>& symbols) {
+                        const std::vector<std::string>& symbols, const std::vector<std::string>& topics) {
   std::string bytes;
   EventLayout layout = LocalEncoder().Status(
       {.channel = v1::CHANNEL_STATUS, .gateway_ts_ns = hub_->clock().NowNs()}, state, reason,
-      SymbolsOrAll(symbols), &bytes);
+      SymbolsOrAll(symbols), &bytes, TopicsOrAll(topics));
   PostControl(std::move(bytes), layout);
 }
 
-void Stream::PostGap(common_v1::Gap::Reason reason, uint64_t missed, const std::vector<std::string>& symbols) {
+void Stream::PostGap(common_v1::Gap::Reason reason, uint64_t missed, const std::vector<std::string>& symbols,
+                     const std::vector<std::string>& topics) {
   std::string bytes;
   EventLayout layout = LocalEncoder().Gap({.channel = v1::CHANNEL_STATUS, .gateway_ts_ns = hub_->clock().NowNs()},
-                                          reason, missed, SymbolsOrAll(symbols), &bytes);
+                                          reason, missed, SymbolsOrAll(symbols), &bytes, TopicsOrAll(topics));
   PostControl(std::move(bytes), layout);
 }
 
@@ -278,13 +289,13 @@ void Stream::ReadTopicsLocked(uint64_t cap, uint64_t* complete_gseq, absl::Statu
     std::string bytes;
     if (r.overflowed) {
       EventLayout layout = LocalEncoder().Gap(h, common_v1::Gap::REASON_SLOW_CONSUMER, r.overflowed,
-                                              {t.ring->symbol()}, &bytes);
+                                              {t.ring->symbol()}, &bytes, TopicsOrAll({t.ring->key()}));
       builder_.Add(bytes, layout, key, 0);
       stats.gaps_slow_consumer.fetch_add(1, std::memory_order_relaxed);
     }
     if (r.aged) {
       EventLayout layout = LocalEncoder().Gap(h, common_v1::Gap::REASON_STALE_QUEUE, r.aged,
-                                              {t.ring->symbol()}, &bytes);
+                                              {t.ring->symbol()}, &bytes, TopicsOrAll({t.ring->key()}));
       builder_.Add(bytes, layout, key, 0);
       stats.gaps_stale_queue.fetch_add(1, std::memory_order_relaxed);
     }

@@ -40,6 +40,7 @@ struct InitialStatus {
   common_v1::StreamStatus::State state = common_v1::StreamStatus::STATE_LIVE;
   std::string reason;
   std::vector<std::string> symbols;
+  std::vector<std::string> topics;  ///< ring keys; empty = every topic of the stream
 };
 
 class Stream : public std::enable_shared_from_this<Stream> {
@@ -78,9 +79,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   /// Any thread (usually the reader thread). Queues a status event for this stream and wakes it
   /// through the dispatcher. `symbols` empty = every symbol of the stream.
   void PostStatus(common_v1::StreamStatus::State state, const std::string& reason,
-                  const std::vector<std::string>& symbols);
+                  const std::vector<std::string>& symbols, const std::vector<std::string>& topics = {});
   /// Queues a gap marker (e.g. an upstream reconnect lost data for these symbols).
-  void PostGap(common_v1::Gap::Reason reason, uint64_t missed, const std::vector<std::string>& symbols);
+  void PostGap(common_v1::Gap::Reason reason, uint64_t missed, const std::vector<std::string>& symbols,
+               const std::vector<std::string>& topics = {});
 
   /// Builds and starts the next write if none is in flight and anything is queued; when nothing
   /// is queued the stream becomes idle (the dispatcher wakes it on new data).
@@ -108,6 +110,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void ReadTopicsLocked(uint64_t cap, uint64_t* complete_gseq, absl::Status* end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetIdleLocked(bool idle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<std::string> SymbolsOrAll(const std::vector<std::string>& symbols) const;
+  /// The same for topic keys: those of this stream among `keys`, none when they cover all of them.
+  std::vector<std::string> TopicsOrAll(const std::vector<std::string>& keys) const;
 
   Hub* const hub_;
   const uint64_t id_;

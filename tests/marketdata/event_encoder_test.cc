@@ -109,7 +109,7 @@ TEST(EventEncoder, StatusAndGap) {
   EventEncoder enc;
   std::string bytes;
   auto layout = enc.Status({.channel = v1::CHANNEL_STATUS, .gateway_ts_ns = 9}, StreamStatus::STATE_RECONNECTING,
-                           "websocket closed", {"BTCUSDT", "ETHUSDT"}, &bytes);
+                           "websocket closed", {"BTCUSDT", "ETHUSDT"}, &bytes, {"trade:BTCUSDT", "trade:ETHUSDT"});
   auto e = Decode(bytes, layout);
   EXPECT_EQ(e.channel(), v1::CHANNEL_STATUS);
   EXPECT_EQ(e.symbol(), "");
@@ -117,13 +117,16 @@ TEST(EventEncoder, StatusAndGap) {
   EXPECT_EQ(e.status().reason(), "websocket closed");
   ASSERT_EQ(e.status().symbols_size(), 2);
   EXPECT_EQ(e.status().symbols(1), "ETHUSDT");
+  ASSERT_EQ(e.status().topics_size(), 2);
+  EXPECT_EQ(e.status().topics(1), "trade:ETHUSDT");
 
   layout = enc.Gap({.symbol = "BTCUSDT", .channel = v1::CHANNEL_TRADE}, common_v1::Gap::REASON_SLOW_CONSUMER, 42,
-                   {"BTCUSDT"}, &bytes);
+                   {"BTCUSDT"}, &bytes, {"trade:BTCUSDT"});
   e = Decode(bytes, layout);
   EXPECT_EQ(e.gap().reason(), common_v1::Gap::REASON_SLOW_CONSUMER);
   EXPECT_EQ(e.gap().missed_events(), 42u);
   EXPECT_EQ(e.gap().symbols(0), "BTCUSDT");
+  EXPECT_EQ(e.gap().topics(0), "trade:BTCUSDT");
 }
 
 TEST(BatchBuilder, OrdersByKeyAndNumbers) {

@@ -436,8 +436,12 @@ TEST_F(HubTest, StatusIsOrderedAfterEarlierEventsAndListsAffectedSymbols) {
   EXPECT_EQ(ev[3].status().state(), StreamStatus::STATE_RECONNECTING);
   ASSERT_EQ(ev[3].status().symbols_size(), 1);
   EXPECT_EQ(ev[3].status().symbols(0), "AUSDT");
+  ASSERT_EQ(ev[3].status().topics_size(), 1);
+  EXPECT_EQ(ev[3].status().topics(0), "trade:AUSDT");
   EXPECT_EQ(ev[4].trade().price(), "3");
   EXPECT_EQ(ev[5].gap().reason(), Gap::REASON_UPSTREAM_RECONNECT);
+  ASSERT_EQ(ev[5].gap().topics_size(), 1);
+  EXPECT_EQ(ev[5].gap().topics(0), "trade:AUSDT");
   EXPECT_EQ(ev[6].status().state(), StreamStatus::STATE_RECOVERED);
   EXPECT_EQ(ev[7].trade().price(), "4");
   ExpectSeqContiguous(ev);
@@ -446,6 +450,24 @@ TEST_F(HubTest, StatusIsOrderedAfterEarlierEventsAndListsAffectedSymbols) {
   hub_->BroadcastStatus({a, b}, StreamStatus::STATE_STALE, "no data", false);
   ASSERT_TRUE(sink.WaitEvents(9));
   EXPECT_EQ(sink.events()[8].status().symbols_size(), 0);
+  EXPECT_EQ(sink.events()[8].status().topics_size(), 0);
+}
+
+// A status about one channel of a symbol names no symbol (the stream has only that one) but
+// names the topic, so a stream over trades and the book of one symbol can tell which went stale.
+TEST_F(HubTest, AStatusAboutOneChannelOfASymbolNamesItsTopic) {
+  MakeHub();
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  TopicRing* book = hub_->Topic("depth_book15:X", "X", kBookSpec);
+  RecordingSink& sink = StartWith(NewStream({trades, book}), true);
+  ASSERT_TRUE(sink.WaitEvents(1));
+  hub_->BroadcastStatus({trades}, StreamStatus::STATE_STALE, "no data", false);
+  ASSERT_TRUE(sink.WaitEvents(2));
+  const auto st = sink.events()[1].status();
+  EXPECT_EQ(st.state(), StreamStatus::STATE_STALE);
+  EXPECT_EQ(st.symbols_size(), 0);
+  ASSERT_EQ(st.topics_size(), 1);
+  EXPECT_EQ(st.topics(0), "trade:X");
 }
 
 TEST_F(HubTest, AStatusIsNeitherOvertakenNorStarvedByABacklogLargerThanABatch) {
