@@ -180,6 +180,11 @@ void OrderServiceImpl::Handle(grpc::ServerContextBase* ctx, const Req& req, std:
     reply->Complete(s);
     return;
   }
+  if (absl::Status s = CheckEnumValues(req); !s.ok()) {
+    if (metrics_) metrics_->ValidationRefusal("enum");
+    reply->Complete(s);
+    return;
+  }
   const SteadyTime deadline = DeadlineOf(ctx);
   scheduler_.Post([this, fn, request = req, deadline, reply]() mutable {
     // Requests the engine sends for this call from here on are withdrawn if the caller goes

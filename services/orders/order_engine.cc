@@ -696,6 +696,15 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
   std::set<std::string> seen_ids;
   for (int i = 0; i < req.orders_size(); ++i) {
     v1::PlaceOrderRequest o = req.orders(i);
+    // A dry run is the batch's choice: an item asking for one in a live batch must not be placed.
+    if (o.dry_run() && !req.dry_run()) {
+      if (metrics_) metrics_->ValidationRefusal("dry_run");
+      return done(MakeError(absl::StatusCode::kInvalidArgument,
+                            absl::StrCat("orders[", i,
+                                         "].dry_run is set but the batch's dry_run is not: a batch is a dry run as "
+                                         "a whole (set BatchPlaceOrdersRequest.dry_run); nothing was sent"),
+                            reason::kValidation));
+    }
     if (!o.symbol().empty() && NormalizeSymbol(o.symbol()) != symbol) {
       return done(Invalid(absl::StrCat("orders[", i, "].symbol ", o.symbol(), " differs from the batch symbol ", symbol)));
     }
@@ -897,7 +906,8 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
           if (fail != nullptr && fail->code != 30042 && IsDefinitiveRejection(fail->code)) {
             absl::Status err = MakeError(MapExchangeCode(fail->code),
                                          absl::StrCat("exchange refused this order: ", fail->code, " ", fail->msg),
-                                         reason::kExchangeRejected, fail->code, ep::kBatchOrder.path);
+                                         reason::kExchangeRejected, fail->code, ep::kBatchOrder.path,
+                                         r.http_status);
             record(i, RefusedAttempt(e, err));
             continue;
           }

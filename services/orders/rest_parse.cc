@@ -210,7 +210,9 @@ v1::Order ParseOrder(const Json& j) {
   o.set_type(ParseOrderType(FirstOf(j, {"orderType", "type"})));
   o.set_qty(DecimalOrEmpty(j, {"qty", "volume"}));
   o.set_filled_qty(DecimalOrEmpty(j, {"tradeQty", "dealAmount", "dealVolume"}));
-  o.set_price(DecimalOrEmpty(j, {"price"}));
+  // A market order has no limit price (empty, as documented): REST sends "market", a push "0"
+  // or, once filled, the fill price (avg_price carries that).
+  if (o.type() != v1::ORDER_TYPE_MARKET) o.set_price(DecimalOrEmpty(j, {"price"}));
   // No fill has no average price: a zero ("0", "0.00000" as the exchange may send it) reads as
   // empty, as the API documents.
   std::string avg = DecimalOrEmpty(j, {"avgPrice", "averagePrice"});
@@ -255,6 +257,7 @@ v1::Position ParsePosition(const Json& j) {
   p.set_create_time_ms(GetTimeMs(j, "ctime"));
   p.set_update_time_ms(GetTimeMs(j, "mtime"));
   p.set_close_price(DecimalOrEmpty(j, {"closePrice"}));
+  p.set_max_qty(DecimalOrEmpty(j, {"maxQty"}));
   return p;
 }
 

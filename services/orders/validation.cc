@@ -2,6 +2,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/reflection.h"
 #include "common/signing.h"
 #include "common/decimal.h"
 #include "services/orders/errors.h"
@@ -110,7 +112,43 @@ absl::Status CheckTpSl(std::string* rule_out, const v1::TpSl& t, const std::stri
   return absl::OkStatus();
 }
 
+// The first enum field under `m` holding a number its enum does not define: its path and text
+// for the error; empty when every one is defined.
+std::string FirstUnknownEnum(const google::protobuf::Message& m, const std::string& prefix) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* r = m.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(m, &fields);  // set fields only
+  for (const FieldDescriptor* f : fields) {
+    const std::string path = prefix.empty() ? f->name() : absl::StrCat(prefix, ".", f->name());
+    const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
+    for (int i = 0; i < n; ++i) {
+      const std::string at = f->is_repeated() ? absl::StrCat(path, "[", i, "]") : path;
+      if (f->cpp_type() == FieldDescriptor::CPPTYPE_ENUM) {
+        const int value = f->is_repeated() ? r->GetRepeatedEnumValue(m, f, i) : r->GetEnumValue(m, f);
+        const google::protobuf::EnumDescriptor* e = f->enum_type();
+        if (e->FindValueByNumber(value) != nullptr) continue;
+        std::string known;
+        for (int k = 0; k < e->value_count(); ++k) absl::StrAppend(&known, k ? ", " : "", e->value(k)->name());
+        return absl::StrCat(at, " is ", value, ", which is not a value of ", e->full_name(), " (this gateway knows ",
+                            known, "); nothing was sent");
+      }
+      if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        const auto& sub = f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f);
+        if (std::string bad = FirstUnknownEnum(sub, at); !bad.empty()) return bad;
+      }
+    }
+  }
+  return {};
+}
+
 }  // namespace
+
+absl::Status CheckEnumValues(const google::protobuf::Message& request) {
+  std::string bad = FirstUnknownEnum(request, "");
+  if (bad.empty()) return absl::OkStatus();
+  return MakeError(absl::StatusCode::kInvalidArgument, std::move(bad), reason::kValidation);
+}
 
 bool IsValidClientId(std::string_view id) {
   if (id.empty() || id.size() > 32) return false;

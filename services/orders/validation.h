@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "google/protobuf/message.h"
 #include "bitunix/orders/v1/orders.pb.h"
 #include "services/orders/rest_parse.h"
 
@@ -51,6 +52,13 @@ absl::Status ValidateModifyOrder(const bitunix::orders::v1::ModifyOrderRequest& 
 /// Leverage within [minLeverage, maxLeverage] of the symbol.
 absl::Status ValidateLeverage(const std::string& symbol, int32_t leverage, const SymbolRules::Map* rules,
                               std::string* rule = nullptr);
+
+/// Every enum field set in `request` (nested messages and repeated fields included) holds a value
+/// its enum defines. proto3 keeps numbers it does not know (a client built against a newer proto,
+/// or a bug): without this check such a value would reach the exchange as an empty or default
+/// field (an unknown time in force placed as GTC). INVALID_ARGUMENT, reason VALIDATION, naming
+/// the field and the values this gateway knows.
+absl::Status CheckEnumValues(const google::protobuf::Message& request);
 
 /// Upper-cases and trims a symbol; "" if it has characters other than [A-Za-z0-9].
 std::string NormalizeSymbol(std::string_view symbol);

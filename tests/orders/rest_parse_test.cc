@@ -212,6 +212,18 @@ TEST(ParseOrder, PushSpellings) {
   // A history price of "market" is not a decimal: left empty rather than passed on.
   auto m = ParseJsonExact(R"({"orderId":"1","price":"market","status":"FILLED"})");
   EXPECT_EQ(ParseOrder(*m).price(), "");
+  // A market order has no limit price, whatever the push puts there ("0", or the fill price once
+  // filled: avg_price carries that). A limit order keeps its price.
+  for (const char* price : {"0", "86651.5"}) {
+    auto mk = ParseJsonExact(absl::StrCat(R"({"orderId":"3","type":"MARKET","price":")", price,
+                                          R"(","averagePrice":"86651.5","status":"FILLED"})"));
+    ASSERT_TRUE(mk.ok());
+    v1::Order mo = ParseOrder(*mk);
+    EXPECT_EQ(mo.type(), v1::ORDER_TYPE_MARKET);
+    EXPECT_EQ(mo.price(), "") << price;
+    EXPECT_EQ(mo.avg_price(), "86651.5");
+  }
+  EXPECT_EQ(o.price(), "60000");
 }
 
 TEST(ParseAccount, ObjectOrArray) {
@@ -229,6 +241,13 @@ TEST(ParsePosition, SideAndLiquidation) {
   EXPECT_EQ(p.side(), v1::POSITION_SIDE_SHORT);
   EXPECT_EQ(p.liq_price(), "");
   EXPECT_EQ(p.create_time_ms(), 1691382137448);
+  // A closed position (get_history_positions) names its size maxQty: it goes to max_qty.
+  auto closed = ParseJsonExact(
+      R"({"positionId":"p2","symbol":"BTCUSDT","maxQty":"0.01","entryPrice":"86000","closePrice":"86100","side":"BUY"})");
+  v1::Position c = ParsePosition(*closed);
+  EXPECT_EQ(c.max_qty(), "0.01");
+  EXPECT_EQ(c.qty(), "");
+  EXPECT_EQ(c.close_price(), "86100");
 }
 
 TEST(ParseSuccessFailure, BothLists) {

@@ -420,6 +420,111 @@ TEST(OrdersSim, CallersMustAuthenticateAndAreAudited) {
   EXPECT_EQ(lines.find(testing::kSimSecret), std::string::npos);
 }
 
+// proto3 keeps enum numbers it does not know. A value no enum of this gateway defines (a client
+// built against a newer proto, or a bug) is refused before anything is sent: it used to reach
+// the exchange as an empty or default field, e.g. an unknown time in force placed as GTC.
+TEST(OrdersSim, UnknownEnumValuesAreRefusedAndNothingIsSent) {
+  SimHarness h;
+  h.Start();
+  auto expect_refused = [&](grpc::Status s, grpc::ClientContext& ctx, const std::string& field) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << field << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(field), std::string::npos) << s.error_message();
+    EXPECT_NE(s.error_message().find("nothing was sent"), std::string::npos) << s.error_message();
+    EXPECT_EQ(ReadError(ctx, s).reason, "VALIDATION");
+  };
+  struct Case {
+    std::string field;
+    std::function<void(v1::PlaceOrderRequest&)> set;
+  };
+  const std::vector<Case> cases = {
+      {"time_in_force is 9", [](auto& r) { r.set_time_in_force(static_cast<v1::TimeInForce>(9)); }},
+      {"trade_side is 9", [](auto& r) { r.set_trade_side(static_cast<v1::TradeSide>(9)); }},
+      {"tpsl.tp_order_type is 9",
+       [](auto& r) {
+         r.mutable_tpsl()->set_tp_price("90000");
+         r.mutable_tpsl()->set_tp_order_type(static_cast<v1::OrderType>(9));
+       }},
+      {"tpsl.sl_stop_type is 7",
+       [](auto& r) {
+         r.mutable_tpsl()->set_sl_price("1000");
+         r.mutable_tpsl()->set_sl_stop_type(static_cast<v1::StopType>(7));
+       }},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    const std::string id = "enum-" + std::to_string(++n);
+    v1::PlaceOrderRequest req = RestingBuy(id);
+    c.set(req);
+    auto ctx = h.Ctx();
+    v1::PlaceOrderResponse r;
+    expect_refused(h.stub().PlaceOrder(ctx.get(), req, &r), *ctx, c.field);
+    // In a batch too, nested one level deeper.
+    v1::BatchPlaceOrdersRequest b;
+    b.set_symbol("BTCUSDT");
+    *b.add_orders() = req;
+    auto bctx = h.Ctx();
+    v1::BatchPlaceOrdersResponse br;
+    expect_refused(h.stub().BatchPlaceOrders(bctx.get(), b, &br), *bctx, "orders[0]." + c.field);
+    EXPECT_EQ(h.sim().CountClientId(id), 0);
+  }
+  {
+    v1::SetMarginModeRequest m;
+    m.set_symbol("BTCUSDT");
+    m.set_margin_mode(static_cast<v1::MarginMode>(9));
+    auto ctx = h.Ctx();
+    v1::SetMarginModeResponse r;
+    expect_refused(h.stub().SetMarginMode(ctx.get(), m, &r), *ctx, "margin_mode is 9");
+  }
+  {
+    v1::ListOrderHistoryRequest q;
+    q.set_symbol("BTCUSDT");
+    q.set_status(static_cast<v1::OrderStatus>(99));
+    auto ctx = h.Ctx();
+    v1::ListOrderHistoryResponse r;
+    expect_refused(h.stub().ListOrderHistory(ctx.get(), q, &r), *ctx, "status is 99");
+  }
+}
+
+// An item of a live batch asking for a dry run is refused with the whole batch: it used to be
+// placed for real.
+TEST(OrdersSim, ADryRunItemInALiveBatchIsRefusedAndNothingIsPlaced) {
+  SimHarness h;
+  h.Start();
+  v1::BatchPlaceOrdersRequest b;
+  b.set_symbol("BTCUSDT");
+  *b.add_orders() = RestingBuy("bdry-1");
+  v1::PlaceOrderRequest dry = RestingBuy("bdry-2");
+  dry.set_dry_run(true);
+  *b.add_orders() = dry;
+  auto ctx = h.Ctx();
+  v1::BatchPlaceOrdersResponse r;
+  grpc::Status s = h.stub().BatchPlaceOrders(ctx.get(), b, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("orders[1].dry_run"), std::string::npos) << s.error_message();
+  EXPECT_EQ(h.sim().CountClientId("bdry-1"), 0);
+  EXPECT_EQ(h.sim().CountClientId("bdry-2"), 0);
+  // The batch as a dry run: answered, nothing placed.
+  b.set_dry_run(true);
+  auto dctx = h.Ctx();
+  ASSERT_GRPC_OK(h.stub().BatchPlaceOrders(dctx.get(), b, &r));
+  ASSERT_EQ(r.results_size(), 2);
+  EXPECT_EQ(r.results(1).result(), v1::PLACE_RESULT_DRY_RUN);
+  EXPECT_EQ(h.sim().CountClientId("bdry-2"), 0);
+  // An item the exchange refuses in its failure list carries the exchange's code and the HTTP
+  // status of the reply, like every other exchange error.
+  v1::BatchPlaceOrdersRequest live;
+  live.set_symbol("BTCUSDT");
+  v1::PlaceOrderRequest reduce = RestingBuy("bdry-3");
+  reduce.set_reduce_only(true);  // nothing to reduce: refused
+  *live.add_orders() = reduce;
+  auto lctx = h.Ctx();
+  ASSERT_GRPC_OK(h.stub().BatchPlaceOrders(lctx.get(), live, &r));
+  ASSERT_EQ(r.results_size(), 1);
+  ASSERT_TRUE(r.results(0).has_error()) << r.ShortDebugString();
+  EXPECT_NE(r.results(0).error().code(), 0);
+  EXPECT_EQ(r.results(0).error().http_status(), 200) << r.ShortDebugString();
+}
+
 TEST(OrdersSim, DryRunSendsNothing) {
   SimHarness h;
   h.Start();
