@@ -4,6 +4,8 @@
 // chunks into one reused flat_buffer and decodes every frame they hold in one pass, calling
 // on_text inline, so steady-state reading allocates nothing and costs one read per chunk rather
 // than one composed Beast operation per frame (docs/BENCHMARKS.md, net).
+#include <sys/ioctl.h>
+
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -228,6 +230,9 @@ class Session final : public SessionBase {
         return;
       }
       // After the frames already queued; the server's close frame (or its TCP close) ends it.
+      // The close timeout runs while frames ahead of the close frame still drain only as long
+      // as they make no progress, and restarts once the close frame is out.
+      close_index_ = frames_popped_ + queue_.size();
       Enqueue(WsOpcode::kClose, WsClosePayload(1000));
       ArmCloseTimer(absl::DeadlineExceededError(
           absl::StrCat("closed by client; the server did not answer the close frame", Where())));
@@ -511,11 +516,29 @@ class Session final : public SessionBase {
   }
 
   void ArmCloseTimer(absl::Status on_expiry) {
+    close_expiry_ = std::move(on_expiry);
+    const uint64_t mark_written = bytes_written_;
+    const int64_t mark_unsent = KernelUnsent();
     timer_.expires_after(options_->close_timeout);
-    timer_.async_wait([this, self = shared_from_this(), on_expiry = std::move(on_expiry)](error_code ec) mutable {
+    timer_.async_wait([this, self = shared_from_this(), mark_written, mark_unsent](error_code ec) mutable {
       if (ec || finished_) return;
-      Finish(std::move(on_expiry));
+      // After Close(): what was queued before the close frame (in our queue or the kernel's) is
+      // still going out, on a slow link rather than a dead one. Its tail is not cut: the
+      // timeout starts over, and counts once everything is out.
+      const int64_t unsent = KernelUnsent();
+      if (close_index_ && (bytes_written_ != mark_written || (unsent >= 0 && unsent < mark_unsent))) {
+        ArmCloseTimer(std::move(close_expiry_));
+        return;
+      }
+      Finish(std::move(close_expiry_));
     });
+  }
+
+  // Bytes the kernel holds for this socket that the peer has not acknowledged; -1 if unknown.
+  int64_t KernelUnsent() {
+    int n = 0;
+    if (::ioctl(beast::get_lowest_layer(stream_).native_handle(), TIOCOUTQ, &n) != 0) return -1;
+    return n;
   }
 
   // Answers a ping. A pong still waiting in the queue (not being written) answers the newest ping
@@ -554,8 +577,11 @@ class Session final : public SessionBase {
         return;
       }
       queued_bytes_ -= queue_.front().size();
+      bytes_written_ += queue_.front().size();
       queue_.pop_front();
       ++frames_popped_;
+      // Our close frame is out: the server has close_timeout from now to answer it.
+      if (close_index_ && frames_popped_ == *close_index_ + 1 && !ending_) ArmCloseTimer(std::move(close_expiry_));
       if (!queue_.empty()) {
         DoWrite();
         return;
@@ -645,6 +671,9 @@ class Session final : public SessionBase {
   size_t queued_bytes_ = 0;
   uint64_t frames_popped_ = 0;           // frames written so far: queue_[i] is frame frames_popped_ + i
   std::optional<uint64_t> pong_index_;  // the newest pong queued (by that count)
+  std::optional<uint64_t> close_index_;  // our close frame (Close()), by that count
+  uint64_t bytes_written_ = 0;           // progress of the writes, for the close timer
+  absl::Status close_expiry_;            // how the session ends if the close timer expires
   std::optional<absl::Status> ending_;  // our closing frame is queued: end with this once it is out
   bool opened_ = false;
   bool finished_ = false;

@@ -28,7 +28,9 @@ struct WsOptions {
   TlsOptions tls;
   std::chrono::milliseconds connect_timeout{5000};  ///< TCP + TLS + upgrade
   /// After our close frame (Close(), or failing a connection with 1002/1009): how long to wait for
-  /// the server's answer, or for the frame to leave a stalled socket, before dropping TCP.
+  /// the server's answer, or for the frame to leave a stalled socket, before dropping TCP. After
+  /// Close() it counts only while nothing moves: frames queued before the close frame (in our
+  /// queue or the kernel's) still draining on a slow link start it over, so their tail is not cut.
   std::chrono::milliseconds close_timeout{1000};
   size_t max_message_bytes = 16 * 1024 * 1024;       ///< depth_books frames are ~460 KB
   /// Unsent frames beyond this many bytes end the connection (RESOURCE_EXHAUSTED): a stalled

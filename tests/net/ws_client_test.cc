@@ -732,6 +732,74 @@ TEST_P(WsClientTest, BinaryFramesGoToOnBinaryAndReadingGoesOn) {
 
 // A server that reads our close frame and never answers it: the connection ends after
 // close_timeout, not after the (much longer) connect timeout.
+// Close() after megabytes were queued for a slow reader: the close timeout does not cut the tail
+// while our queue or the kernel's still drains; it counts once the close frame is out and
+// acknowledged. (It used to start at Close(), and the session ended with frames unsent.)
+TEST_P(WsClientTest, CloseOnASlowLinkSendsEveryQueuedFrameFirst) {
+  constexpr int kFrames = 128;  // 8 MiB: more than the kernel's send buffer (4 MiB at most here)
+  const std::string chunk(64 * 1024, 'q');
+  std::promise<std::pair<int, size_t>> got;  // (opcode of the last frame, text bytes before it)
+  RawWsServer server([&](boost::asio::ip::tcp::socket& s, const std::string& key) {
+    boost::asio::write(s, boost::asio::buffer(RawWsServer::Accept(key)));
+    // A slow reader: at most 64 KiB every 5 ms, so the 8 MiB take about a second.
+    std::string data;
+    boost::system::error_code ec;
+    size_t text = 0;
+    int last = -3;
+    while (true) {
+      char buf[64 * 1024];
+      const size_t n = s.read_some(boost::asio::buffer(buf), ec);
+      if (ec) break;
+      data.append(buf, n);
+      // Parse whole client frames (masked, 64-bit or 16-bit lengths).
+      while (data.size() >= 2) {
+        const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+        size_t len = p[1] & 0x7F, hdr = 2;
+        if (len == 126) {
+          if (data.size() < 4) break;
+          len = (size_t{p[2]} << 8) | p[3];
+          hdr = 4;
+        } else if (len == 127) {
+          if (data.size() < 10) break;
+          len = 0;
+          for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
+          hdr = 10;
+        }
+        if (data.size() < hdr + 4 + len) break;
+        last = p[0];
+        if (last == 0x81) text += len;
+        data.erase(0, hdr + 4 + len);
+      }
+      if (last == 0x88) {
+        got.set_value({last, text});
+        boost::asio::write(s, boost::asio::buffer(testing::ServerFrame(0x88, std::string("\x03\xe8", 2))), ec);
+        return;
+      }
+      std::this_thread::sleep_for(5ms);  // pacing the reader, not synchronisation
+    }
+    got.set_value({last, text});
+  }, /*receive_buffer=*/64 * 1024);
+  Events ev;
+  WsOptions o;
+  o.url = *ParseUrl(Local(server.port()));
+  o.close_timeout = 100ms;
+  o.max_send_queue_bytes = 16 * 1024 * 1024;
+  ClientPtr client(MakeBeastWsClient(io_.ioc(), o, clock_, GetParam()).release(), IoDeleter<WsClient>{&io_.ioc()});
+  Open(*client, ev);
+  for (int i = 0; i < kFrames; ++i) client->Send(chunk);
+  client->Close();
+  auto f = got.get_future();
+  ASSERT_EQ(f.wait_for(60s), std::future_status::ready);
+  const auto [last, text] = f.get();
+  EXPECT_EQ(last, 0x88) << "the close frame came last";
+  EXPECT_EQ(text, chunk.size() * kFrames) << "every queued frame went out before it";
+  // The timeout counted from when everything, the close frame included, had reached the server:
+  // it answered in time.
+  auto closed = ev.closes.Pop(10s);
+  ASSERT_TRUE(closed.has_value());
+  EXPECT_EQ(closed->code(), absl::StatusCode::kCancelled) << *closed;  // "closed by client"
+}
+
 TEST_P(WsClientTest, CloseGivesUpOnASilentServerAfterTheCloseTimeout) {
   std::promise<std::pair<int, std::string>> got_close;
   RawWsServer server([&got_close](boost::asio::ip::tcp::socket& s, const std::string& key) {
