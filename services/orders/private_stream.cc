@@ -1,5 +1,6 @@
 #include "services/orders/private_stream.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -244,7 +245,11 @@ void PrivateStream::OnClosed(uint64_t gen, absl::Status reason) {
   }
   const std::string why = reason.ok() ? std::string("closed") : std::string(reason.message());
   if (was_live) {
-    missed_since_ms_ = scheduler_.clock().NowMs();
+    // Not the moment the loss was noticed: a socket that went silent (half-open TCP, a stalled
+    // exchange) is dropped only after idle_timeout, and pushes may have been missed since its
+    // last frame. The reconciliation reads the history from there.
+    const int64_t now = scheduler_.clock().NowMs();
+    missed_since_ms_ = last_frame_ms_ > 0 ? std::min(now, last_frame_ms_) : now;
     if (metrics_) metrics_->PrivateWsReconnect();
     hub_.SetStatus(cv1::StreamStatus::STATE_RECONNECTING, absl::StrCat("private feed lost: ", why));
   }
@@ -267,6 +272,7 @@ void PrivateStream::ScheduleReconnect(const std::string& why) {
 void PrivateStream::OnText(uint64_t gen, const std::string& text) {
   if (gen != gen_) return;
   last_rx_ = scheduler_.clock().Steady();
+  last_frame_ms_ = scheduler_.clock().NowMs();
   auto parsed = ParseJsonExact(text);
   if (!parsed.ok() || !parsed->is_object()) {
     if (metrics_) metrics_->PrivateWsBadFrame("malformed");

@@ -122,6 +122,9 @@ class PrivateStream {
   int64_t missed_since_ms_ = 0;
   bool stopping_ = false;
   SteadyTime last_rx_{};
+  /// Wall time of the last frame the exchange sent (0: none yet). A dead socket is noticed only
+  /// after idle_timeout: what changed from this moment on may have been missed.
+  int64_t last_frame_ms_ = 0;
   Scheduler::TimerId greeting_timer_ = 0, login_timer_ = 0, ping_timer_ = 0, reconnect_timer_ = 0;
   Scheduler::TimerId reconcile_timer_ = 0;
   bool reconcile_failing_ = false;  ///< streams were told DEGRADED; a good run says RECOVERED

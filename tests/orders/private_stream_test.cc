@@ -376,6 +376,37 @@ TEST_F(PrivateStreamTest, RefusedLoginBacksOffAndRetries) {
   EXPECT_EQ(fake->connects(), 2);
 }
 
+// A socket that goes silent (half-open TCP, a stalled exchange) is replaced only after the idle
+// timeout. What changed after its last frame was missed as well: the reconciliation reads the
+// order and position history from that frame on, not from the moment the loss was noticed.
+TEST_F(PrivateStreamTest, ASilentSocketsReconciliationReadsTheHistoryFromItsLastFrame) {
+  stream->Start();
+  BringUp();
+  h.sched.RunUntilIdle();
+  ASSERT_TRUE(fake->Push(R"({"op":"pong","pong":1})"));  // the last frame
+  h.sched.RunUntilIdle();
+  const int64_t last_frame_ms = h.clock.NowMs();
+  h.sched.Advance(21s);  // silent: replaced after the 15 s idle timeout
+  ASSERT_GE(fake->connects(), 2);
+  const size_t before = h.exchange.requests().size();
+  BringUp();
+  h.sched.Advance(1s);
+  int history_reads = 0;
+  for (size_t i = before; i < h.exchange.requests().size(); ++i) {
+    const auto& r = h.exchange.requests()[i];
+    for (const char* path : {"/api/v1/futures/trade/get_history_orders", "/api/v1/futures/position/get_history_positions"}) {
+      if (r.target.rfind(path, 0) != 0) continue;
+      ++history_reads;
+      const size_t at = r.target.find("startTime=");
+      ASSERT_NE(at, std::string::npos) << r.target;
+      const int64_t start = std::stoll(r.target.substr(at + 10));
+      EXPECT_LE(start, last_frame_ms) << r.target << ": starts after the socket's last frame";
+      EXPECT_GE(start, last_frame_ms - 5000) << r.target;
+    }
+  }
+  EXPECT_EQ(history_reads, 2);
+}
+
 TEST_F(PrivateStreamTest, SilentSocketIsReplaced) {
   stream->Start();
   BringUp();
