@@ -853,14 +853,18 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
 
   std::vector<std::shared_ptr<Entry>> sent_entries;
   for (size_t i : to_send) sent_entries.push_back(entries[i]);
+  // Every item of the call is in this request: nothing was answered locally or waits on another call.
+  const bool whole_call = to_send.size() == static_cast<size_t>(resp->results_size());
   CallScope scope(EveryCallerGone(sent_entries, CallScope::Current()));
   rest_.Call(
       ep::kBatchOrder, {}, BatchOrderBody(symbol, objects), send_deadline,
-      Guard([this, batch, record, entries, to_send, deadline](RestResult r) {
+      Guard([this, batch, record, entries, to_send, deadline, whole_call](RestResult r) {
         if (r.outcome == Outcome::kNotSent || r.outcome == Outcome::kRejected) {
-          // The whole batch was refused: nothing of it was placed. But an item that re-sent a
+          // The whole request was refused: nothing of it was placed. The call fails as a whole
+          // only if the request was all of it. An item answered locally (DUPLICATE of a known
+          // order) or waiting on another call keeps its own answer, and an item that re-sent a
           // placement whose first outcome is unknown is still unknown: then every item gets its
-          // own answer instead of the call failing as a whole.
+          // own answer.
           std::vector<absl::StatusOr<v1::PlaceOrderResponse>> outs;
           bool any_unknown = false;
           for (size_t i : to_send) {
@@ -868,8 +872,8 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
             any_unknown = any_unknown || outs.back().ok();
           }
           if (batch->finished) return;
-          if (!any_unknown) {
-            batch->finished = true;  // waiting items, if any, complete into nothing
+          if (!any_unknown && whole_call) {
+            batch->finished = true;
             return batch->done(r.status);
           }
           for (size_t k = 0; k < to_send.size(); ++k) record(to_send[k], outs[k]);

@@ -211,6 +211,39 @@ TEST(OrderEngine, RefusedResendInABatchKeepsTheUnknownPlacement) {
   EXPECT_EQ(h.Run(&OrderEngine::BatchPlaceOrders, fresh).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A batch whose request is refused as a whole (here: by the exchange) while one of its items is a
+// known order answered locally: that item keeps its DUPLICATE and the order id, the refused one
+// gets the refusal as its own error. The call used to fail as a whole, telling the caller nothing
+// about its live order.
+TEST(OrderEngine, ARefusedBatchKeepsTheAnswersOfItsItemsAnsweredLocally) {
+  EngineHarness h;
+  h.LoadRules();
+  auto placed = h.Place(LimitBuy("known-a"));
+  ASSERT_TRUE(placed.ok() && placed->result() == v1::PLACE_RESULT_ACCEPTED) << placed.status();
+  h.exchange.AddFault({"/api/v1/futures/trade/batch_order", FaultKind::kRefuse, false});
+  v1::BatchPlaceOrdersRequest b;
+  b.set_symbol("BTCUSDT");
+  *b.add_orders() = LimitBuy("known-a");
+  *b.add_orders() = LimitBuy("new-b");
+  auto r = h.Run(&OrderEngine::BatchPlaceOrders, b);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->results_size(), 2);
+  EXPECT_EQ(r->results(0).result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(r->results(0).order_id(), placed->order_id());
+  EXPECT_FALSE(r->results(0).has_error());
+  ASSERT_TRUE(r->results(1).has_error()) << r->ShortDebugString();
+  EXPECT_EQ(r->results(1).result(), v1::PLACE_RESULT_UNSPECIFIED);
+  EXPECT_EQ(h.exchange.CountClientId("new-b"), 0);
+  // Nothing of it was placed: the refused id is free for a new attempt.
+  h.exchange.ClearFaults();
+  v1::BatchPlaceOrdersRequest again;
+  again.set_symbol("BTCUSDT");
+  *again.add_orders() = LimitBuy("new-b");
+  auto r2 = h.Run(&OrderEngine::BatchPlaceOrders, again);
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_EQ(r2->results(0).result(), v1::PLACE_RESULT_ACCEPTED);
+}
+
 TEST(OrderEngine, ADuplicateIsAnsweredAtItsOwnDeadlineWhileTheOriginalIsStillInFlight) {
   EngineHarness h;
   h.LoadRules();
