@@ -234,25 +234,40 @@ class Pool final : public std::enable_shared_from_this<Pool> {
     call->timer.async_wait([self = shared_from_this(), call](error_code ec) {
       if (!ec) self->OnDeadline(call);
     });
-    queue_.push_back(call);
+    // Behind every request of its priority or higher, ahead of lower ones.
+    auto at = std::find_if(queue_.begin(), queue_.end(),
+                           [&](const CallPtr& q) { return q->request.priority < call->request.priority; });
+    queue_.insert(at, call);
     Dispatch();
   }
 
-  // Hands queued requests to idle connections, opening new ones up to max_connections.
+  // Hands queued requests to idle connections, opening new ones up to max_connections (one more
+  // for a request of priority > 0). Priority-0 requests never hold more than max_connections
+  // connections at once, so that one more is always there for an urgent request.
   void Dispatch() {
     while (!queue_.empty() && !shutting_down_) {
+      const bool urgent = queue_.front()->request.priority > 0;
+      if (!urgent && BusyConnections() >= options_.max_connections) break;
       if (ConnPtr idle = TakeIdle()) {
         CallPtr call = PopQueue();
         Reuse(idle, call);
         continue;
       }
-      if (conns_.size() < options_.max_connections) {
+      if (conns_.size() < options_.max_connections + (urgent ? 1 : 0)) {
         Connect(PopQueue());
         continue;
       }
       break;
     }
     UpdateGauges();
+  }
+
+  size_t BusyConnections() const {
+    size_t busy = 0;
+    for (const auto& c : conns_) {
+      if (c->state == Conn::State::kBusy || c->state == Conn::State::kConnecting) ++busy;
+    }
+    return busy;
   }
 
   CallPtr PopQueue() {

@@ -31,6 +31,11 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  ///< extra headers (api-key, sign, ...)
   std::string body;            ///< sent byte-for-byte (it is what was signed)
   std::chrono::milliseconds timeout{5000};  ///< whole request: queueing + connect + send + receive
+  /// Higher is served first among requests waiting for a connection (FIFO within one priority).
+  /// Requests of priority 0 occupy at most max_connections connections at once; a request above
+  /// 0 may also use one more, so it never waits behind hung ordinary requests (the order
+  /// service's cancels: the kill switch must not queue behind placements the exchange sits on).
+  int priority = 0;
 };
 
 struct HttpResponse {
@@ -77,7 +82,7 @@ class HttpClient {
 struct HttpClientOptions {
   Url base;  ///< scheme, host and port of every request (its target is ignored)
   TlsOptions tls;
-  size_t max_connections = 4;
+  size_t max_connections = 4;  ///< for priority-0 requests; priority > 0 may use one more
   std::chrono::milliseconds connect_timeout{3000};
   std::chrono::milliseconds idle_timeout{30000};  ///< idle pooled connections are closed after this
   size_t max_body_bytes = 32 * 1024 * 1024;

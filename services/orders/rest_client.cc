@@ -121,6 +121,9 @@ void RestClient::Send(std::shared_ptr<CallState> call) {
   SignedRequest signed_request = signer_.Build(*call->endpoint, call->query, call->body);
   net::HttpRequest req = std::move(signed_request.http);
   req.timeout = std::min(options_.request_timeout, remaining);
+  // Cancels get a connection ahead of placements and queries, and one of their own when every
+  // pooled connection is taken (placements the exchange sits on must not hold up the kill switch).
+  if (call->lane == Lane::kCancel) req.priority = 1;
   std::weak_ptr<int> alive = alive_;
   http_.Send(std::move(req), [this, alive, call, now](net::HttpResult reply) {
     if (alive.expired()) return;

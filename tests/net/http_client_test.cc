@@ -375,6 +375,32 @@ TEST_F(HttpClientTest, QueuedPastItsDeadlineIsProvablyUnsent) {
   for (const auto& seen : server.requests()) EXPECT_NE(seen.target, "/order");
 }
 
+// Every pooled connection is taken by requests the server sits on: an ordinary request waits
+// (and here expires unsent), while a request of priority > 0 (the order service's cancels) gets
+// one more connection and goes through at once. Among waiting requests, higher priority first.
+TEST_F(HttpClientTest, AnUrgentRequestNeverWaitsBehindHungOrdinaryOnes) {
+  TestHttpServer server([](const SeenRequest& seen) {
+    Reply r = Ok();
+    if (seen.target.rfind("/hang", 0) == 0) r.kind = Reply::Kind::kHang;
+    return r;
+  });
+  auto client = MakeClient(Local(server.port()), {}, /*max_connections=*/2);
+  Inbox<HttpResult> hung;
+  for (int i = 0; i < 2; ++i) {
+    client->Send(Post("/hang/place", "{}", 5s), [&](HttpResult r) { hung.Push(std::move(r)); });
+  }
+  HttpResult ordinary = client->SendAndWait(Post("/place", "{}", 300ms));
+  EXPECT_EQ(ordinary.status.code(), absl::StatusCode::kDeadlineExceeded) << ordinary.status;
+  EXPECT_FALSE(ordinary.maybe_sent);
+  HttpRequest cancel = Post("/cancel", "{}", 2s);
+  cancel.priority = 1;
+  HttpResult urgent = client->SendAndWait(std::move(cancel));
+  EXPECT_TRUE(urgent.status.ok()) << urgent.status;
+  EXPECT_EQ(urgent.response.status, 200);
+  EXPECT_EQ(server.max_connections_open(), 3);
+  for (const auto& seen : server.requests()) EXPECT_NE(seen.target, "/place");
+}
+
 TEST_F(HttpClientTest, IdleConnectionsCloseAfterIdleTimeout) {
   TestHttpServer server([](const SeenRequest&) { return Ok(); });
   auto client = MakeClient(Local(server.port()), {}, 4, /*idle_timeout=*/50ms);
