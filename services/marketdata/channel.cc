@@ -3,6 +3,7 @@
 #include <array>
 #include <cctype>
 
+#include "absl/strings/str_cat.h"
 #include "common/decimal.h"
 #include "common/time_util.h"
 
@@ -159,6 +160,12 @@ int64_t CandleOpenTimeMs(v1::KlineInterval interval, int64_t ts_ms) {
 int64_t NextCandleOpenTimeMs(v1::KlineInterval interval, int64_t open_ms) {
   // One nominal interval on (31 days for a month) lands inside the next candle: 28-31 days.
   return CandleOpenTimeMs(interval, CandleOpenTimeMs(interval, open_ms) + IntervalMs(interval));
+}
+
+std::string QuoteSymbol(std::string_view s) {
+  constexpr size_t kMax = 40;
+  if (s.size() <= kMax) return std::string(s);
+  return absl::StrCat(std::string(s.substr(0, 32)), "... (", s.size(), " characters)");
 }
 
 std::string UpperSymbol(std::string_view s) {

@@ -55,5 +55,8 @@ int64_t NextCandleOpenTimeMs(v1::KlineInterval interval, int64_t open_ms);
 
 /// Upper-cases an ASCII symbol.
 std::string UpperSymbol(std::string_view s);
+/// A client's symbol for an error message: as given up to 40 characters, else its start and its
+/// length (an echo of kilobytes would overflow the client's metadata limit and hide the error).
+std::string QuoteSymbol(std::string_view s);
 
 }  // namespace bx::md

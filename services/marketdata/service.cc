@@ -233,7 +233,12 @@ class KlinePager : public std::enable_shared_from_this<KlinePager> {
 
 grpc::Status ToGrpcStatus(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+  // Backstop for any echo of client input: a message over the client's metadata limit (8 KB by
+  // default) reaches it as RESOURCE_EXHAUSTED, hiding the real error.
+  constexpr size_t kMaxMessage = 1024;
+  std::string message(s.message());
+  if (message.size() > kMaxMessage) message = absl::StrCat(message.substr(0, kMaxMessage), "... (cut)");
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::move(message));
 }
 
 // One Subscribe stream: adapts the core Stream to gRPC. Deleted in OnDone.
@@ -557,7 +562,7 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::ListSymbols(grpc::CallbackServe
     const std::string sym = UpperSymbol(request->symbols(i));
     if (!symbols_->Find(sym)) {
       return FinishNow(context, absl::InvalidArgumentError(absl::StrCat("symbols[", i, "]: unknown symbol '",
-                                                                        request->symbols(i), "'")));
+                                                                        QuoteSymbol(request->symbols(i)), "'")));
     }
     only.push_back(sym);
   }
@@ -667,7 +672,7 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::ListFundingRates(grpc::Callback
     const std::string symbol = UpperSymbol(raw);
     if (symbol.empty()) return FinishNow(context, absl::InvalidArgumentError("symbols: an empty symbol, e.g. \"BTCUSDT\""));
     if (!symbols_->Find(symbol)) {
-      return FinishNow(context, absl::InvalidArgumentError(absl::StrCat("symbols: unknown symbol ", symbol)));
+      return FinishNow(context, absl::InvalidArgumentError(absl::StrCat("symbols: unknown symbol ", QuoteSymbol(symbol))));
     }
     wanted.push_back(symbol);
   }

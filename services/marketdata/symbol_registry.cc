@@ -46,7 +46,7 @@ absl::Status SymbolRegistry::CheckStreamable(std::string_view symbol) const {
   auto info = Find(symbol);
   if (!info) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown symbol '", std::string(symbol), "': not listed by the exchange (see ListSymbols)"));
+        absl::StrCat("unknown symbol '", QuoteSymbol(symbol), "': not listed by the exchange (see ListSymbols)"));
   }
   if (info->status() != v1::SYMBOL_STATUS_OPEN && info->status() != v1::SYMBOL_STATUS_CANCEL_ONLY) {
     return absl::InvalidArgumentError(absl::StrCat("symbol ", info->symbol(), " has status ", info->status_raw(),

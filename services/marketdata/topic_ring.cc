@@ -127,6 +127,14 @@ std::optional<TopicRing::Latest> TopicRing::LatestCopy() const {
   return Latest{s.bytes, s.layout, s.recv_ns};
 }
 
+void TopicRing::FreeSlot(Slot& slot) {
+  // An emptied string keeps its inline capacity: count what is given back, not all of it (the
+  // count would drift down by that much per reuse and wrap around).
+  const size_t before = slot.bytes.capacity();
+  std::string().swap(slot.bytes);
+  bytes_ -= before - slot.bytes.capacity();
+}
+
 void TopicRing::NoteFreedTail() {
   if (tail_ + 1 < head_ && At(tail_ + 1).conflate_key != At(tail_).conflate_key) lost_final_end_ = tail_ + 1;
 }
@@ -136,8 +144,7 @@ void TopicRing::Trim(int64_t min_recv_ns) {
   const uint64_t keep = spec_.is_state() ? 1 : 0;
   while (head_ - tail_ > keep && At(tail_).recv_ns < min_recv_ns) {
     NoteFreedTail();
-    bytes_ -= At(tail_).bytes.capacity();
-    std::string().swap(At(tail_).bytes);
+    FreeSlot(At(tail_));
     ++tail_;
     aged_until_ = tail_;
   }
@@ -150,8 +157,7 @@ void TopicRing::Trim(int64_t min_recv_ns) {
 void TopicRing::DropCache() {
   std::lock_guard<AdaptiveMutex> lock(mu_);
   while (tail_ < head_) {
-    bytes_ -= At(tail_).bytes.capacity();
-    std::string().swap(At(tail_).bytes);
+    FreeSlot(At(tail_));
     ++tail_;
   }
   aged_until_ = tail_;

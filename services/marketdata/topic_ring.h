@@ -128,6 +128,8 @@ class TopicRing {
   /// Before the event at tail_ is freed (by age, or overwritten): remembers it when it is the last
   /// of its conflate key, so conflating readers behind it learn that they lost it.
   void NoteFreedTail() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// Frees a slot's event bytes, keeping bytes_ exact.
+  void FreeSlot(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string key_;
   const std::string symbol_;

@@ -678,6 +678,25 @@ TEST_F(HubTest, AFreedFinalUpdateOfACandleIsALossNotAConflation) {
   EXPECT_EQ(b.events(), 1u);
 }
 
+// The ring's byte count (the bitunix_md_ring_bytes gauge) stays exact through freeing and reusing
+// slots: it used to lose an emptied string's inline capacity on every reuse and wrap around.
+TEST_F(HubTest, RingByteCountStaysExactThroughTrimAndReuse) {
+  MakeHub({.max_queue_age = std::chrono::milliseconds(100)});
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  std::vector<size_t> after_cycle;
+  for (int cycle = 0; cycle < 50; ++cycle) {
+    for (int i = 0; i < 5; ++i) PublishTrade(trades, std::to_string(cycle * 10 + i));
+    clock_.Advance(std::chrono::seconds(1));
+    hub_->TrimRings();
+    after_cycle.push_back(trades->memory_bytes());
+  }
+  EXPECT_GT(after_cycle[1], 0u);
+  EXPECT_LT(after_cycle[1], size_t{1} << 20);
+  EXPECT_EQ(after_cycle[49], after_cycle[1]) << "the count drifts";
+  trades->DropCache();
+  EXPECT_EQ(trades->memory_bytes(), after_cycle[49]);
+}
+
 // After a reconnect the pre-outage state is hidden from late joiners and unary reads, but a
 // stream that had not read it yet still gets it (no event is taken from under a reader).
 TEST_F(HubTest, HiddenCacheIsNoSnapshotButUnreadEventsStillArrive) {
