@@ -334,6 +334,10 @@ void UpstreamManager::OnText(Conn* c, uint64_t gen, std::string_view data, int64
         return;
       }
       stats_.frames[f.spec->channel].fetch_add(1, std::memory_order_relaxed);
+      // Data after our ping proves the socket alive as well as a pong would (an exchange that
+      // dropped the pong of a ping sent during a stall must not cost a reconnect and a Gap once
+      // data flows again).
+      c->awaiting_pong = false;
       OnHealthy(c);
       HandlePush(c, f, recv_ns);
       return;

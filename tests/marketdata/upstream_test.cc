@@ -457,6 +457,30 @@ TEST_F(UpstreamTest, BadFramesAreCountedAndNeverPublished) {
   EXPECT_EQ(ev[1].order_book().bids(0).price(), "1");
 }
 
+// Data arriving after a ping proves the socket alive: a missing pong then costs no reconnect
+// (an exchange that was stalled when the ping went out may never answer it).
+TEST_F(UpstreamTest, DataAfterAPingCountsAsItsPong) {
+  UpstreamOptions opt;
+  opt.ping_interval = Ms(1000);
+  opt.pong_timeout = Ms(500);
+  opt.rest_fallback = false;
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  Subscribe({Ref("depth_book15", "BTCUSDT")});
+  Ws(0).Text(Book("BTCUSDT", "1"));
+  Run();
+  Advance(Ms(1000));
+  ASSERT_EQ(Count(0, "\"op\":\"ping\""), 1);
+  Advance(Ms(200));
+  Ws(0).Text(Book("BTCUSDT", "2"));  // no pong, but data
+  Run();
+  Advance(Ms(600));
+  EXPECT_EQ(Ws(0).aborts, 0);
+  EXPECT_EQ(up_->stats().pong_timeouts.load(), 0u);
+  EXPECT_TRUE(up_->ready());
+}
+
 TEST_F(UpstreamTest, PongTimeoutReconnectsResubscribesAndReportsTheGap) {
   UpstreamOptions opt;
   opt.ping_interval = Ms(1000);
