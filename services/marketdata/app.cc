@@ -83,6 +83,9 @@ std::vector<OptSpec> MarketDataOptionSpecs() {
       Dur("max-queue-age", "2s",
           "A stream is never written a trade that waited longer than this in the gateway's queue: it gets a Gap "
           "instead (bytes already handed to gRPC may still wait in HTTP/2 windows for a slow reader)."),
+      Dur("stalled-write-timeout", "30s",
+          "A stream whose write has not completed for this long (its client stopped reading: no data, Gap or "
+          "status can reach it) is cancelled, freeing its slot; 0 = never."),
       Int("max-batch-events", 512, 1, 1 << 20, "Most events per stream write."),
       Int("max-batch-bytes", 1 << 20, 1024, 3 << 20, "About the most bytes per stream write (clients accept 4 MiB)."),
       Int("coalesce-us", 100, 0, 10000,
@@ -147,6 +150,7 @@ absl::StatusOr<AppOptions> AppOptionsFromConfig(const Config& c) {
   o.hub.trade_queue_events = static_cast<size_t>(c.Int("trade-queue-events"));
   o.hub.state_queue_events = static_cast<size_t>(c.Int("state-queue-events"));
   o.hub.max_queue_age = c.Duration("max-queue-age");
+  o.hub.stalled_write_timeout = c.Duration("stalled-write-timeout");
   o.hub.max_batch_events = static_cast<size_t>(c.Int("max-batch-events"));
   o.hub.max_batch_bytes = static_cast<size_t>(c.Int("max-batch-bytes"));
   o.hub.coalesce_delay = std::chrono::microseconds(c.Int("coalesce-us"));

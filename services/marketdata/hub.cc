@@ -273,6 +273,10 @@ void Hub::BroadcastStatus(const absl::flat_hash_set<const TopicRing*>& topics,
 void Hub::TrimRings() {
   const int64_t horizon = clock_.NowNs() - std::max<int64_t>(options_.max_queue_age.count(), 1) * 1'000'000;
   for (TopicRing* ring : Topics()) ring->Trim(horizon);
+  if (options_.stalled_write_timeout.count() > 0) {
+    const int64_t now = clock_.NowNs();
+    for (const auto& s : *Streams()) s->AbandonIfStalled(now, options_.stalled_write_timeout);
+  }
 }
 
 }  // namespace bx::md

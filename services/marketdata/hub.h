@@ -31,6 +31,9 @@ struct HubOptions {
   size_t state_queue_events = 64;
   /// A subscriber is never served a trade older than this: it gets a Gap (or the stream ends).
   std::chrono::milliseconds max_queue_age{2000};
+  /// A stream whose write has not completed for this long (its client stopped reading, so no
+  /// data, Gap or status can reach it) is cancelled (RST_STREAM), freeing its slot. 0 = never.
+  std::chrono::milliseconds stalled_write_timeout{30000};
   /// Per write: at most this many events / about this many bytes.
   size_t max_batch_events = 512;
   size_t max_batch_bytes = 1 << 20;
@@ -69,6 +72,7 @@ struct HubStats {
   std::atomic<uint64_t> gaps_stale_queue{0};
   std::atomic<uint64_t> gaps_upstream_reconnect{0};
   std::atomic<uint64_t> streams_ended_slow{0};
+  std::atomic<uint64_t> streams_abandoned{0};  ///< cancelled: a write stalled past stalled_write_timeout
   std::atomic<uint64_t> dispatcher_wakeups{0};
   std::atomic<uint64_t> inline_pumps{0};  ///< publisher-thread scans that started idle streams' writes
   /// Gateway receive -> write completed, per batch (its oldest event).

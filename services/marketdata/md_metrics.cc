@@ -87,6 +87,9 @@ MdMetrics::MdMetrics(prometheus::Registry& r, Hub* hub, UpstreamManager* upstrea
           &hs.conflated);
   counter("bitunix_md_streams_ended_slow_total", "Streams ended with RESOURCE_EXHAUSTED for reading too slowly.",
           &hs.streams_ended_slow);
+  counter("bitunix_md_streams_abandoned_total",
+          "Streams cancelled because a write stalled past --stalled-write-timeout (the client stopped reading).",
+          &hs.streams_abandoned);
   counter("bitunix_md_dispatcher_wakeups_total", "Dispatcher wake-ups (idle streams with new data).",
           &hs.dispatcher_wakeups);
   counter("bitunix_md_inline_pumps_total",

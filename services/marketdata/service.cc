@@ -244,9 +244,14 @@ grpc::Status ToGrpcStatus(const absl::Status& s) {
 // One Subscribe stream: adapts the core Stream to gRPC. Deleted in OnDone.
 class MarketDataServiceImpl::SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  SubscribeReactor(MarketDataServiceImpl* svc, std::shared_ptr<Stream> stream, std::vector<TopicRef> topics,
-                   std::string client)
-      : svc_(svc), stream_(std::move(stream)), topics_(std::move(topics)), client_(std::move(client)), sink_(this) {}
+  SubscribeReactor(MarketDataServiceImpl* svc, grpc::CallbackServerContext* ctx, std::shared_ptr<Stream> stream,
+                   std::vector<TopicRef> topics, std::string client)
+      : svc_(svc),
+        ctx_(ctx),
+        stream_(std::move(stream)),
+        topics_(std::move(topics)),
+        client_(std::move(client)),
+        sink_(this) {}
 
   StreamSink* sink() { return &sink_; }
 
@@ -273,12 +278,14 @@ class MarketDataServiceImpl::SubscribeReactor final : public grpc::ServerWriteRe
       r_->StartWrite(&r_->buffer_);
     }
     void Finish(absl::Status status) override { r_->Finish(ToGrpcStatus(status)); }
+    void Abandon() override { r_->ctx_->TryCancel(); }
 
    private:
     SubscribeReactor* r_;
   };
 
   MarketDataServiceImpl* const svc_;
+  grpc::CallbackServerContext* const ctx_;  // outlives the reactor (until OnDone)
   std::shared_ptr<Stream> stream_;
   std::vector<TopicRef> topics_;
   const std::string client_;
@@ -415,7 +422,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* MarketDataServiceImpl::Subscribe(grp
   for (const auto& t : topics) subs.push_back({t.ring, hub_->options().PolicyFor(t.ring->spec().channel)});
   auto stream = std::make_shared<Stream>(hub_, ++next_stream_id_, context->peer(), std::move(subs), symbols,
                                          !req.skip_snapshot(), std::vector<InitialStatus>{});
-  auto* reactor = new SubscribeReactor(this, stream, topics, client);
+  auto* reactor = new SubscribeReactor(this, context, stream, topics, client);
   // Registered before the health is read: a status broadcast from now on reaches this stream, so
   // a health change between the read and the registration cannot be lost (at worst the stream
   // hears of it twice).

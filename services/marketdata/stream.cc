@@ -110,6 +110,7 @@ void Stream::Start(StreamSink* sink) {
       return;
     }
     writing_ = true;
+    write_started_ns_ = hub_->clock().NowNs();
     inflight_oldest_recv_ns_ = batch.oldest_recv_ns();
     batch_events_avg_ += (static_cast<double>(batch.events()) - batch_events_avg_) / 8;
     events_sent_.fetch_add(batch.events(), std::memory_order_relaxed);
@@ -117,6 +118,20 @@ void Stream::Start(StreamSink* sink) {
   hub_->stats().events_sent.fetch_add(batch.events(), std::memory_order_relaxed);
   hub_->stats().batches_sent.fetch_add(1, std::memory_order_relaxed);
   sink->StartWrite(std::move(batch));
+}
+
+bool Stream::AbandonIfStalled(int64_t now_ns, std::chrono::milliseconds bound) {
+  StreamSink* sink = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!writing_ || abandoned_ || sink_ == nullptr || done_.load(std::memory_order_relaxed)) return false;
+    if (now_ns - write_started_ns_ < bound.count() * 1'000'000) return false;
+    abandoned_ = true;
+    sink = sink_;
+  }
+  hub_->stats().streams_abandoned.fetch_add(1, std::memory_order_relaxed);
+  sink->Abandon();
+  return true;
 }
 
 void Stream::OnWriteDone(bool ok) {
@@ -382,6 +397,7 @@ void Stream::Pump() {
     SetIdleLocked(false);
     if (next == Next::kWrite) {
       writing_ = true;
+      write_started_ns_ = hub_->clock().NowNs();
       inflight_oldest_recv_ns_ = batch.oldest_recv_ns();
       batch_events_avg_ += (static_cast<double>(batch.events()) - batch_events_avg_) / 8;
       events_sent_.fetch_add(batch.events(), std::memory_order_relaxed);

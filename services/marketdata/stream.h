@@ -33,6 +33,10 @@ class StreamSink {
   virtual void StartWrite(BatchBuffer batch) = 0;
   /// Ends the stream. Called once, never while a write is in flight.
   virtual void Finish(absl::Status status) = 0;
+  /// Cancels the call at the transport (HTTP/2 RST_STREAM) because its write in flight cannot
+  /// complete: the client stopped reading, and no status could get past the data it does not
+  /// read. The write then completes (not ok) and the call ends. Any thread.
+  virtual void Abandon() {}
 };
 
 /// A status the stream starts with (after its snapshots).
@@ -68,6 +72,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void OnWriteDone(bool ok);
   /// The client cancelled or went away: finish as soon as no write is in flight.
   void Cancel();
+  /// A write in flight for `bound` or longer (the client stopped reading: its HTTP/2 window is
+  /// closed, so neither data nor a status gets through) is abandoned: the sink cancels the call.
+  /// True if it did (once per stream).
+  bool AbandonIfStalled(int64_t now_ns, std::chrono::milliseconds bound);
   /// The sink is gone (reactor OnDone): never call it again.
   void Detach();
   /// Ends the stream with `status` after everything already queued (drain) has been written;
@@ -136,6 +144,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   size_t rotate_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t write_started_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  bool abandoned_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status close_status_ ABSL_GUARDED_BY(mu_);

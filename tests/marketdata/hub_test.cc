@@ -595,6 +595,36 @@ TEST_F(HubTest, CancelFinishesAfterTheWriteInFlight) {
   EXPECT_EQ(trades->idle_subscribers().load(), 0);
 }
 
+// A client that stops reading entirely (its HTTP/2 window closed) never completes the write in
+// flight, so no Gap, status or RESOURCE_EXHAUSTED can reach it. After stalled_write_timeout the
+// call is cancelled, once, and the stream ends; a stream that merely reads slowly is left alone.
+TEST_F(HubTest, AStreamWhoseWriteStallsPastTheBoundIsAbandoned) {
+  MakeHub({.stalled_write_timeout = std::chrono::milliseconds(30000)});
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  auto stalled = NewStream({trades});
+  RecordingSink& sink = StartWith(stalled, false);
+  ASSERT_TRUE(sink.WaitInFlight());  // never acked: the client does not read
+  auto reading = NewStream({trades});
+  RecordingSink& other = StartWith(reading, false);
+  ASSERT_TRUE(other.WaitInFlight());
+  clock_.Advance(std::chrono::seconds(20));
+  other.Ack();  // slow, but reading
+  PublishTrade(trades, "1");
+  ASSERT_TRUE(other.WaitInFlight());
+  hub_->TrimRings();
+  EXPECT_EQ(sink.abandons(), 0);
+  clock_.Advance(std::chrono::seconds(11));
+  hub_->TrimRings();
+  EXPECT_EQ(sink.abandons(), 1);
+  EXPECT_EQ(other.abandons(), 0);  // its write started 11 s ago
+  EXPECT_EQ(hub_->stats().streams_abandoned.load(), 1u);
+  stalled->Cancel();  // what gRPC's OnCancel does after the RST_STREAM
+  ASSERT_TRUE(sink.WaitFinished());
+  clock_.Advance(std::chrono::seconds(60));
+  hub_->TrimRings();
+  EXPECT_EQ(sink.abandons(), 1);  // once
+}
+
 TEST_F(HubTest, TrimFreesOldTradesButKeepsTheLatestState) {
   MakeHub({.max_queue_age = std::chrono::milliseconds(100)});
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);

@@ -2,6 +2,7 @@
 // writes when it chooses, like a client that reads at its own pace.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -41,6 +42,13 @@ class RecordingSink : public StreamSink {
     }
     cv_.notify_all();
   }
+
+  /// As gRPC after TryCancel: the write in flight completes, not ok.
+  void Abandon() override {
+    abandons_.fetch_add(1);
+    Ack(false);
+  }
+  int abandons() const { return abandons_.load(); }
 
   /// Completes the write in flight.
   void Ack(bool ok = true) {
@@ -97,6 +105,7 @@ class RecordingSink : public StreamSink {
   }
 
  private:
+  std::atomic<int> abandons_{0};
   const bool auto_ack_;
   Stream* stream_ = nullptr;
   std::mutex mu_;
