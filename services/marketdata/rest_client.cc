@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "services/marketdata/rest_parse.h"
 
 namespace bx::md {
@@ -19,6 +21,8 @@ MarketRestClient::MarketRestClient(net::HttpClient* http, Executor* io, const Cl
       alive_(std::make_shared<bool>(true)) {}
 
 namespace {
+
+constexpr size_t kMaxSymbolsPerTickersQuery = 50;
 
 absl::Status Closed() { return absl::UnavailableError("server shutting down: exchange REST calls are closed"); }
 
@@ -126,6 +130,14 @@ void MarketRestClient::Send(Call call) {
     }
     done(std::move(r.response.body));
   });
+}
+
+std::string TickersTarget(const std::vector<std::string>& symbols) {
+  std::string target = "/api/v1/futures/market/tickers";
+  if (!symbols.empty() && symbols.size() <= kMaxSymbolsPerTickersQuery) {
+    absl::StrAppend(&target, "?symbols=", absl::StrJoin(symbols, ","));
+  }
+  return target;
 }
 
 }  // namespace bx::md

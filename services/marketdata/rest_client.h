@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
@@ -35,10 +36,10 @@ struct RestClientOptions {
 
 enum class RestPriority { kForeground, kBackground };
 
-/// Above this many symbols a tickers call asks for every ticker (no `symbols`, ~800 rows, the same
-/// one token of the budget) rather than naming each: ~10 bytes of query string per symbol, and
-/// some proxies refuse request lines over a few KB.
-inline constexpr size_t kMaxSymbolsPerTickersQuery = 50;
+/// The tickers endpoint's target for `symbols`: named in the query while they are 1 to 50, else
+/// every ticker (no `symbols`, ~800 rows, the same one token of the budget): ~10 bytes of query
+/// string per symbol, and some proxies refuse request lines over a few KB.
+std::string TickersTarget(const std::vector<std::string>& symbols);
 
 /// Counters for metrics.
 struct RestStats {

@@ -623,10 +623,7 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetTickers(grpc::CallbackServer
   }
   if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
   auto* reactor = new RestCallReactor();
-  std::string target = "/api/v1/futures/market/tickers";
-  if (!all && missing.size() <= kMaxSymbolsPerTickersQuery) {
-    absl::StrAppend(&target, "?symbols=", absl::StrJoin(missing, ","));
-  }
+  std::string target = TickersTarget(all ? std::vector<std::string>{} : missing);
   auto missing_set = std::make_shared<std::vector<std::string>>(std::move(missing));
   rest_->Get(std::move(target), RestPriority::kForeground,
              [this, call = reactor->call(), cached, missing_set, respond](absl::StatusOr<std::string> body) {

@@ -734,14 +734,9 @@ void UpstreamManager::PollDegraded(Time now) {
     tickers_poll_in_flight_ = true;
     next_tickers_poll_ = now + options_.rest_poll_interval;
     stats_.rest_polls.fetch_add(1, std::memory_order_relaxed);
-    // Many symbols (a query string of kilobytes) or a refused list: one call for every ticker
-    // (~800 rows) costs the same one token of the budget.
-    const bool all = tickers_poll_all_ || ticker_symbols.size() > kMaxSymbolsPerTickersQuery;
-    std::string target = "/api/v1/futures/market/tickers";
-    if (!all) {
-      target += "?symbols=";
-      for (size_t i = 0; i < ticker_symbols.size(); ++i) absl::StrAppend(&target, i ? "," : "", ticker_symbols[i]);
-    }
+    // After a refused named list: every ticker (an empty list asks for all).
+    std::string target = TickersTarget(tickers_poll_all_ ? std::vector<std::string>{} : ticker_symbols);
+    const bool all = target.find('?') == std::string::npos;
     rest_->Get(std::move(target), RestPriority::kBackground, [this, alive, all](absl::StatusOr<std::string> body) {
       if (alive.expired()) return;
       tickers_poll_in_flight_ = false;

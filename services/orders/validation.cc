@@ -112,42 +112,58 @@ absl::Status CheckTpSl(std::string* rule_out, const v1::TpSl& t, const std::stri
   return absl::OkStatus();
 }
 
-// The first enum field under `m` holding a number its enum does not define: its path and text
-// for the error; empty when every one is defined.
-std::string FirstUnknownEnum(const google::protobuf::Message& m, const std::string& prefix) {
+// Whether every enum field set under `m` holds a number its enum defines. On the first one that
+// does not, `trail` holds the path to it (field, index or -1) and `bad` that field and its value.
+// No string is built unless one is found: this runs on every call, placements included.
+struct UnknownEnum {
+  const google::protobuf::FieldDescriptor* field = nullptr;
+  int value = 0;
+};
+bool EnumsDefined(const google::protobuf::Message& m,
+                  std::vector<std::pair<const google::protobuf::FieldDescriptor*, int>>* trail, UnknownEnum* bad) {
   using google::protobuf::FieldDescriptor;
   const google::protobuf::Reflection* r = m.GetReflection();
   std::vector<const FieldDescriptor*> fields;
   r->ListFields(m, &fields);  // set fields only
   for (const FieldDescriptor* f : fields) {
-    const std::string path = prefix.empty() ? f->name() : absl::StrCat(prefix, ".", f->name());
+    const bool enum_field = f->cpp_type() == FieldDescriptor::CPPTYPE_ENUM;
+    if (!enum_field && f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
     const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
     for (int i = 0; i < n; ++i) {
-      const std::string at = f->is_repeated() ? absl::StrCat(path, "[", i, "]") : path;
-      if (f->cpp_type() == FieldDescriptor::CPPTYPE_ENUM) {
+      trail->emplace_back(f, f->is_repeated() ? i : -1);
+      if (enum_field) {
         const int value = f->is_repeated() ? r->GetRepeatedEnumValue(m, f, i) : r->GetEnumValue(m, f);
-        const google::protobuf::EnumDescriptor* e = f->enum_type();
-        if (e->FindValueByNumber(value) != nullptr) continue;
-        std::string known;
-        for (int k = 0; k < e->value_count(); ++k) absl::StrAppend(&known, k ? ", " : "", e->value(k)->name());
-        return absl::StrCat(at, " is ", value, ", which is not a value of ", e->full_name(), " (this gateway knows ",
-                            known, "); nothing was sent");
+        if (f->enum_type()->FindValueByNumber(value) == nullptr) {
+          *bad = {f, value};
+          return false;
+        }
+      } else if (!EnumsDefined(f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f), trail, bad)) {
+        return false;
       }
-      if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-        const auto& sub = f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f);
-        if (std::string bad = FirstUnknownEnum(sub, at); !bad.empty()) return bad;
-      }
+      trail->pop_back();
     }
   }
-  return {};
+  return true;
 }
 
 }  // namespace
 
 absl::Status CheckEnumValues(const google::protobuf::Message& request) {
-  std::string bad = FirstUnknownEnum(request, "");
-  if (bad.empty()) return absl::OkStatus();
-  return MakeError(absl::StatusCode::kInvalidArgument, std::move(bad), reason::kValidation);
+  std::vector<std::pair<const google::protobuf::FieldDescriptor*, int>> trail;
+  UnknownEnum bad;
+  if (EnumsDefined(request, &trail, &bad)) return absl::OkStatus();
+  std::string path;
+  for (const auto& [field, index] : trail) {
+    absl::StrAppend(&path, path.empty() ? "" : ".", field->name());
+    if (index >= 0) absl::StrAppend(&path, "[", index, "]");
+  }
+  const google::protobuf::EnumDescriptor* e = bad.field->enum_type();
+  std::string known;
+  for (int k = 0; k < e->value_count(); ++k) absl::StrAppend(&known, k ? ", " : "", e->value(k)->name());
+  return MakeError(absl::StatusCode::kInvalidArgument,
+                   absl::StrCat(path, " is ", bad.value, ", which is not a value of ", e->full_name(),
+                                " (this gateway knows ", known, "); nothing was sent"),
+                   reason::kValidation);
 }
 
 bool IsValidClientId(std::string_view id) {
