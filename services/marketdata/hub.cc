@@ -275,7 +275,8 @@ void Hub::TrimRings() {
   for (TopicRing* ring : Topics()) ring->Trim(horizon);
   if (options_.stalled_write_timeout.count() > 0) {
     const int64_t now = clock_.NowNs();
-    for (const auto& s : *Streams()) s->AbandonIfStalled(now, options_.stalled_write_timeout);
+    const auto streams = Streams();  // held: the list may be replaced while we walk it
+    for (const auto& s : *streams) s->AbandonIfStalled(now, options_.stalled_write_timeout);
   }
 }
 

@@ -127,10 +127,20 @@ bool Stream::AbandonIfStalled(int64_t now_ns, std::chrono::milliseconds bound) {
     if (!writing_ || abandoned_ || sink_ == nullptr || done_.load(std::memory_order_relaxed)) return false;
     if (now_ns - write_started_ns_ < bound.count() * 1'000'000) return false;
     abandoned_ = true;
+    abandoning_ = true;  // until Abandon returns, the sink is not finished (so not freed)
     sink = sink_;
   }
   hub_->stats().streams_abandoned.fetch_add(1, std::memory_order_relaxed);
+  // Without mu_: the cancellation may complete the write and cancel the call inline, on this
+  // thread, and those callbacks take mu_.
   sink->Abandon();
+  std::optional<absl::Status> finish;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    abandoning_ = false;
+    finish.swap(deferred_finish_);
+  }
+  if (finish) sink->Finish(std::move(*finish));
   return true;
 }
 
@@ -403,6 +413,10 @@ void Stream::Pump() {
       events_sent_.fetch_add(batch.events(), std::memory_order_relaxed);
     } else {
       done_.store(true, std::memory_order_release);
+      if (abandoning_) {  // AbandonIfStalled still uses the sink: it finishes it after
+        deferred_finish_ = std::move(finish);
+        return;
+      }
     }
     sink = sink_;
   }

@@ -146,6 +146,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   int64_t write_started_ns_ ABSL_GUARDED_BY(mu_) = 0;
   bool abandoned_ ABSL_GUARDED_BY(mu_) = false;
+  bool abandoning_ ABSL_GUARDED_BY(mu_) = false;  ///< AbandonIfStalled is calling the sink
+  std::optional<absl::Status> deferred_finish_ ABSL_GUARDED_BY(mu_);  ///< a Finish that waited for it
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status close_status_ ABSL_GUARDED_BY(mu_);

@@ -43,10 +43,12 @@ class RecordingSink : public StreamSink {
     cv_.notify_all();
   }
 
-  /// As gRPC after TryCancel: the write in flight completes, not ok.
+  /// As gRPC after TryCancel, at worst inline on the calling thread: the write in flight
+  /// completes (not ok) and the call is cancelled.
   void Abandon() override {
     abandons_.fetch_add(1);
     Ack(false);
+    stream_->Cancel();
   }
   int abandons() const { return abandons_.load(); }
 
