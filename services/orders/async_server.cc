@@ -26,6 +26,28 @@ void AsyncServer::Drain() {
   while (cq_->Next(&tag, &ok)) static_cast<CqTag*>(tag)->Proceed(ok);
 }
 
+void AsyncServer::Track(const void* call, std::shared_ptr<PendingReply> reply) {
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  pending_.emplace(call, std::move(reply));
+}
+
+void AsyncServer::Untrack(const void* call) {
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  pending_.erase(call);
+}
+
+size_t AsyncServer::AbandonPending(const absl::Status& why) {
+  std::vector<std::shared_ptr<PendingReply>> replies;
+  {
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    for (auto& [call, reply] : pending_) replies.push_back(reply);
+  }
+  // Outside pending_mu_: a Finish may complete at once and its call untrack itself.
+  size_t ended = 0;
+  for (auto& r : replies) ended += r->Abandon(why) ? 1 : 0;
+  return ended;
+}
+
 void AsyncServer::Close() {
   {
     std::unique_lock<std::shared_mutex> lock(gate_);

@@ -27,6 +27,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -53,6 +54,17 @@ struct MemberTag final : CqTag {
 
 /// How an error becomes a grpc::Status (trailers may be added to the context before Finish).
 using ToGrpcStatusFn = grpc::Status (*)(const absl::Status&, grpc::ServerContextBase*);
+
+/// A unary call that has arrived and has not ended yet, as the server tracks it for shutdown.
+class PendingReply {
+ public:
+  /// Ends the call with `why` unless it has its answer already; a later answer is then handed
+  /// to the reply's on-late hook, as for a call the client cancelled. False if it had ended.
+  virtual bool Abandon(const absl::Status& why) = 0;
+
+ protected:
+  ~PendingReply() = default;
+};
 
 class AsyncServer {
  public:
@@ -83,6 +95,10 @@ class AsyncServer {
   /// After grpc::Server::Shutdown returned (every call is then done or cancelled): no further
   /// Finish or re-arm, queue shut down and drained, thread joined. Idempotent.
   void Close();
+  /// Any thread: ends every unary call still waiting for its answer with `why` (streams are not
+  /// touched). For shutdown, before gRPC's own deadline cancels what is left with a bare
+  /// "Cancelling all calls" that tells the caller nothing. Returns how many it ended.
+  size_t AbandonPending(const absl::Status& why);
 
   grpc::ServerCompletionQueue* cq() { return cq_.get(); }
   /// Runs `f` unless closed, holding off Close() while it runs; false when closed.
@@ -113,12 +129,16 @@ class AsyncServer {
   friend class AsyncStreamCall;
   /// Runs every tag the queue returns until it is shut down and empty.
   void Drain();
+  void Track(const void* call, std::shared_ptr<PendingReply> reply);
+  void Untrack(const void* call);
 
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   ToGrpcStatusFn to_status_;
   absl::Status cancelled_;
   std::vector<std::unique_ptr<Method>> methods_;
   std::shared_mutex gate_;
+  std::mutex pending_mu_;
+  std::unordered_map<const void*, std::shared_ptr<PendingReply>> pending_;  ///< unary calls between arrival and end
   bool closed_ = false;
   bool started_ = false;
   std::thread thread_;
@@ -127,7 +147,7 @@ class AsyncServer {
 /// The answering side of one call, shared with whoever will answer it (the engine's callback).
 /// Valid after the call is gone: answers are then dropped.
 template <class Resp>
-class UnaryReply {
+class UnaryReply final : public PendingReply {
  public:
   /// Sees the outcome once, before Finish (metrics, audit; nullptr response on errors).
   using OnComplete = std::function<void(const absl::Status&, const Resp*)>;
@@ -149,6 +169,16 @@ class UnaryReply {
       if (on_complete_) on_complete_(r.status(), nullptr);
       finish_(nullptr, to_status_(r.status(), ctx_));
     }
+  }
+
+  bool Abandon(const absl::Status& why) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finish_ == nullptr || finished_) return false;
+    finished_ = true;
+    gone_.store(true, std::memory_order_release);  // what still comes is late, and on record as such
+    if (on_complete_) on_complete_(why, nullptr);
+    finish_(nullptr, to_status_(why, ctx_));
+    return true;
   }
 
   /// Any thread. True once the call has ended without an answer (client cancel, deadline,
@@ -223,6 +253,7 @@ class AsyncUnaryCall {
     };
     Method* method = method_;  // nothing of this call is touched once its handler ran
     AsyncServer* server = server_;
+    server->Track(this, reply_);
     method->handle(&ctx_, req_, reply_);
     server->IfOpen([server, method] { Arm(server, method); });  // after the handler: off the call's path
   }
@@ -243,6 +274,7 @@ class AsyncUnaryCall {
 
   void Unref() {
     if (refs_.fetch_sub(1) != 1) return;
+    server_->Untrack(this);
     {
       std::lock_guard<std::mutex> lock(reply_->mu_);
       reply_->finish_ = nullptr;  // later answers are dropped

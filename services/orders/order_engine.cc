@@ -179,6 +179,29 @@ void OrderEngine::Shutdown() {
   }
 }
 
+size_t OrderEngine::AnswerPendingPlacements() {
+  size_t answered = 0;
+  auto batches = std::move(batches_in_flight_);
+  batches_in_flight_.clear();
+  for (auto& [id, answer_unknown] : batches) {
+    answer_unknown();
+    ++answered;
+  }
+  std::vector<std::shared_ptr<Entry>> waiting;
+  for (auto& [id, e] : entries_) {
+    if (!e->waiters.empty() && (e->state == PlacementState::kInFlight || e->state == PlacementState::kUnknown)) {
+      waiting.push_back(e);
+    }
+  }
+  for (auto& e : waiting) {
+    Log(LogLevel::kWarn, "orders.engine", "shutting down before the exchange answered a placement; answered UNKNOWN",
+        {{"client_id", e->client_id}, {"symbol", e->symbol}, {"advice", "look the client id up on the exchange"}});
+    answered += e->waiters.size();
+    Settle(e, UnknownResponse(*e));
+  }
+  return answered;
+}
+
 std::optional<OrderEngine::PlacementView> OrderEngine::Placement(const std::string& client_id) const {
   auto it = entries_.find(client_id);
   if (it == entries_.end()) return std::nullopt;
@@ -855,10 +878,16 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
   for (size_t i : to_send) sent_entries.push_back(entries[i]);
   // Every item of the call is in this request: nothing was answered locally or waits on another call.
   const bool whole_call = to_send.size() == static_cast<size_t>(resp->results_size());
+  // Until the exchange answers, shutdown can answer the sent items UNKNOWN (with their ids).
+  const uint64_t batch_id = ++next_batch_id_;
+  batches_in_flight_.emplace(batch_id, [record, entries, to_send] {
+    for (size_t i : to_send) record(i, UnknownResponse(*entries[i]));
+  });
   CallScope scope(EveryCallerGone(sent_entries, CallScope::Current()));
   rest_.Call(
       ep::kBatchOrder, {}, BatchOrderBody(symbol, objects), send_deadline,
-      Guard([this, batch, record, entries, to_send, deadline, whole_call](RestResult r) {
+      Guard([this, batch, record, entries, to_send, deadline, whole_call, batch_id](RestResult r) {
+        batches_in_flight_.erase(batch_id);
         if (r.outcome == Outcome::kNotSent || r.outcome == Outcome::kRejected) {
           // The whole request was refused: nothing of it was placed. The call fails as a whole
           // only if the request was all of it. An item answered locally (DUPLICATE of a known

@@ -125,6 +125,12 @@ class OrderEngine {
 
   /// Executor. Stops timers; pending calls still complete through the REST client.
   void Shutdown();
+  /// Executor, at shutdown, before the gRPC grace runs out: every caller still waiting for a
+  /// placement's outcome (single or batch item) is answered now with PLACE_RESULT_UNKNOWN and its
+  /// client id, so that it can look the order up after the restart; gRPC would otherwise cancel
+  /// it with a bare "Cancelling all calls", without the id the gateway may have generated.
+  /// Returns how many callers it answered.
+  size_t AnswerPendingPlacements();
 
   /// What the engine knows about a client id (tests, GetOrder fallbacks).
   enum class PlacementState { kInFlight, kAccepted, kUnknown, kAbsent };
@@ -222,6 +228,9 @@ class OrderEngine {
   std::chrono::milliseconds rules_every_{0};
   Scheduler::TimerId rules_timer_ = 0;
   bool shut_down_ = false;
+  /// Batch requests out at the exchange: each answers its sent items UNKNOWN (for shutdown).
+  std::unordered_map<uint64_t, std::function<void()>> batches_in_flight_;
+  uint64_t next_batch_id_ = 0;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 

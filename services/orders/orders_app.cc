@@ -4,7 +4,9 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <optional>
 
 #include "absl/strings/ascii.h"
@@ -16,6 +18,7 @@
 #include "common/metrics.h"
 #include "common/process.h"
 #include "services/orders/async_health.h"
+#include "services/orders/errors.h"
 #include "services/orders/orders_metrics.h"
 #include "services/orders/token_reloader.h"
 
@@ -307,7 +310,29 @@ void OrdersApp::Shutdown(std::chrono::milliseconds grace) {
   Parts& p = *parts_;
   Log(LogLevel::kInfo, "orders", "shutting down", {{"grace_ms", static_cast<int64_t>(grace.count())}});
   p.hub->CloseAll("the order service is shutting down");
-  if (p.server) p.server->Shutdown(grace);  // the queue thread keeps draining meanwhile
+  if (p.server) {
+    // gRPC cancels what is left at the grace's end with a bare "Cancelling all calls", which
+    // tells a caller neither whether its request was sent nor the client id the gateway
+    // generated. So a little before that, every call still waiting is answered here.
+    const auto margin = std::min<std::chrono::milliseconds>(grace / 5, std::chrono::seconds(1));
+    std::mutex mu;
+    std::condition_variable cv;
+    bool returned = false;
+    std::thread answerer([&] {
+      pthread_setname_np(pthread_self(), "orders-shutdown");
+      std::unique_lock<std::mutex> lock(mu);
+      if (cv.wait_for(lock, grace - margin, [&] { return returned; })) return;
+      lock.unlock();
+      AnswerPendingCalls();
+    });
+    p.server->Shutdown(grace);  // the queue thread keeps draining meanwhile
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      returned = true;
+    }
+    cv.notify_all();
+    answerer.join();
+  }
   if (p.calls) p.calls->Close();
   if (p.io_thread.joinable()) {
     RunOnExecutor([this] {
@@ -332,6 +357,37 @@ void OrdersApp::Shutdown(std::chrono::milliseconds grace) {
   p.work.reset();
   p.ioc.stop();
   if (p.io_thread.joinable()) p.io_thread.join();
+}
+
+void OrdersApp::AnswerPendingCalls() {
+  Parts& p = *parts_;
+  size_t placements = 0;
+  if (p.io_thread.joinable()) {
+    RunOnExecutor([&] {
+      if (shut_down_) return;
+      // Nothing more is sent: what waits for a token or a connection ends now as not sent
+      // (definitive: safe to retry elsewhere).
+      const absl::Status not_sent = MakeError(
+          absl::StatusCode::kUnavailable, "the order service is shutting down; this request was not sent",
+          reason::kShuttingDown);
+      p.rest->Close(not_sent);
+      p.limiter->FailAll(not_sent);
+    });
+    // After those refusals have run: what is still waiting was sent.
+    RunOnExecutor([&] {
+      if (!shut_down_) placements = engine_->AnswerPendingPlacements();
+    });
+  }
+  size_t others = 0;
+  if (p.calls) {
+    others = p.calls->AbandonPending(MakeError(
+        absl::StatusCode::kUnavailable,
+        "the order service shut down before the exchange answered; if this call changes state, its request "
+        "was sent and may have taken effect: read the state back before repeating it",
+        reason::kShuttingDown));
+  }
+  Log(LogLevel::kWarn, "orders", "shutdown grace ending: answered the calls still waiting",
+      {{"placements_unknown", static_cast<int64_t>(placements)}, {"other_calls", static_cast<int64_t>(others)}});
 }
 
 OrdersApp::~OrdersApp() {

@@ -88,7 +88,10 @@ class OrdersApp {
   const std::string& metrics_address() const { return metrics_address_; }
   /// Credentials loaded, the exchange answered the last probe, rules loaded, skew in the window.
   bool ready() const { return ready_.load(); }
-  /// Graceful: streams get SHUTTING_DOWN, in-flight calls get `grace`, then everything stops.
+  /// Graceful: streams get SHUTTING_DOWN, in-flight calls get `grace`. A fifth of the grace (at
+  /// most 1 s) before its end, the calls still waiting are answered: not sent (UNAVAILABLE,
+  /// SHUTTING_DOWN), a placement's outcome unknown (PLACE_RESULT_UNKNOWN with its client id), or
+  /// any other call sent without an answer (UNAVAILABLE, SHUTTING_DOWN). Then everything stops.
   void Shutdown(std::chrono::milliseconds grace);
 
   /// Runs `fn` on the executor and waits for it (tests, never from the executor).
@@ -104,6 +107,8 @@ class OrdersApp {
   struct Parts;
   OrdersApp() = default;
   void Probe();
+  /// Shutdown's answer to every call still waiting (any thread but the executor).
+  void AnswerPendingCalls();
 
   std::unique_ptr<Parts> parts_;
   std::shared_ptr<prometheus::Registry> registry_;

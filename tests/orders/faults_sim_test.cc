@@ -206,17 +206,110 @@ TEST(OrdersSimFaults, AnUnresolvableAnswerStillArrivesBeforeTheCallersDeadline) 
   EXPECT_EQ(h.sim().CountClientId(r.client_id()), 0);
 }
 
-// Shutdown with a call still waiting on the exchange: the caller gets a status, Shutdown returns
-// within its grace (plus slack), and nothing crashes when the exchange's answer comes later.
-TEST(OrdersSimFaults, ShutdownEndsACallStillWaitingOnTheExchange) {
+// One unary call started without waiting; its status arrives on `status`.
+template <class Resp>
+struct Pending {
+  std::unique_ptr<grpc::ClientContext> ctx;
+  Resp resp;
+  std::promise<grpc::Status> done;
+  std::future<grpc::Status> status = done.get_future();
+  ~Pending() {  // a test that stopped early: the callback must not outlive `done`
+    if (status.valid()) {
+      ctx->TryCancel();
+      status.wait();
+    }
+  }
+};
+template <class Resp, class Req, class Start>
+std::unique_ptr<Pending<Resp>> StartCall(SimHarness& h, const Req& req, Start start) {
+  auto p = std::make_unique<Pending<Resp>>();
+  p->ctx = h.Ctx();
+  start(h.stub().async(), p->ctx.get(), &req, &p->resp, [q = p.get()](grpc::Status s) { q->done.set_value(std::move(s)); });
+  return p;
+}
+
+// Shutdown with calls still waiting on the exchange. A little before the grace ends, each gets an
+// answer that says what happened, instead of gRPC's bare "Cancelling all calls": a placement that
+// was sent is PLACE_RESULT_UNKNOWN with its client id (here one the gateway generated: the caller
+// could not look the order up without it), so are a sent batch's items; a batch still waiting for
+// its rate-limit token is UNAVAILABLE and not sent; any other call the exchange has not answered
+// is UNAVAILABLE, SHUTTING_DOWN, saying it may have taken effect. Shutdown returns within its
+// grace (plus slack), and nothing crashes when the exchange's answers come later.
+TEST(OrdersSimFaults, ShutdownAnswersEveryCallStillWaiting) {
   SimHarness h;
   h.Start();
-  auto call = StartHungPlacement(h, "shutdown-1", 1200);
+  v1::PlaceOrderResponse resting;
+  ASSERT_TRUE(h.Place(RestingBuy("shutdown-resting"), &resting).ok());
+  for (const char* path : {"/api/v1/futures/trade/place_order", "/api/v1/futures/trade/batch_order",
+                           "/api/v1/futures/trade/cancel_orders"}) {
+    h.sim().Control("rest_faults", {{"count", 1}, {"kind", "hang"}, {"apply", "after"}, {"hang_ms", 4000},
+                                    {"path", path}});
+  }
+  using Async = v1::OrderService::Stub::async_interface;
+  auto place = StartCall<v1::PlaceOrderResponse>(h, RestingBuy(""), [](Async* a, auto... args) { a->PlaceOrder(args...); });
+  v1::BatchPlaceOrdersRequest batch;
+  batch.set_symbol("BTCUSDT");
+  *batch.add_orders() = RestingBuy("shutdown-batch-1");
+  *batch.add_orders() = RestingBuy("");
+  auto sent_batch = StartCall<v1::BatchPlaceOrdersResponse>(
+      h, batch, [](Async* a, auto... args) { a->BatchPlaceOrders(args...); });
+  ASSERT_TRUE(testing::WaitUntil([&] { return h.sim().CountClientId("shutdown-batch-1") == 1; }, 5s));
+  // The batch budget is one per second: this one waits for a token the first one took.
+  v1::BatchPlaceOrdersRequest queued = batch;
+  queued.mutable_orders(0)->set_client_id("shutdown-batch-queued");
+  queued.mutable_orders(1)->set_client_id("shutdown-batch-queued-2");
+  auto queued_batch = StartCall<v1::BatchPlaceOrdersResponse>(
+      h, queued, [](Async* a, auto... args) { a->BatchPlaceOrders(args...); });
+  v1::CancelOrdersRequest cancel;
+  cancel.set_symbol("BTCUSDT");
+  cancel.add_orders()->set_order_id(resting.order_id());
+  auto cancel_call = StartCall<v1::CancelOrdersResponse>(
+      h, cancel, [](Async* a, auto... args) { a->CancelOrders(args...); });
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        const auto j = h.sim().Get("/control/orders");
+        for (const auto& o : j.value("orders", nlohmann::json::array())) {
+          if (o.value("clientId", "") == "shutdown-resting") {
+            return o.value("status", "").find("CANCEL") != std::string::npos;
+          }
+        }
+        return false;
+      },
+      5s))
+      << "the cancel did not reach the exchange";
+
   const auto t0 = std::chrono::steady_clock::now();
-  h.app().Shutdown(200ms);
+  h.app().Shutdown(1000ms);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
-  ASSERT_EQ(call->status.wait_for(2s), std::future_status::ready);
-  EXPECT_FALSE(call->status.get().ok());
+  for (auto* f : {&place->status, &sent_batch->status, &queued_batch->status, &cancel_call->status}) {
+    ASSERT_EQ(f->wait_for(2s), std::future_status::ready);
+  }
+
+  grpc::Status s = place->status.get();
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  EXPECT_EQ(place->resp.result(), v1::PLACE_RESULT_UNKNOWN);
+  EXPECT_EQ(place->resp.client_id().rfind("gw", 0), 0u) << place->resp.client_id();
+  EXPECT_EQ(h.sim().CountClientId(place->resp.client_id()), 1) << "the id returned is the one the exchange holds";
+
+  s = sent_batch->status.get();
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  ASSERT_EQ(sent_batch->resp.results_size(), 2);
+  for (const auto& item : sent_batch->resp.results()) {
+    EXPECT_EQ(item.result(), v1::PLACE_RESULT_UNKNOWN) << item.ShortDebugString();
+    EXPECT_EQ(h.sim().CountClientId(item.client_id()), 1) << item.ShortDebugString();
+  }
+  EXPECT_EQ(sent_batch->resp.results(0).client_id(), "shutdown-batch-1");
+
+  s = queued_batch->status.get();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_EQ(testing::ReadError(*queued_batch->ctx, s).reason, "SHUTTING_DOWN");
+  EXPECT_NE(s.error_message().find("not sent"), std::string::npos) << s.error_message();
+  EXPECT_EQ(h.sim().CountClientId("shutdown-batch-queued"), 0);
+
+  s = cancel_call->status.get();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_EQ(testing::ReadError(*cancel_call->ctx, s).reason, "SHUTTING_DOWN");
+  EXPECT_NE(s.error_message().find("may have taken effect"), std::string::npos) << s.error_message();
 }
 
 }  // namespace
