@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -304,17 +305,28 @@ absl::Status MarketDataServiceImpl::Plan(const v1::SubscribeRequest& req, std::v
   if (req.symbols_size() == 0) {
     return absl::InvalidArgumentError("symbols is empty: list at least one symbol, e.g. \"BTCUSDT\" (see ListSymbols)");
   }
-  if (req.symbols_size() > options_.max_symbols_per_stream) {
-    return absl::InvalidArgumentError(absl::StrCat("too many symbols: ", req.symbols_size(), " given, at most ",
+  // The limit counts distinct symbols (a repeated one is one subscription); the list itself is
+  // bounded too, so that a huge list of one symbol costs no more than a few checks.
+  if (req.symbols_size() > 10 * options_.max_symbols_per_stream) {
+    return absl::InvalidArgumentError(absl::StrCat("too many symbols: ", req.symbols_size(), " entries given, at most ",
                                                    options_.max_symbols_per_stream,
-                                                   " per stream (max-symbols-per-stream); split them over streams"));
+                                                   " distinct symbols per stream (max-symbols-per-stream); "
+                                                   "split them over streams"));
   }
+  std::unordered_set<std::string> seen;
   for (int i = 0; i < req.symbols_size(); ++i) {
-    const std::string sym = UpperSymbol(req.symbols(i));
+    std::string sym = UpperSymbol(req.symbols(i));
     if (sym.empty()) return absl::InvalidArgumentError(absl::StrCat("symbols[", i, "] is empty"));
     absl::Status st = symbols_->CheckStreamable(sym);
     if (!st.ok()) return absl::Status(st.code(), absl::StrCat("symbols[", i, "]: ", std::string(st.message())));
-    if (std::find(symbols->begin(), symbols->end(), sym) == symbols->end()) symbols->push_back(sym);
+    if (!seen.insert(sym).second) continue;
+    if (static_cast<int>(seen.size()) > options_.max_symbols_per_stream) {
+      return absl::InvalidArgumentError(absl::StrCat("too many symbols: more than ", options_.max_symbols_per_stream,
+                                                     " distinct symbols given, at most ",
+                                                     options_.max_symbols_per_stream,
+                                                     " per stream (max-symbols-per-stream); split them over streams"));
+    }
+    symbols->push_back(std::move(sym));
   }
   if (req.channels_size() == 0) {
     return absl::InvalidArgumentError(absl::StrCat("channels is empty: request at least one of ", ChannelList()));

@@ -492,6 +492,8 @@ TEST_F(MarketDataIntegration, BadRequestsSayWhatToFix) {
   expect(Request({"BTCUSDT"}, {v1::CHANNEL_STATUS}), C::INVALID_ARGUMENT, "implicit");
   expect(Request({"BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"}, {v1::CHANNEL_TRADE}), C::INVALID_ARGUMENT,
          "too many symbols");
+  expect(Request(std::vector<std::string>(31, "BTCUSDT"), {v1::CHANNEL_TRADE}), C::INVALID_ARGUMENT,
+         "31 entries given");
   auto depth = Request({"BTCUSDT"}, {v1::CHANNEL_ORDER_BOOK});
   depth.set_book_depth(20);
   expect(depth, C::INVALID_ARGUMENT, "book_depth 20");
@@ -513,6 +515,11 @@ TEST_F(MarketDataIntegration, BadRequestsSayWhatToFix) {
   auto& other = Open(Request({"BTCUSDT"}, {v1::CHANNEL_TRADE}), {{"x-client-id", "bot-8"}});
   ASSERT_TRUE(other.WaitFor([](const Events& ev) { return !ev.empty(); }));
   EXPECT_FALSE(other.status().has_value());
+  // The symbol limit counts distinct symbols: five entries naming three are one stream of three.
+  auto& repeated = Open(Request({"BTCUSDT", "btcusdt", "ETHUSDT", "SOLUSDT", "ETHUSDT"}, {v1::CHANNEL_TRADE}),
+                        {{"x-client-id", "bot-9"}});
+  ASSERT_TRUE(repeated.WaitFor([](const Events& ev) { return !ev.empty(); }));
+  EXPECT_FALSE(repeated.status().has_value()) << repeated.status()->error_message();
 
   // Unary validation.
   auto stub = Stub();
