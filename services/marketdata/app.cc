@@ -68,6 +68,8 @@ std::vector<OptSpec> MarketDataOptionSpecs() {
       Int("max-symbols-per-stream", 100, 1, 10000, "Most symbols one Subscribe stream may ask for."),
       Int("max-streams-per-client", 64, 1, 100000,
           "Most Subscribe streams open at once per client (x-client-id metadata, else the peer address)."),
+      Int("max-streams", 10000, 1, 1000000,
+          "Most Subscribe streams open at once in this process, all clients together (memory bound)."),
       Int("max-klines", 10000, 1, 1000000, "Most candles one GetKlines call may return."),
       Policy("trade-overflow-policy", "drop", {"drop", "end_stream"},
              "When a stream falls behind on trades: drop them with a Gap marker, or end the stream with "
@@ -145,6 +147,7 @@ absl::StatusOr<AppOptions> AppOptionsFromConfig(const Config& c) {
 
   o.service.max_symbols_per_stream = static_cast<int>(c.Int("max-symbols-per-stream"));
   o.service.max_streams_per_client = static_cast<int>(c.Int("max-streams-per-client"));
+  o.service.max_streams = static_cast<int>(c.Int("max-streams"));
   o.service.max_klines = static_cast<int>(c.Int("max-klines"));
 
   o.hub.trade_queue_events = static_cast<size_t>(c.Int("trade-queue-events"));

@@ -388,6 +388,11 @@ absl::Status MarketDataServiceImpl::Plan(const v1::SubscribeRequest& req, std::v
 
 absl::Status MarketDataServiceImpl::AdmitClient(const std::string& client) {
   std::lock_guard<std::mutex> lock(clients_mu_);
+  if (admitted_streams_ >= options_.max_streams) {
+    return absl::ResourceExhaustedError(absl::StrCat("this gateway has ", admitted_streams_, " streams open, at most ",
+                                                     options_.max_streams,
+                                                     " (max-streams); try again later or another replica"));
+  }
   int& n = streams_per_client_[client];
   if (n >= options_.max_streams_per_client) {
     return absl::ResourceExhaustedError(absl::StrCat("too many streams for client ", client, ": ", n,
@@ -395,13 +400,16 @@ absl::Status MarketDataServiceImpl::AdmitClient(const std::string& client) {
                                                      " (max-streams-per-client); close one or use more symbols per stream"));
   }
   ++n;
+  ++admitted_streams_;
   return absl::OkStatus();
 }
 
 void MarketDataServiceImpl::StreamEnded(const std::string& client) {
   std::lock_guard<std::mutex> lock(clients_mu_);
   auto it = streams_per_client_.find(client);
-  if (it != streams_per_client_.end() && --it->second <= 0) streams_per_client_.erase(it);
+  if (it == streams_per_client_.end()) return;
+  --admitted_streams_;
+  if (--it->second <= 0) streams_per_client_.erase(it);
 }
 
 size_t MarketDataServiceImpl::open_streams() const { return hub_->stream_count(); }

@@ -27,6 +27,9 @@ namespace bx::md {
 struct ServiceOptions {
   int max_symbols_per_stream = 100;
   int max_streams_per_client = 64;
+  /// Most Subscribe streams open at once in this process, whoever opens them (x-client-id is
+  /// self-declared and a peer address is per connection: this is the bound that holds).
+  int max_streams = 10000;
   int max_klines = 10000;
   /// Metadata key naming a client for the per-client stream limit; without it, the peer address.
   std::string client_id_header = "x-client-id";
@@ -102,6 +105,7 @@ class MarketDataServiceImpl final : public MarketDataServiceBase {
 
   mutable std::mutex clients_mu_;
   absl::flat_hash_map<std::string, int> streams_per_client_ ABSL_GUARDED_BY(clients_mu_);
+  int admitted_streams_ ABSL_GUARDED_BY(clients_mu_) = 0;
 };
 
 }  // namespace bx::md

@@ -161,6 +161,40 @@ TEST_F(ServiceTest, PerClientLimitIsReleasedWhenStreamsEnd) {
   EXPECT_TRUE(d.WaitFor([](const Events& ev) { return !ev.empty(); }));
 }
 
+// x-client-id is whatever the client says: a client that names itself anew for every stream
+// still meets the process-wide bound, which frees as streams end.
+TEST_F(ServiceTest, ProcessWideStreamLimitHoldsWhateverClientIdIsSent) {
+  ServiceOptions opt;
+  opt.max_streams_per_client = 2;
+  opt.max_streams = 3;
+  server_->Shutdown(std::chrono::milliseconds(1000));  // the fixture's, before its service goes
+  server_.reset();
+  service_ = std::make_unique<MarketDataServiceImpl>(opt, hub_.get(), &demand_, &symbols_, nullptr, clock_);
+  auto server = GrpcServer::Start({.address = "127.0.0.1:0", .services = {service_.get()}});
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = std::move(*server);
+  channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+  v1::SubscribeRequest req;
+  req.add_symbols("BTCUSDT");
+  req.add_channels(v1::CHANNEL_TRADE);
+  std::vector<StreamReader*> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(&Open(req, {{"x-client-id", "rotating-" + std::to_string(i)}}));
+    ASSERT_TRUE(open.back()->WaitFor([](const Events& ev) { return !ev.empty(); }));
+  }
+  auto& refused = Open(req, {{"x-client-id", "rotating-3"}});
+  ASSERT_TRUE(refused.WaitFinished());
+  EXPECT_EQ(refused.status()->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.status()->error_message().find("max-streams"), std::string::npos)
+      << refused.status()->error_message();
+  open[0]->Cancel();
+  ASSERT_TRUE(open[0]->WaitFinished());
+  ASSERT_TRUE(WaitUntil([&] { return hub_->stream_count() == 2; }));
+  auto& admitted = Open(req, {{"x-client-id", "rotating-4"}});
+  EXPECT_TRUE(admitted.WaitFor([](const Events& ev) { return !ev.empty(); }));
+  EXPECT_FALSE(admitted.status().has_value());
+}
+
 TEST_F(ServiceTest, GetOrderBookFromCacheTruncatesAndFallsBack) {
   auto stub = v1::MarketDataService::NewStub(channel_);
   {
