@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <future>
 #include <mutex>
 #include <random>
@@ -301,6 +302,77 @@ TEST_F(StreamWriterTest, RacingWritesFinishesAndCancellationsEndEveryCallOnce) {
   EXPECT_EQ(ends_seen.load(), kClients * kCallsEach);
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(ended, arrived);
+}
+
+// Shutdown's answer to unary calls still waiting: AbandonPending ends each unanswered call with the
+// given status (the client sees it, not gRPC's "Cancelling all calls"), leaves answered ones
+// alone, and an answer that comes later is not sent but reaches the on-late hook.
+TEST(AsyncServerUnary, AbandonPendingEndsUnansweredCallsAndHandsLateAnswersToTheHook) {
+  hv1::Health::AsyncService svc;
+  auto started = GrpcServer::Start({.address = "127.0.0.1:0", .services = {&svc}, .async_queue = true});
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<GrpcServer> server = std::move(*started);
+  auto calls = MakeServer(*server);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, std::shared_ptr<UnaryReply<HS>>> held;  // by the request's service name
+  calls->Add<hv1::HealthCheckRequest, HS>(
+      [&svc](grpc::ServerContext* c, hv1::HealthCheckRequest* q, grpc::ServerAsyncResponseWriter<HS>* w,
+             grpc::ServerCompletionQueue* cq, void* tag) { svc.RequestCheck(c, q, w, cq, cq, tag); },
+      [&](grpc::ServerContext*, const hv1::HealthCheckRequest& q, std::shared_ptr<UnaryReply<HS>> reply) {
+        if (q.service() == "answer") {
+          HS r;
+          r.set_status(HS::SERVING);
+          reply->Complete(r);
+          return;
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        held[q.service()] = std::move(reply);
+        cv.notify_all();
+      });
+  calls->Start();
+  auto stub = hv1::Health::NewStub(grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+
+  std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+  std::vector<HS> resps(2);
+  std::vector<std::promise<grpc::Status>> done(2);
+  std::vector<std::future<grpc::Status>> status;
+  for (auto& d : done) status.push_back(d.get_future());
+  std::vector<hv1::HealthCheckRequest> holds(2);
+  for (int i = 0; i < 2; ++i) {
+    holds[i].set_service("hold-" + std::to_string(i));
+    ctxs.push_back(Context());
+    stub->async()->Check(ctxs[i].get(), &holds[i], &resps[i],
+                         [&done, i](grpc::Status st) { done[i].set_value(std::move(st)); });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, seconds(10), [&] { return held.size() == 2; }));
+  }
+  HS answered;
+  hv1::HealthCheckRequest answer;
+  answer.set_service("answer");
+  ASSERT_TRUE(stub->Check(Context().get(), answer, &answered).ok());  // answered: not pending
+
+  std::atomic<int> late{0};
+  held["hold-1"]->set_on_late([&late](const absl::Status& st, const HS* r) {
+    if (st.ok() && r != nullptr && r->status() == HS::SERVING) ++late;
+  });
+  HS first;
+  first.set_status(HS::SERVING);
+  held["hold-0"]->Complete(first);  // answered just before: AbandonPending leaves it alone
+  EXPECT_EQ(calls->AbandonPending(absl::UnavailableError("going away, outcome unknown")), 1u);
+  for (auto& f : status) ASSERT_EQ(f.wait_for(seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(status[0].get().ok());
+  EXPECT_EQ(resps[0].status(), HS::SERVING);
+  const grpc::Status abandoned = status[1].get();
+  EXPECT_EQ(abandoned.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(abandoned.error_message(), "going away, outcome unknown");
+  held["hold-1"]->Complete(first);  // the exchange answered after all: on record, not sent
+  EXPECT_EQ(late.load(), 1);
+  EXPECT_EQ(calls->AbandonPending(absl::UnavailableError("again")), 0u);
+  server->Shutdown(std::chrono::milliseconds(0));
+  calls->Close();
 }
 
 }  // namespace
