@@ -128,20 +128,25 @@ TEST(OrdersSimFaults, CancelWithALostAnswerSaysSo) {
   EXPECT_EQ(got.order().status(), v1::ORDER_STATUS_CANCELED);
 }
 
-// A PlaceOrder whose exchange answer hangs for `hang_ms` after the exchange executed it, sent
-// without waiting; returns once the order exists on the exchange.
-struct HungPlacement {
+// One unary call started without waiting; its status arrives on `status`.
+template <class Resp>
+struct Pending {
   std::unique_ptr<grpc::ClientContext> ctx;
-  v1::PlaceOrderRequest req;
-  v1::PlaceOrderResponse resp;
+  Resp resp;
   std::promise<grpc::Status> done;
   std::future<grpc::Status> status = done.get_future();
-  ~HungPlacement() {  // a test that stopped early: the callback must not outlive `done`
+  ~Pending() {  // a test that stopped early: the callback must not outlive `done`
     if (status.valid()) {
       ctx->TryCancel();
       status.wait();
     }
   }
+};
+
+// A PlaceOrder whose exchange answer hangs for `hang_ms` after the exchange executed it, sent
+// without waiting; returns once the order exists on the exchange.
+struct HungPlacement : Pending<v1::PlaceOrderResponse> {
+  v1::PlaceOrderRequest req;
 };
 std::unique_ptr<HungPlacement> StartHungPlacement(SimHarness& h, const std::string& cid, int hang_ms) {
   h.sim().Control("rest_faults", {{"count", 1}, {"kind", "hang"}, {"apply", "after"}, {"hang_ms", hang_ms},
@@ -206,20 +211,6 @@ TEST(OrdersSimFaults, AnUnresolvableAnswerStillArrivesBeforeTheCallersDeadline) 
   EXPECT_EQ(h.sim().CountClientId(r.client_id()), 0);
 }
 
-// One unary call started without waiting; its status arrives on `status`.
-template <class Resp>
-struct Pending {
-  std::unique_ptr<grpc::ClientContext> ctx;
-  Resp resp;
-  std::promise<grpc::Status> done;
-  std::future<grpc::Status> status = done.get_future();
-  ~Pending() {  // a test that stopped early: the callback must not outlive `done`
-    if (status.valid()) {
-      ctx->TryCancel();
-      status.wait();
-    }
-  }
-};
 template <class Resp, class Req, class Start>
 std::unique_ptr<Pending<Resp>> StartCall(SimHarness& h, const Req& req, Start start) {
   auto p = std::make_unique<Pending<Resp>>();
