@@ -141,8 +141,10 @@ absl::StatusOr<std::unique_ptr<OrdersApp>> OrdersApp::Start(OrdersAppOptions opt
   p.options.api_secret.clear();
   p.signer = std::make_unique<RequestSigner>(p.credentials, SystemClock::Instance(), app->skew_.get(),
                                              o.apply_clock_skew);
+  RestClientOptions rest_options = o.rest;
+  rest_options.http_connections = o.http_max_connections;
   p.rest = std::make_unique<RestClient>(*p.scheduler, *p.http, *p.limiter, *p.signer, app->skew_.get(), metrics,
-                                        o.rest);
+                                        rest_options);
   app->engine_ = std::make_unique<OrderEngine>(*p.scheduler, *p.rest, p.rules, metrics, o.engine);
   p.hub = std::make_unique<UpdateHub>(SystemClock::Instance());
   UpdateHub* hub = p.hub.get();

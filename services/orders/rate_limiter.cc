@@ -13,6 +13,15 @@ std::chrono::nanoseconds SecondsToNs(double s) {
   return std::chrono::nanoseconds(static_cast<int64_t>(std::ceil(s * 1e9)));
 }
 
+// Held up by the gate: every HTTP connection carries a request the exchange has not answered.
+absl::Status NoConnection(const std::string& what) {
+  return MakeError(absl::StatusCode::kUnavailable,
+                   absl::StrCat("no exchange connection free for ", what,
+                                " before the call's deadline: every connection is waiting for the exchange to answer; "
+                                "nothing was sent, retry later"),
+                   reason::kNetwork);
+}
+
 absl::Status Withdrawn(std::string_view what) {
   return MakeError(absl::StatusCode::kCancelled,
                    absl::StrCat(std::string(what),
@@ -134,8 +143,9 @@ void RateLimiter::Acquire(Bucket bucket, Lane lane, SteadyTime deadline, std::st
   Refill(b, now);
   size_t ahead = 0;
   for (int l = 0; l <= static_cast<int>(lane); ++l) ahead += b.lanes[static_cast<size_t>(l)].size();
-  if (ahead == 0 && b.tokens >= 1.0 && WindowRoom(b, now) > 0) {
+  if (ahead == 0 && b.tokens >= 1.0 && WindowRoom(b, now) > 0 && GateOpen(static_cast<size_t>(lane))) {
     Take(b, now);
+    if (gate_ != nullptr) gate_->Reserve(lane);
     ++b.immediate;
     Observe(bucket, lane, AcquireOutcome::kImmediate, std::chrono::nanoseconds(0));
     done(absl::OkStatus());
@@ -151,7 +161,8 @@ void RateLimiter::Acquire(Bucket bucket, Lane lane, SteadyTime deadline, std::st
   if (queue.size() >= options_.max_queue_per_lane || now + wait + options_.reserve_after_grant > deadline) {
     ++b.refused;
     Observe(bucket, lane, AcquireOutcome::kRefused, std::chrono::nanoseconds(0));
-    done(Refusal(bucket, lane, std::string(what), wait, ahead));
+    done(wait.count() <= 0 && !GateOpen(static_cast<size_t>(lane)) ? NoConnection(std::string(what))
+                                                                    : Refusal(bucket, lane, std::string(what), wait, ahead));
     for (auto& [cb, status] : withdrawn) cb(status);
     return;
   }
@@ -186,17 +197,44 @@ void RateLimiter::Service(Bucket bucket, Callbacks& out) {
   Withdraw(bucket, out);
   Refill(b, now);
   // Grant in priority order while tokens last.
-  for (size_t l = 0; l < static_cast<size_t>(kLaneCount); ++l) {
-    auto& q = b.lanes[l];
-    while (!q.empty() && b.tokens >= 1.0 && WindowRoom(b, now) > 0) {
-      Take(b, now);
-      ++b.queued_granted;
-      Observe(bucket, static_cast<Lane>(l), AcquireOutcome::kQueued, now - q.front().enqueued);
-      out.emplace_back(std::move(q.front().done), absl::OkStatus());
-      q.pop_front();
-    }
+  for (size_t l = 0; l < static_cast<size_t>(kLaneCount); ++l) GrantLane(bucket, l, now, out);
+  RefuseLate(bucket, now, out);
+}
+
+void RateLimiter::GrantLane(Bucket bucket, size_t lane, SteadyTime now, Callbacks& out) {
+  BucketData& b = buckets_[static_cast<size_t>(bucket)];
+  auto& q = b.lanes[lane];
+  while (!q.empty() && b.tokens >= 1.0 && WindowRoom(b, now) > 0 && GateOpen(lane)) {
+    Take(b, now);
+    if (gate_ != nullptr) gate_->Reserve(static_cast<Lane>(lane));
+    ++b.queued_granted;
+    Observe(bucket, static_cast<Lane>(lane), AcquireOutcome::kQueued, now - q.front().enqueued);
+    out.emplace_back(std::move(q.front().done), absl::OkStatus());
+    q.pop_front();
   }
-  // Refuse waiters that can no longer be served before their deadline.
+}
+
+void RateLimiter::Kick() {
+  const SteadyTime now = scheduler_.clock().Steady();
+  Callbacks callbacks;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    Withdraw(static_cast<Bucket>(i), callbacks);
+    Refill(buckets_[i], now);
+  }
+  // Lane by lane across the buckets: a freed connection goes to a cancel before a placement
+  // before a query, whichever budget each counts against.
+  for (size_t l = 0; l < static_cast<size_t>(kLaneCount); ++l) {
+    for (size_t i = 0; i < buckets_.size(); ++i) GrantLane(static_cast<Bucket>(i), l, now, callbacks);
+  }
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    RefuseLate(static_cast<Bucket>(i), now, callbacks);
+    Arm(static_cast<Bucket>(i));
+  }
+  for (auto& [cb, status] : callbacks) cb(status);
+}
+
+void RateLimiter::RefuseLate(Bucket bucket, SteadyTime now, Callbacks& out) {
+  BucketData& b = buckets_[static_cast<size_t>(bucket)];
   size_t position = 0;
   WindowRoom(b, now);
   GrantSchedule schedule(b, now, std::chrono::seconds(1) + options_.window_margin);
@@ -209,7 +247,9 @@ void RateLimiter::Service(Bucket bucket, Callbacks& out) {
       if (now + wait + options_.reserve_after_grant > it->deadline) {
         ++b.refused;
         Observe(bucket, static_cast<Lane>(l), AcquireOutcome::kRefused, now - it->enqueued);
-        out.emplace_back(std::move(it->done), Refusal(bucket, static_cast<Lane>(l), it->what, wait, position));
+        out.emplace_back(std::move(it->done), wait.count() <= 0 && !GateOpen(l)
+                                                   ? NoConnection(it->what)
+                                                   : Refusal(bucket, static_cast<Lane>(l), it->what, wait, position));
         it = q.erase(it);
       } else {
         schedule.Take(at);
@@ -230,8 +270,17 @@ void RateLimiter::Arm(Bucket bucket) {
   for (const auto& q : b.lanes) any = any || !q.empty();
   if (!any) return;
   const SteadyTime now = scheduler_.clock().Steady();
-  const auto wait = std::max<std::chrono::nanoseconds>(SecondsToNs(std::max(0.0, 1.0 - b.tokens) / b.rate),
-                                                        WindowFreeAt(b, now) - now);
+  auto wait = std::max<std::chrono::nanoseconds>(SecondsToNs(std::max(0.0, 1.0 - b.tokens) / b.rate),
+                                                  WindowFreeAt(b, now) - now);
+  if (wait.count() <= 0 && gate_ != nullptr) {
+    // A token is there, so the waiters wait for the gate: Kick() serves them when it opens, and
+    // this timer refuses each at its deadline (less the time a call needs after its grant).
+    SteadyTime first = SteadyTime::max();
+    for (const auto& q : b.lanes) {
+      for (const auto& w : q) first = std::min(first, w.deadline - options_.reserve_after_grant);
+    }
+    wait = std::clamp<std::chrono::nanoseconds>(first - now, std::chrono::milliseconds(1), std::chrono::hours(1));
+  }
   b.timer = scheduler_.RunAfter(wait, [this, bucket] {
     buckets_[static_cast<size_t>(bucket)].timer = 0;
     Callbacks callbacks;

@@ -9,6 +9,13 @@
 // Besides the bucket, each budget is guarded by a sliding one-second window: no trailing second
 // ever holds more grants than the (current) rate, because the exchange counts that way — a bare
 // token bucket allows burst + rate calls in some one-second windows.
+//
+// A grant is only worth its place in the window if the request leaves at once. With a SendGate
+// (the REST client's HTTP connections), a token is granted only while the gate is open for the
+// call's lane, and the grant reserves the connection: a request never waits, granted and signed,
+// behind connections the exchange sits on, to leave later in a burst with the others (which the
+// exchange counts in one second and answers 10005). Waiters the gate holds up until their
+// deadline are refused UNAVAILABLE (nothing sent); Kick() serves the lanes when a connection frees.
 #pragma once
 
 #include <array>
@@ -23,6 +30,18 @@
 #include "services/orders/scheduler.h"
 
 namespace bx::orders {
+
+/// Whether a request can leave now (a free HTTP connection); see the header comment.
+class SendGate {
+ public:
+  /// A request of `lane` could be sent at once.
+  virtual bool Open(Lane lane) const = 0;
+  /// A grant for `lane` was made while Open(lane): the request takes the connection.
+  virtual void Reserve(Lane lane) = 0;
+
+ protected:
+  ~SendGate() = default;
+};
 
 struct BucketOptions {
   double rate_per_s = 10;  ///< documented budget
@@ -73,6 +92,12 @@ class RateLimiter {
 
   /// Executor thread. Refuses every queued waiter (shutdown).
   void FailAll(const absl::Status& status);
+
+  /// Before any Acquire; null for none. The gate must outlive the limiter or be reset first.
+  void set_gate(SendGate* gate) { gate_ = gate; }
+  /// Executor thread. The gate opened (a connection freed): grants what now can go, cancels
+  /// first, across buckets.
+  void Kick();
 
   void set_observer(Observer observer) { observer_ = std::move(observer); }
 
@@ -133,6 +158,11 @@ class RateLimiter {
   /// Removes the waiters whose caller has gone, answering them CANCELLED.
   void Withdraw(Bucket bucket, Callbacks& out);
   void Service(Bucket bucket, Callbacks& out);
+  /// Grants the waiters of one lane while tokens, the window and the gate allow.
+  void GrantLane(Bucket bucket, size_t lane, SteadyTime now, Callbacks& out);
+  /// Refuses the waiters that can no longer be served before their deadline.
+  void RefuseLate(Bucket bucket, SteadyTime now, Callbacks& out);
+  bool GateOpen(size_t lane) const { return gate_ == nullptr || gate_->Open(static_cast<Lane>(lane)); }
   void Arm(Bucket bucket);
   absl::Status Refusal(Bucket bucket, Lane lane, const std::string& what, std::chrono::nanoseconds wait,
                        size_t ahead) const;
@@ -144,6 +174,7 @@ class RateLimiter {
   RateLimiterOptions options_;
   std::array<BucketData, kBucketCount> buckets_;
   Observer observer_;
+  SendGate* gate_ = nullptr;
 };
 
 }  // namespace bx::orders

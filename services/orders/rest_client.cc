@@ -52,6 +52,7 @@ struct RestClient::CallState {
   int64_t signed_offset_ms = 0;    ///< skew estimate the last attempt was signed with
   bool resigned = false;           ///< re-sent once after the skew estimate moved
   CallScope::Gone caller_gone;     ///< the gRPC caller's probe (empty outside a CallScope)
+  bool holds_connection = false;   ///< its grant reserved an HTTP connection, not yet given back
 };
 
 RestClient::RestClient(Scheduler& scheduler, net::HttpClient& http, RateLimiter& limiter,
@@ -63,9 +64,23 @@ RestClient::RestClient(Scheduler& scheduler, net::HttpClient& http, RateLimiter&
       signer_(signer),
       skew_(skew),
       metrics_(metrics),
-      options_(options) {}
+      options_(options) {
+  if (options_.http_connections > 0) {
+    gate_.emplace(options_.http_connections);
+    limiter_.set_gate(&*gate_);
+  }
+}
 
-RestClient::~RestClient() = default;
+RestClient::~RestClient() {
+  if (gate_) limiter_.set_gate(nullptr);
+}
+
+void RestClient::ReleaseConnection(CallState& call) {
+  if (!call.holds_connection) return;
+  call.holds_connection = false;
+  gate_->Release();
+  limiter_.Kick();
+}
 
 void RestClient::Call(const Endpoint& endpoint, QueryParams query, std::string body, SteadyTime deadline,
                       Callback cb, std::optional<Lane> lane) {
@@ -102,16 +117,21 @@ void RestClient::Attempt(std::shared_ptr<CallState> call) {
                        }
                        return NotSent(call, std::move(granted));
                      }
+                     call->holds_connection = gate_.has_value();
                      Send(call);
                    },
                    call->caller_gone);
 }
 
 void RestClient::Send(std::shared_ptr<CallState> call) {
-  if (!closed_.ok()) return NotSent(call, closed_);  // closed while the call waited for a token
+  if (!closed_.ok()) {  // closed while the call waited for a token
+    ReleaseConnection(*call);
+    return NotSent(call, closed_);
+  }
   const SteadyTime now = scheduler_.clock().Steady();
   const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(call->deadline - now);
   if (remaining.count() <= 0) {
+    ReleaseConnection(*call);
     return NotSent(call, MakeError(absl::StatusCode::kDeadlineExceeded,
                                    absl::StrCat("deadline passed before ", call->endpoint->name, " could be sent"),
                                    reason::kNetwork, 0, call->endpoint->path));
@@ -128,12 +148,18 @@ void RestClient::Send(std::shared_ptr<CallState> call) {
   http_.Send(std::move(req), [this, alive, call, now](net::HttpResult reply) {
     if (alive.expired()) return;
     // The Beast client calls back on the io thread, which is the executor: no extra hop.
-    if (scheduler_.OnExecutorThread()) return OnReply(call, now, std::move(reply), /*inline_ok=*/true);
+    if (scheduler_.OnExecutorThread()) return Replied(call, now, std::move(reply));
     scheduler_.Post([this, alive, call, now, reply = std::move(reply)]() mutable {
       if (alive.expired()) return;
-      OnReply(call, now, std::move(reply), /*inline_ok=*/true);
+      Replied(call, now, std::move(reply));
     });
   });
+}
+
+void RestClient::Replied(std::shared_ptr<CallState> call, SteadyTime started, net::HttpResult reply) {
+  // The connection is free: requests waiting for it go first, then this reply is handled.
+  ReleaseConnection(*call);
+  OnReply(std::move(call), started, std::move(reply), /*inline_ok=*/true);
 }
 
 void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, net::HttpResult reply,

@@ -45,6 +45,10 @@ struct RestResult {
 
 struct RestClientOptions {
   std::chrono::milliseconds request_timeout{5000};  ///< per attempt, capped by the call's deadline
+  /// The HTTP client's max_connections (cancels may use one more). A rate-limit token is granted
+  /// only when a connection is free for the request (RateLimiter's SendGate), so that a granted
+  /// request leaves at once. 0: no such gate.
+  size_t http_connections = 0;
   int max_read_attempts = 3;
   BackoffPolicy read_backoff{std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 2.0, 0.5};
 };
@@ -85,10 +89,29 @@ class RestClient {
   struct CallState;
   void Attempt(std::shared_ptr<CallState> call);
   void Send(std::shared_ptr<CallState> call);
+  /// The HTTP client is done with `call`: its connection is free again, then OnReply.
+  void Replied(std::shared_ptr<CallState> call, SteadyTime started, net::HttpResult reply);
   void OnReply(std::shared_ptr<CallState> call, SteadyTime started, net::HttpResult reply, bool inline_ok);
+  /// Gives back the connection a grant reserved for `call` (if any) and lets the limiter use it.
+  void ReleaseConnection(CallState& call);
   void Finish(std::shared_ptr<CallState> call, RestResult result);
   /// Completes `call` NOT_SENT with `status`.
   void NotSent(const std::shared_ptr<CallState>& call, absl::Status status);
+
+  /// Counts the requests in the HTTP client against its connections (executor thread).
+  class ConnectionGate final : public SendGate {
+   public:
+    explicit ConnectionGate(size_t connections) : connections_(connections) {}
+    bool Open(Lane lane) const override { return used_ < connections_ + (lane == Lane::kCancel ? 1 : 0); }
+    void Reserve(Lane) override { ++used_; }
+    void Release() {
+      if (used_ > 0) --used_;
+    }
+
+   private:
+    size_t connections_;
+    size_t used_ = 0;
+  };
 
   Scheduler& scheduler_;
   net::HttpClient& http_;
@@ -100,6 +123,7 @@ class RestClient {
   uint64_t jitter_seed_ = 0x9e3779b97f4a7c15ULL;  ///< seeds of retry backoffs (no syscall per call)
   absl::Status closed_;  ///< not OK once Close() ran
   std::optional<SteadyTime> last_signed_ok_;
+  std::optional<ConnectionGate> gate_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 

@@ -484,8 +484,8 @@ nlohmann::json Lost502s() {
 }
 // The first four placements are executed and then hang past the 1.5 s request timeout: every one
 // of the 4 HTTP connections is held when the close goes out, and the placements after them wait
-// for a connection. (Only four wait: more would leave in a burst when the connections free up,
-// see DISABLED_QueuedPlacementsLeaveWithinTheExchangesBudgetWhenConnectionsFreeUp.)
+// for a connection (see QueuedPlacementsLeaveWithinTheExchangesBudgetWhenConnectionsFreeUp for
+// many more waiting).
 nlohmann::json FourHungPlacements() {
   return {{"count", 4}, {"kind", "hang"}, {"apply", "after"}, {"hang_ms", 2500}, {"path", kPlacePath}};
 }
@@ -582,19 +582,15 @@ int SimRateRefusals(SimHarness& h) {
   }
 }
 
-// DISABLED: a gateway bug these races revealed, not fixed here (the fix is not small; see below).
-// The rate limiter paces the grant of a token, not the send: a request granted its token while
-// every pooled HTTP connection is held (here by four placements the exchange sits on) waits in
-// the HTTP client's queue, already signed, and when a connection frees up every queued request
-// leaves back to back on it. The exchange then sees a burst over its 10/s budget (while the
-// limiter believes it kept 8/s) and refuses with 10005; the gateway treats that, correctly, as
-// ambiguous, halves its rate and answers PLACE_RESULT_UNKNOWN for orders that were never placed.
-// Never a double placement, but a burst of refusals and UNKNOWNs right after an exchange stall.
-// A fix: take the token only once a connection is free for the request (RestClient keeps at most
-// as many non-cancel requests in the HTTP client as it has connections and queues the rest before
-// the limiter, withdrawal, deadline refusal and shutdown included), or have the HTTP client pace
-// queued requests by their grant times.
-TEST(OrdersSimRace, DISABLED_QueuedPlacementsLeaveWithinTheExchangesBudgetWhenConnectionsFreeUp) {
+// Found by these races: the rate limiter used to pace the grant of a token, not the send. A
+// request granted its token while every pooled HTTP connection was held (here by four placements
+// the exchange sits on) waited in the HTTP client's queue, already signed, and when connections
+// freed up every queued request left back to back. The exchange saw a burst over its 10/s budget
+// and refused with 10005; the gateway treated that, correctly, as ambiguous, halved its rate and
+// answered PLACE_RESULT_UNKNOWN for orders that were never placed. A token is now granted only
+// while a connection is free for the request (RateLimiter's SendGate): every placement here is
+// accepted, and the exchange refuses nothing for rate.
+TEST(OrdersSimRace, QueuedPlacementsLeaveWithinTheExchangesBudgetWhenConnectionsFreeUp) {
   SimHarness h;
   h.Start();
   h.sim().Control("rest_faults", FourHungPlacements());

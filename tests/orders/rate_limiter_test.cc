@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "services/orders/errors.h"
 #include "tests/orders/fakes.h"
 
@@ -233,6 +237,86 @@ TEST_F(LimiterTest, BoundedQueueAndFailAll) {
   EXPECT_EQ(refused, 5);
   sched.Advance(milliseconds(5000));
   EXPECT_EQ(ok, 1);
+}
+
+// A gate standing for the REST client's HTTP connections: `connections` of them for any request
+// and one more for cancels; `used` counts the requests holding one.
+struct FakeGate final : SendGate {
+  size_t connections = 1;
+  size_t used = 0;
+  std::vector<Lane> reserved;
+  bool Open(Lane lane) const override { return used < connections + (lane == Lane::kCancel ? 1 : 0); }
+  void Reserve(Lane lane) override {
+    ++used;
+    reserved.push_back(lane);
+  }
+};
+
+// A token is granted only while the gate is open, and the grant reserves the connection: with
+// tokens to spare and no connection, calls wait, and a freed connection (Kick) goes to them in
+// lane order across buckets (cancel, then place, then query), one call per connection.
+TEST_F(LimiterTest, WithAGateATokenIsGrantedOnlyWhenTheRequestCanLeave) {
+  RateLimiter rl(sched, Opts(100, 100));
+  FakeGate gate;
+  gate.used = 1;  // the one connection carries a request the exchange sits on
+  rl.set_gate(&gate);
+  std::vector<std::string> granted;
+  auto acquire = [&](Bucket b, Lane l, const std::string& name) {
+    rl.Acquire(b, l, In(milliseconds(5000)), name, [&granted, name](absl::Status s) {
+      ASSERT_TRUE(s.ok()) << s;
+      granted.push_back(name);
+    });
+  };
+  acquire(Bucket::kPublic, Lane::kQuery, "query");
+  acquire(Bucket::kPrivate, Lane::kPlace, "place");
+  EXPECT_TRUE(granted.empty()) << "granted with every connection busy";
+  acquire(Bucket::kCancel, Lane::kCancel, "cancel");  // the cancels' own connection
+  EXPECT_EQ(granted, std::vector<std::string>{"cancel"});
+  sched.Advance(milliseconds(1000));  // tokens alone change nothing
+  EXPECT_EQ(granted.size(), 1u);
+  gate.used = 0;  // both answered
+  rl.Kick();
+  EXPECT_EQ(granted, (std::vector<std::string>{"cancel", "place"}));  // place before query
+  rl.Kick();  // nothing freed: nothing more
+  EXPECT_EQ(granted.size(), 2u);
+  gate.used = 0;
+  rl.Kick();
+  EXPECT_EQ(granted, (std::vector<std::string>{"cancel", "place", "query"}));
+  EXPECT_EQ(gate.reserved, (std::vector<Lane>{Lane::kCancel, Lane::kPlace, Lane::kQuery}));
+  rl.set_gate(nullptr);
+}
+
+// A call the gate holds up until its deadline (less the time a call needs after its grant) is
+// refused then, UNAVAILABLE and not sent, by the limiter's own timer; one whose deadline is too
+// close for even that is refused on arrival.
+TEST_F(LimiterTest, ACallNoConnectionFreesForIsRefusedAtItsDeadline) {
+  RateLimiterOptions o = Opts(100, 100);
+  o.reserve_after_grant = milliseconds(50);
+  RateLimiter rl(sched, o);
+  FakeGate gate;
+  gate.used = 1;
+  rl.set_gate(&gate);
+  std::optional<absl::Status> late, early;
+  const auto start = clock.Steady();
+  int64_t refused_after_ms = -1;
+  rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(500)), "place_order", [&](absl::Status s) {
+    late = s;
+    refused_after_ms = std::chrono::duration_cast<milliseconds>(clock.Steady() - start).count();
+  });
+  rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(40)), "place_order", [&](absl::Status s) { early = s; });
+  ASSERT_TRUE(early.has_value());
+  EXPECT_EQ(early->code(), absl::StatusCode::kUnavailable) << *early;
+  EXPECT_FALSE(late.has_value());
+  sched.Advance(milliseconds(1000));
+  ASSERT_TRUE(late.has_value());
+  EXPECT_EQ(late->code(), absl::StatusCode::kUnavailable) << *late;
+  EXPECT_NE(late->message().find("no exchange connection free"), std::string::npos) << *late;
+  EXPECT_NE(late->message().find("nothing was sent"), std::string::npos) << *late;
+  EXPECT_EQ(GetExchangeError(*late)->reason(), "NETWORK");
+  EXPECT_GE(refused_after_ms, 440);
+  EXPECT_LE(refused_after_ms, 460);
+  EXPECT_TRUE(gate.reserved.empty());
+  rl.set_gate(nullptr);
 }
 
 }  // namespace
