@@ -215,6 +215,11 @@ void RateLimiter::GrantLane(Bucket bucket, size_t lane, SteadyTime now, Callback
 }
 
 void RateLimiter::Kick() {
+  bool waiting = false;  // the common case, a reply with nobody waiting, costs nothing more
+  for (const auto& b : buckets_) {
+    for (const auto& q : b.lanes) waiting = waiting || !q.empty();
+  }
+  if (!waiting) return;
   const SteadyTime now = scheduler_.clock().Steady();
   Callbacks callbacks;
   for (size_t i = 0; i < buckets_.size(); ++i) {
