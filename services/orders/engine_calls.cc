@@ -215,11 +215,20 @@ void OrderEngine::ModifyOrder(v1::ModifyOrderRequest req, SteadyTime deadline, R
                          return done(std::move(resp));
                        }
                        if (metrics_) metrics_->AmbiguousResolution("not_found");
+                       // A finished order takes no change any more: say so instead of "may still arrive".
+                       const bool finished = o.status() == v1::ORDER_STATUS_FILLED ||
+                                             o.status() == v1::ORDER_STATUS_CANCELED ||
+                                             o.status() == v1::ORDER_STATUS_PART_FILLED_CANCELED ||
+                                             o.status() == v1::ORDER_STATUS_EXPIRED;
                        return done(AmbiguousError(
                            r, ep::kModifyOrder,
                            absl::StrCat("the order now shows qty ", o.qty(), " price ", o.price(),
                                         tpsl_ok ? "" : " and not the requested TP/SL",
-                                        " (the change may still arrive; check GetOrder before repeating)")));
+                                        finished ? absl::StrCat(" and is ", o.status_raw().empty()
+                                                                               ? v1::OrderStatus_Name(o.status())
+                                                                               : o.status_raw(),
+                                                                " (the change did not apply and no longer can)")
+                                                 : " (the change may still arrive; check GetOrder before repeating)")));
                      }
                      if (metrics_) metrics_->AmbiguousResolution("not_found");
                      done(AmbiguousError(r, ep::kModifyOrder, "check GetOrder before repeating it"));

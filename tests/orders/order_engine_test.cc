@@ -483,6 +483,32 @@ TEST(OrderEngine, PushResolvesAnUnknownPlacement) {
   EXPECT_EQ(dup->order_id(), "777");
 }
 
+// Pushes and REST reads of one order arrive in any order: the view a DUPLICATE answer returns
+// is the newest, and a finished order does not go back to open on a view of the same millisecond.
+TEST(OrderEngine, AnOlderViewOfAnOrderDoesNotReplaceANewerOne) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kReset, false});
+  ASSERT_EQ(h.Place(LimitBuy("views"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  auto view = [](v1::OrderStatus status, int64_t updated) {
+    v1::Order o;
+    o.set_order_id("888");
+    o.set_client_id("views");
+    o.set_status(status);
+    o.set_update_time_ms(updated);
+    return o;
+  };
+  h.engine.OnOrderUpdate(view(v1::ORDER_STATUS_NEW, 1000));
+  h.engine.OnOrderUpdate(view(v1::ORDER_STATUS_FILLED, 2000));
+  h.engine.OnOrderUpdate(view(v1::ORDER_STATUS_NEW, 1500));       // an older read
+  h.engine.OnOrderUpdate(view(v1::ORDER_STATUS_PART_FILLED, 2000));  // same ms, not finished
+  auto dup = h.Place(LimitBuy("views"));
+  ASSERT_TRUE(dup.ok());
+  EXPECT_EQ(dup->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(dup->order().status(), v1::ORDER_STATUS_FILLED);
+  EXPECT_EQ(dup->order().update_time_ms(), 2000);
+}
+
 TEST(OrderEngine, DetailLagFallsBackToOpenOrders) {
   EngineHarness h;
   h.LoadRules();

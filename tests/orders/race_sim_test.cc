@@ -299,6 +299,9 @@ TEST(OrdersSimRace, AModifyWhoseAnswerIsLostWhileItsOrderFillsIsResolvedByReadin
     EXPECT_EQ(err.detail.reason(), "AMBIGUOUS");
     EXPECT_NE(st.error_message().find("now shows qty"), std::string::npos) << st.error_message();
     EXPECT_NE(st.error_message().find("price 79000"), std::string::npos) << st.error_message();
+    // A filled order takes no change any more: the answer says so, not "may still arrive".
+    EXPECT_NE(st.error_message().find("no longer can"), std::string::npos) << st.error_message();
+    EXPECT_EQ(st.error_message().find("may still arrive"), std::string::npos) << st.error_message();
     EXPECT_EQ(RestCalls(h, kModifyPath), ++modifies) << "a modify with a lost answer was re-sent";
     ExpectFilledEverywhere(h, s, cid, order_id, "79000");
   }
