@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "tests/orders/sim_clients.h"
 #include "tests/orders/sim_harness.h"
 
 namespace bx::orders {
@@ -128,26 +129,9 @@ TEST(OrdersSimFaults, CancelWithALostAnswerSaysSo) {
   EXPECT_EQ(got.order().status(), v1::ORDER_STATUS_CANCELED);
 }
 
-// One unary call started without waiting; its status arrives on `status`.
-template <class Resp>
-struct Pending {
-  std::unique_ptr<grpc::ClientContext> ctx;
-  Resp resp;
-  std::promise<grpc::Status> done;
-  std::future<grpc::Status> status = done.get_future();
-  ~Pending() {  // a test that stopped early: the callback must not outlive `done`
-    if (status.valid()) {
-      ctx->TryCancel();
-      status.wait();
-    }
-  }
-};
-
 // A PlaceOrder whose exchange answer hangs for `hang_ms` after the exchange executed it, sent
 // without waiting; returns once the order exists on the exchange.
-struct HungPlacement : Pending<v1::PlaceOrderResponse> {
-  v1::PlaceOrderRequest req;
-};
+using HungPlacement = testing::PendingCall<v1::PlaceOrderRequest, v1::PlaceOrderResponse>;
 std::unique_ptr<HungPlacement> StartHungPlacement(SimHarness& h, const std::string& cid, int hang_ms) {
   h.sim().Control("rest_faults", {{"count", 1}, {"kind", "hang"}, {"apply", "after"}, {"hang_ms", hang_ms},
                                   {"path", "/api/v1/futures/trade/place_order"}});
@@ -211,11 +195,14 @@ TEST(OrdersSimFaults, AnUnresolvableAnswerStillArrivesBeforeTheCallersDeadline) 
   EXPECT_EQ(h.sim().CountClientId(r.client_id()), 0);
 }
 
+// Starts one unary call of `req` without waiting (`start` names the async method).
 template <class Resp, class Req, class Start>
-std::unique_ptr<Pending<Resp>> StartCall(SimHarness& h, const Req& req, Start start) {
-  auto p = std::make_unique<Pending<Resp>>();
+std::unique_ptr<testing::PendingCall<Req, Resp>> StartCall(SimHarness& h, const Req& req, Start start) {
+  auto p = std::make_unique<testing::PendingCall<Req, Resp>>();
+  p->req = req;
   p->ctx = h.Ctx();
-  start(h.stub().async(), p->ctx.get(), &req, &p->resp, [q = p.get()](grpc::Status s) { q->done.set_value(std::move(s)); });
+  start(h.stub().async(), p->ctx.get(), &p->req, &p->resp,
+        [q = p.get()](grpc::Status s) { q->done.set_value(std::move(s)); });
   return p;
 }
 

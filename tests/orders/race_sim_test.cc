@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/decimal.h"
+#include "tests/orders/sim_clients.h"
 #include "tests/orders/sim_harness.h"
 
 namespace bx::orders {
@@ -20,74 +21,11 @@ namespace {
 using namespace std::chrono_literals;
 using testing::RestingBuy;
 using testing::SimHarness;
+using testing::StreamReader;
 using testing::WaitUntil;
 namespace cv1 = ::bitunix::common::v1;
 
 constexpr const char* kModifyPath = "/api/v1/futures/trade/modify_order";
-
-// Reads a stream on its own thread into a vector.
-class StreamReader {
- public:
-  StreamReader(v1::OrderService::Stub& stub, std::unique_ptr<grpc::ClientContext> ctx, v1::StreamUpdatesRequest req)
-      : ctx_(std::move(ctx)) {
-    reader_ = stub.StreamUpdates(ctx_.get(), req);
-    thread_ = std::thread([this] {
-      v1::StreamUpdatesResponse msg;
-      while (reader_->Read(&msg)) {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (const auto& e : msg.events()) events_.push_back(e);
-      }
-      reader_->Finish();
-    });
-  }
-  ~StreamReader() {
-    ctx_->TryCancel();
-    thread_.join();
-  }
-  bool Has(const std::function<bool(const v1::UpdateEvent&)>& pred) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& e : events_) {
-      if (pred(e)) return true;
-    }
-    return false;
-  }
-  std::vector<v1::UpdateEvent> events() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_;
-  }
-  /// The order events of one client id, in stream order.
-  std::vector<v1::Order> OrderEvents(const std::string& cid) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<v1::Order> out;
-    for (const auto& e : events_) {
-      if (e.has_order() && e.order().client_id() == cid) out.push_back(e.order());
-    }
-    return out;
-  }
-
- private:
-  std::unique_ptr<grpc::ClientContext> ctx_;
-  std::unique_ptr<grpc::ClientReader<v1::StreamUpdatesResponse>> reader_;
-  mutable std::mutex mu_;
-  std::vector<v1::UpdateEvent> events_;
-  std::thread thread_;
-};
-
-// One unary call started without waiting; its status arrives on `status`.
-template <class Req, class Resp>
-struct Pending {
-  Req req;
-  std::unique_ptr<grpc::ClientContext> ctx;
-  Resp resp;
-  std::promise<grpc::Status> done;
-  std::future<grpc::Status> status = done.get_future();
-  ~Pending() {  // a test that stopped early: the callback must not outlive `done`
-    if (status.valid()) {
-      ctx->TryCancel();
-      status.wait();
-    }
-  }
-};
 
 bool DecEq(const std::string& a, const std::string& b) { return CompareDecimal(a, b) == 0; }
 
@@ -203,7 +141,7 @@ v1::ModifyOrderRequest MoveTo79001(const std::string& order_id) {
   return m;
 }
 
-using ModifyCall = Pending<v1::ModifyOrderRequest, v1::ModifyOrderResponse>;
+using ModifyCall = testing::PendingCall<v1::ModifyOrderRequest, v1::ModifyOrderResponse>;
 std::unique_ptr<ModifyCall> StartModify(SimHarness& h, const v1::ModifyOrderRequest& m) {
   auto p = std::make_unique<ModifyCall>();
   p->req = m;
@@ -410,9 +348,9 @@ void PlacementsRacingAClose(SimHarness& h, const StreamReader& s, const std::str
   const int sells_before = SimSells(h);
   h.sim().Control("rest_faults", fault);
   std::atomic<int> answered{0};  // before `calls`: their destructors may still wait for callbacks
-  std::vector<std::unique_ptr<Pending<v1::PlaceOrderRequest, v1::PlaceOrderResponse>>> calls;
+  std::vector<std::unique_ptr<testing::PendingCall<v1::PlaceOrderRequest, v1::PlaceOrderResponse>>> calls;
   for (int i = 0; i < orders; ++i) {
-    auto p = std::make_unique<Pending<v1::PlaceOrderRequest, v1::PlaceOrderResponse>>();
+    auto p = std::make_unique<testing::PendingCall<v1::PlaceOrderRequest, v1::PlaceOrderResponse>>();
     p->req.set_symbol("BTCUSDT");
     p->req.set_side(cv1::SIDE_BUY);
     p->req.set_type(v1::ORDER_TYPE_MARKET);
@@ -599,9 +537,9 @@ TEST(OrdersSimRace, QueuedPlacementsLeaveWithinTheExchangesBudgetWhenConnections
   h.sim().Control("rest_faults", FourHungPlacements());
   constexpr int kOrders = 20;
   std::atomic<int> answered{0};  // before `calls`: their destructors may still wait for callbacks
-  std::vector<std::unique_ptr<Pending<v1::PlaceOrderRequest, v1::PlaceOrderResponse>>> calls;
+  std::vector<std::unique_ptr<testing::PendingCall<v1::PlaceOrderRequest, v1::PlaceOrderResponse>>> calls;
   for (int i = 0; i < kOrders; ++i) {
-    auto p = std::make_unique<Pending<v1::PlaceOrderRequest, v1::PlaceOrderResponse>>();
+    auto p = std::make_unique<testing::PendingCall<v1::PlaceOrderRequest, v1::PlaceOrderResponse>>();
     p->req.set_symbol("BTCUSDT");
     p->req.set_side(cv1::SIDE_BUY);
     p->req.set_type(v1::ORDER_TYPE_MARKET);

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/orders/sim_clients.h"
 #include "tests/orders/sim_harness.h"
 
 namespace bx::orders {
@@ -19,52 +20,9 @@ namespace {
 using namespace std::chrono_literals;
 using testing::RestingBuy;
 using testing::SimHarness;
+using testing::StreamReader;
 using testing::WaitUntil;
 namespace cv1 = ::bitunix::common::v1;
-
-// Reads a stream on its own thread into a vector.
-class StreamReader {
- public:
-  StreamReader(v1::OrderService::Stub& stub, std::unique_ptr<grpc::ClientContext> ctx, v1::StreamUpdatesRequest req)
-      : ctx_(std::move(ctx)) {
-    reader_ = stub.StreamUpdates(ctx_.get(), req);
-    thread_ = std::thread([this] {
-      v1::StreamUpdatesResponse msg;
-      while (reader_->Read(&msg)) {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (const auto& e : msg.events()) events_.push_back(e);
-      }
-      status_ = reader_->Finish();
-      done_ = true;
-    });
-  }
-  ~StreamReader() {
-    ctx_->TryCancel();
-    thread_.join();
-  }
-  std::vector<v1::UpdateEvent> events() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_;
-  }
-  bool Has(const std::function<bool(const v1::UpdateEvent&)>& pred) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& e : events_) {
-      if (pred(e)) return true;
-    }
-    return false;
-  }
-  bool done() const { return done_.load(); }
-  grpc::Status status() const { return status_; }
-
- private:
-  std::unique_ptr<grpc::ClientContext> ctx_;
-  std::unique_ptr<grpc::ClientReader<v1::StreamUpdatesResponse>> reader_;
-  mutable std::mutex mu_;
-  std::vector<v1::UpdateEvent> events_;
-  std::thread thread_;
-  std::atomic<bool> done_{false};
-  grpc::Status status_;
-};
 
 auto IsOrder(const std::string& cid, bool snapshot) {
   return [cid, snapshot](const v1::UpdateEvent& e) {
