@@ -333,6 +333,30 @@ int SimSells(SimHarness& h) {
 
 constexpr const char* kPlacePath = "/api/v1/futures/trade/place_order";
 
+using PendingPlacement = testing::PendingCall<v1::PlaceOrderRequest, v1::PlaceOrderResponse>;
+
+// Starts `n` market buys of 0.001 BTCUSDT at once, client ids `prefix`0..n-1; `answered` counts
+// the answers (it must outlive the calls).
+std::vector<std::unique_ptr<PendingPlacement>> StartMarketBuys(SimHarness& h, const std::string& prefix, int n,
+                                                               std::atomic<int>& answered) {
+  std::vector<std::unique_ptr<PendingPlacement>> calls;
+  for (int i = 0; i < n; ++i) {
+    auto p = std::make_unique<PendingPlacement>();
+    p->req.set_symbol("BTCUSDT");
+    p->req.set_side(cv1::SIDE_BUY);
+    p->req.set_type(v1::ORDER_TYPE_MARKET);
+    p->req.set_qty("0.001");
+    p->req.set_client_id(absl::StrCat(prefix, i));
+    p->ctx = h.Ctx(testing::kTradeToken, 15s);
+    h.stub().async()->PlaceOrder(p->ctx.get(), &p->req, &p->resp, [q = p.get(), &answered](grpc::Status st) {
+      ++answered;
+      q->done.set_value(std::move(st));
+    });
+    calls.push_back(std::move(p));
+  }
+  return calls;
+}
+
 // `orders` market BUYs placed at once (async calls, all queued in the gateway), the first few with
 // `fault` on their exchange answer; `close` runs once the exchange has received `sent_before_close`
 // of them, and its latency is measured. Checks: the close overtakes the queued placements (it
@@ -348,21 +372,7 @@ void PlacementsRacingAClose(SimHarness& h, const StreamReader& s, const std::str
   const int sells_before = SimSells(h);
   h.sim().Control("rest_faults", fault);
   std::atomic<int> answered{0};  // before `calls`: their destructors may still wait for callbacks
-  std::vector<std::unique_ptr<testing::PendingCall<v1::PlaceOrderRequest, v1::PlaceOrderResponse>>> calls;
-  for (int i = 0; i < orders; ++i) {
-    auto p = std::make_unique<testing::PendingCall<v1::PlaceOrderRequest, v1::PlaceOrderResponse>>();
-    p->req.set_symbol("BTCUSDT");
-    p->req.set_side(cv1::SIDE_BUY);
-    p->req.set_type(v1::ORDER_TYPE_MARKET);
-    p->req.set_qty("0.001");
-    p->req.set_client_id(absl::StrCat(prefix, i));
-    p->ctx = h.Ctx(testing::kTradeToken, 15s);
-    h.stub().async()->PlaceOrder(p->ctx.get(), &p->req, &p->resp, [q = p.get(), &answered](grpc::Status st) {
-      ++answered;
-      q->done.set_value(std::move(st));
-    });
-    calls.push_back(std::move(p));
-  }
+  const auto calls = StartMarketBuys(h, prefix, orders, answered);
   ASSERT_TRUE(WaitUntil([&] { return RestCalls(h, kPlacePath) >= sent_base + sent_before_close; }, 10s));
   const auto t0 = std::chrono::steady_clock::now();
   const grpc::Status closed = close();
@@ -537,21 +547,7 @@ TEST(OrdersSimRace, QueuedPlacementsLeaveWithinTheExchangesBudgetWhenConnections
   h.sim().Control("rest_faults", FourHungPlacements());
   constexpr int kOrders = 20;
   std::atomic<int> answered{0};  // before `calls`: their destructors may still wait for callbacks
-  std::vector<std::unique_ptr<testing::PendingCall<v1::PlaceOrderRequest, v1::PlaceOrderResponse>>> calls;
-  for (int i = 0; i < kOrders; ++i) {
-    auto p = std::make_unique<testing::PendingCall<v1::PlaceOrderRequest, v1::PlaceOrderResponse>>();
-    p->req.set_symbol("BTCUSDT");
-    p->req.set_side(cv1::SIDE_BUY);
-    p->req.set_type(v1::ORDER_TYPE_MARKET);
-    p->req.set_qty("0.001");
-    p->req.set_client_id(absl::StrCat("burst-", i));
-    p->ctx = h.Ctx(testing::kTradeToken, 15s);
-    h.stub().async()->PlaceOrder(p->ctx.get(), &p->req, &p->resp, [q = p.get(), &answered](grpc::Status st) {
-      ++answered;
-      q->done.set_value(std::move(st));
-    });
-    calls.push_back(std::move(p));
-  }
+  const auto calls = StartMarketBuys(h, "burst-", kOrders, answered);
   ASSERT_TRUE(WaitUntil([&] { return answered.load() == kOrders; }, 20s)) << answered.load() << " answered";
   EXPECT_EQ(SimRateRefusals(h), 0) << "the exchange refused requests for rate";
   for (auto& c : calls) {
