@@ -14,8 +14,10 @@ std::chrono::nanoseconds SecondsToNs(double s) {
 }
 
 // Held up by the gate: every HTTP connection carries a request the exchange has not answered.
+// RESOURCE_EXHAUSTED like a missing token: a local capacity refusal (the readiness probe reads it
+// as a busy replica, not a gone exchange, while signed requests still succeed).
 absl::Status NoConnection(const std::string& what) {
-  return MakeError(absl::StatusCode::kUnavailable,
+  return MakeError(absl::StatusCode::kResourceExhausted,
                    absl::StrCat("no exchange connection free for ", what,
                                 " before the call's deadline: every connection is waiting for the exchange to answer; "
                                 "nothing was sent, retry later"),

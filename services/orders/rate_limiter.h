@@ -15,7 +15,8 @@
 // call's lane, and the grant reserves the connection: a request never waits, granted and signed,
 // behind connections the exchange sits on, to leave later in a burst with the others (which the
 // exchange counts in one second and answers 10005). Waiters the gate holds up until their
-// deadline are refused UNAVAILABLE (nothing sent); Kick() serves the lanes when a connection frees.
+// deadline are refused RESOURCE_EXHAUSTED, reason NETWORK (nothing sent); Kick() serves the lanes
+// when a connection frees.
 #pragma once
 
 #include <array>

@@ -287,7 +287,7 @@ TEST_F(LimiterTest, WithAGateATokenIsGrantedOnlyWhenTheRequestCanLeave) {
 }
 
 // A call the gate holds up until its deadline (less the time a call needs after its grant) is
-// refused then, UNAVAILABLE and not sent, by the limiter's own timer; one whose deadline is too
+// refused then, RESOURCE_EXHAUSTED and not sent, by the limiter's own timer; one whose deadline is too
 // close for even that is refused on arrival.
 TEST_F(LimiterTest, ACallNoConnectionFreesForIsRefusedAtItsDeadline) {
   RateLimiterOptions o = Opts(100, 100);
@@ -305,11 +305,11 @@ TEST_F(LimiterTest, ACallNoConnectionFreesForIsRefusedAtItsDeadline) {
   });
   rl.Acquire(Bucket::kPrivate, Lane::kPlace, In(milliseconds(40)), "place_order", [&](absl::Status s) { early = s; });
   ASSERT_TRUE(early.has_value());
-  EXPECT_EQ(early->code(), absl::StatusCode::kUnavailable) << *early;
+  EXPECT_EQ(early->code(), absl::StatusCode::kResourceExhausted) << *early;
   EXPECT_FALSE(late.has_value());
   sched.Advance(milliseconds(1000));
   ASSERT_TRUE(late.has_value());
-  EXPECT_EQ(late->code(), absl::StatusCode::kUnavailable) << *late;
+  EXPECT_EQ(late->code(), absl::StatusCode::kResourceExhausted) << *late;
   EXPECT_NE(late->message().find("no exchange connection free"), std::string::npos) << *late;
   EXPECT_NE(late->message().find("nothing was sent"), std::string::npos) << *late;
   EXPECT_EQ(GetExchangeError(*late)->reason(), "NETWORK");
