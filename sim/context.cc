@@ -20,8 +20,8 @@ SimContext::SimContext(SimConfig cfg, SymbolCatalog cat, const Clock& base_clock
   ro.creds = {config.api_key, config.api_secret};
   ro.time_window_ms = config.rest_time_window.count();
   ro.rate_limits = config.rest_rate_limits;
-  rest = std::make_unique<RestApi>(exchange, stats, clock, ro,
-                                   [this](std::vector<PrivatePush> p) { PublishPrivate(p); });
+  exchange.set_publisher([this](const std::vector<PrivatePush>& p) { PublishPrivate(p); });
+  rest = std::make_unique<RestApi>(exchange, stats, clock, ro);
 }
 
 void SimContext::PublishPrivate(const std::vector<PrivatePush>& pushes) {

@@ -196,8 +196,7 @@ RestReply ControlApi::HandleUnchecked(const std::string& method, const std::stri
       return Bad(absl::StrCat("price: '", price_text, "' is more than 100x away from the current price ",
                               mark.ToString()));
     }
-    auto pushes = ctx_.exchange.SetPrice(ctx_.catalog.IndexOf(symbol), *price);
-    ctx_.PublishPrivate(pushes);
+    ctx_.exchange.SetPrice(ctx_.catalog.IndexOf(symbol), *price);
     return Ok();
   }
   if (path == "/control/reset") {

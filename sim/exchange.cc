@@ -8,27 +8,29 @@ Exchange::Exchange(const SymbolCatalog& catalog, MarketModel::Options market, Ac
                    const Clock& clock)
     : catalog_(catalog), clock_(clock), model_(catalog, market, clock.NowMs()), account_(catalog, account, clock) {}
 
-std::vector<PrivatePush> Exchange::Step() {
+void Exchange::Step() {
   std::vector<PrivatePush> pushes;
   std::lock_guard<std::mutex> lock(mu_);
   model_.Step(clock_.NowMs());
   account_.OnMarket(model_, &pushes);
-  return pushes;
+  PublishLocked(pushes);
 }
 
-std::vector<PublicTrade> Exchange::GenerateTrades(std::vector<PrivatePush>* pushes) {
+std::vector<PublicTrade> Exchange::GenerateTrades() {
+  std::vector<PrivatePush> pushes;
   std::lock_guard<std::mutex> lock(mu_);
   auto trades = model_.GenerateTrades(clock_.NowMs());
-  account_.OnMarket(model_, pushes);
+  account_.OnMarket(model_, &pushes);
+  PublishLocked(pushes);
   return trades;
 }
 
-std::vector<PrivatePush> Exchange::SetPrice(int sym, Dec price) {
+void Exchange::SetPrice(int sym, Dec price) {
   std::vector<PrivatePush> pushes;
   std::lock_guard<std::mutex> lock(mu_);
   model_.SetMid(sym, price, clock_.NowMs());
   account_.OnMarket(model_, &pushes);
-  return pushes;
+  PublishLocked(pushes);
 }
 
 std::optional<std::string> Exchange::PublicFrame(const StreamArg& stream, const ChannelInfo& info) const {

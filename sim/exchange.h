@@ -1,5 +1,8 @@
 // The simulated exchange's state behind one lock: the market model and (account.h) the one
 // simulated account. REST handlers, the control API and the publisher timers all go through it.
+// Private pushes (order, position, balance) are handed to the publisher before that lock is
+// released, so they reach the sockets in the order the account made them: a modify's UPDATE
+// never arrives after the FILLED of a fill that came later (as on the exchange).
 #pragma once
 
 #include <cstdint>
@@ -29,12 +32,16 @@ class Exchange {
   const SymbolCatalog& catalog() const { return catalog_; }
   const Clock& clock() const { return clock_; }
 
-  /// One market step (random walk), then resting orders crossed by it fill.
-  std::vector<PrivatePush> Step();
-  /// One public trade per OPEN symbol; resting orders crossed fill.
-  std::vector<PublicTrade> GenerateTrades(std::vector<PrivatePush>* pushes);
-  /// POST /control/price: moves the mid now; crossed resting orders fill.
-  std::vector<PrivatePush> SetPrice(int sym, Dec price);
+  /// Where private pushes go (under the lock, in order). Set before any other thread runs.
+  using Publisher = std::function<void(const std::vector<PrivatePush>&)>;
+  void set_publisher(Publisher publisher) { publisher_ = std::move(publisher); }
+
+  /// One market step (random walk), then resting orders crossed by it fill (pushes published).
+  void Step();
+  /// One public trade per OPEN symbol; resting orders crossed fill (pushes published).
+  std::vector<PublicTrade> GenerateTrades();
+  /// POST /control/price: moves the mid now; crossed resting orders fill (pushes published).
+  void SetPrice(int sym, Dec price);
 
   /// The current push for a public stream of an OPEN symbol, nullopt otherwise (unknown symbol,
   /// PREVIEW/STOP, or a channel without a current value).
@@ -48,11 +55,21 @@ class Exchange {
     std::lock_guard<std::mutex> lock(mu_);
     return f(static_cast<const MarketModel&>(model_));
   }
-  /// Runs `f(Account&, MarketModel&)` under the lock (REST trading endpoints, control API).
+  /// Runs `f(Account&, MarketModel&)` under the lock (control API reads).
   template <class F>
   auto WithAccount(F&& f) {
     std::lock_guard<std::mutex> lock(mu_);
     return f(account_, model_);
+  }
+  /// Runs `f(Account&, MarketModel&, std::vector<PrivatePush>*)` under the lock and publishes
+  /// what it pushed before releasing it (REST trading endpoints).
+  template <class F>
+  auto Transact(F&& f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<PrivatePush> pushes;
+    auto result = f(account_, model_, &pushes);
+    PublishLocked(pushes);
+    return result;
   }
 
  private:
@@ -60,7 +77,12 @@ class Exchange {
   const Clock& clock_;
   // std::mutex rather than absl::Mutex: ThreadSanitizer understands it (Debian's absl is not
   // instrumented).
+  void PublishLocked(const std::vector<PrivatePush>& pushes) {
+    if (!pushes.empty() && publisher_) publisher_(pushes);
+  }
+
   mutable std::mutex mu_;
+  Publisher publisher_;
   MarketModel model_ ABSL_GUARDED_BY(mu_);
   Account account_ ABSL_GUARDED_BY(mu_);
 };

@@ -76,10 +76,8 @@ std::string ErrorBody(int code, const std::string& msg) {
   return j.dump();
 }
 
-RestApi::RestApi(Exchange& exchange, Stats& stats, const Clock& clock, Options options,
-                 std::function<void(std::vector<PrivatePush>)> push)
-    : exchange_(exchange), stats_(stats), clock_(clock), options_(std::move(options)), limiter_(clock),
-      push_(std::move(push)) {}
+RestApi::RestApi(Exchange& exchange, Stats& stats, const Clock& clock, Options options)
+    : exchange_(exchange), stats_(stats), clock_(clock), options_(std::move(options)), limiter_(clock) {}
 
 RestReply RestApi::Handle(const RestRequest& req) {
   stats_.CountRestCall(req.path);

@@ -53,8 +53,7 @@ class RestApi {
     bool rate_limits = true;
   };
   /// `push` receives private-channel pushes caused by a call (called outside the exchange lock).
-  RestApi(Exchange& exchange, Stats& stats, const Clock& clock, Options options,
-          std::function<void(std::vector<PrivatePush>)> push);
+  RestApi(Exchange& exchange, Stats& stats, const Clock& clock, Options options);
 
   /// Thread-safe.
   RestReply Handle(const RestRequest& req);
@@ -80,7 +79,6 @@ class RestApi {
   const Clock& clock_;
   Options options_;
   RateLimiter limiter_;
-  std::function<void(std::vector<PrivatePush>)> push_;
 };
 
 }  // namespace bx::sim

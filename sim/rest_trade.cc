@@ -171,8 +171,9 @@ RestReply RestApi::HandlePrivate(const RestRequest& req) {
       return Err(10002, "Parameter error: the body must be a JSON object");
     }
   }
-  std::vector<PrivatePush> pushes;
-  RestReply reply = exchange_.WithAccount([&](Account& a, MarketModel& m) -> RestReply {
+  // Pushes are published before the exchange's lock is released: in the order they were made.
+  return exchange_.Transact([&](Account& a, MarketModel& m, std::vector<PrivatePush>* out) -> RestReply {
+    std::vector<PrivatePush>& pushes = *out;
     const SymbolCatalog& cat = a.catalog();
     auto spec_of = [&](int sym) -> const SymbolSpec& { return cat.all()[static_cast<size_t>(sym)]; };
 
@@ -462,8 +463,6 @@ RestReply RestApi::HandlePrivate(const RestRequest& req) {
     }
     return Err(404, "Not Found");
   });
-  if (!pushes.empty() && push_) push_(std::move(pushes));
-  return reply;
 }
 
 }  // namespace bx::sim

@@ -90,7 +90,7 @@ struct Simulator::Impl {
     });
   }
   void OnMarketTick() {
-    ctx->PublishPrivate(ctx->exchange.Step());
+    ctx->exchange.Step();
     for (const auto& s : ctx->hub.ActiveStreams()) {
       if (s.symbol.empty()) continue;  // private channel
       auto info = ClassifyPublicChannel(s.ch);
@@ -114,9 +114,7 @@ struct Simulator::Impl {
     });
   }
   void OnTradeTick() {
-    std::vector<PrivatePush> pushes;
-    auto trades = ctx->exchange.GenerateTrades(&pushes);
-    ctx->PublishPrivate(pushes);
+    auto trades = ctx->exchange.GenerateTrades();
     if (ctx->faults.Stalled(false)) return;
     for (const auto& s : ctx->hub.ActiveStreams()) {
       if (s.ch != "trade") continue;

@@ -107,7 +107,11 @@ void ExpectFilledEverywhere(SimHarness& h, const StreamReader& s, const std::str
   ASSERT_TRUE(WaitUntil([&] {
     auto ev = s.OrderEvents(cid);
     return !ev.empty() && ev.back().status() == v1::ORDER_STATUS_FILLED;
-  }, 5s)) << "the stream never reported the fill";
+  }, 5s)) << "the stream never reported the fill; its events for this order: " << [&] {
+    std::string seen;
+    for (const auto& o : s.OrderEvents(cid)) seen += o.status_raw() + "@" + o.price() + " ";
+    return seen;
+  }();
   const auto ev = s.OrderEvents(cid);
   bool filled = false;
   for (const auto& o : ev) {
