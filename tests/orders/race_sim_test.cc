@@ -27,6 +27,21 @@ namespace cv1 = ::bitunix::common::v1;
 
 constexpr const char* kModifyPath = "/api/v1/futures/trade/modify_order";
 
+// Once the private feed is live: a StreamUpdates stream of every channel that has heard its
+// first status (null, with a test failure, if either does not come).
+std::unique_ptr<StreamReader> OpenLiveStream(SimHarness& h) {
+  if (!WaitUntil([&] { return h.app().private_stream()->live(); }, 10s)) {
+    ADD_FAILURE() << "the private feed did not go live";
+    return nullptr;
+  }
+  auto s = std::make_unique<StreamReader>(h.stub(), h.Ctx(testing::kReadToken, 60s), v1::StreamUpdatesRequest());
+  if (!WaitUntil([&] { return s->Has([](const v1::UpdateEvent& e) { return e.has_status(); }); }, 10s)) {
+    ADD_FAILURE() << "the stream sent no status";
+    return nullptr;
+  }
+  return s;
+}
+
 bool DecEq(const std::string& a, const std::string& b) { return CompareDecimal(a, b) == 0; }
 
 // A decimal as a signed count of 1e-8 (the simulator's fixed point); the tests' quantities fit.
@@ -165,9 +180,9 @@ TEST(OrdersSimRace, ModifyRacingAFillGetsAClearAnswerAndEveryViewAgrees) {
   // A saved token or two, so that a modify goes out at once instead of waiting up to 125 ms for
   // its token (which would settle every race in favour of the fill). Still 8/s over any second.
   h.Start([](OrdersAppOptions& o) { o.limiter.buckets[static_cast<size_t>(Bucket::kPrivate)] = {8, 3}; });
-  ASSERT_TRUE(WaitUntil([&] { return h.app().private_stream()->live(); }, 10s));
-  StreamReader s(h.stub(), h.Ctx(testing::kReadToken, 60s), v1::StreamUpdatesRequest());
-  ASSERT_TRUE(WaitUntil([&] { return s.Has([](const v1::UpdateEvent& e) { return e.has_status(); }); }, 10s));
+  auto stream = OpenLiveStream(h);
+  ASSERT_NE(stream, nullptr);
+  const StreamReader& s = *stream;
   int64_t modifies = RestCalls(h, kModifyPath);
   int won = 0, refused = 0;
   for (int i = 0; i < 6; ++i) {
@@ -220,9 +235,9 @@ TEST(OrdersSimRace, ModifyRacingAFillGetsAClearAnswerAndEveryViewAgrees) {
 TEST(OrdersSimRace, AModifyWhoseAnswerIsLostWhileItsOrderFillsIsResolvedByReadingTheOrder) {
   SimHarness h;
   h.Start();
-  ASSERT_TRUE(WaitUntil([&] { return h.app().private_stream()->live(); }, 10s));
-  StreamReader s(h.stub(), h.Ctx(testing::kReadToken, 60s), v1::StreamUpdatesRequest());
-  ASSERT_TRUE(WaitUntil([&] { return s.Has([](const v1::UpdateEvent& e) { return e.has_status(); }); }, 10s));
+  auto stream = OpenLiveStream(h);
+  ASSERT_NE(stream, nullptr);
+  const StreamReader& s = *stream;
   int64_t modifies = RestCalls(h, kModifyPath);
 
   {  // The fill lands first; the exchange refuses the modify (20007) and that answer is lost.
@@ -448,9 +463,9 @@ nlohmann::json FourHungPlacements() {
 TEST(OrdersSimRace, CloseAllPositionsRacingPlacements) {
   SimHarness h;
   h.Start();
-  ASSERT_TRUE(WaitUntil([&] { return h.app().private_stream()->live(); }, 10s));
-  StreamReader s(h.stub(), h.Ctx(testing::kReadToken, 60s), v1::StreamUpdatesRequest());
-  ASSERT_TRUE(WaitUntil([&] { return s.Has([](const v1::UpdateEvent& e) { return e.has_status(); }); }, 10s));
+  auto stream = OpenLiveStream(h);
+  ASSERT_NE(stream, nullptr);
+  const StreamReader& s = *stream;
   v1::CloseAllPositionsRequest req;
   req.set_symbol("BTCUSDT");
   {
@@ -482,9 +497,9 @@ TEST(OrdersSimRace, CloseAllPositionsRacingPlacements) {
 TEST(OrdersSimRace, FlashClosePositionRacingPlacements) {
   SimHarness h;
   h.Start();
-  ASSERT_TRUE(WaitUntil([&] { return h.app().private_stream()->live(); }, 10s));
-  StreamReader s(h.stub(), h.Ctx(testing::kReadToken, 60s), v1::StreamUpdatesRequest());
-  ASSERT_TRUE(WaitUntil([&] { return s.Has([](const v1::UpdateEvent& e) { return e.has_status(); }); }, 10s));
+  auto stream = OpenLiveStream(h);
+  ASSERT_NE(stream, nullptr);
+  const StreamReader& s = *stream;
   v1::PlaceOrderRequest first;
   first.set_symbol("BTCUSDT");
   first.set_side(cv1::SIDE_BUY);
