@@ -216,10 +216,7 @@ void OrderEngine::ModifyOrder(v1::ModifyOrderRequest req, SteadyTime deadline, R
                        }
                        if (metrics_) metrics_->AmbiguousResolution("not_found");
                        // A finished order takes no change any more: say so instead of "may still arrive".
-                       const bool finished = o.status() == v1::ORDER_STATUS_FILLED ||
-                                             o.status() == v1::ORDER_STATUS_CANCELED ||
-                                             o.status() == v1::ORDER_STATUS_PART_FILLED_CANCELED ||
-                                             o.status() == v1::ORDER_STATUS_EXPIRED;
+                       const bool finished = IsFinalStatus(o.status());
                        return done(AmbiguousError(
                            r, ep::kModifyOrder,
                            absl::StrCat("the order now shows qty ", o.qty(), " price ", o.price(),

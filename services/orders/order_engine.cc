@@ -613,12 +613,9 @@ void OrderEngine::OnOrderUpdate(const v1::Order& order) {
     if (order.order_id().empty() || e.order.order_id().empty() || order.order_id() == e.order.order_id()) {
       // Pushes and REST reads arrive in any order: an older view never replaces a newer one, and
       // a finished order never goes back to open on a view of the same millisecond.
-      const auto finished = [](const v1::Order& o) {
-        return o.status() == v1::ORDER_STATUS_FILLED || o.status() == v1::ORDER_STATUS_CANCELED ||
-               o.status() == v1::ORDER_STATUS_PART_FILLED_CANCELED || o.status() == v1::ORDER_STATUS_EXPIRED;
-      };
       const int64_t have = e.order.update_time_ms(), got = order.update_time_ms();
-      const bool older = have > 0 && got > 0 && (got < have || (got == have && finished(e.order) && !finished(order)));
+      const bool older = have > 0 && got > 0 &&
+                         (got < have || (got == have && IsFinalStatus(e.order.status()) && !IsFinalStatus(order.status())));
       if (!older) e.order = order;
     }
     return;

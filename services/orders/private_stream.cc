@@ -30,10 +30,6 @@ v1::UpdateEvent SnapshotEvent(int64_t now_ns, v1::UpdateKind kind = v1::UPDATE_K
   return e;
 }
 
-bool IsOpenStatus(v1::OrderStatus s) {
-  return s == v1::ORDER_STATUS_INIT || s == v1::ORDER_STATUS_NEW || s == v1::ORDER_STATUS_PART_FILLED;
-}
-
 // Login replies are undocumented: a refusal says so with result:false, a non-zero code, or a
 // failure word; anything else counts as success.
 bool LoginRefused(const Json& frame, std::string* why) {

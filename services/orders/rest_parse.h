@@ -45,6 +45,15 @@ std::string_view PositionModeText(v1::PositionMode m);
 std::string_view StopTypeText(v1::StopType t);
 std::string_view TradeSideText(v1::TradeSide t);
 std::string_view OrderStatusText(v1::OrderStatus s);
+/// INIT, NEW, PART_FILLED: the order may still trade or change.
+inline bool IsOpenStatus(v1::OrderStatus s) {
+  return s == v1::ORDER_STATUS_INIT || s == v1::ORDER_STATUS_NEW || s == v1::ORDER_STATUS_PART_FILLED;
+}
+/// FILLED, CANCELED, PART_FILLED_CANCELED, EXPIRED: the order is done (UNSPECIFIED is neither).
+inline bool IsFinalStatus(v1::OrderStatus s) {
+  return s == v1::ORDER_STATUS_FILLED || s == v1::ORDER_STATUS_CANCELED || s == v1::ORDER_STATUS_PART_FILLED_CANCELED ||
+         s == v1::ORDER_STATUS_EXPIRED;
+}
 
 // --- Objects. ---
 /// REST order object (get_order_detail, pending/history lists) or `order` push data.

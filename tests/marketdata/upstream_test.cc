@@ -457,14 +457,19 @@ TEST_F(UpstreamTest, BadFramesAreCountedAndNeverPublished) {
   EXPECT_EQ(ev[1].order_book().bids(0).price(), "1");
 }
 
+// A ping every second, 500 ms for its pong, no REST fallback.
+UpstreamOptions PingEverySecond() {
+  UpstreamOptions opt;
+  opt.ping_interval = std::chrono::milliseconds(1000);
+  opt.pong_timeout = std::chrono::milliseconds(500);
+  opt.rest_fallback = false;
+  return opt;
+}
+
 // Data arriving after a ping proves the socket alive: a missing pong then costs no reconnect
 // (an exchange that was stalled when the ping went out may never answer it).
 TEST_F(UpstreamTest, DataAfterAPingCountsAsItsPong) {
-  UpstreamOptions opt;
-  opt.ping_interval = Ms(1000);
-  opt.pong_timeout = Ms(500);
-  opt.rest_fallback = false;
-  Make(opt);
+  Make(PingEverySecond());
   Ws(0).Open();
   Run();
   Subscribe({Ref("depth_book15", "BTCUSDT")});
@@ -482,11 +487,7 @@ TEST_F(UpstreamTest, DataAfterAPingCountsAsItsPong) {
 }
 
 TEST_F(UpstreamTest, PongTimeoutReconnectsResubscribesAndReportsTheGap) {
-  UpstreamOptions opt;
-  opt.ping_interval = Ms(1000);
-  opt.pong_timeout = Ms(500);
-  opt.rest_fallback = false;
-  Make(opt);
+  Make(PingEverySecond());
   Ws(0).Open();
   Run();
   auto& sink = Subscribe({Ref("trade", "BTCUSDT"), Ref("depth_book15", "BTCUSDT")});
