@@ -109,15 +109,19 @@ void Stream::Start(StreamSink* sink) {
       SetIdleLocked(true);
       return;
     }
-    writing_ = true;
-    write_started_ns_ = hub_->clock().NowNs();
-    inflight_oldest_recv_ns_ = batch.oldest_recv_ns();
-    batch_events_avg_ += (static_cast<double>(batch.events()) - batch_events_avg_) / 8;
-    events_sent_.fetch_add(batch.events(), std::memory_order_relaxed);
+    BeginWriteLocked(batch);
   }
   hub_->stats().events_sent.fetch_add(batch.events(), std::memory_order_relaxed);
   hub_->stats().batches_sent.fetch_add(1, std::memory_order_relaxed);
   sink->StartWrite(std::move(batch));
+}
+
+void Stream::BeginWriteLocked(const BatchBuffer& batch) {
+  writing_ = true;
+  write_started_ns_ = hub_->clock().NowNs();
+  inflight_oldest_recv_ns_ = batch.oldest_recv_ns();
+  batch_events_avg_ += (static_cast<double>(batch.events()) - batch_events_avg_) / 8;
+  events_sent_.fetch_add(batch.events(), std::memory_order_relaxed);
 }
 
 bool Stream::AbandonIfStalled(int64_t now_ns, std::chrono::milliseconds bound) {
@@ -406,11 +410,7 @@ void Stream::Pump() {
     if (next == Next::kNothing) return;
     SetIdleLocked(false);
     if (next == Next::kWrite) {
-      writing_ = true;
-      write_started_ns_ = hub_->clock().NowNs();
-      inflight_oldest_recv_ns_ = batch.oldest_recv_ns();
-      batch_events_avg_ += (static_cast<double>(batch.events()) - batch_events_avg_) / 8;
-      events_sent_.fetch_add(batch.events(), std::memory_order_relaxed);
+      BeginWriteLocked(batch);
     } else {
       done_.store(true, std::memory_order_release);
       if (abandoning_) {  // AbandonIfStalled still uses the sink: it finishes it after

@@ -115,6 +115,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void PostControl(std::string bytes, const EventLayout& layout);
   void PushControlLocked(std::string bytes, const EventLayout& layout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Next BuildLocked(BatchBuffer* out, absl::Status* finish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// `batch` is about to be written: in flight from now (stall clock, latency, batch averages).
+  void BeginWriteLocked(const BatchBuffer& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReadTopicsLocked(uint64_t cap, uint64_t* complete_gseq, absl::Status* end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetIdleLocked(bool idle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<std::string> SymbolsOrAll(const std::vector<std::string>& symbols) const;
