@@ -178,7 +178,8 @@ class Account {
   Position* PositionFor(int sym, bool long_side);
   void ApplyFill(Order& o, Dec qty, Dec price, bool maker, MarketModel& m, Pushes* out);
   void FinishIfDone(Order& o, Pushes* out);
-  void RefreshFrozen(Order& o) const;
+  /// Sets the order's frozen margin and keeps the account's totals (Summary) in step.
+  void RefreshFrozen(Order& o);
   void PushOrder(const Order& o, const char* event, Pushes* out) const;
   void PushPosition(const Position& p, const char* event, const MarketModel& m, Pushes* out) const;
   void PushBalance(const MarketModel& m, Pushes* out) const;
@@ -198,6 +199,7 @@ class Account {
   std::vector<std::string> margin_mode_;
   std::vector<int64_t> funding_settled_ms_;
   std::deque<Order> orders_;  // deque: stable addresses for returned pointers
+  Dec isolation_frozen_, cross_frozen_;  // sums of the open orders' frozen margin, by mode
   std::map<std::string, size_t> order_index_;
   std::map<std::string, size_t> client_index_;
   std::set<std::string> client_ids_;  // every client id ever used: 30042 on reuse

@@ -6,7 +6,7 @@
 //       place_order to the simulator (same keep-alive HTTP client, same signer). The two are
 //       interleaved in blocks of 100 so machine noise hits both alike. By default the gateway runs
 //       in the benchmark's process; --gateway-bin=build/services/orders/bitunix-orders runs the
-//       real binary as its own process instead, as deployed. --only=health|unauthenticated|refused
+//       real binary as its own process instead, as deployed. --only=health|unauthenticated|refused|place
 //       makes only that breakdown call, --orders times per run (to profile the gateway with perf).
 //   bench-orders sign      [--iterations=200000] [--runs=3]
 //       Cost of building and signing a place_order request (body serialisation + 2x SHA-256).
@@ -350,7 +350,10 @@ int Latency(const std::map<std::string, std::string>& a) {
       const std::string only = a.at("only");
       std::vector<double> v;
       for (int i = 0; i < orders; ++i) {
-        v.push_back(only == "health" ? bare_grpc() : only == "refused" ? refused() : unauthenticated());
+        v.push_back(only == "health"    ? bare_grpc()
+                    : only == "refused" ? refused()
+                    : only == "place"   ? place_gateway("o" + std::to_string(run) + "g" + std::to_string(i))
+                                        : unauthenticated());
       }
       std::printf("run %d: %s p50 %.1f p99 %.1f us (%d calls)\n", run + 1, only.c_str(), Percentile(v, 0.5),
                   Percentile(v, 0.99), orders);
@@ -554,7 +557,7 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: bench-orders latency --sim-bin=PATH [--orders=2000] [--runs=3] [--no-private-stream]\n"
-               "                           [--only=health|unauthenticated|refused]\n"
+               "                           [--only=health|unauthenticated|refused|place]\n"
                "       bench-orders sign [--iterations=200000] [--runs=3]\n"
                "       bench-orders ratelimit --sim-bin=PATH [--seconds=5] [--runs=3]\n"
                "       (any command) [--cpu-dma-latency-us=N]\n");

@@ -101,6 +101,52 @@ TEST_F(AccountTest, LimitRestsFreezesMarginAndFillsAsMakerWhenCrossed) {
   EXPECT_EQ(account_.Summary(model_).frozen, Dec());
 }
 
+// The account keeps its frozen-margin totals as orders change instead of summing every order on
+// each placement; after every kind of change they must equal that sum.
+TEST_F(AccountTest, FrozenTotalsFollowEveryOrderChange) {
+  auto expect_totals_match = [&](const char* step) {
+    Dec cross, isolation;
+    for (const auto& o : account_.orders()) {
+      if (o.open()) (o.margin_mode == "ISOLATION" ? isolation : cross) += o.frozen;
+    }
+    const AccountSummary s = account_.Summary(model_);
+    EXPECT_EQ(s.cross_frozen, cross) << step;
+    EXPECT_EQ(s.isolation_frozen, isolation) << step;
+    EXPECT_EQ(s.frozen, cross + isolation) << step;
+  };
+  ASSERT_FALSE(account_.ChangeMarginMode("ETHUSDT", "ISOLATION").has_value());
+  const Dec bid = model_.BestBid(0);
+  auto a = Place(Limit("BUY", "0.5", (bid - D("100")).Truncate(1)));
+  auto b = Place(Limit("BUY", "0.3", (bid - D("200")).Truncate(1)));
+  OrderRequest eth = Limit("SELL", "2", (model_.BestAsk(1) + D("50")).Truncate(1));
+  eth.symbol = "ETHUSDT";
+  auto c = Place(eth);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  expect_totals_match("placed");
+  EXPECT_GT(account_.Summary(model_).isolation_frozen, Dec());
+  // Partly filled on placement: the remainder rests with less frozen.
+  const Dec top = model_.Asks(0, 1)[0].qty;
+  auto part = Place(Limit("BUY", (top + D("1")).ToString(4), model_.BestAsk(0)));
+  ASSERT_TRUE(part.ok());
+  EXPECT_EQ((*part.value)->status, "PART_FILLED");
+  expect_totals_match("part filled");
+  Account::ModifyRequest m;
+  m.order_id = (*b.value)->order_id;
+  m.qty = "0.6";
+  m.price = (bid - D("150")).Truncate(1).ToString(1);
+  ASSERT_TRUE(account_.Modify(m, model_, &pushes_).ok());
+  expect_totals_match("modified");
+  ASSERT_TRUE(account_.Cancel("", (*a.value)->order_id, "", &pushes_).ok());
+  expect_totals_match("cancelled");
+  model_.SetMid(0, bid - D("160"), clock_.NowMs());  // crosses b (now at bid - 150)
+  account_.OnMarket(model_, &pushes_);
+  EXPECT_NE((*b.value)->status, "NEW");
+  expect_totals_match("filled by the market");
+  account_.CancelAll("", &pushes_);
+  expect_totals_match("all cancelled");
+  EXPECT_EQ(account_.Summary(model_).frozen, Dec());
+}
+
 TEST_F(AccountTest, TimeInForce) {
   const Dec ask = model_.BestAsk(0);
   // Crossing POST_ONLY: cancelled unfilled.
