@@ -225,6 +225,11 @@ TEST(FrameParser, RejectsMalformedInput) {
       R"({"ch":"price","symbol":"BTCUSDT","ts":1,"data":{"ip":"1"}})",
       R"({"ch":"market_kline_1min","symbol":"BTCUSDT","ts":1,"data":{"o":"1","c":"2"}})",
       R"({"ch":7,"symbol":"BTCUSDT","ts":1,"data":{}})",
+      // Well-formed JSON with invalid UTF-8 inside a string: it would reach clients in a protobuf
+      // `string` field, which other languages' runtimes refuse to parse. The whole frame goes.
+      "{\"ch\":\"trade\",\"symbol\":\"BTC\xffUSDT\",\"ts\":1,\"data\":[{\"p\":\"1\",\"v\":\"2\",\"s\":\"buy\",\"t\":1}]}",
+      "{\"ch\":\"trade\",\"symbol\":\"BTCUSDT\xe2\x82\",\"ts\":1,\"data\":[{\"p\":\"1\",\"v\":\"2\",\"s\":\"buy\",\"t\":1}]}",
+      "{\"ch\":\"ticker\",\"symbol\":\"BTCUSDT\",\"ts\":1,\"data\":{\"o\":\"1\xc0\xaf\",\"h\":\"2\",\"l\":\"1\",\"la\":\"1\",\"b\":\"1\",\"q\":\"1\",\"r\":\"0\"}}",
   };
   for (const char* text : bad) {
     auto r = parser.Parse(text);

@@ -17,7 +17,9 @@ TEST(JsonExact, FloatsKeepTheirSourceText) {
 }
 
 TEST(JsonExact, MalformedInputIsAnErrorNotACrash) {
-  for (const char* bad : {"", "{", "{\"a\":}", "[1,2", "nul", "{\"a\":1}}", "\xff\xfe", "{\"a\":\"\\u12\"}"}) {
+  for (const char* bad : {"", "{", "{\"a\":}", "[1,2", "nul", "{\"a\":1}}", "\xff\xfe", "{\"a\":\"\\u12\"}",
+                          // invalid UTF-8 inside a string: it would reach a protobuf `string` field
+                          "{\"a\":\"x\xffy\"}", "{\"a\":\"\xe2\x82\"}", "{\"a\":\"\xc0\xaf\"}"}) {
     auto j = ParseJsonExact(bad);
     EXPECT_FALSE(j.ok()) << bad;
   }
