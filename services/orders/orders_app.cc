@@ -59,6 +59,14 @@ bool IsBitunixHost(const std::string& host) {
   return h == "bitunix.com" || absl::EndsWith(h, ".bitunix.com");
 }
 
+// How long after the last signed success a probe refused for capacity still counts as an
+// answer: by default three probe intervals plus 10 s (the default probe deadline, which a
+// refused probe may have waited out).
+std::chrono::milliseconds BusyGrace(const OrdersAppOptions& o) {
+  if (o.health_busy_grace.count() > 0) return o.health_busy_grace;
+  return 3 * o.health_interval + std::chrono::seconds(10);
+}
+
 }  // namespace
 
 absl::Status CheckSafeToStart(const OrdersAppOptions& o) {
@@ -243,7 +251,7 @@ absl::StatusOr<std::unique_ptr<OrdersApp>> OrdersApp::Start(OrdersAppOptions opt
 void OrdersApp::Probe() {
   Parts& p = *parts_;
   if (shut_down_) return;
-  const SteadyTime deadline = p.scheduler->clock().Steady() + std::chrono::seconds(10);
+  const SteadyTime deadline = p.scheduler->clock().Steady() + p.options.health_timeout;
   v1::GetAccountRequest req;
   engine_->GetAccount(req, deadline, [this](absl::StatusOr<v1::GetAccountResponse> r) {
     if (shut_down_) return;  // the transports may be gone already
@@ -251,12 +259,12 @@ void OrdersApp::Probe() {
     const bool was = q.exchange_ok.load();
     bool ok = r.ok();
     if (!ok && r.status().code() == absl::StatusCode::kResourceExhausted) {
-      // The probe found no token (callers use the budget) or the exchange said "too many": that
-      // is a busy budget, not a gone exchange, and taking the replica out of service now would
-      // also take away its cancels. Ready if a signed request succeeded lately.
+      // The probe found no token (callers use the budget), no free connection (the exchange sits
+      // on every one) or the exchange said "too many": that is a busy replica, not a gone
+      // exchange, and taking it out of service now would also take away its cancels. Ready if a
+      // signed request succeeded lately.
       const auto last = q.rest->LastSignedSuccess();
-      ok = last.has_value() && q.scheduler->clock().Steady() - *last <= 3 * q.options.health_interval +
-                                                                         std::chrono::seconds(10);
+      ok = last.has_value() && q.scheduler->clock().Steady() - *last <= BusyGrace(q.options);
     }
     q.exchange_ok = ok;
     if (!ok && was) {

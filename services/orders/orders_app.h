@@ -64,6 +64,11 @@ struct OrdersAppOptions {
   std::chrono::milliseconds rules_refresh{std::chrono::minutes(5)};
   /// Cadence of the readiness probe (a signed account read) and of gauge updates.
   std::chrono::milliseconds health_interval{std::chrono::seconds(30)};
+  /// Deadline of one probe: how long it may wait for a rate-limit token or a free connection.
+  std::chrono::milliseconds health_timeout{std::chrono::seconds(10)};
+  /// A probe refused RESOURCE_EXHAUSTED (a busy budget or busy connections) keeps the service
+  /// ready while a signed request succeeded within this; 0 = 3 × health_interval + 10 s.
+  std::chrono::milliseconds health_busy_grace{0};
   /// Readiness needs |estimated exchange clock - local clock| within this.
   std::chrono::milliseconds max_clock_skew{std::chrono::seconds(30)};
   bool apply_clock_skew = true;

@@ -63,6 +63,13 @@ std::vector<OptSpec> OrdersOptionSpecs() {
        .help = "Correct request timestamps by the estimated exchange clock skew."});
   add({.name = "health-interval", .type = OptType::kDuration, .default_value = "30s",
        .help = "Readiness probe cadence (a signed account read)."});
+  add({.name = "health-timeout", .type = OptType::kDuration, .default_value = "10s",
+       .help = "Deadline of one readiness probe: how long it may wait for a rate-limit token or a free exchange "
+               "connection before it is refused as busy."});
+  add({.name = "health-busy-grace", .type = OptType::kDuration, .default_value = "0",
+       .help = "A readiness probe refused as busy (no rate-limit token, no free exchange connection, or the "
+               "exchange's 10005/10006/HTTP 429) keeps the service ready while a signed request succeeded within "
+               "this (0: 3 x --health-interval + 10s)."});
   add({.name = "resolve-reserve", .type = OptType::kDuration, .default_value = "1500ms",
        .help = "Part of a placement's deadline kept for resolving a lost answer by client id."});
   add({.name = "reconcile-window", .type = OptType::kDuration, .default_value = "5m",
@@ -168,11 +175,14 @@ absl::StatusOr<OrdersAppOptions> OrdersOptionsFromConfig(const Config& c) {
   o.max_clock_skew = c.Duration("max-clock-skew");
   o.apply_clock_skew = c.Bool("apply-clock-skew");
   o.health_interval = c.Duration("health-interval");
+  o.health_timeout = c.Duration("health-timeout");
+  o.health_busy_grace = c.Duration("health-busy-grace");
   o.enable_private_stream = c.Bool("private-stream");
   o.private_stream.ping_interval = c.Duration("ws-ping-interval");
   o.private_stream.idle_timeout = std::max(o.private_stream.ping_interval * 3, std::chrono::milliseconds(10000));
   if (o.rest.request_timeout.count() <= 0 || o.service.default_timeout.count() <= 0 ||
-      o.rules_refresh.count() <= 0 || o.health_interval.count() <= 0 || o.private_stream.ping_interval.count() <= 0) {
+      o.rules_refresh.count() <= 0 || o.health_interval.count() <= 0 || o.health_timeout.count() <= 0 ||
+      o.private_stream.ping_interval.count() <= 0) {
     return absl::InvalidArgumentError("timeouts and intervals must be greater than 0");
   }
   return o;

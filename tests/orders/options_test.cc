@@ -86,6 +86,20 @@ TEST(OrdersOptions, TokensFileAndLimits) {
   EXPECT_FALSE(OrdersOptionsFromConfig(*zero).ok());
 }
 
+TEST(OrdersOptions, ReadinessProbeDeadlineAndBusyGrace) {
+  auto defaults = Load({});
+  auto d = OrdersOptionsFromConfig(*defaults);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->health_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(d->health_busy_grace, std::chrono::milliseconds(0));  // 3 x --health-interval + 10s
+  auto c = Load({"--health-timeout=2s", "--health-busy-grace=90s"});
+  auto o = OrdersOptionsFromConfig(*c);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->health_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(o->health_busy_grace, std::chrono::seconds(90));
+  EXPECT_FALSE(OrdersOptionsFromConfig(*Load({"--health-timeout=0"})).ok());
+}
+
 TEST(OrdersOptions, HelpListsEveryOptionWithItsDefault) {
   auto c = Load({"--help"});
   ASSERT_TRUE(c.ok());
