@@ -13,7 +13,8 @@ SimContext::SimContext(SimConfig cfg, SymbolCatalog cat, const Clock& base_clock
       faults(clock),
       log(config.log_capacity),
       firehose_rate(config.firehose_rate),
-      push_interval_ms(config.push_interval.count()) {
+      push_interval_ms(config.push_interval.count()),
+      gzip_replies(config.gzip_replies) {
   firehose_pool = exchange.ReadMarket(
       [&](const MarketModel& m) { return std::make_unique<FirehosePool>(catalog, m, config.seed); });
   RestApi::Options ro;

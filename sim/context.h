@@ -13,6 +13,7 @@
 #include "sim/hub.h"
 #include "sim/message_log.h"
 #include "sim/rest_api.h"
+#include "sim/rest_conns.h"
 #include "sim/sim_config.h"
 #include "sim/stats.h"
 #include "sim/symbols.h"
@@ -32,6 +33,7 @@ struct SimContext {
   const SymbolCatalog catalog;
   Exchange exchange;
   Hub hub;
+  RestConnections rest_conns;
   Faults faults;
   Stats stats;
   MessageLog log;
@@ -39,6 +41,7 @@ struct SimContext {
   std::unique_ptr<RestApi> rest;
   std::atomic<int64_t> firehose_rate;     ///< 0 off, -1 max, else frames/s per symbol
   std::atomic<int64_t> push_interval_ms;  ///< depth/ticker/tickers/price cadence
+  std::atomic<bool> gzip_replies;         ///< --gzip-replies, or as POST /control/gzip_replies set it
   std::atomic<uint64_t> next_conn_id{1};
 };
 

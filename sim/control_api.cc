@@ -68,6 +68,25 @@ RestReply ControlApi::Handle(const std::string& method, const std::string& targe
   }
 }
 
+void ControlApi::HandleAsync(const std::string& method, const std::string& target, const std::string& body_text,
+                             std::function<void(RestReply)> reply) {
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> query;
+  ParseTarget(target, &path, &query);
+  if (method != "POST" || path != "/control/close_idle_rest") {
+    reply(Handle(method, target, body_text));
+    return;
+  }
+  json body = body_text.empty() ? json::object() : json::parse(body_text, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    reply(Bad("body: expected a JSON object"));
+    return;
+  }
+  ctx_.rest_conns.CloseIdle([reply = std::move(reply)](size_t closed, size_t busy) {
+    reply(Ok({{"closed", closed}, {"busy", busy}}));
+  });
+}
+
 RestReply ControlApi::HandleUnchecked(const std::string& method, const std::string& target,
                                       const std::string& body_text) {
   RestRequest req;
@@ -183,6 +202,13 @@ RestReply ControlApi::HandleUnchecked(const std::string& method, const std::stri
     ctx_.push_interval_ms = it->get<int64_t>();
     return Ok();
   }
+  if (path == "/control/gzip_replies") {
+    auto it = body.find("enabled");
+    if (it == body.end() || !it->is_boolean()) return Bad("enabled: expected true or false");
+    ctx_.gzip_replies = it->get<bool>();
+    return Ok({{"enabled", it->get<bool>()}});
+  }
+  if (path == "/control/close_idle_rest") return Bad("close_idle_rest: answers asynchronously (HandleAsync)", 500);
   if (path == "/control/price") {
     const std::string symbol = body.value("symbol", std::string());
     const SymbolSpec* spec = ctx_.catalog.Find(symbol);
@@ -204,6 +230,7 @@ RestReply ControlApi::HandleUnchecked(const std::string& method, const std::stri
     ctx_.clock.set_skew_ms(0);
     ctx_.firehose_rate = ctx_.config.firehose_rate;
     ctx_.push_interval_ms = ctx_.config.push_interval.count();
+    ctx_.gzip_replies = ctx_.config.gzip_replies;
     ctx_.rest->ResetRateLimits();
     return Ok();
   }
@@ -229,6 +256,10 @@ RestReply ControlApi::Stats() const {
   j["firehose_rate"] = ctx_.firehose_rate.load();
   j["push_interval_ms"] = ctx_.push_interval_ms.load();
   j["clock_skew_ms"] = ctx_.clock.skew_ms();
+  j["gzip_replies"] = ctx_.gzip_replies.load();
+  j["gzip_replies_sent"] = ctx_.stats.gzip_replies_sent.load();
+  j["rest_connections"] = ctx_.rest_conns.size();
+  j["rest_idle_closed"] = ctx_.stats.rest_idle_closed.load();
   return {200, j.dump()};
 }
 

@@ -4,6 +4,7 @@
 // {"ok":false,"error":"..."}.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "sim/context.h"
@@ -14,8 +15,12 @@ namespace bx::sim {
 class ControlApi {
  public:
   explicit ControlApi(SimContext& ctx) : ctx_(ctx) {}
-  /// Thread-safe.
+  /// Thread-safe. Every endpoint but POST /control/close_idle_rest, which needs HandleAsync.
   RestReply Handle(const std::string& method, const std::string& target, const std::string& body);
+  /// Thread-safe. Every endpoint; `reply` runs once, here or later on another thread (close_idle_rest
+  /// answers once every REST connection has, from that connection's strand).
+  void HandleAsync(const std::string& method, const std::string& target, const std::string& body,
+                   std::function<void(RestReply)> reply);
 
  private:
   RestReply HandleUnchecked(const std::string& method, const std::string& target, const std::string& body);

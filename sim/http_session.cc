@@ -1,9 +1,14 @@
 // HTTP sessions: the exchange port (REST, WS upgrades at /public/ and /private/, REST fault
 // injection) and the control port. One strand per connection; keep-alive; bounded requests.
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <ctime>
 #include <memory>
 #include <optional>
@@ -11,6 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "common/logging.h"
 #include "sim/frames.h"
+#include "sim/gzip.h"
 #include "sim/server_internal.h"
 #include "sim/ws_framing.h"
 
@@ -20,7 +26,7 @@ namespace http = beast::http;
 
 namespace {
 
-constexpr auto kKeepAliveIdle = std::chrono::seconds(300);
+constexpr auto kControlKeepAliveIdle = std::chrono::seconds(300);
 constexpr size_t kBodyLimit = 1u << 20;
 
 RestReply FaultReply(const std::string& kind) {
@@ -45,13 +51,16 @@ class HttpSessionBase {
     parser_.emplace();
     parser_->body_limit(kBodyLimit);
     parser_->header_limit(64 * 1024);
-    beast::get_lowest_layer(stream_).expires_after(kKeepAliveIdle);
+    beast::get_lowest_layer(stream_).expires_after(self().IdleTimeout());
+    reading_ = true;
     http::async_read(stream_, buffer_, *parser_,
                      [s = self().shared_from_this()](beast::error_code ec, size_t) { s->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
+    reading_ = false;
     if (ec) {
+      if (ec == beast::error::timeout && !parser_->got_some()) self().OnIdleTimeout();
       if (ec == http::error::body_limit || ec == http::error::header_limit) {
         Write({413, ErrorBody(10002, "Parameter error: request too large")}, false);
         return;
@@ -68,15 +77,17 @@ class HttpSessionBase {
     res->set(http::field::server, "bitunix-sim");
     res->set(http::field::date, HttpDate(ctx_.clock.NowMs()));
     res->set(http::field::content_type, reply.content_type);
+    if (!reply.content_encoding.empty()) {
+      res->set(http::field::content_encoding, reply.content_encoding);
+      res->set(http::field::vary, "Accept-Encoding");
+    }
     res->keep_alive(keep_alive);
     res->body() = reply.body;
     res->prepare_payload();
+    writing_ = true;
     http::async_write(stream_, *res, [s = self().shared_from_this(), res](beast::error_code ec, size_t) {
-      if (ec || !res->keep_alive()) {
-        s->Close();
-        return;
-      }
-      s->DoRead();
+      s->writing_ = false;
+      s->OnWritten(!ec && res->keep_alive());
     });
   }
 
@@ -86,6 +97,30 @@ class HttpSessionBase {
     sock.shutdown(tcp::socket::shutdown_both, ec);
     sock.close(ec);
     timer_.cancel();
+  }
+
+  // A reply went out: read the next request on a keep-alive connection, else close.
+  void OnWritten(bool keep_alive) {
+    if (!keep_alive) {
+      Close();
+      return;
+    }
+    DoRead();
+  }
+
+  // Between requests: waiting for a request of which no byte has arrived. Call on the strand.
+  bool Idle() { return reading_ && !parser_->got_some() && NothingReceived(); }
+
+  // Nothing of a next request here yet: none buffered (a pipelined request, TLS plaintext) and
+  // none waiting in the socket (EOF counts as nothing).
+  bool NothingReceived() {
+    if (buffer_.size() > 0) return false;
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      if (SSL_pending(stream_.native_handle()) > 0) return false;
+    }
+    char c;
+    const ssize_t r = ::recv(beast::get_lowest_layer(stream_).socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return r == 0 || (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
   }
 
   // TCP reset: no reply at all.
@@ -102,19 +137,38 @@ class HttpSessionBase {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   net::steady_timer timer_;
+  bool reading_ = false;  // an async_read for the next request is pending
+  bool writing_ = false;  // a reply's async_write is pending
 };
 
 template <class Stream>
 class ExchangeSession final : public HttpSessionBase<ExchangeSession<Stream>, Stream>,
+                              public RestConnection,
                               public std::enable_shared_from_this<ExchangeSession<Stream>> {
   using Base = HttpSessionBase<ExchangeSession<Stream>, Stream>;
   friend Base;
 
  public:
   ExchangeSession(SimContext& ctx, Stream&& stream, std::string peer_ip)
-      : Base(ctx, std::move(stream)), peer_ip_(std::move(peer_ip)) {}
+      : Base(ctx, std::move(stream)), peer_ip_(std::move(peer_ip)), strand_(this->stream_.get_executor()) {}
+  ~ExchangeSession() override {
+    if (registry_id_ != 0) this->ctx_.rest_conns.Remove(registry_id_);
+  }
+
+  void CloseIfIdle(std::function<void(bool closed)> done) override {
+    // strand_, not stream_'s executor: after an upgrade the stream has moved to the WS session.
+    net::post(strand_, [s = this->shared_from_this(), done = std::move(done)]() mutable {
+      // A reply still being written may already be all the client has read: decide once it is.
+      if (s->writing_) {
+        s->idle_close_waiters_.push_back(std::move(done));
+        return;
+      }
+      done(s->Idle() && s->CloseIdle());
+    });
+  }
 
   void Run() {
+    registry_id_ = this->ctx_.rest_conns.Add(this->weak_from_this());
     if constexpr (std::is_same_v<Stream, TlsStream>) {
       beast::get_lowest_layer(this->stream_).expires_after(std::chrono::seconds(10));
       this->stream_.async_handshake(net::ssl::stream_base::server,
@@ -146,7 +200,9 @@ class ExchangeSession final : public HttpSessionBase<ExchangeSession<Stream>, St
     const bool keep_alive = req.keep_alive();
     const unsigned version = req.version();
     auto& ctx = this->ctx_;
-    const uint64_t conn = conn_id_ ? conn_id_ : (conn_id_ = ctx.next_conn_id.fetch_add(1));
+    // Decided when the request arrives: a delayed reply keeps the coding it was asked with.
+    gzip_ = ctx.gzip_replies.load() && AcceptsGzip(r.headers["accept-encoding"]);
+    const uint64_t conn = ConnId();
     ctx.log.Add(ctx.clock.NowMs(), conn, "in", "rest", r.method + " " + r.target + (r.body.empty() ? "" : " " + r.body));
 
     auto fault = ctx.faults.TakeRestFault(r.path);
@@ -191,7 +247,36 @@ class ExchangeSession final : public HttpSessionBase<ExchangeSession<Stream>, St
   void Reply(const RestReply& reply, bool keep_alive, unsigned version) {
     this->ctx_.log.Add(this->ctx_.clock.NowMs(), conn_id_, "out", "rest",
                        std::to_string(reply.http_status) + " " + reply.body);
-    this->Write(reply, keep_alive, version);
+    if (!gzip_) {
+      this->Write(reply, keep_alive, version);
+      return;
+    }
+    RestReply encoded = reply;
+    encoded.body = GzipCompress(reply.body);
+    encoded.content_encoding = "gzip";
+    this->ctx_.stats.gzip_replies_sent++;
+    this->Write(encoded, keep_alive, version);
+  }
+
+  uint64_t ConnId() { return conn_id_ ? conn_id_ : (conn_id_ = this->ctx_.next_conn_id.fetch_add(1)); }
+
+  std::chrono::milliseconds IdleTimeout() const { return this->ctx_.config.rest_idle_timeout; }
+  void OnIdleTimeout() { this->ctx_.stats.rest_idle_closed++; }
+
+  // The base's write completion, with the close_idle_rest calls that waited for it.
+  void OnWritten(bool keep_alive) {
+    auto waiters = std::move(idle_close_waiters_);
+    idle_close_waiters_.clear();
+    const bool close = keep_alive && !waiters.empty() && this->NothingReceived() && CloseIdle();
+    if (!close) Base::OnWritten(keep_alive);
+    for (auto& done : waiters) done(close);
+  }
+
+  bool CloseIdle() {
+    this->ctx_.stats.rest_idle_closed++;
+    this->ctx_.log.Add(this->ctx_.clock.NowMs(), ConnId(), "out", "rest", "<closed idle>");
+    this->Close();  // a pending read ends with operation_aborted and closes again (a no-op)
+    return true;
   }
 
   void Upgrade(http::request<http::string_body> req) {
@@ -233,7 +318,11 @@ class ExchangeSession final : public HttpSessionBase<ExchangeSession<Stream>, St
   }
 
   std::string peer_ip_;
+  net::any_io_executor strand_;
+  uint64_t registry_id_ = 0;
   uint64_t conn_id_ = 0;
+  bool gzip_ = false;  // the current request's reply goes out gzip-encoded
+  std::vector<std::function<void(bool)>> idle_close_waiters_;  // CloseIfIdle calls during a write
 };
 
 class ControlSession final : public HttpSessionBase<ControlSession, PlainStream>,
@@ -247,14 +336,22 @@ class ControlSession final : public HttpSessionBase<ControlSession, PlainStream>
   void Run() { DoRead(); }
 
  private:
+  static std::chrono::milliseconds IdleTimeout() { return kControlKeepAliveIdle; }
+  static void OnIdleTimeout() {}
+
   void OnRequest(http::request<http::string_body> req) {
-    RestReply reply;
+    const bool keep_alive = req.keep_alive();
+    const unsigned version = req.version();
+    // Some actions answer later, from other connections' strands: come back to ours to write.
+    auto reply_fn = [s = shared_from_this(), keep_alive, version](RestReply reply) {
+      net::dispatch(s->stream_.get_executor(),
+                    [s, reply = std::move(reply), keep_alive, version] { s->Write(reply, keep_alive, version); });
+    };
     try {
-      reply = api_.Handle(std::string(req.method_string()), std::string(req.target()), req.body());
+      api_.HandleAsync(std::string(req.method_string()), std::string(req.target()), req.body(), reply_fn);
     } catch (const std::exception& e) {
-      reply = {500, std::string("{\"ok\":false,\"error\":\"internal: ") + JsonEscape(e.what()) + "\"}"};
+      reply_fn({500, std::string("{\"ok\":false,\"error\":\"internal: ") + JsonEscape(e.what()) + "\"}"});
     }
-    Write(reply, req.keep_alive(), req.version());
   }
   ControlApi& api_;
 };

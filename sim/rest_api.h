@@ -33,6 +33,7 @@ struct RestReply {
   int http_status = 200;
   std::string body;
   std::string content_type = "application/json";
+  std::string content_encoding;  ///< "" = identity; "gzip" once the session has compressed `body`
 };
 
 /// Splits "path?a=1&b=%20" into a decoded path and parameters. '+' stays '+' (RFC 3986).

@@ -49,6 +49,11 @@ std::vector<OptSpec> SimOptionSpecs() {
        .help = "Levels per side of the full book (depth_books, depth limit=max).", .min = 15, .max = 100000},
       {.name = "rest-rate-limits", .type = OptType::kBool, .default_value = "true",
        .help = "Enforce the reference's REST rate limits (10005)."},
+      {.name = "rest-idle-timeout", .type = OptType::kDuration, .default_value = "300s",
+       .help = "Close a keep-alive REST connection whose next request has not arrived within this time."},
+      {.name = "gzip-replies", .type = OptType::kBool, .default_value = "false",
+       .help = "Send REST bodies gzip-encoded (Content-Encoding: gzip) to requests whose "
+               "Accept-Encoding accepts gzip."},
       {.name = "threads", .type = OptType::kInt, .default_value = "2", .help = "I/O threads.", .min = 1,
        .max = 64},
       {.name = "log-level", .type = OptType::kChoice, .default_value = "info", .help = "Minimum log level.",
@@ -109,6 +114,9 @@ absl::StatusOr<SimConfig> SimConfigFrom(const Config& cfg) {
   c.log_capacity = static_cast<size_t>(cfg.Int("log-capacity"));
   c.book_depth = static_cast<int>(cfg.Int("book-depth"));
   c.rest_rate_limits = cfg.Bool("rest-rate-limits");
+  c.rest_idle_timeout = cfg.Duration("rest-idle-timeout");
+  if (c.rest_idle_timeout.count() <= 0) return absl::InvalidArgumentError("--rest-idle-timeout must be > 0");
+  c.gzip_replies = cfg.Bool("gzip-replies");
   c.threads = static_cast<int>(cfg.Int("threads"));
   return c;
 }

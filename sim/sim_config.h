@@ -32,6 +32,9 @@ struct SimConfig {
   size_t log_capacity = 10'000;
   int book_depth = 8000;
   bool rest_rate_limits = true;
+  /// Time a keep-alive REST connection gets for its next request before it is closed.
+  std::chrono::milliseconds rest_idle_timeout{300'000};
+  bool gzip_replies = false;  ///< gzip REST bodies for clients that accept it
   int threads = 2;
 };
 

@@ -19,6 +19,8 @@ class Stats {
   std::atomic<int64_t> orders_placed{0};
   std::atomic<int64_t> logins_ok{0};
   std::atomic<int64_t> logins_failed{0};
+  std::atomic<int64_t> gzip_replies_sent{0};
+  std::atomic<int64_t> rest_idle_closed{0};  ///< keep-alive REST connections closed while idle
 
   void CountRestCall(const std::string& path) {
     std::lock_guard<std::mutex> lock(mu_);

@@ -8,10 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/signing.h"
 #include "common/time_util.h"
 #include "sim/decimal.h"
 #include "sim/frames.h"
+#include "sim/gzip.h"
 #include "sim/hub.h"
 #include "sim/kline_interval.h"
 #include "sim/market_model.h"
@@ -19,6 +21,7 @@
 #include "sim/rate_limiter.h"
 #include "sim/rest_api.h"
 #include "sim/signature.h"
+#include "sim/sim_config.h"
 #include "sim/symbols.h"
 #include "sim/ws_framing.h"
 #include "sim/ws_protocol.h"
@@ -437,6 +440,46 @@ TEST(RestApi, ParseTargetDecodes) {
   EXPECT_EQ(ErrorBody(404, "Not Found"), R"({"code":404,"data":null,"msg":"Not Found"})");
   EXPECT_EQ(MarketOk(ordered_json::array()), R"({"code":0,"msg":"Success","data":[]})");
   EXPECT_EQ(TradeOk(nullptr), R"({"code":0,"data":null,"msg":"Success"})");
+}
+
+TEST(Gzip, AcceptEncodingNegotiation) {
+  for (const char* yes : {"gzip", "GZIP", "deflate, gzip", "gzip;q=0.5", "br , x-gzip ; q=1", "*", "identity, *;q=0.1"}) {
+    EXPECT_TRUE(AcceptsGzip(yes)) << yes;
+  }
+  for (const char* no : {"", "identity", "deflate, br", "gzip;q=0", "gzip; q=0.0, *", "*;q=0", "gzipx", "x-gzip;Q=0"}) {
+    EXPECT_FALSE(AcceptsGzip(no)) << no;
+  }
+}
+
+TEST(Gzip, CompressesToAGzipMember) {
+  const std::string body(5000, 'a');
+  const std::string gz = GzipCompress(body);
+  ASSERT_GE(gz.size(), 18u);  // 10-byte header + 8-byte trailer
+  EXPECT_EQ(static_cast<unsigned char>(gz[0]), 0x1f);
+  EXPECT_EQ(static_cast<unsigned char>(gz[1]), 0x8b);
+  EXPECT_LT(gz.size(), 100u);
+  EXPECT_EQ(GzipCompress("").size(), 20u);  // an empty deflate block inside header and trailer
+}
+
+absl::StatusOr<SimConfig> LoadSim(std::vector<const char*> argv) {
+  argv.insert(argv.begin(), "bitunix-sim");
+  auto cfg = Config::Load("bitunix-sim", SimOptionSpecs(), static_cast<int>(argv.size()), argv.data(),
+                          [](const std::string&) { return std::optional<std::string>(); }, "BITUNIX_SIM_");
+  if (!cfg.ok()) return cfg.status();
+  return SimConfigFrom(*cfg);
+}
+
+TEST(SimConfig, RestConnectionOptions) {
+  auto def = LoadSim({});
+  ASSERT_TRUE(def.ok()) << def.status();
+  EXPECT_FALSE(def->gzip_replies);
+  EXPECT_EQ(def->rest_idle_timeout, std::chrono::seconds(300));
+  auto set = LoadSim({"--gzip-replies", "--rest-idle-timeout=2s"});
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_TRUE(set->gzip_replies);
+  EXPECT_EQ(set->rest_idle_timeout, std::chrono::seconds(2));
+  EXPECT_FALSE(LoadSim({"--rest-idle-timeout=0"}).ok());
+  EXPECT_FALSE(LoadSim({"--gzip-replies=maybe"}).ok());
 }
 
 }  // namespace
