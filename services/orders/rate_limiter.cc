@@ -254,9 +254,10 @@ void RateLimiter::RefuseLate(Bucket bucket, SteadyTime now, Callbacks& out) {
       if (now + wait + options_.reserve_after_grant > it->deadline) {
         ++b.refused;
         Observe(bucket, static_cast<Lane>(l), AcquireOutcome::kRefused, now - it->enqueued);
-        out.emplace_back(std::move(it->done), wait.count() <= 0 && !GateOpen(l)
-                                                   ? NoConnection(it->what)
-                                                   : Refusal(bucket, static_cast<Lane>(l), it->what, wait, position));
+        // With every connection held, the gate is what kept this waiter (and the ones ahead of
+        // it) queued, whatever the token schedule says for its place in the queue.
+        out.emplace_back(std::move(it->done), !GateOpen(l) ? NoConnection(it->what)
+                                                           : Refusal(bucket, static_cast<Lane>(l), it->what, wait, position));
         it = q.erase(it);
       } else {
         schedule.Take(at);

@@ -319,5 +319,43 @@ TEST_F(LimiterTest, ACallNoConnectionFreesForIsRefusedAtItsDeadline) {
   rl.set_gate(nullptr);
 }
 
+// Behind a closed gate every waiter is refused for the connection, not only the first in the
+// queue: with a burst of 1, the token schedule of a waiter behind one that is kept says "next
+// token in 100 ms", but it was the gate that kept the whole queue waiting.
+TEST_F(LimiterTest, EveryWaiterHeldUpByTheGateIsRefusedForTheConnection) {
+  RateLimiterOptions o = Opts(10, 1);
+  o.reserve_after_grant = milliseconds(50);
+  RateLimiter rl(sched, o);
+  FakeGate gate;
+  gate.used = 1;
+  rl.set_gate(&gate);
+  std::vector<absl::Status> refused;
+  for (int i = 0; i < 3; ++i) {
+    // The first in the queue waits longest: at the others' deadlines it is still ahead of them.
+    rl.Acquire(Bucket::kPrivate, i == 0 ? Lane::kPlace : Lane::kQuery, In(milliseconds(i == 0 ? 900 : 300 + 100 * i)),
+               "call", [&](absl::Status s) { refused.push_back(s); });
+  }
+  EXPECT_TRUE(refused.empty());
+  sched.Advance(milliseconds(1000));
+  ASSERT_EQ(refused.size(), 3u);
+  for (const auto& s : refused) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+    EXPECT_NE(s.message().find("no exchange connection free"), std::string::npos) << s;
+    EXPECT_EQ(GetExchangeError(s)->reason(), "NETWORK") << s;
+  }
+  // With the gate open, a waiter the token schedule cannot serve in time is refused for the rate.
+  gate.used = 0;
+  std::vector<absl::Status> paced;
+  for (int i = 0; i < 3; ++i) {
+    rl.Acquire(Bucket::kPrivate, Lane::kQuery, In(milliseconds(150)), "q", [&](absl::Status s) {
+      if (!s.ok()) paced.push_back(s);
+      gate.used = 0;  // answered at once
+    });
+  }
+  ASSERT_FALSE(paced.empty());
+  EXPECT_EQ(GetExchangeError(paced.back())->reason(), "RATE_LIMITED") << paced.back();
+  rl.set_gate(nullptr);
+}
+
 }  // namespace
 }  // namespace bx::orders
