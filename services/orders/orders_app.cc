@@ -262,7 +262,7 @@ void OrdersApp::Probe() {
       // The probe found no token (callers use the budget), no free connection (the exchange sits
       // on every one) or the exchange said "too many": that is a busy replica, not a gone
       // exchange, and taking it out of service now would also take away its cancels. Ready if a
-      // signed request succeeded lately.
+      // signed request was answered lately (a success or a business refusal).
       const auto last = q.rest->LastSignedSuccess();
       ok = last.has_value() && q.scheduler->clock().Steady() - *last <= BusyGrace(q.options);
     }
@@ -270,7 +270,11 @@ void OrdersApp::Probe() {
     if (!ok && was) {
       Log(LogLevel::kWarn, "orders", "exchange probe failed; not ready", {{"error", std::string(r.status().message())}});
     }
-    if (ok && !was) Log(LogLevel::kInfo, "orders", "exchange answers signed requests");
+    if (ok && !was && r.ok()) Log(LogLevel::kInfo, "orders", "exchange answers signed requests");
+    if (ok && !was && !r.ok()) {
+      Log(LogLevel::kInfo, "orders", "exchange probe refused as busy, but signed requests were answered lately",
+          {{"error", std::string(r.status().message())}});
+    }
     const int64_t skew = skew_->OffsetMs();
     q.metrics->ClockSkew(skew, skew_->UncertaintyMs());
     const bool skew_ok = std::abs(skew) <= q.options.max_clock_skew.count();

@@ -215,6 +215,10 @@ void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, ne
       if (IsRateLimitCode(env->code)) limiter_.OnThrottled(ep.bucket);
       const bool definitive = IsDefinitiveRejection(env->code) && resp.status >= 200 && resp.status < 300;
       r.outcome = definitive ? Outcome::kRejected : Outcome::kAmbiguous;
+      // A business refusal (20xxx–40xxx: balance, order state, position) is decided after the
+      // exchange accepted the key and the signature: it shows the exchange answering as much as a
+      // success does, for readiness. Parameter, key, signature and rate codes do not.
+      if (ep.is_signed && definitive && env->code >= 20000) last_signed_ok_ = scheduler_.clock().Steady();
       std::string_view name = ExchangeCodeName(env->code);
       r.status = MakeError(env->code == 0 ? absl::StatusCode::kUnavailable : MapExchangeCode(env->code),
                            absl::StrCat("exchange refused ", ep.name, ": ", env->code, " ", env->msg,

@@ -75,7 +75,8 @@ class RestClient {
 
   const RequestSigner& signer() const { return signer_; }
 
-  /// Executor thread. When a signed request last got a successful exchange answer (any caller's):
+  /// Executor thread. When a signed request last got a successful exchange answer, or a business
+  /// refusal decided after authentication (20xxx and above; any caller's):
   /// the readiness probe uses it when the rate limiter refuses the probe itself, which says the
   /// budget is busy, not that the exchange is gone.
   std::optional<SteadyTime> LastSignedSuccess() const { return last_signed_ok_; }

@@ -159,6 +159,24 @@ TEST(OrderEngine, LostReplyOfAnOrderWhoseQtyTheExchangeClampedIsAccepted) {
   EXPECT_EQ(again->order_id(), r->order_id());
 }
 
+// Readiness reads "the exchange answered a signed request lately" when its own probe finds the
+// budget busy. A business refusal (insufficient balance) is such an answer: it comes after the
+// exchange accepted the key and signature, and sends no lookup that could count instead.
+TEST(OrderEngine, ABusinessRefusalCountsAsASignedAnswer) {
+  EngineHarness h;
+  h.LoadRules();
+  const auto before = h.rest.LastSignedSuccess();
+  h.sched.Advance(2s);
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kRefuse, false});
+  auto refused = h.Place(LimitBuy("r-20003"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/get_order_detail"), 0) << "no lookup after a refusal";
+  ASSERT_TRUE(h.rest.LastSignedSuccess().has_value());
+  EXPECT_NE(h.rest.LastSignedSuccess(), before);
+  EXPECT_EQ(*h.rest.LastSignedSuccess(), h.clock.Steady());
+}
+
 TEST(OrderEngine, RefusedResendOfAnUnknownPlacementStaysUnknownAndIsReconciled) {
   EngineHarness h;
   h.LoadRules();
