@@ -16,12 +16,6 @@ using testing::RestingBuy;
 using testing::SimHarness;
 using testing::WaitUntil;
 
-#define ASSERT_GRPC_OK(expr)                                                              \
-  do {                                                                                    \
-    grpc::Status s_ = (expr);                                                             \
-    ASSERT_TRUE(s_.ok()) << #expr << ": " << s_.error_code() << " " << s_.error_message(); \
-  } while (0)
-
 constexpr const char* kPlacePath = "/api/v1/futures/trade/place_order";
 
 // The service against the simulator, with its HTTP client in reach (for its Stats()) and no

@@ -19,12 +19,6 @@ using testing::SimHarness;
 using testing::WaitUntil;
 namespace cv1 = ::bitunix::common::v1;
 
-#define ASSERT_GRPC_OK(expr)                                                              \
-  do {                                                                                    \
-    grpc::Status s_ = (expr);                                                             \
-    ASSERT_TRUE(s_.ok()) << #expr << ": " << s_.error_code() << " " << s_.error_message(); \
-  } while (0)
-
 TEST(OrdersSim, EveryRpcEndToEnd) {
   SimHarness h;
   h.Start();

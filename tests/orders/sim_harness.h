@@ -13,6 +13,13 @@
 #include "services/orders/orders_app.h"
 #include "tests/orders/subprocess.h"
 
+/// Fails the test with the call's gRPC code and message unless the status is OK.
+#define ASSERT_GRPC_OK(expr)                                                              \
+  do {                                                                                    \
+    grpc::Status s_ = (expr);                                                             \
+    ASSERT_TRUE(s_.ok()) << #expr << ": " << s_.error_code() << " " << s_.error_message(); \
+  } while (0)
+
 namespace bx::orders::testing {
 
 inline constexpr const char* kSimKey = "orders-it-key-7d1e";
