@@ -224,6 +224,12 @@ absl::StatusOr<Config> Config::Load(std::string program, std::vector<OptSpec> sp
       continue;
     }
     const OptSpec& spec = *it->second;
+    if (!spec.other_service.empty()) {
+      if (!value && i + 1 < argc && std::string_view(argv[i + 1]).rfind("--", 0) != 0) ++i;
+      errors.push_back(absl::StrCat("--", spec.name, " is an option of ", spec.other_service, ", not of ", cfg.program_,
+                                    ", which would ignore it; see --help for this program's endpoints"));
+      continue;
+    }
     if (spec.env_or_file_only) {
       // `--api-secret VALUE`: swallow the value too, so that it is not echoed as an unexpected
       // argument below.
@@ -333,6 +339,7 @@ std::string Config::Usage() const {
      << "Every option can also be set by environment variable or by key in the YAML file named by\n"
      << "--config. Precedence: flag > environment > file > default.\n\nOptions:\n";
   for (const auto& s : specs_) {
+    if (!s.other_service.empty()) continue;
     os << "  --" << s.name << "=" << TypeName(s.type);
     if (s.type == OptType::kChoice) os << " {" << absl::StrJoin(s.choices, "|") << "}";
     os << "\n      " << s.help << "\n"
@@ -374,9 +381,9 @@ std::chrono::milliseconds Config::Duration(const std::string& name) const {
 
 const std::string& Config::SourceOf(const std::string& name) const { return Get(name).source; }
 
-std::vector<OptSpec> CommonServiceOptions(const std::string& default_grpc_addr,
-                                          const std::string& default_metrics_addr) {
-  return {
+std::vector<OptSpec> CommonServiceOptions(const std::string& default_grpc_addr, const std::string& default_metrics_addr,
+                                          ExchangeFeed feed) {
+  std::vector<OptSpec> specs = {
       {.name = "config", .type = OptType::kPath, .help = "YAML file with option values (keys as in 'yaml:' below)."},
       {.name = "grpc-addr", .type = OptType::kHostPort, .default_value = default_grpc_addr,
        .help = "Address the gRPC server listens on; port 0 picks a free port."},
@@ -403,6 +410,11 @@ std::vector<OptSpec> CommonServiceOptions(const std::string& default_grpc_addr,
                "CPU time of the idle cores. Needs root or a privileged container. -1: off.",
        .min = -1, .max = 1000000},
   };
+  for (auto& spec : specs) {
+    if (spec.name == "ws-url" && feed == ExchangeFeed::kPrivate) spec.other_service = "bitunix-marketdata";
+    if (spec.name == "private-ws-url" && feed == ExchangeFeed::kPublic) spec.other_service = "bitunix-orders";
+  }
+  return specs;
 }
 
 }  // namespace bx

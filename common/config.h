@@ -31,6 +31,10 @@ struct OptSpec {
   int64_t min = INT64_MIN;           ///< kInt bounds
   int64_t max = INT64_MAX;
   bool env_or_file_only = false;     ///< never accepted on the command line (secrets, paths to them)
+  /// Set on another service's option ("bitunix-marketdata"): accepted, and ignored, from the
+  /// environment or a --config file both services share; refused as a flag, which could only be
+  /// a mistake; not listed in --help.
+  std::string other_service;
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
@@ -76,9 +80,14 @@ class Config {
 /// Parses "250ms", "5s", "2m", "1h", "1500" (ms). Negative durations are refused.
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
-/// Options every service binary has: grpc-addr, metrics-addr, ws-url, private-ws-url, rest-url,
-/// config, log-level, log-format, shutdown-grace.
-std::vector<OptSpec> CommonServiceOptions(const std::string& default_grpc_addr,
-                                          const std::string& default_metrics_addr);
+/// Which exchange WebSocket a service reads: bitunix-marketdata the public one (--ws-url),
+/// bitunix-orders the private one (--private-ws-url). Both use --rest-url.
+enum class ExchangeFeed { kPublic, kPrivate };
+
+/// Options every service binary has: grpc-addr, metrics-addr, rest-url, its WebSocket URL,
+/// config, log-level, log-format, shutdown-grace. The other service's WebSocket URL is there as an
+/// `other_service` option (a shared config file or environment may set it; a flag may not).
+std::vector<OptSpec> CommonServiceOptions(const std::string& default_grpc_addr, const std::string& default_metrics_addr,
+                                          ExchangeFeed feed);
 
 }  // namespace bx

@@ -58,7 +58,7 @@ OverflowPolicy ToPolicy(const std::string& s) {
 }  // namespace
 
 std::vector<OptSpec> MarketDataOptionSpecs() {
-  std::vector<OptSpec> specs = CommonServiceOptions("127.0.0.1:50051", "127.0.0.1:9101");
+  std::vector<OptSpec> specs = CommonServiceOptions("127.0.0.1:50051", "127.0.0.1:9101", ExchangeFeed::kPublic);
   const std::vector<std::string> state_policies = {"conflate", "drop", "end_stream"};
   std::vector<OptSpec> mine = {
       {.name = "reflection", .type = OptType::kBool, .default_value = "true",

@@ -6,7 +6,7 @@
 namespace bx::orders {
 
 std::vector<OptSpec> OrdersOptionSpecs() {
-  std::vector<OptSpec> specs = CommonServiceOptions("127.0.0.1:50052", "127.0.0.1:9102");
+  std::vector<OptSpec> specs = CommonServiceOptions("127.0.0.1:50052", "127.0.0.1:9102", ExchangeFeed::kPrivate);
   auto add = [&specs](OptSpec s) { specs.push_back(std::move(s)); };
   add({.name = "mode", .type = OptType::kChoice, .default_value = "live",
        .help = "live: the real exchange. paper: a simulator (refuses fapi.bitunix.com). dry-run: validate and "

@@ -20,7 +20,7 @@ EnvLookup FromMap(const Env& env) {
 }
 
 std::vector<OptSpec> Specs() {
-  auto specs = CommonServiceOptions("127.0.0.1:50051", "127.0.0.1:9090");
+  auto specs = CommonServiceOptions("127.0.0.1:50051", "127.0.0.1:9090", ExchangeFeed::kPublic);
   specs.push_back({.name = "max-streams", .type = OptType::kInt, .default_value = "64", .help = "h", .min = 1, .max = 1000});
   specs.push_back({.name = "reflection", .type = OptType::kBool, .default_value = "true", .help = "h"});
   specs.push_back({.name = "api-secret", .type = OptType::kString, .help = "h", .env_or_file_only = true});
@@ -119,6 +119,35 @@ TEST(Config, SecretsAreRefusedOnTheCommandLineAndNeverEchoed) {
   EXPECT_EQ(ok->Str("api-secret"), "hunter2");
 }
 
+// Both services may share one config file or environment, so the other service's WebSocket URL
+// is accepted there (and ignored); as a flag it can only be a mistake, and is named as one.
+TEST(Config, TheOtherServicesEndpointIsRefusedAsAFlagAndIgnoredInSharedSettings) {
+  auto flag = Load({"--private-ws-url=ws://127.0.0.1:9/private/"});
+  ASSERT_FALSE(flag.ok());
+  const std::string msg(flag.status().message());
+  EXPECT_NE(msg.find("--private-ws-url is an option of bitunix-orders, not of prog"), std::string::npos) << msg;
+  auto spaced = Load({"--private-ws-url", "ws://127.0.0.1:9/private/", "--grpc-addr=127.0.0.1:1"});
+  ASSERT_FALSE(spaced.ok());
+  EXPECT_EQ(std::string(spaced.status().message()).find("unexpected argument"), std::string::npos)
+      << "the flag's value is not a stray argument: " << spaced.status();
+  const std::string file = WriteTemp("private_ws_url: ws://127.0.0.1:9/private/\nws_url: ws://127.0.0.1:9/public/\n");
+  auto shared = Load({"--config", file.c_str()}, {{"BITUNIX_PRIVATE_WS_URL", "ws://127.0.0.1:8/private/"}});
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  EXPECT_EQ(shared->Str("ws-url"), "ws://127.0.0.1:9/public/");
+  std::remove(file.c_str());
+  // The service that does read it takes it as a flag.
+  auto orders_specs = CommonServiceOptions("127.0.0.1:50052", "127.0.0.1:9102", ExchangeFeed::kPrivate);
+  const char* argv[] = {"bitunix-orders", "--private-ws-url=ws://127.0.0.1:9/private/"};
+  auto orders = Config::Load("bitunix-orders", orders_specs, 2, argv, FromMap({}));
+  ASSERT_TRUE(orders.ok()) << orders.status();
+  EXPECT_EQ(orders->Str("private-ws-url"), "ws://127.0.0.1:9/private/");
+  const char* md_flag[] = {"bitunix-orders", "--ws-url=ws://127.0.0.1:9/public/"};
+  auto refused = Config::Load("bitunix-orders", orders_specs, 2, md_flag, FromMap({}));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(std::string(refused.status().message()).find("--ws-url is an option of bitunix-marketdata"), std::string::npos)
+      << refused.status();
+}
+
 TEST(Config, EmptyYamlValuesAreEmptyNotTheTextNull) {
   const std::string file = WriteTemp("ca_file:\nws_url: ~\nrest_url: null\n");
   auto c = Load({"--config", file.c_str()});
@@ -188,7 +217,11 @@ TEST(Config, HelpListsEveryOptionWithDefaultEnvAndYaml) {
   EXPECT_TRUE(c->help_requested());
   const std::string usage = c->Usage();
   for (const auto& s : Specs()) {
-    EXPECT_NE(usage.find("--" + s.name), std::string::npos) << s.name;
+    if (s.other_service.empty()) {
+      EXPECT_NE(usage.find("--" + s.name), std::string::npos) << s.name;
+    } else {
+      EXPECT_EQ(usage.find("--" + s.name), std::string::npos) << s.name << " belongs to " << s.other_service;
+    }
   }
   EXPECT_NE(usage.find("default: 127.0.0.1:50051"), std::string::npos);
   EXPECT_NE(usage.find("env: BITUNIX_GRPC_ADDR"), std::string::npos);

@@ -122,16 +122,16 @@ class Sim(Process):
             return json.loads(r.read())
 
 
-def service_args(sim):
-    return ["--grpc-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", f"--ws-url={sim.public_ws}",
-            f"--private-ws-url={sim.private_ws}", f"--rest-url={sim.rest}"]
+def service_args(sim, ws_url):
+    """Listen addresses and exchange endpoints; each service takes only its own WebSocket URL."""
+    return ["--grpc-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", ws_url, f"--rest-url={sim.rest}"]
 
 
 class MarketData(Process):
     """bitunix-marketdata against a Sim. Attributes: grpc, metrics ("host:port")."""
 
     def __init__(self, sim, *extra_args, env=None):
-        super().__init__([MD_BIN, *service_args(sim), *extra_args], env=env)
+        super().__init__([MD_BIN, *service_args(sim, f"--ws-url={sim.public_ws}"), *extra_args], env=env)
 
     def start(self):
         super().start()
@@ -154,7 +154,7 @@ class Orders(Process):
         self.tokens_file.close()
         e = {"BITUNIX_API_KEY": Sim.API_KEY, "BITUNIX_API_SECRET": Sim.API_SECRET}
         e.update(env or {})
-        super().__init__([ORDERS_BIN, *service_args(sim), f"--auth-tokens-file={self.tokens_file.name}", *extra_args], env=e)
+        super().__init__([ORDERS_BIN, *service_args(sim, f"--private-ws-url={sim.private_ws}"), f"--auth-tokens-file={self.tokens_file.name}", *extra_args], env=e)
 
     def start(self):
         super().start()

@@ -41,7 +41,18 @@ TEST(OrdersBinary, HelpListsEveryFlag) {
   std::string out;
   while (auto line = (*p)->ReadLine(5s)) out += *line + "\n";
   EXPECT_EQ((*p)->Wait(5s), 0);
-  for (const auto& spec : OrdersOptionSpecs()) EXPECT_NE(out.find("--" + spec.name + "="), std::string::npos) << spec.name;
+  for (const auto& spec : OrdersOptionSpecs()) {
+    if (spec.other_service.empty()) {
+      EXPECT_NE(out.find("--" + spec.name + "="), std::string::npos) << spec.name;
+    }
+  }
+  // Market data's endpoint as a flag is a mistake, and the exit says so.
+  auto foreign = Subprocess::Start({Orders(), "--ws-url=ws://127.0.0.1:9/public/"});
+  ASSERT_TRUE(foreign.ok());
+  EXPECT_EQ((*foreign)->Wait(10s), 2);
+  EXPECT_NE((*foreign)->Stderr().find("--ws-url is an option of bitunix-marketdata, not of bitunix-orders"),
+            std::string::npos)
+      << (*foreign)->Stderr();
 }
 
 TEST(OrdersBinary, RefusesSecretFlagsAndAnOpenApi) {
