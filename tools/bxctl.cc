@@ -16,15 +16,16 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bitunix/marketdata/v1/marketdata.grpc.pb.h"
@@ -195,7 +196,30 @@ std::unique_ptr<grpc::ClientContext> Ctx(const Args& a, int timeout_s = 10) {
   return ctx;
 }
 
-grpc::ClientContext* g_watch_ctx = nullptr;
+// Ctrl-C / SIGTERM: a running watch is cancelled (and ends with its status), anything else exits
+// at once. The signals are blocked in every thread and taken by a thread of their own: gRPC is
+// not async-signal-safe, and a TryCancel from a signal handler aborted inside absl's Mutex when
+// the signal landed while the reading thread held one.
+std::mutex g_watch_mu;
+grpc::ClientContext* g_watch_ctx = nullptr;  // guarded by g_watch_mu
+
+void TakeSignalsOnAThread() {
+  bx::BlockShutdownSignals();
+  std::thread([] {
+    for (;;) {
+      const std::optional<int> sig = bx::WaitForShutdownSignal();
+      if (!sig) continue;
+      std::lock_guard<std::mutex> lock(g_watch_mu);
+      if (g_watch_ctx == nullptr) std::_Exit(128 + *sig);
+      g_watch_ctx->TryCancel();
+    }
+  }).detach();
+}
+
+void SetWatchContext(grpc::ClientContext* ctx) {
+  std::lock_guard<std::mutex> lock(g_watch_mu);
+  g_watch_ctx = ctx;
+}
 
 int Watch(const Args& a) {
   md::SubscribeRequest req;
@@ -218,9 +242,7 @@ int Watch(const Args& a) {
   const uint64_t max_events = NumOpt(a, "count", 0);
   auto stub = md::MarketDataService::NewStub(grpc::CreateChannel(a.md_addr, grpc::InsecureChannelCredentials()));
   auto ctx = Ctx(a, 0);
-  g_watch_ctx = ctx.get();
-  std::signal(SIGINT, [](int) { if (g_watch_ctx) g_watch_ctx->TryCancel(); });
-  std::signal(SIGTERM, [](int) { if (g_watch_ctx) g_watch_ctx->TryCancel(); });
+  SetWatchContext(ctx.get());
   auto reader = stub->Subscribe(ctx.get(), req);
   md::SubscribeResponse batch;
   uint64_t n = 0;
@@ -241,7 +263,7 @@ int Watch(const Args& a) {
     std::fflush(stdout);
   }
   grpc::Status s = reader->Finish();
-  g_watch_ctx = nullptr;
+  SetWatchContext(nullptr);
   if (s.error_code() == grpc::StatusCode::CANCELLED) return kExitOk;
   if (!s.ok()) return Fail(s);
   std::printf("stream ended by the server\n");
@@ -428,6 +450,7 @@ void Usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  TakeSignalsOnAThread();  // before any gRPC thread exists, so that every thread inherits the mask
   Args a;
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];

@@ -129,6 +129,39 @@ class MarketDataE2E(unittest.TestCase):
         self.assertNotEqual(code, 0)
         self.assertIn("invalid_argument", err.lower())
 
+    def test_bxctl_watch_ends_cleanly_on_ctrl_c(self):
+        # bxctl's watch used to cancel its stream from inside a signal handler, which absl's Mutex
+        # caught as "illegal recursion" and aborted on when the signal landed while the reading
+        # thread held a lock. Now a thread of its own takes the signal: every round must end the
+        # watch with exit 0 and nothing on stderr. Several rounds, with the signal at varied points.
+        import os
+        import select
+        import signal
+        import subprocess
+        for round_ in range(6):
+            proc = subprocess.Popen([harness.BXCTL_BIN, "--md", self.md.grpc, "watch", "BTCUSDT", "ETHUSDT",
+                                     "--channels", "trade,book,ticker,mark"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                lines, buf, deadline = 0, b"", time.monotonic() + 20
+                while lines < 3 + round_ * 4 and time.monotonic() < deadline:
+                    ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+                    if ready:
+                        chunk = os.read(proc.stdout.fileno(), 65536)
+                        if not chunk:
+                            break
+                        buf += chunk
+                        lines = buf.count(b"\n")
+                self.assertGreaterEqual(lines, 3, f"round {round_}: no live data from bxctl")
+                proc.send_signal(signal.SIGINT)
+                _, err = proc.communicate(timeout=10)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+            self.assertEqual(proc.returncode, 0, f"round {round_}: {err.decode(errors='replace')}")
+            self.assertEqual(err.decode(errors="replace").strip(), "", f"round {round_}")
+
 
 if __name__ == "__main__":
     unittest.main()
