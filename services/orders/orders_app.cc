@@ -59,12 +59,12 @@ bool IsBitunixHost(const std::string& host) {
   return h == "bitunix.com" || absl::EndsWith(h, ".bitunix.com");
 }
 
-// How long after the last signed success a probe refused for capacity still counts as an
-// answer: by default three probe intervals plus 10 s (the default probe deadline, which a
-// refused probe may have waited out).
+// How long after the last answered signed request a probe refused for capacity still counts as
+// an answer: by default three probe intervals plus the probe's deadline (which a refused probe
+// may have waited out).
 std::chrono::milliseconds BusyGrace(const OrdersAppOptions& o) {
   if (o.health_busy_grace.count() > 0) return o.health_busy_grace;
-  return 3 * o.health_interval + std::chrono::seconds(10);
+  return 3 * o.health_interval + o.health_timeout;
 }
 
 }  // namespace

@@ -68,8 +68,8 @@ std::vector<OptSpec> OrdersOptionSpecs() {
                "connection before it is refused as busy."});
   add({.name = "health-busy-grace", .type = OptType::kDuration, .default_value = "0",
        .help = "A readiness probe refused as busy (no rate-limit token, no free exchange connection, or the "
-               "exchange's 10005/10006/HTTP 429) keeps the service ready while a signed request succeeded within "
-               "this (0: 3 x --health-interval + 10s)."});
+               "exchange's 10005/10006/HTTP 429) keeps the service ready while a signed request was answered (a success "
+               "or a business refusal such as 20003) within this (0: 3 x --health-interval + --health-timeout)."});
   add({.name = "resolve-reserve", .type = OptType::kDuration, .default_value = "1500ms",
        .help = "Part of a placement's deadline kept for resolving a lost answer by client id."});
   add({.name = "reconcile-window", .type = OptType::kDuration, .default_value = "5m",

@@ -162,12 +162,15 @@ void ExpectAllAccepted(SimHarness& h, const std::vector<std::unique_ptr<PendingP
   }
 }
 
-// With the default grace (3 x 300 ms + 10 s), probes refused for want of a connection while the
+// With a grace window of 10 s, probes refused for want of a connection while the
 // exchange sits on every one keep the replica SERVING, and a caller waiting for a connection is
 // refused RESOURCE_EXHAUSTED, reason NETWORK, told that nothing was sent.
 TEST(OrdersSimReadiness, ABusyReplicaWhoseSignedRequestsSucceededLatelyStaysServing) {
   SimHarness h;
-  h.Start(BusyOptions);
+  h.Start([](OrdersAppOptions& o) {
+    BusyOptions(o);
+    o.health_busy_grace = 10s;  // the default, 3 x 300 ms + 500 ms, would end inside the test
+  });
   HealthWatch watch(h.app().grpc_address());
   ASSERT_TRUE(WaitUntil([&] { return watch.last() == HS::SERVING; }, 5s));
   const size_t watched_before = watch.statuses().size();
