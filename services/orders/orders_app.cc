@@ -263,7 +263,7 @@ void OrdersApp::Probe() {
       // on every one) or the exchange said "too many": that is a busy replica, not a gone
       // exchange, and taking it out of service now would also take away its cancels. Ready if a
       // signed request was answered lately (a success or a business refusal).
-      const auto last = q.rest->LastSignedSuccess();
+      const auto last = q.rest->LastSignedAnswer();
       ok = last.has_value() && q.scheduler->clock().Steady() - *last <= BusyGrace(q.options);
     }
     q.exchange_ok = ok;

@@ -205,7 +205,7 @@ void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, ne
                            reason::kBadReply, 0, ep.path, resp.status);
     } else if (env->code == 0 && resp.status >= 200 && resp.status < 300) {
       r.outcome = Outcome::kOk;
-      if (ep.is_signed) last_signed_ok_ = scheduler_.clock().Steady();
+      if (ep.is_signed) last_signed_answer_ = scheduler_.clock().Steady();
       r.msg = std::move(env->msg);
       r.data = std::move(env->data);
     } else {
@@ -218,7 +218,7 @@ void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, ne
       // A business refusal (20xxx–40xxx: balance, order state, position) is decided after the
       // exchange accepted the key and the signature: it shows the exchange answering as much as a
       // success does, for readiness. Parameter, key, signature and rate codes do not.
-      if (ep.is_signed && definitive && env->code >= 20000) last_signed_ok_ = scheduler_.clock().Steady();
+      if (ep.is_signed && definitive && env->code >= 20000) last_signed_answer_ = scheduler_.clock().Steady();
       std::string_view name = ExchangeCodeName(env->code);
       r.status = MakeError(env->code == 0 ? absl::StatusCode::kUnavailable : MapExchangeCode(env->code),
                            absl::StrCat("exchange refused ", ep.name, ": ", env->code, " ", env->msg,

@@ -79,7 +79,7 @@ class RestClient {
   /// refusal decided after authentication (20xxx and above; any caller's):
   /// the readiness probe uses it when the rate limiter refuses the probe itself, which says the
   /// budget is busy, not that the exchange is gone.
-  std::optional<SteadyTime> LastSignedSuccess() const { return last_signed_ok_; }
+  std::optional<SteadyTime> LastSignedAnswer() const { return last_signed_answer_; }
 
   /// Executor thread. From now on every call (and every retry of one already running) completes
   /// NOT_SENT with `why` without touching the transport, so the transport may be destroyed once
@@ -123,7 +123,7 @@ class RestClient {
   RestClientOptions options_;
   uint64_t jitter_seed_ = 0x9e3779b97f4a7c15ULL;  ///< seeds of retry backoffs (no syscall per call)
   absl::Status closed_;  ///< not OK once Close() ran
-  std::optional<SteadyTime> last_signed_ok_;
+  std::optional<SteadyTime> last_signed_answer_;
   std::optional<ConnectionGate> gate_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };

@@ -165,16 +165,16 @@ TEST(OrderEngine, LostReplyOfAnOrderWhoseQtyTheExchangeClampedIsAccepted) {
 TEST(OrderEngine, ABusinessRefusalCountsAsASignedAnswer) {
   EngineHarness h;
   h.LoadRules();
-  const auto before = h.rest.LastSignedSuccess();
+  const auto before = h.rest.LastSignedAnswer();
   h.sched.Advance(2s);
   h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kRefuse, false});
   auto refused = h.Place(LimitBuy("r-20003"));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
   EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/get_order_detail"), 0) << "no lookup after a refusal";
-  ASSERT_TRUE(h.rest.LastSignedSuccess().has_value());
-  EXPECT_NE(h.rest.LastSignedSuccess(), before);
-  EXPECT_EQ(*h.rest.LastSignedSuccess(), h.clock.Steady());
+  ASSERT_TRUE(h.rest.LastSignedAnswer().has_value());
+  EXPECT_NE(h.rest.LastSignedAnswer(), before);
+  EXPECT_EQ(*h.rest.LastSignedAnswer(), h.clock.Steady());
 }
 
 TEST(OrderEngine, RefusedResendOfAnUnknownPlacementStaysUnknownAndIsReconciled) {

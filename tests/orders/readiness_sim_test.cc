@@ -103,13 +103,17 @@ int64_t RestCalls(SimHarness& h, const std::string& path) {
   return h.sim().Get("/control/stats")["rest_calls"].value(path, int64_t{0});
 }
 
-// Probes every 300 ms that wait at most 500 ms for a connection, and placements whose exchange
-// requests may take 20 s (so that the hung ones hold their connections until the exchange answers).
-void BusyOptions(OrdersAppOptions& o) {
-  o.health_interval = 300ms;
-  o.health_timeout = 500ms;
-  o.rest.request_timeout = 20s;
-  o.http_max_connections = kConnections;
+// Probes every 300 ms that wait at most 500 ms for a connection, a busy grace window of `grace`,
+// and placements whose exchange requests may take 20 s (so that the hung ones hold their
+// connections until the exchange answers).
+SimHarness::Customize Busy(std::chrono::milliseconds grace) {
+  return [grace](OrdersAppOptions& o) {
+    o.health_interval = 300ms;
+    o.health_timeout = 500ms;
+    o.health_busy_grace = grace;
+    o.rest.request_timeout = 20s;
+    o.http_max_connections = kConnections;
+  };
 }
 
 // True once the private feed is live and its first reads (open orders, positions) have left the
@@ -167,10 +171,7 @@ void ExpectAllAccepted(SimHarness& h, const std::vector<std::unique_ptr<PendingP
 // refused RESOURCE_EXHAUSTED, reason NETWORK, told that nothing was sent.
 TEST(OrdersSimReadiness, ABusyReplicaWhoseSignedRequestsSucceededLatelyStaysServing) {
   SimHarness h;
-  h.Start([](OrdersAppOptions& o) {
-    BusyOptions(o);
-    o.health_busy_grace = 10s;  // the default, 3 x 300 ms + 500 ms, would end inside the test
-  });
+  h.Start(Busy(10s));  // the default, 3 x 300 ms + 500 ms, would end inside the test
   HealthWatch watch(h.app().grpc_address());
   ASSERT_TRUE(WaitUntil([&] { return watch.last() == HS::SERVING; }, 5s));
   const size_t watched_before = watch.statuses().size();
@@ -214,10 +215,7 @@ TEST(OrdersSimReadiness, ABusyReplicaWhoseSignedRequestsSucceededLatelyStaysServ
 // may be gone for good); once the exchange answers again it is SERVING.
 TEST(OrdersSimReadiness, BusyPastTheGraceWindowIsNotServingUntilTheExchangeAnswersAgain) {
   SimHarness h;
-  h.Start([](OrdersAppOptions& o) {
-    BusyOptions(o);
-    o.health_busy_grace = 1500ms;
-  });
+  h.Start(Busy(1500ms));
   HealthWatch watch(h.app().grpc_address());
   ASSERT_TRUE(WaitUntil([&] { return watch.last() == HS::SERVING; }, 5s));
   const size_t watched_before = watch.statuses().size();
