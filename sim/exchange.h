@@ -61,6 +61,14 @@ class Exchange {
     std::lock_guard<std::mutex> lock(mu_);
     return f(account_, model_);
   }
+  /// Whether some other thread holds the exchange's lock at this moment. For tests that check
+  /// the publisher runs under the lock; never call it from a thread that holds the lock.
+  bool LockedElsewhereForTest() const {
+    if (!mu_.try_lock()) return true;
+    mu_.unlock();
+    return false;
+  }
+
   /// Runs `f(Account&, MarketModel&, std::vector<PrivatePush>*)` under the lock and publishes
   /// what it pushed before releasing it (REST trading endpoints).
   template <class F>
