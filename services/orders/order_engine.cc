@@ -273,7 +273,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
         // 30042 check backs us up if the first attempt lands late.
         if (e->reconcile_timer != 0) scheduler_.Cancel(e->reconcile_timer);
         e->reconcile_timer = 0;
-        --unknown_count_;
+        CountUnknown(-1);
         e->state = PlacementState::kInFlight;
         e->resending_unknown = true;
         e->Wait(std::move(done), false);
@@ -447,9 +447,14 @@ void OrderEngine::Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceO
   }
 }
 
+void OrderEngine::CountUnknown(int delta) {
+  unknown_count_ = static_cast<size_t>(static_cast<int64_t>(unknown_count_) + delta);
+  if (metrics_ != nullptr) metrics_->UnknownPlacements(unknown_count_);
+}
+
 void OrderEngine::MarkAccepted(Entry& entry, const v1::Order& order) {
   if (entry.state == PlacementState::kUnknown) {
-    --unknown_count_;
+    CountUnknown(-1);
     if (entry.reconcile_timer != 0) scheduler_.Cancel(entry.reconcile_timer);
     entry.reconcile_timer = 0;
   }
@@ -532,7 +537,7 @@ void OrderEngine::MarkUnknown(std::shared_ptr<Entry> entry) {
         {{"client_id", entry->client_id}, {"symbol", entry->symbol}, {"advice", "look the client id up on the exchange"}});
   }
   entry->state = PlacementState::kUnknown;
-  ++unknown_count_;
+  CountUnknown(+1);
   // A refused re-send keeps the first attempt's reconcile window.
   if (!entry->resending_unknown) entry->unknown_since = scheduler_.clock().Steady();
   entry->resending_unknown = false;
@@ -566,7 +571,7 @@ void OrderEngine::ReconcileOnce(std::shared_ptr<Entry> entry) {
                    const auto age = scheduler_.clock().Steady() - entry->unknown_since;
                    if (found.ok() && age >= options_.reconcile_window) {
                      entry->state = PlacementState::kAbsent;
-                     --unknown_count_;
+                     CountUnknown(-1);
                      if (metrics_) metrics_->AmbiguousResolution("reconciled_absent");
                      Log(LogLevel::kWarn, "orders.engine", "reconciled: placement never reached the exchange",
                          {{"client_id", entry->client_id}});
@@ -821,7 +826,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
       if (e->state == PlacementState::kUnknown) {
         if (e->reconcile_timer != 0) scheduler_.Cancel(e->reconcile_timer);
         e->reconcile_timer = 0;
-        --unknown_count_;
+        CountUnknown(-1);
         e->resending_unknown = true;
       } else {
         e->symbol = symbol;  // a corrected order may be for another symbol

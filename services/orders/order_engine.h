@@ -205,6 +205,8 @@ class OrderEngine {
   absl::Status ValidateTpsl(const std::string& symbol, const v1::TpSl& tpsl, const std::string& tp_qty,
                             const std::string& sl_qty, bool whole_position) const;
 
+  /// The one place unknown_count_ changes, so the gauge follows it.
+  void CountUnknown(int delta);
   std::string MarginCoin(const std::string& requested) const {
     return requested.empty() ? options_.default_margin_coin : requested;
   }

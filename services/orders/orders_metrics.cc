@@ -67,6 +67,11 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
                                 .Name("bitunix_orders_ambiguous_resolutions_total")
                                 .Help("How ambiguous outcomes were resolved (found, not_found, reconciled_found, reconciled_absent)")
                                 .Register(r)),
+      unknown_placements_(prometheus::BuildGauge()
+                              .Name("bitunix_orders_unknown_placements")
+                              .Help("Placements whose outcome is unknown right now and being reconciled in the background")
+                              .Register(r)
+                              .Add({})),
       reconciliation_runs_(prometheus::BuildCounter()
                                .Name("bitunix_orders_reconciliation_runs_total")
                                .Help("Reconciliation runs by trigger (ambiguous, background, reconnect)")
@@ -186,6 +191,8 @@ void OrdersMetrics::Ambiguous(std::string_view endpoint) { ambiguous_.Add({{"end
 void OrdersMetrics::AmbiguousResolution(std::string_view resolution) {
   ambiguous_resolution_.Add({{"resolution", S(resolution)}}).Increment();
 }
+
+void OrdersMetrics::UnknownPlacements(size_t n) { unknown_placements_.Set(static_cast<double>(n)); }
 
 void OrdersMetrics::ReconciliationRun(std::string_view trigger) {
   reconciliation_runs_.Add({{"trigger", S(trigger)}}).Increment();

@@ -33,6 +33,9 @@ class OrdersMetrics {
   /// "not_found" (UNKNOWN returned), "reconciled_found", "reconciled_absent".
   void Ambiguous(std::string_view endpoint);
   void AmbiguousResolution(std::string_view resolution);
+  /// Placements whose outcome is not known right now (answered PLACE_RESULT_UNKNOWN and being
+  /// reconciled in the background). Above zero for long means an order may be live unseen.
+  void UnknownPlacements(size_t n);
   void ReconciliationRun(std::string_view trigger);
   void DedupeHit();
   void ValidationRefusal(std::string_view rule);
@@ -60,6 +63,7 @@ class OrdersMetrics {
   prometheus::Family<prometheus::Gauge>& http_pool_;
   prometheus::Family<prometheus::Counter>& ambiguous_;
   prometheus::Family<prometheus::Counter>& ambiguous_resolution_;
+  prometheus::Gauge& unknown_placements_;
   prometheus::Family<prometheus::Counter>& reconciliation_runs_;
   prometheus::Counter& dedupe_hits_;
   prometheus::Family<prometheus::Counter>& validation_refusals_;

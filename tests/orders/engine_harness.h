@@ -5,7 +5,10 @@
 
 #include <optional>
 
+#include <prometheus/registry.h>
+
 #include "services/orders/order_engine.h"
+#include "services/orders/orders_metrics.h"
 #include "services/orders/rate_limiter.h"
 #include "services/orders/request_signer.h"
 #include "services/orders/rest_client.h"
@@ -26,7 +29,7 @@ struct EngineHarness {
       : limiter(sched, limits),
         signer(creds, clock, &skew, true),
         rest(sched, exchange, limiter, signer, &skew, nullptr, rest_options),
-        engine(sched, rest, rules, nullptr, engine_options) {}
+        engine(sched, rest, rules, &metrics, engine_options) {}
 
   void LoadRules() {
     engine.StartRulesRefresh(std::chrono::hours(1));
@@ -61,6 +64,8 @@ struct EngineHarness {
   RequestSigner signer;
   RestClient rest;
   SymbolRules rules;
+  prometheus::Registry registry;
+  OrdersMetrics metrics{registry};
   OrderEngine engine;
 };
 

@@ -20,6 +20,17 @@ using testing::Fault;
 using testing::FaultKind;
 using testing::LimitBuy;
 
+// The bitunix_orders_unknown_placements gauge as a scrape would read it.
+double UnknownPlacementsGauge(EngineHarness& h) {
+  for (const auto& family : h.registry.Collect()) {
+    if (family.name == "bitunix_orders_unknown_placements" && family.metric.size() == 1) {
+      return family.metric[0].gauge.value;
+    }
+  }
+  ADD_FAILURE() << "no bitunix_orders_unknown_placements gauge";
+  return -1;
+}
+
 std::string Reason(const absl::Status& s) {
   auto d = GetExchangeError(s);
   return d ? d->reason() : "";
@@ -193,10 +204,12 @@ TEST(OrderEngine, RefusedResendOfAnUnknownPlacementStaysUnknownAndIsReconciled) 
   ASSERT_TRUE(h.engine.Placement("unk-1").has_value());
   EXPECT_EQ(h.engine.Placement("unk-1")->state, OrderEngine::PlacementState::kUnknown);
   EXPECT_EQ(h.engine.unknown_placements(), 1u);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 1.0);  // what an alert watches
   h.exchange.InjectOrder("unk-1");  // the first attempt landed late
   h.sched.Advance(5s);
   EXPECT_EQ(h.engine.Placement("unk-1")->state, OrderEngine::PlacementState::kAccepted);
   EXPECT_EQ(h.engine.unknown_placements(), 0u);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 0.0);
   EXPECT_EQ(h.exchange.CountClientId("unk-1"), 1u);
 }
 
@@ -434,12 +447,14 @@ TEST(OrderEngine, LostRequestBeforeExecutionIsUnknownThenSafeToResubmit) {
   ASSERT_TRUE(h.engine.Placement("lost-before").has_value());
   EXPECT_EQ(h.engine.Placement("lost-before")->state, OrderEngine::PlacementState::kUnknown);
   EXPECT_EQ(h.engine.unknown_placements(), 1u);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 1.0);
   // The caller resubmits with the same client id (the documented safe move).
   auto again = h.Place(LimitBuy("lost-before"));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->result(), v1::PLACE_RESULT_ACCEPTED);
   EXPECT_EQ(h.exchange.CountClientId("lost-before"), 1u);
   EXPECT_EQ(h.engine.unknown_placements(), 0u);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 0.0);
 }
 
 TEST(OrderEngine, ResubmitAfterUnknownFindsALateFirstAttempt) {
@@ -479,9 +494,11 @@ TEST(OrderEngine, BackgroundReconciliationGivesUpAfterTheWindow) {
   h.LoadRules();
   h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kReset, false});
   ASSERT_EQ(h.Place(LimitBuy("never"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 1.0);
   h.sched.Advance(60s);
   EXPECT_EQ(h.engine.Placement("never")->state, OrderEngine::PlacementState::kAbsent);
   EXPECT_EQ(h.engine.unknown_placements(), 0u);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 0.0);
   EXPECT_EQ(h.exchange.CountClientId("never"), 0u);
 }
 
