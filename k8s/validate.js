@@ -1,8 +1,12 @@
 // Validates Kubernetes manifests (a JSON array on stdin) against the k8s 1.27 OpenAPI schemas
-// shipped by the npm package kubernetes-models. Exit 1 with the reasons on the first invalid one.
+// shipped by the npm package kubernetes-models, and Prometheus Operator objects (monitoring.coreos.com)
+// against @kubernetes-models/prometheus-operator. Exit 1 with the reasons on the first invalid one.
 "use strict";
 const path = require("path");
 const modelsRoot = process.env.KUBERNETES_MODELS || "kubernetes-models";
+const operatorRoot = process.env.KUBERNETES_MODELS
+  ? path.join(path.dirname(process.env.KUBERNETES_MODELS), "@kubernetes-models", "prometheus-operator")
+  : "@kubernetes-models/prometheus-operator";
 let input = "";
 process.stdin.on("data", (d) => (input += d));
 process.stdin.on("end", () => {
@@ -12,7 +16,9 @@ process.stdin.on("end", () => {
     const where = `${doc.kind}/${doc.metadata && doc.metadata.name}`;
     let mod;
     try {
-      mod = require(path.join(modelsRoot, doc.apiVersion));
+      mod = doc.apiVersion.startsWith("monitoring.coreos.com/")
+        ? require(path.join(operatorRoot, doc.apiVersion))
+        : require(path.join(modelsRoot, doc.apiVersion));
     } catch (e) {
       console.error(`${where}: no schema for apiVersion ${doc.apiVersion}`);
       failed++;
