@@ -9,6 +9,7 @@
 #include "sim/account.h"
 #include "sim/account_views.h"
 #include "sim/market_model.h"
+#include "tests/sim/order_requests.h"
 
 namespace bx::sim {
 namespace {
@@ -24,14 +25,7 @@ class AccountTest : public ::testing::Test {
 
   ApiResult<const Order*> Place(OrderRequest r) { return account_.Place(r, model_, &pushes_); }
   OrderRequest Limit(const std::string& side, const std::string& qty, Dec price, const std::string& effect = "GTC") {
-    OrderRequest r;
-    r.symbol = "BTCUSDT";
-    r.side = side;
-    r.order_type = "LIMIT";
-    r.qty = qty;
-    r.price = price.ToString(1);
-    r.effect = effect;
-    return r;
+    return testing::BtcLimit(side, qty, price, effect);
   }
   OrderRequest Market(const std::string& side, const std::string& qty, const std::string& symbol = "BTCUSDT") {
     OrderRequest r;

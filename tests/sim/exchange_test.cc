@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "sim/exchange.h"
+#include "tests/sim/order_requests.h"
 
 namespace bx::sim {
 namespace {
@@ -28,21 +29,10 @@ class ExchangeTest : public ::testing::Test {
     });
   }
 
-  OrderRequest Limit(const std::string& side, const std::string& qty, Dec price) {
-    OrderRequest r;
-    r.symbol = "BTCUSDT";
-    r.side = side;
-    r.order_type = "LIMIT";
-    r.qty = qty;
-    r.price = price.ToString(1);
-    r.effect = "GTC";
-    return r;
-  }
-
   // Places a resting order through Transact, as the REST handlers do.
   void PlaceResting(const std::string& side, Dec price) {
     const bool ok = exchange_.Transact([&](Account& a, MarketModel& m, std::vector<PrivatePush>* out) {
-      auto r = a.Place(Limit(side, "0.01", price), m, out);
+      auto r = a.Place(testing::BtcLimit(side, "0.01", price), m, out);
       return r.ok() && (*r.value)->status != "FILLED";
     });
     ASSERT_TRUE(ok);
