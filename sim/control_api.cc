@@ -82,7 +82,16 @@ void ControlApi::HandleAsync(const std::string& method, const std::string& targe
     reply(Bad("body: expected a JSON object"));
     return;
   }
-  ctx_.rest_conns.CloseIdle([reply = std::move(reply)](size_t closed, size_t busy) {
+  // How TLS connections are closed: the configured way unless the call says otherwise.
+  bool close_notify = ctx_.config.rest_idle_close_notify;
+  if (auto it = body.find("mode"); it != body.end()) {
+    if (*it != "close_notify" && *it != "abrupt") {
+      reply(Bad(absl::StrCat("mode: ", it->dump(), " is not close_notify or abrupt")));
+      return;
+    }
+    close_notify = *it == "close_notify";
+  }
+  ctx_.rest_conns.CloseIdle(close_notify, [reply = std::move(reply)](size_t closed, size_t busy) {
     reply(Ok({{"closed", closed}, {"busy", busy}}));
   });
 }
@@ -260,6 +269,7 @@ RestReply ControlApi::Stats() const {
   j["gzip_replies_sent"] = ctx_.stats.gzip_replies_sent.load();
   j["rest_connections"] = ctx_.rest_conns.size();
   j["rest_idle_closed"] = ctx_.stats.rest_idle_closed.load();
+  j["rest_close_notify_sent"] = ctx_.stats.rest_close_notify_sent.load();
   return {200, j.dump()};
 }
 

@@ -12,6 +12,7 @@
 #include <ctime>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "common/logging.h"
@@ -27,6 +28,9 @@ namespace http = beast::http;
 namespace {
 
 constexpr auto kControlKeepAliveIdle = std::chrono::seconds(300);
+// How long an idle close's TLS close_notify may take to go out: a peer that reads nothing cannot
+// keep the session alive longer than this.
+constexpr auto kCloseNotifyTimeout = std::chrono::seconds(1);
 constexpr size_t kBodyLimit = 1u << 20;
 
 RestReply FaultReply(const std::string& kind) {
@@ -51,16 +55,40 @@ class HttpSessionBase {
     parser_.emplace();
     parser_->body_limit(kBodyLimit);
     parser_->header_limit(64 * 1024);
-    beast::get_lowest_layer(stream_).expires_after(self().IdleTimeout());
+    // The next request's deadline is our timer, not the stream's: Beast's closes the socket when
+    // it expires, too early for a TLS close_notify to go out first.
+    read_deadline_ = std::chrono::steady_clock::now() + self().IdleTimeout();
+    beast::get_lowest_layer(stream_).expires_never();
     reading_ = true;
+    timer_.expires_at(read_deadline_);
+    timer_.async_wait([s = self().shared_from_this(), gen = ++read_gen_](beast::error_code ec) {
+      if (!ec) s->OnReadDeadline(gen);
+    });
     http::async_read(stream_, buffer_, *parser_,
                      [s = self().shared_from_this()](beast::error_code ec, size_t) { s->OnRead(ec); });
   }
 
+  // The next request has not arrived (in full) within the idle timeout.
+  void OnReadDeadline(uint64_t gen) {
+    if (!reading_ || gen != read_gen_ || closing_ || closed_) return;  // completed or closing since
+    if (Idle()) {
+      self().OnIdleTimeout();
+    } else {
+      Close();  // a request only partly here: dropped, as the stream's own timeout did
+    }
+  }
+
   void OnRead(beast::error_code ec) {
     reading_ = false;
+    timer_.cancel();
+    if (closing_) {  // the read was cancelled for an idle close (a racing request is not served)
+      if (!closed_) SendCloseNotify();
+      return;
+    }
+    if (closed_) return;  // closed by us meanwhile; a request that raced the close is not served
+    // What follows (the reply, or the 101) keeps the deadline the stream's timeout gave it.
+    beast::get_lowest_layer(stream_).expires_at(read_deadline_);
     if (ec) {
-      if (ec == beast::error::timeout && !parser_->got_some()) self().OnIdleTimeout();
       if (ec == http::error::body_limit || ec == http::error::header_limit) {
         Write({413, ErrorBody(10002, "Parameter error: request too large")}, false);
         return;
@@ -92,11 +120,60 @@ class HttpSessionBase {
   }
 
   void Close() {
+    closed_ = true;
     beast::error_code ec;
     auto& sock = beast::get_lowest_layer(stream_).socket();
     sock.shutdown(tcp::socket::shutdown_both, ec);
     sock.close(ec);
     timer_.cancel();
+  }
+
+  // Closes a connection with no write pending. Over TLS with `close_notify`, a TLS close_notify
+  // goes out before the FIN, as servers in front of the exchange send one; otherwise the FIN
+  // alone (over TLS the client sees a truncated stream). `closed` (may be empty) runs once the
+  // close is on the wire.
+  void CloseGracefully(bool close_notify, std::function<void()> closed) {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      if (close_notify && !closed_) {
+        closing_ = true;
+        after_close_ = std::move(closed);
+        if (reading_) {
+          // A pending SSL read and a shutdown must not overlap: OnRead goes on once it is cancelled.
+          // Should the read not end (its bytes were already on their way to the strand, and it
+          // reads on for the rest), the FIN goes out alone after kCloseNotifyTimeout.
+          timer_.expires_after(kCloseNotifyTimeout);
+          timer_.async_wait([s = self().shared_from_this()](beast::error_code ec) {
+            if (!ec && !s->closed_) s->FinishClose();
+          });
+          beast::get_lowest_layer(stream_).cancel();
+        } else {
+          SendCloseNotify();
+        }
+        return;
+      }
+    }
+    Close();
+    if (closed) closed();
+  }
+
+  // close_notify in one direction, then the FIN: like a server's keep-alive close, it does not
+  // wait for the peer's close_notify (SSL_RECEIVED_SHUTDOWN makes async_shutdown end once ours is
+  // written), and a peer that reads nothing holds it for kCloseNotifyTimeout at most.
+  void SendCloseNotify() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      SSL* ssl = stream_.native_handle();
+      SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
+      beast::get_lowest_layer(stream_).expires_after(kCloseNotifyTimeout);
+      stream_.async_shutdown([s = self().shared_from_this()](beast::error_code ec) {
+        if (!ec) s->ctx_.stats.rest_close_notify_sent++;
+        s->FinishClose();
+      });
+    }
+  }
+
+  void FinishClose() {
+    Close();
+    if (auto closed = std::exchange(after_close_, nullptr)) closed();
   }
 
   // A reply went out: read the next request on a keep-alive connection, else close.
@@ -109,7 +186,7 @@ class HttpSessionBase {
   }
 
   // Between requests: waiting for a request of which no byte has arrived. Call on the strand.
-  bool Idle() { return reading_ && !parser_->got_some() && NothingReceived(); }
+  bool Idle() { return reading_ && !closing_ && !closed_ && !parser_->got_some() && NothingReceived(); }
 
   // Nothing of a next request here yet: none buffered (a pipelined request, TLS plaintext) and
   // none waiting in the socket (EOF counts as nothing).
@@ -129,6 +206,7 @@ class HttpSessionBase {
     auto& sock = beast::get_lowest_layer(stream_).socket();
     sock.set_option(net::socket_base::linger(true, 0), ec);
     sock.close(ec);
+    closed_ = true;
     timer_.cancel();
   }
 
@@ -136,9 +214,14 @@ class HttpSessionBase {
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  net::steady_timer timer_;
-  bool reading_ = false;  // an async_read for the next request is pending
-  bool writing_ = false;  // a reply's async_write is pending
+  net::steady_timer timer_;  // the next request's deadline while reading; a hang fault's delay
+  std::chrono::steady_clock::time_point read_deadline_;
+  uint64_t read_gen_ = 0;   // bumps with every read; a deadline firing late compares it
+  bool reading_ = false;    // an async_read for the next request is pending
+  bool writing_ = false;    // a reply's async_write is pending
+  bool closing_ = false;    // a TLS close_notify is on its way (CloseGracefully)
+  bool closed_ = false;     // Close() or Reset() ran
+  std::function<void()> after_close_;  // CloseGracefully's `closed`, once the close is out
 };
 
 template <class Stream>
@@ -155,15 +238,19 @@ class ExchangeSession final : public HttpSessionBase<ExchangeSession<Stream>, St
     if (registry_id_ != 0) this->ctx_.rest_conns.Remove(registry_id_);
   }
 
-  void CloseIfIdle(std::function<void(bool closed)> done) override {
+  void CloseIfIdle(bool close_notify, std::function<void(bool closed)> done) override {
     // strand_, not stream_'s executor: after an upgrade the stream has moved to the WS session.
-    net::post(strand_, [s = this->shared_from_this(), done = std::move(done)]() mutable {
+    net::post(strand_, [s = this->shared_from_this(), close_notify, done = std::move(done)]() mutable {
       // A reply still being written may already be all the client has read: decide once it is.
       if (s->writing_) {
-        s->idle_close_waiters_.push_back(std::move(done));
+        s->idle_close_waiters_.emplace_back(close_notify, std::move(done));
         return;
       }
-      done(s->Idle() && s->CloseIdle());
+      if (!s->Idle()) {
+        done(false);
+        return;
+      }
+      s->CloseIdle(close_notify, [done = std::move(done)] { done(true); });
     });
   }
 
@@ -261,22 +348,28 @@ class ExchangeSession final : public HttpSessionBase<ExchangeSession<Stream>, St
   uint64_t ConnId() { return conn_id_ ? conn_id_ : (conn_id_ = this->ctx_.next_conn_id.fetch_add(1)); }
 
   std::chrono::milliseconds IdleTimeout() const { return this->ctx_.config.rest_idle_timeout; }
-  void OnIdleTimeout() { this->ctx_.stats.rest_idle_closed++; }
+  void OnIdleTimeout() { CloseIdle(this->ctx_.config.rest_idle_close_notify, nullptr); }
 
   // The base's write completion, with the close_idle_rest calls that waited for it.
   void OnWritten(bool keep_alive) {
-    auto waiters = std::move(idle_close_waiters_);
-    idle_close_waiters_.clear();
-    const bool close = keep_alive && !waiters.empty() && this->NothingReceived() && CloseIdle();
-    if (!close) Base::OnWritten(keep_alive);
-    for (auto& done : waiters) done(close);
+    auto waiters = std::exchange(idle_close_waiters_, {});
+    if (keep_alive && !waiters.empty() && this->NothingReceived()) {
+      // Two calls at once asking different modes: the first one's.
+      const bool close_notify = waiters.front().first;
+      CloseIdle(close_notify, [waiters = std::move(waiters)] {
+        for (const auto& w : waiters) w.second(true);
+      });
+      return;
+    }
+    Base::OnWritten(keep_alive);
+    for (auto& w : waiters) w.second(false);
   }
 
-  bool CloseIdle() {
+  // Counts, logs and closes an idle connection; `closed` (may be empty) runs once the close is out.
+  void CloseIdle(bool close_notify, std::function<void()> closed) {
     this->ctx_.stats.rest_idle_closed++;
     this->ctx_.log.Add(this->ctx_.clock.NowMs(), ConnId(), "out", "rest", "<closed idle>");
-    this->Close();  // a pending read ends with operation_aborted and closes again (a no-op)
-    return true;
+    this->CloseGracefully(close_notify, std::move(closed));
   }
 
   void Upgrade(http::request<http::string_body> req) {
@@ -322,7 +415,8 @@ class ExchangeSession final : public HttpSessionBase<ExchangeSession<Stream>, St
   uint64_t registry_id_ = 0;
   uint64_t conn_id_ = 0;
   bool gzip_ = false;  // the current request's reply goes out gzip-encoded
-  std::vector<std::function<void(bool)>> idle_close_waiters_;  // CloseIfIdle calls during a write
+  // CloseIfIdle calls during a write: (close_notify, done).
+  std::vector<std::pair<bool, std::function<void(bool)>>> idle_close_waiters_;
 };
 
 class ControlSession final : public HttpSessionBase<ControlSession, PlainStream>,
@@ -337,7 +431,7 @@ class ControlSession final : public HttpSessionBase<ControlSession, PlainStream>
 
  private:
   static std::chrono::milliseconds IdleTimeout() { return kControlKeepAliveIdle; }
-  static void OnIdleTimeout() {}
+  void OnIdleTimeout() { Close(); }
 
   void OnRequest(http::request<http::string_body> req) {
     const bool keep_alive = req.keep_alive();

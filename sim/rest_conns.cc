@@ -21,7 +21,7 @@ size_t RestConnections::size() const {
   return conns_.size();
 }
 
-void RestConnections::CloseIdle(std::function<void(size_t closed, size_t busy)> done) {
+void RestConnections::CloseIdle(bool close_notify, std::function<void(size_t closed, size_t busy)> done) {
   std::vector<std::shared_ptr<RestConnection>> live;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -42,7 +42,7 @@ void RestConnections::CloseIdle(std::function<void(size_t closed, size_t busy)> 
   tally->pending = live.size();
   tally->done = std::move(done);
   for (auto& c : live) {
-    c->CloseIfIdle([tally](bool closed) {
+    c->CloseIfIdle(close_notify, [tally](bool closed) {
       ++(closed ? tally->closed : tally->busy);
       if (--tally->pending == 0) tally->done(tally->closed.load(), tally->busy.load());
     });

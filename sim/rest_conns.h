@@ -17,9 +17,10 @@ class RestConnection {
   virtual ~RestConnection() = default;
   /// Thread-safe, never blocks. On the connection's strand: closes it if it is idle (its last
   /// reply written, waiting for a request of which no byte has arrived), then calls
-  /// `done(closed)` there. A reply still being written is waited for (the client may have read
-  /// all of it already), and the check made then.
-  virtual void CloseIfIdle(std::function<void(bool closed)> done) = 0;
+  /// `done(closed)` there once the close is on the wire. A reply still being written is waited
+  /// for (the client may have read all of it already), and the check made then. Over TLS,
+  /// `close_notify` sends a TLS close_notify before the FIN (false: the FIN alone).
+  virtual void CloseIfIdle(bool close_notify, std::function<void(bool closed)> done) = 0;
 };
 
 class RestConnections {
@@ -30,7 +31,7 @@ class RestConnections {
   /// Asks every connection to close if idle; `done(closed, busy)` runs once each has answered
   /// (on the last one's strand, or right here when there is none). Not called if the simulator
   /// stops first.
-  void CloseIdle(std::function<void(size_t closed, size_t busy)> done);
+  void CloseIdle(bool close_notify, std::function<void(size_t closed, size_t busy)> done);
 
  private:
   mutable std::mutex mu_;

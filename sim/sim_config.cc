@@ -51,6 +51,11 @@ std::vector<OptSpec> SimOptionSpecs() {
        .help = "Enforce the reference's REST rate limits (10005)."},
       {.name = "rest-idle-timeout", .type = OptType::kDuration, .default_value = "300s",
        .help = "Close a keep-alive REST connection whose next request has not arrived within this time."},
+      {.name = "rest-idle-close", .type = OptType::kChoice, .default_value = "close_notify",
+       .help = "How an idle REST connection is closed over TLS (timeout or POST /control/close_idle_rest): "
+               "close_notify (a TLS close_notify, then the FIN) or abrupt (the FIN alone: the client sees "
+               "a truncated stream). Plain HTTP: always the FIN.",
+       .choices = {"close_notify", "abrupt"}},
       {.name = "gzip-replies", .type = OptType::kBool, .default_value = "false",
        .help = "Send REST bodies gzip-encoded (Content-Encoding: gzip) to requests whose "
                "Accept-Encoding accepts gzip."},
@@ -116,6 +121,7 @@ absl::StatusOr<SimConfig> SimConfigFrom(const Config& cfg) {
   c.rest_rate_limits = cfg.Bool("rest-rate-limits");
   c.rest_idle_timeout = cfg.Duration("rest-idle-timeout");
   if (c.rest_idle_timeout.count() <= 0) return absl::InvalidArgumentError("--rest-idle-timeout must be > 0");
+  c.rest_idle_close_notify = cfg.Str("rest-idle-close") == "close_notify";
   c.gzip_replies = cfg.Bool("gzip-replies");
   c.threads = static_cast<int>(cfg.Int("threads"));
   return c;

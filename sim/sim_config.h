@@ -34,6 +34,9 @@ struct SimConfig {
   bool rest_rate_limits = true;
   /// Time a keep-alive REST connection gets for its next request before it is closed.
   std::chrono::milliseconds rest_idle_timeout{300'000};
+  /// Over TLS, an idle REST connection is closed with a close_notify before the FIN (false: the
+  /// FIN alone, a truncation to the client). Plain connections always get the FIN alone.
+  bool rest_idle_close_notify = true;
   bool gzip_replies = false;  ///< gzip REST bodies for clients that accept it
   int threads = 2;
 };

@@ -21,6 +21,7 @@ class Stats {
   std::atomic<int64_t> logins_failed{0};
   std::atomic<int64_t> gzip_replies_sent{0};
   std::atomic<int64_t> rest_idle_closed{0};  ///< keep-alive REST connections closed while idle
+  std::atomic<int64_t> rest_close_notify_sent{0};  ///< of those, TLS ones whose close_notify went out
 
   void CountRestCall(const std::string& path) {
     std::lock_guard<std::mutex> lock(mu_);

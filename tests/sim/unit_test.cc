@@ -480,6 +480,12 @@ TEST(SimConfig, RestConnectionOptions) {
   EXPECT_EQ(set->rest_idle_timeout, std::chrono::seconds(2));
   EXPECT_FALSE(LoadSim({"--rest-idle-timeout=0"}).ok());
   EXPECT_FALSE(LoadSim({"--gzip-replies=maybe"}).ok());
+  // Over TLS an idle close sends close_notify unless told to be abrupt.
+  EXPECT_TRUE(def->rest_idle_close_notify);
+  auto abrupt = LoadSim({"--rest-idle-close=abrupt"});
+  ASSERT_TRUE(abrupt.ok()) << abrupt.status();
+  EXPECT_FALSE(abrupt->rest_idle_close_notify);
+  EXPECT_FALSE(LoadSim({"--rest-idle-close=polite"}).ok());
 }
 
 }  // namespace
