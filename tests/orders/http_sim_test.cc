@@ -1,10 +1,15 @@
 // The order service's exchange HTTP client (Beast keep-alive pool) against the real simulator's
 // transport behaviours that fakes stood in for so far: gzip-encoded replies (--gzip-replies), and
 // the exchange closing idle keep-alive connections between calls (POST /control/close_idle_rest,
-// --rest-idle-timeout). See docs/ARCHITECTURE.md `## net`, "HTTP pool".
+// --rest-idle-timeout), over plain HTTP and over https (with and without a TLS close_notify,
+// --rest-idle-close), the client verifying the simulator's certificate against a test CA made at
+// test time. See docs/ARCHITECTURE.md `## net`, "HTTP pool".
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <cstdlib>
+#include <fstream>
 
 #include "tests/orders/sim_harness.h"
 
@@ -18,19 +23,59 @@ using testing::WaitUntil;
 
 constexpr const char* kPlacePath = "/api/v1/futures/trade/place_order";
 
+// A throw-away CA and a certificate it signed for the simulator (IP SAN 127.0.0.1), made with the
+// openssl CLI in a temp dir, removed again by the destructor. Never committed.
+struct TestCa {
+  std::string dir, ca_cert, server_cert, server_key;
+  bool ok = false;
+
+  TestCa() {
+    char tmpl[] = "/tmp/orders-sim-ca-XXXXXX";
+    dir = mkdtemp(tmpl);
+    auto f = [this](const char* n) { return dir + "/" + n; };
+    std::ofstream(f("server.ext")) << "subjectAltName=IP:127.0.0.1\n";
+    const std::string o = "/usr/bin/openssl";
+    ok = Run({o, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+              "-subj", "/CN=orders-sim-test-ca", "-keyout", f("ca.key"), "-out", f("ca.pem")}) &&
+         Run({o, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj",
+              "/CN=127.0.0.1", "-keyout", f("server.key"), "-out", f("server.csr")}) &&
+         Run({o, "x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial",
+              "-days", "1", "-extfile", f("server.ext"), "-out", f("server.pem")});
+    ca_cert = f("ca.pem");
+    server_cert = f("server.pem");
+    server_key = f("server.key");
+  }
+  ~TestCa() { std::system(("rm -rf " + dir).c_str()); }
+  /// The simulator's flags for https/wss with this certificate.
+  std::vector<std::string> SimArgs() const { return {"--tls-cert=" + server_cert, "--tls-key=" + server_key}; }
+
+ private:
+  static bool Run(const std::vector<std::string>& argv) {
+    auto p = testing::Subprocess::Start(argv);
+    if (!p.ok()) return false;
+    auto st = (*p)->Wait(30s);
+    EXPECT_EQ(st, 0) << argv[1] << ": " << (*p)->Stderr();
+    return st == 0;
+  }
+};
+
 // The service against the simulator, with its HTTP client in reach (for its Stats()) and no
 // background REST traffic (probe and rules refresh an hour apart) to share the pool with the test.
+// With `ca_file`, the simulator must serve https and the service verifies it against that CA.
 class HttpSim {
  public:
-  explicit HttpSim(std::vector<std::string> sim_args) {
+  explicit HttpSim(std::vector<std::string> sim_args, const std::string& ca_file = "") {
     h_.Start(
-        [this](OrdersAppOptions& o) {
+        [this, ca_file](OrdersAppOptions& o) {
           o.health_interval = 1h;
           o.rules_refresh = 1h;
-          o.http_factory = [this, url = o.rest_url, max = o.http_max_connections](boost::asio::io_context& ioc) {
+          o.exchange_tls.ca_file = ca_file;  // empty: the system store (unused over plain HTTP)
+          o.http_factory = [this, url = o.rest_url, max = o.http_max_connections,
+                            tls = o.exchange_tls](boost::asio::io_context& ioc) {
             net::HttpClientOptions opts;  // as OrdersApp builds it by default
             opts.base = url;
             opts.max_connections = max;
+            opts.tls = tls;
             auto client = net::MakeBeastHttpClient(ioc, std::move(opts));
             http_ = client.get();
             return client;
@@ -87,6 +132,20 @@ class HttpSim {
     return n;
   }
 
+  /// The first REST call `fn` causes opens a fresh connection (every pooled one was closed) and
+  /// any further one reuses it; no stale-connection retry.
+  void OnFreshConnection(const char* what, const std::function<void()>& fn) {
+    const auto before = http();
+    const int64_t calls_before = RestCalls();
+    fn();
+    const auto after = http();
+    const int64_t calls = RestCalls() - calls_before;
+    EXPECT_GE(calls, 1) << what;
+    EXPECT_EQ(after.connects_total, before.connects_total + 1) << what;
+    EXPECT_EQ(after.reuses_total, before.reuses_total + static_cast<uint64_t>(calls - 1)) << what;
+    EXPECT_EQ(after.retries_total, before.retries_total) << what;
+  }
+
  private:
   SimHarness h_;
   net::HttpClient* http_ = nullptr;  // owned by the app
@@ -124,19 +183,19 @@ TEST(OrdersSimHttp, GzipRepliesServePlaceQueryAndCancel) {
       << t.SimStat("gzip_replies_sent") << " gzip replies for " << t.RestCalls() << " REST calls";
 }
 
-// The exchange closes the pool's idle connections between calls (like its keep-alive timeout).
-// The client notices before it writes (the idle watch, or the peek before reuse) and sends on a
-// fresh connection: one connect per call, no stale-connection retry, nothing ambiguous, each
-// placement on the exchange exactly once.
-TEST(OrdersSimHttp, IdleConnectionsClosedByTheExchangeBetweenCalls) {
-  HttpSim t({});
+// The exchange closes the pool's idle connections between calls (like its keep-alive timeout),
+// by POST /control/close_idle_rest with `close_body`, six rounds of place / query / cancel. The
+// client notices before it writes (the idle watch, or the peek before reuse) and sends on a fresh
+// connection: one connect per call, no stale-connection retry, nothing ambiguous, each placement on
+// the exchange exactly once. `*closes`: the number of connections closed.
+void IdleClosesBetweenCalls(HttpSim& t, const nlohmann::json& close_body, int* closes_out) {
   std::string id;
   ASSERT_NO_FATAL_FAILURE(t.PlaceOnce("idle-warm", &id));
-  int closes = 0;
+  int& closes = *closes_out = 0;
   // Even rounds call at once (the idle watch or the peek before reuse, whichever runs first, finds
-  // the FIN); odd rounds first wait until the idle watch has dropped the connections.
+  // the close); odd rounds first wait until the idle watch has dropped the connections.
   auto close_idle = [&](int round) {
-    auto r = t.h().sim().Control("close_idle_rest", nlohmann::json::object());
+    auto r = t.h().sim().Control("close_idle_rest", close_body);
     ASSERT_EQ(r["ok"], true) << r.dump();
     ASSERT_GE(r["closed"].get<int>(), 1) << r.dump();
     ASSERT_EQ(r["busy"], 0) << r.dump();
@@ -145,31 +204,50 @@ TEST(OrdersSimHttp, IdleConnectionsClosedByTheExchangeBetweenCalls) {
       ASSERT_TRUE(WaitUntil([&] { return t.http().connections_open == 0; }, 5s));
     }
   };
-  // The first REST call `fn` causes opens a fresh connection (every pooled one was closed) and
-  // any further one reuses it; no stale-connection retry.
-  auto on_fresh_connection = [&](const char* what, const std::function<void()>& fn) {
-    const auto before = t.http();
-    const int64_t calls_before = t.RestCalls();
-    fn();
-    const auto after = t.http();
-    const int64_t calls = t.RestCalls() - calls_before;
-    EXPECT_GE(calls, 1) << what;
-    EXPECT_EQ(after.connects_total, before.connects_total + 1) << what;
-    EXPECT_EQ(after.reuses_total, before.reuses_total + static_cast<uint64_t>(calls - 1)) << what;
-    EXPECT_EQ(after.retries_total, before.retries_total) << what;
-  };
   for (int round = 0; round < 6; ++round) {
     const std::string cid = "idle-" + std::to_string(round);
     ASSERT_NO_FATAL_FAILURE(close_idle(round));
-    on_fresh_connection("place", [&] { ASSERT_NO_FATAL_FAILURE(t.PlaceOnce(cid, &id)); });
+    t.OnFreshConnection("place", [&] { ASSERT_NO_FATAL_FAILURE(t.PlaceOnce(cid, &id)); });
     ASSERT_NO_FATAL_FAILURE(close_idle(round));
-    on_fresh_connection("query", [&] { ASSERT_NO_FATAL_FAILURE(t.GetOrder(cid, id, v1::ORDER_STATUS_NEW)); });
+    t.OnFreshConnection("query", [&] { ASSERT_NO_FATAL_FAILURE(t.GetOrder(cid, id, v1::ORDER_STATUS_NEW)); });
     ASSERT_NO_FATAL_FAILURE(close_idle(round));
-    on_fresh_connection("cancel", [&] { ASSERT_NO_FATAL_FAILURE(t.Cancel(cid)); });
+    t.OnFreshConnection("cancel", [&] { ASSERT_NO_FATAL_FAILURE(t.Cancel(cid)); });
   }
   EXPECT_EQ(t.Ambiguous(), 0);
   EXPECT_EQ(t.RestCalls(kPlacePath), 7);  // each placement sent once
   EXPECT_EQ(t.SimStat("rest_idle_closed"), closes);
+}
+
+TEST(OrdersSimHttp, IdleConnectionsClosedByTheExchangeBetweenCalls) {
+  HttpSim t({});
+  int closes = 0;
+  ASSERT_NO_FATAL_FAILURE(IdleClosesBetweenCalls(t, nlohmann::json::object(), &closes));
+}
+
+// Over https, the client verifying the simulator's certificate: the exchange's idle closes come
+// with a TLS close_notify before the FIN, as fapi.bitunix.com's front servers send one.
+TEST(OrdersSimHttp, TlsIdleConnectionsClosedWithCloseNotifyBetweenCalls) {
+  TestCa ca;
+  ASSERT_TRUE(ca.ok);
+  HttpSim t(ca.SimArgs(), ca.ca_cert);
+  ASSERT_EQ(t.h().sim().rest.substr(0, 8), "https://");
+  int closes = 0;
+  ASSERT_NO_FATAL_FAILURE(IdleClosesBetweenCalls(t, {{"mode", "close_notify"}}, &closes));
+  // Every close sent its close_notify (counted once written: the last may still be on its way).
+  EXPECT_TRUE(WaitUntil([&] { return t.SimStat("rest_close_notify_sent") == closes; }, 5s))
+      << t.SimStat("rest_close_notify_sent") << " close_notify for " << closes << " closes";
+}
+
+// The same with closes that skip the close_notify: the client reads a truncated TLS stream, which
+// after a complete response is no error.
+TEST(OrdersSimHttp, TlsIdleConnectionsClosedAbruptlyBetweenCalls) {
+  TestCa ca;
+  ASSERT_TRUE(ca.ok);
+  HttpSim t(ca.SimArgs(), ca.ca_cert);
+  ASSERT_EQ(t.h().sim().rest.substr(0, 8), "https://");
+  int closes = 0;
+  ASSERT_NO_FATAL_FAILURE(IdleClosesBetweenCalls(t, {{"mode", "abrupt"}}, &closes));
+  EXPECT_EQ(t.SimStat("rest_close_notify_sent"), 0);
 }
 
 // The same through the simulator's own keep-alive timeout: every pooled connection is closed
@@ -189,6 +267,43 @@ TEST(OrdersSimHttp, ExchangeKeepAliveTimeoutBetweenCalls) {
   EXPECT_EQ(after.retries_total, before.retries_total);
   EXPECT_EQ(t.Ambiguous(), 0);
   EXPECT_EQ(t.RestCalls(kPlacePath), 2);
+}
+
+// Over https through the simulator's own keep-alive timeout, kept short, in both close modes:
+// before each call the pool has seen the exchange close its connection, and the call opens exactly
+// one fresh one. Every connection the client opened ends that way.
+TEST(OrdersSimHttp, TlsExchangeKeepAliveTimeoutBetweenCalls) {
+  TestCa ca;
+  ASSERT_TRUE(ca.ok);
+  for (const std::string mode : {"close_notify", "abrupt"}) {
+    SCOPED_TRACE(mode);
+    auto args = ca.SimArgs();
+    args.push_back("--rest-idle-timeout=500ms");
+    args.push_back("--rest-idle-close=" + mode);
+    HttpSim t(args, ca.ca_cert);
+    auto closed_by_the_exchange = [&] {
+      ASSERT_TRUE(WaitUntil([&] { return t.http().connections_open == 0; }, 5s))
+          << "the pool never saw the exchange close its idle connections";
+    };
+    std::string id;
+    for (int round = 0; round < 3; ++round) {
+      const std::string cid = "ka-" + mode + "-" + std::to_string(round);
+      ASSERT_NO_FATAL_FAILURE(closed_by_the_exchange());
+      t.OnFreshConnection("place", [&] { ASSERT_NO_FATAL_FAILURE(t.PlaceOnce(cid, &id)); });
+      ASSERT_NO_FATAL_FAILURE(closed_by_the_exchange());
+      t.OnFreshConnection("query", [&] { ASSERT_NO_FATAL_FAILURE(t.GetOrder(cid, id, v1::ORDER_STATUS_NEW)); });
+      ASSERT_NO_FATAL_FAILURE(closed_by_the_exchange());
+      t.OnFreshConnection("cancel", [&] { ASSERT_NO_FATAL_FAILURE(t.Cancel(cid)); });
+    }
+    ASSERT_NO_FATAL_FAILURE(closed_by_the_exchange());
+    EXPECT_EQ(t.Ambiguous(), 0);
+    EXPECT_EQ(t.RestCalls(kPlacePath), 3);  // each placement sent once
+    const auto connects = static_cast<int64_t>(t.http().connects_total);
+    EXPECT_EQ(t.SimStat("rest_idle_closed"), connects);
+    const int64_t notify = mode == "close_notify" ? connects : 0;
+    EXPECT_TRUE(WaitUntil([&] { return t.SimStat("rest_close_notify_sent") == notify; }, 5s))
+        << t.SimStat("rest_close_notify_sent") << " close_notify, expected " << notify;
+  }
 }
 
 }  // namespace
