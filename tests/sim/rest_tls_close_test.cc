@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <filesystem>
 #include <string>
 #include <tuple>
 
@@ -106,6 +107,10 @@ int64_t StatInt(const Simulator& sim, const char* name) { return Stats(sim)[name
 
 class RestTlsCloseTest : public ::testing::Test {
  protected:
+  ~RestTlsCloseTest() override {
+    sim_.reset();
+    if (!cert_.empty()) std::filesystem::remove_all(std::filesystem::path(cert_).parent_path());
+  }
   void Start(SimConfig cfg) {
     std::tie(cert_, key_) = MakeSelfSignedCert();
     cfg.tls_cert = cert_;
