@@ -272,10 +272,10 @@ TEST(PublicWsIdle, IdleSocketClosedWithoutCloseFrameButPingsKeepItOpen) {
 }
 
 TEST(PublicWsTls, WssAndHttpsWithSelfSignedCert) {
-  auto [cert, key] = MakeSelfSignedCert();
+  SelfSignedCert cert;
   SimConfig cfg = FastConfig();
-  cfg.tls_cert = cert;
-  cfg.tls_key = key;
+  cfg.tls_cert = cert.cert;
+  cfg.tls_key = cert.key;
   auto sim = StartSim(cfg);
   ASSERT_NE(sim, nullptr);
   EXPECT_EQ(sim->public_ws_url().substr(0, 6), "wss://");

@@ -12,7 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <filesystem>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -107,14 +107,11 @@ int64_t StatInt(const Simulator& sim, const char* name) { return Stats(sim)[name
 
 class RestTlsCloseTest : public ::testing::Test {
  protected:
-  ~RestTlsCloseTest() override {
-    sim_.reset();
-    if (!cert_.empty()) std::filesystem::remove_all(std::filesystem::path(cert_).parent_path());
-  }
+  ~RestTlsCloseTest() override { sim_.reset(); }  // before the certificate's directory goes
   void Start(SimConfig cfg) {
-    std::tie(cert_, key_) = MakeSelfSignedCert();
-    cfg.tls_cert = cert_;
-    cfg.tls_key = key_;
+    cert_.emplace();
+    cfg.tls_cert = cert_->cert;
+    cfg.tls_key = cert_->key;
     cfg.rest_rate_limits = false;
     sim_ = StartSim(cfg);
     ASSERT_NE(sim_, nullptr);
@@ -122,13 +119,13 @@ class RestTlsCloseTest : public ::testing::Test {
   }
   // An idle keep-alive connection: one request answered over TLS, the connection kept.
   std::unique_ptr<TlsConn> IdleConn() {
-    auto c = std::make_unique<TlsConn>(sim_->port(), cert_);  // self-signed: its own CA
+    auto c = std::make_unique<TlsConn>(sim_->port(), cert_->cert);  // self-signed: its own CA
     EXPECT_FALSE(c->error()) << c->error().message();
     EXPECT_TRUE(c->Send(TlsConn::Get(kDepth)));
     EXPECT_EQ(c->ReadStatus(), 200);
     return c;
   }
-  std::string cert_, key_;
+  std::optional<SelfSignedCert> cert_;
   std::unique_ptr<Simulator> sim_;
 };
 
@@ -136,12 +133,12 @@ TEST_F(RestTlsCloseTest, CloseIdleRestSendsCloseNotifyAndSparesRequestsInFlight)
   Start(FastConfig());
   auto idle = IdleConn();
   // A request under way: its header has started arriving.
-  TlsConn partial(sim_->port(), cert_);
+  TlsConn partial(sim_->port(), cert_->cert);
   ASSERT_FALSE(partial.error()) << partial.error().message();
   ASSERT_TRUE(partial.Send("GET /api/v1/futures/market/depth?symbol=BTCUSDT&limit=1 HTTP/1.1\r\n"));
   // A request the server is still answering (its reply is held back).
   Control(*sim_, "rest_faults", {{"kind", "hang"}, {"apply", "after"}, {"hang_ms", 60'000}});
-  TlsConn hanging(sim_->port(), cert_);
+  TlsConn hanging(sim_->port(), cert_->cert);
   ASSERT_FALSE(hanging.error()) << hanging.error().message();
   ASSERT_TRUE(hanging.Send(TlsConn::Get(kDepth)));
   ASSERT_TRUE(WaitFor([&] { return Stats(*sim_)["rest_calls"].value("/api/v1/futures/market/depth", 0) == 2; }));
@@ -226,7 +223,7 @@ TEST_F(RestTlsCloseTest, IdleTimeoutDropsARequestStillArriving) {
   SimConfig cfg = FastConfig();
   cfg.rest_idle_timeout = milliseconds(300);
   Start(cfg);
-  TlsConn partial(sim_->port(), cert_);
+  TlsConn partial(sim_->port(), cert_->cert);
   ASSERT_FALSE(partial.error()) << partial.error().message();
   ASSERT_TRUE(partial.Send("GET /api/v1/futures/market/depth?symbol=BTCUSDT&limit=1 HTTP/1.1\r\n"));
   const beast::error_code end = partial.ReadEnd(milliseconds(5000));

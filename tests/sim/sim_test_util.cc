@@ -1,5 +1,7 @@
 #include "tests/sim/sim_test_util.h"
 
+#include <filesystem>
+
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -382,12 +384,19 @@ Json Control(const Simulator& sim, const std::string& name, const Json& body) {
   return j;
 }
 
-std::pair<std::string, std::string> MakeSelfSignedCert() {
+SelfSignedCert::~SelfSignedCert() {
+  std::error_code ec;
+  if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+}
+
+SelfSignedCert::SelfSignedCert() {
   char dir_template[] = "/tmp/bitunix-sim-tls-XXXXXX";
-  const char* dir = mkdtemp(dir_template);
-  EXPECT_NE(dir, nullptr);
-  const std::string cert_path = std::string(dir) + "/cert.pem";
-  const std::string key_path = std::string(dir) + "/key.pem";
+  const char* made = mkdtemp(dir_template);
+  EXPECT_NE(made, nullptr);
+  if (made == nullptr) return;
+  dir = made;
+  const std::string cert_path = dir + "/cert.pem";
+  const std::string key_path = dir + "/key.pem";
   EVP_PKEY* pkey = EVP_EC_gen("P-256");
   X509* x = X509_new();
   X509_set_version(x, 2);
@@ -414,7 +423,8 @@ std::pair<std::string, std::string> MakeSelfSignedCert() {
   std::fclose(f);
   X509_free(x);
   EVP_PKEY_free(pkey);
-  return {cert_path, key_path};
+  cert = cert_path;
+  key = key_path;
 }
 
 }  // namespace bx::sim::testing

@@ -123,7 +123,13 @@ Json Stats(const Simulator& sim);
 /// POST /control/<name>; returns the parsed reply.
 Json Control(const Simulator& sim, const std::string& name, const Json& body);
 
-/// Writes a self-signed cert + key for 127.0.0.1 into a temp dir; returns {cert, key} paths.
-std::pair<std::string, std::string> MakeSelfSignedCert();
+/// A self-signed cert + key for 127.0.0.1 in a temp dir, removed with the object.
+struct SelfSignedCert {
+  SelfSignedCert();
+  ~SelfSignedCert();
+  SelfSignedCert(const SelfSignedCert&) = delete;
+  SelfSignedCert& operator=(const SelfSignedCert&) = delete;
+  std::string dir, cert, key;
+};
 
 }  // namespace bx::sim::testing
