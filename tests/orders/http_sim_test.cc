@@ -8,10 +8,9 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <cstdlib>
-#include <fstream>
 
 #include "tests/orders/sim_harness.h"
+#include "tests/orders/test_pki.h"
 
 namespace bx::orders {
 namespace {
@@ -19,46 +18,13 @@ namespace {
 using namespace std::chrono_literals;
 using testing::RestingBuy;
 using testing::SimHarness;
+using testing::TestPki;
 using testing::WaitUntil;
 
 constexpr const char* kPlacePath = "/api/v1/futures/trade/place_order";
 
 // A throw-away CA and a certificate it signed for the simulator (IP SAN 127.0.0.1), made with the
 // openssl CLI in a temp dir, removed again by the destructor. Never committed.
-struct TestCa {
-  std::string dir, ca_cert, server_cert, server_key;
-  bool ok = false;
-
-  TestCa() {
-    char tmpl[] = "/tmp/orders-sim-ca-XXXXXX";
-    dir = mkdtemp(tmpl);
-    auto f = [this](const char* n) { return dir + "/" + n; };
-    std::ofstream(f("server.ext")) << "subjectAltName=IP:127.0.0.1\n";
-    const std::string o = "/usr/bin/openssl";
-    ok = Run({o, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-              "-subj", "/CN=orders-sim-test-ca", "-keyout", f("ca.key"), "-out", f("ca.pem")}) &&
-         Run({o, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj",
-              "/CN=127.0.0.1", "-keyout", f("server.key"), "-out", f("server.csr")}) &&
-         Run({o, "x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial",
-              "-days", "1", "-extfile", f("server.ext"), "-out", f("server.pem")});
-    ca_cert = f("ca.pem");
-    server_cert = f("server.pem");
-    server_key = f("server.key");
-  }
-  ~TestCa() { std::system(("rm -rf " + dir).c_str()); }
-  /// The simulator's flags for https/wss with this certificate.
-  std::vector<std::string> SimArgs() const { return {"--tls-cert=" + server_cert, "--tls-key=" + server_key}; }
-
- private:
-  static bool Run(const std::vector<std::string>& argv) {
-    auto p = testing::Subprocess::Start(argv);
-    if (!p.ok()) return false;
-    auto st = (*p)->Wait(30s);
-    EXPECT_EQ(st, 0) << argv[1] << ": " << (*p)->Stderr();
-    return st == 0;
-  }
-};
-
 // The service against the simulator, with its HTTP client in reach (for its Stats()) and no
 // background REST traffic (probe and rules refresh an hour apart) to share the pool with the test.
 // With `ca_file`, the simulator must serve https and the service verifies it against that CA.
@@ -227,7 +193,7 @@ TEST(OrdersSimHttp, IdleConnectionsClosedByTheExchangeBetweenCalls) {
 // Over https, the client verifying the simulator's certificate: the exchange's idle closes come
 // with a TLS close_notify before the FIN, as fapi.bitunix.com's front servers send one.
 TEST(OrdersSimHttp, TlsIdleConnectionsClosedWithCloseNotifyBetweenCalls) {
-  TestCa ca;
+  TestPki ca;
   ASSERT_TRUE(ca.ok);
   HttpSim t(ca.SimArgs(), ca.ca_cert);
   ASSERT_EQ(t.h().sim().rest.substr(0, 8), "https://");
@@ -241,7 +207,7 @@ TEST(OrdersSimHttp, TlsIdleConnectionsClosedWithCloseNotifyBetweenCalls) {
 // The same with closes that skip the close_notify: the client reads a truncated TLS stream, which
 // after a complete response is no error.
 TEST(OrdersSimHttp, TlsIdleConnectionsClosedAbruptlyBetweenCalls) {
-  TestCa ca;
+  TestPki ca;
   ASSERT_TRUE(ca.ok);
   HttpSim t(ca.SimArgs(), ca.ca_cert);
   ASSERT_EQ(t.h().sim().rest.substr(0, 8), "https://");
@@ -273,7 +239,7 @@ TEST(OrdersSimHttp, ExchangeKeepAliveTimeoutBetweenCalls) {
 // before each call the pool has seen the exchange close its connection, and the call opens exactly
 // one fresh one. Every connection the client opened ends that way.
 TEST(OrdersSimHttp, TlsExchangeKeepAliveTimeoutBetweenCalls) {
-  TestCa ca;
+  TestPki ca;
   ASSERT_TRUE(ca.ok);
   for (const std::string mode : {"close_notify", "abrupt"}) {
     SCOPED_TRACE(mode);

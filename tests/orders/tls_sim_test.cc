@@ -3,11 +3,11 @@
 // even connect; a token still identifies its holder over TLS.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "tests/orders/sim_harness.h"
+#include "tests/orders/test_pki.h"
 
 namespace bx::orders {
 namespace {
@@ -15,7 +15,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::RestingBuy;
 using testing::SimHarness;
-using testing::Subprocess;
+using testing::TestPki;
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);
@@ -24,51 +24,8 @@ std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
-struct Pki {
-  std::string dir;
-  std::string ca_cert, server_cert, server_key, client_cert, client_key, other_cert, other_key;
-  bool ok = false;
 
-  bool Run(const std::vector<std::string>& argv) {
-    auto p = Subprocess::Start(argv);
-    if (!p.ok()) return false;
-    auto st = (*p)->Wait(30s);
-    EXPECT_EQ(st, 0) << argv[1] << ": " << (*p)->Stderr();
-    return st == 0;
-  }
-
-  Pki() {
-    char tmpl[] = "/tmp/orders-pki-XXXXXX";
-    dir = mkdtemp(tmpl);
-    const std::string o = "/usr/bin/openssl";
-    auto f = [this](const char* n) { return dir + "/" + n; };
-    std::ofstream(f("server.ext")) << "subjectAltName=IP:127.0.0.1\n";
-    std::ofstream(f("client.ext")) << "extendedKeyUsage=clientAuth\n";
-    ok = Run({o, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-              "-subj", "/CN=orders-test-ca", "-keyout", f("ca.key"), "-out", f("ca.pem")}) &&
-         Run({o, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj",
-              "/CN=127.0.0.1", "-keyout", f("server.key"), "-out", f("server.csr")}) &&
-         Run({o, "x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial",
-              "-days", "1", "-extfile", f("server.ext"), "-out", f("server.pem")}) &&
-         Run({o, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj",
-              "/CN=grid-bot-7", "-keyout", f("client.key"), "-out", f("client.csr")}) &&
-         Run({o, "x509", "-req", "-in", f("client.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial",
-              "-days", "1", "-extfile", f("client.ext"), "-out", f("client.pem")}) &&
-         // A client certificate from a CA the server does not trust.
-         Run({o, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-              "-subj", "/CN=intruder", "-keyout", f("other.key"), "-out", f("other.pem")});
-    ca_cert = f("ca.pem");
-    server_cert = f("server.pem");
-    server_key = f("server.key");
-    client_cert = f("client.pem");
-    client_key = f("client.key");
-    other_cert = f("other.pem");
-    other_key = f("other.key");
-  }
-  ~Pki() { std::system(("rm -rf " + dir).c_str()); }
-};
-
-std::shared_ptr<grpc::Channel> TlsChannel(const std::string& addr, const Pki& pki, const std::string& cert,
+std::shared_ptr<grpc::Channel> TlsChannel(const std::string& addr, const TestPki& pki, const std::string& cert,
                                           const std::string& key) {
   grpc::SslCredentialsOptions o;
   o.pem_root_certs = Slurp(pki.ca_cert);
@@ -80,7 +37,7 @@ std::shared_ptr<grpc::Channel> TlsChannel(const std::string& addr, const Pki& pk
 }
 
 TEST(OrdersSimTls, MutualTlsAuthenticatesByCertificate) {
-  Pki pki;
+  TestPki pki(/*with_client_certs=*/true);
   ASSERT_TRUE(pki.ok);
   char tmpl[] = "/tmp/orders-audit-tls-XXXXXX";
   close(mkstemp(tmpl));
