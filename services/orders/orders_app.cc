@@ -164,6 +164,7 @@ absl::StatusOr<std::unique_ptr<OrdersApp>> OrdersApp::Start(OrdersAppOptions opt
     *e.mutable_order() = order;
     hub->Publish(MakeHubEvent(std::move(e)));
   });
+  if (metrics != nullptr) metrics->PrivateWsEnabled(o.enable_private_stream);
   if (o.enable_private_stream) {
     boost::asio::io_context* ioc = &p.ioc;
     auto ws_factory = o.ws_factory;

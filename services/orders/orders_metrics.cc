@@ -111,6 +111,11 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
                                      .Help("Half-width of the interval the clock skew is known to lie in, seconds")
                                      .Register(r)
                                      .Add({})),
+      private_ws_enabled_(prometheus::BuildGauge()
+                              .Name("bitunix_orders_private_ws_enabled")
+                              .Help("1 when the service runs the private WebSocket (--private-stream)")
+                              .Register(r)
+                              .Add({})),
       private_ws_connected_(prometheus::BuildGauge()
                                 .Name("bitunix_orders_private_ws_connected")
                                 .Help("1 while the private WebSocket is logged in and subscribed")
@@ -217,6 +222,8 @@ void OrdersMetrics::ClockSkew(int64_t offset_ms, int64_t uncertainty_ms) {
   clock_skew_.Set(static_cast<double>(offset_ms) / 1000.0);
   clock_skew_uncertainty_.Set(static_cast<double>(uncertainty_ms) / 1000.0);
 }
+
+void OrdersMetrics::PrivateWsEnabled(bool enabled) { private_ws_enabled_.Set(enabled ? 1 : 0); }
 
 void OrdersMetrics::PrivateWsConnected(bool connected) { private_ws_connected_.Set(connected ? 1 : 0); }
 

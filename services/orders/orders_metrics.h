@@ -44,6 +44,8 @@ class OrdersMetrics {
   void TokenReload(std::string_view result);
   void GrpcRequest(std::string_view method, std::string_view code, std::chrono::nanoseconds latency);
   void ClockSkew(int64_t offset_ms, int64_t uncertainty_ms);
+  /// Whether the service runs the private stream at all (alerts on `connected` need it).
+  void PrivateWsEnabled(bool enabled);
   void PrivateWsConnected(bool connected);
   void PrivateWsReconnect();
   void PrivateWsMessage(std::string_view channel);
@@ -73,6 +75,7 @@ class OrdersMetrics {
   prometheus::Family<prometheus::Histogram>& grpc_latency_;
   prometheus::Gauge& clock_skew_;
   prometheus::Gauge& clock_skew_uncertainty_;
+  prometheus::Gauge& private_ws_enabled_;
   prometheus::Gauge& private_ws_connected_;
   prometheus::Counter& private_ws_reconnects_;
   prometheus::Family<prometheus::Counter>& private_ws_messages_;

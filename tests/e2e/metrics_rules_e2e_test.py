@@ -76,5 +76,23 @@ class AlertRulesWatchRealSeries(unittest.TestCase):
                                         f"{alert}: {metric}{{{label}=\"{v}\"}} is never exported (exported: {sorted(x for x in seen if x)})")
 
 
+    def test_private_stream_alert_knows_whether_the_stream_runs(self):
+        # BitunixOrdersPrivateStreamDown joins on bitunix_orders_private_ws_enabled: 1 with the
+        # private stream (the default), 0 with --private-stream=false (no alert for a stream
+        # that was never meant to run).
+        def gauge(address, name):
+            text = urllib.request.urlopen(f"http://{address}/metrics", timeout=10).read().decode()
+            m = re.search(rf"^{name} (\S+)$", text, re.M)
+            return float(m.group(1)) if m else None
+        with harness.Sim() as sim:
+            with harness.Orders(sim) as orders:
+                harness.wait_for(lambda: gauge(orders.metrics, "bitunix_orders_private_ws_connected") == 1,
+                                 what="private stream connected")
+                self.assertEqual(gauge(orders.metrics, "bitunix_orders_private_ws_enabled"), 1)
+            with harness.Orders(sim, "--private-stream=false") as orders:
+                self.assertEqual(gauge(orders.metrics, "bitunix_orders_private_ws_enabled"), 0)
+                self.assertEqual(gauge(orders.metrics, "bitunix_orders_private_ws_connected"), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
