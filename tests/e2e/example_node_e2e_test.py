@@ -10,11 +10,9 @@ import shutil
 import tempfile
 import unittest
 
-import grpc
 
 import harness
 from example_proc import EXAMPLES, ROOT, Example, seqs
-from grpc_health_v1 import health_pb2, health_pb2_grpc
 
 NODE_MODULES = os.path.join(ROOT, "tools", "npm", "node_modules")
 CLIENT = os.path.join(EXAMPLES, "node", "client.js")
@@ -30,19 +28,6 @@ def node_env():
     return node, {"NODE_PATH": NODE_MODULES}
 
 
-def wait_serving(address, service):
-    with grpc.insecure_channel(address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-
-        def serving():
-            try:
-                r = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
-                return r.status == health_pb2.HealthCheckResponse.SERVING
-            except grpc.RpcError:
-                return False
-        harness.wait_for(serving, timeout=20, what=f"{service} SERVING")
-
-
 class NodeExample(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -54,8 +39,8 @@ class NodeExample(unittest.TestCase):
         except Exception:
             cls.sim.stop()
             raise
-        wait_serving(cls.md.grpc, "bitunix.marketdata.v1.MarketDataService")
-        wait_serving(cls.orders.grpc, "bitunix.orders.v1.OrderService")
+        harness.wait_serving(cls.md.grpc, "bitunix.marketdata.v1.MarketDataService")
+        harness.wait_serving(cls.orders.grpc, "bitunix.orders.v1.OrderService")
 
     @classmethod
     def tearDownClass(cls):

@@ -5,7 +5,6 @@ per run, whatever happens to the first attempt. Checked on the exchange itself (
 that times out at the client (DEADLINE_EXCEEDED while the gateway is frozen), a client id taken by
 another order (ALREADY_EXISTS: that order is left alone), and an exchange refusal whose exchange
 code is read from the status details."""
-import os
 import re
 import signal
 import tempfile
@@ -17,7 +16,6 @@ import harness
 from bitunix.common.v1 import common_pb2
 from bitunix.orders.v1 import orders_pb2, orders_pb2_grpc
 from example_proc import python_example
-from grpc_health_v1 import health_pb2, health_pb2_grpc
 
 SERVICE = "bitunix.orders.v1.OrderService"
 TRADE = "/api/v1/futures/trade/"
@@ -33,15 +31,7 @@ class PlaceOrderSafelyExample(unittest.TestCase):
         self.addCleanup(self.orders.__exit__)
         self.channel = grpc.insecure_channel(self.orders.grpc)
         self.addCleanup(self.channel.close)
-        health = health_pb2_grpc.HealthStub(self.channel)
-
-        def ready():
-            try:
-                r = health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=2)
-                return r.status == health_pb2.HealthCheckResponse.SERVING
-            except grpc.RpcError:
-                return False
-        harness.wait_for(ready, what="bitunix-orders ready")
+        harness.wait_serving(self.orders.grpc, SERVICE)
 
     def run_example(self, *args, token_env=True):
         env = {"BITUNIX_GATEWAY_TOKEN": TOKEN} if token_env else {"BITUNIX_GATEWAY_TOKEN": ""}

@@ -7,27 +7,12 @@ import re
 import signal
 import unittest
 
-import grpc
 
 import harness
 from example_proc import python_example, seqs
-from grpc_health_v1 import health_pb2, health_pb2_grpc
 
 FAST_SIM = ("--push-interval=50ms", "--trade-rate=20")
 SERVICE = "bitunix.marketdata.v1.MarketDataService"
-
-
-def wait_serving(md):
-    with grpc.insecure_channel(md.grpc) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-
-        def serving():
-            try:
-                r = health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=2)
-                return r.status == health_pb2.HealthCheckResponse.SERVING
-            except grpc.RpcError:
-                return False
-        harness.wait_for(serving, timeout=20, what="bitunix-marketdata SERVING")
 
 
 class WatchMarketExample(unittest.TestCase):
@@ -36,7 +21,7 @@ class WatchMarketExample(unittest.TestCase):
         self.addCleanup(self.sim.stop)
         self.md = harness.MarketData(self.sim).start()
         self.addCleanup(self.md.stop)
-        wait_serving(self.md)
+        harness.wait_serving(self.md.grpc, SERVICE)
 
     def run_until(self, ex, *patterns, timeout=30):
         """Waits for each pattern in turn, each on a later line than the previous one."""

@@ -201,3 +201,20 @@ def wait_for(predicate, timeout=15.0, interval=0.05, what="condition"):
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+def wait_serving(address, service, timeout=20.0):
+    """Polls grpc.health.v1 Check(`service`) at `address` until SERVING (raises TimeoutError)."""
+    import grpc
+    from grpc_health_v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+
+        def serving():
+            try:
+                r = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+                return r.status == health_pb2.HealthCheckResponse.SERVING
+            except grpc.RpcError:
+                return False
+        wait_for(serving, timeout=timeout, what=f"{service} SERVING at {address}")

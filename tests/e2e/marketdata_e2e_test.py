@@ -9,7 +9,6 @@ import harness
 from bitunix.marketdata.v1 import marketdata_pb2 as pb
 from bitunix.marketdata.v1 import marketdata_pb2_grpc as pb_grpc
 from bitunix.common.v1 import common_pb2
-from grpc_health_v1 import health_pb2, health_pb2_grpc
 
 SERVICE = "bitunix.marketdata.v1.MarketDataService"
 FAST_SIM = ("--push-interval=50ms", "--kline-interval-push=200ms", "--trade-rate=20")
@@ -26,16 +25,7 @@ class MarketDataE2E(unittest.TestCase):
             raise
         cls.channel = grpc.insecure_channel(cls.md.grpc)
         cls.stub = pb_grpc.MarketDataServiceStub(cls.channel)
-        health = health_pb2_grpc.HealthStub(cls.channel)
-
-        def serving():
-            try:
-                r = health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=2)
-                return r.status == health_pb2.HealthCheckResponse.SERVING
-            except grpc.RpcError:
-                return False
-
-        harness.wait_for(serving, timeout=20, what="bitunix-marketdata SERVING")
+        harness.wait_serving(cls.md.grpc, SERVICE)
 
     @classmethod
     def tearDownClass(cls):

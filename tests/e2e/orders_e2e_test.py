@@ -1,7 +1,6 @@
 """bitunix-orders end to end with real clients: Python grpcio with a bearer token (place, duplicate
 client id, cancel, get, account, unauthenticated refusal, rich error details) and `buf curl`
 through server reflection (including grpc.health.v1 Check and Watch), against the real simulator."""
-import json
 import unittest
 
 import grpc
@@ -35,15 +34,7 @@ class OrdersE2E(unittest.TestCase):
         cls.orders = harness.Orders(cls.sim, "--mode=paper", "--health-interval=500ms").start()
         cls.channel = grpc.insecure_channel(cls.orders.grpc)
         cls.stub = orders_pb2_grpc.OrderServiceStub(cls.channel)
-        health = health_pb2_grpc.HealthStub(cls.channel)
-
-        def ready():
-            try:
-                r = health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=2)
-                return r.status == health_pb2.HealthCheckResponse.SERVING
-            except grpc.RpcError:
-                return False
-        harness.wait_for(ready, what="bitunix-orders ready")
+        harness.wait_serving(cls.orders.grpc, SERVICE)
         cls.trade = auth(harness.Orders.TRADE_TOKEN)
         cls.read = auth(harness.Orders.READ_TOKEN)
 
