@@ -167,7 +167,7 @@ def main():
                     print(f"refused: {e.code().name}: {e.details()}", file=sys.stderr)
                     return 2
                 why = f"stream ended: {e.code().name}: {e.details()}"
-            # Full jitter, so that many clients do not come back at the same instant.
+            # Jitter (half to all of the backoff), so that many clients do not come back at once.
             delay = random.uniform(backoff / 2, backoff)
             print(f"{why}; resubscribing in {delay:.2f}s")
             time.sleep(delay)
