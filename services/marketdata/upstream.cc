@@ -678,6 +678,13 @@ void UpstreamManager::PollDegraded(Time now) {
     // A short outage (a quick reconnect) is not worth REST calls: wait one poll interval.
     if ((t->health == TopicHealth::kReconnecting || t->health == TopicHealth::kStale) &&
         now - t->unhealthy_since >= options_.rest_poll_interval) {
+      if (t->health == TopicHealth::kReconnecting) {
+        // Its socket was lost, and OnHealthy recovers only reconnecting topics: the reconnect's Gap
+        // (and the fresh snapshot after it) now come with its first push, even when the new socket
+        // opened before this (OnOpen marks only topics already degraded).
+        t->gap_pending = true;
+        t->snapshot_next = t->spec.is_state();
+      }
       SetHealth(t, TopicHealth::kDegraded);
       newly.insert(t->ring);
       t->next_poll = now;

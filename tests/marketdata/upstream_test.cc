@@ -792,6 +792,58 @@ TEST_F(UpstreamTest, WhileDownBooksAndTickersComeFromRestMarkedDegraded) {
   EXPECT_LE(http_.CountTarget("/api/v1/futures/market/"), 12);
 }
 
+// Found by MarketDataChaos (seed 5): the new socket opened while the book was still reconnecting,
+// stayed silent past the REST poll interval (so the book went DEGRADED), and the book's first push
+// then reported RECOVERED without the reconnect's Gap.
+TEST_F(UpstreamTest, ABookDegradedWhileItsNewSocketIsSilentStillGetsTheReconnectsGap) {
+  UpstreamOptions opt;
+  opt.rest_poll_interval = Ms(300);
+  opt.backoff = {Ms(100), Ms(100), 2.0, 0.0};
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  auto& sink = Subscribe({Ref("depth_book15", "BTCUSDT"), Ref("trade", "BTCUSDT")});
+  Ws(0).Text(Book("BTCUSDT", "1"));
+  Ws(0).Text(Trade("BTCUSDT", "1"));
+  Run();
+  Ws(0).Drop(absl::UnavailableError("reset by peer"));
+  Run();
+  Advance(Ms(150));
+  ASSERT_EQ(Ws(0).connects, 2);
+  Ws(0).Open();  // accepted, then silent (a stalled exchange)
+  Run();
+  Advance(Ms(400));
+  ASSERT_TRUE(sink.WaitFor([](const auto& ev) { return HasStatus(ev, StreamStatus::STATE_DEGRADED); }));
+  Ws(0).Text(R"({"op":"connect","data":{"result":true}})");  // the exchange answers: trade recovers
+  Ws(0).Text(Book("BTCUSDT", "2"));                          // the book's first push
+  Run();
+  const std::string book = TopicKey("depth_book15", "BTCUSDT");
+  auto names = [&](const auto& topics) {
+    return topics.empty() || std::find(topics.begin(), topics.end(), book) != topics.end();
+  };
+  ASSERT_TRUE(sink.WaitFor([&](const auto& ev) {
+    for (const auto& e : ev) {
+      if (e.has_status() && e.status().state() == StreamStatus::STATE_RECOVERED && names(e.status().topics())) return true;
+    }
+    return false;
+  }));
+  auto ev = sink.events();
+  bool reconnecting = false, gap = false;
+  for (const auto& e : ev) {
+    if (e.has_gap() && names(e.gap().topics())) gap = true;
+    if (!e.has_status() || !names(e.status().topics())) continue;
+    if (e.status().state() == StreamStatus::STATE_RECONNECTING) reconnecting = true;
+    if (e.status().state() == StreamStatus::STATE_RECOVERED) {
+      EXPECT_TRUE(reconnecting);
+      EXPECT_TRUE(gap) << "the book recovered from a reconnect without a Gap: " << e.ShortDebugString();
+      break;
+    }
+  }
+  EXPECT_TRUE(ev.back().has_order_book());
+  EXPECT_TRUE(ev.back().snapshot());
+  for (size_t k = 0; k < ev.size(); ++k) EXPECT_EQ(ev[k].seq(), k + 1);
+}
+
 // The REST fallback for tickers names the degraded symbols while they are few. With many, or
 // once the exchange refused the named list (it refuses the whole call for one symbol it no
 // longer trades, 20015), it polls every ticker and serves the degraded ones from that.
