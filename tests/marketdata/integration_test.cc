@@ -14,6 +14,7 @@
 #include "common/logging.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/marketdata/app.h"
+#include "tests/marketdata/integration_util.h"
 #include "tests/marketdata/sim_process.h"
 #include "tests/marketdata/stream_reader.h"
 #include "tests/net/test_certs.h"
@@ -24,56 +25,17 @@ namespace {
 using common_v1::Gap;
 using common_v1::StreamStatus;
 using testing::Count;
+using testing::ExpectSeqContiguous;
+using testing::FastOptions;
+using testing::IsStatus;
+using testing::kFastSim;
+using testing::Request;
+using testing::Timeline;
+using testing::WaitUntil;
 using testing::SimProcess;
 using testing::StreamReader;
 using Events = StreamReader::Events;
-using Ms = std::chrono::milliseconds;
-
-const std::vector<std::string> kFastSim = {"--push-interval", "50ms", "--kline-interval-push", "200ms",
-                                           "--trade-rate", "20"};
-
-AppOptions FastOptions(const SimProcess& sim) {
-  AppOptions o;
-  o.ws_url = sim.public_ws();
-  o.rest_url = sim.rest();
-  o.tick = Ms(20);
-  o.upstream.ping_interval = Ms(1000);
-  o.upstream.pong_timeout = Ms(1000);
-  o.upstream.linger = Ms(300);
-  o.upstream.confirm_timeout = Ms(3000);
-  o.upstream.stale_book = Ms(700);
-  o.upstream.stale_ticker = Ms(1000);
-  o.upstream.stale_mark_price = Ms(1000);
-  o.upstream.stale_kline = Ms(3000);
-  o.upstream.backoff = {Ms(50), Ms(500), 2.0, 0.2};
-  o.upstream.breaker_failures = 1000;
-  o.upstream.rest_poll_interval = Ms(300);
-  return o;
-}
-
-bool IsStatus(const v1::MarketEvent& e, StreamStatus::State s) { return e.has_status() && e.status().state() == s; }
-
-/// The status and gap events of a stream, for failure messages.
-std::string Timeline(const Events& ev) {
-  std::string out;
-  for (const auto& e : ev) {
-    if (e.has_status() || e.has_gap()) out += "\n  #" + std::to_string(e.seq()) + " " + e.ShortDebugString();
-  }
-  return out + "\n  (" + std::to_string(ev.size()) + " events)";
-}
-
-void ExpectSeqContiguous(const Events& ev) {
-  for (size_t i = 0; i < ev.size(); ++i) {
-    ASSERT_EQ(ev[i].seq(), i + 1) << "at " << i;
-  }
-}
-
-v1::SubscribeRequest Request(std::vector<std::string> symbols, std::vector<v1::Channel> channels) {
-  v1::SubscribeRequest r;
-  for (auto& s : symbols) r.add_symbols(s);
-  for (auto c : channels) r.add_channels(c);
-  return r;
-}
+using testing::Ms;
 
 class MarketDataIntegration : public ::testing::Test {
  protected:
@@ -108,16 +70,6 @@ class MarketDataIntegration : public ::testing::Test {
                         st.stale_topics.load(), " degraded topics ", st.degraded_topics.load(), " pings ",
                         st.pings.load(), " pong timeouts ", st.pong_timeouts.load(), " breaker trips ",
                         st.breaker_trips.load(), "; sim trade:BTCUSDT subscriptions ", sim_->Subscriptions("trade:BTCUSDT"));
-  }
-
-  /// Polls a condition of another process (the simulator's stats, health): bounded.
-  static bool WaitUntil(const std::function<bool()>& pred, Ms timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(Ms(20));
-    }
-    return pred();
   }
 
   StreamReader& Open(v1::SubscribeRequest req, const std::map<std::string, std::string>& md = {},

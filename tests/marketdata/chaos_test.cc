@@ -1,0 +1,305 @@
+// Seeded chaos for bitunix-marketdata against the real simulator binary: streams come and go on
+// several threads (random symbols, channels, book depths) while the simulator drops, stalls and
+// refuses connections and injects bad frames, with few subscriptions per upstream connection so
+// topics spread over several. Afterwards the exchange must hold exactly one subscription per
+// topic still wanted and none other, the long-lived streams must have contiguous sequence numbers,
+// never end, explain every outage with a gap before it recovers and carry live data again, and
+// once the last stream leaves every exchange subscription must go.
+//
+//   BITUNIX_CHAOS_SEED=N      replay a run (the seed is printed)
+//   BITUNIX_CHAOS_SECONDS=S   length of the fault phase (default 8)
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "services/marketdata/app.h"
+#include "tests/marketdata/integration_util.h"
+
+namespace bx::md {
+namespace {
+
+using common_v1::Gap;
+using common_v1::StreamStatus;
+using testing::Count;
+using testing::Json;
+using testing::Ms;
+using testing::SimProcess;
+using testing::StreamReader;
+using testing::WaitUntil;
+using Events = StreamReader::Events;
+
+const std::vector<std::string> kSymbols = {"BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"};
+const std::vector<v1::Channel> kChannels = {v1::CHANNEL_TRADE, v1::CHANNEL_ORDER_BOOK, v1::CHANNEL_TICKER,
+                                            v1::CHANNEL_MARK_PRICE, v1::CHANNEL_KLINE};
+
+uint64_t EnvOr(const char* name, uint64_t fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : fallback;
+}
+
+/// The exchange topics ("channel:SYMBOL", the simulator's and the proto's naming) a request wants.
+/// Written out here rather than taken from the service, so a wrong mapping fails the test.
+std::set<std::string> Topics(const v1::SubscribeRequest& r) {
+  std::set<std::string> out;
+  for (const auto& sym : r.symbols()) {
+    for (int c : r.channels()) {
+      switch (c) {
+        case v1::CHANNEL_TRADE: out.insert("trade:" + sym); break;
+        case v1::CHANNEL_ORDER_BOOK: out.insert(absl::StrCat("depth_book", r.book_depth(), ":", sym)); break;
+        case v1::CHANNEL_TICKER: out.insert("ticker:" + sym); break;
+        case v1::CHANNEL_MARK_PRICE: out.insert("price:" + sym); break;
+        case v1::CHANNEL_KLINE: out.insert("market_kline_1min:" + sym); break;
+        default: ADD_FAILURE() << "channel " << c;
+      }
+    }
+  }
+  return out;
+}
+
+/// A random request: 1–3 symbols, 1–3 channels, depth 1, 5 or 15, klines of 1 minute.
+v1::SubscribeRequest RandomRequest(std::mt19937_64& rng) {
+  auto pick = [&](const auto& from, size_t n) {
+    auto copy = from;
+    std::shuffle(copy.begin(), copy.end(), rng);
+    copy.resize(n);
+    return copy;
+  };
+  std::uniform_int_distribution<size_t> one_to_three(1, 3);
+  v1::SubscribeRequest r = testing::Request(pick(kSymbols, one_to_three(rng)), pick(kChannels, one_to_three(rng)));
+  static constexpr int kDepths[] = {1, 5, 15};
+  r.set_book_depth(kDepths[rng() % 3]);
+  r.add_kline_intervals(v1::KLINE_INTERVAL_1M);
+  return r;
+}
+
+/// The topics a status or gap event is about: its `topics`, or every topic of the stream.
+std::set<std::string> Affected(const google::protobuf::RepeatedPtrField<std::string>& topics,
+                               const std::set<std::string>& all) {
+  if (topics.empty()) return all;
+  return {topics.begin(), topics.end()};
+}
+
+/// Per topic of a long-lived stream: every RECONNECTING is followed by a Gap for that topic before
+/// its RECOVERED (so the client knows it missed data), and the topic does not end in an outage.
+/// Returns the problems found, empty when the stream kept its promises.
+std::vector<std::string> CheckOutagesExplained(const Events& ev, const std::set<std::string>& topics) {
+  std::vector<std::string> problems;
+  std::map<std::string, bool> reconnecting, gap_seen;
+  for (const auto& e : ev) {
+    if (e.has_gap()) {
+      for (const auto& t : Affected(e.gap().topics(), topics)) gap_seen[t] = true;
+      continue;
+    }
+    if (!e.has_status()) continue;
+    for (const auto& t : Affected(e.status().topics(), topics)) {
+      if (!topics.contains(t)) problems.push_back(absl::StrCat("#", e.seq(), " names foreign topic ", t));
+      switch (e.status().state()) {
+        case StreamStatus::STATE_RECONNECTING:
+          reconnecting[t] = true;
+          gap_seen[t] = false;
+          break;
+        case StreamStatus::STATE_RECOVERED:
+          if (reconnecting[t] && !gap_seen[t]) {
+            problems.push_back(absl::StrCat("#", e.seq(), " ", t, " recovered from a reconnect without a gap"));
+          }
+          reconnecting[t] = false;
+          break;
+        default: break;
+      }
+    }
+  }
+  for (const auto& [t, open] : reconnecting) {
+    if (open) problems.push_back(t + " still reconnecting at the end");
+  }
+  return problems;
+}
+
+class MarketDataChaos : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { InitLogging(LogLevel::kError, false); }
+
+  void TearDown() override {
+    if (app_) app_->Stop(Ms(2000));
+    app_.reset();
+    sim_.reset();
+  }
+
+  /// The simulator's live subscriptions with a nonzero count.
+  std::map<std::string, int> SimSubscriptions() {
+    std::map<std::string, int> out;
+    Json s = sim_->Stats();
+    if (!s.is_object() || !s.contains("subscriptions")) return out;
+    for (const auto& [k, v] : s["subscriptions"].items()) {
+      if (v.get<int>() != 0) out[k] = v.get<int>();
+    }
+    return out;
+  }
+
+  std::unique_ptr<SimProcess> sim_;
+  std::unique_ptr<App> app_;
+};
+
+std::string Describe(const std::map<std::string, int>& m) {
+  return absl::StrJoin(m, ", ", absl::PairFormatter("="));
+}
+
+TEST_F(MarketDataChaos, StreamChurnUnderConnectionFaultsLeavesExactlyTheWantedSubscriptions) {
+  const uint64_t seed = EnvOr("BITUNIX_CHAOS_SEED", 20261127);
+  const auto fault_phase = std::chrono::seconds(EnvOr("BITUNIX_CHAOS_SECONDS", 8));
+  std::printf("chaos seed %llu, fault phase %llds (BITUNIX_CHAOS_SEED / BITUNIX_CHAOS_SECONDS)\n",
+              static_cast<unsigned long long>(seed), static_cast<long long>(fault_phase.count()));
+  SCOPED_TRACE(absl::StrCat("BITUNIX_CHAOS_SEED=", seed));
+  std::mt19937_64 rng(seed);
+
+  sim_ = SimProcess::Start(testing::kFastSim);
+  ASSERT_TRUE(sim_);
+  AppOptions o = testing::FastOptions(*sim_);
+  o.metrics_addr = "";
+  o.upstream.max_subscriptions_per_connection = 4;  // 35 possible topics: several connections
+  auto started = App::Start(o);
+  ASSERT_TRUE(started.ok()) << started.status();
+  app_ = std::move(*started);
+  auto channel = grpc::CreateChannel(app_->grpc_address(), grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(WaitUntil([&] { return app_->ready(); }, Ms(10000)));
+
+  // Long-lived streams, open through the whole run.
+  struct Keeper {
+    v1::SubscribeRequest request;
+    std::set<std::string> topics;
+    std::unique_ptr<StreamReader> reader;
+  };
+  std::vector<Keeper> keepers;
+  for (int i = 0; i < 3; ++i) {
+    Keeper k;
+    k.request = RandomRequest(rng);
+    k.topics = Topics(k.request);
+    k.reader = std::make_unique<StreamReader>(channel, k.request);
+    keepers.push_back(std::move(k));
+  }
+
+  // Churners: open a random stream, read a random while, cancel; again.
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<std::string> churn_problems;
+  std::atomic<int> churned{0};
+  std::vector<std::thread> churners;
+  for (int t = 0; t < 3; ++t) {
+    churners.emplace_back([&, thread_seed = rng()] {
+      std::mt19937_64 r(thread_seed);
+      while (!stop.load()) {
+        auto req = RandomRequest(r);
+        StreamReader s(channel, req);
+        std::this_thread::sleep_for(Ms(std::uniform_int_distribution<int>(20, 600)(r)));  // workload, not sync
+        s.Cancel();
+        const bool finished = s.WaitFinished(Ms(10000));
+        const Events ev = s.events();
+        std::lock_guard<std::mutex> lock(mu);
+        ++churned;
+        if (!finished) {
+          churn_problems.push_back("a cancelled stream did not end: " + req.ShortDebugString());
+          continue;
+        }
+        // A stream the client cancelled ends CANCELLED, never with an error of the service's own.
+        if (s.status()->error_code() != grpc::StatusCode::CANCELLED) {
+          churn_problems.push_back(absl::StrCat("stream ended ", s.status()->error_code(), " \"",
+                                                s.status()->error_message(), "\": ", req.ShortDebugString()));
+        }
+        for (size_t i = 0; i < ev.size(); ++i) {
+          if (ev[i].seq() != i + 1) {
+            churn_problems.push_back(absl::StrCat("seq ", ev[i].seq(), " at ", i, ": ", req.ShortDebugString()));
+            break;
+          }
+        }
+      }
+    });
+  }
+
+  // Faults, until the phase ends.
+  std::map<std::string, int> faults;
+  const auto fault_end = std::chrono::steady_clock::now() + fault_phase;
+  while (std::chrono::steady_clock::now() < fault_end) {
+    std::this_thread::sleep_for(Ms(std::uniform_int_distribution<int>(150, 900)(rng)));  // workload, not sync
+    switch (rng() % 6) {
+      case 0:
+      case 1:
+        sim_->Control("drop_connections", {{"which", "public"}});
+        ++faults["drop"];
+        break;
+      case 2:
+        sim_->Control("stall", {{"which", "public"}, {"seconds", std::uniform_real_distribution<double>(0.2, 2.5)(rng)}});
+        ++faults["stall"];
+        break;
+      case 3:
+        sim_->Control("refuse_connections", {{"seconds", std::uniform_real_distribution<double>(0.2, 1.5)(rng)}});
+        sim_->Control("drop_connections", {{"which", "public"}});
+        ++faults["refuse+drop"];
+        break;
+      case 4: {
+        static const char* kKinds[] = {"malformed", "truncated", "unknown_channel", "binary"};
+        const char* kind = kKinds[rng() % 4];
+        sim_->Control("inject", {{"kind", kind}, {"count", 3}, {"symbol", kSymbols[rng() % kSymbols.size()]}});
+        ++faults[std::string("inject ") + kind];
+        break;
+      }
+      default:
+        ++faults["none"];
+        break;
+    }
+  }
+  stop = true;
+  for (auto& t : churners) t.join();
+  sim_->Control("reset");
+  std::printf("faults: %s; churned streams: %d\n", Describe(faults).c_str(), churned.load());
+  for (const auto& p : churn_problems) ADD_FAILURE() << p;
+
+  // Exactly the keepers' topics remain subscribed on the exchange, once each.
+  std::map<std::string, int> wanted;
+  for (const auto& k : keepers) {
+    for (const auto& t : k.topics) wanted[t] = 1;
+  }
+  ASSERT_TRUE(WaitUntil([&] { return SimSubscriptions() == wanted; }, Ms(20000)))
+      << "exchange holds: " << Describe(SimSubscriptions()) << "\nwanted: " << Describe(wanted);
+
+  // Every keeper carries live data for each of its topics again (exchange timestamp set: not a
+  // REST-served or cached snapshot), and every outage it saw was explained.
+  for (auto& k : keepers) {
+    const size_t from = k.reader->events().size();
+    ASSERT_TRUE(k.reader->WaitFor([&](const Events& ev) {
+      std::set<std::string> live;
+      for (size_t i = from; i < ev.size(); ++i) {
+        const auto& e = ev[i];
+        if (e.has_status() || e.has_gap() || e.exchange_ts_ms() == 0 || e.snapshot()) continue;
+        v1::SubscribeRequest one = testing::Request({e.symbol()}, {e.channel()});
+        one.set_book_depth(k.request.book_depth());
+        for (const auto& t : Topics(one)) live.insert(t);
+      }
+      return std::includes(live.begin(), live.end(), k.topics.begin(), k.topics.end());
+    }, Ms(15000))) << k.request.ShortDebugString() << testing::Timeline(k.reader->events());
+    const Events ev = k.reader->events();
+    testing::ExpectSeqContiguous(ev);
+    EXPECT_FALSE(k.reader->status().has_value()) << "a long-lived stream ended: " << k.reader->status()->error_message();
+    for (const auto& p : CheckOutagesExplained(ev, k.topics)) {
+      ADD_FAILURE() << k.request.ShortDebugString() << ": " << p << testing::Timeline(ev);
+    }
+  }
+  EXPECT_GE(app_->upstream().stats().reconnects.load(), 1u) << "the faults never reached the service";
+
+  // The last streams leave: after the linger, nothing stays subscribed.
+  keepers.clear();
+  EXPECT_TRUE(WaitUntil([&] { return SimSubscriptions().empty(); }, Ms(10000)))
+      << "exchange still holds: " << Describe(SimSubscriptions());
+  EXPECT_TRUE(WaitUntil([&] { return app_->hub().Streams()->empty(); }, Ms(5000)));
+  EXPECT_EQ(app_->upstream().stats().subscribed_topics.load(), 0);
+}
+
+}  // namespace
+}  // namespace bx::md
