@@ -245,7 +245,9 @@ void PrivateStream::OnClosed(uint64_t gen, absl::Status reason) {
     // exchange) is dropped only after idle_timeout, and pushes may have been missed since its
     // last frame. The reconciliation reads the history from there.
     const int64_t now = scheduler_.clock().NowMs();
-    missed_since_ms_ = last_frame_ms_ > 0 ? std::min(now, last_frame_ms_) : now;
+    if (!history_owed_) missed_since_ms_ = last_frame_ms_ > 0 ? std::min(now, last_frame_ms_) : now;
+    history_owed_ = true;
+    ++losses_;
     if (metrics_) metrics_->PrivateWsReconnect();
     hub_.SetStatus(cv1::StreamStatus::STATE_RECONNECTING, absl::StrCat("private feed lost: ", why));
   }
@@ -389,6 +391,7 @@ void PrivateStream::Reconcile(bool publish) {
   run_ = run;
   run->publish = publish;
   run->pending = publish ? 5 : 2;
+  run->losses_at_start = losses_;
   for (const auto& [id, p] : positions_) run->positions_before.insert(id);
   const SteadyTime deadline = scheduler_.clock().Steady() + options_.reconcile_timeout;
   std::weak_ptr<int> alive = alive_;
@@ -597,6 +600,8 @@ void PrivateStream::EndRead(const std::shared_ptr<ReconcileRun>& run) {
   if (--run->pending != 0 || run_ != run) return;
   run_.reset();
   if (run->failed) return RetryReconcile(run->publish);
+  // The history since missed_since_ms_ is read, unless the feed was lost again meanwhile.
+  if (run->publish && run->losses_at_start == losses_) history_owed_ = false;
   // Positions opened and closed while the feed was down: in the history, neither believed open
   // before nor open now, and not pushed since.
   for (const auto& p : run->closed_positions) {

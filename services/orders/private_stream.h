@@ -83,6 +83,7 @@ class PrivateStream {
     std::set<std::string> orders, positions, balance_coins;  ///< pushed since it began
     std::set<std::string> positions_before;  ///< what was believed open when it began
     std::vector<v1::Position> closed_positions;  ///< the position history since the loss
+    uint64_t losses_at_start = 0;                ///< losses_ when it began
   };
   void Reconcile(bool publish);
   /// Part of a publishing run: orders created since `since_ms` that finished while the feed was
@@ -120,6 +121,11 @@ class PrivateStream {
   /// Wall time (ms) from which pushes may have been missed: the start, then each loss of a live
   /// feed. A publishing reconciliation reads what finished since then.
   int64_t missed_since_ms_ = 0;
+  /// The history since missed_since_ms_ has not been read in full yet: a publishing run for it is
+  /// in flight, failed, or was replaced by a newer loss's run. A loss meanwhile keeps the earlier
+  /// start (moving it to the newer loss would skip what finished between the two).
+  bool history_owed_ = false;
+  uint64_t losses_ = 0;  ///< losses of a live feed so far
   bool stopping_ = false;
   SteadyTime last_rx_{};
   /// Wall time of the last frame the exchange sent (0: none yet). A dead socket is noticed only

@@ -84,6 +84,46 @@ TEST(OrdersSimStream, AMarketOrderFilledWhileTheFeedIsDownReachesTheStream) {
   }); }, 10s)) << "the order filled during the outage never reached the stream";
 }
 
+// Found by the chaos test (seed 1): the feed is lost, an order fills while it is down, and the
+// reconciliation after the reconnect is still reading (here: its history read hangs) when the feed
+// is lost again. The next reconciliation must still read the history from the first loss: reading
+// it from the second loss only would skip the order, which then never reaches the stream.
+TEST(OrdersSimStream, AnOrderFilledInAnOutageReachesTheStreamWhenTheFeedDropsAgainDuringItsReconciliation) {
+  SimHarness h;
+  h.Start([](OrdersAppOptions& o) { o.private_stream.ping_interval = 300ms; });  // fresh frames on a live socket
+  ASSERT_TRUE(WaitUntil([&] { return h.app().private_stream()->live(); }, 10s));
+  StreamReader s(h.stub(), h.Ctx(testing::kReadToken, 120s), v1::StreamUpdatesRequest());
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_LIVE)); }, 10s));
+  h.sim().Control("refuse_connections", {{"seconds", 1}});
+  h.sim().Control("drop_connections", {{"which", "private"}});
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_RECONNECTING)); }, 10s));
+  v1::PlaceOrderRequest mkt = RestingBuy("filled-then-dropped");
+  mkt.set_type(v1::ORDER_TYPE_MARKET);
+  mkt.clear_price();
+  v1::PlaceOrderResponse r;
+  ASSERT_TRUE(h.Place(mkt, &r).ok());
+  const auto filled_at = std::chrono::steady_clock::now();
+  // The reconciliation after the reconnect cannot read the order history for a while.
+  h.sim().Control("rest_faults", {{"count", 20}, {"kind", "hang"}, {"hang_ms", 3000},
+                                  {"path", "/api/v1/futures/trade/get_history_orders"}});
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_RECOVERED)); }, 15s));
+  // Lost again once the new socket's last frame is well past the fill (the history read from
+  // that loss, less its 2 s margin, starts after the fill), the first reconciliation still reading.
+  ASSERT_TRUE(WaitUntil([&] { return std::chrono::steady_clock::now() > filled_at + 4500ms; }, 10s));
+  ASSERT_FALSE(s.Has(IsOrder("filled-then-dropped", true)));
+  h.sim().Control("drop_connections", {{"which", "private"}});
+  ASSERT_TRUE(WaitUntil([&] {
+    int recovered = 0;
+    for (const auto& e : s.events()) recovered += IsStatus(cv1::StreamStatus::STATE_RECOVERED)(e) ? 1 : 0;
+    return recovered >= 2;
+  }, 15s));
+  h.sim().Control("reset", nlohmann::json::object());  // the history can be read again
+  EXPECT_TRUE(WaitUntil([&] { return s.Has([](const v1::UpdateEvent& e) {
+    return e.has_order() && e.order().client_id() == "filled-then-dropped" &&
+           e.order().status() == v1::ORDER_STATUS_FILLED;
+  }); }, 20s)) << "the order filled during the first outage never reached the stream";
+}
+
 TEST(OrdersSimStream, SnapshotLivePushesAndReconnectReconciliation) {
   SimHarness h;
   h.Start();
