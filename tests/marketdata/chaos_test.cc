@@ -144,6 +144,10 @@ class MarketDataChaos : public ::testing::Test {
     return out;
   }
 
+  /// The whole run: `sim_flags` on top of the fast simulator; the service assumes four
+  /// subscriptions per connection.
+  void Run(const std::vector<std::string>& sim_flags);
+
   std::unique_ptr<SimProcess> sim_;
   std::unique_ptr<App> app_;
 };
@@ -153,6 +157,19 @@ std::string Describe(const std::map<std::string, int>& m) {
 }
 
 TEST_F(MarketDataChaos, StreamChurnUnderConnectionFaultsLeavesExactlyTheWantedSubscriptions) {
+  Run({});
+}
+
+// The exchange refuses a connection's fourth subscription while the service assumes four fit:
+// the refusal path (capacity lowered, unconfirmed topics moved to another connection) under the
+// same churn and faults.
+TEST_F(MarketDataChaos, TheSameWhenTheExchangeRefusesSubscriptionsPastThree) {
+  Run({"--ws-max-subs", "3"});
+  ASSERT_TRUE(app_);
+  EXPECT_GE(app_->upstream().stats().subscribe_refusals.load(), 1u) << "the exchange never refused";
+}
+
+void MarketDataChaos::Run(const std::vector<std::string>& sim_flags) {
   const uint64_t seed = EnvOr("BITUNIX_CHAOS_SEED", 20261127);
   const auto fault_phase = std::chrono::seconds(EnvOr("BITUNIX_CHAOS_SECONDS", 8));
   std::printf("chaos seed %llu, fault phase %llds (BITUNIX_CHAOS_SEED / BITUNIX_CHAOS_SECONDS)\n",
@@ -160,7 +177,9 @@ TEST_F(MarketDataChaos, StreamChurnUnderConnectionFaultsLeavesExactlyTheWantedSu
   SCOPED_TRACE(absl::StrCat("BITUNIX_CHAOS_SEED=", seed));
   std::mt19937_64 rng(seed);
 
-  sim_ = SimProcess::Start(testing::kFastSim);
+  std::vector<std::string> flags = testing::kFastSim;
+  flags.insert(flags.end(), sim_flags.begin(), sim_flags.end());
+  sim_ = SimProcess::Start(flags);
   ASSERT_TRUE(sim_);
   AppOptions o = testing::FastOptions(*sim_);
   o.metrics_addr = "";
