@@ -161,7 +161,9 @@ class UpstreamManager final : public TopicDemand {
     TopicHealth health = TopicHealth::kLive;
     std::chrono::steady_clock::time_point unhealthy_since{};
     bool snapshot_next = false;
-    bool gap_pending = false;  ///< reconnected while degraded: the recovery carries the reconnect's Gap
+    /// Degraded after losing its socket (before or after the new one opened): its recovery, at its
+    /// first push, carries the reconnect's Gap.
+    bool gap_pending = false;
     std::chrono::steady_clock::time_point next_poll{};
     bool poll_in_flight = false;
     /// The symbol left trading_pairs (or is no longer OPEN/CANCEL_ONLY): no data will come.
