@@ -72,3 +72,9 @@ prometheus.io/path: /metrics
 {{ end -}}
 checksum/config: {{ .checksum }}
 {{- end -}}
+
+{{/* Labels of the one Service per component that publishes its metrics port (ServiceMonitor selector). */}}
+{{- define "bx.metricsServiceSelector" -}}
+{{ include "bx.selector" . }}
+bitunix-gateway/metrics: "true"
+{{- end -}}
