@@ -196,9 +196,8 @@ class PrometheusLive(unittest.TestCase):
 
     @classmethod
     def enter(cls, ctx):
-        v = ctx.__enter__()
-        cls.stack.append(ctx)
-        return v
+        cls.stack.append(ctx)   # before __enter__: a failed start still removes its temp files
+        return ctx.__enter__()
 
     @classmethod
     def tearDownClass(cls):
