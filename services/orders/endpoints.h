@@ -100,6 +100,36 @@ inline constexpr Endpoint kTpslPendingOrders{"tpsl_get_pending_orders", "/api/v1
                                              false, true, Bucket::kPrivate, Lane::kQuery, true};
 inline constexpr Endpoint kTpslHistoryOrders{"tpsl_get_history_orders", "/api/v1/futures/tpsl/get_history_orders",
                                              false, true, Bucket::kPrivate, Lane::kQuery, true};
+/// Every endpoint above (metrics pre-create their series from it; a unit test counts it against
+/// the declarations in this file).
+inline constexpr const Endpoint* kAll[] = {
+    &kTradingPairs,
+    &kAccount,
+    &kGetLeverageMarginMode,
+    &kChangeLeverage,
+    &kChangeMarginMode,
+    &kChangePositionMode,
+    &kAdjustPositionMargin,
+    &kPlaceOrder,
+    &kBatchOrder,
+    &kCancelOrders,
+    &kCancelAllOrders,
+    &kModifyOrder,
+    &kFlashClosePosition,
+    &kCloseAllPosition,
+    &kGetOrderDetail,
+    &kGetPendingOrders,
+    &kGetHistoryOrders,
+    &kGetHistoryTrades,
+    &kGetPendingPositions,
+    &kGetHistoryPositions,
+    &kTpslPlaceOrder,
+    &kTpslPositionPlaceOrder,
+    &kTpslModifyOrder,
+    &kTpslPositionModifyOrder,
+    &kTpslCancelOrder,
+    &kTpslPendingOrders,
+    &kTpslHistoryOrders};
 }  // namespace ep
 
 }  // namespace bx::orders

@@ -147,10 +147,10 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
                                  .Add({})) {
   // Series that alerts watch exist from the first scrape, at zero, not only after the first
   // event (an `increase()` or `absent()` rule cannot see a series that is not there yet).
-  for (const char* e : {"place_order", "batch_order", "modify_order"}) ambiguous_.Add({{"endpoint", e}});
+  for (const char* e : {"place_order", "batch_order", "modify_order"}) ambiguous_.Add({{"exchange_endpoint", e}});
   for (const char* e : {"account", "get_order_detail", "get_pending_orders", "get_history_orders",
                         "get_pending_positions", "trading_pairs"}) {
-    exchange_retries_.Add({{"endpoint", e}});
+    exchange_retries_.Add({{"exchange_endpoint", e}});
   }
   for (const char* res : {"found", "not_found", "reconciled_found", "reconciled_absent"}) {
     ambiguous_resolution_.Add({{"resolution", res}});
@@ -159,16 +159,30 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
   for (const char* res : {"reloaded", "error"}) token_reloads_.Add({{"result", res}});
   for (const char* why : {"missing", "invalid", "read_only"}) auth_failures_.Add({{"reason", why}});
   for (const char* kind : {"malformed", "binary"}) private_ws_bad_frames_.Add({{"kind", kind}});
+  // The exchange's rate-limit answers, per endpoint: a series made by its first 429 would start at
+  // 1, and increase() would never count that first one.
+  for (const Endpoint* e : ep::kAll) {
+    for (const char* res : {"http_429", "code_10005", "code_10006"}) {
+      exchange_requests_.Add({{"exchange_endpoint", e->name}, {"result", res}});
+    }
+  }
+  for (int b = 0; b < kBucketCount; ++b) {
+    for (int l = 0; l < kLaneCount; ++l) {
+      rate_limit_acquire_.Add({{"bucket", S(BucketName(static_cast<Bucket>(b)))},
+                               {"lane", S(LaneName(static_cast<Lane>(l)))},
+                               {"outcome", "refused"}});
+    }
+  }
 }
 
 void OrdersMetrics::ExchangeRequest(std::string_view endpoint, std::string_view result,
                                     std::chrono::nanoseconds latency) {
-  exchange_requests_.Add({{"endpoint", S(endpoint)}, {"result", S(result)}}).Increment();
-  exchange_latency_.Add({{"endpoint", S(endpoint)}}, Buckets()).Observe(Seconds(latency));
+  exchange_requests_.Add({{"exchange_endpoint", S(endpoint)}, {"result", S(result)}}).Increment();
+  exchange_latency_.Add({{"exchange_endpoint", S(endpoint)}}, Buckets()).Observe(Seconds(latency));
 }
 
 void OrdersMetrics::ExchangeRetry(std::string_view endpoint) {
-  exchange_retries_.Add({{"endpoint", S(endpoint)}}).Increment();
+  exchange_retries_.Add({{"exchange_endpoint", S(endpoint)}}).Increment();
 }
 
 void OrdersMetrics::RateLimit(Bucket bucket, Lane lane, AcquireOutcome outcome, std::chrono::nanoseconds waited) {
@@ -191,7 +205,7 @@ void OrdersMetrics::HttpPool(int open, int busy, int queued) {
   http_pool_.Add({{"state", "queued"}}).Set(queued);
 }
 
-void OrdersMetrics::Ambiguous(std::string_view endpoint) { ambiguous_.Add({{"endpoint", S(endpoint)}}).Increment(); }
+void OrdersMetrics::Ambiguous(std::string_view endpoint) { ambiguous_.Add({{"exchange_endpoint", S(endpoint)}}).Increment(); }
 
 void OrdersMetrics::AmbiguousResolution(std::string_view resolution) {
   ambiguous_resolution_.Add({{"resolution", S(resolution)}}).Increment();

@@ -259,6 +259,12 @@ class PrometheusLive(unittest.TestCase):
                     self.assertFalse(r.get("lastError"), r["name"])
                     self.assertEqual(r["type"], "alerting")
 
+        # The targets carry the labels a ServiceMonitor gives (job, namespace, service, pod,
+        # endpoint): a service label of the same name would come out renamed exported_<name>, and
+        # the rules and dashboard would not find it.
+        names = self.prom.api("labels", **{"match[]": '{__name__=~"bitunix_.+"}'})["data"]
+        self.assertIn("exchange_endpoint", names)
+        self.assertEqual([n for n in names if n.startswith("exported_")], [], names)
         # Healthy sim and services: no alert pending or firing (an absent() rule may be pending
         # for a moment before the first scrape; it must clear).
         self.wait(lambda: not self.alerts(), "no active alert while healthy", timeout=30)
@@ -376,6 +382,31 @@ class PrometheusLive(unittest.TestCase):
         self.sim.control("/control/reset", {})
         self.wait(lambda: not pending("BitunixMdUpstreamDown"), "BitunixMdUpstreamDown cleared", timeout=60)
         self.assertEqual(pending("BitunixOrdersPrivateStreamDown"), [])
+
+    def test_4_the_first_exchange_rate_limit_raises_its_alert(self):
+        # BitunixOrdersExchangeRateLimited counts single events (increase() > 0, no for:). The
+        # service exports every endpoint's 429/10005/10006 series at zero from the start, so the
+        # process's very first 429 is an increase Prometheus can see (a series made by that 429
+        # would start at 1 and never show one).
+        self.wait(self.targets_up, "both targets up")
+        self.wait(lambda: self.prom.query(
+            'bitunix_orders_exchange_requests_total{exchange_endpoint="flash_close_position",result="http_429"} == 0'
+        )["data"]["result"], "the 429 series scraped at zero")
+        self.sim.control("/control/rest_faults", {"kind": "http_429", "count": 1,
+                                                  "path": "/api/v1/futures/trade/flash_close_position"})
+        with grpc.insecure_channel(self.orders.grpc) as channel:
+            stub = orders_pb2_grpc.OrderServiceStub(channel)
+            with self.assertRaises(grpc.RpcError) as refused:
+                stub.FlashClosePosition(orders_pb2.FlashClosePositionRequest(position_id="no-such-position"),
+                                        metadata=(("authorization", f"Bearer {harness.Orders.TRADE_TOKEN}"),),
+                                        timeout=10)
+            self.assertEqual(refused.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, refused.exception.details())
+
+        def firing():
+            return [a for a in self.alerts()
+                    if a["labels"]["alertname"] == "BitunixOrdersExchangeRateLimited" and a["state"] == "firing"]
+        got = self.wait(firing, "BitunixOrdersExchangeRateLimited firing after one 429", timeout=30)
+        self.assertEqual(got[0]["labels"]["instance"], self.orders.metrics)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ double AccountReadsRefused(SimHarness& h) {
     for (const auto& m : family.metric) {
       std::map<std::string, std::string> labels;
       for (const auto& l : m.label) labels[l.name] = l.value;
-      if (labels["endpoint"] == "account" && labels["result"] == "rate_limited") return m.counter.value;
+      if (labels["exchange_endpoint"] == "account" && labels["result"] == "rate_limited") return m.counter.value;
     }
   }
   return 0;
