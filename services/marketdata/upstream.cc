@@ -34,6 +34,18 @@ void AppendArg(std::string* msg, std::string_view symbol, std::string_view chann
   absl::StrAppend(msg, "{\"symbol\":\"", std::string(symbol), "\",\"ch\":\"", std::string(channel), "\"}");
 }
 
+/// The limit a subscribe refusal states ("subscribe channel > 300" -> 300); 0 when it states none.
+int StatedSubscriptionLimit(std::string_view msg) {
+  const size_t gt = msg.rfind('>');
+  if (gt == std::string_view::npos) return 0;
+  int n = 0;
+  size_t i = gt + 1;
+  while (i < msg.size() && msg[i] == ' ') ++i;
+  const size_t digits = i;
+  for (; i < msg.size() && msg[i] >= '0' && msg[i] <= '9' && n < 1'000'000; ++i) n = n * 10 + (msg[i] - '0');
+  return i > digits && i == msg.size() ? n : 0;
+}
+
 }  // namespace
 
 UpstreamManager::UpstreamManager(UpstreamOptions options, Hub* hub, SymbolRegistry* symbols,
@@ -364,7 +376,12 @@ void UpstreamManager::HandleSubscribeRefusal(Conn* c, const Frame& f) {
   // The refusal names no topic: keep what this connection has confirmed, move the rest.
   int confirmed = 0;
   for (TopicState* t : c->topics) confirmed += t->sub == SubState::kConfirmed ? 1 : 0;
-  c->capacity = std::max(1, confirmed);
+  // It states the exchange's limit ("subscribe channel > 300"). When this connection did ask for
+  // more than that, the limit is real: keep room for it (the moved topics may come back here up
+  // to it). Otherwise the exchange counts differently from us: hold what is confirmed only.
+  const int stated = StatedSubscriptionLimit(f.msg);
+  c->capacity = stated > 0 && static_cast<int>(c->topics.size()) > stated ? std::min(c->capacity, stated)
+                                                                          : std::max(1, confirmed);
   Log(LogLevel::kError, kComponent, "exchange refused a subscription",
       {{"conn", c->id}, {"msg", f.msg}, {"new_capacity", c->capacity}});
   std::vector<TopicState*> move;

@@ -5,7 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
 #include <regex>
+#include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "tests/marketdata/fakes.h"
 #include "tests/marketdata/recording_sink.h"
@@ -965,6 +970,39 @@ TEST_F(UpstreamTest, RefusalPast300MovesUnconfirmedTopicsToAnotherConnection) {
   EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "B"), 1);
 }
 
+// A refusal states the exchange's limit ("subscribe channel > N"). When the connection did ask for
+// more than N, it keeps room for N: lowering it to what happened to be confirmed at that moment
+// (one topic here, just after a reconnect) would spread the rest over one connection each.
+TEST_F(UpstreamTest, ARefusalLowersTheConnectionToTheStatedLimitWhenItAskedForMore) {
+  UpstreamOptions opt;
+  opt.max_subscriptions_per_connection = 4;  // the service believes four fit; the exchange takes 3
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  up_->Acquire({Ref("trade", "A")});
+  Run();
+  Ws(0).Text(Trade("A", "1"));  // A confirmed
+  Run();
+  up_->Acquire({Ref("trade", "B"), Ref("trade", "C"), Ref("trade", "D")});
+  Run();
+  Advance(Ms(300));
+  ASSERT_EQ(SubscribeArgs(0, "subscribe", "trade", "D"), 1);
+  Ws(0).Text(R"({"op":"subscribe","data":{"msg":"subscribe channel > 3","nonce":"","result":false}})");
+  Run();
+  ASSERT_EQ(ws_.clients.size(), 2u);
+  Ws(1).Open();
+  Run();
+  Advance(Ms(2000));
+  // Three on the first connection (the stated limit), the fourth on a second one.
+  EXPECT_EQ(up_->SubscriptionsPerConnection(), (std::vector<int>{3, 1}));
+  // Without a stated limit (or one the connection did not exceed), only what is confirmed stays.
+  Ws(0).Text(R"({"op":"subscribe","data":{"msg":"too many","result":false}})");
+  Run();
+  Advance(Ms(2000));
+  EXPECT_EQ(up_->SubscriptionsPerConnection()[0], 1);
+  EXPECT_EQ(up_->stats().subscribe_refusals.load(), 2u);
+}
+
 TEST_F(UpstreamTest, OneDropOfManyConnectionsDoesNotOpenTheBreaker) {
   // Three connections (one topic each), all dropped at once by the exchange, which stays up:
   // that is one failure per connection, not three in a row; they reconnect after the backoff.
@@ -1027,6 +1065,209 @@ TEST_F(UpstreamTest, DataFromAConnectionTheTopicIsNotAssignedToIsDropped) {
   }
   EXPECT_EQ(trades, 1);
   EXPECT_EQ(up_->stats().other_connection_frames.load(), 1u);
+}
+
+// Random event sequences against the state machine, many seeds, fake time (no sleeps): sockets
+// that fail to connect, open, greet, go silent, drop, ignore pings or refuse subscriptions, while
+// topics are acquired and released. Then everything heals and the promises are checked: the
+// exchange (the subscribe/unsubscribe messages each socket sent since it opened) holds exactly the
+// wanted topics, once each; long-lived streams have contiguous seq, a Gap before every RECOVERED
+// that ends a RECONNECTING, and are live on every topic at the end. The chaos test
+// (MarketDataChaos) does this against the real simulator; this one explores far more orderings.
+TEST_F(UpstreamTest, RandomEventSequencesKeepEveryPromise) {
+  const std::vector<std::pair<std::string, std::string>> kTopics = {
+      {"trade", "BTCUSDT"}, {"depth_book15", "BTCUSDT"}, {"ticker", "BTCUSDT"},
+      {"trade", "ETHUSDT"}, {"depth_book15", "ETHUSDT"}, {"ticker", "ETHUSDT"}};
+  auto push = [](const std::string& ch, const std::string& sym, int n) {
+    if (ch == "trade") return Trade(sym, std::to_string(n));
+    if (ch == "depth_book15") return Book(sym, std::to_string(n));
+    return R"({"ch":"ticker","symbol":")" + sym + R"(","ts":1732178884994,"data":{"s":")" + sym + R"(","la":")" +
+           std::to_string(n) + R"(","o":"2.4","h":"2.6","l":"2.3","b":"100","q":"250","r":"1.2"}})";
+  };
+  const uint64_t seeds = 150;
+  for (uint64_t seed = 1; seed <= seeds; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    TearDown();
+    sinks_.clear();
+    ws_.clients.clear();
+    UpstreamOptions opt;
+    opt.max_subscriptions_per_connection = 2;
+    opt.linger = Ms(300);
+    opt.ping_interval = Ms(1000);
+    opt.pong_timeout = Ms(500);
+    opt.stale_book = Ms(700);
+    opt.stale_ticker = Ms(700);
+    opt.rest_poll_interval = Ms(300);
+    opt.backoff = {Ms(100), Ms(400), 2.0, 0.2};
+    opt.breaker_failures = 1000;
+    opt.confirm_timeout = Ms(1500);
+    Make(opt);
+    std::mt19937_64 rng(seed);
+    auto ref = [&](size_t i) { return Ref(kTopics[i].first, kTopics[i].second); };
+    auto key = [&](size_t i) { return TopicKey(kTopics[i].first, kTopics[i].second); };
+
+    // Two long-lived streams over random topic sets.
+    std::vector<std::set<std::string>> keeper_topics;
+    std::vector<RecordingSink*> keepers;
+    std::map<size_t, int> refs, keeper_refs;  // acquired by this test; of those, by the keepers
+    for (int k = 0; k < 2; ++k) {
+      std::vector<TopicRef> r;
+      std::set<std::string> keys;
+      for (size_t i = 0; i < kTopics.size(); ++i) {
+        if (rng() % 2 == 0 && !(i == kTopics.size() - 1 && r.empty())) continue;
+        r.push_back(ref(i));
+        keys.insert(key(i));
+        ++refs[i];
+        ++keeper_refs[i];
+      }
+      keepers.push_back(&Subscribe(r));
+      keeper_topics.push_back(keys);
+    }
+
+    // The exchange's view: what each socket subscribed since it opened.
+    std::vector<size_t> opened_at(64, 0);
+    auto exchange_subs = [&](size_t c) {
+      std::set<std::string> subs;
+      const auto& sent = Ws(c).sent;
+      for (size_t m = opened_at[c]; m < sent.size(); ++m) {
+        auto j = nlohmann::json::parse(sent[m], nullptr, false);
+        if (!j.is_object() || !j.contains("args")) continue;
+        for (const auto& a : j["args"]) {
+          const std::string k = TopicKey(a.value("ch", ""), a.value("symbol", ""));
+          if (j.value("op", "") == "subscribe") subs.insert(k);
+          if (j.value("op", "") == "unsubscribe") subs.erase(k);
+        }
+      }
+      return subs;
+    };
+    auto open = [&](size_t c) {
+      opened_at[c] = Ws(c).sent.size();
+      Ws(c).Open();
+      Run();
+    };
+    int n = 0;
+    auto push_subscribed = [&](size_t c) {
+      for (const auto& k : exchange_subs(c)) {
+        const size_t colon = k.find(':');
+        Ws(c).Text(push(k.substr(0, colon), k.substr(colon + 1), ++n));
+      }
+      Run();
+    };
+
+    for (int step = 0; step < 250; ++step) {
+      const size_t c = rng() % ws_.clients.size();
+      switch (rng() % 10) {
+        case 0:  // a connect attempt succeeds or fails
+          if (Ws(c).connecting()) {
+            if (rng() % 3 == 0) {
+              Ws(c).Drop(absl::UnavailableError("connect refused"));
+              Run();
+            } else {
+              open(c);
+            }
+          }
+          break;
+        case 1:  // the exchange greets (proves the socket alive)
+          if (Ws(c).is_open()) {
+            Ws(c).Text(R"({"op":"connect","data":{"result":true}})");
+            Run();
+          }
+          break;
+        case 2:
+        case 3:  // data on what the socket subscribed
+          if (Ws(c).is_open()) push_subscribed(c);
+          break;
+        case 4:  // the socket drops
+          if (rng() % 2 == 0) {
+            Ws(c).Drop(absl::UnavailableError("reset by peer"));
+            Run();
+          }
+          break;
+        case 5:  // the exchange refuses a subscription on the socket
+          if (Ws(c).is_open() && rng() % 3 == 0) {
+            Ws(c).Text(R"({"op":"subscribe","data":{"msg":"subscribe channel > 2"},"code":-1})");
+            Run();
+          }
+          break;
+        case 6: {  // a topic acquired, or released (never below the keepers' own references)
+          const size_t i = rng() % kTopics.size();
+          if (rng() % 2 == 0) {
+            up_->Acquire({ref(i)});
+            ++refs[i];
+          } else if (refs[i] > keeper_refs[i]) {
+            up_->Release({ref(i)});
+            --refs[i];
+          }
+          Run();
+          break;
+        }
+        case 7:  // a ping answered (or not: the pong timeout reconnects)
+          if (Ws(c).is_open() && rng() % 2 == 0) {
+            Ws(c).Text(R"({"op":"ping","ping":1,"pong":1})");
+            Run();
+          }
+          break;
+        default:
+          Advance(Ms(50 * (1 + static_cast<int>(rng() % 8))));
+          break;
+      }
+    }
+
+    // Heal: every socket opens, greets and carries data on what it subscribed, for long enough.
+    for (int round = 0; round < 60; ++round) {
+      for (size_t c = 0; c < ws_.clients.size(); ++c) {
+        if (Ws(c).connecting()) open(c);
+        if (!Ws(c).is_open()) continue;
+        Ws(c).Text(R"({"op":"connect","data":{"result":true}})");
+        push_subscribed(c);
+      }
+      Advance(Ms(200));
+    }
+    std::map<std::string, int> held, want_held;
+    for (const auto& [i, r] : refs) {
+      if (r > 0) want_held[key(i)] = 1;
+    }
+    for (size_t c = 0; c < ws_.clients.size(); ++c) {
+      if (!Ws(c).is_open()) continue;
+      for (const auto& k : exchange_subs(c)) ++held[k];
+    }
+    EXPECT_EQ(held, want_held) << "what the exchange holds vs the topics still wanted";
+
+    for (size_t k = 0; k < keepers.size(); ++k) {
+      const auto ev = keepers[k]->events();
+      std::map<std::string, bool> reconnecting, gap, live;
+      for (size_t e = 0; e < ev.size(); ++e) {
+        ASSERT_EQ(ev[e].seq(), e + 1);
+        const auto& x = ev[e];
+        auto topics = [&](const auto& list) {
+          return list.empty() ? keeper_topics[k] : std::set<std::string>(list.begin(), list.end());
+        };
+        if (x.has_gap()) {
+          for (const auto& t : topics(x.gap().topics())) gap[t] = true;
+          continue;
+        }
+        if (!x.has_status()) continue;
+        for (const auto& t : topics(x.status().topics())) {
+          EXPECT_TRUE(keeper_topics[k].contains(t)) << t;
+          const auto st = x.status().state();
+          if (st == StreamStatus::STATE_RECONNECTING) {
+            reconnecting[t] = true;
+            gap[t] = false;
+          }
+          if (st == StreamStatus::STATE_RECOVERED) {
+            EXPECT_FALSE(reconnecting[t] && !gap[t]) << t << " recovered from a reconnect without a Gap at #" << x.seq();
+            reconnecting[t] = false;
+          }
+          live[t] = st == StreamStatus::STATE_LIVE || st == StreamStatus::STATE_RECOVERED;
+        }
+      }
+      for (const auto& t : keeper_topics[k]) {
+        EXPECT_FALSE(reconnecting[t]) << t << " still reconnecting after the heal";
+        EXPECT_TRUE(!live.contains(t) || live[t]) << t << " not live after the heal";
+      }
+    }
+    if (HasFailure()) return;
+  }
 }
 
 }  // namespace
