@@ -1084,9 +1084,14 @@ TEST_F(UpstreamTest, RandomEventSequencesKeepEveryPromise) {
     return R"({"ch":"ticker","symbol":")" + sym + R"(","ts":1732178884994,"data":{"s":")" + sym + R"(","la":")" +
            std::to_string(n) + R"(","o":"2.4","h":"2.6","l":"2.3","b":"100","q":"250","r":"1.2"}})";
   };
-  const uint64_t seeds = 150;
-  for (uint64_t seed = 1; seed <= seeds; ++seed) {
-    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  // Variants: as shipped (scaled down), the circuit breaker opening, no REST fallback, and just
+  // enough connections for every topic (no refusals there: they would shrink the room).
+  enum Variant { kPlain, kBreaker, kNoRest, kTight };
+  const uint64_t seeds = 60;
+  for (uint64_t run = 0; run < 4 * seeds; ++run) {
+    const auto variant = static_cast<Variant>(run % 4);
+    const uint64_t seed = run / 4 + 1;
+    SCOPED_TRACE(::testing::Message() << "seed " << seed << " variant " << variant);
     TearDown();
     sinks_.clear();
     ws_.clients.clear();
@@ -1099,7 +1104,10 @@ TEST_F(UpstreamTest, RandomEventSequencesKeepEveryPromise) {
     opt.stale_ticker = Ms(700);
     opt.rest_poll_interval = Ms(300);
     opt.backoff = {Ms(100), Ms(400), 2.0, 0.2};
-    opt.breaker_failures = 1000;
+    opt.breaker_failures = variant == kBreaker ? 3 : 1000;
+    opt.breaker_cooldown = Ms(1500);
+    opt.rest_fallback = variant != kNoRest;
+    if (variant == kTight) opt.max_connections = 3;
     opt.confirm_timeout = Ms(1500);
     Make(opt);
     std::mt19937_64 rng(seed);
@@ -1184,7 +1192,7 @@ TEST_F(UpstreamTest, RandomEventSequencesKeepEveryPromise) {
           }
           break;
         case 5:  // the exchange refuses a subscription on the socket
-          if (Ws(c).is_open() && rng() % 3 == 0) {
+          if (Ws(c).is_open() && rng() % 3 == 0 && variant != kTight) {
             Ws(c).Text(R"({"op":"subscribe","data":{"msg":"subscribe channel > 2"},"code":-1})");
             Run();
           }
