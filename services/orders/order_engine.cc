@@ -1,7 +1,5 @@
 #include "services/orders/order_engine.h"
 
-#include <map>
-
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -557,20 +555,19 @@ void OrderEngine::ScheduleReconcile(std::shared_ptr<Entry> entry, std::chrono::m
 
 void OrderEngine::ReconcileOnce(std::shared_ptr<Entry> entry) {
   if (entry->state != PlacementState::kUnknown || shut_down_) return;
-  const SteadyTime now = scheduler_.clock().Steady();
-  if (unknown_count_ >= options_.sweep_threshold && now - entry->unknown_since < options_.reconcile_window) {
-    // Many placements unknown at once (an exchange in trouble): a lookup each would hold the
-    // query budget for seconds; one sweep finds every one that was placed.
-    Sweep();
-    entry->reconcile_interval = std::min(options_.reconcile_max_interval, entry->reconcile_interval * 2);
-    return ScheduleReconcile(entry, entry->reconcile_interval);
-  }
   if (metrics_) metrics_->ReconciliationRun("background");
-  const SteadyTime deadline = now + options_.background_call_timeout;
+  const SteadyTime deadline = scheduler_.clock().Steady() + options_.background_call_timeout;
   FindByClientId(entry->client_id, entry->symbol, deadline, Lane::kQuery,
                  Guard([this, entry](absl::StatusOr<std::optional<v1::Order>> found) {
                    if (entry->state != PlacementState::kUnknown) return;
-                   if (found.ok() && found->has_value()) return ResolveReconciled(entry, **found);
+                   if (found.ok() && found->has_value()) {
+                     if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
+                     if (!Adopt(*entry, **found)) return;  // somebody else's order: ours was never placed
+                     Log(LogLevel::kInfo, "orders.engine", "reconciled: placement exists",
+                         {{"client_id", entry->client_id}, {"order_id", entry->order.order_id()}});
+                     if (reconciled_sink_) reconciled_sink_(entry->order);
+                     return;
+                   }
                    const auto age = scheduler_.clock().Steady() - entry->unknown_since;
                    if (found.ok() && age >= options_.reconcile_window) {
                      entry->state = PlacementState::kAbsent;
@@ -583,69 +580,6 @@ void OrderEngine::ReconcileOnce(std::shared_ptr<Entry> entry) {
                    entry->reconcile_interval = std::min(options_.reconcile_max_interval, entry->reconcile_interval * 2);
                    ScheduleReconcile(entry, entry->reconcile_interval);
                  }));
-}
-
-void OrderEngine::ResolveReconciled(const std::shared_ptr<Entry>& entry, const v1::Order& found) {
-  if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
-  if (!Adopt(*entry, found)) return;  // somebody else's order: ours was never placed
-  Log(LogLevel::kInfo, "orders.engine", "reconciled: placement exists",
-      {{"client_id", entry->client_id}, {"order_id", entry->order.order_id()}});
-  if (reconciled_sink_) reconciled_sink_(entry->order);
-}
-
-void OrderEngine::Sweep() {
-  const SteadyTime now = scheduler_.clock().Steady();
-  if (sweep_in_flight_ || now < next_sweep_ || shut_down_) return;
-  std::map<std::string, SteadyTime> since;  // symbol -> its earliest unknown placement
-  for (const auto& [cid, e] : entries_) {
-    if (e->state != PlacementState::kUnknown) continue;
-    auto [it, fresh] = since.emplace(e->symbol, e->unknown_since);
-    if (!fresh) it->second = std::min(it->second, e->unknown_since);
-  }
-  if (since.empty()) return;
-  sweep_in_flight_ = true;
-  if (metrics_) metrics_->ReconciliationRun("sweep");
-  const SteadyTime deadline = now + options_.background_call_timeout;
-  const int64_t now_ms = scheduler_.clock().NowMs();
-  auto lists_left = std::make_shared<int>(static_cast<int>(2 * since.size()));
-  for (const auto& [symbol, first] : since) {
-    // The history from a minute before the first attempt's answer went missing (the request left
-    // before that), in the exchange's wall time as the signer corrects it.
-    const int64_t start_ms =
-        now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(now - first).count() - 60000;
-    SweepPage(symbol, &ep::kGetPendingOrders, 0, 0, deadline, lists_left);
-    SweepPage(symbol, &ep::kGetHistoryOrders, start_ms, 0, deadline, lists_left);
-  }
-}
-
-void OrderEngine::SweepPage(std::string symbol, const Endpoint* ep, int64_t start_ms, int page, SteadyTime deadline,
-                            std::shared_ptr<int> lists_left) {
-  constexpr int kPageSize = 100;
-  QueryParams q = {{"symbol", symbol}, {"limit", std::to_string(kPageSize)}};
-  if (start_ms > 0) q.emplace_back("startTime", std::to_string(start_ms));
-  if (page > 0) q.emplace_back("skip", std::to_string(page * kPageSize));
-  rest_.Call(*ep, std::move(q), "", deadline,
-             Guard([this, symbol, ep, start_ms, page, deadline, lists_left](RestResult r) mutable {
-               bool more = false;
-               if (r.outcome == Outcome::kOk) {
-                 const ListPage p = ParseListPage(r.data, "orderList");
-                 for (const Json* item : p.items) {
-                   v1::Order o = ParseOrder(*item);
-                   if (o.client_id().empty() || o.order_id().empty()) continue;
-                   auto it = entries_.find(o.client_id());
-                   if (it == entries_.end() || it->second->state != PlacementState::kUnknown) continue;
-                   // Only what is found counts: a page can shift while it is read, so a client id
-                   // missing here proves nothing.
-                   ResolveReconciled(it->second, o);
-                 }
-                 more = static_cast<int>(p.items.size()) == kPageSize && page + 1 < options_.sweep_max_pages;
-               }
-               if (more) return SweepPage(std::move(symbol), ep, start_ms, page + 1, deadline, std::move(lists_left));
-               if (--*lists_left == 0) {
-                 sweep_in_flight_ = false;
-                 next_sweep_ = scheduler_.clock().Steady() + options_.sweep_interval;
-               }
-             }));
 }
 
 void OrderEngine::Remember(const std::shared_ptr<Entry>& entry) {

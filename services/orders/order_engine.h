@@ -53,14 +53,6 @@ struct EngineOptions {
   std::chrono::milliseconds reconcile_window{std::chrono::minutes(5)};
   /// Deadline of background lookups.
   std::chrono::milliseconds background_call_timeout{10000};
-  /// With at least this many placements unknown at once, background reconciliation sweeps the
-  /// open orders and the recent history (per symbol, up to `sweep_max_pages` pages of 100 each)
-  /// at most every `sweep_interval` instead of looking each one up: an order found there settles
-  /// its placement; "never placed" is still decided by the placement's own lookup once its
-  /// `reconcile_window` has passed.
-  size_t sweep_threshold = 4;
-  std::chrono::milliseconds sweep_interval{2000};
-  int sweep_max_pages = 3;
   /// Client ids remembered locally (oldest settled ones are forgotten first; the exchange's 30042
   /// still protects forgotten ids).
   size_t max_client_ids = 100000;
@@ -191,13 +183,6 @@ class OrderEngine {
   void WaitAsDuplicate(const std::shared_ptr<Entry>& entry, PlaceDone done, SteadyTime deadline);
   void ScheduleReconcile(std::shared_ptr<Entry> entry, std::chrono::milliseconds delay);
   void ReconcileOnce(std::shared_ptr<Entry> entry);
-  /// An unknown placement's order was found on the exchange (a lookup or a sweep).
-  void ResolveReconciled(const std::shared_ptr<Entry>& entry, const v1::Order& found);
-  /// One sweep for every unknown placement (EngineOptions::sweep_threshold), unless one is in
-  /// flight or the last ended less than `sweep_interval` ago.
-  void Sweep();
-  void SweepPage(std::string symbol, const Endpoint* ep, int64_t start_ms, int page, SteadyTime deadline,
-                 std::shared_ptr<int> lists_left);
   void Remember(const std::shared_ptr<Entry>& entry);
   void Forget(const std::string& client_id);
   v1::PlaceOrderResponse DuplicateResponse(const Entry& entry) const;
@@ -241,8 +226,6 @@ class OrderEngine {
   std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;
   std::deque<std::string> entry_order_;
   size_t unknown_count_ = 0;
-  bool sweep_in_flight_ = false;
-  SteadyTime next_sweep_{};
   std::function<void(const v1::Order&)> reconciled_sink_;
   std::chrono::milliseconds rules_every_{0};
   Scheduler::TimerId rules_timer_ = 0;

@@ -74,7 +74,7 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
                               .Add({})),
       reconciliation_runs_(prometheus::BuildCounter()
                                .Name("bitunix_orders_reconciliation_runs_total")
-                               .Help("Reconciliation runs by trigger (ambiguous, background, sweep, reconnect)")
+                               .Help("Reconciliation runs by trigger (ambiguous, background, reconnect)")
                                .Register(r)),
       dedupe_hits_(prometheus::BuildCounter()
                        .Name("bitunix_orders_dedupe_hits_total")
@@ -155,7 +155,7 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
   for (const char* res : {"found", "not_found", "reconciled_found", "reconciled_absent"}) {
     ambiguous_resolution_.Add({{"resolution", res}});
   }
-  for (const char* t : {"ambiguous", "background", "sweep", "reconnect"}) reconciliation_runs_.Add({{"trigger", t}});
+  for (const char* t : {"ambiguous", "background", "reconnect"}) reconciliation_runs_.Add({{"trigger", t}});
   for (const char* res : {"reloaded", "error"}) token_reloads_.Add({{"result", res}});
   for (const char* why : {"missing", "invalid", "read_only"}) auth_failures_.Add({{"reason", why}});
   for (const char* kind : {"malformed", "binary"}) private_ws_bad_frames_.Add({{"kind", kind}});

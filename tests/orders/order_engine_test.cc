@@ -502,61 +502,6 @@ TEST(OrderEngine, BackgroundReconciliationGivesUpAfterTheWindow) {
   EXPECT_EQ(h.exchange.CountClientId("never"), 0u);
 }
 
-// An exchange in trouble leaves many placements unknown at once: one sweep of the open orders
-// and the recent history settles every one that was placed (instead of a lookup each, which held
-// the query budget for minutes in a chaos soak); one never placed is still decided by its own
-// lookup once its window has passed.
-TEST(OrderEngine, ManyUnknownPlacementsAreSettledByASweep) {
-  EngineOptions eo;
-  eo.reconcile_window = 20s;
-  EngineHarness h(testing::GenerousLimits(), eo);
-  h.LoadRules();
-  std::vector<v1::Order> reconciled;
-  h.engine.set_reconciled_sink([&](const v1::Order& o) { reconciled.push_back(o); });
-  const std::vector<std::string> cids = {"sw0", "sw1", "sw2", "sw3", "sw4", "never"};
-  for (const auto& cid : cids) {
-    h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kReset, false});
-    ASSERT_EQ(h.Place(LimitBuy(cid))->result(), v1::PLACE_RESULT_UNKNOWN) << cid;
-  }
-  ASSERT_EQ(h.engine.unknown_placements(), cids.size());
-  for (size_t i = 0; i + 1 < cids.size(); ++i) h.exchange.InjectOrder(cids[i]);  // late first attempts
-  const int details_before = h.exchange.calls("/api/v1/futures/trade/get_order_detail");
-  const int pending_before = h.exchange.calls("/api/v1/futures/trade/get_pending_orders");
-  h.sched.AdvanceUntil([&] { return reconciled.size() == cids.size() - 1; }, 10s, 100ms);
-  ASSERT_EQ(reconciled.size(), cids.size() - 1);
-  for (size_t i = 0; i + 1 < cids.size(); ++i) {
-    EXPECT_EQ(h.engine.Placement(cids[i])->state, OrderEngine::PlacementState::kAccepted) << cids[i];
-  }
-  // Found by the sweep: no lookup of their own, one pending and one history read for the symbol.
-  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/get_order_detail"), details_before);
-  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/get_pending_orders") - pending_before, 1);
-  EXPECT_EQ(h.engine.Placement("never")->state, OrderEngine::PlacementState::kUnknown);
-  // The one never placed: absent once its window has passed, by its own lookup.
-  h.sched.Advance(60s);
-  EXPECT_EQ(h.engine.Placement("never")->state, OrderEngine::PlacementState::kAbsent);
-  EXPECT_GT(h.exchange.calls("/api/v1/futures/trade/get_order_detail"), details_before);
-  EXPECT_EQ(h.engine.unknown_placements(), 0u);
-  EXPECT_EQ(UnknownPlacementsGauge(h), 0.0);
-  EXPECT_EQ(h.exchange.CountClientId("never"), 0u);
-}
-
-// Below the threshold each unknown placement is looked up on its own (a sweep reads two lists per
-// symbol: dearer than one lookup).
-TEST(OrderEngine, AFewUnknownPlacementsAreLookedUpOneByOne) {
-  EngineHarness h;
-  h.LoadRules();
-  for (const char* cid : {"one0", "one1"}) {
-    h.exchange.AddFault({"/api/v1/futures/trade/place_order", FaultKind::kReset, false});
-    ASSERT_EQ(h.Place(LimitBuy(cid))->result(), v1::PLACE_RESULT_UNKNOWN);
-  }
-  h.exchange.InjectOrder("one0");
-  h.exchange.InjectOrder("one1");
-  const int history_before = h.exchange.calls("/api/v1/futures/trade/get_history_orders");
-  h.sched.AdvanceUntil([&] { return h.engine.unknown_placements() == 0; }, 60s, 100ms);
-  EXPECT_EQ(h.engine.unknown_placements(), 0u);
-  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/get_history_orders"), history_before);
-}
-
 TEST(OrderEngine, PushResolvesAnUnknownPlacement) {
   EngineHarness h;
   h.LoadRules();
