@@ -8,6 +8,7 @@ clean up every process.
 
 Binaries come from $BITUNIX_BUILD_DIR (set by ctest); `buf` from $BITUNIX_BUF.
 """
+import atexit
 import json
 import os
 import select
@@ -26,6 +27,18 @@ ORDERS_BIN = os.path.join(BUILD_DIR, "services", "orders", "bitunix-orders")
 BXCTL_BIN = os.path.join(BUILD_DIR, "tools", "bxctl")
 
 
+def _remove_at_exit(path):
+    """Deletes a temp file when the test process ends, however the test used it (context manager,
+    or start()/stop() in setUp/tearDown, or a start that failed): failure messages have already
+    quoted what they need from it by then."""
+    def remove():
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    atexit.register(remove)
+
+
 class Process:
     """A child process that prints one JSON ready line on stdout; stderr goes to a temp log."""
 
@@ -38,6 +51,7 @@ class Process:
         self.proc = None
         self.ready = None
         self.log = tempfile.NamedTemporaryFile(prefix="bitunix-e2e-", suffix=".log", delete=False)
+        _remove_at_exit(self.log.name)
 
     def start(self):
         if not os.path.exists(self.argv[0]):
@@ -148,6 +162,7 @@ class Orders(Process):
 
     def __init__(self, sim, *extra_args, tokens=None, env=None):
         self.tokens_file = tempfile.NamedTemporaryFile("w", prefix="bitunix-tokens-", suffix=".txt", delete=False)
+        _remove_at_exit(self.tokens_file.name)
         tokens = tokens or {self.TRADE_TOKEN: "trade", self.READ_TOKEN: "read"}
         for i, (token, role) in enumerate(tokens.items()):
             self.tokens_file.write(f"e2e-{role}-{i} {role} {token}\n")  # name role token
@@ -163,7 +178,10 @@ class Orders(Process):
 
     def __exit__(self, *exc):
         super().__exit__(*exc)
-        os.unlink(self.tokens_file.name)
+        try:
+            os.unlink(self.tokens_file.name)
+        except OSError:
+            pass
 
 
 def buf_curl(address, method, data=None, headers=(), timeout="20s", expect_ok=True):

@@ -35,6 +35,21 @@ class HarnessSelfTest(unittest.TestCase):
             p.start()
         self.assertIn("boom", str(ctx.exception))
 
+    def test_temp_files_are_removed_when_the_test_process_ends(self):
+        # A test that uses start()/stop() (or whose start fails) never reaches __exit__: its stderr
+        # log must still not stay in /tmp (they collected by hundreds; Orders' tokens file is
+        # removed the same way).
+        code = ("import sys, harness\n"
+                "p = harness.Process([sys.executable, '-c', 'import sys; sys.stderr.write(\"x\"); sys.exit(1)'])\n"
+                "try:\n    p.start()\nexcept RuntimeError:\n    pass\n"
+                "print(p.log.name)\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        log = out.stdout.strip()
+        self.assertTrue(log.startswith("/") and "bitunix-e2e-" in log, out.stdout)
+        self.assertFalse(os.path.exists(log), f"{log} left behind")
+
 
 if __name__ == "__main__":
     unittest.main()
