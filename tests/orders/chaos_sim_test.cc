@@ -29,6 +29,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/decimal.h"
+#include "services/orders/grpc_status.h"
 #include "tests/orders/sim_clients.h"
 #include "tests/orders/sim_harness.h"
 
@@ -61,14 +62,7 @@ bool DecEq(const std::string& a, const std::string& b) {
   return c.has_value() && *c == 0;
 }
 
-std::string Grpc(const grpc::Status& s) {
-  static const char* names[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-                                "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-                                "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-                                "UNAUTHENTICATED"};
-  const int c = static_cast<int>(s.error_code());
-  return c >= 0 && c < 17 ? names[c] : absl::StrCat("CODE_", c);
-}
+std::string Grpc(const grpc::Status& s) { return GrpcCodeName(s.error_code()); }
 
 // What one placement attempt (a PlaceOrder call or one batch item) told its caller.
 enum class Told {
