@@ -23,6 +23,7 @@
 #include "common/logging.h"
 #include "services/marketdata/app.h"
 #include "tests/marketdata/integration_util.h"
+#include "tests/marketdata/outage_check.h"
 
 namespace bx::md {
 namespace {
@@ -79,48 +80,6 @@ v1::SubscribeRequest RandomRequest(std::mt19937_64& rng) {
   r.set_book_depth(kDepths[rng() % 3]);
   r.add_kline_intervals(v1::KLINE_INTERVAL_1M);
   return r;
-}
-
-/// The topics a status or gap event is about: its `topics`, or every topic of the stream.
-std::set<std::string> Affected(const google::protobuf::RepeatedPtrField<std::string>& topics,
-                               const std::set<std::string>& all) {
-  if (topics.empty()) return all;
-  return {topics.begin(), topics.end()};
-}
-
-/// Per topic of a long-lived stream: every RECONNECTING is followed by a Gap for that topic before
-/// its RECOVERED (so the client knows it missed data), and the topic does not end in an outage.
-/// Returns the problems found, empty when the stream kept its promises.
-std::vector<std::string> CheckOutagesExplained(const Events& ev, const std::set<std::string>& topics) {
-  std::vector<std::string> problems;
-  std::map<std::string, bool> reconnecting, gap_seen;
-  for (const auto& e : ev) {
-    if (e.has_gap()) {
-      for (const auto& t : Affected(e.gap().topics(), topics)) gap_seen[t] = true;
-      continue;
-    }
-    if (!e.has_status()) continue;
-    for (const auto& t : Affected(e.status().topics(), topics)) {
-      if (!topics.contains(t)) problems.push_back(absl::StrCat("#", e.seq(), " names foreign topic ", t));
-      switch (e.status().state()) {
-        case StreamStatus::STATE_RECONNECTING:
-          reconnecting[t] = true;
-          gap_seen[t] = false;
-          break;
-        case StreamStatus::STATE_RECOVERED:
-          if (reconnecting[t] && !gap_seen[t]) {
-            problems.push_back(absl::StrCat("#", e.seq(), " ", t, " recovered from a reconnect without a gap"));
-          }
-          reconnecting[t] = false;
-          break;
-        default: break;
-      }
-    }
-  }
-  for (const auto& [t, open] : reconnecting) {
-    if (open) problems.push_back(t + " still reconnecting at the end");
-  }
-  return problems;
 }
 
 class MarketDataChaos : public ::testing::Test {
@@ -306,7 +265,7 @@ void MarketDataChaos::Run(const std::vector<std::string>& sim_flags) {
     const Events ev = k.reader->events();
     testing::ExpectSeqContiguous(ev);
     EXPECT_FALSE(k.reader->status().has_value()) << "a long-lived stream ended: " << k.reader->status()->error_message();
-    for (const auto& p : CheckOutagesExplained(ev, k.topics)) {
+    for (const auto& p : testing::CheckOutagesExplained(ev, k.topics, /*live_at_end=*/false)) {
       ADD_FAILURE() << k.request.ShortDebugString() << ": " << p << testing::Timeline(ev);
     }
   }

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/marketdata/fakes.h"
+#include "tests/marketdata/outage_check.h"
 #include "tests/marketdata/recording_sink.h"
 
 namespace bx::md {
@@ -1243,35 +1244,9 @@ TEST_F(UpstreamTest, RandomEventSequencesKeepEveryPromise) {
 
     for (size_t k = 0; k < keepers.size(); ++k) {
       const auto ev = keepers[k]->events();
-      std::map<std::string, bool> reconnecting, gap, live;
-      for (size_t e = 0; e < ev.size(); ++e) {
-        ASSERT_EQ(ev[e].seq(), e + 1);
-        const auto& x = ev[e];
-        auto topics = [&](const auto& list) {
-          return list.empty() ? keeper_topics[k] : std::set<std::string>(list.begin(), list.end());
-        };
-        if (x.has_gap()) {
-          for (const auto& t : topics(x.gap().topics())) gap[t] = true;
-          continue;
-        }
-        if (!x.has_status()) continue;
-        for (const auto& t : topics(x.status().topics())) {
-          EXPECT_TRUE(keeper_topics[k].contains(t)) << t;
-          const auto st = x.status().state();
-          if (st == StreamStatus::STATE_RECONNECTING) {
-            reconnecting[t] = true;
-            gap[t] = false;
-          }
-          if (st == StreamStatus::STATE_RECOVERED) {
-            EXPECT_FALSE(reconnecting[t] && !gap[t]) << t << " recovered from a reconnect without a Gap at #" << x.seq();
-            reconnecting[t] = false;
-          }
-          live[t] = st == StreamStatus::STATE_LIVE || st == StreamStatus::STATE_RECOVERED;
-        }
-      }
-      for (const auto& t : keeper_topics[k]) {
-        EXPECT_FALSE(reconnecting[t]) << t << " still reconnecting after the heal";
-        EXPECT_TRUE(!live.contains(t) || live[t]) << t << " not live after the heal";
+      for (size_t e = 0; e < ev.size(); ++e) ASSERT_EQ(ev[e].seq(), e + 1);
+      for (const auto& p : testing::CheckOutagesExplained(ev, keeper_topics[k], /*live_at_end=*/true)) {
+        ADD_FAILURE() << p;
       }
     }
     if (HasFailure()) return;
