@@ -472,16 +472,21 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* MarketDataServiceImpl::Subscribe(grp
       {{"stream", static_cast<int64_t>(stream->id())}, {"peer", context->peer()},
        {"symbols", static_cast<int64_t>(symbols.size())}});
   stream->Start(reactor->sink());
+  // Shutdown may have run after the check above and before AddStream, and then it did not see
+  // this stream: it ends here the same way (Close is a no-op when Shutdown did close it).
+  if (shutting_down_.load()) CloseForShutdown(*stream);
   return reactor;
+}
+
+void MarketDataServiceImpl::CloseForShutdown(Stream& s) {
+  s.Close(absl::UnavailableError("server shutting down; reconnect to another instance"), State::STATE_SHUTTING_DOWN,
+          "server shutting down");
 }
 
 void MarketDataServiceImpl::Shutdown() {
   shutting_down_.store(true);
   auto streams = hub_->Streams();
-  for (const auto& s : *streams) {
-    s->Close(absl::UnavailableError("server shutting down; reconnect to another instance"),
-             State::STATE_SHUTTING_DOWN, "server shutting down");
-  }
+  for (const auto& s : *streams) CloseForShutdown(*s);
 }
 
 grpc::ServerUnaryReactor* MarketDataServiceImpl::GetOrderBook(grpc::CallbackServerContext* context,

@@ -92,6 +92,8 @@ class MarketDataServiceImpl final : public MarketDataServiceBase {
   absl::Status Plan(const v1::SubscribeRequest& req, std::vector<std::string>* symbols,
                     std::vector<TopicRef>* topics) const;
   absl::Status AdmitClient(const std::string& client);
+  /// Ends a stream with STATE_SHUTTING_DOWN and UNAVAILABLE.
+  static void CloseForShutdown(Stream& s);
   void StreamEnded(const std::string& client);
 
   const ServiceOptions options_;

@@ -498,5 +498,47 @@ TEST_F(ServiceRestTest, GetKlinesSaysWhenItStoppedBeforeTheEndOfTheRange) {
   }
 }
 
+// SIGTERM must end every stream with a status. Subscribe checks the shutdown flag before it
+// plans the request and registers the stream with the hub only after that; Shutdown() sets the
+// flag and closes the streams registered at that moment. A Subscribe between the two used to stay
+// open and LIVE until the server's grace ran out and cancelled it (CANCELLED, never
+// STATE_SHUTTING_DOWN / UNAVAILABLE). A request with many topics widens the window (Plan makes a
+// ring per topic), and the test shuts down as soon as the handler has started making rings. The
+// race is hit most runs, not all; with the fix the stream is closed either way.
+TEST_F(ServiceTest, ASubscribeRacingShutdownIsClosedWithAStatus) {
+  std::string pairs = R"({"code":0,"msg":"Success","data":[)";
+  for (int i = 0; i < 100; ++i) {
+    if (i) pairs += ",";
+    pairs += R"({"symbol":"S)" + std::to_string(i) + R"(USDT","symbolStatus":"OPEN"})";
+  }
+  pairs += "]}";
+  auto list = ParseTradingPairs(pairs);
+  ASSERT_TRUE(list.ok());
+  symbols_.Update(*list, clock_.NowNs());
+  v1::SubscribeRequest req;
+  for (int i = 0; i < 100; ++i) req.add_symbols("S" + std::to_string(i) + "USDT");
+  for (auto c : {v1::CHANNEL_TRADE, v1::CHANNEL_ORDER_BOOK, v1::CHANNEL_TICKER, v1::CHANNEL_MARK_PRICE,
+                 v1::CHANNEL_KLINE}) {
+    req.add_channels(c);
+  }
+  for (int iv = v1::KLINE_INTERVAL_1M; iv <= v1::KLINE_INTERVAL_1MONTH; ++iv) {
+    req.add_kline_intervals(static_cast<v1::KlineInterval>(iv));
+  }
+  const size_t rings_before = hub_->Topics().size();
+  auto& s = Open(req);
+  // The handler passed its shutting_down_ check and is inside Plan: shut down now.
+  for (int i = 0; i < 2'000'000 && hub_->Topics().size() == rings_before; ++i) std::this_thread::yield();
+  ASSERT_GT(hub_->Topics().size(), rings_before);
+  service_->Shutdown();
+  const bool finished = s.WaitFinished(std::chrono::milliseconds(3000));
+  const Events ev = s.events();
+  const bool told = !ev.empty() && ev.back().has_status() &&
+                    ev.back().status().state() == StreamStatus::STATE_SHUTTING_DOWN;
+  EXPECT_TRUE(finished && told) << "3 s after Shutdown(): stream finished=" << finished << ", events=" << ev.size()
+                                << ", last event "
+                                << (ev.empty() ? std::string("none") : ev.back().ShortDebugString().substr(0, 120))
+                                << ", hub streams open=" << hub_->stream_count();
+}
+
 }  // namespace
 }  // namespace bx::md
