@@ -415,6 +415,7 @@ struct FrameParser::Impl {
 };
 
 FrameParser::FrameParser() : impl_(std::make_unique<Impl>()) {}
+const Frame& FrameParser::frame() const { return impl_->frame; }
 FrameParser::~FrameParser() = default;
 
 absl::StatusOr<const Frame*> FrameParser::Parse(std::string_view text) {

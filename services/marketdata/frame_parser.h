@@ -94,6 +94,9 @@ class FrameParser {
   /// Parses one text frame. INVALID_ARGUMENT (with a short reason) for anything malformed:
   /// invalid JSON, missing or mistyped fields, non-decimal numbers.
   absl::StatusOr<const Frame*> Parse(std::string_view text);
+  /// The last frame parsed. After a failed Parse: what was read before the error (a push's `ch`,
+  /// `spec` and `symbol` when its envelope was readable). Valid until the next Parse.
+  const Frame& frame() const;
 
  private:
   struct Impl;

@@ -246,9 +246,9 @@ size_t Hub::stream_count() const {
   return streams_->size();
 }
 
-void Hub::BroadcastStatus(const absl::flat_hash_set<const TopicRing*>& topics,
-                          common_v1::StreamStatus::State state, const std::string& reason,
-                          bool gap_upstream_reconnect) {
+void Hub::ForEachAffected(const absl::flat_hash_set<const TopicRing*>& topics,
+                          const std::function<void(Stream&, const std::vector<std::string>& symbols,
+                                                   const std::vector<std::string>& keys)>& fn) {
   if (topics.empty()) return;
   auto streams = Streams();
   for (const auto& s : *streams) {
@@ -261,13 +261,29 @@ void Hub::BroadcastStatus(const absl::flat_hash_set<const TopicRing*>& topics,
         symbols.push_back(t.ring->symbol());
       }
     }
-    if (symbols.empty()) continue;
+    if (!symbols.empty()) fn(*s, symbols, keys);
+  }
+}
+
+void Hub::BroadcastStatus(const absl::flat_hash_set<const TopicRing*>& topics,
+                          common_v1::StreamStatus::State state, const std::string& reason,
+                          bool gap_upstream_reconnect) {
+  ForEachAffected(topics, [&](Stream& s, const std::vector<std::string>& symbols, const std::vector<std::string>& keys) {
     if (gap_upstream_reconnect) {
-      s->PostGap(common_v1::Gap::REASON_UPSTREAM_RECONNECT, 0, symbols, keys);
+      s.PostGap(common_v1::Gap::REASON_UPSTREAM_RECONNECT, 0, symbols, keys);
       stats_.gaps_upstream_reconnect.fetch_add(1, std::memory_order_relaxed);
     }
-    s->PostStatus(state, reason, symbols, keys);
-  }
+    s.PostStatus(state, reason, symbols, keys);
+  });
+}
+
+void Hub::BroadcastGap(const absl::flat_hash_set<const TopicRing*>& topics, common_v1::Gap::Reason reason) {
+  ForEachAffected(topics, [&](Stream& s, const std::vector<std::string>& symbols, const std::vector<std::string>& keys) {
+    s.PostGap(reason, 0, symbols, keys);
+    (reason == common_v1::Gap::REASON_UPSTREAM_BAD_FRAME ? stats_.gaps_upstream_bad_frame
+                                                        : stats_.gaps_upstream_reconnect)
+        .fetch_add(1, std::memory_order_relaxed);
+  });
 }
 
 void Hub::TrimRings() {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -71,6 +72,7 @@ struct HubStats {
   std::atomic<uint64_t> gaps_slow_consumer{0};
   std::atomic<uint64_t> gaps_stale_queue{0};
   std::atomic<uint64_t> gaps_upstream_reconnect{0};
+  std::atomic<uint64_t> gaps_upstream_bad_frame{0};
   std::atomic<uint64_t> streams_ended_slow{0};
   std::atomic<uint64_t> streams_abandoned{0};  ///< cancelled: a write stalled past stalled_write_timeout
   std::atomic<uint64_t> dispatcher_wakeups{0};
@@ -185,11 +187,18 @@ class Hub {
   void BroadcastStatus(const absl::flat_hash_set<const TopicRing*>& topics,
                        common_v1::StreamStatus::State state, const std::string& reason,
                        bool gap_upstream_reconnect = false);
+  /// Sends a Gap alone (no status) to every stream subscribed to any of `topics`.
+  void BroadcastGap(const absl::flat_hash_set<const TopicRing*>& topics, common_v1::Gap::Reason reason);
 
   /// Frees ring memory older than the age bound (called periodically).
   void TrimRings();
 
  private:
+  /// Calls `fn` for every stream subscribed to any of `topics`, with the stream's affected
+  /// symbols and topic keys.
+  void ForEachAffected(const absl::flat_hash_set<const TopicRing*>& topics,
+                       const std::function<void(Stream&, const std::vector<std::string>& symbols,
+                                                const std::vector<std::string>& keys)>& fn);
   const HubOptions options_;
   const Clock& clock_;
   HubStats stats_;

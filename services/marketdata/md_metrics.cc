@@ -108,6 +108,7 @@ MdMetrics::MdMetrics(prometheus::Registry& r, Hub* hub, UpstreamManager* upstrea
   AddCounter(gaps, {{"reason", "slow_consumer"}}, &hs.gaps_slow_consumer);
   AddCounter(gaps, {{"reason", "stale_queue"}}, &hs.gaps_stale_queue);
   AddCounter(gaps, {{"reason", "upstream_reconnect"}}, &hs.gaps_upstream_reconnect);
+  AddCounter(gaps, {{"reason", "upstream_bad_frame"}}, &hs.gaps_upstream_bad_frame);
 
   auto hist = [&](const char* name, const char* help, const AtomicHistogram* src) {
     auto& fam = prometheus::BuildHistogram().Name(name).Help(help).Register(r);

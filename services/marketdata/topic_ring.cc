@@ -96,7 +96,10 @@ ReadOutcome TopicRing::Read(uint64_t* cursor, int64_t min_recv_ns, bool conflate
   for (; i < head_; ++i) {
     const Slot& s = At(i);
     if (s.gseq > max_gseq) break;
-    if (conflate && i + 1 < head_ && At(i + 1).gseq <= max_gseq && At(i + 1).conflate_key == s.conflate_key) {
+    // A snapshot is never conflated away: it tells the reader to replace what it holds (after a
+    // Gap), which the newer update alone does not say.
+    if (conflate && i + 1 < head_ && At(i + 1).gseq <= max_gseq && At(i + 1).conflate_key == s.conflate_key &&
+        !IsSnapshot(s)) {
       ++out.conflated;
       continue;
     }

@@ -120,6 +120,10 @@ class TopicRing {
     int64_t recv_ns = 0;
     int64_t conflate_key = 0;
   };
+  static bool IsSnapshot(const Slot& s) {
+    return s.layout.snapshot_offset > 0 && s.layout.snapshot_offset < s.bytes.size() &&
+           s.bytes[s.layout.snapshot_offset] == 1;
+  }
   Slot& At(uint64_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return slots_[index & (slots_.size() - 1)]; }
   const Slot& At(uint64_t index) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return slots_[index & (slots_.size() - 1)];

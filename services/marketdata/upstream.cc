@@ -11,6 +11,7 @@ namespace bx::md {
 namespace {
 
 using State = common_v1::StreamStatus;
+using Gap = common_v1::Gap;
 using Ms = std::chrono::milliseconds;
 
 constexpr const char* kComponent = "upstream";
@@ -199,10 +200,14 @@ void UpstreamManager::OnOpen(Conn* c, uint64_t gen) {
   stats_.connections_open.fetch_add(1, std::memory_order_relaxed);
   if (c == conns_.front().get()) stats_.connected_since_ns.store(clock_.NowNs(), std::memory_order_relaxed);
 
+  // A new socket holds nothing: a cap guessed from an earlier refusal that stated no limit ends
+  // here (the topics waiting for room come back at the next tick); a stated limit stays.
+  c->capacity = c->stated_capacity > 0 ? c->stated_capacity : std::max(1, options_.max_subscriptions_per_connection);
   // Everything still wanted is subscribed again. Topics that lost data recover (gap and
   // RECOVERED) once the exchange says anything on this socket (OnHealthy): an accepted upgrade
   // alone proves nothing (a stalled exchange accepts and stays silent).
   for (TopicState* t : c->topics) {
+    MarkInterrupted(t);
     t->sub = SubState::kQueued;
     t->on_exchange = false;  // a new socket: the exchange holds nothing for it yet
     t->confirm_retries = 0;
@@ -229,6 +234,10 @@ void UpstreamManager::OnHealthy(Conn* c) {
   absl::flat_hash_set<const TopicRing*> recovered;
   for (TopicState* t : c->topics) {
     if (t->health != TopicHealth::kReconnecting) continue;
+    if (t->delisted) {  // its streams were told no data will come: the socket changes nothing
+      SetHealth(t, TopicHealth::kLive);
+      continue;
+    }
     // The cached state is from before the outage: once the topic is live again, late joiners
     // and unary reads must not take it for current. Until the first fresh push (published as
     // a snapshot) there is none, and GetOrderBook/GetTickers ask REST. Hidden before the topic
@@ -309,7 +318,7 @@ void UpstreamManager::OnClosed(Conn* c, uint64_t gen, const absl::Status& reason
     t->on_exchange = false;  // the socket is gone, and its subscriptions with it
     if (t->health == TopicHealth::kLive || t->health == TopicHealth::kStale) {
       SetHealth(t, TopicHealth::kReconnecting);
-      affected.insert(t->ring);
+      if (!t->delisted) affected.insert(t->ring);  // told "no data will come": nothing to add
     }
   }
   Log(was_open ? LogLevel::kWarn : LogLevel::kInfo, kComponent, was_open ? "disconnected" : "connect failed",
@@ -332,6 +341,16 @@ void UpstreamManager::OnText(Conn* c, uint64_t gen, std::string_view data, int64
   if (!parsed.ok()) {
     stats_.parse_errors.fetch_add(1, std::memory_order_relaxed);
     LogBadFrame("malformed", std::string(parsed.status().message()), data);
+    // A push of a trade topic we stream, unreadable past its envelope: its trades are lost, and
+    // its streams must know (state topics need not: their next push carries the whole state).
+    const Frame& bad = parser_.frame();
+    if (bad.op.empty() && bad.spec && !bad.spec->is_state() && !bad.symbol.empty()) {
+      TopicState* t = LookupTopic(bad.ch, bad.symbol);
+      if (t != nullptr && t->conn == c) {
+        FlushStaged();  // the frame's predecessors of this read go out before its Gap
+        hub_->BroadcastGap({t->ring}, Gap::REASON_UPSTREAM_BAD_FRAME);
+      }
+    }
     return;
   }
   const Frame& f = **parsed;
@@ -380,13 +399,27 @@ void UpstreamManager::HandleSubscribeRefusal(Conn* c, const Frame& f) {
   // more than that, the limit is real: keep room for it (the moved topics may come back here up
   // to it). Otherwise the exchange counts differently from us: hold what is confirmed only.
   const int stated = StatedSubscriptionLimit(f.msg);
-  c->capacity = stated > 0 && static_cast<int>(c->topics.size()) > stated ? std::min(c->capacity, stated)
-                                                                          : std::max(1, confirmed);
+  if (stated > 0 && static_cast<int>(c->topics.size()) > stated) {
+    c->capacity = std::min(c->capacity, stated);
+    c->stated_capacity = c->capacity;
+  } else {
+    c->capacity = std::max(1, confirmed);
+  }
   Log(LogLevel::kError, kComponent, "exchange refused a subscription",
       {{"conn", c->id}, {"msg", f.msg}, {"new_capacity", c->capacity}});
+  // The confirmed topics stay, then the unconfirmed ones in the order they were subscribed, up to
+  // the capacity (the exchange refuses the ones past its limit; a kept one it did refuse is sent
+  // again after the confirm timeout). Only the rest move: moving a topic and bringing it back to
+  // this socket would unsubscribe a feed the exchange may be giving.
+  int keep = c->capacity - confirmed;
   std::vector<TopicState*> move;
   for (TopicState* t : c->topics) {
-    if (t->sub != SubState::kConfirmed) move.push_back(t);
+    if (t->sub == SubState::kConfirmed) continue;
+    if (keep > 0) {
+      --keep;
+      continue;
+    }
+    move.push_back(t);
   }
   for (TopicState* t : move) {
     // Unconfirmed is not refused: a quiet trade topic is only confirmed by data. Unsubscribe here
@@ -396,13 +429,18 @@ void UpstreamManager::HandleSubscribeRefusal(Conn* c, const Frame& f) {
   }
 }
 
+UpstreamManager::TopicState* UpstreamManager::LookupTopic(std::string_view ch, std::string_view symbol) {
+  key_.assign(ch);
+  key_.push_back(':');
+  for (char c : symbol) key_.push_back(static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c));
+  auto it = topics_.find(absl::string_view(key_.data(), key_.size()));
+  return it == topics_.end() ? nullptr : it->second.get();
+}
+
 UpstreamManager::TopicState* UpstreamManager::FindPushTopic(const Frame& f) {
   if (last_topic_ != nullptr && f.ch == last_ch_ && f.symbol == last_symbol_) return last_topic_;
-  key_.assign(f.ch);
-  key_.push_back(':');
-  for (char ch : f.symbol) key_.push_back(static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 32 : ch));
-  auto it = topics_.find(absl::string_view(key_.data(), key_.size()));
-  if (it == topics_.end()) {
+  TopicState* found = LookupTopic(f.ch, f.symbol);
+  if (found == nullptr) {
     // Frames sent before the exchange processed our unsubscribe are expected, not a fault.
     auto ended = recently_ended_.find(absl::string_view(key_.data(), key_.size()));
     if (ended != recently_ended_.end() && now_ - ended->second <= kLateFrameWindow) {
@@ -412,7 +450,7 @@ UpstreamManager::TopicState* UpstreamManager::FindPushTopic(const Frame& f) {
     }
     return nullptr;
   }
-  last_topic_ = it->second.get();
+  last_topic_ = found;
   last_ch_.assign(f.ch);
   last_symbol_.assign(f.symbol);
   return last_topic_;
@@ -449,11 +487,21 @@ void UpstreamManager::HandlePush(Conn* c, const Frame& f, int64_t recv_ns) {
   if (t->sub == SubState::kSent || t->sub == SubState::kQueued) t->sub = SubState::kConfirmed;
   // Reconnecting here: a topic that waited for room on a connection that was already open.
   if (t->health != TopicHealth::kLive) {
+    // A topic that had a feed and lost it (a reconnect, or a move that found no room) missed
+    // data: the Gap comes with RECOVERED.
+    const bool gap = t->gap_pending || t->gap_at_first_push;
     SetHealth(t, TopicHealth::kLive);
     hub_->BroadcastStatus({t->ring}, State::STATE_RECOVERED,
-                          t->gap_pending ? "websocket data resumed (after a reconnect)" : "websocket data resumed",
-                          /*gap_upstream_reconnect=*/t->gap_pending);
+                          gap ? "websocket data resumed (after a reconnect)" : "websocket data resumed",
+                          /*gap_upstream_reconnect=*/gap);
     t->gap_pending = false;
+    t->gap_at_first_push = false;
+  } else if (t->gap_at_first_push) {
+    // The first trades of a new subscription after an interruption: what the exchange executed
+    // between the interruption (or the reconnect's RECOVERED) and the exchange applying the
+    // subscribe was never sent to us.
+    hub_->BroadcastGap({t->ring}, Gap::REASON_UPSTREAM_RECONNECT);
+    t->gap_at_first_push = false;
   }
   if (f.ts > 0) {
     const double lat = static_cast<double>(recv_ns / 1'000'000 - f.ts) / 1e3;
@@ -527,6 +575,7 @@ void UpstreamManager::TrySend(Conn* c, Time now) {
       AppendArg(&msg, t->symbol, t->channel);
       t->sub = SubState::kSent;
       t->on_exchange = true;
+      t->was_subscribed = true;
       t->sent_at = now;
       if (++n >= options_.max_args_per_message) break;
     }
@@ -542,7 +591,17 @@ void UpstreamManager::TrySend(Conn* c, Time now) {
                            std::chrono::duration<double>(1.0 / per_second));
 }
 
+void UpstreamManager::MarkInterrupted(TopicState* t) {
+  if (!t->was_subscribed) return;  // a first subscription interrupts nothing
+  if (t->spec.is_state()) {
+    t->snapshot_next = true;
+  } else {
+    t->gap_at_first_push = true;
+  }
+}
+
 void UpstreamManager::Assign(TopicState* t) {
+  MarkInterrupted(t);  // (re)assigned after a move: its feed was interrupted
   Conn* target = nullptr;
   for (auto& c : conns_) {
     if (!c->retired && static_cast<int>(c->topics.size()) < c->capacity) {
@@ -654,7 +713,8 @@ void UpstreamManager::CheckTopics(Time now) {
     }
     if (t->delisted) continue;  // no data will come; streams were told
     const Ms threshold = StaleAfter(t->spec);
-    if (threshold.count() > 0 && t->refs > 0 && t->health == TopicHealth::kLive &&
+    // Also while it lingers with no stream: its cache is what a late joiner and GetOrderBook get.
+    if (threshold.count() > 0 && (t->refs > 0 || t->lingering) && t->health == TopicHealth::kLive &&
         (t->sub == SubState::kSent || t->sub == SubState::kConfirmed)) {
       const Time since = std::max(t->last_data, t->sent_at);
       if (now - since > threshold) {
@@ -819,11 +879,15 @@ void UpstreamManager::RefreshSymbols(Time now) {
 
 void UpstreamManager::ApplyListing(Time now) {
   absl::flat_hash_map<std::string, absl::flat_hash_set<const TopicRing*>> gone;  // by reason
+  absl::flat_hash_set<const TopicRing*> back;
   for (auto& [key, owned] : topics_) {
     TopicState* t = owned.get();
     absl::Status listed = symbols_->CheckStreamable(t->symbol);
     if (!listed.ok() && !t->delisted) {
       t->delisted = true;
+      // Its last state is from before the halt: late joiners and unary reads must not take it for
+      // current (the next push, if any, shows again).
+      if (t->spec.is_state()) t->ring->HideCache();
       if (t->refs > 0) gone[std::string(listed.message())].insert(t->ring);
       Log(LogLevel::kWarn, kComponent, "symbol no longer streams; its topic waits for it to be listed again",
           {{"topic", key}, {"why", std::string(listed.message())}});
@@ -832,7 +896,16 @@ void UpstreamManager::ApplyListing(Time now) {
       t->last_data = now;  // staleness counts from now
       if (t->conn != nullptr && t->sub == SubState::kConfirmed) t->sub = SubState::kQueued;  // ask again
       Log(LogLevel::kInfo, kComponent, "symbol listed again", {{"topic", key}});
+      // Its streams were told "no data will come": they now hear that it is expected again. What
+      // it missed while halted is unknown: its first trades come after a Gap, its first state as
+      // a snapshot (the state from before the halt stays hidden until then).
+      if (t->refs > 0) back.insert(t->ring);
+      MarkInterrupted(t);
     }
+  }
+  if (!back.empty()) {
+    hub_->BroadcastStatus(back, State::STATE_RECOVERED,
+                          "listed again by the exchange (trading_pairs): its data resumes when the exchange sends it");
   }
   for (const auto& [why, rings] : gone) {
     hub_->BroadcastStatus(rings, State::STATE_STALE,

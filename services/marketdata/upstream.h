@@ -172,6 +172,14 @@ class UpstreamManager final : public TopicDemand {
     /// Subscribed again because it went silent while its connection still answered (the
     /// exchange may have dropped the subscription): once per silence.
     bool resubscribed_silent = false;
+    /// A subscribe for it went out at least once: subscribing it again (a new socket, a move
+    /// after a refusal) interrupts a feed its streams already had.
+    bool was_subscribed = false;
+    /// Its subscription was interrupted and its streams were not told yet what the interruption
+    /// cost. A trade topic gets a Gap right before its first push after it (the trades between
+    /// the interruption and the exchange applying the new subscribe are lost); a state topic is
+    /// published as a snapshot instead.
+    bool gap_at_first_push = false;
   };
   enum class ConnState { kDown, kConnecting, kOpen };
   struct Conn {
@@ -193,6 +201,10 @@ class UpstreamManager final : public TopicDemand {
     bool proven = false;   ///< healthy for min_healthy_session: backoff and failures were reset
     bool retired = false;  ///< closing for good (idle); deleted after on_closed
     int capacity = 300;
+    /// The limit an exchange refusal stated ("subscribe channel > N") when the connection had
+    /// asked for more; 0 when none. Kept across sockets. A cap guessed from a refusal that stated
+    /// nothing lasts only until the next socket.
+    int stated_capacity = 0;
     std::vector<TopicState*> topics;
     std::vector<std::pair<std::string, std::string>> unsubscribe;  ///< (channel, symbol) to send
     Backoff backoff;
@@ -228,6 +240,10 @@ class UpstreamManager final : public TopicDemand {
   void AcquireOnIo(std::vector<TopicRef> topics);
   void ReleaseOnIo(std::vector<TopicRef> topics);
   void Assign(TopicState* t);
+  /// The topic of (channel, symbol as sent), or nullptr.
+  TopicState* LookupTopic(std::string_view ch, std::string_view symbol);
+  /// Its subscription is being replaced after it was fed (see TopicState::gap_at_first_push).
+  void MarkInterrupted(TopicState* t);
   void Unassign(TopicState* t, bool send_unsubscribe);
   /// The last stream left and the linger passed: unsubscribe and drop the ring's cached state.
   void EndFeed(TopicState* t);
