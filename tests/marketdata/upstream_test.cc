@@ -1123,6 +1123,11 @@ TEST_F(UpstreamTest, RandomEventSequencesKeepEveryPromise) {
     EXPECT_EQ(held, want_held) << "what the exchange holds vs the topics still wanted";
 
     for (size_t k = 0; k < keepers.size(); ++k) {
+      // Streams are written by the hub's dispatcher thread: the last statuses may still be on
+      // their way. Wait (bounded) until what arrived is consistent, then check what did.
+      keepers[k]->WaitFor(
+          [&](const auto& ev) { return testing::CheckOutagesExplained(ev, keeper_topics[k], true).empty(); },
+          std::chrono::seconds(2));
       const auto ev = keepers[k]->events();
       for (size_t e = 0; e < ev.size(); ++e) ASSERT_EQ(ev[e].seq(), e + 1);
       for (const auto& p : testing::CheckOutagesExplained(ev, keeper_topics[k], /*live_at_end=*/true)) {
