@@ -934,8 +934,11 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
           if (ok != nullptr && !ok->order_id.empty()) {
             v1::Order order = e->order;
             order.set_order_id(ok->order_id);
-            order.set_status(v1::ORDER_STATUS_INIT);
-            order.set_status_raw("INIT");
+            // As for a single placement: a push that beat this reply (a fill) keeps its status.
+            if (order.status() == v1::ORDER_STATUS_UNSPECIFIED) {
+              order.set_status(v1::ORDER_STATUS_INIT);
+              order.set_status_raw("INIT");
+            }
             MarkAccepted(*e, order);
             v1::PlaceOrderResponse out;
             out.set_result(v1::PLACE_RESULT_ACCEPTED);

@@ -1,0 +1,68 @@
+// The order engine against FakeExchange on a manual scheduler: how a placement's outcome is
+// resolved when answers, lookups and pushes race or are lost (which view wins, when a placement is
+// declared absent, what reaches StreamUpdates).
+#include "services/orders/order_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+
+#include "services/orders/errors.h"
+#include "services/orders/rate_limiter.h"
+#include "tests/orders/engine_harness.h"
+
+namespace bx::orders {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::EngineHarness;
+using testing::Fault;
+using testing::FaultKind;
+using testing::LimitBuy;
+
+constexpr char kPlacePath[] = "/api/v1/futures/trade/place_order";
+constexpr char kDetailPath[] = "/api/v1/futures/trade/get_order_detail";
+
+// A private-stream order push (the fake exchange stamps its own views 1700000000000).
+v1::Order Push(const std::string& order_id, const std::string& client_id, v1::OrderStatus status,
+               int64_t update_time_ms) {
+  v1::Order o;
+  o.set_order_id(order_id);
+  o.set_client_id(client_id);
+  o.set_symbol("BTCUSDT");
+  o.set_side(bitunix::common::v1::SIDE_BUY);
+  o.set_type(v1::ORDER_TYPE_LIMIT);
+  o.set_qty("0.01");
+  o.set_price("60000.5");
+  o.set_status(status);
+  o.set_status_raw(v1::OrderStatus_Name(status));
+  o.set_update_time_ms(update_time_ms);
+  return o;
+}
+
+// A batch item's fill push can beat the batch reply: the ack must not set the order back to INIT
+// (the single-order path keeps a pushed status too).
+TEST(OrderEngineResolution, ABatchAckKeepsTheStatusOfAPushThatArrivedBeforeIt) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.set_reply_delay(50ms);  // the push beats the REST reply
+  v1::BatchPlaceOrdersRequest b;
+  b.set_symbol("BTCUSDT");
+  *b.add_orders() = LimitBuy("batch-pushed");
+  std::optional<absl::StatusOr<v1::BatchPlaceOrdersResponse>> out;
+  h.engine.BatchPlaceOrders(b, h.In(10s), [&](auto r) { out = std::move(r); });
+  h.sched.RunUntilIdle();
+  ASSERT_EQ(h.exchange.orders().size(), 1u);  // executed; its reply is 50 ms away
+  ASSERT_FALSE(out.has_value());
+  h.engine.OnOrderUpdate(Push(h.exchange.orders()[0].order_id, "batch-pushed", v1::ORDER_STATUS_FILLED, 1700000009999));
+  h.sched.AdvanceUntil([&] { return out.has_value(); }, 5s);
+  ASSERT_TRUE(out && out->ok());
+  ASSERT_EQ((*out)->results(0).result(), v1::PLACE_RESULT_ACCEPTED);
+  auto dup = h.Place(LimitBuy("batch-pushed"));
+  ASSERT_TRUE(dup.ok()) << dup.status();
+  EXPECT_EQ(dup->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(dup->order().status(), v1::ORDER_STATUS_FILLED) << dup->order().status_raw();
+}
+
+}  // namespace
+}  // namespace bx::orders
