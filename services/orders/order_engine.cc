@@ -80,6 +80,16 @@ absl::Status ClientIdTaken(const std::string& client_id, const v1::Order& found)
                    reason::kDuplicateClientId);
 }
 
+// Whether `got` is an older view of the order `have` shows. Pushes and REST reads arrive in any
+// order: an older view never replaces a newer one, and a finished order never goes back to open on
+// a view of the same millisecond. Views of different orders (ids) are not compared.
+bool OlderView(const v1::Order& have, const v1::Order& got) {
+  if (!have.order_id().empty() && !got.order_id().empty() && have.order_id() != got.order_id()) return false;
+  const int64_t have_ms = have.update_time_ms(), got_ms = got.update_time_ms();
+  return have_ms > 0 && got_ms > 0 &&
+         (got_ms < have_ms || (got_ms == have_ms && IsFinalStatus(have.status()) && !IsFinalStatus(got.status())));
+}
+
 absl::Status Unavailable(std::string msg, std::string_view why = reason::kShuttingDown) {
   return MakeError(absl::StatusCode::kUnavailable, std::move(msg), why);
 }
@@ -463,7 +473,9 @@ void OrderEngine::MarkAccepted(Entry& entry, const v1::Order& order) {
   v1::Order merged = order;
   if (merged.client_id().empty()) merged.set_client_id(entry.client_id);
   if (merged.order_id().empty()) merged.set_order_id(entry.order.order_id());
-  entry.order = std::move(merged);
+  // A push stored while the placement was in flight can be newer than the read or ack that
+  // settles it (a fill pushed while a lookup's older read was on its way): it stays.
+  if (!OlderView(entry.order, merged)) entry.order = std::move(merged);
 }
 
 bool OrderEngine::Adopt(Entry& entry, const v1::Order& found) {
@@ -616,12 +628,7 @@ void OrderEngine::OnOrderUpdate(const v1::Order& order) {
   Entry& e = *it->second;
   if (e.state == PlacementState::kAccepted) {
     if (order.order_id().empty() || e.order.order_id().empty() || order.order_id() == e.order.order_id()) {
-      // Pushes and REST reads arrive in any order: an older view never replaces a newer one, and
-      // a finished order never goes back to open on a view of the same millisecond.
-      const int64_t have = e.order.update_time_ms(), got = order.update_time_ms();
-      const bool older = have > 0 && got > 0 &&
-                         (got < have || (got == have && IsFinalStatus(e.order.status()) && !IsFinalStatus(order.status())));
-      if (!older) e.order = order;
+      if (!OlderView(e.order, order)) e.order = order;
     }
     return;
   }

@@ -64,5 +64,33 @@ TEST(OrderEngineResolution, ABatchAckKeepsTheStatusOfAPushThatArrivedBeforeIt) {
   EXPECT_EQ(dup->order().status(), v1::ORDER_STATUS_FILLED) << dup->order().status_raw();
 }
 
+// A lost placement answer is resolved by a lookup; a fill push that arrives while the lookup's
+// (older) read is on its way stays the order's view, for the ACCEPTED answer and later DUPLICATEs.
+TEST(OrderEngineResolution, ALookupReadOlderThanAPushDoesNotReplaceIt) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({kPlacePath, FaultKind::kReset, /*after=*/true});
+  h.exchange.set_reply_delay(50ms);
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> out;
+  h.engine.PlaceOrder(LimitBuy("looked-up"), h.In(10s), [&](auto r) { out = std::move(r); });
+  h.sched.RunUntilIdle();
+  ASSERT_EQ(h.exchange.orders().size(), 1u);
+  const std::string order_id = h.exchange.orders()[0].order_id;
+  // The reset arrives and the order-detail lookup is sent (it reads NEW at the exchange).
+  const int details = h.exchange.calls(kDetailPath);
+  h.sched.AdvanceUntil([&] { return h.exchange.calls(kDetailPath) > details; }, 1s, 1ms);
+  ASSERT_FALSE(out.has_value());
+  // The order fills; the push arrives before the lookup's reply.
+  h.exchange.SetOrderStatus("looked-up", "FILLED");
+  h.engine.OnOrderUpdate(Push(order_id, "looked-up", v1::ORDER_STATUS_FILLED, 1700000009999));
+  h.sched.AdvanceUntil([&] { return out.has_value(); }, 5s);
+  ASSERT_TRUE(out && out->ok());
+  EXPECT_EQ((*out)->result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ((*out)->order().status(), v1::ORDER_STATUS_FILLED);
+  auto dup = h.Place(LimitBuy("looked-up"));
+  ASSERT_TRUE(dup.ok()) << dup.status();
+  EXPECT_EQ(dup->order().status(), v1::ORDER_STATUS_FILLED);
+}
+
 }  // namespace
 }  // namespace bx::orders
