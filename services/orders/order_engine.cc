@@ -666,7 +666,10 @@ void OrderEngine::FindStep(std::string client_id, std::string symbol, SteadyTime
                            int last_step, bool saw_not_found, absl::Status last_error,
                            std::function<void(absl::StatusOr<std::optional<v1::Order>>)> done) {
   if (step > last_step || scheduler_.clock().Steady() >= deadline) {
-    if (saw_not_found) return done(std::optional<v1::Order>());
+    // "Not found" only when every step answered: a step that failed or was not reached may be the
+    // one that lists the order (the detail view lags), and reconciliation takes "not found" at
+    // the end of its window for "never placed".
+    if (saw_not_found && last_error.ok() && step > last_step) return done(std::optional<v1::Order>());
     return done(last_error.ok() ? MakeError(absl::StatusCode::kDeadlineExceeded,
                                             "no time left to look the order up", reason::kNetwork)
                                 : last_error);

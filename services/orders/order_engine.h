@@ -107,7 +107,7 @@ class OrderEngine {
   /// Executor. All open orders (every page), for stream snapshots and reconnect reconciliation.
   void FetchAllOpenOrders(SteadyTime deadline, Reply<std::vector<v1::Order>> done);
   /// Executor. Looks an order up by client id: the order, nullopt when the exchange says it does
-  /// not exist, or an error when it could not tell.
+  /// not exist (every step read answered), or an error when it could not tell.
   /// `thorough` false reads only the order detail (the authoritative view); true falls back to
   /// the open-order and history lists (for an exchange whose detail view lags).
   void FindByClientId(const std::string& client_id, const std::string& symbol, SteadyTime deadline, Lane lane,

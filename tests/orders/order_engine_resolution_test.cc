@@ -92,5 +92,29 @@ TEST(OrderEngineResolution, ALookupReadOlderThanAPushDoesNotReplaceIt) {
   EXPECT_EQ(dup->order().status(), v1::ORDER_STATUS_FILLED);
 }
 
+// At the end of the reconcile window, "not found" from the order detail alone (the view that can
+// lag) does not make a placement absent while the open-order and history reads failed: the order
+// is live and listed, and the next lookup finds it.
+TEST(OrderEngineResolution, AbsenceIsConcludedOnlyWhenEveryStepOfTheLookupAnswered) {
+  EngineOptions eo;
+  eo.reconcile_window = 20s;
+  EngineHarness h(testing::GenerousLimits(), eo);
+  h.LoadRules();
+  h.exchange.AddFault({kPlacePath, FaultKind::kHang, false});
+  ASSERT_EQ(h.Place(LimitBuy("lagging"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  // Lookups at about 1, 3, 7 and 15 s find nothing; the next one is past the window.
+  h.sched.Advance(29500ms);
+  ASSERT_EQ(h.engine.Placement("lagging")->state, OrderEngine::PlacementState::kUnknown);
+  h.exchange.InjectOrder("lagging");  // the first attempt lands late
+  h.exchange.set_detail_lag(1);       // the detail view has not caught up yet
+  h.exchange.AddFault({"/api/v1/futures/trade/get_pending_orders", FaultKind::kHttp500, false, 3});
+  h.exchange.AddFault({"/api/v1/futures/trade/get_history_orders", FaultKind::kHttp500, false, 3});
+  h.sched.Advance(5s);
+  EXPECT_NE(h.engine.Placement("lagging")->state, OrderEngine::PlacementState::kAbsent);
+  h.sched.Advance(60s);  // the lookups that follow can read it
+  EXPECT_EQ(h.engine.Placement("lagging")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(h.exchange.CountClientId("lagging"), 1u);
+}
+
 }  // namespace
 }  // namespace bx::orders
