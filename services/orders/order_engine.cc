@@ -119,6 +119,9 @@ struct OrderEngine::Entry {
   /// The current attempt re-sends a placement whose first outcome is unknown: if the re-send is
   /// refused, the first attempt is still unknown (a refusal says nothing about it).
   bool resending_unknown = false;
+  /// kAbsent because reconciliation stopped finding it (not because the exchange refused it): an
+  /// attempt may still have landed since, so a resubmission looks the id up first.
+  bool reconciled_absent = false;
   bool seen_push = false;
   /// A caller waiting for the current attempt. `gone` is its CallScope probe: the attempt may be
   /// withdrawn while it waits for a rate-limit token only if every waiter has gone (an empty
@@ -296,7 +299,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
                          } else if (found.ok()) {
                            SendPlacement(e, std::move(body), deadline);
                          } else {
-                           MarkUnknown(e);
+                           MarkUnknown(e, /*sent=*/false);  // nothing was re-sent
                            Settle(e, UnknownResponse(*e));
                          }
                        }),
@@ -309,6 +312,30 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
         e->order = OrderFromRequest(req, symbol, client_id);
         e->requested = e->order;
         e->Wait(std::move(done), false);
+        if (e->reconciled_absent) {
+          // Reconciliation only stopped finding an attempt whose outcome was lost: it may have
+          // landed since. Look (every view) before sending: the exchange may refuse a second order
+          // for another reason than 30042 (margin the live one uses), and that refusal would tell
+          // the caller "not placed" while its order is live.
+          FindByClientId(client_id, symbol, deadline, Lane::kPlace,
+                         Guard([this, e, body, deadline](absl::StatusOr<std::optional<v1::Order>> found) mutable {
+                           if (e->state != PlacementState::kInFlight) return;
+                           if (found.ok() && found->has_value()) {
+                             if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
+                             SettleFound(e, **found, /*duplicate=*/true);
+                           } else if (found.ok()) {
+                             e->reconciled_absent = false;  // every view says so now
+                             SendPlacement(e, std::move(body), deadline);
+                           } else {
+                             // Cannot tell: unknown again (nothing was sent; the window has
+                             // ended, so reconciliation decides on its next conclusive lookup).
+                             e->resending_unknown = true;
+                             MarkUnknown(e, /*sent=*/false);
+                             Settle(e, UnknownResponse(*e));
+                           }
+                         }));
+          return;
+        }
         SendPlacement(e, std::move(body), deadline);
         return;
     }
@@ -508,7 +535,7 @@ absl::StatusOr<v1::PlaceOrderResponse> OrderEngine::RefusedAttempt(std::shared_p
     // caller must not read the refusal as "not placed".
     Log(LogLevel::kWarn, "orders.engine", "re-send refused; the first attempt is still being reconciled",
         {{"client_id", entry->client_id}, {"error", std::string(status.message())}});
-    MarkUnknown(entry);
+    MarkUnknown(entry, /*sent=*/false);  // nothing new can land: the first attempt's window goes on
     out = UnknownResponse(*entry);
   } else {
     entry->state = PlacementState::kAbsent;
@@ -542,7 +569,7 @@ void OrderEngine::WaitAsDuplicate(const std::shared_ptr<Entry>& entry, PlaceDone
                        }));
 }
 
-void OrderEngine::MarkUnknown(std::shared_ptr<Entry> entry) {
+void OrderEngine::MarkUnknown(std::shared_ptr<Entry> entry, bool sent) {
   if (entry->state == PlacementState::kUnknown) return;
   if (shut_down_) {
     Log(LogLevel::kWarn, "orders.engine", "placement outcome unknown at shutdown",
@@ -550,8 +577,10 @@ void OrderEngine::MarkUnknown(std::shared_ptr<Entry> entry) {
   }
   entry->state = PlacementState::kUnknown;
   CountUnknown(+1);
-  // A refused re-send keeps the first attempt's reconcile window.
-  if (!entry->resending_unknown) entry->unknown_since = scheduler_.clock().Steady();
+  // An attempt that may have reached the exchange gets a whole window from now: it can land late
+  // (a re-send too). A re-send refused or never sent adds nothing that could land: it keeps the
+  // first attempt's window.
+  if (sent || !entry->resending_unknown) entry->unknown_since = scheduler_.clock().Steady();
   entry->resending_unknown = false;
   entry->reconcile_interval = options_.reconcile_initial;
   ScheduleReconcile(entry, options_.reconcile_initial);
@@ -583,6 +612,7 @@ void OrderEngine::ReconcileOnce(std::shared_ptr<Entry> entry) {
                    const auto age = scheduler_.clock().Steady() - entry->unknown_since;
                    if (found.ok() && age >= options_.reconcile_window) {
                      entry->state = PlacementState::kAbsent;
+                     entry->reconciled_absent = true;
                      CountUnknown(-1);
                      if (metrics_) metrics_->AmbiguousResolution("reconciled_absent");
                      Log(LogLevel::kWarn, "orders.engine", "reconciled: placement never reached the exchange",

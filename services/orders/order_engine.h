@@ -164,7 +164,9 @@ class OrderEngine {
   void ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime deadline, int attempt, absl::Status cause);
   void Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceOrderResponse> result);
   void MarkAccepted(Entry& entry, const v1::Order& order);
-  void MarkUnknown(std::shared_ptr<Entry> entry);
+  /// `sent`: the attempt whose outcome is unknown may have reached the exchange (false: a re-send
+  /// that was refused or never sent, which keeps the first attempt's reconcile window).
+  void MarkUnknown(std::shared_ptr<Entry> entry, bool sent = true);
   /// Takes what the exchange holds under the entry's client id: our order (true) or somebody
   /// else's (false; the entry becomes `foreign`).
   bool Adopt(Entry& entry, const v1::Order& found);

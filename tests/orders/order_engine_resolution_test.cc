@@ -116,5 +116,68 @@ TEST(OrderEngineResolution, AbsenceIsConcludedOnlyWhenEveryStepOfTheLookupAnswer
   EXPECT_EQ(h.exchange.CountClientId("lagging"), 1u);
 }
 
+// A resubmission of an UNKNOWN placement that was sent and whose answer is lost as well is
+// reconciled for a whole window from its own send (not what was left of the first attempt's), so
+// a late landing of the re-send is found and published.
+TEST(OrderEngineResolution, AnAmbiguousResendIsReconciledForAWholeWindowFromItsOwnSend) {
+  EngineOptions eo;
+  eo.reconcile_window = 60s;
+  EngineHarness h(testing::GenerousLimits(), eo);
+  h.LoadRules();
+  std::vector<v1::Order> reconciled;
+  h.engine.set_reconciled_sink([&](const v1::Order& o) { reconciled.push_back(o); });
+  h.exchange.AddFault({kPlacePath, FaultKind::kHang, false});
+  ASSERT_EQ(h.Place(LimitBuy("resent"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.sched.Advance(55s);  // the first attempt is still unknown (nothing on the exchange)
+  ASSERT_EQ(h.engine.Placement("resent")->state, OrderEngine::PlacementState::kUnknown);
+  // The caller resubmits; the re-send's answer is lost as well.
+  h.exchange.AddFault({kPlacePath, FaultKind::kHang, false});
+  auto again = h.Place(LimitBuy("resent"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(again->result(), v1::PLACE_RESULT_UNKNOWN);
+  // Still reconciling well past the first attempt's window.
+  h.sched.Advance(45s);
+  EXPECT_EQ(h.engine.Placement("resent")->state, OrderEngine::PlacementState::kUnknown);
+  h.exchange.InjectOrder("resent");  // the re-send lands late
+  h.sched.Advance(30s);
+  EXPECT_EQ(h.engine.Placement("resent")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(reconciled.size(), 1u);
+  EXPECT_EQ(h.exchange.CountClientId("resent"), 1u);
+}
+
+// A placement reconciliation declared absent can still have landed (late): the next
+// resubmission looks the id up before sending, and is answered with the live order instead of the
+// exchange's refusal of a second one (which the caller would read as "not placed").
+TEST(OrderEngineResolution, AResubmissionAfterReconciledAbsenceLooksTheIdUpFirst) {
+  EngineOptions eo;
+  eo.reconcile_window = 20s;
+  EngineHarness h(testing::GenerousLimits(), eo);
+  h.LoadRules();
+  h.exchange.AddFault({kPlacePath, FaultKind::kHang, false});
+  ASSERT_EQ(h.Place(LimitBuy("late"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.sched.AdvanceUntil([&] { return h.engine.Placement("late")->state == OrderEngine::PlacementState::kAbsent; },
+                       120s, 100ms);
+  ASSERT_EQ(h.engine.Placement("late")->state, OrderEngine::PlacementState::kAbsent);
+  h.exchange.InjectOrder("late");                            // it landed after all
+  h.exchange.AddFault({kPlacePath, FaultKind::kRefuse, false});  // a second one would be refused (20003)
+  const int placements = h.exchange.calls(kPlacePath);
+  auto third = h.Place(LimitBuy("late"));
+  ASSERT_TRUE(third.ok()) << "live order reported as refused: " << third.status();
+  EXPECT_EQ(third->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_FALSE(third->order_id().empty());
+  EXPECT_EQ(h.exchange.calls(kPlacePath), placements);  // nothing sent
+  EXPECT_EQ(h.exchange.CountClientId("late"), 1u);
+  // Found absent again by that lookup, a resubmission is sent as before.
+  h.exchange.ClearFaults();
+  h.exchange.AddFault({kPlacePath, FaultKind::kHang, false});
+  ASSERT_EQ(h.Place(LimitBuy("late-2"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.sched.AdvanceUntil([&] { return h.engine.Placement("late-2")->state == OrderEngine::PlacementState::kAbsent; },
+                       120s, 100ms);
+  auto placed = h.Place(LimitBuy("late-2"));
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  EXPECT_EQ(placed->result(), v1::PLACE_RESULT_ACCEPTED);
+  EXPECT_EQ(h.exchange.CountClientId("late-2"), 1u);
+}
+
 }  // namespace
 }  // namespace bx::orders
