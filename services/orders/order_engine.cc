@@ -143,6 +143,9 @@ struct OrderEngine::Entry {
   SteadyTime unknown_since{};
   std::chrono::milliseconds reconcile_interval{0};
   Scheduler::TimerId reconcile_timer = 0;
+  /// Counts the times the placement became UNKNOWN: a background lookup answered in a later
+  /// UNKNOWN period than it was issued in (a re-send went out meanwhile) is stale.
+  uint64_t unknown_generation = 0;
 };
 
 CallScope::Gone OrderEngine::EveryCallerGone(const std::vector<std::shared_ptr<Entry>>& entries,
@@ -576,6 +579,7 @@ void OrderEngine::MarkUnknown(std::shared_ptr<Entry> entry, bool sent) {
         {{"client_id", entry->client_id}, {"symbol", entry->symbol}, {"advice", "look the client id up on the exchange"}});
   }
   entry->state = PlacementState::kUnknown;
+  ++entry->unknown_generation;
   CountUnknown(+1);
   // An attempt that may have reached the exchange gets a whole window from now: it can land late
   // (a re-send too). A re-send refused or never sent adds nothing that could land: it keeps the
@@ -598,9 +602,13 @@ void OrderEngine::ReconcileOnce(std::shared_ptr<Entry> entry) {
   if (entry->state != PlacementState::kUnknown || shut_down_) return;
   if (metrics_) metrics_->ReconciliationRun("background");
   const SteadyTime deadline = scheduler_.clock().Steady() + options_.background_call_timeout;
+  const uint64_t generation = entry->unknown_generation;
   FindByClientId(entry->client_id, entry->symbol, deadline, Lane::kQuery,
-                 Guard([this, entry](absl::StatusOr<std::optional<v1::Order>> found) {
-                   if (entry->state != PlacementState::kUnknown) return;
+                 Guard([this, entry, generation](absl::StatusOr<std::optional<v1::Order>> found) {
+                   // Issued before a re-send that is UNKNOWN again: its read predates that attempt,
+                   // and the re-send's own timer chain looks again (rescheduling from here would
+                   // start a second chain, and replace the timer that stops the first).
+                   if (entry->state != PlacementState::kUnknown || entry->unknown_generation != generation) return;
                    if (found.ok() && found->has_value()) {
                      if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
                      if (!Adopt(*entry, **found)) return;  // somebody else's order: ours was never placed

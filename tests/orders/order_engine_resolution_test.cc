@@ -179,5 +179,34 @@ TEST(OrderEngineResolution, AResubmissionAfterReconciledAbsenceLooksTheIdUpFirst
   EXPECT_EQ(h.exchange.CountClientId("late-2"), 1u);
 }
 
+// A background lookup still out when the caller re-sends the placement, and answered after the
+// re-send turned UNKNOWN again, is stale: it neither decides anything nor starts a second
+// reconcile timer chain next to the re-send's own (which would double the lookups for good).
+TEST(OrderEngineResolution, ALookupIssuedBeforeAResendDoesNotStartASecondReconcileChain) {
+  EngineOptions eo;
+  eo.reconcile_max_interval = 30s;
+  eo.reconcile_window = 10min;
+  EngineHarness h(testing::GenerousLimits(), eo);
+  h.LoadRules();
+  h.exchange.AddFault({kPlacePath, FaultKind::kHang, false});
+  ASSERT_EQ(h.Place(LimitBuy("stale"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  // The first background lookup (after 1 s) gets no answer for 5 s (then it is retried).
+  h.exchange.AddFault({kDetailPath, FaultKind::kHang, false});
+  const int before = h.exchange.calls(kDetailPath);
+  h.sched.AdvanceUntil([&] { return h.exchange.calls(kDetailPath) > before; }, 5s, 10ms);
+  ASSERT_GT(h.exchange.calls(kDetailPath), before);
+  // Meanwhile the caller resubmits; the re-send's answer is lost too: UNKNOWN again, well before
+  // that lookup's answer comes.
+  h.exchange.AddFault({kPlacePath, FaultKind::kReset, false});
+  ASSERT_EQ(h.Place(LimitBuy("stale"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  // Once the interval reaches its 30 s cap, one chain looks once per 30 s.
+  h.sched.Advance(200s);
+  const int settled = h.exchange.calls(kDetailPath);
+  h.sched.Advance(90s);
+  EXPECT_EQ(h.exchange.calls(kDetailPath) - settled, 3) << "lookups in 90 s at a 30 s interval";
+  EXPECT_EQ(h.engine.Placement("stale")->state, OrderEngine::PlacementState::kUnknown);
+  EXPECT_EQ(h.engine.unknown_placements(), 1u);
+}
+
 }  // namespace
 }  // namespace bx::orders
