@@ -28,6 +28,12 @@ std::string ResultLabel(const RestResult& r, bool timeout) {
   return "network";
 }
 
+// Refusals that can be the request's timestamp: 10002 (parameter error; the exchange's and the
+// simulator's "timestamp outside the window") and 10007 (signature error). Both are decided before
+// the request is acted on. Any other refusal (balance, 30042 "client id exists") is an answer about
+// the request itself, which a second attempt's outcome must not replace.
+bool MayBeTimestampRefusal(int code) { return code == 10002 || code == 10007; }
+
 }  // namespace
 
 std::string_view OutcomeName(Outcome o) {
@@ -233,11 +239,12 @@ void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, ne
   }
   if (metrics_) metrics_->ExchangeRequest(ep.name, ResultLabel(r, timeout), latency);
 
-  // A refusal right after the clock estimate moved (a clock step on either side) was most likely
-  // the timestamp: re-sign once with the corrected time. A definitive refusal executed nothing, so
-  // this is safe for every endpoint.
-  if (r.outcome == Outcome::kRejected && !call->resigned && skew_ != nullptr && signer_.applies_skew() &&
-      std::abs(skew_->OffsetMs() - call->signed_offset_ms) > 1000 && scheduler_.clock().Steady() < call->deadline) {
+  // A timestamp refusal right after the clock estimate moved (a clock step on either side): re-sign
+  // once with the corrected time. Such a refusal executed nothing, so this is safe for every
+  // endpoint.
+  if (r.outcome == Outcome::kRejected && MayBeTimestampRefusal(r.code) && !call->resigned && skew_ != nullptr &&
+      signer_.applies_skew() && std::abs(skew_->OffsetMs() - call->signed_offset_ms) > 1000 &&
+      scheduler_.clock().Steady() < call->deadline) {
     call->resigned = true;
     Warnings().Log(LogLevel::kWarn, "orders.rest", "resign", "clock estimate moved; re-signing a refused request",
                    {{"endpoint", ep.name}, {"skew_ms", skew_->OffsetMs()}, {"code", r.code}});

@@ -208,5 +208,31 @@ TEST(OrderEngineResolution, ALookupIssuedBeforeAResendDoesNotStartASecondReconci
   EXPECT_EQ(h.engine.unknown_placements(), 1u);
 }
 
+// The exchange's 30042 (the client id exists: placed before a restart) is an answer about the
+// order, not about the request's timestamp: it is not re-signed when the clock estimate moves (the
+// re-send, short of a rate-limit token, used to turn it into "retry later" and mark the id absent).
+TEST(OrderEngineResolution, A30042IsNotReSignedWhenTheClockEstimateMoves) {
+  RateLimiterOptions limits = testing::GenerousLimits();
+  limits.buckets[static_cast<size_t>(Bucket::kPrivate)] = {1, 1};
+  EngineHarness h(limits);
+  h.LoadRules();
+  h.exchange.InjectOrder("restarted");  // placed before a restart
+  h.exchange.set_clock_offset_ms(5000);  // the host clock was stepped back 5 s
+  const int placements = h.exchange.calls(kPlacePath);
+  auto r = h.Place(LimitBuy("restarted"), 800ms);
+  ASSERT_TRUE(r.ok()) << "the exchange said 30042 (the order exists), the caller got: " << r.status();
+  EXPECT_TRUE(r->result() == v1::PLACE_RESULT_DUPLICATE || r->result() == v1::PLACE_RESULT_UNKNOWN)
+      << v1::PlaceResult_Name(r->result());
+  EXPECT_EQ(h.exchange.calls(kPlacePath), placements + 1);
+  ASSERT_TRUE(h.engine.Placement("restarted").has_value());
+  EXPECT_NE(h.engine.Placement("restarted")->state, OrderEngine::PlacementState::kAbsent);
+  // With tokens to spare the lookup reads it: DUPLICATE, still from the one request.
+  h.sched.Advance(5s);
+  auto again = h.Place(LimitBuy("restarted"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(h.exchange.CountClientId("restarted"), 1u);
+}
+
 }  // namespace
 }  // namespace bx::orders
