@@ -277,7 +277,7 @@ void OrderEngine::GetOrder(v1::GetOrderRequest req, SteadyTime deadline, Reply<v
           return MakeError(absl::StatusCode::kNotFound, absl::StrCat("order not found", note),
                            reason::kExchangeRejected, 0, ep::kGetOrderDetail.path, 200);
         }
-        OnOrderUpdate(o);
+        OnOrderUpdate(o, /*caller_publishes=*/false);
         v1::GetOrderResponse resp;
         *resp.mutable_order() = std::move(o);
         return resp;

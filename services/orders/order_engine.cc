@@ -1,6 +1,7 @@
 #include "services/orders/order_engine.h"
 
 #include <set>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
@@ -123,6 +124,9 @@ struct OrderEngine::Entry {
   /// attempt may still have landed since, so a resubmission looks the id up first.
   bool reconciled_absent = false;
   bool seen_push = false;
+  /// A caller was told UNKNOWN: the order is published on StreamUpdates once found, unless the
+  /// private stream's push found it (the stream publishes that itself).
+  bool publish_when_found = false;
   /// A caller waiting for the current attempt. `gone` is its CallScope probe: the attempt may be
   /// withdrawn while it waits for a rate-limit token only if every waiter has gone (an empty
   /// probe never goes).
@@ -519,8 +523,14 @@ bool OrderEngine::Adopt(Entry& entry, const v1::Order& found) {
   return ours;
 }
 
+void OrderEngine::PublishFound(Entry& entry) {
+  if (!std::exchange(entry.publish_when_found, false) || entry.foreign) return;
+  if (reconciled_sink_) reconciled_sink_(entry.order);
+}
+
 void OrderEngine::SettleFound(std::shared_ptr<Entry> entry, const v1::Order& found, bool duplicate) {
   if (!Adopt(*entry, found)) return Settle(entry, ClientIdTaken(entry->client_id, entry->order));
+  PublishFound(*entry);  // a placement once UNKNOWN, found by a lookup of a later attempt
   if (duplicate) return Settle(entry, DuplicateResponse(*entry));
   v1::PlaceOrderResponse resp;
   resp.set_result(v1::PLACE_RESULT_ACCEPTED);
@@ -579,6 +589,7 @@ void OrderEngine::MarkUnknown(std::shared_ptr<Entry> entry, bool sent) {
         {{"client_id", entry->client_id}, {"symbol", entry->symbol}, {"advice", "look the client id up on the exchange"}});
   }
   entry->state = PlacementState::kUnknown;
+  entry->publish_when_found = true;
   ++entry->unknown_generation;
   CountUnknown(+1);
   // An attempt that may have reached the exchange gets a whole window from now: it can land late
@@ -614,7 +625,7 @@ void OrderEngine::ReconcileOnce(std::shared_ptr<Entry> entry) {
                      if (!Adopt(*entry, **found)) return;  // somebody else's order: ours was never placed
                      Log(LogLevel::kInfo, "orders.engine", "reconciled: placement exists",
                          {{"client_id", entry->client_id}, {"order_id", entry->order.order_id()}});
-                     if (reconciled_sink_) reconciled_sink_(entry->order);
+                     PublishFound(*entry);
                      return;
                    }
                    const auto age = scheduler_.clock().Steady() - entry->unknown_since;
@@ -659,7 +670,7 @@ v1::PlaceOrderResponse OrderEngine::DuplicateResponse(const Entry& entry) const 
   return resp;
 }
 
-void OrderEngine::OnOrderUpdate(const v1::Order& order) {
+void OrderEngine::OnOrderUpdate(const v1::Order& order, bool caller_publishes) {
   if (order.client_id().empty()) return;
   auto it = entries_.find(order.client_id());
   if (it == entries_.end()) return;
@@ -676,6 +687,7 @@ void OrderEngine::OnOrderUpdate(const v1::Order& order) {
     case PlacementState::kInFlight:
       e.seen_push = true;
       e.order = order;
+      if (caller_publishes) e.publish_when_found = false;  // on StreamUpdates already
       break;
     case PlacementState::kAccepted:
       break;
@@ -683,6 +695,11 @@ void OrderEngine::OnOrderUpdate(const v1::Order& order) {
     case PlacementState::kAbsent: {
       const bool was_unknown = e.state == PlacementState::kUnknown;
       MarkAccepted(e, order);
+      if (caller_publishes) {
+        e.publish_when_found = false;  // the private stream publishes its push itself
+      } else {
+        PublishFound(e);  // a read (a caller's GetOrder): StreamUpdates has not seen it
+      }
       if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
       Log(was_unknown ? LogLevel::kInfo : LogLevel::kWarn, "orders.engine", "order push resolved a placement",
           {{"client_id", e.client_id}, {"order_id", order.order_id()}});

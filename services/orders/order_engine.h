@@ -115,7 +115,10 @@ class OrderEngine {
 
   /// Executor. An order push from the private stream (or a reconciliation read): resolves
   /// pending placements with that client id and refreshes the cached order.
-  void OnOrderUpdate(const v1::Order& order);
+  /// `caller_publishes`: the caller puts this order on StreamUpdates itself (the private stream
+  /// does, for its pushes and its reconciliation reads); otherwise (a GetOrder's read) a
+  /// placement answered UNKNOWN that this resolves is published through the reconciled sink.
+  void OnOrderUpdate(const v1::Order& order, bool caller_publishes = true);
 
   /// Executor. Loads trading_pairs now, then every `every` (failed loads retry sooner).
   void StartRulesRefresh(std::chrono::milliseconds every);
@@ -164,6 +167,9 @@ class OrderEngine {
   void ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime deadline, int attempt, absl::Status cause);
   void Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceOrderResponse> result);
   void MarkAccepted(Entry& entry, const v1::Order& order);
+  /// Publishes (once) through the reconciled sink an order whose placement a caller was told
+  /// UNKNOWN about, now that it is found by anything but a private-stream push.
+  void PublishFound(Entry& entry);
   /// `sent`: the attempt whose outcome is unknown may have reached the exchange (false: a re-send
   /// that was refused or never sent, which keeps the first attempt's reconcile window).
   void MarkUnknown(std::shared_ptr<Entry> entry, bool sent = true);

@@ -234,5 +234,65 @@ TEST(OrderEngineResolution, A30042IsNotReSignedWhenTheClockEstimateMoves) {
   EXPECT_EQ(h.exchange.CountClientId("restarted"), 1u);
 }
 
+// An UNKNOWN placement is published on StreamUpdates once found, also when a caller's GetOrder
+// finds it (the private push may have been missed, or the private stream is off).
+TEST(OrderEngineResolution, AnUnknownPlacementFoundByGetOrderIsPublishedOnce) {
+  EngineHarness h;
+  h.LoadRules();
+  std::vector<v1::Order> reconciled;
+  h.engine.set_reconciled_sink([&](const v1::Order& o) { reconciled.push_back(o); });
+  h.exchange.AddFault({kPlacePath, FaultKind::kHang, false});
+  ASSERT_EQ(h.Place(LimitBuy("got"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.exchange.InjectOrder("got");  // it landed late
+  v1::GetOrderRequest g;
+  g.mutable_order()->set_client_id("got");
+  ASSERT_TRUE(h.Run(&OrderEngine::GetOrder, g).ok());
+  ASSERT_TRUE(h.Run(&OrderEngine::GetOrder, g).ok());
+  h.sched.Advance(120s);
+  EXPECT_EQ(h.engine.Placement("got")->state, OrderEngine::PlacementState::kAccepted);
+  ASSERT_EQ(reconciled.size(), 1u);
+  EXPECT_EQ(reconciled[0].client_id(), "got");
+  EXPECT_FALSE(reconciled[0].order_id().empty());
+}
+
+// The same when a resubmission's lookup finds it.
+TEST(OrderEngineResolution, AnUnknownPlacementFoundByAResubmissionIsPublishedOnce) {
+  EngineHarness h;
+  h.LoadRules();
+  std::vector<v1::Order> reconciled;
+  h.engine.set_reconciled_sink([&](const v1::Order& o) { reconciled.push_back(o); });
+  h.exchange.AddFault({kPlacePath, FaultKind::kHang, false});
+  ASSERT_EQ(h.Place(LimitBuy("resubmitted"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.exchange.InjectOrder("resubmitted");
+  auto again = h.Place(LimitBuy("resubmitted"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->result(), v1::PLACE_RESULT_DUPLICATE);
+  ASSERT_TRUE(h.Place(LimitBuy("resubmitted")).ok());
+  h.sched.Advance(120s);
+  ASSERT_EQ(reconciled.size(), 1u);
+  EXPECT_EQ(reconciled[0].order_id(), again->order_id());
+}
+
+// A private-stream push that resolves an UNKNOWN placement is published by the stream itself: the
+// engine does not publish it a second time, nor when a GetOrder or a resubmission reads it later.
+TEST(OrderEngineResolution, AnUnknownPlacementResolvedByAPushIsNotPublishedTwice) {
+  EngineHarness h;
+  h.LoadRules();
+  std::vector<v1::Order> reconciled;
+  h.engine.set_reconciled_sink([&](const v1::Order& o) { reconciled.push_back(o); });
+  h.exchange.AddFault({kPlacePath, FaultKind::kHang, false});
+  ASSERT_EQ(h.Place(LimitBuy("pushed"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.exchange.InjectOrder("pushed");
+  const std::string order_id = h.exchange.orders().back().order_id;
+  h.engine.OnOrderUpdate(Push(order_id, "pushed", v1::ORDER_STATUS_NEW, 1700000000000));
+  EXPECT_EQ(h.engine.Placement("pushed")->state, OrderEngine::PlacementState::kAccepted);
+  v1::GetOrderRequest g;
+  g.mutable_order()->set_client_id("pushed");
+  ASSERT_TRUE(h.Run(&OrderEngine::GetOrder, g).ok());
+  EXPECT_EQ(h.Place(LimitBuy("pushed"))->result(), v1::PLACE_RESULT_DUPLICATE);
+  h.sched.Advance(120s);
+  EXPECT_TRUE(reconciled.empty());
+}
+
 }  // namespace
 }  // namespace bx::orders
