@@ -897,6 +897,10 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
         e->symbol = symbol;  // a corrected order may be for another symbol
         e->order = OrderFromRequest(items[i].req, symbol, items[i].client_id);
         e->requested = e->order;
+        // Reconciliation only stopped finding an earlier attempt, which may have landed since, and
+        // a batch sends without looking first: a refusal of this re-send (margin the live order
+        // uses) must not read "not placed". It is a re-send of an unknown placement.
+        if (e->reconciled_absent) e->resending_unknown = true;
       }
       e->state = PlacementState::kInFlight;
       entries[i] = e;

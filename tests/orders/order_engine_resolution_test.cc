@@ -179,6 +179,34 @@ TEST(OrderEngineResolution, AResubmissionAfterReconciledAbsenceLooksTheIdUpFirst
   EXPECT_EQ(h.exchange.CountClientId("late-2"), 1u);
 }
 
+// A batch sends a resubmitted id without looking it up first: when reconciliation only stopped
+// finding an earlier attempt, the exchange's refusal of the re-send (20003: the margin a late
+// landing uses) does not tell the item "not placed": it is UNKNOWN, and the late order is found.
+TEST(OrderEngineResolution, ARefusedBatchResendAfterReconciledAbsenceIsUnknownNotRefused) {
+  EngineOptions eo;
+  eo.reconcile_window = 20s;
+  EngineHarness h(testing::GenerousLimits(), eo);
+  h.LoadRules();
+  h.exchange.AddFault({kPlacePath, FaultKind::kHang, false});
+  ASSERT_EQ(h.Place(LimitBuy("late-b"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.sched.AdvanceUntil([&] { return h.engine.Placement("late-b")->state == OrderEngine::PlacementState::kAbsent; },
+                       120s, 100ms);
+  ASSERT_EQ(h.engine.Placement("late-b")->state, OrderEngine::PlacementState::kAbsent);
+  h.exchange.InjectOrder("late-b");  // it landed after all
+  h.exchange.AddFault({"/api/v1/futures/trade/batch_order", FaultKind::kRefuse, false});
+  v1::BatchPlaceOrdersRequest b;
+  b.set_symbol("BTCUSDT");
+  *b.add_orders() = LimitBuy("late-b");
+  auto r = h.Run(&OrderEngine::BatchPlaceOrders, b);
+  ASSERT_TRUE(r.ok()) << "live order reported as refused: " << r.status();
+  ASSERT_EQ(r->results_size(), 1);
+  EXPECT_EQ(r->results(0).result(), v1::PLACE_RESULT_UNKNOWN);
+  EXPECT_FALSE(r->results(0).has_error()) << r->results(0).DebugString();
+  h.sched.Advance(10s);
+  EXPECT_EQ(h.engine.Placement("late-b")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(h.exchange.CountClientId("late-b"), 1u);
+}
+
 // A background lookup still out when the caller re-sends the placement, and answered after the
 // re-send turned UNKNOWN again, is stale: it neither decides anything nor starts a second
 // reconcile timer chain next to the re-send's own (which would double the lookups for good).
