@@ -29,10 +29,11 @@ std::string ResultLabel(const RestResult& r, bool timeout) {
 }
 
 // Refusals that can be the request's timestamp: 10002 (parameter error; the exchange's and the
-// simulator's "timestamp outside the window") and 10007 (signature error). Both are decided before
-// the request is acted on. Any other refusal (balance, 30042 "client id exists") is an answer about
-// the request itself, which a second attempt's outcome must not replace.
-bool MayBeTimestampRefusal(int code) { return code == 10002 || code == 10007; }
+// simulator's "timestamp outside the window"), 10007 (signature error) and 100008 ("timestamp
+// expired", the code Bitunix's spot API uses; the futures one is undocumented). All are decided
+// before the request is acted on. Any other refusal (balance, 30042 "client id exists") is an
+// answer about the request itself, which a second attempt's outcome must not replace.
+bool MayBeTimestampRefusal(int code) { return code == 10002 || code == 10007 || code == 100008; }
 
 }  // namespace
 
