@@ -73,7 +73,7 @@ std::vector<OptSpec> OrdersOptionSpecs() {
   add({.name = "resolve-reserve", .type = OptType::kDuration, .default_value = "1500ms",
        .help = "Part of a placement's deadline kept for resolving a lost answer by client id."});
   add({.name = "reconcile-window", .type = OptType::kDuration, .default_value = "5m",
-       .help = "How long an UNKNOWN placement is looked for in the background."});
+       .help = "How long an UNKNOWN placement is looked for in the background (at least 90s in live mode)."});
   add({.name = "private-stream", .type = OptType::kBool, .default_value = "true",
        .help = "Connect the private WebSocket (order/position/balance/tpsl updates)."});
   add({.name = "ws-ping-interval", .type = OptType::kDuration, .default_value = "15s",
@@ -184,6 +184,14 @@ absl::StatusOr<OrdersAppOptions> OrdersOptionsFromConfig(const Config& c) {
       o.rules_refresh.count() <= 0 || o.health_interval.count() <= 0 || o.health_timeout.count() <= 0 ||
       o.private_stream.ping_interval.count() <= 0) {
     return absl::InvalidArgumentError("timeouts and intervals must be greater than 0");
+  }
+  // An attempt the exchange holds on to can still be executed while its timestamp is inside the
+  // exchange's window (a spot probe: 60 s accepted, 61 s refused; futures undocumented). A shorter
+  // window than that could call a placement "never placed" that then lands.
+  if (o.mode == Mode::kLive && o.engine.reconcile_window < std::chrono::seconds(90)) {
+    return absl::InvalidArgumentError(
+        "--reconcile-window must be at least 90s in live mode: a request may be executed up to the exchange's "
+        "timestamp window (about 60 s) after it was signed");
   }
   return o;
 }

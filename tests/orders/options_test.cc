@@ -100,6 +100,21 @@ TEST(OrdersOptions, ReadinessProbeDeadlineAndBusyGrace) {
   EXPECT_FALSE(OrdersOptionsFromConfig(*Load({"--health-timeout=0"})).ok());
 }
 
+// A live reconcile window shorter than the exchange's timestamp window could call a placement
+// "never placed" that the exchange still executes. Paper mode (the simulator) may shorten it.
+TEST(OrdersOptions, ALiveReconcileWindowCoversTheExchangesTimestampWindow) {
+  auto d = OrdersOptionsFromConfig(*Load({}));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->engine.reconcile_window, std::chrono::minutes(5));
+  auto short_live = OrdersOptionsFromConfig(*Load({"--reconcile-window=30s"}));
+  ASSERT_FALSE(short_live.ok());
+  EXPECT_NE(short_live.status().message().find("--reconcile-window must be at least 90s"), std::string::npos);
+  EXPECT_TRUE(OrdersOptionsFromConfig(*Load({"--reconcile-window=90s"})).ok());
+  auto paper = OrdersOptionsFromConfig(*Load({"--mode=paper", "--reconcile-window=4s"}));
+  ASSERT_TRUE(paper.ok()) << paper.status();
+  EXPECT_EQ(paper->engine.reconcile_window, std::chrono::seconds(4));
+}
+
 TEST(OrdersOptions, HelpListsEveryOptionWithItsDefault) {
   auto c = Load({"--help"});
   ASSERT_TRUE(c.ok());
