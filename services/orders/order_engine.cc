@@ -315,6 +315,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
       }
       case PlacementState::kAbsent:
         e->state = PlacementState::kInFlight;
+        e->seen_push = false;  // a push seen by an earlier attempt says nothing about this one
         e->symbol = symbol;  // a corrected order may be for another symbol
         e->order = OrderFromRequest(req, symbol, client_id);
         e->requested = e->order;
@@ -894,6 +895,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
         CountUnknown(-1);
         e->resending_unknown = true;
       } else {
+        e->seen_push = false;  // a push seen by an earlier attempt says nothing about this one
         e->symbol = symbol;  // a corrected order may be for another symbol
         e->order = OrderFromRequest(items[i].req, symbol, items[i].client_id);
         e->requested = e->order;

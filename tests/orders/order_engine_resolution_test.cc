@@ -322,5 +322,31 @@ TEST(OrderEngineResolution, AnUnknownPlacementResolvedByAPushIsNotPublishedTwice
   EXPECT_TRUE(reconciled.empty());
 }
 
+// A push seen while one attempt was in flight says nothing about a later attempt under the same
+// client id: when that one's answer is lost and no view lists it, it is UNKNOWN, never ACCEPTED on
+// the strength of the old push (with an order that has no order id).
+TEST(OrderEngineResolution, APushSeenByARefusedAttemptDoesNotSettleALaterOne) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({kPlacePath, FaultKind::kRefuse});
+  h.exchange.set_reply_delay(50ms);
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> first;
+  h.engine.PlaceOrder(LimitBuy("seen-push"), h.In(10s), [&](auto r) { first = std::move(r); });
+  h.sched.RunUntilIdle();
+  // A push matching the request arrives before the refusal (a contradicting exchange).
+  h.engine.OnOrderUpdate(Push("", "seen-push", v1::ORDER_STATUS_NEW, 1700000000001));
+  h.sched.AdvanceUntil([&] { return first.has_value(); }, 5s);
+  ASSERT_TRUE(first.has_value());
+  ASSERT_FALSE(first->ok()) << "the refusal is the answer";
+  // A corrected order under the same id; its request is lost before it executes.
+  h.exchange.set_reply_delay(0ms);
+  h.exchange.AddFault({kPlacePath, FaultKind::kReset, /*after=*/false});
+  auto second = h.Place(LimitBuy("seen-push", "0.02"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->result(), v1::PLACE_RESULT_UNKNOWN)
+      << "answered " << v1::PlaceResult_Name(second->result()) << " with order id '" << second->order_id() << "'";
+  EXPECT_TRUE(h.exchange.orders().empty());
+}
+
 }  // namespace
 }  // namespace bx::orders
