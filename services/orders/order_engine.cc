@@ -297,20 +297,8 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
         e->state = PlacementState::kInFlight;
         e->resending_unknown = true;
         e->Wait(std::move(done), false);
-        FindByClientId(client_id, symbol, deadline, Lane::kPlace,
-                       Guard([this, e, body, deadline](absl::StatusOr<std::optional<v1::Order>> found) mutable {
-                         if (e->state != PlacementState::kInFlight) return;
-                         if (found.ok() && found->has_value()) {
-                           if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
-                           SettleFound(e, **found, /*duplicate=*/true);
-                         } else if (found.ok()) {
-                           SendPlacement(e, std::move(body), deadline);
-                         } else {
-                           MarkUnknown(e, /*sent=*/false);  // nothing was re-sent
-                           Settle(e, UnknownResponse(*e));
-                         }
-                       }),
-                       /*thorough=*/false);  // a re-send is backed by the exchange's 30042 check
+        // A re-send is backed by the exchange's 30042 check: the order detail is enough.
+        LookUpThenResend(e, symbol, std::move(body), deadline, /*thorough=*/false);
         return;
       }
       case PlacementState::kAbsent:
@@ -325,23 +313,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
           // landed since. Look (every view) before sending: the exchange may refuse a second order
           // for another reason than 30042 (margin the live one uses), and that refusal would tell
           // the caller "not placed" while its order is live.
-          FindByClientId(client_id, symbol, deadline, Lane::kPlace,
-                         Guard([this, e, body, deadline](absl::StatusOr<std::optional<v1::Order>> found) mutable {
-                           if (e->state != PlacementState::kInFlight) return;
-                           if (found.ok() && found->has_value()) {
-                             if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
-                             SettleFound(e, **found, /*duplicate=*/true);
-                           } else if (found.ok()) {
-                             e->reconciled_absent = false;  // every view says so now
-                             SendPlacement(e, std::move(body), deadline);
-                           } else {
-                             // Cannot tell: unknown again (nothing was sent; the window has
-                             // ended, so reconciliation decides on its next conclusive lookup).
-                             e->resending_unknown = true;
-                             MarkUnknown(e, /*sent=*/false);
-                             Settle(e, UnknownResponse(*e));
-                           }
-                         }));
+          LookUpThenResend(e, symbol, std::move(body), deadline, /*thorough=*/true);
           return;
         }
         SendPlacement(e, std::move(body), deadline);
@@ -495,6 +467,28 @@ void OrderEngine::Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceO
 void OrderEngine::CountUnknown(int delta) {
   unknown_count_ = static_cast<size_t>(static_cast<int64_t>(unknown_count_) + delta);
   if (metrics_ != nullptr) metrics_->UnknownPlacements(unknown_count_);
+}
+
+void OrderEngine::LookUpThenResend(std::shared_ptr<Entry> e, const std::string& symbol, std::string body,
+                                   SteadyTime deadline, bool thorough) {
+  FindByClientId(e->client_id, symbol, deadline, Lane::kPlace,
+                 Guard([this, e, body = std::move(body), deadline](absl::StatusOr<std::optional<v1::Order>> found) mutable {
+                   if (e->state != PlacementState::kInFlight) return;
+                   if (found.ok() && found->has_value()) {
+                     if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
+                     SettleFound(e, **found, /*duplicate=*/true);
+                   } else if (found.ok()) {
+                     e->reconciled_absent = false;  // every view read says so now
+                     SendPlacement(e, std::move(body), deadline);
+                   } else {
+                     // Cannot tell, and nothing was sent: unknown again, in the window it had (once
+                     // that has ended, reconciliation decides on its next conclusive lookup).
+                     e->resending_unknown = true;
+                     MarkUnknown(e, /*sent=*/false);
+                     Settle(e, UnknownResponse(*e));
+                   }
+                 }),
+                 thorough);
 }
 
 void OrderEngine::MarkAccepted(Entry& entry, const v1::Order& order) {

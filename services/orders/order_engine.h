@@ -167,6 +167,11 @@ class OrderEngine {
   void ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime deadline, int attempt, absl::Status cause);
   void Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceOrderResponse> result);
   void MarkAccepted(Entry& entry, const v1::Order& order);
+  /// A re-send of a placement whose earlier attempt may have landed: looks the client id up
+  /// first. Found: DUPLICATE. Not found (every step read answered): sends `body`. Cannot tell:
+  /// UNKNOWN again, nothing sent.
+  void LookUpThenResend(std::shared_ptr<Entry> e, const std::string& symbol, std::string body, SteadyTime deadline,
+                        bool thorough);
   /// Publishes (once) through the reconciled sink an order whose placement a caller was told
   /// UNKNOWN about, now that it is found by anything but a private-stream push.
   void PublishFound(Entry& entry);
