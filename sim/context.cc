@@ -14,7 +14,8 @@ SimContext::SimContext(SimConfig cfg, SymbolCatalog cat, const Clock& base_clock
       log(config.log_capacity),
       firehose_rate(config.firehose_rate),
       push_interval_ms(config.push_interval.count()),
-      gzip_replies(config.gzip_replies) {
+      gzip_replies(config.gzip_replies),
+      delay_rng_(config.seed ^ 0x5eb5c41be0de1a75ULL) {
   firehose_pool = exchange.ReadMarket(
       [&](const MarketModel& m) { return std::make_unique<FirehosePool>(catalog, m, config.seed); });
   RestApi::Options ro;
@@ -35,6 +36,14 @@ void SimContext::PublishPrivate(const std::vector<PrivatePush>& pushes) {
 void SimContext::PublishPublic(const StreamArg& stream, const std::string& text) {
   auto frame = std::make_shared<const std::string>(EncodeServerFrame(WsOpcode::kText, text));
   hub.Publish(stream, frame, text);
+}
+
+std::chrono::milliseconds SimContext::NextSubscribeDelay() {
+  const int64_t lo = config.ws_subscribe_delay_min.count();
+  const int64_t hi = config.ws_subscribe_delay_max.count();
+  if (hi <= 0) return std::chrono::milliseconds(0);
+  std::lock_guard<std::mutex> lock(delay_mu_);
+  return std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(lo, hi)(delay_rng_));
 }
 
 }  // namespace bx::sim

@@ -2,8 +2,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -27,6 +30,9 @@ struct SimContext {
   void PublishPrivate(const std::vector<PrivatePush>& pushes);
   /// Encodes and sends one public frame to the stream's subscribers.
   void PublishPublic(const StreamArg& stream, const std::string& text);
+  /// How long the next public subscribe waits before it takes effect: uniform in
+  /// [--ws-subscribe-delay MIN, MAX], from an RNG seeded by --seed.
+  std::chrono::milliseconds NextSubscribeDelay();
 
   const SimConfig config;
   SkewedClock clock;
@@ -43,6 +49,10 @@ struct SimContext {
   std::atomic<int64_t> push_interval_ms;  ///< depth/ticker/tickers/price cadence
   std::atomic<bool> gzip_replies;         ///< --gzip-replies, or as POST /control/gzip_replies set it
   std::atomic<uint64_t> next_conn_id{1};
+
+ private:
+  std::mutex delay_mu_;
+  std::mt19937_64 delay_rng_;
 };
 
 }  // namespace bx::sim

@@ -41,6 +41,9 @@ std::vector<OptSpec> SimOptionSpecs() {
        .help = "More inbound messages than this in one second disconnects.", .min = 1},
       {.name = "ws-max-subs", .type = OptType::kInt, .default_value = "300",
        .help = "Subscriptions per connection.", .min = 1},
+      {.name = "ws-subscribe-delay", .type = OptType::kString, .default_value = "0",
+       .help = "A public subscribe takes effect after a random delay in MIN-MAX (e.g. 100-600, ms unless "
+               "a unit is given; live: 103-598 ms); N = exactly N; 0 = at once."},
       {.name = "rest-time-window", .type = OptType::kDuration, .default_value = "60s",
        .help = "Allowed |timestamp - server time| for signed REST calls and WS login."},
       {.name = "log-capacity", .type = OptType::kInt, .default_value = "10000",
@@ -79,6 +82,19 @@ absl::StatusOr<int64_t> ParseFirehoseRate(std::string_view text) {
   return v;
 }
 
+absl::StatusOr<std::pair<std::chrono::milliseconds, std::chrono::milliseconds>> ParseDelayRange(
+    std::string_view text) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat("delay range '", std::string(text),
+                                                   "': expected MIN-MAX or N, durations from 0 to 60s"));
+  };
+  const size_t dash = text.find('-');
+  auto lo = ParseDuration(text.substr(0, dash));
+  auto hi = dash == std::string_view::npos ? lo : ParseDuration(text.substr(dash + 1));
+  if (!lo.ok() || !hi.ok() || lo->count() < 0 || *hi < *lo || *hi > std::chrono::seconds(60)) return bad();
+  return std::make_pair(*lo, *hi);
+}
+
 absl::StatusOr<SimConfig> SimConfigFrom(const Config& cfg) {
   SimConfig c;
   c.addr = cfg.Str("addr");
@@ -115,6 +131,10 @@ absl::StatusOr<SimConfig> SimConfigFrom(const Config& cfg) {
   c.ws_idle_timeout = cfg.Duration("ws-idle-timeout");
   c.ws_max_msgs_per_sec = static_cast<int>(cfg.Int("ws-max-msgs-per-sec"));
   c.ws_max_subs = static_cast<int>(cfg.Int("ws-max-subs"));
+  auto delay = ParseDelayRange(cfg.Str("ws-subscribe-delay"));
+  if (!delay.ok()) return absl::InvalidArgumentError(absl::StrCat("--ws-subscribe-delay: ", delay.status().message()));
+  c.ws_subscribe_delay_min = delay->first;
+  c.ws_subscribe_delay_max = delay->second;
   c.rest_time_window = cfg.Duration("rest-time-window");
   c.log_capacity = static_cast<size_t>(cfg.Int("log-capacity"));
   c.book_depth = static_cast<int>(cfg.Int("book-depth"));

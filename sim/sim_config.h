@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -28,6 +29,10 @@ struct SimConfig {
   std::chrono::milliseconds ws_idle_timeout{60'000};
   int ws_max_msgs_per_sec = 5;
   int ws_max_subs = 300;
+  /// A public subscribe takes effect (first push, then the stream's pushes) after a delay drawn
+  /// uniformly from [min, max] (live: 103-598 ms after it was sent). 0-0: at once.
+  std::chrono::milliseconds ws_subscribe_delay_min{0};
+  std::chrono::milliseconds ws_subscribe_delay_max{0};
   std::chrono::milliseconds rest_time_window{60'000};
   size_t log_capacity = 10'000;
   int book_depth = 8000;
@@ -47,5 +52,8 @@ std::vector<OptSpec> SimOptionSpecs();
 absl::StatusOr<SimConfig> SimConfigFrom(const Config& cfg);
 /// "max" or "-1" -> -1, "0" -> 0, "N" -> N; error otherwise.
 absl::StatusOr<int64_t> ParseFirehoseRate(std::string_view text);
+/// "MIN-MAX" or "N" (N-N), each a duration (a bare number is ms), 0 <= MIN <= MAX <= 60 s.
+absl::StatusOr<std::pair<std::chrono::milliseconds, std::chrono::milliseconds>> ParseDelayRange(
+    std::string_view text);
 
 }  // namespace bx::sim

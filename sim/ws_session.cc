@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -219,7 +220,10 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
         if (private_) {
           for (auto& a : args) a.symbol.clear();
         }
-        for (const auto& a : subs_.Remove(args)) ctx_.hub.Unsubscribe(id_, a);
+        for (const auto& a : subs_.Remove(args)) {
+          ctx_.hub.Unsubscribe(id_, a);
+          pending_subs_.erase(a);  // a delayed subscribe not yet in effect never takes effect
+        }
         RefreshFirehoseSymbols();
         SendText(UnsubscribeReply(ctx_.clock.NowMs()));
         return;
@@ -242,12 +246,35 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
       if (!info) continue;  // unknown channel: silently ignored
       valid.push_back(a);
     }
+    // A refusal is immediate (the stream counts against --ws-max-subs from now on); the stream's
+    // data starts after --ws-subscribe-delay, each stream's delay drawn on its own.
     auto r = subs_.Add(valid);
     for (const auto& a : r.added) {
-      ctx_.hub.Subscribe(id_, a);
-      InitialPush(a, *ClassifyPublicChannel(a.ch));
+      const auto delay = ctx_.NextSubscribeDelay();
+      if (delay.count() <= 0) {
+        TakeEffect(a);
+        continue;
+      }
+      Pending& p = pending_subs_[a];
+      p.token = ++next_pending_token_;
+      p.timer = std::make_unique<net::steady_timer>(strand_, delay);
+      p.timer->async_wait([self = this->shared_from_this(), a, token = p.token](beast::error_code ec) {
+        if (ec) return;
+        auto it = self->pending_subs_.find(a);
+        // Unsubscribed meanwhile (and perhaps subscribed again: a newer token) or closed.
+        if (it == self->pending_subs_.end() || it->second.token != token) return;
+        self->pending_subs_.erase(it);
+        if (!self->closed()) self->TakeEffect(a);
+      });
     }
     if (r.refused > 0) SendText(SubscribeRefused(ctx_.config.ws_max_subs));
+    RefreshFirehoseSymbols();
+  }
+
+  // The stream starts: its subscribers get its pushes from now on, a stateful one its current value.
+  void TakeEffect(const StreamArg& a) {
+    ctx_.hub.Subscribe(id_, a);
+    InitialPush(a, *ClassifyPublicChannel(a.ch));
     RefreshFirehoseSymbols();
   }
 
@@ -294,7 +321,7 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   void RefreshFirehoseSymbols() {
     fh_symbols_.clear();
     for (const auto& s : subs_.streams()) {
-      if (s.ch != "trade") continue;
+      if (s.ch != "trade" || pending_subs_.contains(s)) continue;
       const int sym = ctx_.catalog.IndexOf(s.symbol);
       if (ctx_.firehose_pool->has(sym)) fh_symbols_.push_back(sym);
     }
@@ -447,6 +474,7 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
     sock.close(ec);
     idle_timer_.cancel();
     firehose_timer_.cancel();
+    pending_subs_.clear();  // destroying a timer cancels its wait
     Cleanup();
   }
 
@@ -474,6 +502,13 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   SteadyClock::time_point last_inbound_;
   net::steady_timer idle_timer_;
   net::steady_timer firehose_timer_;
+  // Public subscribes waiting out --ws-subscribe-delay (they count in subs_ already).
+  struct Pending {
+    uint64_t token = 0;
+    std::unique_ptr<net::steady_timer> timer;
+  };
+  std::map<StreamArg, Pending> pending_subs_;
+  uint64_t next_pending_token_ = 0;
 
   std::vector<int> fh_symbols_;
   std::vector<size_t> fh_cursors_;

@@ -1,9 +1,11 @@
 // Integration: the public WebSocket against an in-process simulator, with a plain Beast client.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "sim/context.h"
+#include "sim/sim_config.h"
 #include "tests/sim/sim_test_util.h"
 
 namespace bx::sim::testing {
@@ -289,6 +291,82 @@ TEST(PublicWsTls, WssAndHttpsWithSelfSignedCert) {
   auto r = http.Get("/api/v1/futures/market/depth?symbol=BTCUSDT&limit=1");
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.json()["code"], 0);
+}
+
+// --ws-subscribe-delay: like the live exchange (reference section 8: data 103-598 ms after the
+// subscribe), a stream's first push comes no earlier than MIN after the subscribe was sent.
+TEST(PublicWsSubscribeDelay, FirstPushOfEveryStreamComesNoEarlierThanTheDelay) {
+  SimConfig cfg = FastConfig();
+  cfg.ws_subscribe_delay_min = milliseconds(150);
+  cfg.ws_subscribe_delay_max = milliseconds(300);
+  auto sim = StartSim(cfg);
+  ASSERT_NE(sim, nullptr);
+  WsTestClient c;
+  ASSERT_TRUE(c.Connect(sim->public_ws_url())) << c.error();
+  ASSERT_TRUE(c.Read().has_value());  // greeting
+  const std::set<std::string> topics = {"trade:BTCUSDT", "depth_book1:ETHUSDT", "price:SOLUSDT"};
+  const auto sent = std::chrono::steady_clock::now();  // before the subscribe leaves: a lower bound
+  ASSERT_TRUE(c.Send(SubscribeMsg({{"trade", "BTCUSDT"}, {"depth_book1", "ETHUSDT"}, {"price", "SOLUSDT"}})));
+  const auto sent_done = std::chrono::steady_clock::now();
+  std::map<std::string, std::chrono::steady_clock::duration> first;
+  while (first.size() < topics.size()) {
+    auto m = c.ReadUntil([&](const Json& j) { return j.is_object() && j.contains("ch") && !first.contains(
+                                                       j.value("ch", "") + ":" + j.value("symbol", "")); });
+    ASSERT_TRUE(m.has_value()) << "streams started: " << first.size();
+    const std::string key = (*m)["ch"].get<std::string>() + ":" + (*m)["symbol"].get<std::string>();
+    ASSERT_TRUE(topics.contains(key)) << key;
+    first[key] = std::chrono::steady_clock::now() - sent;
+  }
+  for (const auto& [key, after] : first) {
+    EXPECT_GE(after, milliseconds(150)) << key << " started before the delay";
+    // Loose upper bound (a trade stream starts at the next trade tick after the delay).
+    EXPECT_LE(after - (sent_done - sent), milliseconds(300 + 1000)) << key;
+  }
+}
+
+// An unsubscribe before the delay has passed cancels the subscribe: the stream never starts.
+TEST(PublicWsSubscribeDelay, UnsubscribedBeforeItTakesEffectNeverStarts) {
+  SimConfig cfg = FastConfig();
+  cfg.ws_subscribe_delay_min = milliseconds(300);  // fixed: timers fire in the order they were set
+  cfg.ws_subscribe_delay_max = milliseconds(300);
+  auto sim = StartSim(cfg);
+  ASSERT_NE(sim, nullptr);
+  WsTestClient c;
+  ASSERT_TRUE(c.Connect(sim->public_ws_url())) << c.error();
+  ASSERT_TRUE(c.Read().has_value());  // greeting
+  ASSERT_TRUE(c.Send(SubscribeMsg({{"depth_book1", "BTCUSDT"}})));
+  ASSERT_TRUE(c.Send(SubscribeMsg({{"depth_book1", "BTCUSDT"}}, "unsubscribe")));
+  ASSERT_TRUE(c.Send(SubscribeMsg({{"price", "ETHUSDT"}})));
+  // The cancelled stream's timer would have fired first, with an immediate depth_book1 push.
+  bool saw_cancelled = false;
+  auto m = c.ReadUntil([&](const Json& j) {
+    if (j.value("ch", "") == "depth_book1") saw_cancelled = true;
+    return j.value("ch", "") == "price";
+  });
+  ASSERT_TRUE(m.has_value());
+  EXPECT_FALSE(saw_cancelled) << "a subscribe cancelled during its delay took effect";
+  auto subs = Stats(*sim)["subscriptions"];
+  EXPECT_EQ(subs.size(), 1u) << subs.dump();
+  EXPECT_EQ(subs.value("price:ETHUSDT", 0), 1);
+}
+
+TEST(PublicWsSubscribeDelay, OptionParsesARangeOrOneValue) {
+  auto r = ParseDelayRange("100-600");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->first, milliseconds(100));
+  EXPECT_EQ(r->second, milliseconds(600));
+  r = ParseDelayRange("0.1s-1s");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->first, milliseconds(100));
+  EXPECT_EQ(r->second, milliseconds(1000));
+  r = ParseDelayRange("250ms");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->first, milliseconds(250));
+  EXPECT_EQ(r->second, milliseconds(250));
+  EXPECT_FALSE(ParseDelayRange("600-100").ok());
+  EXPECT_FALSE(ParseDelayRange("abc").ok());
+  EXPECT_FALSE(ParseDelayRange("0-61s").ok());
+  EXPECT_FALSE(ParseDelayRange("").ok());
 }
 
 }  // namespace
