@@ -1,5 +1,6 @@
 #include "sim/context.h"
 
+#include "common/time_util.h"
 #include "sim/ws_framing.h"
 
 namespace bx::sim {
@@ -12,6 +13,7 @@ SimContext::SimContext(SimConfig cfg, SymbolCatalog cat, const Clock& base_clock
                Account::Options{Dec::Parse(config.balance).value_or(Dec::FromInt(100'000))}, clock),
       faults(clock),
       log(config.log_capacity),
+      trades(catalog.all().size(), config.trade_log_capacity),
       firehose_rate(config.firehose_rate),
       push_interval_ms(config.push_interval.count()),
       gzip_replies(config.gzip_replies),
@@ -44,6 +46,20 @@ std::chrono::milliseconds SimContext::NextSubscribeDelay() {
   if (hi <= 0) return std::chrono::milliseconds(0);
   std::lock_guard<std::mutex> lock(delay_mu_);
   return std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(lo, hi)(delay_rng_));
+}
+
+void SimContext::RecordTrades(const std::vector<PublicTrade>& list, bool stalled) {
+  for (const auto& t : list) {
+    const SymbolSpec& spec = catalog.all()[static_cast<size_t>(t.sym)];
+    TradeLogEntry e;
+    e.ts_ms = t.ts_ms;
+    e.t = FormatIso8601Seconds(t.ts_ms);
+    e.p = t.price.ToString(spec.quote_precision);
+    e.v = t.qty.ToString(spec.base_precision);
+    e.s = t.buy ? "buy" : "sell";
+    e.stalled = stalled;
+    trades.Add(t.sym, std::move(e));
+  }
 }
 
 }  // namespace bx::sim

@@ -20,6 +20,7 @@
 #include "sim/sim_config.h"
 #include "sim/stats.h"
 #include "sim/symbols.h"
+#include "sim/trade_log.h"
 
 namespace bx::sim {
 
@@ -33,6 +34,8 @@ struct SimContext {
   /// How long the next public subscribe waits before it takes effect: uniform in
   /// [--ws-subscribe-delay MIN, MAX], from an RNG seeded by --seed.
   std::chrono::milliseconds NextSubscribeDelay();
+  /// Logs the model trades of one tick (their pushes built by Exchange::TradeFrameFor).
+  void RecordTrades(const std::vector<PublicTrade>& trades, bool stalled);
 
   const SimConfig config;
   SkewedClock clock;
@@ -43,6 +46,7 @@ struct SimContext {
   Faults faults;
   Stats stats;
   MessageLog log;
+  TradeLog trades;
   std::unique_ptr<FirehosePool> firehose_pool;
   std::unique_ptr<RestApi> rest;
   std::atomic<int64_t> firehose_rate;     ///< 0 off, -1 max, else frames/s per symbol

@@ -1,5 +1,6 @@
 #include "sim/control_api.h"
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 
@@ -107,6 +108,7 @@ RestReply ControlApi::HandleUnchecked(const std::string& method, const std::stri
     if (path == "/control/stats") return Stats();
     if (path == "/control/log") return Log(req);
     if (path == "/control/orders") return Orders();
+    if (path == "/control/trades") return Trades(req);
     return Bad(absl::StrCat("unknown control endpoint GET ", path), 404);
   }
   if (method != "POST") return Bad(absl::StrCat("method ", method, " not allowed"), 405);
@@ -294,6 +296,36 @@ RestReply ControlApi::Log(const RestRequest& req) const {
   j["entries"] = std::move(arr);
   // Texts are what went over the wire; replace invalid UTF-8 (truncated frames) rather than fail.
   return {200, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+}
+
+RestReply ControlApi::Trades(const RestRequest& req) const {
+  std::string symbol;
+  for (const auto& [k, v] : req.query) {
+    if (k == "symbol") symbol = v;
+  }
+  for (auto& c : symbol) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const int sym = ctx_.catalog.IndexOf(symbol);
+  if (symbol.empty() || sym < 0) return Bad(absl::StrCat("symbol: '", symbol, "' is not a listed symbol"));
+  const uint64_t since = QueryInt(req.query, "since").value_or(0);
+  const size_t limit = static_cast<size_t>(std::min<uint64_t>(QueryInt(req.query, "limit").value_or(100'000), 100'000));
+  uint64_t next = 0;
+  OJson arr = OJson::array();
+  for (const auto& e : ctx_.trades.Read(sym, since, limit, &next)) {
+    OJson o;
+    o["seq"] = e.seq;
+    o["ts"] = e.ts_ms;
+    o["t"] = e.t;
+    o["p"] = e.p;
+    o["v"] = e.v;
+    o["s"] = e.s;
+    o["stalled"] = e.stalled;
+    arr.push_back(std::move(o));
+  }
+  OJson j;
+  j["symbol"] = symbol;
+  j["next"] = next;
+  j["trades"] = std::move(arr);
+  return {200, j.dump()};
 }
 
 RestReply ControlApi::Orders() const {

@@ -27,6 +27,7 @@ class ControlApi {
   RestReply Stats() const;
   RestReply Log(const RestRequest& req) const;
   RestReply Orders() const;
+  RestReply Trades(const RestRequest& req) const;
 
   SimContext& ctx_;
 };

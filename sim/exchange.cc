@@ -74,7 +74,9 @@ std::string Exchange::TradeFrameFor(int sym, const std::vector<PublicTrade>& tra
   }
   if (mine.empty()) return {};
   const SymbolSpec& spec = catalog_.all()[static_cast<size_t>(sym)];
-  return TradeFrame(spec.symbol, clock_.NowMs(), mine, spec.quote_precision, spec.base_precision);
+  // The push's ts is the trades' execution time (one tick's trades share it), the same on every
+  // connection: GET /control/trades reports it, and a client can match what it received.
+  return TradeFrame(spec.symbol, mine.front().ts_ms, mine, spec.quote_precision, spec.base_precision);
 }
 
 }  // namespace bx::sim

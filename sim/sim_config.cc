@@ -48,6 +48,8 @@ std::vector<OptSpec> SimOptionSpecs() {
        .help = "Allowed |timestamp - server time| for signed REST calls and WS login."},
       {.name = "log-capacity", .type = OptType::kInt, .default_value = "10000",
        .help = "Messages kept by GET /control/log.", .min = 0},
+      {.name = "trade-log-capacity", .type = OptType::kInt, .default_value = "10000",
+       .help = "Model trades kept per symbol for GET /control/trades.", .min = 0, .max = 10000000},
       {.name = "book-depth", .type = OptType::kInt, .default_value = "8000",
        .help = "Levels per side of the full book (depth_books, depth limit=max).", .min = 15, .max = 100000},
       {.name = "rest-rate-limits", .type = OptType::kBool, .default_value = "true",
@@ -135,6 +137,7 @@ absl::StatusOr<SimConfig> SimConfigFrom(const Config& cfg) {
   if (!delay.ok()) return absl::InvalidArgumentError(absl::StrCat("--ws-subscribe-delay: ", delay.status().message()));
   c.ws_subscribe_delay_min = delay->first;
   c.ws_subscribe_delay_max = delay->second;
+  c.trade_log_capacity = static_cast<size_t>(cfg.Int("trade-log-capacity"));
   c.rest_time_window = cfg.Duration("rest-time-window");
   c.log_capacity = static_cast<size_t>(cfg.Int("log-capacity"));
   c.book_depth = static_cast<int>(cfg.Int("book-depth"));

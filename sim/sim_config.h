@@ -33,6 +33,8 @@ struct SimConfig {
   /// uniformly from [min, max] (live: 103-598 ms after it was sent). 0-0: at once.
   std::chrono::milliseconds ws_subscribe_delay_min{0};
   std::chrono::milliseconds ws_subscribe_delay_max{0};
+  /// Model trades kept per symbol for GET /control/trades.
+  size_t trade_log_capacity = 10'000;
   std::chrono::milliseconds rest_time_window{60'000};
   size_t log_capacity = 10'000;
   int book_depth = 8000;

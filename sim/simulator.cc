@@ -115,7 +115,10 @@ struct Simulator::Impl {
   }
   void OnTradeTick() {
     auto trades = ctx->exchange.GenerateTrades();
-    if (ctx->faults.Stalled(false)) return;
+    if (ctx->faults.Stalled(false)) {
+      ctx->RecordTrades(trades, /*stalled=*/true);
+      return;
+    }
     for (const auto& s : ctx->hub.ActiveStreams()) {
       if (s.ch != "trade") continue;
       const int sym = ctx->catalog.IndexOf(s.symbol);
@@ -123,6 +126,9 @@ struct Simulator::Impl {
       std::string text = ctx->exchange.TradeFrameFor(sym, trades);
       if (!text.empty()) ctx->PublishPublic(s, text);
     }
+    // A stall that began while the pushes went out may have withheld some of them (each socket
+    // checks on its own): such trades are logged as stalled too.
+    ctx->RecordTrades(trades, ctx->faults.Stalled(false));
   }
 
   void ArmKlines() {

@@ -73,6 +73,72 @@ TEST_F(ControlTest, LogRecordsWhatWasReceivedAndSent) {
   for (const auto& e : later["entries"]) EXPECT_GE(e["seq"].get<uint64_t>(), next);
 }
 
+// GET /control/trades: the model trades of a symbol, with the fields exactly as pushed (envelope
+// ts, t, p, v, s), so a client can tell which executed trades it did not get.
+TEST_F(ControlTest, TradesListsEveryModelTradeAsPushed) {
+  auto c = Connect(sim_->public_ws_url());
+  ASSERT_TRUE(c->Send(SubscribeMsg({{"trade", "BTCUSDT"}})));
+  std::vector<Json> received;  // {ts, t, p, v, s}
+  while (received.size() < 5) {
+    auto m = c->ReadUntil([](const Json& j) { return IsPush(j, "trade"); });
+    ASSERT_TRUE(m.has_value());
+    for (const auto& item : (*m)["data"]) {
+      received.push_back({{"ts", (*m)["ts"]}, {"t", item["t"]}, {"p", item["p"]}, {"v", item["v"]}, {"s", item["s"]}});
+    }
+  }
+  HttpTestClient control(sim_->control_url());
+  Json log;
+  auto logged = [&](const Json& want) {
+    for (const auto& e : log["trades"]) {
+      if (e["ts"] == want["ts"] && e["t"] == want["t"] && e["p"] == want["p"] && e["v"] == want["v"] &&
+          e["s"] == want["s"]) {
+        return true;
+      }
+    }
+    return false;
+  };
+  // The log entry is written right after the push went out: wait for the last one.
+  ASSERT_TRUE(WaitFor([&] {
+    log = control.Get("/control/trades?symbol=btcusdt").json();
+    return logged(received.back());
+  })) << log.dump();
+  EXPECT_EQ(log["symbol"], "BTCUSDT");
+  for (const auto& r : received) EXPECT_TRUE(logged(r)) << "not in the log: " << r.dump();
+  uint64_t prev_seq = 0;
+  int64_t prev_ts = 0;
+  for (const auto& e : log["trades"]) {
+    for (const char* k : {"seq", "ts", "t", "p", "v", "s", "stalled"}) ASSERT_TRUE(e.contains(k)) << e.dump();
+    EXPECT_EQ(e["seq"].get<uint64_t>(), prev_seq + 1);
+    EXPECT_GE(e["ts"].get<int64_t>(), prev_ts);
+    EXPECT_TRUE(e["s"] == "buy" || e["s"] == "sell");
+    EXPECT_EQ(e["stalled"], false);
+    prev_seq = e["seq"].get<uint64_t>();
+    prev_ts = e["ts"].get<int64_t>();
+  }
+  EXPECT_EQ(log["next"].get<uint64_t>(), prev_seq + 1);
+  // Paging, and symbols nobody subscribed to trade all the same.
+  const Json page = control.Get("/control/trades?symbol=BTCUSDT&since=" + std::to_string(prev_seq)).json();
+  ASSERT_FALSE(page["trades"].empty());
+  for (const auto& e : page["trades"]) EXPECT_GE(e["seq"].get<uint64_t>(), prev_seq);
+  EXPECT_EQ(control.Get("/control/trades?symbol=BTCUSDT&since=1&limit=2").json()["trades"].size(), 2u);
+  EXPECT_FALSE(control.Get("/control/trades?symbol=ETHUSDT").json()["trades"].empty());
+  EXPECT_EQ(control.Get("/control/trades?symbol=NOPEUSDT").status, 400);
+  EXPECT_EQ(control.Get("/control/trades").status, 400);
+
+  // Trades executed during a stall are logged as stalled: no subscriber got them.
+  ASSERT_EQ(Control(*sim_, "stall", {{"seconds", 0.3}, {"which", "public"}})["ok"], true);
+  auto stalled_then_not = [&] {
+    bool stalled = false;
+    const Json later = control.Get("/control/trades?symbol=BTCUSDT&since=" + std::to_string(prev_seq + 1)).json();
+    for (const auto& e : later["trades"]) {
+      if (e["stalled"] == true) stalled = true;
+      if (stalled && e["stalled"] == false) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(WaitFor(stalled_then_not));
+}
+
 TEST_F(ControlTest, DropConnectionsClosesWithoutCloseFrame) {
   auto pub = Connect(sim_->public_ws_url());
   auto priv = Connect(sim_->private_ws_url());
