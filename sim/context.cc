@@ -48,7 +48,9 @@ std::chrono::milliseconds SimContext::NextSubscribeDelay() {
   return std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(lo, hi)(delay_rng_));
 }
 
-void SimContext::RecordTrades(const std::vector<PublicTrade>& list, bool stalled) {
+std::vector<uint64_t> SimContext::RecordTrades(const std::vector<PublicTrade>& list, bool stalled) {
+  std::vector<uint64_t> seqs;
+  seqs.reserve(list.size());
   for (const auto& t : list) {
     const SymbolSpec& spec = catalog.all()[static_cast<size_t>(t.sym)];
     TradeLogEntry e;
@@ -58,8 +60,13 @@ void SimContext::RecordTrades(const std::vector<PublicTrade>& list, bool stalled
     e.v = t.qty.ToString(spec.base_precision);
     e.s = t.buy ? "buy" : "sell";
     e.stalled = stalled;
-    trades.Add(t.sym, std::move(e));
+    seqs.push_back(trades.Add(t.sym, std::move(e)));
   }
+  return seqs;
+}
+
+void SimContext::MarkTradesStalled(const std::vector<PublicTrade>& list, const std::vector<uint64_t>& seqs) {
+  for (size_t i = 0; i < list.size() && i < seqs.size(); ++i) trades.MarkStalled(list[i].sym, seqs[i]);
 }
 
 }  // namespace bx::sim

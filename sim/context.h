@@ -34,8 +34,11 @@ struct SimContext {
   /// How long the next public subscribe waits before it takes effect: uniform in
   /// [--ws-subscribe-delay MIN, MAX], from an RNG seeded by --seed.
   std::chrono::milliseconds NextSubscribeDelay();
-  /// Logs the model trades of one tick (their pushes built by Exchange::TradeFrameFor).
-  void RecordTrades(const std::vector<PublicTrade>& trades, bool stalled);
+  /// Logs the model trades of one tick (their pushes built by Exchange::TradeFrameFor); returns
+  /// their log seqs.
+  std::vector<uint64_t> RecordTrades(const std::vector<PublicTrade>& trades, bool stalled);
+  /// Marks trades RecordTrades logged as stalled.
+  void MarkTradesStalled(const std::vector<PublicTrade>& trades, const std::vector<uint64_t>& seqs);
 
   const SimConfig config;
   SkewedClock clock;

@@ -115,10 +115,10 @@ struct Simulator::Impl {
   }
   void OnTradeTick() {
     auto trades = ctx->exchange.GenerateTrades();
-    if (ctx->faults.Stalled(false)) {
-      ctx->RecordTrades(trades, /*stalled=*/true);
-      return;
-    }
+    // Logged before any push leaves: a client never holds a trade GET /control/trades lacks.
+    const bool stalled = ctx->faults.Stalled(false);
+    const auto seqs = ctx->RecordTrades(trades, stalled);
+    if (stalled) return;
     for (const auto& s : ctx->hub.ActiveStreams()) {
       if (s.ch != "trade") continue;
       const int sym = ctx->catalog.IndexOf(s.symbol);
@@ -127,8 +127,8 @@ struct Simulator::Impl {
       if (!text.empty()) ctx->PublishPublic(s, text);
     }
     // A stall that began while the pushes went out may have withheld some of them (each socket
-    // checks on its own): such trades are logged as stalled too.
-    ctx->RecordTrades(trades, ctx->faults.Stalled(false));
+    // checks on its own): such trades are marked stalled too.
+    if (ctx->faults.Stalled(false)) ctx->MarkTradesStalled(trades, seqs);
   }
 
   void ArmKlines() {

@@ -4,14 +4,25 @@
 
 namespace bx::sim {
 
-void TradeLog::Add(int sym, TradeLogEntry e) {
-  if (capacity_ == 0 || sym < 0) return;
+uint64_t TradeLog::Add(int sym, TradeLogEntry e) {
+  if (capacity_ == 0 || sym < 0) return 0;
   std::lock_guard<std::mutex> lock(mu_);
-  if (static_cast<size_t>(sym) >= per_symbol_.size()) return;
+  if (static_cast<size_t>(sym) >= per_symbol_.size()) return 0;
   Symbol& s = per_symbol_[static_cast<size_t>(sym)];
   e.seq = s.next_seq++;
+  const uint64_t seq = e.seq;
   s.entries.push_back(std::move(e));
   while (s.entries.size() > capacity_) s.entries.pop_front();
+  return seq;
+}
+
+void TradeLog::MarkStalled(int sym, uint64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (sym < 0 || static_cast<size_t>(sym) >= per_symbol_.size()) return;
+  auto& entries = per_symbol_[static_cast<size_t>(sym)].entries;
+  auto it = std::lower_bound(entries.begin(), entries.end(), seq,
+                             [](const TradeLogEntry& e, uint64_t v) { return e.seq < v; });
+  if (it != entries.end() && it->seq == seq) it->stalled = true;
 }
 
 std::vector<TradeLogEntry> TradeLog::Read(int sym, uint64_t since, size_t limit, uint64_t* next) const {

@@ -25,7 +25,10 @@ class TradeLog {
   /// `symbols` slots (the catalog's indices), each keeping its last `capacity` trades.
   TradeLog(size_t symbols, size_t capacity) : capacity_(capacity), per_symbol_(symbols) {}
 
-  void Add(int sym, TradeLogEntry e);
+  /// Returns the entry's seq (0 when not kept).
+  uint64_t Add(int sym, TradeLogEntry e);
+  /// Sets `stalled` on `sym`'s entry `seq` (if still kept).
+  void MarkStalled(int sym, uint64_t seq);
   /// `sym`'s entries with seq >= since, oldest first, at most `limit`; *next = the seq to ask for
   /// next.
   std::vector<TradeLogEntry> Read(int sym, uint64_t since, size_t limit, uint64_t* next) const;
