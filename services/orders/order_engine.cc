@@ -606,11 +606,25 @@ void OrderEngine::ScheduleReconcile(std::shared_ptr<Entry> entry, std::chrono::m
 
 void OrderEngine::ReconcileOnce(std::shared_ptr<Entry> entry) {
   if (entry->state != PlacementState::kUnknown || shut_down_) return;
+  if (reconcile_in_flight_ >= std::max(1, options_.reconcile_concurrency)) {
+    // Many unknowns at once (after a fault storm): lookups that all start together share the
+    // query lane and can all run past their deadline on their last step, round after round.
+    // A few at a time each finish, at the same total rate.
+    reconcile_waiting_.emplace_back(entry, entry->unknown_generation);
+    return;
+  }
+  ++reconcile_in_flight_;
   if (metrics_) metrics_->ReconciliationRun("background");
-  const SteadyTime deadline = scheduler_.clock().Steady() + options_.background_call_timeout;
+  const SteadyTime now = scheduler_.clock().Steady();
+  const SteadyTime deadline = now + options_.background_call_timeout;
   const uint64_t generation = entry->unknown_generation;
+  // Only a lookup issued once the window has passed can prove the placement absent, and it reads
+  // every view. Before that, only finding it matters: the order detail alone (one call).
+  const bool conclusive = now - entry->unknown_since >= options_.reconcile_window;
   FindByClientId(entry->client_id, entry->symbol, deadline, Lane::kQuery,
-                 Guard([this, entry, generation](absl::StatusOr<std::optional<v1::Order>> found) {
+                 Guard([this, entry, generation, conclusive](absl::StatusOr<std::optional<v1::Order>> found) {
+                   --reconcile_in_flight_;
+                   StartWaitingReconciles();
                    // Issued before a re-send that is UNKNOWN again: its read predates that attempt,
                    // and the re-send's own timer chain looks again (rescheduling from here would
                    // start a second chain, and replace the timer that stops the first).
@@ -623,8 +637,7 @@ void OrderEngine::ReconcileOnce(std::shared_ptr<Entry> entry) {
                      PublishFound(*entry);
                      return;
                    }
-                   const auto age = scheduler_.clock().Steady() - entry->unknown_since;
-                   if (found.ok() && age >= options_.reconcile_window) {
+                   if (found.ok() && conclusive) {
                      entry->state = PlacementState::kAbsent;
                      entry->reconciled_absent = true;
                      CountUnknown(-1);
@@ -635,7 +648,18 @@ void OrderEngine::ReconcileOnce(std::shared_ptr<Entry> entry) {
                    }
                    entry->reconcile_interval = std::min(options_.reconcile_max_interval, entry->reconcile_interval * 2);
                    ScheduleReconcile(entry, entry->reconcile_interval);
-                 }));
+                 }),
+                 /*thorough=*/conclusive);
+}
+
+void OrderEngine::StartWaitingReconciles() {
+  while (reconcile_in_flight_ < std::max(1, options_.reconcile_concurrency) && !reconcile_waiting_.empty()) {
+    auto [entry, generation] = std::move(reconcile_waiting_.front());
+    reconcile_waiting_.pop_front();
+    // Settled meanwhile, or UNKNOWN again after a re-send (which has its own timer chain).
+    if (entry->state != PlacementState::kUnknown || entry->unknown_generation != generation) continue;
+    ReconcileOnce(entry);
+  }
 }
 
 void OrderEngine::Remember(const std::shared_ptr<Entry>& entry) {

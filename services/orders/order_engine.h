@@ -53,6 +53,8 @@ struct EngineOptions {
   std::chrono::milliseconds reconcile_window{std::chrono::minutes(5)};
   /// Deadline of background lookups.
   std::chrono::milliseconds background_call_timeout{10000};
+  /// Background reconciliation lookups running at once; the rest wait their turn.
+  int reconcile_concurrency = 4;
   /// Client ids remembered locally (oldest settled ones are forgotten first; the exchange's 30042
   /// still protects forgotten ids).
   size_t max_client_ids = 100000;
@@ -196,6 +198,8 @@ class OrderEngine {
   void WaitAsDuplicate(const std::shared_ptr<Entry>& entry, PlaceDone done, SteadyTime deadline);
   void ScheduleReconcile(std::shared_ptr<Entry> entry, std::chrono::milliseconds delay);
   void ReconcileOnce(std::shared_ptr<Entry> entry);
+  /// Starts waiting reconciliation lookups while fewer than reconcile_concurrency run.
+  void StartWaitingReconciles();
   void Remember(const std::shared_ptr<Entry>& entry);
   void Forget(const std::string& client_id);
   v1::PlaceOrderResponse DuplicateResponse(const Entry& entry) const;
@@ -238,6 +242,9 @@ class OrderEngine {
   EngineOptions options_;
   std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;
   std::deque<std::string> entry_order_;
+  int reconcile_in_flight_ = 0;
+  /// Lookups due while reconcile_concurrency ran: (entry, its unknown_generation then).
+  std::deque<std::pair<std::shared_ptr<Entry>, uint64_t>> reconcile_waiting_;
   size_t unknown_count_ = 0;
   std::function<void(const v1::Order&)> reconciled_sink_;
   std::chrono::milliseconds rules_every_{0};

@@ -348,5 +348,52 @@ TEST(OrderEngineResolution, APushSeenByARefusedAttemptDoesNotSettleALaterOne) {
   EXPECT_TRUE(h.exchange.orders().empty());
 }
 
+// Many placements UNKNOWN at once, a slow query budget: lookups that all start together used to
+// run past their deadline on their last step, round after round, so none ever concluded
+// (OrdersSimChaos seed 209 at 30 s). A few at a time each finish.
+void RunManyUnknowns(int concurrency, size_t* absent_out) {
+  RateLimiterOptions limits = testing::GenerousLimits();
+  for (auto& b : limits.buckets) b = {3, 1};
+  EngineOptions eo;
+  eo.reconcile_window = 10s;
+  eo.reconcile_max_interval = 2s;
+  eo.background_call_timeout = 4s;
+  eo.reconcile_concurrency = concurrency;
+  EngineHarness h(limits, eo);
+  h.LoadRules();
+  // Two batches of five (the batch limit) whose requests hang: ten placements UNKNOWN together.
+  std::vector<std::optional<absl::StatusOr<v1::BatchPlaceOrdersResponse>>> out(2);
+  for (int k = 0; k < 2; ++k) {
+    v1::BatchPlaceOrdersRequest b;
+    b.set_symbol("BTCUSDT");
+    for (int i = 0; i < 5; ++i) *b.add_orders() = LimitBuy("many-" + std::to_string(5 * k + i));
+    h.exchange.AddFault({"/api/v1/futures/trade/batch_order", FaultKind::kHang, false});
+    h.engine.BatchPlaceOrders(b, h.In(10s), [&out, k](auto r) { out[k] = std::move(r); });
+  }
+  h.sched.AdvanceUntil([&] { return out[0].has_value() && out[1].has_value(); }, 60s);
+  size_t unknown = 0;
+  for (const auto& o : out) {
+    ASSERT_TRUE(o.has_value());
+    ASSERT_TRUE(o->ok()) << o->status();
+    for (const auto& r : (*o)->results()) unknown += r.result() == v1::PLACE_RESULT_UNKNOWN ? 1 : 0;
+  }
+  ASSERT_EQ(unknown, 10u);
+  h.sched.Advance(120s);
+  size_t absent = 0;
+  for (int i = 0; i < 10; ++i) {
+    absent += h.engine.Placement("many-" + std::to_string(i))->state == OrderEngine::PlacementState::kAbsent ? 1 : 0;
+  }
+  *absent_out = absent;
+}
+
+TEST(OrderEngineResolution, ManyUnknownPlacementsAreLookedUpAFewAtATimeAndAllConclude) {
+  size_t absent = 0;
+  RunManyUnknowns(/*concurrency=*/2, &absent);
+  EXPECT_EQ(absent, 10u) << "every placement that never reached the exchange is concluded absent";
+  size_t absent_all_at_once = 0;
+  RunManyUnknowns(/*concurrency=*/1000, &absent_all_at_once);
+  EXPECT_LT(absent_all_at_once, 10u) << "the scenario no longer shows the lockstep (the test lost its teeth)";
+}
+
 }  // namespace
 }  // namespace bx::orders
