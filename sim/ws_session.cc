@@ -264,7 +264,9 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
         // Unsubscribed meanwhile (and perhaps subscribed again: a newer token) or closed.
         if (it == self->pending_subs_.end() || it->second.token != token) return;
         self->pending_subs_.erase(it);
-        if (!self->closed()) self->TakeEffect(a);
+        if (self->closed()) return;
+        self->TakeEffect(a);
+        self->RefreshFirehoseSymbols();
       });
     }
     if (r.refused > 0) SendText(SubscribeRefused(ctx_.config.ws_max_subs));
@@ -272,10 +274,10 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   }
 
   // The stream starts: its subscribers get its pushes from now on, a stateful one its current value.
+  // (The caller refreshes the firehose symbols, once for all the streams it started.)
   void TakeEffect(const StreamArg& a) {
     ctx_.hub.Subscribe(id_, a);
     InitialPush(a, *ClassifyPublicChannel(a.ch));
-    RefreshFirehoseSymbols();
   }
 
   // First frame of a new stream: stateful channels get their current value at once; an unknown,
