@@ -680,6 +680,7 @@ TEST(OrdersSimChaos, ConcurrentCallsUnderRandomFaultsNeverDuplicateNorLoseAndEve
   // Each needs lookups from the shared 8/s budget: wait while the count keeps falling (a long run
   // can leave hundreds), and give up after 30 s without progress.
   double unknown = UnknownPlacementsGauge(h);
+  const double unknown_at_quiesce = unknown;
   auto progress_at = std::chrono::steady_clock::now();
   WaitUntil([&] {
     const double g = UnknownPlacementsGauge(h);
@@ -687,6 +688,7 @@ TEST(OrdersSimChaos, ConcurrentCallsUnderRandomFaultsNeverDuplicateNorLoseAndEve
     return g == 0 || std::chrono::steady_clock::now() - progress_at > 30s;
   }, Ms(1000 * (60 + seconds)));
   const bool settled = UnknownPlacementsGauge(h) == 0;
+  const int64_t unknown_settled_ms = ledger.Now() - quiesce_ms;
   EXPECT_TRUE(settled) << "(f) bitunix_orders_unknown_placements is still " << UnknownPlacementsGauge(h)
                        << " after the faults stopped" << replay;
 
@@ -937,7 +939,9 @@ TEST(OrdersSimChaos, ConcurrentCallsUnderRandomFaultsNeverDuplicateNorLoseAndEve
   std::ostringstream sum;
   sum << "[chaos] seed=" << seed << " seconds=" << seconds << " client ids=" << ledger_cids.size()
       << " exchange orders=" << exchange_orders << " quiesced at " << quiesce_ms << " ms, settled "
-      << ledger.Now() - quiesce_ms << " ms later, stream events=" << stream.events().size() << "\n";
+      << ledger.Now() - quiesce_ms << " ms later (checks included), stream events=" << stream.events().size() << "\n";
+  sum << "[chaos] unknown placements: " << unknown_at_quiesce << " once the service was back after the faults, "
+      << (settled ? "all resolved " : "still unresolved ") << unknown_settled_ms << " ms after the faults stopped\n";
   sum << "[chaos] calls by kind and outcome:\n";
   int calls = 0;
   for (const auto& [k, n] : ledger.counts()) {
