@@ -700,6 +700,7 @@ void UpstreamManager::CheckTopics(Time now) {
       expired.push_back(key);
       continue;
     }
+    HideAgedCache(t, now);
     if (t->conn == nullptr) {
       if (t->refs > 0 || t->lingering) Assign(t);
       continue;
@@ -740,6 +741,20 @@ void UpstreamManager::CheckTopics(Time now) {
     hub_->BroadcastStatus(stale, State::STATE_STALE,
                           "feed stale: no data within the channel's staleness threshold; probing the connection");
   }
+}
+
+void UpstreamManager::HideAgedCache(TopicState* t, Time now) {
+  if (!t->spec.is_state()) return;
+  const Ms threshold = StaleAfter(t->spec);
+  if (threshold.count() <= 0) return;
+  const Time fresh = std::max(t->last_data, t->last_rest_data);
+  if (now - fresh <= threshold || t->cache_hidden_for == fresh) return;
+  // Nothing newer came within the threshold, from the feed or from REST (the socket is down or
+  // stale and the polls fail, or are slower than the threshold): the cached state may be far from
+  // the market. A late joiner gets its status and no snapshot, and unary reads go to REST, until
+  // newer data is published (which shows again). Streams still read what they had not read.
+  t->ring->HideCache();
+  t->cache_hidden_for = fresh;
 }
 
 void UpstreamManager::PollDegraded(Time now) {
@@ -805,6 +820,7 @@ void UpstreamManager::PollDegraded(Time now) {
                      bids, asks, tp->spec.depth, &scratch_);
                  FlushStaged();  // keeps the order with anything a read staged
                  hub_->Publish(tp->ring, scratch_, layout, now_ns);
+                 tp->last_rest_data = clock_.Steady();
                });
   }
   if (!newly.empty()) {
@@ -845,6 +861,7 @@ void UpstreamManager::PollDegraded(Time now) {
             tk.mark_price(), &scratch_);
         FlushStaged();  // keeps the order with anything a read staged
         hub_->Publish(t->ring, scratch_, layout, now_ns);
+        t->last_rest_data = clock_.Steady();
       }
     });
   }

@@ -166,6 +166,11 @@ class UpstreamManager final : public TopicDemand {
     bool gap_pending = false;
     std::chrono::steady_clock::time_point next_poll{};
     bool poll_in_flight = false;
+    /// When a REST poll last published its state (DEGRADED).
+    std::chrono::steady_clock::time_point last_rest_data{};
+    /// The freshness (max of last_data, last_rest_data) the cache was last hidden for: a state
+    /// older than the channel's staleness threshold is hidden once, until newer data arrives.
+    std::chrono::steady_clock::time_point cache_hidden_for{};
     /// The symbol left trading_pairs (or is no longer OPEN/CANCEL_ONLY): no data will come.
     /// Streams were told; it no longer counts against readiness, staleness or REST polling.
     bool delisted = false;
@@ -250,6 +255,9 @@ class UpstreamManager final : public TopicDemand {
   void SetHealth(TopicState* t, TopicHealth h);
   std::chrono::milliseconds StaleAfter(const ChannelSpec& spec) const;
   void CheckTopics(Time now);
+  /// A state topic whose newest state (a push or a REST poll) is older than its channel's
+  /// staleness threshold: hides it from late joiners and unary reads until newer data arrives.
+  void HideAgedCache(TopicState* t, Time now);
   void PollDegraded(Time now);
   void RefreshSymbols(Time now);
   void UpdateReady();
