@@ -408,6 +408,42 @@ TEST_F(ServiceRestTest, CallsQueuedInTheRestGateFinishWhenTheServerShutsDown) {
   io_.RunPending();
 }
 
+// GetOrderBook for a streamed book whose feed is DEGRADED and whose REST call fails: an error that
+// says why there is no fresh book, never the cached book (it is from before the outage).
+TEST_F(ServiceRestTest, GetOrderBookOfADegradedBookWhoseRestCallFailsSaysWhyAndServesNoCache) {
+  http_.responder = [](const net::HttpRequest&) {
+    net::HttpResult r;
+    r.response.status = 500;
+    return r;
+  };
+  Start(RestClientOptions{});
+  TopicRing* ring = hub_->Topic(TopicKey("depth_book15", "BTCUSDT"), "BTCUSDT",
+                                {.channel = v1::CHANNEL_ORDER_BOOK, .depth = 15});
+  EventEncoder enc;
+  std::string bytes;
+  const std::vector<LevelView> bids = {{"100", "1"}};
+  auto layout = enc.Book({.symbol = "BTCUSDT", .channel = v1::CHANNEL_ORDER_BOOK, .exchange_ts_ms = 42,
+                          .gateway_ts_ns = clock_.NowNs()},
+                         bids, {}, 15, &bytes);
+  hub_->Publish(ring, bytes, layout, clock_.NowNs());
+  ring->set_health(TopicHealth::kDegraded);
+  Pending book;
+  v1::GetOrderBookRequest req;
+  req.set_symbol("BTCUSDT");
+  req.set_depth(5);
+  v1::GetOrderBookResponse resp;
+  stub_->async()->GetOrderBook(&book.ctx, &req, &resp, [&](grpc::Status s) { book.status.set_value(s); });
+  auto f = book.status.get_future();
+  ASSERT_TRUE(PumpUntil([&] { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }));
+  const grpc::Status st = f.get();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(st.error_message().find("no fresh book for BTCUSDT: its stream feed is DEGRADED"), std::string::npos)
+      << st.error_message();
+  EXPECT_NE(st.error_message().find("HTTP 500"), std::string::npos) << st.error_message();
+  EXPECT_EQ(resp.book().bids_size(), 0);
+  EXPECT_EQ(http_.CountTarget("/api/v1/futures/market/depth?symbol=BTCUSDT&limit=5"), 1);
+}
+
 // A client that gave up on GetKlines costs no further REST pages.
 TEST_F(ServiceRestTest, CancelledGetKlinesFetchesNoFurtherPage) {
   RestClientOptions open;
