@@ -577,6 +577,7 @@ void UpstreamManager::TrySend(Conn* c, Time now) {
       t->on_exchange = true;
       t->was_subscribed = true;
       t->sent_at = now;
+      t->probed_unconfirmed = false;
       if (++n >= options_.max_args_per_message) break;
     }
     if (n > 0) {
@@ -706,11 +707,18 @@ void UpstreamManager::CheckTopics(Time now) {
       continue;
     }
     if (t->conn->state != ConnState::kOpen) continue;
-    if (t->sub == SubState::kSent && now - t->sent_at > options_.confirm_timeout && t->confirm_retries < 1) {
-      // No ack exists: a subscription is confirmed by data. Send it once more.
-      ++t->confirm_retries;
-      t->sub = SubState::kQueued;
-      Log(LogLevel::kWarn, kComponent, "no data after subscribing; subscribing again", {{"topic", key}});
+    if (t->sub == SubState::kSent && now - t->sent_at > options_.confirm_timeout && !t->probed_unconfirmed) {
+      // No ack exists: a subscription is confirmed by data. A quiet one (a trade topic may be
+      // silent for minutes) cannot be, so its freshness is its connection's: probe it now (the
+      // ping goes out before the re-send below), rather than at the next regular ping; no pong
+      // within the pong timeout drops the connection.
+      t->probed_unconfirmed = true;
+      t->conn->probe_wanted = true;
+      if (t->confirm_retries < 1) {  // and send it once more
+        ++t->confirm_retries;
+        t->sub = SubState::kQueued;
+        Log(LogLevel::kWarn, kComponent, "no data after subscribing; subscribing again", {{"topic", key}});
+      }
     }
     if (t->delisted) continue;  // no data will come; streams were told
     const Ms threshold = StaleAfter(t->spec);
@@ -1003,11 +1011,13 @@ void UpstreamManager::CountFailures() {
 }
 
 void UpstreamManager::UpdateReady() {
+  // A connection counts once the exchange has said something on its socket (greeting, pong,
+  // subscribe reply or data): an accepted upgrade alone proves nothing.
   bool r = symbols_->loaded() && !breaker_open_ && !shutting_down_ && !conns_.empty() &&
-           conns_.front()->state == ConnState::kOpen;
+           conns_.front()->state == ConnState::kOpen && conns_.front()->healthy;
   for (const auto& c : conns_) {
     if (!r) break;
-    if (!c->retired && !c->topics.empty() && c->state != ConnState::kOpen) r = false;
+    if (!c->retired && !c->topics.empty() && (c->state != ConnState::kOpen || !c->healthy)) r = false;
   }
   for (const auto& [key, t] : topics_) {
     if (!r) break;

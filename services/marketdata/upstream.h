@@ -158,6 +158,9 @@ class UpstreamManager final : public TopicDemand {
     std::chrono::steady_clock::time_point sent_at{};
     std::chrono::steady_clock::time_point last_data{};
     int confirm_retries = 0;
+    /// Its connection was probed (a ping) because this subscription passed its confirm timeout
+    /// without data; reset by each subscribe sent.
+    bool probed_unconfirmed = false;
     TopicHealth health = TopicHealth::kLive;
     std::chrono::steady_clock::time_point unhealthy_since{};
     bool snapshot_next = false;

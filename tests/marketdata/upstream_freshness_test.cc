@@ -95,5 +95,80 @@ TEST_F(UpstreamTest, ADegradedBookWhoseRestPollsFailIsNotServedToLateJoiners) {
   }
 }
 
+// An accepted upgrade proves nothing (a stalled exchange accepts and stays silent): readiness used
+// to go SERVING at the bare upgrade, at start and after every reconnect, with no topic to hold it
+// down. It now waits for the exchange to say something on the socket (its greeting, here).
+TEST_F(UpstreamTest, ReadinessWaitsForTheExchangeToSpeakOnANewSocket) {
+  UpstreamOptions opt;
+  opt.backoff = {Ms(100), Ms(100), 2.0, 0.0};
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  Advance(Ms(1000));
+  EXPECT_FALSE(up_->ready()) << "SERVING on a bare WebSocket upgrade, before the exchange said anything";
+  Ws(0).Text(kGreeting);
+  Run();
+  EXPECT_TRUE(up_->ready());
+  Ws(0).Drop(absl::UnavailableError("reset by peer"));
+  Run();
+  EXPECT_FALSE(up_->ready());
+  Advance(Ms(150));
+  ASSERT_EQ(Ws(0).connects, 2);
+  Ws(0).Open();  // accepted again, and silent
+  Run();
+  Advance(Ms(1000));
+  EXPECT_FALSE(up_->ready()) << "SERVING on the silent new socket";
+  Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");  // any word counts (here a pong)
+  Run();
+  EXPECT_TRUE(up_->ready());
+}
+
+// A trade topic has no staleness threshold (it may be quiet for minutes), so the freshness of one
+// the exchange never fed is its connection's: the exchange must answer a ping sent after the
+// subscribe. It used to wait for the next regular ping (--ping-interval), so a socket that went
+// silent right after its greeting stayed SERVING that long with a never-confirmed subscription.
+// Now each confirm timeout without data probes the connection at once: no pong within
+// --pong-timeout drops it (NOT_SERVING, RECONNECTING); a pong keeps the quiet topic ready.
+TEST_F(UpstreamTest, ANeverFedTradeTopicHoldsReadinessOnlyWhileItsConnectionAnswersAProbe) {
+  UpstreamOptions opt;
+  opt.ping_interval = Ms(60000);
+  opt.pong_timeout = Ms(5000);
+  opt.confirm_timeout = Ms(10000);
+  opt.backoff = {Ms(600000), Ms(600000), 2.0, 0.0};
+  Make(opt);
+  Ws(0).Open();
+  Ws(0).Text(kGreeting);
+  Run();
+  Subscribe({Ref("trade", "BTCUSDT")});
+  ASSERT_TRUE(up_->ready());
+  // The quiet case: the connection answers every ping at once; the topic stays ready.
+  int answered = 0;
+  auto live_for = [&](int tenths) {
+    for (int i = 0; i < tenths; ++i) {
+      for (; answered < Count(0, R"("op":"ping")"); ++answered) Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
+      Run();
+      Advance(Ms(100));
+    }
+  };
+  live_for(98);  // 9.8 s after the subscribe
+  EXPECT_EQ(Count(0, R"("op":"ping")"), 0);
+  live_for(5);
+  EXPECT_EQ(Count(0, R"("op":"ping")"), 1) << "no probe at the confirm timeout of a never-fed subscription";
+  live_for(150);  // past the re-send's confirm timeout: probed again, answered
+  EXPECT_EQ(Count(0, R"("op":"ping")"), 2);
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "trade", "BTCUSDT"), 2);  // sent again once, as before
+  EXPECT_EQ(Ws(0).aborts, 0);
+  EXPECT_TRUE(up_->ready()) << "a quiet trade topic on a connection that answers pings is live";
+  // The silent case: another trade topic is subscribed, never fed, and the socket answers nothing
+  // from now on. Its confirm timeout probes; the pong timeout drops the connection.
+  up_->Acquire({Ref("trade", "ETHUSDT")});
+  Run();
+  Advance(Ms(10200));
+  EXPECT_EQ(Count(0, R"("op":"ping")"), 3);
+  Advance(Ms(5200));
+  EXPECT_EQ(Ws(0).aborts, 1) << "a silent socket with a never-fed subscription was not dropped";
+  EXPECT_FALSE(up_->ready()) << "SERVING 15 s after a subscribe on a socket that answers nothing";
+}
+
 }  // namespace
 }  // namespace bx::md

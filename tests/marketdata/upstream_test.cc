@@ -38,6 +38,9 @@ TEST_F(UpstreamTest, StartsConnectedLoadsSymbolsAndBecomesReady) {
   EXPECT_FALSE(up_->ready());
   Ws(0).Open();
   Run();
+  EXPECT_FALSE(up_->ready());  // an accepted upgrade proves nothing: the exchange must speak
+  Ws(0).Text(R"({"op":"connect","data":{"result":true}})");
+  Run();
   EXPECT_TRUE(up_->ready());
   EXPECT_EQ(ready_changes_, std::vector<bool>{true});
   EXPECT_TRUE(symbols_.CheckStreamable("btcusdt").ok());
