@@ -18,7 +18,9 @@ struct TopicRef {
 class TopicDemand {
  public:
   virtual ~TopicDemand() = default;
-  /// Thread-safe, non-blocking. A stream wants these topics (reference counted).
+  /// Thread-safe, non-blocking. A stream wants these topics (reference counted). Call it before the
+  /// stream starts reading the rings: a subscription whose linger is expiring at that moment then
+  /// stays, instead of ending under a stream that already reads it.
   virtual void Acquire(std::vector<TopicRef> topics) = 0;
   /// Thread-safe, non-blocking. A stream no longer wants them.
   virtual void Release(std::vector<TopicRef> topics) = 0;

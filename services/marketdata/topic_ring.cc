@@ -166,6 +166,29 @@ void TopicRing::DropCache() {
   aged_until_ = tail_;
 }
 
+void TopicRing::AddPendingAcquire() {
+  std::lock_guard<AdaptiveMutex> lock(mu_);
+  ++pending_acquires_;
+}
+
+void TopicRing::DonePendingAcquire() {
+  std::lock_guard<AdaptiveMutex> lock(mu_);
+  if (pending_acquires_ > 0) --pending_acquires_;
+}
+
+bool TopicRing::EndUnlessAcquiring() {
+  {
+    std::lock_guard<AdaptiveMutex> lock(mu_);
+    if (pending_acquires_ > 0) return false;
+    while (tail_ < head_) {
+      FreeSlot(At(tail_));
+      ++tail_;
+    }
+    aged_until_ = tail_;
+  }
+  return true;
+}
+
 void TopicRing::HideCache() {
   std::lock_guard<AdaptiveMutex> lock(mu_);
   cache_from_ = head_;  // only an event published after now is a cache again

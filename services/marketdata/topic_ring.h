@@ -103,6 +103,16 @@ class TopicRing {
   /// its last state would only grow older. Until fresh data arrives, late joiners get no
   /// snapshot and unary reads find nothing cached (GetOrderBook/GetTickers go to REST).
   void DropCache();
+  /// A stream that will read this ring asked the upstream for it, which has not taken the request
+  /// yet (Acquire is posted to the io thread; the stream starts reading at once). Any thread.
+  void AddPendingAcquire();
+  /// The upstream took one such request (io thread).
+  void DonePendingAcquire();
+  /// The topic's exchange subscription ends (linger expired): DropCache, unless a stream's acquire
+  /// is pending (that stream may already read this feed): then nothing happens and it returns false.
+  /// Under the ring's lock, so a stream either is counted before the end is decided or starts
+  /// reading after it (and its acquire then subscribes afresh).
+  bool EndUnlessAcquiring();
   /// Hides the cached state from late joiners and unary reads until the next event is published,
   /// leaving every event in place for the streams that have not read it yet (after a reconnect:
   /// the state from before the outage must not pass for current).
@@ -150,6 +160,7 @@ class TopicRing {
   uint64_t lost_final_end_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t cache_from_ ABSL_GUARDED_BY(mu_) = 0;  // the newest event (index head_ - 1) is the cache only if head_ > this
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;        // slot storage, kept current for metrics
+  int pending_acquires_ ABSL_GUARDED_BY(mu_) = 0;  // see AddPendingAcquire
   std::atomic<uint64_t> published_{0};
   std::atomic<int> idle_subscribers_{0};
   std::atomic<TopicHealth> health_{TopicHealth::kLive};

@@ -88,6 +88,9 @@ void UpstreamManager::Shutdown() {
 }
 
 void UpstreamManager::Acquire(std::vector<TopicRef> topics) {
+  // Counted on the ring now, before the caller's stream reads it: a linger expiry that the io
+  // thread runs before this request then keeps the feed (EndUnlessAcquiring).
+  for (const auto& ref : topics) ref.ring->AddPendingAcquire();
   std::weak_ptr<bool> alive = alive_;
   io_->Post([this, alive, topics = std::move(topics)]() mutable {
     if (!alive.expired()) AcquireOnIo(std::move(topics));
@@ -102,7 +105,10 @@ void UpstreamManager::Release(std::vector<TopicRef> topics) {
 }
 
 void UpstreamManager::AcquireOnIo(std::vector<TopicRef> topics) {
-  if (shutting_down_) return;
+  if (shutting_down_) {
+    for (const auto& ref : topics) ref.ring->DonePendingAcquire();
+    return;
+  }
   for (auto& ref : topics) {
     auto& slot = topics_[ref.ring->key()];
     if (!slot) {
@@ -111,9 +117,14 @@ void UpstreamManager::AcquireOnIo(std::vector<TopicRef> topics) {
       slot->channel = std::move(ref.channel);
       slot->symbol = ref.ring->symbol();
       slot->spec = ref.ring->spec();
+      // Its previous subscription ended moments ago (linger): frames of it may still be in flight
+      // and be published, and the exchange stops that feed before it applies the new subscribe.
+      // Its first trade on the new subscription comes after a Gap, its first state as a snapshot.
+      if (recently_ended_.contains(ref.ring->key())) slot->was_subscribed = true;
     }
     TopicState* t = slot.get();
     ++t->refs;
+    ref.ring->DonePendingAcquire();
     t->lingering = false;
     if (t->conn == nullptr) Assign(t);
   }
@@ -127,12 +138,12 @@ void UpstreamManager::ReleaseOnIo(std::vector<TopicRef> topics) {
     if (it == topics_.end()) continue;
     TopicState* t = it->second.get();
     if (t->refs > 0 && --t->refs == 0) {
-      if (options_.linger.count() <= 0) {
-        EndFeed(t);
+      if (options_.linger.count() <= 0 && EndFeed(t)) {
         last_topic_ = nullptr;
         topics_.erase(it);
         continue;
       }
+      // (Also when a stream's acquire is pending: the next tick ends it, unless that acquire came.)
       t->lingering = true;
       t->linger_until = now + options_.linger;
     }
@@ -660,13 +671,15 @@ void UpstreamManager::Unassign(TopicState* t, bool send_unsubscribe) {
   stats_.subscribed_topics.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void UpstreamManager::EndFeed(TopicState* t) {
+bool UpstreamManager::EndFeed(TopicState* t) {
+  // Nothing keeps the ring's state current from here on: never serve it as live (the health
+  // counters go back to a clean slate; a later subscription starts the topic afresh). Unless a
+  // stream that already reads the ring has its acquire on its way here: then the feed stays.
+  if (!t->ring->EndUnlessAcquiring()) return false;
   if (t->conn != nullptr) recently_ended_[t->ring->key()] = clock_.Steady();
   Unassign(t, /*send_unsubscribe=*/true);
-  // Nothing keeps the ring's state current from here on: never serve it as live (the health
-  // counters go back to a clean slate; a later subscription starts the topic afresh).
-  t->ring->DropCache();
   SetHealth(t, TopicHealth::kLive);
+  return true;
 }
 
 void UpstreamManager::SetHealth(TopicState* t, TopicHealth h) {
@@ -696,8 +709,7 @@ void UpstreamManager::CheckTopics(Time now) {
   std::vector<std::string> expired;
   for (auto& [key, owned] : topics_) {
     TopicState* t = owned.get();
-    if (t->refs == 0 && t->lingering && now >= t->linger_until) {
-      EndFeed(t);
+    if (t->refs == 0 && t->lingering && now >= t->linger_until && EndFeed(t)) {
       expired.push_back(key);
       continue;
     }

@@ -254,7 +254,8 @@ class UpstreamManager final : public TopicDemand {
   void MarkInterrupted(TopicState* t);
   void Unassign(TopicState* t, bool send_unsubscribe);
   /// The last stream left and the linger passed: unsubscribe and drop the ring's cached state.
-  void EndFeed(TopicState* t);
+  /// False (nothing done) while a stream's acquire of the topic is on its way to the io thread.
+  bool EndFeed(TopicState* t);
   void SetHealth(TopicState* t, TopicHealth h);
   std::chrono::milliseconds StaleAfter(const ChannelSpec& spec) const;
   void CheckTopics(Time now);

@@ -170,5 +170,117 @@ TEST_F(UpstreamTest, ANeverFedTradeTopicHoldsReadinessOnlyWhileItsConnectionAnsw
   EXPECT_FALSE(up_->ready()) << "SERVING 15 s after a subscribe on a socket that answers nothing";
 }
 
+// The linger-expiry race. Subscribe (service.cc) registers its stream, posts Acquire to the io
+// thread and starts the stream at once: the stream takes the ring's snapshot and head as its
+// cursor, so it reads the topic's live feed from that moment. If the io thread runs the tick that
+// expires the topic's linger before it runs the posted Acquire, the subscription ended under the
+// new stream (unsubscribe, cache dropped) and the Acquire subscribed it afresh: the trades between
+// the exchange applying the unsubscribe and the new subscribe were lost with no Gap. With linger 0
+// the same happens when the last other stream's Release is queued ahead of the Acquire.
+TEST_F(UpstreamTest, ASubscribeRacingTheLingerExpiryKeepsTheFeedItAlreadyReads) {
+  for (const Ms linger : {Ms(5000), Ms(0)}) {
+    SCOPED_TRACE(linger.count());
+    UpstreamOptions opt;
+    opt.linger = linger;
+    Make(opt);
+    Ws(0).Open();
+    Ws(0).Text(kGreeting);
+    Run();
+    const TopicRef trade = Ref("trade", "BTCUSDT");
+    auto& first = Subscribe({trade});
+    Advance(Ms(300));
+    Ws(0).Text(Trade("BTCUSDT", "1"));
+    Run();
+    ASSERT_TRUE(first.WaitFor([](const auto& ev) { return ev.size() >= 2; }));
+    // The first stream leaves.
+    for (const auto& s : *hub_->Streams()) {
+      s->Detach();
+      hub_->RemoveStream(s.get());
+    }
+    up_->Release({trade});
+    if (linger.count() > 0) {
+      Run();
+      Advance(linger - Ms(50));  // the next tick expires the linger
+    }
+    // A new stream, as Subscribe starts it: registered, Acquire posted (not run yet), reading.
+    auto s = std::make_shared<Stream>(hub_.get(), 99, "t", std::vector<Stream::TopicSub>{{trade.ring, OverflowPolicy::kDrop}},
+                                      std::vector<std::string>{"BTCUSDT"}, true,
+                                      std::vector<InitialStatus>{InitialStatus{}});
+    hub_->AddStream(s);
+    sinks_.push_back(std::make_unique<RecordingSink>(true));
+    RecordingSink& late = *sinks_.back();
+    late.set_stream(s.get());
+    up_->Acquire({trade});
+    s->Start(&late);
+    if (linger.count() > 0) {
+      clock_.Advance(Ms(50));
+      up_->Tick();  // the linger expires before the io thread gets to the Acquire
+    }
+    Run();
+    Advance(Ms(1000));
+    EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 0)
+        << "the subscription the new stream already reads was ended under it";
+    EXPECT_EQ(SubscribeArgs(0, "subscribe", "trade", "BTCUSDT"), 1) << "subscribed afresh: a hole with no Gap";
+    Ws(0).Text(Trade("BTCUSDT", "2"));
+    Run();
+    ASSERT_TRUE(late.WaitFor([](const auto& ev) {
+      for (const auto& e : ev) {
+        if (e.has_trade() && e.trade().price() == "2") return true;
+      }
+      return false;
+    }));
+    for (const auto& e : late.events()) EXPECT_FALSE(e.has_gap()) << "the feed never stopped";
+    TearDown();
+    ws_.clients.clear();
+    sinks_.clear();
+    ready_changes_.clear();
+  }
+}
+
+// A rejoin just after the linger ended the subscription (unsubscribe sent): the exchange stops the
+// old feed before it applies the new subscribe, and frames of the old one still in flight are
+// published to the new stream. Its first trade on the new subscription now comes after a Gap.
+TEST_F(UpstreamTest, ARejoinRightAfterTheLingerEndedGetsAGapBeforeItsFirstTrade) {
+  UpstreamOptions opt;
+  opt.linger = Ms(1000);
+  Make(opt);
+  Ws(0).Open();
+  Ws(0).Text(kGreeting);
+  Run();
+  const TopicRef trade = Ref("trade", "BTCUSDT");
+  auto& first = Subscribe({trade});
+  Advance(Ms(300));
+  Ws(0).Text(Trade("BTCUSDT", "1"));
+  Run();
+  ASSERT_TRUE(first.WaitFor([](const auto& ev) { return ev.size() >= 2; }));
+  for (const auto& s : *hub_->Streams()) {
+    s->Detach();
+    hub_->RemoveStream(s.get());
+  }
+  up_->Release({trade});
+  Run();
+  Advance(Ms(1300));
+  ASSERT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 1);
+  auto& late = Subscribe({trade});
+  Advance(Ms(600));
+  ASSERT_EQ(SubscribeArgs(0, "subscribe", "trade", "BTCUSDT"), 2);
+  Ws(0).Text(Trade("BTCUSDT", "2"));
+  Run();
+  ASSERT_TRUE(late.WaitFor([](const auto& ev) {
+    for (const auto& e : ev) {
+      if (e.has_trade()) return true;
+    }
+    return false;
+  }));
+  bool gap = false;
+  for (const auto& e : late.events()) {
+    if (e.has_gap()) gap = true;
+    if (e.has_trade()) {
+      EXPECT_TRUE(gap) << "first trade after a rejoin that re-subscribed, with no Gap before it";
+      break;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace bx::md
