@@ -87,6 +87,17 @@ bool MarketRestClient::BackgroundBudgetAvailable() const {
          background_tokens_ >= 1 && WindowRoom() >= 1 + static_cast<size_t>(options_.background_reserve);
 }
 
+double MarketRestClient::BackgroundRate() const {
+  const double window_max = options_.max_per_window > 0
+                                ? static_cast<double>(options_.max_per_window)
+                                : std::max(1.0, std::floor(options_.requests_per_second));
+  const double window_s = std::chrono::duration<double>(options_.window).count();
+  // A background call goes while the window holds fewer than window_max - reserve calls.
+  const double by_window = window_s > 0 ? std::max(0.0, window_max - options_.background_reserve) / window_s
+                                        : options_.requests_per_second;
+  return std::max(0.0, std::min({options_.background_per_second, options_.requests_per_second, by_window}));
+}
+
 void MarketRestClient::Tick() {
   Refill();
   while (!foreground_.empty() && tokens_ >= 1 && WindowRoom() > 0) {

@@ -67,6 +67,9 @@ class MarketRestClient {
   void Tick();
   /// io thread: whether a background call could be sent now (the poller asks before queueing).
   bool BackgroundBudgetAvailable() const;
+  /// The most background calls per second the gate lets through, with no client calls: the
+  /// background rate, bounded by the overall rate and by the sliding window less the reserve.
+  double BackgroundRate() const;
 
   RestStats& stats() { return stats_; }
 

@@ -1,6 +1,7 @@
 #include "services/marketdata/upstream.h"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -844,9 +845,26 @@ void UpstreamManager::PollDegraded(Time now) {
                });
   }
   if (!newly.empty()) {
-    hub_->BroadcastStatus(newly, State::STATE_DEGRADED,
-                          absl::StrCat("websocket feed unavailable; serving REST snapshots every ",
-                                       options_.rest_poll_interval.count(), " ms"));
+    // What the poller achieves: one call per degraded book and one for every degraded ticker, per
+    // round, at most --rest-poll-budget calls/s (less while clients' calls use the gate), and no
+    // topic more often than --rest-poll-interval.
+    int calls = ticker_symbols.empty() ? 0 : 1;
+    for (const auto& [k, owned] : topics_) {
+      const TopicState* t = owned.get();
+      calls += t->refs > 0 && !t->delisted && t->health == TopicHealth::kDegraded &&
+                       t->spec.channel == v1::CHANNEL_ORDER_BOOK
+                   ? 1
+                   : 0;
+    }
+    const double rate = rest_->BackgroundRate();
+    const int64_t interval_ms = options_.rest_poll_interval.count();
+    const int64_t round_ms = rate > 0 ? static_cast<int64_t>(std::ceil(calls * 1000.0 / rate)) : 0;
+    const int64_t every_ms = std::max(interval_ms, round_ms);
+    hub_->BroadcastStatus(
+        newly, State::STATE_DEGRADED,
+        absl::StrCat("websocket feed unavailable; serving REST snapshots at best every ", every_ms, " ms (",
+                     calls, " REST calls per round share the poller's ", absl::SixDigits(rate),
+                     " calls/s; at most one per topic every ", interval_ms, " ms)"));
   }
   if (ticker_symbols.empty()) tickers_poll_all_ = false;
   if (!ticker_symbols.empty() && !tickers_poll_in_flight_ && now >= next_tickers_poll_ &&

@@ -282,5 +282,41 @@ TEST_F(UpstreamTest, ARejoinRightAfterTheLingerEndedGetsAGapBeforeItsFirstTrade)
   }
 }
 
+// The DEGRADED reason claimed "serving REST snapshots every <--rest-poll-interval> ms" however
+// many topics shared the poller's budget (--rest-poll-budget, 4 calls/s): six degraded books and
+// the tickers' one call per round (7 calls) are polled every 1.75 s at best, not every 1 s. The
+// reason now states the cadence the budget allows, and the polls keep to it.
+TEST_F(UpstreamTest, TheDegradedReasonStatesThePollCadenceTheBudgetAllows) {
+  UpstreamOptions opt;
+  opt.rest_poll_interval = Ms(1000);
+  opt.stale_book = Ms(60000);  // keep the REST books visible; not what this test is about
+  opt.backoff = {Ms(600000), Ms(600000), 2.0, 0.0};
+  Make(opt);
+  Ws(0).Open();
+  Ws(0).Text(kGreeting);
+  Run();
+  std::vector<TopicRef> refs;
+  for (const char* sym : {"BTCUSDT", "ETHUSDT"}) {
+    for (const char* ch : {"depth_book1", "depth_book5", "depth_book15", "ticker"}) refs.push_back(Ref(ch, sym));
+  }
+  auto& sink = Subscribe(refs);
+  Ws(0).Drop(absl::UnavailableError("reset by peer"));
+  Run();
+  Advance(Ms(1100));
+  ASSERT_TRUE(sink.WaitFor([](const auto& ev) { return UpstreamTest::HasStatus(ev, StreamStatus::STATE_DEGRADED); }));
+  std::string reason;
+  for (const auto& e : sink.events()) {
+    if (e.has_status() && e.status().state() == StreamStatus::STATE_DEGRADED) reason = e.status().reason();
+  }
+  EXPECT_NE(reason.find("serving REST snapshots at best every 1750 ms"), std::string::npos) << reason;
+  EXPECT_EQ(reason.find("snapshots every 1000 ms"), std::string::npos) << "claims the poll interval: " << reason;
+  // And it is what happens: over 14 s, each book is polled about 14 / 1.75 = 8 times, never more.
+  const int before = http_.CountTarget("/api/v1/futures/market/depth?symbol=BTCUSDT&limit=5");
+  Advance(Ms(14000));
+  const int polls = http_.CountTarget("/api/v1/futures/market/depth?symbol=BTCUSDT&limit=5") - before;
+  EXPECT_GE(polls, 7);
+  EXPECT_LE(polls, 9);
+}
+
 }  // namespace
 }  // namespace bx::md
