@@ -127,6 +127,11 @@ struct OrderEngine::Entry {
   /// A caller was told UNKNOWN: the order is published on StreamUpdates once found, unless the
   /// private stream's push found it (the stream publishes that itself).
   bool publish_when_found = false;
+  /// StreamUpdates has carried this order: the private stream published it (a push, or its own
+  /// reconciliation read) or the engine did (PublishFound). It is never published by the engine
+  /// again, even when the placement turned UNKNOWN after the push (a resubmission whose lookup
+  /// failed): the stream's own pushes and reconciliation carry its later states.
+  bool on_stream = false;
   /// A caller waiting for the current attempt. `gone` is its CallScope probe: the attempt may be
   /// withdrawn while it waits for a rate-limit token only if every waiter has gone (an empty
   /// probe never goes).
@@ -304,6 +309,7 @@ void OrderEngine::PlaceOrder(v1::PlaceOrderRequest req, SteadyTime deadline, Rep
       case PlacementState::kAbsent:
         e->state = PlacementState::kInFlight;
         e->seen_push = false;  // a push seen by an earlier attempt says nothing about this one
+        e->on_stream = false;
         e->symbol = symbol;  // a corrected order may be for another symbol
         e->order = OrderFromRequest(req, symbol, client_id);
         e->requested = e->order;
@@ -519,7 +525,8 @@ bool OrderEngine::Adopt(Entry& entry, const v1::Order& found) {
 }
 
 void OrderEngine::PublishFound(Entry& entry) {
-  if (!std::exchange(entry.publish_when_found, false) || entry.foreign) return;
+  if (!std::exchange(entry.publish_when_found, false) || entry.foreign || entry.on_stream) return;
+  entry.on_stream = true;
   if (reconciled_sink_) reconciled_sink_(entry.order);
 }
 
@@ -702,6 +709,7 @@ void OrderEngine::OnOrderUpdate(const v1::Order& order, bool caller_publishes) {
   }
   // Somebody else's order under this client id is not news about ours; the lookups sort it out.
   if (!SameOrder(e.requested, order)) return;
+  if (caller_publishes) e.on_stream = true;
   switch (e.state) {
     case PlacementState::kInFlight:
       e.seen_push = true;
@@ -914,6 +922,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
         e->resending_unknown = true;
       } else {
         e->seen_push = false;  // a push seen by an earlier attempt says nothing about this one
+        e->on_stream = false;
         e->symbol = symbol;  // a corrected order may be for another symbol
         e->order = OrderFromRequest(items[i].req, symbol, items[i].client_id);
         e->requested = e->order;

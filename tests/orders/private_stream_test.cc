@@ -335,6 +335,65 @@ TEST_F(ReconcileRaceTest, ABalancePushIsNotFollowedByAnOlderBalance) {
   EXPECT_EQ(balances.back().balance().available(), "99000") << balances.back().DebugString();
 }
 
+// A push can reach the engine while a resubmission of an UNKNOWN placement is looking its client
+// id up; when that lookup then fails the placement is UNKNOWN again, although StreamUpdates has
+// carried the order already (the push). Whatever finds it later -- here the reconciliation after a
+// reconnect, which reads the order's final state with GetOrder -- must not publish it a second
+// time through the engine's reconciled sink: every state of the order reaches a stream once.
+TEST_F(PrivateStreamTest, AnOrderAPushCarriedIsNotPublishedAgainWhenTheReconnectReadsItsFinalState) {
+  // As OrdersApp wires it: orders the engine resolves go to the hub as snapshot events.
+  h.engine.set_reconciled_sink([this](const v1::Order& order) {
+    v1::UpdateEvent e;
+    e.set_gateway_ts_ns(h.clock.NowNs());
+    e.set_snapshot(true);
+    e.set_kind(v1::UPDATE_KIND_CREATE);
+    *e.mutable_order() = order;
+    hub.Publish(MakeHubEvent(std::move(e)));
+  });
+  stream->Start();
+  BringUp();
+  // The first attempt's request is lost before it executes: UNKNOWN.
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", testing::FaultKind::kReset, false});
+  ASSERT_EQ(h.Place(testing::LimitBuy("pushed-then-unknown"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  // It lands late after all; its push comes while a resubmission looks the id up, and that lookup
+  // fails (every read of the order detail answers 500).
+  h.exchange.InjectOrder("pushed-then-unknown");
+  const std::string id = h.exchange.orders().back().order_id;
+  h.exchange.AddFault({"/api/v1/futures/trade/get_order_detail", testing::FaultKind::kHttp500, false, 1000});
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> again;
+  h.engine.PlaceOrder(testing::LimitBuy("pushed-then-unknown"), h.In(3s), [&](auto r) { again = std::move(r); });
+  ASSERT_TRUE(fake->Push(absl::StrCat(
+      R"({"ch":"order","ts":9,"data":{"event":"CREATE","orderId":")", id,
+      R"(","clientId":"pushed-then-unknown","symbol":"BTCUSDT","side":"BUY","type":"LIMIT","qty":"0.01","price":"60000.5","orderStatus":"NEW"}})")));
+  h.sched.AdvanceUntil([&] { return again.has_value(); }, 10s);
+  ASSERT_TRUE(again.has_value() && again->ok());
+  EXPECT_EQ(h.exchange.CountClientId("pushed-then-unknown"), 1u);
+  h.exchange.ClearFaults();
+  // The feed drops, the order fills meanwhile, the feed comes back: the reconciliation reads the
+  // order (believed open, no longer listed) and publishes its final state.
+  fake->Drop();
+  h.sched.RunUntilIdle();
+  ASSERT_TRUE(h.exchange.SetOrderStatus("pushed-then-unknown", "FILLED"));
+  h.sched.Advance(200ms);  // backoff
+  BringUp();
+  h.sched.Advance(120s);  // and any background lookup
+  std::vector<v1::UpdateEvent> seen;
+  for (const auto& e : events) {
+    if (e.has_order() && e.order().order_id() == id) seen.push_back(e);
+  }
+  std::string all;
+  for (const auto& e : seen) {
+    absl::StrAppend(&all, "\n", v1::UpdateKind_Name(e.kind()), e.snapshot() ? " snapshot " : " push ",
+                    v1::OrderStatus_Name(e.order().status()));
+  }
+  ASSERT_EQ(seen.size(), 2u) << "each state once: the push (NEW), then the reconciliation (FILLED); got" << all;
+  EXPECT_EQ(seen[0].order().status(), v1::ORDER_STATUS_NEW);
+  EXPECT_FALSE(seen[0].snapshot());
+  EXPECT_EQ(seen[1].order().status(), v1::ORDER_STATUS_FILLED);
+  EXPECT_EQ(seen[1].kind(), v1::UPDATE_KIND_CLOSE);
+  EXPECT_EQ(h.engine.Placement("pushed-then-unknown")->state, OrderEngine::PlacementState::kAccepted);
+}
+
 TEST_F(PrivateStreamTest, AFailedReconciliationIsRepeatedAndStreamsAreTold) {
   stream->Start();
   BringUp();
