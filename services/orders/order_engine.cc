@@ -43,6 +43,8 @@ v1::Order OrderFromRequest(const v1::PlaceOrderRequest& req, const std::string& 
                                                                             : req.time_in_force());
   o.set_reduce_only(req.reduce_only());
   if (req.has_tpsl()) *o.mutable_tpsl() = req.tpsl();
+  o.set_trade_side(req.trade_side());
+  o.set_position_id(req.position_id());
   return o;
 }
 
@@ -59,17 +61,35 @@ v1::DryRunRequest ToDryRun(const SignedRequest& r) {
 
 absl::Status Invalid(std::string msg) { return ValidationError(std::move(msg)); }
 
-// Whether `found` (read from the exchange under a client id) can be the order `mine` asked for:
-// the same symbol, side and type. Quantity and price are not compared: the exchange clamps a
-// reduce-only or close order's quantity to the position, and ModifyOrder changes both, so a
-// difference there does not show that the id names another order (and calling our own order
-// "different; nothing was placed" would invite a second one). The caller gets the order as the
-// exchange holds it. A field the exchange left out contradicts nothing.
+// Whether `found` (read from the exchange under a client id, or pushed) can be the order `mine`
+// asked for: the same symbol, type, side and, for a close, position. Quantity and price are not
+// compared: the exchange clamps a reduce-only or close order's quantity to the position, and
+// ModifyOrder changes both, so a difference there does not show that the id names another order
+// (and calling our own order "different; nothing was placed" would invite a second one). The
+// caller gets the order as the exchange holds it. A field the exchange left out contradicts
+// nothing.
+//
+// Sides, in hedge mode: a close names the position it closes (BUY + CLOSE closes the long) while
+// its trade goes the other way (it sells). A record names the side as sent (BUY, in any letter
+// case, or the position's LONG, which ParseOrder reads as BUY), or the trade's direction (SELL).
+// The trade's direction is this order when the record names this order's position; without the
+// position id, the other side + CLOSE is, as the exchange documents it, the close of the other
+// position, and the other side alone an order in the other direction: somebody else's.
 bool SameOrder(const v1::Order& mine, const v1::Order& found) {
   if (!found.symbol().empty() && NormalizeSymbol(found.symbol()) != mine.symbol()) return false;
-  if (found.side() != cv1::SIDE_UNSPECIFIED && found.side() != mine.side()) return false;
   if (found.type() != v1::ORDER_TYPE_UNSPECIFIED && found.type() != mine.type()) return false;
-  return true;
+  // An opening and a closing order are different orders.
+  if (found.trade_side() != v1::TRADE_SIDE_UNSPECIFIED && mine.trade_side() != v1::TRADE_SIDE_UNSPECIFIED &&
+      found.trade_side() != mine.trade_side()) {
+    return false;
+  }
+  // A close of another position is another order.
+  if (!found.position_id().empty() && !mine.position_id().empty() && found.position_id() != mine.position_id()) {
+    return false;
+  }
+  if (found.side() == cv1::SIDE_UNSPECIFIED || found.side() == mine.side()) return true;
+  return mine.trade_side() == v1::TRADE_SIDE_CLOSE && !mine.position_id().empty() &&
+         found.position_id() == mine.position_id();
 }
 
 absl::Status ClientIdTaken(const std::string& client_id, const v1::Order& found) {

@@ -206,8 +206,21 @@ v1::Order ParseOrder(const Json& j) {
   o.set_order_id(FirstOf(j, {"orderId", "id"}));
   o.set_client_id(GetString(j, "clientId"));
   o.set_symbol(Upper(GetString(j, "symbol")));
-  o.set_side(ParseSide(GetString(j, "side")));
+  // In hedge mode the side names the position (BUY + CLOSE closes the long): a record may name it
+  // LONG or SHORT instead.
+  const std::string side = GetString(j, "side");
+  cv1::Side parsed_side = ParseSide(side);
+  if (parsed_side == cv1::SIDE_UNSPECIFIED) {
+    const v1::PositionSide position_side = ParsePositionSide(side);
+    if (position_side == v1::POSITION_SIDE_LONG) parsed_side = cv1::SIDE_BUY;
+    if (position_side == v1::POSITION_SIDE_SHORT) parsed_side = cv1::SIDE_SELL;
+  }
+  o.set_side(parsed_side);
   o.set_type(ParseOrderType(FirstOf(j, {"orderType", "type"})));
+  const std::string trade_side = Upper(GetString(j, "tradeSide"));
+  if (trade_side == "OPEN") o.set_trade_side(v1::TRADE_SIDE_OPEN);
+  if (trade_side == "CLOSE") o.set_trade_side(v1::TRADE_SIDE_CLOSE);
+  o.set_position_id(GetString(j, "positionId"));
   o.set_qty(DecimalOrEmpty(j, {"qty", "volume"}));
   o.set_filled_qty(DecimalOrEmpty(j, {"tradeQty", "dealAmount", "dealVolume"}));
   // A market order has no limit price (empty, as documented): REST sends "market", a push "0"

@@ -109,9 +109,11 @@ std::string FakeExchange::Envelope(int code, const std::string& msg, const json&
 }
 
 json FakeExchange::OrderJson(const Order& o) const {
-  return json{{"orderId", o.order_id}, {"clientId", o.client_id}, {"symbol", o.symbol}, {"side", o.side},
-              {"orderType", o.type},   {"qty", o.qty},            {"price", o.price},   {"status", o.status},
-              {"tradeQty", "0"},       {"ctime", 1700000000000},  {"mtime", 1700000000000}};
+  json j{{"orderId", o.order_id}, {"clientId", o.client_id}, {"symbol", o.symbol}, {"side", o.side},
+         {"orderType", o.type},   {"qty", o.qty},            {"price", o.price},   {"status", o.status},
+         {"tradeQty", "0"},       {"ctime", 1700000000000},  {"mtime", 1700000000000}};
+  j.update(report_fields_);
+  return j;
 }
 
 FakeExchange::Reply FakeExchange::PlaceOne(const json& o, json* ack, int* code, std::string* msg) {

@@ -46,6 +46,9 @@ class FakeExchange final : public net::HttpClient {
   void set_reply_delay(std::chrono::milliseconds d) { reply_delay_ = d; }
   /// trading_pairs reports BTCUSDT with this symbolStatus (OPEN by default).
   void set_btc_status(std::string status) { btc_status_ = std::move(status); }
+  /// Every order record (detail, pending, history) carries these fields too, replacing its own
+  /// (the forms the exchange may report an order in: side, tradeSide, positionId...).
+  void set_report_fields(nlohmann::json fields) { report_fields_ = std::move(fields); }
   /// cancel_orders cancels the order with this order or client id but names it in neither list.
   void OmitFromCancelReply(std::string id) { omit_from_cancel_reply_ = std::move(id); }
 
@@ -90,6 +93,7 @@ class FakeExchange final : public net::HttpClient {
   std::chrono::milliseconds reply_delay_{0};
   std::string omit_from_cancel_reply_;
   std::string btc_status_ = "OPEN";
+  nlohmann::json report_fields_ = nlohmann::json::object();
   int bad_signatures_ = 0;
 };
 

@@ -7,8 +7,11 @@
 
 #include <optional>
 
+#include <nlohmann/json.hpp>
+
 #include "services/orders/errors.h"
 #include "services/orders/rate_limiter.h"
+#include "services/orders/rest_parse.h"
 #include "tests/orders/engine_harness.h"
 
 namespace bx::orders {
@@ -346,6 +349,93 @@ TEST(OrderEngineResolution, APushSeenByARefusedAttemptDoesNotSettleALaterOne) {
   EXPECT_EQ(second->result(), v1::PLACE_RESULT_UNKNOWN)
       << "answered " << v1::PlaceResult_Name(second->result()) << " with order id '" << second->order_id() << "'";
   EXPECT_TRUE(h.exchange.orders().empty());
+}
+
+// Hedge mode: a close order names the position it closes (BUY + CLOSE closes the long) while its
+// trade goes the other way (it sells). The exchange's record of it may show either direction, its
+// side as LONG/SHORT, and tradeSide/positionId or neither. Every form of this order is this order;
+// a record of another position, of an opening order or of the other position's close is not.
+struct HedgeClose {
+  // The close of the long position pos-long, as the gateway sends it: BUY + CLOSE.
+  static v1::PlaceOrderRequest Request(const std::string& client_id) {
+    v1::PlaceOrderRequest r = LimitBuy(client_id);
+    r.set_trade_side(v1::TRADE_SIDE_CLOSE);
+    r.set_position_id("pos-long");
+    return r;
+  }
+  // Its answer is lost after it executed; the exchange reports the order with `fields`. The
+  // lookup by client id decides what the call answers.
+  static absl::StatusOr<v1::PlaceOrderResponse> LostAnswer(const std::string& client_id, const nlohmann::json& fields) {
+    EngineHarness h;
+    h.LoadRules();
+    h.exchange.AddFault({kPlacePath, FaultKind::kReset, /*after=*/true});
+    h.exchange.set_report_fields(fields);
+    auto r = h.Place(Request(client_id));
+    EXPECT_EQ(h.exchange.CountClientId(client_id), 1u);
+    EXPECT_EQ(h.exchange.calls(kPlacePath), 1) << "never sent twice";
+    return r;
+  }
+};
+
+TEST(OrderEngineResolution, AHedgeCloseIsFoundInEveryFormTheExchangeReportsItIn) {
+  const std::vector<nlohmann::json> ours = {
+      {{"side", "BUY"}},                                                                  // as sent
+      {{"side", "BUY"}, {"tradeSide", "CLOSE"}, {"positionId", "pos-long"}},              // as sent, with both
+      {{"side", "Buy"}, {"tradeSide", "CLOSE"}},                                          // mixed case
+      {{"side", "SELL"}, {"tradeSide", "CLOSE"}, {"positionId", "pos-long"}},             // the trade's direction
+      {{"side", "SELL"}, {"positionId", "pos-long"}, {"reduceOnly", true}},               // the same, no tradeSide
+      {{"side", "LONG"}, {"tradeSide", "CLOSE"}},                                         // the position's side
+      {{"side", "LONG"}, {"positionId", "pos-long"}, {"positionMode", "HEDGE"}},
+  };
+  for (const auto& fields : ours) {
+    SCOPED_TRACE(fields.dump());
+    auto r = HedgeClose::LostAnswer("hedge-close", fields);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->result(), v1::PLACE_RESULT_ACCEPTED);
+    EXPECT_FALSE(r->order_id().empty());
+  }
+}
+
+TEST(OrderEngineResolution, AHedgeCloseIsNotAnotherOrderUnderItsClientId) {
+  const std::vector<nlohmann::json> others = {
+      {{"side", "SELL"}, {"tradeSide", "CLOSE"}, {"positionId", "pos-short"}},  // closes another position
+      {{"side", "BUY"}, {"tradeSide", "CLOSE"}, {"positionId", "pos-other"}},   // the same side, another position
+      {{"side", "SELL"}, {"tradeSide", "CLOSE"}},                               // as documented: closes the short
+      {{"side", "SHORT"}, {"tradeSide", "CLOSE"}},                              // the short's side
+      {{"side", "BUY"}, {"tradeSide", "OPEN"}},                                 // opens a long
+      {{"side", "SELL"}},                                                       // a sell, nothing more said
+  };
+  for (const auto& fields : others) {
+    SCOPED_TRACE(fields.dump());
+    auto r = HedgeClose::LostAnswer("hedge-other", fields);
+    ASSERT_FALSE(r.ok()) << v1::PlaceResult_Name(r->result()) << " " << r->order().DebugString();
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists) << r.status();
+    auto detail = GetExchangeError(r.status());
+    EXPECT_EQ(detail ? detail->reason() : "", "DUPLICATE_CLIENT_ID");
+  }
+}
+
+// The same decisions for the exchange's 30042 (the id was used before a restart) and for a push.
+TEST(OrderEngineResolution, AHedgeCloseFoundBy30042OrAPushInTheTradesDirectionIsOurs) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.InjectOrder("hedge-30042", "BTCUSDT", "0.01", "60000.5", "SELL");
+  h.exchange.set_report_fields({{"tradeSide", "CLOSE"}, {"positionId", "pos-long"}});
+  auto dup = h.Place(HedgeClose::Request("hedge-30042"));
+  ASSERT_TRUE(dup.ok()) << dup.status();
+  EXPECT_EQ(dup->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(dup->order_id(), h.exchange.orders().front().order_id);
+
+  // An UNKNOWN close resolved by a push that shows the trade's direction and the position.
+  h.exchange.set_report_fields(nlohmann::json::object());
+  h.exchange.AddFault({kPlacePath, FaultKind::kReset, /*after=*/false});
+  ASSERT_EQ(h.Place(HedgeClose::Request("hedge-push"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  auto push = ParseJsonExact(
+      R"({"event":"CREATE","orderId":"77","clientId":"hedge-push","symbol":"BTCUSDT","positionMode":"HEDGE","side":"SELL","tradeSide":"CLOSE","positionId":"pos-long","type":"LIMIT","qty":"0.01","price":"60000.5","orderStatus":"NEW"})");
+  ASSERT_TRUE(push.ok());
+  h.engine.OnOrderUpdate(ParseOrder(*push));
+  EXPECT_EQ(h.engine.Placement("hedge-push")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(h.engine.Placement("hedge-push")->order_id, "77");
 }
 
 // Many placements UNKNOWN at once, a slow query budget: lookups that all start together used to
