@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/decimal.h"
 #include "common/logging.h"
 #include "services/orders/orders_metrics.h"
 #include "services/orders/rest_parse.h"
@@ -28,6 +29,29 @@ v1::UpdateEvent SnapshotEvent(int64_t now_ns, v1::UpdateKind kind = v1::UPDATE_K
   e.set_snapshot(true);
   e.set_kind(kind);
   return e;
+}
+
+// Whether `listed` (the open-order listing's view) shows a change of the order `known` (a push or
+// an earlier read) describes: its status, quantities, prices, TP/SL prices or a later update time.
+// A push and a REST read describe one state with different fields (REST adds realizedPNL and the
+// position mode, a push names the margin mode positionType, decimals may carry trailing zeros), so
+// they are not compared field by field: an unchanged order would be published again after every
+// reconnect. A field one of them leaves out says nothing.
+bool ShowsAChange(const v1::Order& known, const v1::Order& listed) {
+  auto differs = [](const std::string& a, const std::string& b) {
+    return !a.empty() && !b.empty() && NormalizeDecimal(a) != NormalizeDecimal(b);
+  };
+  if (listed.status() != known.status()) return true;
+  if (differs(known.qty(), listed.qty()) || differs(known.filled_qty(), listed.filled_qty()) ||
+      differs(known.price(), listed.price()) || differs(known.avg_price(), listed.avg_price())) {
+    return true;
+  }
+  const v1::TpSl &a = known.tpsl(), &b = listed.tpsl();
+  if (differs(a.tp_price(), b.tp_price()) || differs(a.tp_order_price(), b.tp_order_price()) ||
+      differs(a.sl_price(), b.sl_price()) || differs(a.sl_order_price(), b.sl_order_price())) {
+    return true;
+  }
+  return known.update_time_ms() > 0 && listed.update_time_ms() > known.update_time_ms();
 }
 
 // Login replies are undocumented: a refusal says so with result:false, a non-zero code, or a
@@ -413,7 +437,7 @@ void PrivateStream::Reconcile(bool publish) {
       engine_.OnOrderUpdate(o);
       auto it = open_orders_.find(o.order_id());
       const bool is_new = it == open_orders_.end();
-      const bool changed = is_new || it->second.SerializeAsString() != o.SerializeAsString();
+      const bool changed = is_new || ShowsAChange(it->second, o);
       open_orders_[o.order_id()] = o;
       if (publish && changed) {
         v1::UpdateEvent e =

@@ -394,6 +394,54 @@ TEST_F(PrivateStreamTest, AnOrderAPushCarriedIsNotPublishedAgainWhenTheReconnect
   EXPECT_EQ(h.engine.Placement("pushed-then-unknown")->state, OrderEngine::PlacementState::kAccepted);
 }
 
+// After a reconnect the open-order listing is compared with what the stream has carried. A push and
+// a REST read describe the same state with different fields (REST adds realizedPNL, the push names
+// the margin mode positionType, decimals may carry trailing zeros...): an open order that did not
+// change while the feed was down is not published again, one that did (modified here) is.
+TEST_F(PrivateStreamTest, AnOpenOrderThatDidNotChangeWhileTheFeedWasDownIsNotPublishedAgain) {
+  stream->Start();
+  BringUp();
+  ASSERT_TRUE(h.Place(testing::LimitBuy("unchanged")).ok());
+  ASSERT_TRUE(h.Place(testing::LimitBuy("modified")).ok());
+  // Their pushes (the fake exchange stamps its orders 1700000000000 = 2023-11-14T22:13:20Z).
+  for (const auto& o : h.exchange.orders()) {
+    ASSERT_TRUE(fake->Push(absl::StrCat(
+        R"({"ch":"order","ts":10,"data":{"event":"CREATE","orderId":")", o.order_id, R"(","clientId":")",
+        o.client_id,
+        R"(","symbol":"BTCUSDT","positionType":"CROSS","positionMode":"HEDGE","side":"BUY","effect":"GTC","type":"LIMIT","qty":"0.0100","price":"60000.50","reductionOnly":false,"leverage":"10","orderStatus":"NEW","fee":"0","realizedPNL":"0","averagePrice":"0","dealAmount":"0","ctime":"2023-11-14T22:13:20.000000000Z","mtime":"2023-11-14T22:13:20.000000000Z"}})")));
+  }
+  h.sched.RunUntilIdle();
+  const size_t before = events.size();
+  fake->Drop();
+  h.sched.RunUntilIdle();
+  v1::ModifyOrderRequest m;
+  m.set_symbol("BTCUSDT");
+  m.mutable_order()->set_client_id("modified");
+  m.set_price("60100");
+  ASSERT_TRUE(h.Run(&OrderEngine::ModifyOrder, m).ok());
+  h.sched.Advance(200ms);  // backoff
+  BringUp();
+  h.sched.Advance(1s);
+  ASSERT_EQ(Of(v1::UpdateEvent::kStatus).back().status().state(), cv1::StreamStatus::STATE_RECOVERED);
+  int unchanged = 0, modified = 0;
+  for (size_t i = before; i < events.size(); ++i) {
+    const auto& e = events[i];
+    if (!e.has_order()) continue;
+    if (e.order().client_id() == "unchanged") {
+      ++unchanged;
+      ADD_FAILURE() << "the same state again: " << e.DebugString();
+    }
+    if (e.order().client_id() == "modified") {
+      ++modified;
+      EXPECT_TRUE(e.snapshot());
+      EXPECT_EQ(e.kind(), v1::UPDATE_KIND_UPDATE);
+      EXPECT_EQ(e.order().price(), "60100");
+    }
+  }
+  EXPECT_EQ(unchanged, 0);
+  EXPECT_EQ(modified, 1);
+}
+
 TEST_F(PrivateStreamTest, AFailedReconciliationIsRepeatedAndStreamsAreTold) {
   stream->Start();
   BringUp();

@@ -174,6 +174,11 @@ TEST(OrdersSimStream, SnapshotLivePushesAndReconnectReconciliation) {
   ASSERT_TRUE(WaitUntil([&] { return s.Has(IsOrder("st-after", false)); }, 10s));
   auto ev = s.events();
   for (size_t i = 0; i < ev.size(); ++i) ASSERT_EQ(ev[i].seq(), i + 1) << "sequence broken at " << i;
+  // st-live did not change during the outage: its push was its only event (the listing's read of
+  // it, in REST's field set, is the same state).
+  int st_live = 0;
+  for (const auto& e : ev) st_live += e.has_order() && e.order().client_id() == "st-live" ? 1 : 0;
+  EXPECT_EQ(st_live, 1);
 }
 
 TEST(OrdersSimStream, FiltersAndSkipSnapshot) {
