@@ -871,7 +871,9 @@ TEST_F(MarketDataIntegration, SigtermWithUnaryCallsQueuedInTheRestGateExitsWithi
   auto code = md->Wait(Ms(6000));
   ASSERT_TRUE(code.has_value()) << "still running 6 s after SIGTERM (grace 1 s)";
   EXPECT_EQ(*code, 0) << md->Stderr();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, Ms(3000));
+  const auto exit_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  // (Failed twice in full suites, never alone: the service's own log says where the time went.)
+  EXPECT_LT(exit_ms, Ms(3000)) << "exited " << exit_ms.count() << " ms after SIGTERM; its log:\n" << md->Stderr();
   int ok = 0;
   for (auto& c : calls) {
     auto f = c->status.get_future();
