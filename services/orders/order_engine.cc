@@ -143,14 +143,17 @@ struct OrderEngine::Entry {
   /// kAbsent because reconciliation stopped finding it (not because the exchange refused it): an
   /// attempt may still have landed since, so a resubmission looks the id up first.
   bool reconciled_absent = false;
+  /// A push of this order (OnOrderUpdate: same client id, SameOrder) reached the engine while an
+  /// attempt was in flight: the order exists (ResolveAmbiguous, SettleOnPush).
   bool seen_push = false;
   /// A caller was told UNKNOWN: the order is published on StreamUpdates once found, unless the
   /// private stream's push found it (the stream publishes that itself).
   bool publish_when_found = false;
   /// StreamUpdates has carried this order: the private stream published it (a push, or its own
   /// reconciliation read) or the engine did (PublishFound). It is never published by the engine
-  /// again, even when the placement turned UNKNOWN after the push (a resubmission whose lookup
-  /// failed): the stream's own pushes and reconciliation carry its later states.
+  /// again, even when the placement turned UNKNOWN after the push (a push without an order id,
+  /// which cannot settle an attempt: SettleOnPush): the stream's own pushes and reconciliation
+  /// carry its later states.
   bool on_stream = false;
   /// A caller waiting for the current attempt. `gone` is its CallScope probe: the attempt may be
   /// withdrawn while it waits for a rate-limit token only if every waiter has gone (an empty
@@ -415,7 +418,7 @@ void OrderEngine::OnPlaceReply(std::shared_ptr<Entry> entry, SteadyTime deadline
         FindByClientId(entry->client_id, entry->symbol, deadline, Lane::kPlace,
                        Guard([this, entry, r](absl::StatusOr<std::optional<v1::Order>> found) {
                          if (found.ok() && found->has_value()) {
-                           SettleFound(entry, **found, /*duplicate=*/true);
+                           (void)SettleFound(entry, **found, /*duplicate=*/true);
                          } else {
                            // It exists on the exchange but cannot be read right now: whose
                            // order it is stays unknown until reconciliation reads it.
@@ -452,7 +455,7 @@ void OrderEngine::ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime dead
           if (metrics_) metrics_->AmbiguousResolution("found");
           Log(LogLevel::kInfo, "orders.engine", "lost placement answer resolved: order exists",
               {{"client_id", entry->client_id}, {"order_id", seen.order_id()}});
-          SettleFound(entry, seen, /*duplicate=*/false);
+          (void)SettleFound(entry, seen, /*duplicate=*/false);
           return;
         }
         const SteadyTime next = scheduler_.clock().Steady() + options_.resolve_retry_delay;
@@ -502,7 +505,10 @@ void OrderEngine::LookUpThenResend(std::shared_ptr<Entry> e, const std::string& 
                    if (e->state != PlacementState::kInFlight) return;
                    if (found.ok() && found->has_value()) {
                      if (metrics_) metrics_->AmbiguousResolution("reconciled_found");
-                     SettleFound(e, **found, /*duplicate=*/true);
+                     (void)SettleFound(e, **found, /*duplicate=*/true);
+                   } else if (SettleOnPush(e, /*duplicate=*/true, "reconciled_found")) {
+                     // The private stream pushed the order while the lookup ran (a failed lookup,
+                     // or a view that lags behind the push): it exists, nothing is re-sent.
                    } else if (found.ok()) {
                      e->reconciled_absent = false;  // every view read says so now
                      SendPlacement(e, std::move(body), deadline);
@@ -550,16 +556,43 @@ void OrderEngine::PublishFound(Entry& entry) {
   if (reconciled_sink_) reconciled_sink_(entry.order);
 }
 
-void OrderEngine::SettleFound(std::shared_ptr<Entry> entry, const v1::Order& found, bool duplicate) {
-  if (!Adopt(*entry, found)) return Settle(entry, ClientIdTaken(entry->client_id, entry->order));
-  PublishFound(*entry);  // a placement once UNKNOWN, found by a lookup of a later attempt
-  if (duplicate) return Settle(entry, DuplicateResponse(*entry));
-  v1::PlaceOrderResponse resp;
-  resp.set_result(v1::PLACE_RESULT_ACCEPTED);
-  resp.set_order_id(entry->order.order_id());
-  resp.set_client_id(entry->client_id);
-  *resp.mutable_order() = entry->order;
-  Settle(entry, std::move(resp));
+absl::StatusOr<v1::PlaceOrderResponse> OrderEngine::SettleFound(std::shared_ptr<Entry> entry, const v1::Order& found,
+                                                                bool duplicate) {
+  absl::StatusOr<v1::PlaceOrderResponse> out;
+  if (!Adopt(*entry, found)) {
+    out = ClientIdTaken(entry->client_id, entry->order);
+  } else {
+    PublishFound(*entry);  // a placement once UNKNOWN, found by a lookup of a later attempt
+    if (duplicate) {
+      out = DuplicateResponse(*entry);
+    } else {
+      v1::PlaceOrderResponse resp;
+      resp.set_result(v1::PLACE_RESULT_ACCEPTED);
+      resp.set_order_id(entry->order.order_id());
+      resp.set_client_id(entry->client_id);
+      *resp.mutable_order() = entry->order;
+      out = std::move(resp);
+    }
+  }
+  Settle(entry, out);
+  return out;
+}
+
+std::optional<absl::StatusOr<v1::PlaceOrderResponse>> OrderEngine::SettleOnPush(const std::shared_ptr<Entry>& entry,
+                                                                                bool duplicate,
+                                                                                std::string_view resolution) {
+  // seen_push is only set for a push that matched the request (OnOrderUpdate checks SameOrder)
+  // and is cleared when a new attempt replaces an absent one. A push without an order id names
+  // no order the caller could be given.
+  if (entry->state != PlacementState::kInFlight || !entry->seen_push || entry->order.order_id().empty()) {
+    return std::nullopt;
+  }
+  if (metrics_ && !resolution.empty()) metrics_->AmbiguousResolution(resolution);
+  Log(LogLevel::kInfo, "orders.engine", "placement settled by the order push that arrived while it was being decided",
+      {{"client_id", entry->client_id}, {"order_id", entry->order.order_id()}});
+  // The push was published by the private stream (publish_when_found cleared), or came from a
+  // caller's read that StreamUpdates has not carried (then PublishFound publishes it once).
+  return SettleFound(entry, entry->order, duplicate);
 }
 
 absl::StatusOr<v1::PlaceOrderResponse> OrderEngine::RefusedAttempt(std::shared_ptr<Entry> entry,
@@ -1082,7 +1115,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
             FindByClientId(e->client_id, e->symbol, deadline, Lane::kPlace,
                            Guard([this, e](absl::StatusOr<std::optional<v1::Order>> found) {
                              if (found.ok() && found->has_value()) {
-                               SettleFound(e, **found, /*duplicate=*/true);
+                               (void)SettleFound(e, **found, /*duplicate=*/true);
                              } else {
                                MarkUnknown(e);
                                Settle(e, UnknownResponse(*e));

@@ -170,8 +170,8 @@ class OrderEngine {
   void Settle(std::shared_ptr<Entry> entry, absl::StatusOr<v1::PlaceOrderResponse> result);
   void MarkAccepted(Entry& entry, const v1::Order& order);
   /// A re-send of a placement whose earlier attempt may have landed: looks the client id up
-  /// first. Found: DUPLICATE. Not found (every step read answered): sends `body`. Cannot tell:
-  /// UNKNOWN again, nothing sent.
+  /// first. Found, or pushed by the private stream meanwhile: DUPLICATE, nothing sent. Not found
+  /// (every step read answered): sends `body`. Cannot tell: UNKNOWN again, nothing sent.
   void LookUpThenResend(std::shared_ptr<Entry> e, const std::string& symbol, std::string body, SteadyTime deadline,
                         bool thorough);
   /// Publishes (once) through the reconciled sink an order whose placement a caller was told
@@ -184,8 +184,16 @@ class OrderEngine {
   /// else's (false; the entry becomes `foreign`).
   bool Adopt(Entry& entry, const v1::Order& found);
   /// Adopt, then tell the waiters: ACCEPTED (or DUPLICATE) for our order, ALREADY_EXISTS for
-  /// somebody else's.
-  void SettleFound(std::shared_ptr<Entry> entry, const v1::Order& found, bool duplicate);
+  /// somebody else's. Returns what the waiters got.
+  absl::StatusOr<v1::PlaceOrderResponse> SettleFound(std::shared_ptr<Entry> entry, const v1::Order& found,
+                                                     bool duplicate);
+  /// An in-flight attempt that cannot tell what happened (its lookup failed or lists nothing yet,
+  /// or its re-send was refused) while a private push of this very order (same client id,
+  /// SameOrder, with an order id) reached the engine: the push proves the order exists, so the
+  /// entry settles with it (SettleFound; `resolution` is counted when not empty) and the result
+  /// is returned. nullopt when no such push was seen: the caller decides as before.
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> SettleOnPush(const std::shared_ptr<Entry>& entry,
+                                                                     bool duplicate, std::string_view resolution);
   /// The exchange (or the rate limiter) refused this attempt: the id is free again and the
   /// waiters get the refusal. Unless this attempt re-sent a placement whose first outcome is
   /// unknown: that one stays unknown, and the waiters get UNKNOWN (a refusal of the re-send says

@@ -325,6 +325,122 @@ TEST(OrderEngineResolution, AnUnknownPlacementResolvedByAPushIsNotPublishedTwice
   EXPECT_TRUE(reconciled.empty());
 }
 
+// The unknown-placements gauge as exported.
+double UnknownPlacementsGauge(EngineHarness& h) {
+  for (const auto& family : h.registry.Collect()) {
+    if (family.name == "bitunix_orders_unknown_placements" && family.metric.size() == 1) {
+      return family.metric[0].gauge.value;
+    }
+  }
+  return -1;
+}
+
+// A placement answered UNKNOWN whose first attempt landed late after all (the exchange holds it);
+// returns its order id.
+std::string UnknownThatLanded(EngineHarness& h, const std::string& client_id) {
+  h.exchange.AddFault({kPlacePath, FaultKind::kHang, false});
+  auto first = h.Place(LimitBuy(client_id));
+  EXPECT_TRUE(first.ok() && first->result() == v1::PLACE_RESULT_UNKNOWN);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 1);
+  h.exchange.InjectOrder(client_id);
+  return h.exchange.orders().back().order_id;
+}
+
+// A resubmission of an UNKNOWN placement looks the client id up before re-sending. A private push
+// of the order (same client id, same order) that arrives while that lookup runs proves the order
+// exists: when the lookup then fails, the caller gets the order (DUPLICATE, as for a resubmission
+// whose lookup finds it), not UNKNOWN once more; the placement is settled, nothing is re-sent, and
+// the engine does not publish the order again (the stream published the push).
+TEST(OrderEngineResolution, AResubmissionWhoseLookupFailsAfterAMatchingPushGetsThePushedOrder) {
+  EngineHarness h;
+  h.LoadRules();
+  std::vector<v1::Order> reconciled;
+  h.engine.set_reconciled_sink([&](const v1::Order& o) { reconciled.push_back(o); });
+  const std::string order_id = UnknownThatLanded(h, "push-in-lookup");
+  h.exchange.AddFault({kDetailPath, FaultKind::kHttp500, false, 1000});  // every lookup fails
+  const int placements = h.exchange.calls(kPlacePath);
+  const int details = h.exchange.calls(kDetailPath);
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> again;
+  h.engine.PlaceOrder(LimitBuy("push-in-lookup"), h.In(3s), [&](auto r) { again = std::move(r); });
+  h.sched.RunUntilIdle();
+  ASSERT_GT(h.exchange.calls(kDetailPath), details) << "the resubmission's lookup is out";
+  ASSERT_FALSE(again.has_value());
+  h.engine.OnOrderUpdate(Push(order_id, "push-in-lookup", v1::ORDER_STATUS_NEW, 1700000000000));
+  h.sched.AdvanceUntil([&] { return again.has_value(); }, 10s);
+  ASSERT_TRUE(again.has_value());
+  ASSERT_TRUE(again->ok()) << again->status();
+  EXPECT_EQ((*again)->result(), v1::PLACE_RESULT_DUPLICATE) << v1::PlaceResult_Name((*again)->result());
+  EXPECT_EQ((*again)->order_id(), order_id);
+  EXPECT_EQ((*again)->order().order_id(), order_id);
+  EXPECT_EQ(h.engine.Placement("push-in-lookup")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(h.engine.unknown_placements(), 0u);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 0);
+  EXPECT_EQ(h.exchange.calls(kPlacePath), placements) << "nothing re-sent";
+  // Settled: no background lookups go on, and the engine never publishes the order itself.
+  h.exchange.ClearFaults();
+  const int settled = h.exchange.calls(kDetailPath);
+  h.sched.Advance(120s);
+  EXPECT_EQ(h.exchange.calls(kDetailPath), settled);
+  auto third = h.Place(LimitBuy("push-in-lookup"));
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(h.exchange.calls(kPlacePath), placements);
+  EXPECT_TRUE(reconciled.empty()) << "published again: " << reconciled.size();
+  EXPECT_EQ(h.exchange.CountClientId("push-in-lookup"), 1u);
+}
+
+// The same push, when the lookup answers "not found" (the order detail lags behind the push):
+// the push settles it and nothing is re-sent.
+TEST(OrderEngineResolution, AResubmissionIsNotReSentWhenAMatchingPushArrivedDuringItsLookup) {
+  EngineHarness h;
+  h.LoadRules();
+  std::vector<v1::Order> reconciled;
+  h.engine.set_reconciled_sink([&](const v1::Order& o) { reconciled.push_back(o); });
+  const std::string order_id = UnknownThatLanded(h, "push-lagging");
+  h.exchange.set_detail_lag(1);
+  h.exchange.set_reply_delay(50ms);  // the push beats the lookup's reply
+  const int placements = h.exchange.calls(kPlacePath);
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> again;
+  h.engine.PlaceOrder(LimitBuy("push-lagging"), h.In(3s), [&](auto r) { again = std::move(r); });
+  h.sched.RunUntilIdle();
+  ASSERT_FALSE(again.has_value());
+  h.engine.OnOrderUpdate(Push(order_id, "push-lagging", v1::ORDER_STATUS_NEW, 1700000000000));
+  h.sched.AdvanceUntil([&] { return again.has_value(); }, 10s);
+  ASSERT_TRUE(again.has_value() && again->ok());
+  EXPECT_EQ((*again)->result(), v1::PLACE_RESULT_DUPLICATE) << v1::PlaceResult_Name((*again)->result());
+  EXPECT_EQ((*again)->order_id(), order_id);
+  EXPECT_EQ(h.exchange.calls(kPlacePath), placements) << "re-sent although the push proved the order";
+  EXPECT_EQ(h.engine.Placement("push-lagging")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 0);
+  EXPECT_TRUE(reconciled.empty());
+}
+
+// A push under the id that is not our order (another side) proves nothing about ours: the failed
+// lookup leaves the placement UNKNOWN, still reconciled.
+TEST(OrderEngineResolution, AForeignPushDuringAResubmissionsLookupDoesNotSettleIt) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({kPlacePath, FaultKind::kHang, false});
+  ASSERT_EQ(h.Place(LimitBuy("foreign-push"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.exchange.AddFault({kDetailPath, FaultKind::kHttp500, false, 1000});
+  const int placements = h.exchange.calls(kPlacePath);
+  const int details = h.exchange.calls(kDetailPath);
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> again;
+  h.engine.PlaceOrder(LimitBuy("foreign-push"), h.In(3s), [&](auto r) { again = std::move(r); });
+  h.sched.RunUntilIdle();
+  ASSERT_GT(h.exchange.calls(kDetailPath), details);
+  v1::Order sell = Push("999", "foreign-push", v1::ORDER_STATUS_NEW, 1700000000000);
+  sell.set_side(bitunix::common::v1::SIDE_SELL);
+  h.engine.OnOrderUpdate(sell);
+  h.sched.AdvanceUntil([&] { return again.has_value(); }, 10s);
+  ASSERT_TRUE(again.has_value() && again->ok());
+  EXPECT_EQ((*again)->result(), v1::PLACE_RESULT_UNKNOWN) << v1::PlaceResult_Name((*again)->result());
+  EXPECT_TRUE((*again)->order_id().empty());
+  EXPECT_EQ(h.engine.Placement("foreign-push")->state, OrderEngine::PlacementState::kUnknown);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 1);
+  EXPECT_EQ(h.exchange.calls(kPlacePath), placements);
+}
+
 // A push seen while one attempt was in flight says nothing about a later attempt under the same
 // client id: when that one's answer is lost and no view lists it, it is UNKNOWN, never ACCEPTED on
 // the strength of the old push (with an order that has no order id).

@@ -336,10 +336,11 @@ TEST_F(ReconcileRaceTest, ABalancePushIsNotFollowedByAnOlderBalance) {
 }
 
 // A push can reach the engine while a resubmission of an UNKNOWN placement is looking its client
-// id up; when that lookup then fails the placement is UNKNOWN again, although StreamUpdates has
-// carried the order already (the push). Whatever finds it later -- here the reconciliation after a
-// reconnect, which reads the order's final state with GetOrder -- must not publish it a second
-// time through the engine's reconciled sink: every state of the order reaches a stream once.
+// id up; when that lookup then fails the push settles the placement (the resubmission gets the
+// order; it used to be UNKNOWN again), and StreamUpdates has carried the order already (the push).
+// Whatever reads it later -- here the reconciliation after a reconnect, which reads the order's
+// final state with GetOrder -- must not publish it a second time through the engine's reconciled
+// sink: every state of the order reaches a stream once.
 TEST_F(PrivateStreamTest, AnOrderAPushCarriedIsNotPublishedAgainWhenTheReconnectReadsItsFinalState) {
   // As OrdersApp wires it: orders the engine resolves go to the hub as snapshot events.
   h.engine.set_reconciled_sink([this](const v1::Order& order) {
@@ -367,6 +368,8 @@ TEST_F(PrivateStreamTest, AnOrderAPushCarriedIsNotPublishedAgainWhenTheReconnect
       R"(","clientId":"pushed-then-unknown","symbol":"BTCUSDT","side":"BUY","type":"LIMIT","qty":"0.01","price":"60000.5","orderStatus":"NEW"}})")));
   h.sched.AdvanceUntil([&] { return again.has_value(); }, 10s);
   ASSERT_TRUE(again.has_value() && again->ok());
+  EXPECT_EQ((*again)->result(), v1::PLACE_RESULT_DUPLICATE) << v1::PlaceResult_Name((*again)->result());
+  EXPECT_EQ((*again)->order_id(), id);
   EXPECT_EQ(h.exchange.CountClientId("pushed-then-unknown"), 1u);
   h.exchange.ClearFaults();
   // The feed drops, the order fills meanwhile, the feed comes back: the reconciliation reads the
