@@ -419,9 +419,10 @@ void OrderEngine::OnPlaceReply(std::shared_ptr<Entry> entry, SteadyTime deadline
                        Guard([this, entry, r](absl::StatusOr<std::optional<v1::Order>> found) {
                          if (found.ok() && found->has_value()) {
                            (void)SettleFound(entry, **found, /*duplicate=*/true);
-                         } else {
-                           // It exists on the exchange but cannot be read right now: whose
-                           // order it is stays unknown until reconciliation reads it.
+                         } else if (!SettleOnPush(entry, /*duplicate=*/true, "")) {
+                           // It exists on the exchange but cannot be read right now (and no push
+                           // of our order came meanwhile): whose order it is stays unknown until
+                           // reconciliation reads it.
                            MarkUnknown(entry);
                            Settle(entry, UnknownResponse(*entry));
                          }
@@ -599,6 +600,8 @@ absl::StatusOr<v1::PlaceOrderResponse> OrderEngine::RefusedAttempt(std::shared_p
                                                                    absl::Status status) {
   absl::StatusOr<v1::PlaceOrderResponse> out = status;
   if (entry->resending_unknown) {
+    // A push of our order that came while the re-send was out does say something: it exists.
+    if (auto pushed = SettleOnPush(entry, /*duplicate=*/true, "reconciled_found")) return *pushed;
     // Only the re-send was refused: whether the first attempt landed is still unknown, and the
     // caller must not read the refusal as "not placed".
     Log(LogLevel::kWarn, "orders.engine", "re-send refused; the first attempt is still being reconciled",
@@ -1053,16 +1056,16 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
           // The whole request was refused: nothing of it was placed. The call fails as a whole
           // only if the request was all of it. An item answered locally (DUPLICATE of a known
           // order) or waiting on another call keeps its own answer, and an item that re-sent a
-          // placement whose first outcome is unknown is still unknown: then every item gets its
-          // own answer.
+          // placement whose first outcome is unknown is still unknown (or, pushed meanwhile, is
+          // that order): then every item gets its own answer.
           std::vector<absl::StatusOr<v1::PlaceOrderResponse>> outs;
-          bool any_unknown = false;
+          bool any_answered = false;
           for (size_t i : to_send) {
             outs.push_back(RefusedAttempt(entries[i], r.status));
-            any_unknown = any_unknown || outs.back().ok();
+            any_answered = any_answered || outs.back().ok();
           }
           if (batch->finished) return;
-          if (!any_unknown && whole_call) {
+          if (!any_answered && whole_call) {
             batch->finished = true;
             return batch->done(r.status);
           }
@@ -1116,7 +1119,7 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
                            Guard([this, e](absl::StatusOr<std::optional<v1::Order>> found) {
                              if (found.ok() && found->has_value()) {
                                (void)SettleFound(e, **found, /*duplicate=*/true);
-                             } else {
+                             } else if (!SettleOnPush(e, /*duplicate=*/true, "")) {
                                MarkUnknown(e);
                                Settle(e, UnknownResponse(*e));
                              }

@@ -197,7 +197,8 @@ class OrderEngine {
   /// The exchange (or the rate limiter) refused this attempt: the id is free again and the
   /// waiters get the refusal. Unless this attempt re-sent a placement whose first outcome is
   /// unknown: that one stays unknown, and the waiters get UNKNOWN (a refusal of the re-send says
-  /// nothing about the first attempt). Returns what the waiters got.
+  /// nothing about the first attempt), or DUPLICATE with the order when a push of it came
+  /// meanwhile (SettleOnPush). Returns what the waiters got.
   absl::StatusOr<v1::PlaceOrderResponse> RefusedAttempt(std::shared_ptr<Entry> entry, absl::Status status);
   /// UNKNOWN for this entry's client id: the outcome is not known yet and is being reconciled.
   static v1::PlaceOrderResponse UnknownResponse(const Entry& entry);

@@ -346,6 +346,10 @@ std::string UnknownThatLanded(EngineHarness& h, const std::string& client_id) {
   return h.exchange.orders().back().order_id;
 }
 
+constexpr char kPendingPath[] = "/api/v1/futures/trade/get_pending_orders";
+constexpr char kHistoryPath[] = "/api/v1/futures/trade/get_history_orders";
+constexpr char kBatchPath[] = "/api/v1/futures/trade/batch_order";
+
 // A resubmission of an UNKNOWN placement looks the client id up before re-sending. A private push
 // of the order (same client id, same order) that arrives while that lookup runs proves the order
 // exists: when the lookup then fails, the caller gets the order (DUPLICATE, as for a resubmission
@@ -439,6 +443,100 @@ TEST(OrderEngineResolution, AForeignPushDuringAResubmissionsLookupDoesNotSettleI
   EXPECT_EQ(h.engine.Placement("foreign-push")->state, OrderEngine::PlacementState::kUnknown);
   EXPECT_EQ(UnknownPlacementsGauge(h), 1);
   EXPECT_EQ(h.exchange.calls(kPlacePath), placements);
+}
+
+// A first attempt the exchange answers 30042 (the id was used before a restart) whose lookup fails:
+// a matching push that arrived meanwhile is the order (DUPLICATE), not UNKNOWN.
+TEST(OrderEngineResolution, A30042WhoseLookupFailsAfterAMatchingPushGetsThePushedOrder) {
+  EngineHarness h;
+  h.LoadRules();
+  std::vector<v1::Order> reconciled;
+  h.engine.set_reconciled_sink([&](const v1::Order& o) { reconciled.push_back(o); });
+  h.exchange.InjectOrder("push-30042");  // placed before a restart
+  const std::string order_id = h.exchange.orders().back().order_id;
+  for (const char* path : {kDetailPath, kPendingPath, kHistoryPath}) {
+    h.exchange.AddFault({path, FaultKind::kHttp500, false, 1000});
+  }
+  h.exchange.set_reply_delay(50ms);  // the push beats the 30042
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> out;
+  h.engine.PlaceOrder(LimitBuy("push-30042"), h.In(3s), [&](auto r) { out = std::move(r); });
+  h.sched.RunUntilIdle();
+  ASSERT_EQ(h.exchange.calls(kPlacePath), 1);
+  h.engine.OnOrderUpdate(Push(order_id, "push-30042", v1::ORDER_STATUS_NEW, 1700000000000));
+  h.sched.AdvanceUntil([&] { return out.has_value(); }, 10s);
+  ASSERT_TRUE(out.has_value() && out->ok());
+  EXPECT_EQ((*out)->result(), v1::PLACE_RESULT_DUPLICATE) << v1::PlaceResult_Name((*out)->result());
+  EXPECT_EQ((*out)->order_id(), order_id);
+  EXPECT_EQ(h.engine.Placement("push-30042")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 0);
+  EXPECT_TRUE(reconciled.empty());
+}
+
+// A resubmission that was re-sent (its lookup found nothing yet) and refused: a refusal of the
+// re-send says nothing about the first attempt, but a matching push that arrived meanwhile does.
+TEST(OrderEngineResolution, ARefusedResendAfterAMatchingPushGetsThePushedOrder) {
+  EngineHarness h;
+  h.LoadRules();
+  std::vector<v1::Order> reconciled;
+  h.engine.set_reconciled_sink([&](const v1::Order& o) { reconciled.push_back(o); });
+  const std::string order_id = UnknownThatLanded(h, "push-refused");
+  h.exchange.set_detail_lag(1);  // the lookup finds nothing: the placement is re-sent
+  h.exchange.AddFault({kPlacePath, FaultKind::kRefuse, false});  // and refused (20003)
+  const int placements = h.exchange.calls(kPlacePath);
+  h.exchange.set_reply_delay(50ms);
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> again;
+  h.engine.PlaceOrder(LimitBuy("push-refused"), h.In(3s), [&](auto r) { again = std::move(r); });
+  h.sched.AdvanceUntil([&] { return h.exchange.calls(kPlacePath) > placements; }, 1s, 1ms);
+  ASSERT_FALSE(again.has_value());
+  h.engine.OnOrderUpdate(Push(order_id, "push-refused", v1::ORDER_STATUS_NEW, 1700000000000));
+  h.sched.AdvanceUntil([&] { return again.has_value(); }, 10s);
+  ASSERT_TRUE(again.has_value() && again->ok()) << "live order reported as refused";
+  EXPECT_EQ((*again)->result(), v1::PLACE_RESULT_DUPLICATE) << v1::PlaceResult_Name((*again)->result());
+  EXPECT_EQ((*again)->order_id(), order_id);
+  EXPECT_EQ(h.engine.Placement("push-refused")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 0);
+  EXPECT_TRUE(reconciled.empty());
+}
+
+// Batches re-send an UNKNOWN item without looking first. A matching push that arrives while the
+// batch is out settles the item when the exchange's 30042 for it cannot be looked up, and when the
+// whole re-send is refused.
+TEST(OrderEngineResolution, ABatchResendThatCannotTellAfterAMatchingPushGetsThePushedOrder) {
+  for (const bool refused : {false, true}) {
+    SCOPED_TRACE(refused ? "batch refused" : "30042, lookup fails");
+    EngineHarness h;
+    h.LoadRules();
+    std::vector<v1::Order> reconciled;
+    h.engine.set_reconciled_sink([&](const v1::Order& o) { reconciled.push_back(o); });
+    const std::string order_id = UnknownThatLanded(h, "push-batch");
+    if (refused) {
+      h.exchange.AddFault({kBatchPath, FaultKind::kRefuse, false});
+    } else {
+      for (const char* path : {kDetailPath, kPendingPath, kHistoryPath}) {
+        h.exchange.AddFault({path, FaultKind::kHttp500, false, 1000});
+      }
+    }
+    h.exchange.set_reply_delay(50ms);  // the push beats the batch reply
+    v1::BatchPlaceOrdersRequest b;
+    b.set_symbol("BTCUSDT");
+    *b.add_orders() = LimitBuy("push-batch");
+    std::optional<absl::StatusOr<v1::BatchPlaceOrdersResponse>> out;
+    h.engine.BatchPlaceOrders(b, h.In(3s), [&](auto r) { out = std::move(r); });
+    h.sched.RunUntilIdle();
+    ASSERT_EQ(h.exchange.calls(kBatchPath), 1);
+    ASSERT_FALSE(out.has_value());
+    h.engine.OnOrderUpdate(Push(order_id, "push-batch", v1::ORDER_STATUS_NEW, 1700000000000));
+    h.sched.AdvanceUntil([&] { return out.has_value(); }, 10s);
+    ASSERT_TRUE(out.has_value());
+    ASSERT_TRUE(out->ok()) << out->status();
+    ASSERT_EQ((*out)->results_size(), 1);
+    EXPECT_EQ((*out)->results(0).result(), v1::PLACE_RESULT_DUPLICATE) << (*out)->results(0).DebugString();
+    EXPECT_EQ((*out)->results(0).order_id(), order_id);
+    EXPECT_EQ(h.engine.Placement("push-batch")->state, OrderEngine::PlacementState::kAccepted);
+    EXPECT_EQ(UnknownPlacementsGauge(h), 0);
+    EXPECT_TRUE(reconciled.empty());
+    EXPECT_EQ(h.exchange.CountClientId("push-batch"), 1u);
+  }
 }
 
 // A push seen while one attempt was in flight says nothing about a later attempt under the same
