@@ -118,10 +118,12 @@ void UpstreamManager::AcquireOnIo(std::vector<TopicRef> topics) {
       slot->channel = std::move(ref.channel);
       slot->symbol = ref.ring->symbol();
       slot->spec = ref.ring->spec();
-      // Its previous subscription ended moments ago (linger): frames of it may still be in flight
-      // and be published, and the exchange stops that feed before it applies the new subscribe.
-      // Its first trade on the new subscription comes after a Gap, its first state as a snapshot.
-      if (recently_ended_.contains(ref.ring->key())) slot->was_subscribed = true;
+      // Its previous subscription ended moments ago (linger). If that unsubscribe is still queued,
+      // it is cancelled and the subscription kept (ResumeEnded). Otherwise frames of the old one may
+      // still be in flight and be published, and the exchange stops that feed before it applies the
+      // new subscribe: its first trade on the new subscription comes after a Gap, its first state as
+      // a snapshot.
+      if (recently_ended_.contains(ref.ring->key()) && !ResumeEnded(slot.get())) slot->was_subscribed = true;
     }
     TopicState* t = slot.get();
     ++t->refs;
@@ -574,7 +576,7 @@ void UpstreamManager::TrySend(Conn* c, Time now) {
   if (msg.empty() && !c->unsubscribe.empty()) {
     msg = "{\"op\":\"unsubscribe\",\"args\":[";
     const size_t n = std::min<size_t>(c->unsubscribe.size(), static_cast<size_t>(options_.max_args_per_message));
-    for (size_t i = 0; i < n; ++i) AppendArg(&msg, c->unsubscribe[i].second, c->unsubscribe[i].first);
+    for (size_t i = 0; i < n; ++i) AppendArg(&msg, c->unsubscribe[i].symbol, c->unsubscribe[i].channel);
     msg += "]}";
     c->unsubscribe.erase(c->unsubscribe.begin(), c->unsubscribe.begin() + static_cast<ptrdiff_t>(n));
     stats_.unsubscribe_messages.fetch_add(1, std::memory_order_relaxed);
@@ -664,7 +666,7 @@ void UpstreamManager::Unassign(TopicState* t, bool send_unsubscribe) {
   // Also when it waits to be subscribed again (no data after subscribing, or silent): the first
   // subscribe may hold on the exchange.
   if (send_unsubscribe && c->state == ConnState::kOpen && t->on_exchange) {
-    c->unsubscribe.emplace_back(t->channel, t->symbol);
+    c->unsubscribe.push_back({t->channel, t->symbol, /*resumable=*/false, t->sub});
   }
   t->conn = nullptr;
   t->sub = SubState::kNone;
@@ -677,10 +679,50 @@ bool UpstreamManager::EndFeed(TopicState* t) {
   // counters go back to a clean slate; a later subscription starts the topic afresh). Unless a
   // stream that already reads the ring has its acquire on its way here: then the feed stays.
   if (!t->ring->EndUnlessAcquiring()) return false;
-  if (t->conn != nullptr) recently_ended_[t->ring->key()] = clock_.Steady();
+  Conn* c = t->conn;
+  if (c != nullptr) recently_ended_[t->ring->key()] = clock_.Steady();
+  const size_t queued = c != nullptr ? c->unsubscribe.size() : 0;
   Unassign(t, /*send_unsubscribe=*/true);
+  if (c != nullptr && c->unsubscribe.size() > queued) c->unsubscribe.back().resumable = true;
   SetHealth(t, TopicHealth::kLive);
   return true;
+}
+
+bool UpstreamManager::ResumeEnded(TopicState* t) {
+  for (auto& owned : conns_) {
+    Conn* c = owned.get();
+    // Unsent entries exist only on the open socket they were queued for (OnClosed clears them).
+    if (c->retired || c->state != ConnState::kOpen) continue;
+    auto mine = [t](const PendingUnsubscribe& u) { return u.channel == t->channel && u.symbol == t->symbol; };
+    auto it = std::find_if(c->unsubscribe.begin(), c->unsubscribe.end(), mine);
+    if (it == c->unsubscribe.end()) continue;
+    // Another unsubscribe of it queued here (a move after a refusal) would still end the feed; and
+    // a connection whose room was taken meanwhile cannot hold it again: subscribe afresh then.
+    if (!it->resumable || std::count_if(c->unsubscribe.begin(), c->unsubscribe.end(), mine) != 1 ||
+        static_cast<int>(c->topics.size()) >= c->capacity) {
+      return false;
+    }
+    const Time now = clock_.Steady();
+    t->sub = it->sub;
+    c->unsubscribe.erase(it);
+    c->topics.push_back(t);
+    c->empty_since = {};
+    t->conn = c;
+    t->on_exchange = true;
+    t->was_subscribed = true;
+    // A new TopicState: confirmation and staleness count from now (the feed is the one it had).
+    t->sent_at = now;
+    t->last_data = now;
+    // EndFeed dropped the ring's cache: the next state pushed is the rejoining stream's snapshot.
+    // Trades need no Gap: the exchange never stopped the feed.
+    t->snapshot_next = t->spec.is_state();
+    recently_ended_.erase(t->ring->key());
+    stats_.subscribed_topics.fetch_add(1, std::memory_order_relaxed);
+    Log(LogLevel::kInfo, kComponent, "rejoined before its unsubscribe was sent; subscription kept",
+        {{"topic", t->ring->key()}, {"conn", c->id}});
+    return true;
+  }
+  return false;
 }
 
 void UpstreamManager::SetHealth(TopicState* t, TopicHealth h) {

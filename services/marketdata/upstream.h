@@ -190,6 +190,15 @@ class UpstreamManager final : public TopicDemand {
     bool gap_at_first_push = false;
   };
   enum class ConnState { kDown, kConnecting, kOpen };
+  struct PendingUnsubscribe {
+    std::string channel;
+    std::string symbol;
+    /// Queued by EndFeed (the linger expired): the subscription was whole until then, and a rejoin
+    /// before this is sent takes it back as it was (`sub`, its state then). False for a topic
+    /// moved off this connection: that one is subscribed elsewhere and must go.
+    bool resumable = false;
+    SubState sub = SubState::kNone;
+  };
   struct Conn {
     int id = 0;
     std::unique_ptr<net::WsClient> ws;
@@ -214,7 +223,8 @@ class UpstreamManager final : public TopicDemand {
     /// nothing lasts only until the next socket.
     int stated_capacity = 0;
     std::vector<TopicState*> topics;
-    std::vector<std::pair<std::string, std::string>> unsubscribe;  ///< (channel, symbol) to send
+    /// Unsubscribes not sent yet (one per topic; batched only when TrySend builds a message).
+    std::vector<PendingUnsubscribe> unsubscribe;
     Backoff backoff;
     std::string last_error;
     int attempts = 0;
@@ -253,6 +263,10 @@ class UpstreamManager final : public TopicDemand {
   /// Its subscription is being replaced after it was fed (see TopicState::gap_at_first_push).
   void MarkInterrupted(TopicState* t);
   void Unassign(TopicState* t, bool send_unsubscribe);
+  /// A topic acquired again after EndFeed whose unsubscribe still waits in its connection's send
+  /// queue: cancels the unsubscribe and puts the topic back on that connection as it was (no
+  /// subscribe, no Gap: the exchange never stopped the feed). False when there is none to cancel.
+  bool ResumeEnded(TopicState* t);
   /// The last stream left and the linger passed: unsubscribe and drop the ring's cached state.
   /// False (nothing done) while a stream's acquire of the topic is on its way to the io thread.
   bool EndFeed(TopicState* t);

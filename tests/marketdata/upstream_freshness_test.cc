@@ -282,6 +282,104 @@ TEST_F(UpstreamTest, ARejoinRightAfterTheLingerEndedGetsAGapBeforeItsFirstTrade)
   }
 }
 
+// A rejoin after the linger ended the subscription but before its unsubscribe left the send queue
+// (it is paced: at the earliest the next tick sends it). The unsubscribe used to go out anyway,
+// followed by a fresh subscribe: the exchange stopped the feed and started it again, and the
+// stream's first trade took a Gap for a hole the gateway itself opened. Now the queued unsubscribe
+// is cancelled and the subscription kept as it was: no message at all, and no Gap (the feed never
+// stopped). Ticks one at a time until the linger expiry queued the unsubscribe.
+TEST_F(UpstreamTest, ARejoinBeforeTheQueuedUnsubscribeLeftKeepsTheSubscription) {
+  UpstreamOptions opt;
+  opt.linger = Ms(1000);
+  Make(opt);
+  Ws(0).Open();
+  Ws(0).Text(kGreeting);
+  Run();
+  const TopicRef trade = Ref("trade", "BTCUSDT");
+  auto& first = Subscribe({trade});
+  Advance(Ms(300));
+  Ws(0).Text(Trade("BTCUSDT", "1"));
+  Run();
+  ASSERT_TRUE(first.WaitFor([](const auto& ev) { return ev.size() >= 2; }));
+  for (const auto& s : *hub_->Streams()) {
+    s->Detach();
+    hub_->RemoveStream(s.get());
+  }
+  up_->Release({trade});
+  Run();
+  for (int i = 0; i < 100 && up_->stats().subscribed_topics.load() > 0; ++i) Advance(Ms(50));
+  ASSERT_EQ(up_->stats().subscribed_topics.load(), 0) << "the linger never expired";
+  ASSERT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 0) << "the unsubscribe is not queued but sent";
+  auto& late = Subscribe({trade});
+  Advance(Ms(1000));
+  EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 0) << "the feed the rejoin wants was ended";
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "trade", "BTCUSDT"), 1) << "subscribed again: the feed was interrupted";
+  EXPECT_EQ(up_->SubscriptionsPerConnection(), std::vector<int>{1});
+  EXPECT_EQ(up_->stats().subscribed_topics.load(), 1);
+  Ws(0).Text(Trade("BTCUSDT", "2"));
+  Run();
+  ASSERT_TRUE(late.WaitFor([](const auto& ev) {
+    for (const auto& e : ev) {
+      if (e.has_trade() && e.trade().price() == "2") return true;
+    }
+    return false;
+  }));
+  for (const auto& e : late.events()) EXPECT_FALSE(e.has_gap()) << "the feed never stopped";
+  // It is an ordinary subscription again: its last stream leaving ends it after the linger.
+  for (const auto& s : *hub_->Streams()) {
+    s->Detach();
+    hub_->RemoveStream(s.get());
+  }
+  up_->Release({trade});
+  Run();
+  Advance(Ms(1500));
+  EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 1);
+  EXPECT_EQ(up_->SubscriptionsPerConnection(), std::vector<int>{0});
+}
+
+// The same for a book: the subscription is kept, but EndFeed dropped the cache and the topic's
+// health state; the rejoining stream gets no stale snapshot, the next push is published as the
+// snapshot, and the kept topic is not taken for stale (its staleness counts from the rejoin).
+TEST_F(UpstreamTest, ABookRejoinedBeforeItsUnsubscribeLeftGetsNoOldCacheAndItsNextPushAsSnapshot) {
+  UpstreamOptions opt;
+  opt.linger = Ms(1000);
+  opt.stale_book = Ms(3000);
+  Make(opt);
+  Ws(0).Open();
+  Ws(0).Text(kGreeting);
+  Run();
+  const TopicRef book = Ref("depth_book15", "BTCUSDT");
+  auto& first = Subscribe({book});
+  Advance(Ms(300));
+  Ws(0).Text(Book("BTCUSDT", "100"));
+  Run();
+  ASSERT_TRUE(first.WaitFor([](const auto& ev) { return HasBook(ev); }));
+  for (const auto& s : *hub_->Streams()) {
+    s->Detach();
+    hub_->RemoveStream(s.get());
+  }
+  up_->Release({book});
+  Run();
+  for (int i = 0; i < 100 && up_->stats().subscribed_topics.load() > 0; ++i) Advance(Ms(50));
+  ASSERT_EQ(up_->stats().subscribed_topics.load(), 0) << "the linger never expired";
+  ASSERT_EQ(SubscribeArgs(0, "unsubscribe", "depth_book15", "BTCUSDT"), 0);
+  auto& late = Subscribe({book});
+  Advance(Ms(2000));
+  EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "depth_book15", "BTCUSDT"), 0);
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "depth_book15", "BTCUSDT"), 1);
+  EXPECT_FALSE(HasBook(late.events())) << "served the book cached before the subscription ended";
+  EXPECT_FALSE(HasStatus(late.events(), StreamStatus::STATE_STALE)) << "staleness counted from before the rejoin";
+  Ws(0).Text(Book("BTCUSDT", "101"));
+  Run();
+  ASSERT_TRUE(late.WaitFor([](const auto& ev) { return HasBook(ev); }));
+  for (const auto& e : late.events()) {
+    if (!e.has_order_book()) continue;
+    EXPECT_TRUE(e.snapshot()) << "the first book after the cache was dropped is the snapshot";
+    break;
+  }
+  for (const auto& e : late.events()) EXPECT_FALSE(e.has_gap());
+}
+
 // The DEGRADED reason claimed "serving REST snapshots every <--rest-poll-interval> ms" however
 // many topics shared the poller's budget (--rest-poll-budget, 4 calls/s): six degraded books and
 // the tickers' one call per round (7 calls) are polled every 1.75 s at best, not every 1 s. The
