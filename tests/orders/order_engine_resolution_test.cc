@@ -539,6 +539,38 @@ TEST(OrderEngineResolution, ABatchResendThatCannotTellAfterAMatchingPushGetsTheP
   }
 }
 
+// A push that carries the client id but no order id cannot settle an attempt (SettleOnPush): a
+// 30042 whose lookup fails is UNKNOWN. The private stream has published that push itself
+// (Entry::on_stream): when reconciliation then finds the order, the engine does not publish it a
+// second time.
+TEST(OrderEngineResolution, AnUnknownPlacementWhoseIdLessPushTheStreamPublishedIsNotPublishedAgain) {
+  EngineHarness h;
+  h.LoadRules();
+  std::vector<v1::Order> reconciled;
+  h.engine.set_reconciled_sink([&](const v1::Order& o) { reconciled.push_back(o); });
+  h.exchange.InjectOrder("no-id-push");  // placed before a restart: the exchange answers 30042
+  const std::string order_id = h.exchange.orders().back().order_id;
+  for (const char* path : {kDetailPath, kPendingPath, kHistoryPath}) {
+    h.exchange.AddFault({path, FaultKind::kHttp500, false, 1000});
+  }
+  h.exchange.set_reply_delay(50ms);  // the push beats the 30042
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> out;
+  h.engine.PlaceOrder(LimitBuy("no-id-push"), h.In(3s), [&](auto r) { out = std::move(r); });
+  h.sched.RunUntilIdle();
+  ASSERT_EQ(h.exchange.calls(kPlacePath), 1);
+  h.engine.OnOrderUpdate(Push("", "no-id-push", v1::ORDER_STATUS_NEW, 1700000000000));
+  ASSERT_TRUE(h.sched.AdvanceUntil([&] { return out.has_value(); }, 10s));
+  ASSERT_TRUE(out->ok()) << out->status();
+  ASSERT_EQ((*out)->result(), v1::PLACE_RESULT_UNKNOWN) << v1::PlaceResult_Name((*out)->result());
+  ASSERT_EQ(h.engine.Placement("no-id-push")->state, OrderEngine::PlacementState::kUnknown);
+  h.exchange.ClearFaults();
+  h.sched.Advance(120s);  // reconciliation reads it
+  EXPECT_EQ(h.engine.Placement("no-id-push")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(h.engine.Placement("no-id-push")->order_id, order_id);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 0);
+  EXPECT_TRUE(reconciled.empty()) << "published again: " << reconciled.size();
+}
+
 // A push seen while one attempt was in flight says nothing about a later attempt under the same
 // client id: when that one's answer is lost and no view lists it, it is UNKNOWN, never ACCEPTED on
 // the strength of the old push (with an order that has no order id).
