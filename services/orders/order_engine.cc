@@ -579,15 +579,17 @@ absl::StatusOr<v1::PlaceOrderResponse> OrderEngine::SettleFound(std::shared_ptr<
   return out;
 }
 
-std::optional<absl::StatusOr<v1::PlaceOrderResponse>> OrderEngine::SettleOnPush(const std::shared_ptr<Entry>& entry,
-                                                                                bool duplicate,
-                                                                                std::string_view resolution) {
+bool OrderEngine::PushProvesOrder(const Entry& entry) {
   // seen_push is only set for a push that matched the request (OnOrderUpdate checks SameOrder)
   // and is cleared when a new attempt replaces an absent one. A push without an order id names
   // no order the caller could be given.
-  if (entry->state != PlacementState::kInFlight || !entry->seen_push || entry->order.order_id().empty()) {
-    return std::nullopt;
-  }
+  return entry.state == PlacementState::kInFlight && entry.seen_push && !entry.order.order_id().empty();
+}
+
+std::optional<absl::StatusOr<v1::PlaceOrderResponse>> OrderEngine::SettleOnPush(const std::shared_ptr<Entry>& entry,
+                                                                                bool duplicate,
+                                                                                std::string_view resolution) {
+  if (!PushProvesOrder(*entry)) return std::nullopt;
   if (metrics_ && !resolution.empty()) metrics_->AmbiguousResolution(resolution);
   Log(LogLevel::kInfo, "orders.engine", "placement settled by the order push that arrived while it was being decided",
       {{"client_id", entry->client_id}, {"order_id", entry->order.order_id()}});
@@ -635,8 +637,11 @@ void OrderEngine::WaitAsDuplicate(const std::shared_ptr<Entry>& entry, PlaceDone
                          if (it == e->waiters.end()) return;
                          PlaceDone d = std::move(it->done);
                          e->waiters.erase(it);
-                         // The other call's attempt is still running: its outcome is not known yet.
-                         d(UnknownResponse(*e));
+                         // The other call's attempt is still running and decides the entry (it
+                         // can still tell: SettleOnPush is for an attempt that cannot). For this
+                         // caller a push of the order that came meanwhile proves it exists;
+                         // without one the outcome is not known yet.
+                         d(PushProvesOrder(*e) ? DuplicateResponse(*e) : UnknownResponse(*e));
                        }));
 }
 

@@ -194,6 +194,9 @@ class OrderEngine {
   /// is returned. nullopt when no such push was seen: the caller decides as before.
   std::optional<absl::StatusOr<v1::PlaceOrderResponse>> SettleOnPush(const std::shared_ptr<Entry>& entry,
                                                                      bool duplicate, std::string_view resolution);
+  /// Whether a private push of this very order (same client id, SameOrder) that carried an order
+  /// id reached the engine while the entry's current attempt is in flight: the order exists.
+  static bool PushProvesOrder(const Entry& entry);
   /// The exchange (or the rate limiter) refused this attempt: the id is free again and the
   /// waiters get the refusal. Unless this attempt re-sent a placement whose first outcome is
   /// unknown: that one stays unknown, and the waiters get UNKNOWN (a refusal of the re-send says
@@ -203,7 +206,9 @@ class OrderEngine {
   /// UNKNOWN for this entry's client id: the outcome is not known yet and is being reconciled.
   static v1::PlaceOrderResponse UnknownResponse(const Entry& entry);
   /// A second submission of an id whose placement another call is making: `done` gets that
-  /// outcome (ACCEPTED turns into DUPLICATE), or UNKNOWN at `deadline` if it has not come by then.
+  /// outcome (ACCEPTED turns into DUPLICATE), or at `deadline`, if it has not come by then,
+  /// DUPLICATE with the pushed order when a push proves it exists (PushProvesOrder), else UNKNOWN.
+  /// Either way only this caller is answered: the other call's attempt still decides the entry.
   void WaitAsDuplicate(const std::shared_ptr<Entry>& entry, PlaceDone done, SteadyTime deadline);
   void ScheduleReconcile(std::shared_ptr<Entry> entry, std::chrono::milliseconds delay);
   void ReconcileOnce(std::shared_ptr<Entry> entry);

@@ -539,6 +539,65 @@ TEST(OrderEngineResolution, ABatchResendThatCannotTellAfterAMatchingPushGetsTheP
   }
 }
 
+// A second submission of an id waits for the first call's attempt, but no longer than its own
+// deadline. A matching push of the order (with its order id) that arrived before that deadline
+// proves the order exists: the waiter gets it as DUPLICATE, not UNKNOWN. Only the waiter is
+// answered: the attempt is still out and decides the entry itself (its caller gets ACCEPTED when
+// its lost answer is resolved), nothing turns UNKNOWN and the engine publishes nothing.
+TEST(OrderEngineResolution, ADuplicateWhoseDeadlinePassesAfterAMatchingPushGetsThePushedOrder) {
+  for (const bool batch : {false, true}) {
+    SCOPED_TRACE(batch ? "batch item waits" : "PlaceOrder waits");
+    EngineHarness h;
+    h.LoadRules();
+    std::vector<v1::Order> reconciled;
+    h.engine.set_reconciled_sink([&](const v1::Order& o) { reconciled.push_back(o); });
+    h.exchange.AddFault({kPlacePath, FaultKind::kHang, /*after=*/true});  // executed; the reply never comes
+    std::optional<absl::StatusOr<v1::PlaceOrderResponse>> first, second;
+    std::optional<absl::StatusOr<v1::BatchPlaceOrdersResponse>> second_batch;
+    h.engine.PlaceOrder(LimitBuy("dup-push"), h.In(10s), [&](auto r) { first = std::move(r); });
+    h.sched.RunUntilIdle();
+    ASSERT_EQ(h.exchange.orders().size(), 1u);
+    const std::string order_id = h.exchange.orders()[0].order_id;
+    if (batch) {
+      v1::BatchPlaceOrdersRequest b;
+      b.set_symbol("BTCUSDT");
+      *b.add_orders() = LimitBuy("dup-push");
+      h.engine.BatchPlaceOrders(b, h.In(2s), [&](auto r) { second_batch = std::move(r); });
+    } else {
+      h.engine.PlaceOrder(LimitBuy("dup-push"), h.In(2s), [&](auto r) { second = std::move(r); });
+    }
+    h.sched.RunUntilIdle();
+    ASSERT_FALSE(second.has_value() || second_batch.has_value());
+    h.engine.OnOrderUpdate(Push(order_id, "dup-push", v1::ORDER_STATUS_NEW, 1700000000000));
+    ASSERT_TRUE(h.sched.AdvanceUntil([&] { return second.has_value() || second_batch.has_value(); }, 3s));
+    if (batch) {
+      ASSERT_TRUE(second_batch->ok()) << second_batch->status();
+      ASSERT_EQ((*second_batch)->results_size(), 1);
+      EXPECT_EQ((*second_batch)->results(0).result(), v1::PLACE_RESULT_DUPLICATE)
+          << (*second_batch)->results(0).DebugString();
+      EXPECT_EQ((*second_batch)->results(0).order_id(), order_id);
+    } else {
+      ASSERT_TRUE(second->ok()) << second->status();
+      EXPECT_EQ((*second)->result(), v1::PLACE_RESULT_DUPLICATE) << v1::PlaceResult_Name((*second)->result());
+      EXPECT_EQ((*second)->order_id(), order_id);
+      EXPECT_EQ((*second)->order().order_id(), order_id);
+    }
+    // The first call's attempt is still out: its own outcome decides the entry.
+    EXPECT_FALSE(first.has_value());
+    EXPECT_EQ(h.engine.Placement("dup-push")->state, OrderEngine::PlacementState::kInFlight);
+    EXPECT_EQ(UnknownPlacementsGauge(h), 0);
+    ASSERT_TRUE(h.sched.AdvanceUntil([&] { return first.has_value(); }, 15s));
+    ASSERT_TRUE(first->ok()) << first->status();
+    EXPECT_EQ((*first)->result(), v1::PLACE_RESULT_ACCEPTED) << v1::PlaceResult_Name((*first)->result());
+    EXPECT_EQ((*first)->order_id(), order_id);
+    EXPECT_EQ(h.engine.Placement("dup-push")->state, OrderEngine::PlacementState::kAccepted);
+    EXPECT_EQ(UnknownPlacementsGauge(h), 0);
+    h.sched.Advance(120s);
+    EXPECT_TRUE(reconciled.empty());
+    EXPECT_EQ(h.exchange.CountClientId("dup-push"), 1u);
+  }
+}
+
 // A push that carries the client id but no order id cannot settle an attempt (SettleOnPush): a
 // 30042 whose lookup fails is UNKNOWN. The private stream has published that push itself
 // (Entry::on_stream): when reconciliation then finds the order, the engine does not publish it a
