@@ -242,10 +242,18 @@ size_t OrderEngine::AnswerPendingPlacements() {
     }
   }
   for (auto& e : waiting) {
-    Log(LogLevel::kWarn, "orders.engine", "shutting down before the exchange answered a placement; answered UNKNOWN",
-        {{"client_id", e->client_id}, {"symbol", e->symbol}, {"advice", "look the client id up on the exchange"}});
+    // Only the callers are answered: an attempt still out keeps deciding the entry (settling it
+    // here would let that attempt's late reply move an accepted entry on to absent or unknown).
+    if (PushProvesOrder(*e)) {
+      Log(LogLevel::kInfo, "orders.engine",
+          "shutting down before the exchange answered a placement; answered with the order its push showed",
+          {{"client_id", e->client_id}, {"order_id", e->order.order_id()}});
+    } else {
+      Log(LogLevel::kWarn, "orders.engine", "shutting down before the exchange answered a placement; answered UNKNOWN",
+          {{"client_id", e->client_id}, {"symbol", e->symbol}, {"advice", "look the client id up on the exchange"}});
+    }
     answered += e->waiters.size();
-    Settle(e, UnknownResponse(*e));
+    Settle(e, PendingAnswer(*e));
   }
   return answered;
 }
@@ -564,16 +572,7 @@ absl::StatusOr<v1::PlaceOrderResponse> OrderEngine::SettleFound(std::shared_ptr<
     out = ClientIdTaken(entry->client_id, entry->order);
   } else {
     PublishFound(*entry);  // a placement once UNKNOWN, found by a lookup of a later attempt
-    if (duplicate) {
-      out = DuplicateResponse(*entry);
-    } else {
-      v1::PlaceOrderResponse resp;
-      resp.set_result(v1::PLACE_RESULT_ACCEPTED);
-      resp.set_order_id(entry->order.order_id());
-      resp.set_client_id(entry->client_id);
-      *resp.mutable_order() = entry->order;
-      out = std::move(resp);
-    }
+    out = duplicate ? DuplicateResponse(*entry) : AcceptedResponse(*entry);
   }
   Settle(entry, out);
   return out;
@@ -584,6 +583,11 @@ bool OrderEngine::PushProvesOrder(const Entry& entry) {
   // and is cleared when a new attempt replaces an absent one. A push without an order id names
   // no order the caller could be given.
   return entry.state == PlacementState::kInFlight && entry.seen_push && !entry.order.order_id().empty();
+}
+
+v1::PlaceOrderResponse OrderEngine::PendingAnswer(const Entry& entry) const {
+  if (!PushProvesOrder(entry)) return UnknownResponse(entry);
+  return entry.resending_unknown ? DuplicateResponse(entry) : AcceptedResponse(entry);
 }
 
 std::optional<absl::StatusOr<v1::PlaceOrderResponse>> OrderEngine::SettleOnPush(const std::shared_ptr<Entry>& entry,
@@ -746,6 +750,15 @@ void OrderEngine::Remember(const std::shared_ptr<Entry>& entry) {
       entry_order_.push_back(std::move(id));
     }
   }
+}
+
+v1::PlaceOrderResponse OrderEngine::AcceptedResponse(const Entry& entry) {
+  v1::PlaceOrderResponse resp;
+  resp.set_result(v1::PLACE_RESULT_ACCEPTED);
+  resp.set_order_id(entry.order.order_id());
+  resp.set_client_id(entry.client_id);
+  *resp.mutable_order() = entry.order;
+  return resp;
 }
 
 v1::PlaceOrderResponse OrderEngine::DuplicateResponse(const Entry& entry) const {
@@ -1047,10 +1060,11 @@ void OrderEngine::BatchPlaceOrders(v1::BatchPlaceOrdersRequest req, SteadyTime d
   for (size_t i : to_send) sent_entries.push_back(entries[i]);
   // Every item of the call is in this request: nothing was answered locally or waits on another call.
   const bool whole_call = to_send.size() == static_cast<size_t>(resp->results_size());
-  // Until the exchange answers, shutdown can answer the sent items UNKNOWN (with their ids).
+  // Until the exchange answers, shutdown can answer the sent items UNKNOWN (with their ids), or
+  // with the order a push of it showed (PendingAnswer).
   const uint64_t batch_id = ++next_batch_id_;
-  batches_in_flight_.emplace(batch_id, [record, entries, to_send] {
-    for (size_t i : to_send) record(i, UnknownResponse(*entries[i]));
+  batches_in_flight_.emplace(batch_id, [this, record, entries, to_send] {
+    for (size_t i : to_send) record(i, PendingAnswer(*entries[i]));
   });
   CallScope scope(EveryCallerGone(sent_entries, CallScope::Current()));
   rest_.Call(

@@ -133,7 +133,10 @@ class OrderEngine {
   /// Executor, at shutdown, before the gRPC grace runs out: every caller still waiting for a
   /// placement's outcome (single or batch item) is answered now with PLACE_RESULT_UNKNOWN and its
   /// client id, so that it can look the order up after the restart; gRPC would otherwise cancel
-  /// it with a bare "Cancelling all calls", without the id the gateway may have generated.
+  /// it with a bare "Cancelling all calls", without the id the gateway may have generated. When a
+  /// private push of the order (with its order id) has already reached the engine, the caller gets
+  /// that order instead (PendingAnswer). Only the callers are answered: the entries keep their
+  /// state (an attempt still out goes on deciding it until the executor stops).
   /// Returns how many callers it answered.
   size_t AnswerPendingPlacements();
 
@@ -197,6 +200,10 @@ class OrderEngine {
   /// Whether a private push of this very order (same client id, SameOrder) that carried an order
   /// id reached the engine while the entry's current attempt is in flight: the order exists.
   static bool PushProvesOrder(const Entry& entry);
+  /// What a caller of the entry's in-flight attempt is told when it must be answered before the
+  /// attempt has decided (shutdown): the pushed order when PushProvesOrder (ACCEPTED, or DUPLICATE
+  /// for a re-send of an UNKNOWN placement, as SettleOnPush answers it), else UNKNOWN.
+  v1::PlaceOrderResponse PendingAnswer(const Entry& entry) const;
   /// The exchange (or the rate limiter) refused this attempt: the id is free again and the
   /// waiters get the refusal. Unless this attempt re-sent a placement whose first outcome is
   /// unknown: that one stays unknown, and the waiters get UNKNOWN (a refusal of the re-send says
@@ -217,6 +224,7 @@ class OrderEngine {
   void Remember(const std::shared_ptr<Entry>& entry);
   void Forget(const std::string& client_id);
   v1::PlaceOrderResponse DuplicateResponse(const Entry& entry) const;
+  static v1::PlaceOrderResponse AcceptedResponse(const Entry& entry);
   void FindStep(std::string client_id, std::string symbol, SteadyTime deadline, Lane lane, int step, int last_step,
                 bool saw_not_found, absl::Status last_error,
                 std::function<void(absl::StatusOr<std::optional<v1::Order>>)> done);

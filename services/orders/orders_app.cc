@@ -402,7 +402,7 @@ void OrdersApp::AnswerPendingCalls() {
         reason::kShuttingDown));
   }
   Log(LogLevel::kWarn, "orders", "shutdown grace ending: answered the calls still waiting",
-      {{"placements_unknown", static_cast<int64_t>(placements)}, {"other_calls", static_cast<int64_t>(others)}});
+      {{"placements_answered", static_cast<int64_t>(placements)}, {"other_calls", static_cast<int64_t>(others)}});
 }
 
 OrdersApp::~OrdersApp() {

@@ -598,6 +598,76 @@ TEST(OrderEngineResolution, ADuplicateWhoseDeadlinePassesAfterAMatchingPushGetsT
   }
 }
 
+// At shutdown every caller still waiting for a sent placement is answered. One whose matching
+// push (with its order id) has arrived gets that order (ACCEPTED; a duplicate waiter DUPLICATE; a
+// batch item ACCEPTED), not UNKNOWN. The attempt itself is still out: the entry is not settled
+// by the answer (it never turns UNKNOWN: the gauge stays 0).
+TEST(OrderEngineResolution, AtShutdownASentPlacementWhosePushArrivedIsAnsweredWithThePushedOrder) {
+  for (const bool batch : {false, true}) {
+    SCOPED_TRACE(batch ? "batch" : "PlaceOrder and a duplicate");
+    EngineHarness h;
+    h.LoadRules();
+    h.exchange.AddFault({batch ? kBatchPath : kPlacePath, FaultKind::kHang, /*after=*/true});
+    std::optional<absl::StatusOr<v1::PlaceOrderResponse>> first, dup;
+    std::optional<absl::StatusOr<v1::BatchPlaceOrdersResponse>> first_batch;
+    if (batch) {
+      v1::BatchPlaceOrdersRequest b;
+      b.set_symbol("BTCUSDT");
+      *b.add_orders() = LimitBuy("at-exit-push");
+      h.engine.BatchPlaceOrders(b, h.In(10s), [&](auto r) { first_batch = std::move(r); });
+    } else {
+      h.engine.PlaceOrder(LimitBuy("at-exit-push"), h.In(10s), [&](auto r) { first = std::move(r); });
+    }
+    h.engine.PlaceOrder(LimitBuy("at-exit-push"), h.In(10s), [&](auto r) { dup = std::move(r); });
+    h.sched.RunUntilIdle();
+    ASSERT_EQ(h.exchange.orders().size(), 1u);
+    const std::string order_id = h.exchange.orders()[0].order_id;
+    h.engine.OnOrderUpdate(Push(order_id, "at-exit-push", v1::ORDER_STATUS_NEW, 1700000000000));
+    h.sched.Advance(100ms);
+    ASSERT_FALSE(first.has_value() || first_batch.has_value() || dup.has_value());
+    EXPECT_EQ(h.engine.AnswerPendingPlacements(), 2u);
+    ASSERT_TRUE(dup.has_value() && dup->ok());
+    EXPECT_EQ((*dup)->result(), v1::PLACE_RESULT_DUPLICATE) << v1::PlaceResult_Name((*dup)->result());
+    EXPECT_EQ((*dup)->order_id(), order_id);
+    if (batch) {
+      ASSERT_TRUE(first_batch.has_value() && first_batch->ok());
+      ASSERT_EQ((*first_batch)->results_size(), 1);
+      EXPECT_EQ((*first_batch)->results(0).result(), v1::PLACE_RESULT_ACCEPTED)
+          << (*first_batch)->results(0).DebugString();
+      EXPECT_EQ((*first_batch)->results(0).order_id(), order_id);
+    } else {
+      ASSERT_TRUE(first.has_value() && first->ok());
+      EXPECT_EQ((*first)->result(), v1::PLACE_RESULT_ACCEPTED) << v1::PlaceResult_Name((*first)->result());
+      EXPECT_EQ((*first)->order_id(), order_id);
+      EXPECT_EQ((*first)->order().order_id(), order_id);
+    }
+    EXPECT_EQ(h.engine.Placement("at-exit-push")->state, OrderEngine::PlacementState::kInFlight);
+    EXPECT_EQ(UnknownPlacementsGauge(h), 0);
+  }
+}
+
+// The same for a resubmission of an UNKNOWN placement still looking its id up at shutdown: the
+// order a push showed was placed by the earlier attempt, so the answer is DUPLICATE (as when the
+// push settles the resubmission: SettleOnPush), and the placement stays as it was (not UNKNOWN).
+TEST(OrderEngineResolution, AtShutdownAResubmissionWhosePushArrivedIsAnsweredDuplicate) {
+  EngineHarness h;
+  h.LoadRules();
+  const std::string order_id = UnknownThatLanded(h, "at-exit-resubmitted");
+  h.exchange.set_reply_delay(50ms);  // the lookup is still out at shutdown
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> again;
+  h.engine.PlaceOrder(LimitBuy("at-exit-resubmitted"), h.In(10s), [&](auto r) { again = std::move(r); });
+  h.sched.RunUntilIdle();
+  ASSERT_EQ(UnknownPlacementsGauge(h), 0) << "the resubmission is in flight";
+  h.engine.OnOrderUpdate(Push(order_id, "at-exit-resubmitted", v1::ORDER_STATUS_NEW, 1700000000000));
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(h.engine.AnswerPendingPlacements(), 1u);
+  ASSERT_TRUE(again.has_value() && again->ok());
+  EXPECT_EQ((*again)->result(), v1::PLACE_RESULT_DUPLICATE) << v1::PlaceResult_Name((*again)->result());
+  EXPECT_EQ((*again)->order_id(), order_id);
+  EXPECT_EQ(h.engine.Placement("at-exit-resubmitted")->state, OrderEngine::PlacementState::kInFlight);
+  EXPECT_EQ(UnknownPlacementsGauge(h), 0);
+}
+
 // A push that carries the client id but no order id cannot settle an attempt (SettleOnPush): a
 // 30042 whose lookup fails is UNKNOWN. The private stream has published that push itself
 // (Entry::on_stream): when reconciliation then finds the order, the engine does not publish it a
