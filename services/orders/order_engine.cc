@@ -544,8 +544,13 @@ void OrderEngine::MarkAccepted(Entry& entry, const v1::Order& order) {
   if (merged.client_id().empty()) merged.set_client_id(entry.client_id);
   if (merged.order_id().empty()) merged.set_order_id(entry.order.order_id());
   // A push stored while the placement was in flight can be newer than the read or ack that
-  // settles it (a fill pushed while a lookup's older read was on its way): it stays.
-  if (!OlderView(entry.order, merged)) entry.order = std::move(merged);
+  // settles it (a fill pushed while a lookup's older read was on its way): it stays, but a push
+  // that carried no order id takes the one the read or ack gives.
+  if (!OlderView(entry.order, merged)) {
+    entry.order = std::move(merged);
+  } else if (entry.order.order_id().empty()) {
+    entry.order.set_order_id(merged.order_id());
+  }
 }
 
 bool OrderEngine::Adopt(Entry& entry, const v1::Order& found) {

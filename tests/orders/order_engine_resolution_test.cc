@@ -700,6 +700,36 @@ TEST(OrderEngineResolution, AnUnknownPlacementWhoseIdLessPushTheStreamPublishedI
   EXPECT_TRUE(reconciled.empty()) << "published again: " << reconciled.size();
 }
 
+// The id-less push can be a newer view than the read that finds the order later: the placement
+// keeps the push's view (status, time) but takes the order id the read gives it, so resubmissions
+// get the order with its id.
+TEST(OrderEngineResolution, AFoundReadOlderThanAnIdLessPushStillGivesTheOrderItsId) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.InjectOrder("no-id-newer");  // placed before a restart: the exchange answers 30042
+  const std::string order_id = h.exchange.orders().back().order_id;
+  for (const char* path : {kDetailPath, kPendingPath, kHistoryPath}) {
+    h.exchange.AddFault({path, FaultKind::kHttp500, false, 1000});
+  }
+  h.exchange.set_reply_delay(50ms);
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> out;
+  h.engine.PlaceOrder(LimitBuy("no-id-newer"), h.In(3s), [&](auto r) { out = std::move(r); });
+  h.sched.RunUntilIdle();
+  // Newer than the exchange's record (1700000000000) that reconciliation reads below.
+  h.engine.OnOrderUpdate(Push("", "no-id-newer", v1::ORDER_STATUS_PART_FILLED, 1700000000500));
+  ASSERT_TRUE(h.sched.AdvanceUntil([&] { return out.has_value(); }, 10s));
+  ASSERT_TRUE(out->ok() && (*out)->result() == v1::PLACE_RESULT_UNKNOWN);
+  h.exchange.ClearFaults();
+  h.sched.Advance(120s);
+  ASSERT_EQ(h.engine.Placement("no-id-newer")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(h.engine.Placement("no-id-newer")->order_id, order_id);
+  auto again = h.Place(LimitBuy("no-id-newer"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->result(), v1::PLACE_RESULT_DUPLICATE);
+  EXPECT_EQ(again->order_id(), order_id);
+  EXPECT_EQ(again->order().status(), v1::ORDER_STATUS_PART_FILLED) << "the newer view stays";
+}
+
 // A push seen while one attempt was in flight says nothing about a later attempt under the same
 // client id: when that one's answer is lost and no view lists it, it is UNKNOWN, never ACCEPTED on
 // the strength of the old push (with an order that has no order id).
