@@ -459,7 +459,10 @@ void OrderEngine::ResolveAmbiguous(std::shared_ptr<Entry> entry, SteadyTime dead
       entry->client_id, entry->symbol, deadline, Lane::kPlace,
       Guard([this, entry, deadline, attempt, cause](absl::StatusOr<std::optional<v1::Order>> found) {
         if (entry->state != PlacementState::kInFlight) return;
-        if ((found.ok() && found->has_value()) || entry->seen_push) {
+        // A push of this order settles it too, when it named the order (PushProvesOrder): one
+        // without an order id proves the order exists but gives the caller nothing to hold, and
+        // the lookups (here, then in the background) find it with its id.
+        if ((found.ok() && found->has_value()) || PushProvesOrder(*entry)) {
           const v1::Order seen = found.ok() && found->has_value() ? **found : entry->order;  // or the push's
           if (metrics_) metrics_->AmbiguousResolution("found");
           Log(LogLevel::kInfo, "orders.engine", "lost placement answer resolved: order exists",

@@ -730,6 +730,34 @@ TEST(OrderEngineResolution, AFoundReadOlderThanAnIdLessPushStillGivesTheOrderIts
   EXPECT_EQ(again->order().status(), v1::ORDER_STATUS_PART_FILLED) << "the newer view stays";
 }
 
+// A first attempt's answer is lost after it executed, every lookup fails, and meanwhile a push of
+// the order arrives without an order id. The push proves the order exists but names no order the
+// caller could be given: the answer is UNKNOWN (reconciled later), never ACCEPTED with an empty
+// order id, the same rule as for a resubmission (PushProvesOrder).
+TEST(OrderEngineResolution, ALostAnswerWithOnlyAnIdLessPushIsUnknownNotAcceptedWithoutAnId) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({kPlacePath, FaultKind::kReset, /*after=*/true});
+  for (const char* path : {kDetailPath, kPendingPath, kHistoryPath}) {
+    h.exchange.AddFault({path, FaultKind::kHttp500, false, 1000});
+  }
+  h.exchange.set_reply_delay(50ms);
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> out;
+  h.engine.PlaceOrder(LimitBuy("id-less-lost"), h.In(3s), [&](auto r) { out = std::move(r); });
+  h.sched.RunUntilIdle();
+  h.engine.OnOrderUpdate(Push("", "id-less-lost", v1::ORDER_STATUS_NEW, 1700000000001));
+  ASSERT_TRUE(h.sched.AdvanceUntil([&] { return out.has_value(); }, 10s));
+  ASSERT_TRUE(out->ok()) << out->status();
+  EXPECT_EQ((*out)->result(), v1::PLACE_RESULT_UNKNOWN)
+      << "answered " << v1::PlaceResult_Name((*out)->result()) << " with order id '" << (*out)->order_id() << "'";
+  // Reconciliation then finds it by client id, with its id.
+  h.exchange.ClearFaults();
+  h.sched.Advance(120s);
+  ASSERT_EQ(h.engine.Placement("id-less-lost")->state, OrderEngine::PlacementState::kAccepted);
+  ASSERT_EQ(h.exchange.orders().size(), 1u);
+  EXPECT_EQ(h.engine.Placement("id-less-lost")->order_id, h.exchange.orders().back().order_id);
+}
+
 // A push seen while one attempt was in flight says nothing about a later attempt under the same
 // client id: when that one's answer is lost and no view lists it, it is UNKNOWN, never ACCEPTED on
 // the strength of the old push (with an order that has no order id).
