@@ -1,6 +1,5 @@
 #include "sim/control_api.h"
 
-#include <cctype>
 #include <charconv>
 #include <cmath>
 
@@ -8,6 +7,7 @@
 #include "common/logging.h"
 #include "sim/account_views.h"
 #include "sim/frames.h"
+#include "sim/symbols.h"
 #include "sim/ws_framing.h"
 
 namespace bx::sim {
@@ -303,7 +303,7 @@ RestReply ControlApi::Trades(const RestRequest& req) const {
   for (const auto& [k, v] : req.query) {
     if (k == "symbol") symbol = v;
   }
-  for (auto& c : symbol) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  symbol = UpperAscii(symbol);
   const int sym = ctx_.catalog.IndexOf(symbol);
   if (symbol.empty() || sym < 0) return Bad(absl::StrCat("symbol: '", symbol, "' is not a listed symbol"));
   const uint64_t since = QueryInt(req.query, "since").value_or(0);
