@@ -503,19 +503,6 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetOrderBook(grpc::CallbackServ
                                   absl::StrCat("depth ", depth, " is not offered: use 1, 5, 15 or 50 (0 = deepest)")));
   }
   response->set_symbol(symbol);
-  // A streamed book whose feed is not live is never answered from the cache; if REST fails too,
-  // the error says why there is no fresh book.
-  std::string feed_state;
-  for (uint32_t d : {15u, 5u, 1u}) {
-    const TopicRing* ring = hub_->FindTopic(TopicKey("depth_book" + std::to_string(d), symbol));
-    if (ring == nullptr || ring->health() == TopicHealth::kLive) continue;
-    switch (ring->health()) {
-      case TopicHealth::kReconnecting: feed_state = "RECONNECTING (websocket down)"; break;
-      case TopicHealth::kStale: feed_state = "STALE (websocket silent)"; break;
-      default: feed_state = "DEGRADED (websocket down or silent; REST polls serve it)"; break;
-    }
-    break;
-  }
   if (depth <= 15) {
     for (uint32_t d : {15u, 5u, 1u}) {
       if (depth != 0 && d < depth) break;
@@ -531,6 +518,19 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetOrderBook(grpc::CallbackServ
     }
   }
   if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no cached book and no REST client"));
+  // No live cache (a streamed book whose feed is not live is never answered from it): if REST
+  // fails too, the error says why there is no fresh book.
+  std::string feed_state;
+  for (uint32_t d : {15u, 5u, 1u}) {
+    const TopicRing* ring = hub_->FindTopic(TopicKey("depth_book" + std::to_string(d), symbol));
+    if (ring == nullptr || ring->health() == TopicHealth::kLive) continue;
+    switch (ring->health()) {
+      case TopicHealth::kReconnecting: feed_state = "RECONNECTING (websocket down)"; break;
+      case TopicHealth::kStale: feed_state = "STALE (websocket silent)"; break;
+      default: feed_state = "DEGRADED (websocket down or silent; REST polls serve it)"; break;
+    }
+    break;
+  }
   auto* reactor = new RestCallReactor();
   const uint32_t limit = depth == 0 ? 50 : depth;
   rest_->Get(absl::StrCat("/api/v1/futures/market/depth?symbol=", symbol, "&limit=", limit), RestPriority::kForeground,
