@@ -770,11 +770,8 @@ v1::PlaceOrderResponse OrderEngine::AcceptedResponse(const Entry& entry) {
 }
 
 v1::PlaceOrderResponse OrderEngine::DuplicateResponse(const Entry& entry) const {
-  v1::PlaceOrderResponse resp;
+  v1::PlaceOrderResponse resp = AcceptedResponse(entry);
   resp.set_result(v1::PLACE_RESULT_DUPLICATE);
-  resp.set_order_id(entry.order.order_id());
-  resp.set_client_id(entry.client_id);
-  *resp.mutable_order() = entry.order;
   return resp;
 }
 
