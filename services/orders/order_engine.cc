@@ -149,11 +149,11 @@ struct OrderEngine::Entry {
   /// A caller was told UNKNOWN: the order is published on StreamUpdates once found, unless the
   /// private stream's push found it (the stream publishes that itself).
   bool publish_when_found = false;
-  /// StreamUpdates has carried this order: the private stream published it (a push, or its own
-  /// reconciliation read) or the engine did (PublishFound). It is never published by the engine
-  /// again, even when the placement turned UNKNOWN after the push (a push without an order id,
-  /// which cannot settle an attempt: SettleOnPush): the stream's own pushes and reconciliation
-  /// carry its later states.
+  /// StreamUpdates has carried this order with its order id: the private stream published it (a
+  /// push, or its own reconciliation read) or the engine did (PublishFound). It is never published
+  /// by the engine again, even when the placement turned UNKNOWN after the push: the stream's own
+  /// pushes and reconciliation carry its later states. (A push without an order id does not count:
+  /// nobody reading the stream could tell which order it was.)
   bool on_stream = false;
   /// A caller waiting for the current attempt. `gone` is its CallScope probe: the attempt may be
   /// withdrawn while it waits for a rate-limit token only if every waiter has gone (an empty
@@ -570,7 +570,20 @@ bool OrderEngine::Adopt(Entry& entry, const v1::Order& found) {
 void OrderEngine::PublishFound(Entry& entry) {
   if (!std::exchange(entry.publish_when_found, false) || entry.foreign || entry.on_stream) return;
   entry.on_stream = true;
+  // A push that named no client id (so OnOrderUpdate could not match it to this entry) has
+  // carried the order already.
+  if (streamed_.count(entry.order.order_id())) return;
   if (reconciled_sink_) reconciled_sink_(entry.order);
+}
+
+void OrderEngine::NoteStreamed(const std::string& order_id) {
+  constexpr size_t kStreamedRemembered = 10000;
+  if (!streamed_.insert(order_id).second) return;
+  streamed_order_.push_back(order_id);
+  if (streamed_order_.size() > kStreamedRemembered) {
+    streamed_.erase(streamed_order_.front());
+    streamed_order_.pop_front();
+  }
 }
 
 absl::StatusOr<v1::PlaceOrderResponse> OrderEngine::SettleFound(std::shared_ptr<Entry> entry, const v1::Order& found,
@@ -776,6 +789,8 @@ v1::PlaceOrderResponse OrderEngine::DuplicateResponse(const Entry& entry) const 
 }
 
 void OrderEngine::OnOrderUpdate(const v1::Order& order, bool caller_publishes) {
+  // What the private stream publishes is on StreamUpdates whether or not it names a client id.
+  if (caller_publishes && !order.order_id().empty()) NoteStreamed(order.order_id());
   if (order.client_id().empty()) return;
   auto it = entries_.find(order.client_id());
   if (it == entries_.end()) return;
@@ -788,20 +803,30 @@ void OrderEngine::OnOrderUpdate(const v1::Order& order, bool caller_publishes) {
   }
   // Somebody else's order under this client id is not news about ours; the lookups sort it out.
   if (!SameOrder(e.requested, order)) return;
-  if (caller_publishes) e.on_stream = true;
+  // A push without an order id names no order a caller could be given or a stream reader could
+  // follow: it settles nothing (SettleOnPush, and below), and it does not stand for the order on
+  // StreamUpdates, where the order is published with its id once a read finds it.
+  const bool streamed = caller_publishes && !order.order_id().empty();
+  if (streamed) e.on_stream = true;
   switch (e.state) {
     case PlacementState::kInFlight:
       e.seen_push = true;
       e.order = order;
-      if (caller_publishes) e.publish_when_found = false;  // on StreamUpdates already
+      if (streamed) e.publish_when_found = false;  // on StreamUpdates already
       break;
     case PlacementState::kAccepted:
       break;
     case PlacementState::kUnknown:
     case PlacementState::kAbsent: {
+      if (order.order_id().empty()) {
+        // Accepting it would answer a resubmission with an empty order id: the lookups settle it.
+        Log(LogLevel::kInfo, "orders.engine", "order push without an order id left the placement to its lookups",
+            {{"client_id", e.client_id}});
+        break;
+      }
       const bool was_unknown = e.state == PlacementState::kUnknown;
       MarkAccepted(e, order);
-      if (caller_publishes) {
+      if (streamed) {
         e.publish_when_found = false;  // the private stream publishes its push itself
       } else {
         PublishFound(e);  // a read (a caller's GetOrder): StreamUpdates has not seen it

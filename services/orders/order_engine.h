@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -244,6 +245,7 @@ class OrderEngine {
   absl::Status ValidateTpsl(const std::string& symbol, const v1::TpSl& tpsl, const std::string& tp_qty,
                             const std::string& sl_qty, bool whole_position) const;
 
+  void NoteStreamed(const std::string& order_id);
   /// The one place unknown_count_ changes, so the gauge follows it.
   void CountUnknown(int delta);
   std::string MarginCoin(const std::string& requested) const {
@@ -269,6 +271,11 @@ class OrderEngine {
   std::deque<std::pair<std::shared_ptr<Entry>, uint64_t>> reconcile_waiting_;
   size_t unknown_count_ = 0;
   std::function<void(const v1::Order&)> reconciled_sink_;
+  /// Order ids the private stream has put on StreamUpdates (its pushes and reconciliation reads,
+  /// with or without a client id this engine could match), the last kStreamedRemembered of them:
+  /// PublishFound does not publish them again.
+  std::unordered_set<std::string> streamed_;
+  std::deque<std::string> streamed_order_;
   std::chrono::milliseconds rules_every_{0};
   Scheduler::TimerId rules_timer_ = 0;
   bool shut_down_ = false;

@@ -54,6 +54,32 @@ bool ShowsAChange(const v1::Order& known, const v1::Order& listed) {
   return known.update_time_ms() > 0 && listed.update_time_ms() > known.update_time_ms();
 }
 
+// Whether `listed` (the position listing's view) shows a change of the position `known` (a push
+// or an earlier read) describes: what a position event changes -- its size, side, entry value,
+// margin, leverage, modes, realised PnL, fees, funding, average open price -- or a later update
+// time. The unrealised PnL, margin rate and liquidation price follow the mark price (and, cross
+// margined, the rest of the account): a read differs from the last push in them almost always,
+// and they would republish every unchanged position after every reconnect. As for orders, a field
+// one of them leaves out says nothing.
+bool PositionShowsAChange(const v1::Position& known, const v1::Position& listed) {
+  auto differs = [](const std::string& a, const std::string& b) {
+    return !a.empty() && !b.empty() && NormalizeDecimal(a) != NormalizeDecimal(b);
+  };
+  auto enum_differs = [](int a, int b) { return a != 0 && b != 0 && a != b; };
+  if (enum_differs(known.side(), listed.side()) || enum_differs(known.margin_mode(), listed.margin_mode()) ||
+      enum_differs(known.position_mode(), listed.position_mode()) ||
+      (known.leverage() != 0 && listed.leverage() != 0 && known.leverage() != listed.leverage())) {
+    return true;
+  }
+  if (differs(known.qty(), listed.qty()) || differs(known.entry_value(), listed.entry_value()) ||
+      differs(known.margin(), listed.margin()) || differs(known.realized_pnl(), listed.realized_pnl()) ||
+      differs(known.fees(), listed.fees()) || differs(known.funding(), listed.funding()) ||
+      differs(known.avg_open_price(), listed.avg_open_price())) {
+    return true;
+  }
+  return known.update_time_ms() > 0 && listed.update_time_ms() > known.update_time_ms();
+}
+
 // Login replies are undocumented: a refusal says so with result:false, a non-zero code, or a
 // failure word; anything else counts as success.
 bool LoginRefused(const Json& frame, std::string* why) {
@@ -531,7 +557,7 @@ void PrivateStream::Reconcile(bool publish) {
                           if (publish) {
                             for (const auto& [id, p] : now) {
                               auto it = positions_.find(id);
-                              if (it != positions_.end() && it->second.SerializeAsString() == p.SerializeAsString()) {
+                              if (it != positions_.end() && !PositionShowsAChange(it->second, p)) {
                                 continue;
                               }
                               v1::UpdateEvent e = SnapshotEvent(

@@ -251,7 +251,7 @@ FakeExchange::Reply FakeExchange::Execute(const net::HttpRequest& r) {
                           json{{"marginCoin", Param(q, "marginCoin")}, {"available", "100000"}, {"frozen", "0"},
                                {"margin", "0"}, {"positionMode", "HEDGE"}})};
   }
-  if (path == "/api/v1/futures/position/get_pending_positions") return {200, Envelope(0, "Success", json::array())};
+  if (path == "/api/v1/futures/position/get_pending_positions") return {200, Envelope(0, "Success", positions_)};
   if (path == "/api/v1/futures/position/get_history_positions") {
     return {200, Envelope(0, "Success", json{{"positionList", json::array()}, {"total", 0}})};
   }

@@ -49,6 +49,8 @@ class FakeExchange final : public net::HttpClient {
   /// Every order record (detail, pending, history) carries these fields too, replacing its own
   /// (the forms the exchange may report an order in: side, tradeSide, positionId...).
   void set_report_fields(nlohmann::json fields) { report_fields_ = std::move(fields); }
+  /// get_pending_positions lists these (the exchange's REST form; empty by default).
+  void set_positions(nlohmann::json positions) { positions_ = std::move(positions); }
   /// cancel_orders cancels the order with this order or client id but names it in neither list.
   void OmitFromCancelReply(std::string id) { omit_from_cancel_reply_ = std::move(id); }
 
@@ -94,6 +96,7 @@ class FakeExchange final : public net::HttpClient {
   std::string omit_from_cancel_reply_;
   std::string btc_status_ = "OPEN";
   nlohmann::json report_fields_ = nlohmann::json::object();
+  nlohmann::json positions_ = nlohmann::json::array();
   int bad_signatures_ = 0;
 };
 

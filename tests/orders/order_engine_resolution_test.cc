@@ -669,10 +669,10 @@ TEST(OrderEngineResolution, AtShutdownAResubmissionWhosePushArrivedIsAnsweredDup
 }
 
 // A push that carries the client id but no order id cannot settle an attempt (SettleOnPush): a
-// 30042 whose lookup fails is UNKNOWN. The private stream has published that push itself
-// (Entry::on_stream): when reconciliation then finds the order, the engine does not publish it a
-// second time.
-TEST(OrderEngineResolution, AnUnknownPlacementWhoseIdLessPushTheStreamPublishedIsNotPublishedAgain) {
+// 30042 whose lookup fails is UNKNOWN. The private stream has published that push, but without
+// the order id nobody reading the stream can tell which order it was: when reconciliation then
+// finds the order, the engine publishes it once, with its id.
+TEST(OrderEngineResolution, AnUnknownPlacementWhoseIdLessPushTheStreamPublishedIsPublishedWithItsIdOnceFound) {
   EngineHarness h;
   h.LoadRules();
   std::vector<v1::Order> reconciled;
@@ -697,7 +697,9 @@ TEST(OrderEngineResolution, AnUnknownPlacementWhoseIdLessPushTheStreamPublishedI
   EXPECT_EQ(h.engine.Placement("no-id-push")->state, OrderEngine::PlacementState::kAccepted);
   EXPECT_EQ(h.engine.Placement("no-id-push")->order_id, order_id);
   EXPECT_EQ(UnknownPlacementsGauge(h), 0);
-  EXPECT_TRUE(reconciled.empty()) << "published again: " << reconciled.size();
+  ASSERT_EQ(reconciled.size(), 1u);
+  EXPECT_EQ(reconciled[0].order_id(), order_id);
+  EXPECT_EQ(reconciled[0].client_id(), "no-id-push");
 }
 
 // The id-less push can be a newer view than the read that finds the order later: the placement

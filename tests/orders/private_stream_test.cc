@@ -445,6 +445,124 @@ TEST_F(PrivateStreamTest, AnOpenOrderThatDidNotChangeWhileTheFeedWasDownIsNotPub
   EXPECT_EQ(modified, 1);
 }
 
+// As for orders, a pushed position and the listing's record of it differ in their fields (the
+// listing adds the liquidation price, margin rate and average open price and calls the fee
+// `fees`; decimals may carry trailing zeros; the unrealised PnL follows the mark price): a
+// position that did not change while the feed was down is not published again after the
+// reconnect, one that did (grew here) is.
+TEST_F(PrivateStreamTest, AnOpenPositionThatDidNotChangeWhileTheFeedWasDownIsNotPublishedAgain) {
+  stream->Start();
+  BringUp();
+  h.sched.RunUntilIdle();
+  ASSERT_TRUE(fake->Push(
+      R"({"ch":"position","ts":11,"data":[)"
+      R"({"event":"OPEN","positionId":"p-same","marginMode":"CROSS","positionMode":"HEDGE","side":"LONG","leverage":"10","margin":"60.0005","ctime":"2023-11-14T22:13:20.000000000Z","qty":"0.01","entryValue":"600.005","symbol":"BTCUSDT","realizedPNL":"-0.36","unrealizedPNL":"0","funding":"0","fee":"0.36"},)"
+      R"({"event":"OPEN","positionId":"p-grown","marginMode":"CROSS","positionMode":"HEDGE","side":"SHORT","leverage":"10","margin":"60","ctime":"2023-11-14T22:13:20.000000000Z","qty":"0.01","entryValue":"600","symbol":"BTCUSDT","realizedPNL":"-0.36","unrealizedPNL":"0","funding":"0","fee":"0.36"}]})"));
+  h.sched.RunUntilIdle();
+  const size_t before = events.size();
+  fake->Drop();
+  h.sched.RunUntilIdle();
+  h.exchange.set_positions(nlohmann::json::parse(R"([
+    {"positionId":"p-same","symbol":"BTCUSDT","qty":"0.0100","entryValue":"600.0050","side":"LONG","marginMode":"CROSS",
+     "positionMode":"HEDGE","leverage":10,"fees":"0.36","funding":"0","realizedPNL":"-0.36","margin":"60.0005",
+     "unrealizedPNL":"12.75","liqPrice":"54012.3","marginRate":"0.0123","avgOpenPrice":"60000.5",
+     "ctime":1700000000000,"mtime":1700000000000},
+    {"positionId":"p-grown","symbol":"BTCUSDT","qty":"0.02","entryValue":"1200.5","side":"SHORT","marginMode":"CROSS",
+     "positionMode":"HEDGE","leverage":10,"fees":"0.72","funding":"0","realizedPNL":"-0.72","margin":"120.05",
+     "unrealizedPNL":"-3.1","liqPrice":"65000","marginRate":"0.02","avgOpenPrice":"60025",
+     "ctime":1700000000000,"mtime":1700000060000}])"));
+  h.sched.Advance(200ms);  // backoff
+  BringUp();
+  h.sched.Advance(1s);
+  ASSERT_EQ(Of(v1::UpdateEvent::kStatus).back().status().state(), cv1::StreamStatus::STATE_RECOVERED);
+  int same = 0, grown = 0;
+  for (size_t i = before; i < events.size(); ++i) {
+    const auto& e = events[i];
+    if (!e.has_position()) continue;
+    if (e.position().position_id() == "p-same") {
+      ++same;
+      ADD_FAILURE() << "the same state again: " << e.DebugString();
+    }
+    if (e.position().position_id() == "p-grown") {
+      ++grown;
+      EXPECT_TRUE(e.snapshot());
+      EXPECT_EQ(e.kind(), v1::UPDATE_KIND_UPDATE);
+      EXPECT_EQ(e.position().qty(), "0.02");
+    }
+  }
+  EXPECT_EQ(same, 0);
+  EXPECT_EQ(grown, 1);
+}
+
+// Wires the engine's reconciled sink as OrdersApp does: orders it resolves go to the hub as
+// snapshot events.
+void WireReconciledSink(EngineHarness& h, UpdateHub& hub) {
+  h.engine.set_reconciled_sink([&h, &hub](const v1::Order& order) {
+    v1::UpdateEvent e;
+    e.set_gateway_ts_ns(h.clock.NowNs());
+    e.set_snapshot(true);
+    e.set_kind(v1::UPDATE_KIND_CREATE);
+    *e.mutable_order() = order;
+    hub.Publish(MakeHubEvent(std::move(e)));
+  });
+}
+
+// A push that names the order but no client id cannot be matched to the placement waiting for it.
+// It is on StreamUpdates all the same: when the background lookup later finds the UNKNOWN
+// placement, the engine does not publish the order a second time.
+TEST_F(PrivateStreamTest, AnOrderPushedWithoutAClientIdIsNotPublishedAgainWhenItsUnknownPlacementIsFound) {
+  WireReconciledSink(h, hub);
+  stream->Start();
+  BringUp();
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", testing::FaultKind::kReset, false});
+  ASSERT_EQ(h.Place(testing::LimitBuy("pushed-without-cid"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.exchange.InjectOrder("pushed-without-cid");  // it landed after all
+  const std::string id = h.exchange.orders().back().order_id;
+  ASSERT_TRUE(fake->Push(absl::StrCat(
+      R"({"ch":"order","ts":9,"data":{"event":"CREATE","orderId":")", id,
+      R"(","symbol":"BTCUSDT","side":"BUY","type":"LIMIT","qty":"0.01","price":"60000.5","orderStatus":"NEW"}})")));
+  h.sched.Advance(120s);  // the background lookups
+  ASSERT_EQ(h.engine.Placement("pushed-without-cid")->state, OrderEngine::PlacementState::kAccepted);
+  EXPECT_EQ(h.engine.Placement("pushed-without-cid")->order_id, id);
+  int seen = 0;
+  for (const auto& e : events) {
+    if (e.has_order() && e.order().order_id() == id) ++seen;
+  }
+  EXPECT_EQ(seen, 1) << "the push, and not the lookup's find again";
+}
+
+// A push with the client id but no order id proves nothing a caller can use: it used to settle
+// the UNKNOWN placement as accepted with an empty order id (a resubmission got DUPLICATE and no
+// id), and StreamUpdates never carried the order with its id. Now the placement stays UNKNOWN
+// until a lookup finds the order, and the stream gets the order with its id then.
+TEST_F(PrivateStreamTest, APushWithoutAnOrderIdDoesNotSettleAnUnknownPlacement) {
+  WireReconciledSink(h, hub);
+  stream->Start();
+  BringUp();
+  h.exchange.AddFault({"/api/v1/futures/trade/place_order", testing::FaultKind::kReset, false});
+  ASSERT_EQ(h.Place(testing::LimitBuy("pushed-without-oid"))->result(), v1::PLACE_RESULT_UNKNOWN);
+  h.exchange.InjectOrder("pushed-without-oid");
+  const std::string id = h.exchange.orders().back().order_id;
+  ASSERT_TRUE(fake->Push(
+      R"({"ch":"order","ts":9,"data":{"event":"CREATE","clientId":"pushed-without-oid","symbol":"BTCUSDT","side":"BUY","type":"LIMIT","qty":"0.01","price":"60000.5","orderStatus":"NEW"}})"));
+  h.sched.RunUntilIdle();
+  EXPECT_EQ(h.engine.Placement("pushed-without-oid")->state, OrderEngine::PlacementState::kUnknown);
+  // A resubmission looks the id up and gets the order, with its id; nothing is sent again.
+  std::optional<absl::StatusOr<v1::PlaceOrderResponse>> again;
+  h.engine.PlaceOrder(testing::LimitBuy("pushed-without-oid"), h.In(3s), [&](auto r) { again = std::move(r); });
+  h.sched.AdvanceUntil([&] { return again.has_value(); }, 10s);
+  ASSERT_TRUE(again.has_value() && again->ok()) << (again ? again->status().ToString() : "no answer");
+  EXPECT_EQ((*again)->result(), v1::PLACE_RESULT_DUPLICATE) << v1::PlaceResult_Name((*again)->result());
+  EXPECT_EQ((*again)->order_id(), id);
+  EXPECT_EQ(h.exchange.CountClientId("pushed-without-oid"), 1u);
+  h.sched.Advance(120s);
+  int with_id = 0;
+  for (const auto& e : events) {
+    if (e.has_order() && e.order().order_id() == id) ++with_id;
+  }
+  EXPECT_EQ(with_id, 1) << "StreamUpdates carries the order with its id once";
+}
+
 TEST_F(PrivateStreamTest, AFailedReconciliationIsRepeatedAndStreamsAreTold) {
   stream->Start();
   BringUp();
