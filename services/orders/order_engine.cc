@@ -572,18 +572,8 @@ void OrderEngine::PublishFound(Entry& entry) {
   entry.on_stream = true;
   // A push that named no client id (so OnOrderUpdate could not match it to this entry) has
   // carried the order already.
-  if (streamed_.count(entry.order.order_id())) return;
+  if (streamed_.Contains(entry.order.order_id())) return;
   if (reconciled_sink_) reconciled_sink_(entry.order);
-}
-
-void OrderEngine::NoteStreamed(const std::string& order_id) {
-  constexpr size_t kStreamedRemembered = 10000;
-  if (!streamed_.insert(order_id).second) return;
-  streamed_order_.push_back(order_id);
-  if (streamed_order_.size() > kStreamedRemembered) {
-    streamed_.erase(streamed_order_.front());
-    streamed_order_.pop_front();
-  }
 }
 
 absl::StatusOr<v1::PlaceOrderResponse> OrderEngine::SettleFound(std::shared_ptr<Entry> entry, const v1::Order& found,
@@ -790,7 +780,7 @@ v1::PlaceOrderResponse OrderEngine::DuplicateResponse(const Entry& entry) const 
 
 void OrderEngine::OnOrderUpdate(const v1::Order& order, bool caller_publishes) {
   // What the private stream publishes is on StreamUpdates whether or not it names a client id.
-  if (caller_publishes && !order.order_id().empty()) NoteStreamed(order.order_id());
+  if (caller_publishes) streamed_.Add(order.order_id());
   if (order.client_id().empty()) return;
   auto it = entries_.find(order.client_id());
   if (it == entries_.end()) return;

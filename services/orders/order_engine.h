@@ -20,12 +20,12 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "bitunix/orders/v1/orders.pb.h"
 #include "services/orders/call_scope.h"
+#include "services/orders/recent_ids.h"
 #include "services/orders/rest_client.h"
 #include "services/orders/scheduler.h"
 #include "services/orders/validation.h"
@@ -245,7 +245,6 @@ class OrderEngine {
   absl::Status ValidateTpsl(const std::string& symbol, const v1::TpSl& tpsl, const std::string& tp_qty,
                             const std::string& sl_qty, bool whole_position) const;
 
-  void NoteStreamed(const std::string& order_id);
   /// The one place unknown_count_ changes, so the gauge follows it.
   void CountUnknown(int delta);
   std::string MarginCoin(const std::string& requested) const {
@@ -272,10 +271,9 @@ class OrderEngine {
   size_t unknown_count_ = 0;
   std::function<void(const v1::Order&)> reconciled_sink_;
   /// Order ids the private stream has put on StreamUpdates (its pushes and reconciliation reads,
-  /// with or without a client id this engine could match), the last kStreamedRemembered of them:
-  /// PublishFound does not publish them again.
-  std::unordered_set<std::string> streamed_;
-  std::deque<std::string> streamed_order_;
+  /// with or without a client id this engine could match), the last 10,000 of them: PublishFound
+  /// does not publish them again.
+  RecentIds streamed_{10000};
   std::chrono::milliseconds rules_every_{0};
   Scheduler::TimerId rules_timer_ = 0;
   bool shut_down_ = false;

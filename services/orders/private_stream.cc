@@ -419,15 +419,7 @@ void PrivateStream::TrackOrder(const v1::Order& o) {
   }
 }
 
-void PrivateStream::NoteFinished(const std::string& order_id) {
-  constexpr size_t kRemembered = 10000;
-  if (!finished_.insert(order_id).second) return;
-  finished_order_.push_back(order_id);
-  if (finished_order_.size() > kRemembered) {
-    finished_.erase(finished_order_.front());
-    finished_order_.pop_front();
-  }
-}
+void PrivateStream::NoteFinished(const std::string& order_id) { finished_.Add(order_id); }
 
 void PrivateStream::Publish(v1::UpdateEvent e) { hub_.Publish(MakeHubEvent(std::move(e))); }
 
@@ -604,7 +596,7 @@ void PrivateStream::ReadFinishedOrders(const std::shared_ptr<ReconcileRun>& run,
           // Pushed since the run began (newer), believed open (the open-order pass reads that
           // one's final state itself), or already seen finished (a push before the loss).
           if (run->orders.count(o.order_id()) || open_orders_.count(o.order_id()) ||
-              finished_.count(o.order_id())) {
+              finished_.Contains(o.order_id())) {
             continue;
           }
           engine_.OnOrderUpdate(o);

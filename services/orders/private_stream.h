@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,6 +16,7 @@
 #include "common/backoff.h"
 #include "common/net/ws_client.h"
 #include "services/orders/order_engine.h"
+#include "services/orders/recent_ids.h"
 #include "services/orders/request_signer.h"
 #include "services/orders/scheduler.h"
 #include "services/orders/update_hub.h"
@@ -136,8 +136,7 @@ class PrivateStream {
   bool reconcile_failing_ = false;  ///< streams were told DEGRADED; a good run says RECOVERED
   std::map<std::string, v1::Order> open_orders_;       ///< by order id: what we believe is open
   std::map<std::string, v1::Position> positions_;      ///< by position id
-  std::set<std::string> finished_;                     ///< orders whose final state was seen
-  std::deque<std::string> finished_order_;             ///< the same, oldest first (bounds it)
+  RecentIds finished_{10000};                          ///< orders whose final state was seen
   std::shared_ptr<ReconcileRun> run_;                  ///< the reconciliation in flight, if any
   std::atomic<bool> live_{false};
   std::atomic<uint64_t> connects_{0};
