@@ -325,12 +325,12 @@ class Pool final : public std::enable_shared_from_this<Pool> {
     call->conn = conn;
     const uint64_t gen = ++conn->watch_gen;
     conn->timer.expires_after(options_.connect_timeout);
-    conn->timer.async_wait([self = shared_from_this(), conn, gen](error_code ec) {
+    conn->timer.async_wait([self = shared_from_this(), conn, call, gen](error_code ec) {
       if (ec || gen != conn->watch_gen || conn->state != Conn::State::kConnecting) return;
       conn->connect_timed_out = true;
-      conn->resolver.cancel();
-      error_code ignored;
-      conn->Socket().close(ignored);
+      // Fails the call now, not when the pending step notices (a lookup may never notice: see
+      // OnDeadline).
+      self->FailConnect(conn, call, asio::error::timed_out, "connecting");
     });
 
     error_code ec;
@@ -657,6 +657,13 @@ class Pool final : public std::enable_shared_from_this<Pool> {
                  options_.max_connections, ", nothing sent)")),
              false);
       UpdateGauges();
+      return;
+    }
+    if (call->phase == Call::Phase::kConnecting && call->conn) {
+      // Nothing was written yet: answer now. A host-name lookup cannot be interrupted (Asio runs
+      // getaddrinfo on a background thread; cancel() only drops a lookup that has not started),
+      // so waiting for it to fail would hold the caller as long as the DNS server stalls.
+      FailConnect(call->conn, call, asio::error::operation_aborted, "connecting");
       return;
     }
     // The pending operation on the connection fails and reports DEADLINE_EXCEEDED.
