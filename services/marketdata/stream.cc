@@ -76,44 +76,43 @@ void Stream::SetInitialStatus(std::vector<InitialStatus> initial) {
 }
 
 void Stream::Start(StreamSink* sink) {
-  BatchBuffer batch;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (started_) return;
     started_ = true;
     sink_ = sink;
-    builder_.Reset(std::numeric_limits<size_t>::max(), std::numeric_limits<size_t>::max());
-    for (size_t i = 0; i < topics_.size(); ++i) {
-      TopicRing* ring = topics_[i].ring;
-      uint64_t cursor = 0;
-      if (send_snapshots_ && ring->spec().is_state()) {
-        cursor = ring->AddLatest(&builder_, OrderKey{0, static_cast<int64_t>(i)});
-      } else {
-        cursor = ring->head();
-      }
-      cursors_[i].store(cursor, std::memory_order_release);
-    }
-    // The initial status follows the snapshots and precedes every live event (gseq >= 1).
-    const int64_t now = hub_->clock().NowNs();
-    int64_t sub = std::numeric_limits<int32_t>::max();
-    for (const auto& st : initial_) {
-      std::string bytes;
-      EventLayout layout = LocalEncoder().Status(
-          {.channel = v1::CHANNEL_STATUS, .gateway_ts_ns = now}, st.state, st.reason, SymbolsOrAll(st.symbols),
-          &bytes, TopicsOrAll(st.topics));
-      builder_.Add(bytes, layout, OrderKey{0, sub++}, 0);
-    }
-    initial_.clear();
-    batch = builder_.Finish(&next_seq_);
-    if (batch.empty()) {
-      SetIdleLocked(true);
-      return;
-    }
-    BeginWriteLocked(batch);
+    // Every topic is read from here on; a topic whose snapshot goes into a later write moves its
+    // cursor to where that snapshot is taken (AddStartLocked).
+    for (size_t i = 0; i < topics_.size(); ++i) cursors_[i].store(topics_[i].ring->head(), std::memory_order_release);
+    starting_ = true;
   }
-  hub_->stats().events_sent.fetch_add(batch.events(), std::memory_order_relaxed);
-  hub_->stats().batches_sent.fetch_add(1, std::memory_order_relaxed);
-  sink->StartWrite(std::move(batch));
+  // The first write is built like every other, within the batch budget: with many state topics
+  // the snapshots alone would otherwise make one write of any size (beyond --max-batch-bytes, and
+  // beyond what a client accepts in one message).
+  Pump();
+}
+
+void Stream::AddStartLocked() {
+  for (; start_next_ < topics_.size(); ++start_next_) {
+    TopicRing* ring = topics_[start_next_].ring;
+    if (!send_snapshots_ || !ring->spec().is_state()) continue;
+    if (!builder_.HasRoom()) return;
+    const uint64_t cursor = ring->AddLatest(&builder_, OrderKey{0, static_cast<int64_t>(start_next_)});
+    cursors_[start_next_].store(cursor, std::memory_order_release);
+  }
+  // The initial statuses follow the snapshots and precede every live event (gseq >= 1).
+  const int64_t now = hub_->clock().NowNs();
+  size_t added = 0;
+  for (; added < initial_.size() && builder_.HasRoom(); ++added) {
+    const InitialStatus& st = initial_[added];
+    std::string bytes;
+    EventLayout layout = LocalEncoder().Status(
+        {.channel = v1::CHANNEL_STATUS, .gateway_ts_ns = now}, st.state, st.reason, SymbolsOrAll(st.symbols),
+        &bytes, TopicsOrAll(st.topics));
+    builder_.Add(bytes, layout, OrderKey{0, std::numeric_limits<int32_t>::max() + static_cast<int64_t>(added)}, 0);
+  }
+  initial_.erase(initial_.begin(), initial_.begin() + static_cast<std::ptrdiff_t>(added));
+  starting_ = !initial_.empty();
 }
 
 void Stream::BeginWriteLocked(const BatchBuffer& batch) {
@@ -158,7 +157,7 @@ void Stream::OnWriteDone(bool ok) {
     // events (status, gaps), closing and errors never wait.
     coalesce = ok && opt.coalesce_delay.count() > 0 &&
                batch_events_avg_ >= static_cast<double>(opt.coalesce_busy_events) &&
-               !cancelled_ && !closing_ && !has_control_.load(std::memory_order_relaxed) &&
+               !cancelled_ && !closing_ && !starting_ && !has_control_.load(std::memory_order_relaxed) &&
                QueuedEvents() < opt.coalesce_events;
     if (inflight_oldest_recv_ns_ > 0) {
       hub_->stats().write_latency.Observe(
@@ -338,6 +337,13 @@ Stream::Next Stream::BuildLocked(BatchBuffer* out, absl::Status* finish) {
   }
   const HubOptions& opt = hub_->options();
   builder_.Reset(opt.max_batch_events, opt.max_batch_bytes);
+  if (starting_) {
+    AddStartLocked();
+    if (builder_.events() > 0) {
+      *out = builder_.Finish(&next_seq_);
+      return Next::kWrite;
+    }
+  }
   // Stream-local events (status, gaps) go in once every event published before them is in.
   // While one waits, no event published after it is read: so it is neither overtaken by later
   // events nor starved by a backlog that fills every batch (the events before it are finite).

@@ -66,7 +66,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
 
   /// Replaces the statuses the stream starts with. Call before Start.
   void SetInitialStatus(std::vector<InitialStatus> initial);
-  /// Sets the sink and sends the first batch (snapshots, initial status). Call once.
+  /// Sets the sink and starts the first write: the snapshots, then the initial statuses, then live
+  /// events, in writes within the batch budget like any other (a join on many state topics takes
+  /// several). Call once.
   void Start(StreamSink* sink);
   /// The write started by the sink completed (ok=false: the stream is broken or cancelled).
   void OnWriteDone(bool ok);
@@ -115,6 +117,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void PostControl(std::string bytes, const EventLayout& layout);
   void PushControlLocked(std::string bytes, const EventLayout& layout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Next BuildLocked(BatchBuffer* out, absl::Status* finish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// While starting: adds the next snapshots, then the initial statuses, as far as the batch has
+  /// room; clears starting_ once all are in.
+  void AddStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   /// `batch` is about to be written: in flight from now (stall clock, latency, batch averages).
   void BeginWriteLocked(const BatchBuffer& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReadTopicsLocked(uint64_t cap, uint64_t* complete_gseq, absl::Status* end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -145,6 +150,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   double batch_events_avg_ ABSL_GUARDED_BY(mu_) = 0;
   size_t rotate_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
+  // Snapshots and initial statuses not yet written (a join on more state topics than one write
+  // holds): no topic is read until they are all out, so no live event precedes the status.
+  bool starting_ ABSL_GUARDED_BY(mu_) = false;
+  size_t start_next_ ABSL_GUARDED_BY(mu_) = 0;  ///< the next topic whose snapshot is due
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   int64_t write_started_ns_ ABSL_GUARDED_BY(mu_) = 0;
   bool abandoned_ ABSL_GUARDED_BY(mu_) = false;

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
 #include "tests/marketdata/recording_sink.h"
 
 namespace bx::md {
@@ -149,6 +152,47 @@ TEST_F(HubTest, SkipSnapshotStartsWithStatusOnly) {
   RecordingSink& sink = StartWith(s, true);
   ASSERT_TRUE(sink.WaitEvents(1));
   EXPECT_TRUE(sink.events()[0].has_status());
+}
+
+// A join on more state topics than one write holds: the snapshots go out over several writes,
+// each within the batch budget (one write of every snapshot could exceed --max-batch-bytes and a
+// client's message limit), then the status, then live events; none older than its snapshot.
+TEST_F(HubTest, ALateJoinersSnapshotsSpanSeveralWritesWithinTheBatchBudget) {
+  MakeHub({.max_batch_events = 4});
+  std::vector<TopicRing*> books;
+  for (int i = 0; i < 10; ++i) {
+    const std::string sym = "S" + std::to_string(i);
+    books.push_back(hub_->Topic("depth_book15:" + sym, sym, kBookSpec));
+    PublishBook(books.back(), "1");
+  }
+  auto s = NewStream(books);
+  RecordingSink& sink = StartWith(s, false);
+  ASSERT_TRUE(sink.WaitInFlight());
+  // While the first write is in flight: one topic surely snapshotted already, one surely not.
+  PublishBook(books[0], "2");
+  PublishBook(books[9], "2");
+  for (int i = 0; i < 20 && sink.in_flight(); ++i) sink.Ack();  // each Ack starts the next write inline
+  for (const auto& batch : sink.batches()) EXPECT_LE(batch.events_size(), 4);
+  auto ev = sink.events();
+  ExpectSeqContiguous(ev);
+  ASSERT_GE(ev.size(), 12u);
+  std::map<std::string, std::vector<std::string>> bids;
+  for (size_t i = 0; i < 10; ++i) {
+    ASSERT_TRUE(ev[i].has_order_book()) << i;
+    EXPECT_TRUE(ev[i].snapshot()) << i;
+    bids[ev[i].symbol()].push_back(ev[i].order_book().bids(0).price());
+  }
+  EXPECT_EQ(bids.size(), 10u);  // one snapshot per topic
+  EXPECT_EQ(ev[10].status().state(), StreamStatus::STATE_LIVE);
+  for (size_t i = 11; i < ev.size(); ++i) {
+    ASSERT_TRUE(ev[i].has_order_book()) << i;
+    EXPECT_FALSE(ev[i].snapshot()) << i;
+    bids[ev[i].symbol()].push_back(ev[i].order_book().bids(0).price());
+  }
+  for (const auto& [sym, seen] : bids) {
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end())) << sym;  // never an older state after a newer
+    EXPECT_EQ(seen.back(), sym == "S0" || sym == "S9" ? "2" : "1") << sym;
+  }
 }
 
 TEST_F(HubTest, EventsQueuedDuringAWriteGoOutAsOneBatch) {
