@@ -310,8 +310,10 @@ void Stream::ReadTopicsLocked(uint64_t cap, uint64_t* complete_gseq, absl::Statu
           " (policy ", PolicyName(t.policy), "); read faster or subscribe to fewer symbols"));
       return;
     }
-    // A gap marker right before the first event kept after the loss.
-    const OrderKey key{r.first_kept_gseq != 0 ? r.first_kept_gseq : hub_->last_gseq(), -1};
+    // A gap marker right before the first event kept after the loss, and never after a status
+    // this read was capped at (the loss came before it: a Gap after STATE_SHUTTING_DOWN broke
+    // "the last status").
+    const OrderKey key{std::min(r.first_kept_gseq != 0 ? r.first_kept_gseq : hub_->last_gseq(), cap), -1};
     const EventHeader h{.symbol = t.ring->symbol(), .channel = t.ring->spec().channel,
                         .gateway_ts_ns = hub_->clock().NowNs()};
     std::string bytes;

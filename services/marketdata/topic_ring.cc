@@ -87,7 +87,9 @@ ReadOutcome TopicRing::Read(uint64_t* cursor, int64_t min_recv_ns, bool conflate
     i = tail_;
   }
   if (!conflate && min_recv_ns > 0) {
-    while (i < head_ && At(i).recv_ns < min_recv_ns) {
+    // Not past max_gseq: an event published after a status the reader holds back is reported
+    // lost after that status (and one published after a close, never at all).
+    while (i < head_ && At(i).gseq <= max_gseq && At(i).recv_ns < min_recv_ns) {
       ++out.aged;
       ++i;
     }

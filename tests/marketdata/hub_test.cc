@@ -623,6 +623,31 @@ TEST_F(HubTest, CloseDrainsQueuedStatusThenFinishes) {
   ExpectSeqContiguous(ev);
 }
 
+// Trades that aged in the queue before a close are reported lost before the last status, and
+// those published after the close not at all: the stream's last event is STATE_SHUTTING_DOWN.
+TEST_F(HubTest, ALossBeforeACloseIsReportedBeforeTheLastStatus) {
+  MakeHub({.max_queue_age = std::chrono::milliseconds(500)});
+  TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
+  auto s = NewStream({trades});
+  RecordingSink& sink = StartWith(s, false);
+  ASSERT_TRUE(sink.WaitInFlight());
+  for (int i = 0; i < 3; ++i) PublishTrade(trades, "before" + std::to_string(i));
+  s->Close(absl::UnavailableError("server shutting down"), StreamStatus::STATE_SHUTTING_DOWN, "server shutting down");
+  for (int i = 0; i < 2; ++i) PublishTrade(trades, "after" + std::to_string(i));  // never sent
+  clock_.Advance(std::chrono::milliseconds(600));
+  sink.Ack();
+  ASSERT_TRUE(sink.WaitEvents(3));
+  sink.Ack();
+  ASSERT_TRUE(sink.WaitFinished());
+  auto ev = sink.events();
+  ExpectSeqContiguous(ev);
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[1].gap().reason(), Gap::REASON_STALE_QUEUE);
+  EXPECT_EQ(ev[1].gap().missed_events(), 3u);
+  EXPECT_EQ(ev[2].status().state(), StreamStatus::STATE_SHUTTING_DOWN);
+  EXPECT_EQ(sink.finished()->code(), absl::StatusCode::kUnavailable);
+}
+
 TEST_F(HubTest, CancelFinishesAfterTheWriteInFlight) {
   MakeHub();
   TopicRing* trades = hub_->Topic("trade:X", "X", kTradeSpec);
