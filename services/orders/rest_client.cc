@@ -29,11 +29,13 @@ std::string ResultLabel(const RestResult& r, bool timeout) {
 }
 
 // Refusals that can be the request's timestamp: 10002 (parameter error; the exchange's and the
-// simulator's "timestamp outside the window"), 10007 (signature error) and 100008 ("timestamp
-// expired", the code Bitunix's spot API uses; the futures one is undocumented). All are decided
-// before the request is acted on. Any other refusal (balance, 30042 "client id exists") is an
-// answer about the request itself, which a second attempt's outcome must not replace.
-bool MayBeTimestampRefusal(int code) { return code == 10002 || code == 10007 || code == 100008; }
+// simulator's "timestamp outside the window") and 10007 (signature error), both documented for
+// futures and decided before the request is acted on. Any other refusal (balance, 30042 "client
+// id exists") is an answer about the request itself, which a second attempt's outcome must not
+// replace. 100008 ("timestamp expired") is the spot API's code; the futures table does not list
+// it, so it is an unclear answer (IsDefinitiveRejection): a read is retried, a placement is looked
+// up by client id, and nothing is re-signed on its strength.
+bool MayBeTimestampRefusal(int code) { return code == 10002 || code == 10007; }
 
 }  // namespace
 
