@@ -303,7 +303,10 @@ void RateLimiter::OnThrottled(Bucket bucket) {
   const SteadyTime now = scheduler_.clock().Steady();
   Refill(b, now);
   ++b.throttles;
-  b.rate = std::max(b.options.rate_per_s * options_.min_rate_fraction, b.rate * options_.throttle_factor);
+  if (!b.last_slowdown || now - *b.last_slowdown >= options_.throttle_holdoff) {
+    b.rate = std::max(b.options.rate_per_s * options_.min_rate_fraction, b.rate * options_.throttle_factor);
+    b.last_slowdown = now;
+  }
   b.tokens = std::min(b.tokens, 0.0);
   b.last_rate_change = now;
   Callbacks callbacks;

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -55,6 +56,11 @@ struct RateLimiterOptions {
   size_t max_queue_per_lane = 256;
   /// On a throttle answer the bucket's rate is multiplied by this (and its tokens drained).
   double throttle_factor = 0.5;
+  /// Throttle answers within this long of the bucket's last slow-down lower the rate no further:
+  /// they answer requests sent before it (several in flight when the exchange starts refusing
+  /// would otherwise halve the rate once each, down to the floor, for one episode). They still
+  /// drain the tokens and postpone the recovery. One second: the exchange's rate window.
+  std::chrono::milliseconds throttle_holdoff{1000};
   /// The rate never drops below this fraction of the documented budget.
   double min_rate_fraction = 0.1;
   /// After this long without a throttle answer, the rate grows back by 10% of the budget.
@@ -126,6 +132,7 @@ class RateLimiter {
     double rate = 0;
     SteadyTime last_refill;
     SteadyTime last_rate_change;
+    std::optional<SteadyTime> last_slowdown;  ///< the last throttle that lowered the rate
     std::array<std::deque<Waiter>, kLaneCount> lanes;
     std::deque<SteadyTime> recent;  ///< grant times within the last second
     Scheduler::TimerId timer = 0;

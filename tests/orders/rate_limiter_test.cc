@@ -208,6 +208,7 @@ TEST_F(LimiterTest, HigherPriorityArrivalEvictsAWaiterThatCanNoLongerMakeIt) {
 TEST_F(LimiterTest, ThrottleSlowsDownAndRecovers) {
   RateLimiterOptions o = Opts(10, 1);
   o.recovery_step = milliseconds(1000);
+  o.throttle_holdoff = milliseconds(0);  // every answer halves (the holdoff has its own test)
   RateLimiter rl(sched, o);
   rl.OnThrottled(Bucket::kPrivate);
   EXPECT_DOUBLE_EQ(rl.State(Bucket::kPrivate).rate, 5);
@@ -222,6 +223,28 @@ TEST_F(LimiterTest, ThrottleSlowsDownAndRecovers) {
   EXPECT_DOUBLE_EQ(rl.State(Bucket::kPrivate).rate, 4);
   sched.Advance(milliseconds(20000));
   EXPECT_DOUBLE_EQ(rl.State(Bucket::kPrivate).rate, 10);
+}
+
+// Four requests were in flight when the exchange began refusing: their four throttle answers are
+// one episode and halve the rate once (they used to take 10/s to the 1/s floor). An answer after
+// the holdoff halves it again; every answer postpones the recovery.
+TEST_F(LimiterTest, ThrottleAnswersOfOneEpisodeHalveTheRateOnce) {
+  RateLimiterOptions o = Opts(10, 1);  // holdoff: the default 1 s
+  RateLimiter rl(sched, o);
+  for (int i = 0; i < 4; ++i) {
+    rl.OnThrottled(Bucket::kPrivate);
+    sched.Advance(milliseconds(100));
+  }
+  EXPECT_DOUBLE_EQ(rl.State(Bucket::kPrivate).rate, 5);
+  EXPECT_EQ(rl.State(Bucket::kPrivate).throttles, 4u);
+  sched.Advance(milliseconds(700));  // 1 s after the first answer
+  rl.OnThrottled(Bucket::kPrivate);
+  EXPECT_DOUBLE_EQ(rl.State(Bucket::kPrivate).rate, 2.5);
+  // Recovery counts from the last answer: 10% of the budget per quiet 2 s.
+  sched.Advance(milliseconds(1900));
+  EXPECT_DOUBLE_EQ(rl.State(Bucket::kPrivate).rate, 2.5);
+  sched.Advance(milliseconds(100));
+  EXPECT_DOUBLE_EQ(rl.State(Bucket::kPrivate).rate, 3.5);
 }
 
 TEST_F(LimiterTest, BoundedQueueAndFailAll) {
