@@ -202,6 +202,13 @@ absl::StatusOr<AppOptions> AppOptionsFromConfig(const Config& c) {
   if (u.ping_interval.count() <= 0 || u.pong_timeout.count() <= 0) {
     return absl::InvalidArgumentError("--ping-interval and --pong-timeout must be > 0");
   }
+  if (o.hub.max_queue_age.count() <= 0) {
+    // The bound cannot be switched off: 0 would mean "no bound" to a stream's read and 1 ms to the
+    // queue trim, so slow readers would lose nearly every trade.
+    return absl::InvalidArgumentError(
+        "--max-queue-age must be > 0 (it bounds how old a queued trade may be when written; to loosen it, give a "
+        "larger value such as 30s)");
+  }
   return o;
 }
 
