@@ -76,6 +76,16 @@ void UpdateStream::DeliverSnapshot(std::vector<HubEvent> events) {
     for (auto& ev : events) {
       if (Wants(ev)) merged.push_back(std::move(ev.event));
     }
+    if (dropped_since_gap_ > 0) {
+      // Live events dropped while the snapshot was read came after it: the Gap goes between the
+      // snapshot and the live events kept, not before the status the stream starts with.
+      v1::UpdateEvent gap;
+      gap.set_gateway_ts_ns(clock_.NowNs());
+      gap.mutable_gap()->set_reason(cv1::Gap::REASON_SLOW_CONSUMER);
+      gap.mutable_gap()->set_missed_events(dropped_since_gap_);
+      dropped_since_gap_ = 0;
+      merged.push_back(std::make_shared<const v1::UpdateEvent>(std::move(gap)));
+    }
     for (auto& e : queue_) merged.push_back(std::move(e));
     queue_ = std::move(merged);
     snapshot_pending_ = false;

@@ -119,6 +119,28 @@ TEST_F(HubTest, SlowConsumerDropsOldestAndGetsAGap) {
   for (size_t i = 0; i < ev.size(); ++i) EXPECT_EQ(ev[i].seq(), i + 1);
 }
 
+// Live events that overflow the queue while the snapshot is being read were lost after the
+// snapshot's state: the Gap goes where they were, after the status and the snapshot, never
+// before the status the stream starts with.
+TEST_F(HubTest, AnOverflowWhileTheSnapshotIsReadGivesAGapAfterTheSnapshot) {
+  UpdateHub hub(clock);
+  auto s = Make({}, /*max_queue=*/3);
+  hub.Add(s);
+  for (int i = 0; i < 5; ++i) hub.Publish(OrderEvent("BTCUSDT", "live-" + std::to_string(i)));
+  EXPECT_EQ(s->dropped(), 2u);
+  s->DeliverSnapshot({hub.CurrentStatus(), OrderEvent("BTCUSDT", "snap-1")});
+  auto ev = w.events();
+  ASSERT_EQ(ev.size(), 6u);  // status, snapshot, gap, 3 newest live events
+  EXPECT_TRUE(ev[0].has_status());
+  EXPECT_EQ(ev[1].order().order_id(), "snap-1");
+  ASSERT_TRUE(ev[2].has_gap());
+  EXPECT_EQ(ev[2].gap().reason(), cv1::Gap::REASON_SLOW_CONSUMER);
+  EXPECT_EQ(ev[2].gap().missed_events(), 2u);
+  EXPECT_EQ(ev[3].order().order_id(), "live-2");
+  EXPECT_EQ(ev[5].order().order_id(), "live-4");
+  for (size_t i = 0; i < ev.size(); ++i) EXPECT_EQ(ev[i].seq(), i + 1);
+}
+
 TEST_F(HubTest, CloseAllDrainsThenFinishes) {
   UpdateHub hub(clock);
   auto s = Make();
