@@ -48,7 +48,16 @@ absl::StatusOr<bool> TokenReloader::CheckNow() {
   };
   auto file = ReadTokensFile(path_);
   if (!file.ok()) return refuse(file.status());
-  if (file->text == loaded_text_) return false;
+  if (file->text == loaded_text_) {
+    // Valid again (put back as it was): the next refusal starts a new episode and is logged,
+    // even if its error is the same as the last one.
+    if (!last_error_.empty()) {
+      Log(LogLevel::kInfo, "orders.auth", "tokens file valid again; the tokens in force are unchanged",
+          {{"path", path_}});
+      last_error_.clear();
+    }
+    return false;
+  }
   const size_t n = file->tokens.size();
   auth_.SetTokens(std::move(file->tokens));
   loaded_text_ = std::move(file->text);

@@ -103,6 +103,32 @@ TEST_F(TokenReloaderTest, InvalidEmptyOrMissingFilesKeepTheTokensInForce) {
   EXPECT_EQ(Reloads("reloaded"), 1);
 }
 
+// The error is logged once per episode, not once per process: a file that was refused, then
+// restored to the tokens in force, then broken the same way again is logged again.
+TEST_F(TokenReloaderTest, ARefusalAfterTheFileWasRestoredIsLoggedAgain) {
+  auto refusals = [](const std::string& log) {
+    size_t n = 0;
+    for (size_t at = log.find("tokens file refused"); at != std::string::npos;
+         at = log.find("tokens file refused", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  Write(kNew);
+  ASSERT_EQ(*reloader_->CheckNow(), true);
+  ::testing::internal::CaptureStderr();
+  Write("bot trade short\n");
+  EXPECT_FALSE(reloader_->CheckNow().ok());
+  EXPECT_FALSE(reloader_->CheckNow().ok());  // the same error: not logged twice
+  Write(kNew);                                 // restored: the tokens in force, unchanged
+  EXPECT_EQ(*reloader_->CheckNow(), false);
+  Write("bot trade short\n");
+  EXPECT_FALSE(reloader_->CheckNow().ok());
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(refusals(log), 2u) << log;
+  EXPECT_TRUE(Accepts("new-token-0123456789abcdef"));
+}
+
 TEST_F(TokenReloaderTest, StopEndsTheChecks) {
   reloader_->Stop();
   Write(kNew);
