@@ -284,6 +284,14 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
   uint64_t number = 0;
   {
     std::lock_guard<std::mutex> lock(streams_mu_);
+    // Checked again under the lock a tokens reload takes to end revoked callers' streams
+    // (EndStreamsOfRevokedCallers, after the new tokens are in force): a token revoked since the
+    // check above is refused here, not registered after that scan and left open.
+    if (auto again = Authenticate(ctx); !again.ok()) {
+      if (metrics_) metrics_->AuthFailure("revoked");
+      out->Finish(ToGrpcStatus(again.status(), ctx));
+      return;
+    }
     size_t& mine = streams_by_caller_[caller->name];
     if (mine >= options_.max_update_streams_per_caller) {
       out->Finish(ToGrpcStatus(

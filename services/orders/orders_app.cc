@@ -324,6 +324,9 @@ void OrdersApp::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_ || !parts_) return;
   Parts& p = *parts_;
   Log(LogLevel::kInfo, "orders", "shutting down", {{"grace_ms", static_cast<int64_t>(grace.count())}});
+  // Out of the load balancer first (the server's Shutdown repeats this, harmlessly), then every
+  // stream is told and ended.
+  if (p.health) p.health->Shutdown();
   p.hub->CloseAll("the order service is shutting down");
   if (p.server) {
     // gRPC cancels what is left at the grace's end with a bare "Cancelling all calls", which
