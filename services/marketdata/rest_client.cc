@@ -44,8 +44,13 @@ void MarketRestClient::Close() {
 }
 
 void MarketRestClient::Get(std::string target, RestPriority priority, Callback done) {
+  Get(std::move(target), priority, std::move(done), nullptr);
+}
+
+void MarketRestClient::Get(std::string target, RestPriority priority, Callback done, Wanted wanted) {
   std::weak_ptr<bool> alive = alive_;
-  io_->Post([this, alive, call = Call{std::move(target), priority, std::move(done)}]() mutable {
+  io_->Post([this, alive,
+             call = Call{std::move(target), priority, std::move(done), std::move(wanted)}]() mutable {
     if (alive.expired()) return call.done(Closed());
     Enqueue(std::move(call));
   });
@@ -53,6 +58,7 @@ void MarketRestClient::Get(std::string target, RestPriority priority, Callback d
 
 void MarketRestClient::Enqueue(Call call) {
   if (closed_) return call.done(Closed());
+  if (foreground_.size() + background_.size() >= options_.max_queue) DropUnwanted();
   if (foreground_.size() + background_.size() >= options_.max_queue) {
     stats_.rejected_queue_full.fetch_add(1, std::memory_order_relaxed);
     call.done(absl::ResourceExhaustedError(
@@ -61,6 +67,17 @@ void MarketRestClient::Enqueue(Call call) {
   }
   (call.priority == RestPriority::kForeground ? foreground_ : background_).push_back(std::move(call));
   Tick();
+}
+
+void MarketRestClient::DropUnwanted() {
+  std::vector<Call> gone;
+  for (auto* q : {&foreground_, &background_}) {
+    if (std::all_of(q->begin(), q->end(), [](const Call& c) { return !c.wanted || c.wanted(); })) continue;
+    auto keep = std::stable_partition(q->begin(), q->end(), [](const Call& c) { return !c.wanted || c.wanted(); });
+    for (auto it = keep; it != q->end(); ++it) gone.push_back(std::move(*it));
+    q->erase(keep, q->end());
+  }
+  for (auto& c : gone) c.done(absl::CancelledError("the caller gave up before the REST rate gate let the call go"));
 }
 
 void MarketRestClient::Refill() {
@@ -100,6 +117,10 @@ double MarketRestClient::BackgroundRate() const {
 
 void MarketRestClient::Tick() {
   Refill();
+  // Before spending tokens: a call whose client cancelled or timed out while it waited would use
+  // the budget for nobody (a burst of short-deadline GetKlines used to drain the gate for
+  // max_queue / rate seconds after its callers had gone, the degraded-mode poller waiting behind).
+  DropUnwanted();
   while (!foreground_.empty() && tokens_ >= 1 && WindowRoom() > 0) {
     tokens_ -= 1;
     Call c = std::move(foreground_.front());

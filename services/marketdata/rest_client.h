@@ -51,6 +51,9 @@ struct RestStats {
 class MarketRestClient {
  public:
   using Callback = std::function<void(absl::StatusOr<std::string> body)>;
+  /// Whether the caller still wants the reply (false once its client cancelled or its deadline
+  /// passed). Asked on the io thread while the call waits in the gate.
+  using Wanted = std::function<bool()>;
 
   /// `http` callbacks and Tick() run on `io`'s thread.
   MarketRestClient(net::HttpClient* http, Executor* io, const Clock& clock, RestClientOptions options);
@@ -60,6 +63,10 @@ class MarketRestClient {
   /// thread with the body of a 200 reply, or an error (HTTP status, transport, timeout;
   /// UNAVAILABLE once the client is closed). Every `done` runs exactly once.
   void Get(std::string target, RestPriority priority, Callback done);
+  /// The same, for a caller that may give up while its call waits for the gate: a queued call
+  /// whose `wanted` says false is never sent (`done` gets CANCELLED) and spends no token, so calls
+  /// nobody waits for any more neither use the public budget nor hold back the poller.
+  void Get(std::string target, RestPriority priority, Callback done, Wanted wanted);
   /// io thread: fails every queued call with UNAVAILABLE and every later one at once (shutdown;
   /// the destructor does it too). Calls already sent still get their reply.
   void Close();
@@ -78,8 +85,11 @@ class MarketRestClient {
     std::string target;
     RestPriority priority;
     Callback done;
+    Wanted wanted;  // empty: always wanted
   };
   void Enqueue(Call call);
+  /// Fails the queued calls nobody wants any more (CANCELLED), without sending them.
+  void DropUnwanted();
   void Refill();
   /// Calls the sliding window still allows now.
   size_t WindowRoom() const;

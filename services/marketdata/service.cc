@@ -75,6 +75,14 @@ class RestCall {
   grpc::ServerUnaryReactor* reactor_ ABSL_GUARDED_BY(mu_) = nullptr;  // until finished
 };
 
+// For the REST gate: a call's queued request is dropped unsent once the call is over.
+MarketRestClient::Wanted StillWanted(const std::shared_ptr<RestCall>& call) {
+  return [weak = std::weak_ptr<RestCall>(call)] {
+    auto c = weak.lock();
+    return c != nullptr && !c->finished();
+  };
+}
+
 class RestCallReactor final : public grpc::ServerUnaryReactor {
  public:
   RestCallReactor() : call_(std::make_shared<RestCall>()) {
@@ -98,16 +106,18 @@ class RestCallReactor final : public grpc::ServerUnaryReactor {
 template <class Parse, class Fill>
 grpc::ServerUnaryReactor* ReplyFromRest(MarketRestClient* rest, std::string path, Parse parse, Fill fill) {
   auto* reactor = new RestCallReactor();
-  rest->Get(std::move(path), RestPriority::kForeground,
-            [call = reactor->call(), parse, fill = std::move(fill)](absl::StatusOr<std::string> body) mutable {
-              call->Complete([&] {
-                if (!body.ok()) return ToGrpcStatus(body.status());
-                auto parsed = parse(*body);
-                if (!parsed.ok()) return ToGrpcStatus(parsed.status());
-                fill(std::move(*parsed));
-                return grpc::Status::OK;
-              });
-            });
+  rest->Get(
+      std::move(path), RestPriority::kForeground,
+      [call = reactor->call(), parse, fill = std::move(fill)](absl::StatusOr<std::string> body) mutable {
+        call->Complete([&] {
+          if (!body.ok()) return ToGrpcStatus(body.status());
+          auto parsed = parse(*body);
+          if (!parsed.ok()) return ToGrpcStatus(parsed.status());
+          fill(std::move(*parsed));
+          return grpc::Status::OK;
+        });
+      },
+      StillWanted(reactor->call()));
   return reactor;
 }
 
@@ -181,7 +191,8 @@ class KlinePager : public std::enable_shared_from_this<KlinePager> {
                  }
                  self->next_ = window_end + 1;
                  self->Next();
-               });
+               },
+               StillWanted(call_));
   }
 
  private:
@@ -551,7 +562,8 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetOrderBook(grpc::CallbackServ
                  response->set_source(v1::GetOrderBookResponse::SOURCE_REST);
                  return grpc::Status::OK;
                });
-             });
+             },
+             StillWanted(reactor->call()));
   return reactor;
 }
 
@@ -687,7 +699,8 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetTickers(grpc::CallbackServer
                  respond(*cached);
                  return grpc::Status::OK;
                });
-             });
+             },
+             StillWanted(reactor->call()));
   return reactor;
 }
 

@@ -472,6 +472,58 @@ TEST_F(ServiceRestTest, CancelledGetKlinesFetchesNoFurtherPage) {
   EXPECT_EQ(http_.requests.size(), 1u);
 }
 
+// Calls whose clients gave up while they waited for the REST rate gate are never sent: they would
+// spend the public budget for nobody and, since clients' calls come first, hold back the
+// degraded-mode poller meanwhile (a burst of short-deadline calls used to keep the gate busy for
+// queue / rate seconds after every caller had gone).
+TEST_F(ServiceRestTest, CallsCancelledWhileQueuedInTheRestGateAreNeverSent) {
+  RestClientOptions slow;  // one call per second, none in reserve
+  slow.burst = slow.requests_per_second = 1;
+  slow.max_per_window = 1;
+  slow.background_per_second = 1;
+  slow.background_reserve = 0;
+  Start(slow);
+  http_.responder = [](const net::HttpRequest&) {
+    return testing::HttpOk(R"({"code":0,"msg":"Success","data":{"bids":[["1","1"]],"asks":[["2","1"]]}})");
+  };
+  http_.hold = true;
+  constexpr int kCalls = 6;
+  std::vector<std::unique_ptr<Pending>> calls;
+  std::vector<std::unique_ptr<v1::GetOrderBookRequest>> reqs;
+  std::vector<std::unique_ptr<v1::GetOrderBookResponse>> resps;
+  for (int i = 0; i < kCalls; ++i) {
+    calls.push_back(std::make_unique<Pending>());
+    reqs.push_back(std::make_unique<v1::GetOrderBookRequest>());
+    reqs.back()->set_symbol("BTCUSDT");
+    reqs.back()->set_depth(50);
+    resps.push_back(std::make_unique<v1::GetOrderBookResponse>());
+    Pending* p = calls.back().get();
+    stub_->async()->GetOrderBook(&p->ctx, reqs.back().get(), resps.back().get(),
+                                 [p](grpc::Status s) { p->status.set_value(s); });
+  }
+  // Every call reached the gate; the first took the one token, the others wait.
+  ASSERT_TRUE(PumpUntil([&] { return ran_ >= kCalls; }));
+  ASSERT_EQ(http_.requests.size(), 1u);
+  for (int i = 1; i < kCalls; ++i) calls[i]->ctx.TryCancel();
+  for (int i = 1; i < kCalls; ++i) {
+    EXPECT_EQ(calls[i]->status.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  // The client's CANCELLED comes before the server hears of it; once the server is down, every
+  // call has finished (the first, still waiting for its held reply, is cancelled by the shutdown).
+  EXPECT_TRUE(ShutdownServer());
+  // Seconds pass: the gate refills, but nobody waits for the queued calls any more.
+  for (int s = 0; s < kCalls + 2; ++s) {
+    clock_.Advance(std::chrono::milliseconds(1100));
+    rest_->Tick();
+    io_.RunPending();
+  }
+  EXPECT_EQ(http_.requests.size(), 1u) << "calls of cancelled clients went to the exchange";
+  EXPECT_TRUE(rest_->BackgroundBudgetAvailable()) << "the poller waits behind calls nobody wants";
+  http_.hold = false;
+  http_.ReleaseHeld();
+  io_.RunPending();
+}
+
 // GetKlines over a range longer than `limit` (0 = 200): the oldest 200 come back, and the
 // trailing metadata says the answer was cut and where to continue (it used to say nothing).
 TEST_F(ServiceRestTest, GetKlinesSaysWhenItStoppedBeforeTheEndOfTheRange) {
