@@ -299,7 +299,9 @@ absl::StatusOr<std::unique_ptr<App>> App::Start(AppOptions options, const Clock&
   http_opt.tls = m.options.tls;
   m.http = net::MakeBeastHttpClient(m.ioc, http_opt, clock);
   m.hub = std::make_unique<Hub>(m.options.hub, clock);
-  m.rest = std::make_unique<MarketRestClient>(m.http.get(), &m.executor, clock, m.options.rest);
+  RestClientOptions rest_opt = m.options.rest;
+  rest_opt.max_in_flight = http_opt.max_connections;  // no call waits unseen in the HTTP client's queue
+  m.rest = std::make_unique<MarketRestClient>(m.http.get(), &m.executor, clock, rest_opt);
   net::WsOptions ws_opt;
   ws_opt.url = *ws_url;
   ws_opt.tls = m.options.tls;

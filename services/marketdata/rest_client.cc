@@ -100,7 +100,8 @@ size_t MarketRestClient::WindowRoom() const {
 }
 
 bool MarketRestClient::BackgroundBudgetAvailable() const {
-  return foreground_.empty() && background_.empty() && tokens_ >= 1 + options_.background_reserve &&
+  return foreground_.empty() && background_.empty() && in_flight_ < MaxInFlight() &&
+         tokens_ >= 1 + options_.background_reserve &&
          background_tokens_ >= 1 && WindowRoom() >= 1 + static_cast<size_t>(options_.background_reserve);
 }
 
@@ -115,19 +116,24 @@ double MarketRestClient::BackgroundRate() const {
   return std::max(0.0, std::min({options_.background_per_second, options_.requests_per_second, by_window}));
 }
 
+size_t MarketRestClient::MaxInFlight() const { return std::max<size_t>(1, options_.max_in_flight); }
+
 void MarketRestClient::Tick() {
   Refill();
   // Before spending tokens: a call whose client cancelled or timed out while it waited would use
   // the budget for nobody (a burst of short-deadline GetKlines used to drain the gate for
   // max_queue / rate seconds after its callers had gone, the degraded-mode poller waiting behind).
   DropUnwanted();
-  while (!foreground_.empty() && tokens_ >= 1 && WindowRoom() > 0) {
+  // A call waits here, not in the HTTP client's queue, while every connection is busy: its send
+  // time below is then the time it reaches the exchange, which the window counts.
+  while (!foreground_.empty() && in_flight_ < MaxInFlight() && tokens_ >= 1 && WindowRoom() > 0) {
     tokens_ -= 1;
     Call c = std::move(foreground_.front());
     foreground_.pop_front();
     Send(std::move(c));
   }
-  while (foreground_.empty() && !background_.empty() && tokens_ >= 1 + options_.background_reserve &&
+  while (foreground_.empty() && !background_.empty() && in_flight_ < MaxInFlight() &&
+         tokens_ >= 1 + options_.background_reserve &&
          background_tokens_ >= 1 && WindowRoom() >= 1 + static_cast<size_t>(options_.background_reserve)) {
     tokens_ -= 1;
     background_tokens_ -= 1;
@@ -141,6 +147,7 @@ void MarketRestClient::Send(Call call) {
   const auto now = clock_.Steady();
   while (!sent_.empty() && now - sent_.front() >= options_.window) sent_.pop_front();
   sent_.push_back(now);
+  ++in_flight_;
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   net::HttpRequest req;
   req.method = "GET";
@@ -150,17 +157,18 @@ void MarketRestClient::Send(Call call) {
   http_->Send(std::move(req), [this, alive = std::weak_ptr<bool>(alive_), endpoint,
                                done = std::move(call.done)](net::HttpResult r) {
     if (alive.expired()) return done(Closed());
+    --in_flight_;
     if (!r.status.ok()) {
       stats_.failures.fetch_add(1, std::memory_order_relaxed);
       done(absl::Status(r.status.code(), std::string(r.status.message()) + " (" + endpoint + ")"));
-      return;
-    }
-    if (r.response.status != 200) {
+    } else if (r.response.status != 200) {
       stats_.failures.fetch_add(1, std::memory_order_relaxed);
       done(HttpError(r.response.status, endpoint));
-      return;
+    } else {
+      done(std::move(r.response.body));
     }
-    done(std::move(r.response.body));
+    // The connection is free: the next queued call need not wait for the next tick.
+    if (!alive.expired() && !closed_) Tick();
   });
 }
 

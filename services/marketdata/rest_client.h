@@ -31,6 +31,11 @@ struct RestClientOptions {
   double background_per_second = 4;
   double background_reserve = 2;
   std::chrono::milliseconds timeout{5000};
+  /// Calls handed to the HTTP client and not yet answered: at most its connections
+  /// (HttpClientOptions::max_connections). More would wait in the HTTP client's own queue, out of
+  /// this gate's sight: behind a slow exchange they pile up there, and when it speeds up they all
+  /// reach it at once, far above the budget the gate counted them in.
+  size_t max_in_flight = 4;
   size_t max_queue = 256;  ///< queued calls beyond this fail fast with RESOURCE_EXHAUSTED
 };
 
@@ -91,6 +96,7 @@ class MarketRestClient {
   /// Fails the queued calls nobody wants any more (CANCELLED), without sending them.
   void DropUnwanted();
   void Refill();
+  size_t MaxInFlight() const;
   /// Calls the sliding window still allows now.
   size_t WindowRoom() const;
   void Send(Call call);
@@ -103,6 +109,7 @@ class MarketRestClient {
   // io thread only:
   double tokens_;
   double background_tokens_;
+  size_t in_flight_ = 0;  // handed to http_, no reply yet
   std::chrono::steady_clock::time_point last_refill_;
   std::deque<std::chrono::steady_clock::time_point> sent_;  // send times within the window
   std::deque<Call> foreground_;

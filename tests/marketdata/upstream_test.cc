@@ -1142,6 +1142,53 @@ TEST_F(UpstreamTest, RandomEventSequencesKeepEveryPromise) {
 }
 
 }  // namespace
+// The gate hands the HTTP client no more calls than it has connections (4 by default): behind a
+// slow exchange, calls it let through used to pile up in the HTTP client's queue, unseen by the
+// window, and went out together once the exchange answered quickly again (16 here, where the
+// exchange allows 10 a second).
+TEST(MarketRestClientTest, NoMoreCallsInFlightThanTheHttpClientHasConnections) {
+  FakeClock clock;
+  ManualExecutor io;
+  FakeHttpClient http{&io};
+  http.responder = [](const net::HttpRequest&) { return HttpOk(R"({"code":0,"data":[]})"); };
+  http.hold = true;  // the exchange is slow: no reply for now
+  RestClientOptions opt;  // 8/s, burst 8, window 1025 ms, 4 in flight
+  MarketRestClient rest(&http, &io, clock, opt);
+  int done = 0;
+  for (int i = 0; i < 20; ++i) {
+    rest.Get("/api/v1/futures/market/tickers", RestPriority::kForeground, [&](absl::StatusOr<std::string> b) {
+      EXPECT_TRUE(b.ok());
+      ++done;
+    });
+  }
+  io.RunPending();
+  // Send times: with a free connection each, the calls reach the exchange when handed over.
+  std::vector<std::chrono::steady_clock::time_point> sent;
+  for (int step = 0; step < 200; ++step) {  // 2 s of 10 ms ticks
+    rest.Tick();
+    io.RunPending();
+    while (sent.size() < http.requests.size()) sent.push_back(clock.Steady());
+    clock.Advance(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(http.requests.size(), 4u) << "calls were handed to an HTTP client with no free connection";
+  EXPECT_FALSE(rest.BackgroundBudgetAvailable());
+  // The exchange answers again: each reply frees a connection for the next call, within the budget.
+  http.hold = false;
+  for (int step = 0; step < 1000 && done < 20; ++step) {
+    http.ReleaseHeld();
+    rest.Tick();
+    io.RunPending();
+    while (sent.size() < http.requests.size()) sent.push_back(clock.Steady());
+    clock.Advance(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(done, 20);
+  for (size_t i = 0; i < sent.size(); ++i) {
+    size_t in_window = 0;
+    for (size_t j = i; j < sent.size() && sent[j] - sent[i] < std::chrono::seconds(1); ++j) ++in_window;
+    EXPECT_LE(in_window, 8u) << "from send " << i;
+  }
+}
+
 // The public REST budget holds in every sliding second: a token bucket alone would let a full
 // burst and then a second of refill (2x the rate) into one second, and the exchange answers
 // 10005 to that.
