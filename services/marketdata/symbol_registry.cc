@@ -50,7 +50,7 @@ absl::Status SymbolRegistry::CheckStreamable(std::string_view symbol) const {
   }
   if (info->status() != v1::SYMBOL_STATUS_OPEN && info->status() != v1::SYMBOL_STATUS_CANCEL_ONLY) {
     return absl::InvalidArgumentError(absl::StrCat("symbol ", info->symbol(), " has status ", info->status_raw(),
-                                                   "; only OPEN or CANCEL_ONLY symbols stream"));
+                                                   "; only OPEN or CANCEL_ONLY symbols have live market data to stream or serve"));
   }
   return absl::OkStatus();
 }
