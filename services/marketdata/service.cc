@@ -577,8 +577,13 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetKlines(grpc::CallbackServerC
     return FinishNow(context, st.ok() ? absl::InvalidArgumentError("unknown symbol") : st);
   }
   const v1::KlineInterval interval = request->interval();
-  if (interval == v1::KLINE_INTERVAL_UNSPECIFIED || IntervalMs(interval) == 0) {
+  if (interval == v1::KLINE_INTERVAL_UNSPECIFIED) {
     return FinishNow(context, absl::InvalidArgumentError("interval is required, e.g. KLINE_INTERVAL_1M"));
+  }
+  if (IntervalMs(interval) == 0) {
+    return FinishNow(context, absl::InvalidArgumentError(absl::StrCat(
+                                  "interval: unknown value ", static_cast<int>(interval),
+                                  " (a newer client's enum?); use one of the KlineInterval values, e.g. KLINE_INTERVAL_1M")));
   }
   if (RestIntervalName(interval).empty()) {
     return FinishNow(context, absl::InvalidArgumentError(

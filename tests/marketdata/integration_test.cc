@@ -485,6 +485,17 @@ TEST_F(MarketDataIntegration, BadRequestsSayWhatToFix) {
     EXPECT_EQ(st.error_code(), C::INVALID_ARGUMENT);
     EXPECT_NE(st.error_message().find("3M"), std::string::npos) << st.error_message();
   }
+  for (int interval : {0, 999}) {  // none, and a value this server's enum does not have
+    grpc::ClientContext ctx;
+    v1::GetKlinesRequest req;
+    req.set_symbol("BTCUSDT");
+    req.set_interval(static_cast<v1::KlineInterval>(interval));
+    v1::GetKlinesResponse resp;
+    grpc::Status st = stub->GetKlines(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), C::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find(interval == 0 ? "interval is required" : "unknown value 999"), std::string::npos)
+        << st.error_message();
+  }
   {
     grpc::ClientContext ctx;
     v1::GetOrderBookRequest req;
