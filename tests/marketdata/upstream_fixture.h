@@ -74,6 +74,20 @@ class UpstreamTest : public ::testing::Test {
   }
   void Run() { io_.RunPending(); }
 
+  /// Every stream leaves (as a Subscribe call ends) and releases `topics`: their linger starts.
+  void LeaveAll(const std::vector<TopicRef>& topics) {
+    for (const auto& s : *hub_->Streams()) {
+      s->Detach();
+      hub_->RemoveStream(s.get());
+    }
+    up_->Release(topics);
+  }
+  /// Ticks until the linger ended every subscription (at most 5 s); false if it never did.
+  bool AdvanceUntilLingerExpired() {
+    for (int i = 0; i < 100 && up_->stats().subscribed_topics.load() > 0; ++i) Advance(Ms(50));
+    return up_->stats().subscribed_topics.load() == 0;
+  }
+
   TopicRef Ref(const std::string& ch, const std::string& sym) {
     return {hub_->Topic(TopicKey(ch, sym), sym, *ParseExchangeChannel(ch)), ch};
   }

@@ -193,11 +193,7 @@ TEST_F(UpstreamTest, ASubscribeRacingTheLingerExpiryKeepsTheFeedItAlreadyReads) 
     Run();
     ASSERT_TRUE(first.WaitFor([](const auto& ev) { return ev.size() >= 2; }));
     // The first stream leaves.
-    for (const auto& s : *hub_->Streams()) {
-      s->Detach();
-      hub_->RemoveStream(s.get());
-    }
-    up_->Release({trade});
+    LeaveAll({trade});
     if (linger.count() > 0) {
       Run();
       Advance(linger - Ms(50));  // the next tick expires the linger
@@ -253,11 +249,7 @@ TEST_F(UpstreamTest, ARejoinRightAfterTheLingerEndedGetsAGapBeforeItsFirstTrade)
   Ws(0).Text(Trade("BTCUSDT", "1"));
   Run();
   ASSERT_TRUE(first.WaitFor([](const auto& ev) { return ev.size() >= 2; }));
-  for (const auto& s : *hub_->Streams()) {
-    s->Detach();
-    hub_->RemoveStream(s.get());
-  }
-  up_->Release({trade});
+  LeaveAll({trade});
   Run();
   Advance(Ms(1300));
   ASSERT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 1);
@@ -301,14 +293,9 @@ TEST_F(UpstreamTest, ARejoinBeforeTheQueuedUnsubscribeLeftKeepsTheSubscription) 
   Ws(0).Text(Trade("BTCUSDT", "1"));
   Run();
   ASSERT_TRUE(first.WaitFor([](const auto& ev) { return ev.size() >= 2; }));
-  for (const auto& s : *hub_->Streams()) {
-    s->Detach();
-    hub_->RemoveStream(s.get());
-  }
-  up_->Release({trade});
+  LeaveAll({trade});
   Run();
-  for (int i = 0; i < 100 && up_->stats().subscribed_topics.load() > 0; ++i) Advance(Ms(50));
-  ASSERT_EQ(up_->stats().subscribed_topics.load(), 0) << "the linger never expired";
+  ASSERT_TRUE(AdvanceUntilLingerExpired()) << "the linger never expired";
   ASSERT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 0) << "the unsubscribe is not queued but sent";
   auto& late = Subscribe({trade});
   Advance(Ms(1000));
@@ -326,11 +313,7 @@ TEST_F(UpstreamTest, ARejoinBeforeTheQueuedUnsubscribeLeftKeepsTheSubscription) 
   }));
   for (const auto& e : late.events()) EXPECT_FALSE(e.has_gap()) << "the feed never stopped";
   // It is an ordinary subscription again: its last stream leaving ends it after the linger.
-  for (const auto& s : *hub_->Streams()) {
-    s->Detach();
-    hub_->RemoveStream(s.get());
-  }
-  up_->Release({trade});
+  LeaveAll({trade});
   Run();
   Advance(Ms(1500));
   EXPECT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 1);
@@ -354,14 +337,9 @@ TEST_F(UpstreamTest, ABookRejoinedBeforeItsUnsubscribeLeftGetsNoOldCacheAndItsNe
   Ws(0).Text(Book("BTCUSDT", "100"));
   Run();
   ASSERT_TRUE(first.WaitFor([](const auto& ev) { return HasBook(ev); }));
-  for (const auto& s : *hub_->Streams()) {
-    s->Detach();
-    hub_->RemoveStream(s.get());
-  }
-  up_->Release({book});
+  LeaveAll({book});
   Run();
-  for (int i = 0; i < 100 && up_->stats().subscribed_topics.load() > 0; ++i) Advance(Ms(50));
-  ASSERT_EQ(up_->stats().subscribed_topics.load(), 0) << "the linger never expired";
+  ASSERT_TRUE(AdvanceUntilLingerExpired()) << "the linger never expired";
   ASSERT_EQ(SubscribeArgs(0, "unsubscribe", "depth_book15", "BTCUSDT"), 0);
   auto& late = Subscribe({book});
   Advance(Ms(2000));

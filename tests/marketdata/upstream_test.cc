@@ -110,11 +110,7 @@ TEST_F(UpstreamTest, CachedStateIsDroppedWhenTheExchangeSubscriptionEnds) {
     TopicRing* ring = hub_->FindTopic(TopicKey("depth_book15", "BTCUSDT"));
     ASSERT_TRUE(ring->LatestCopy());
     // The stream leaves.
-    for (const auto& s : *hub_->Streams()) {
-      s->Detach();
-      hub_->RemoveStream(s.get());
-    }
-    up_->Release({Ref("depth_book15", "BTCUSDT")});
+    LeaveAll({Ref("depth_book15", "BTCUSDT")});
     Run();
     if (linger.count() > 0) {
       Advance(linger / 2);
