@@ -28,6 +28,7 @@
 #include "common/net/content_coding.h"
 #include "common/net/http_client.h"
 #include "common/net/http_date.h"
+#include "common/net/resolve_internal.h"
 #include "common/net/tls_internal.h"
 
 namespace bx::net {
@@ -125,7 +126,7 @@ using CallPtr = std::shared_ptr<Call>;
 struct Conn {
   enum class State { kConnecting, kIdle, kBusy, kClosed };
 
-  Conn(const Strand& strand, ssl::context* tls_ctx) : timer(strand), resolver(strand) {
+  Conn(const Strand& strand, ssl::context* tls_ctx) : timer(strand) {
     if (tls_ctx != nullptr) {
       tls.emplace(strand, *tls_ctx);
     } else {
@@ -146,7 +147,7 @@ struct Conn {
   std::optional<tcp::socket> plain;
   std::optional<ssl::stream<tcp::socket>> tls;
   asio::steady_timer timer;  // connect timeout while connecting, idle timeout while idle
-  tcp::resolver resolver;
+  std::unique_ptr<internal::HostLookup> lookup;  // while the host name is being looked up
   std::vector<tcp::endpoint> endpoints;
   beast::flat_buffer buffer;
   std::shared_ptr<internal::VerifyFailure> verify = std::make_shared<internal::VerifyFailure>();
@@ -172,7 +173,6 @@ class Pool final : public std::enable_shared_from_this<Pool> {
       }
     }
     if (options_.max_connections == 0) options_.max_connections = 1;
-    port_str_ = std::to_string(options_.base.port);
     where_ = absl::StrCat(options_.base.host, ":", options_.base.port);
   }
 
@@ -340,15 +340,23 @@ class Pool final : public std::enable_shared_from_this<Pool> {
       StartTcpConnect(conn, call);
       return;
     }
-    conn->resolver.async_resolve(
-        options_.base.host, port_str_,
-        [self = shared_from_this(), conn, call](error_code rec, tcp::resolver::results_type results) {
-          if (rec || conn->state == Conn::State::kClosed) {
-            self->FailConnect(conn, call, rec ? rec : asio::error::operation_aborted, "resolving");
+    // Weak references only: closing the connection cancels the lookup, and a late result (the
+    // lookup cannot be interrupted) finds no one (resolve_internal.h).
+    conn->lookup = internal::AsyncHostLookup(
+        strand_, options_.base.host, options_.base.port,
+        [weak_self = weak_from_this(), weak_conn = std::weak_ptr<Conn>(conn),
+         weak_call = std::weak_ptr<Call>(call)](error_code rec, internal::Endpoints endpoints) {
+          auto self = weak_self.lock();
+          auto c = weak_conn.lock();
+          auto k = weak_call.lock();
+          if (!self || !c || !k) return;
+          c->lookup.reset();
+          if (rec || c->state == Conn::State::kClosed) {
+            self->FailConnect(c, k, rec ? rec : asio::error::operation_aborted, "resolving");
             return;
           }
-          for (const auto& entry : results) conn->endpoints.push_back(entry.endpoint());
-          self->StartTcpConnect(conn, call);
+          c->endpoints = std::move(endpoints);
+          self->StartTcpConnect(c, k);
         });
   }
 
@@ -638,7 +646,7 @@ class Pool final : public std::enable_shared_from_this<Pool> {
     ++conn->watch_gen;
     error_code ignored;
     conn->timer.cancel();
-    conn->resolver.cancel();
+    conn->lookup.reset();  // a lookup under way is left to finish on its own thread, unheard
     conn->Socket().shutdown(tcp::socket::shutdown_both, ignored);
     conn->Socket().close(ignored);
     conns_.erase(std::remove(conns_.begin(), conns_.end(), conn), conns_.end());
@@ -660,16 +668,15 @@ class Pool final : public std::enable_shared_from_this<Pool> {
       return;
     }
     if (call->phase == Call::Phase::kConnecting && call->conn) {
-      // Nothing was written yet: answer now. A host-name lookup cannot be interrupted (Asio runs
-      // getaddrinfo on a background thread; cancel() only drops a lookup that has not started),
-      // so waiting for it to fail would hold the caller as long as the DNS server stalls.
+      // Nothing was written yet: answer now. A host-name lookup cannot be interrupted (a blocking
+      // getaddrinfo on a thread of its own), so waiting for it to fail would hold the caller as
+      // long as the DNS server stalls.
       FailConnect(call->conn, call, asio::error::operation_aborted, "connecting");
       return;
     }
     // The pending operation on the connection fails and reports DEADLINE_EXCEEDED.
     if (call->conn) {
       error_code ignored;
-      call->conn->resolver.cancel();
       call->conn->Socket().close(ignored);
     }
   }
@@ -709,7 +716,6 @@ class Pool final : public std::enable_shared_from_this<Pool> {
   const Clock& clock_;
   std::shared_ptr<ssl::context> tls_ctx_;
   absl::Status config_error_;
-  std::string port_str_;
   std::string where_;  // host:port, for messages
 
   std::deque<CallPtr> queue_;

@@ -32,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
+#include "common/net/resolve_internal.h"
 #include "common/net/tls_internal.h"
 #include "common/net/ws_client.h"
 #include "common/net/ws_frame.h"
@@ -53,7 +54,6 @@ using Direct = asio::io_context::executor_type;
 template <class Ex>
 struct IoTypes {
   using Socket = asio::basic_stream_socket<tcp, Ex>;
-  using Resolver = asio::ip::basic_resolver<tcp, Ex>;
   using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                            asio::wait_traits<std::chrono::steady_clock>, Ex>;
 };
@@ -151,7 +151,6 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
 template <bool kTls, class Ex>
 class Session final : public SessionBase {
   using Socket = typename IoTypes<Ex>::Socket;
-  using Resolver = typename IoTypes<Ex>::Resolver;
   using Timer = typename IoTypes<Ex>::Timer;
   using Stream = std::conditional_t<kTls, beast::ssl_stream<Socket>, Socket>;
   // Bytes asked of the socket per read. The firehose's trade frames are ~130 bytes, so one read
@@ -170,7 +169,6 @@ class Session final : public SessionBase {
         handlers_(std::move(handlers)),
         stream_(MakeStream(strand, tls_ctx_.get())),
         timer_(strand),
-        resolver_(strand),
         decoder_(options_->max_message_bytes) {
     if (!handlers_.on_text) handlers_.on_text = [](std::string_view, int64_t) {};
   }
@@ -181,10 +179,10 @@ class Session final : public SessionBase {
     timer_.expires_after(options_->connect_timeout);
     timer_.async_wait([this, self = shared_from_this()](error_code ec) {
       if (ec || finished_ || opened_) return;
+      // Ends the attempt now rather than when the step under way notices: a host-name lookup
+      // never would (resolve_internal.h); Finish drops it, and closes the socket under the rest.
       timed_out_ = true;
-      resolver_.cancel();
-      error_code ignored;
-      beast::get_lowest_layer(stream_).close(ignored);
+      FailConnect(asio::error::timed_out, stage_);
     });
     error_code ec;
     auto addr = asio::ip::make_address(options_->url.host, ec);
@@ -193,16 +191,22 @@ class Session final : public SessionBase {
       TcpConnect();
       return;
     }
-    resolver_.async_resolve(
-        options_->url.host, std::to_string(options_->url.port),
-        [this, self = shared_from_this()](error_code rec, typename Resolver::results_type results) {
-          if (finished_) return;
+    stage_ = "looking up the host";
+    // The lookup holds only a weak reference: a session that ended (or was destroyed with its
+    // io_context) cancelled it, and a late result finds no one.
+    std::weak_ptr<Session> weak = std::static_pointer_cast<Session>(shared_from_this());
+    lookup_ = internal::AsyncHostLookup(
+        strand_, options_->url.host, options_->url.port,
+        [weak](error_code rec, internal::Endpoints endpoints) {
+          auto self = weak.lock();
+          if (!self || self->finished_) return;
+          self->lookup_.reset();
           if (rec) {
-            FailConnect(rec, "resolving the host");
+            self->FailConnect(rec, "looking up the host");
             return;
           }
-          for (const auto& entry : results) endpoints_.push_back(entry.endpoint());
-          TcpConnect();
+          self->endpoints_ = std::move(endpoints);
+          self->TcpConnect();
         });
   }
 
@@ -270,6 +274,7 @@ class Session final : public SessionBase {
   }
 
   void TcpConnect() {
+    stage_ = "connecting";
     asio::async_connect(beast::get_lowest_layer(stream_), endpoints_,
                         [this, self = shared_from_this()](error_code ec, const tcp::endpoint&) {
                           if (finished_) return;
@@ -289,6 +294,7 @@ class Session final : public SessionBase {
 
   void TlsHandshake() {
     if constexpr (kTls) {
+      stage_ = "in the TLS handshake";
       std::string err = internal::PrepareTlsStream(stream_, options_->url.host, options_->tls.verify, verify_);
       if (!err.empty()) {
         Finish(absl::UnavailableError(err + Where()));
@@ -308,6 +314,7 @@ class Session final : public SessionBase {
   // The opening handshake (RFC 6455 section 4.1) over Beast's HTTP: no extension is offered
   // (the exchange negotiates no permessage-deflate), and the connect timer bounds it.
   void Upgrade() {
+    stage_ = "in the WebSocket upgrade";
     ws_key_ = NewWsKey();
     upgrade_request_.method(http::verb::get);
     upgrade_request_.target(options_->url.target);
@@ -615,9 +622,9 @@ class Session final : public SessionBase {
 
   void FailConnect(const error_code& ec, const char* stage) {
     if (timed_out_) {
-      Finish(absl::DeadlineExceededError(absl::StrCat("connect timeout after ",
-                                                      options_->connect_timeout.count(),
-                                                      " ms (TCP + TLS + upgrade)", Where())));
+      Finish(absl::DeadlineExceededError(absl::StrCat(
+          "connect timeout after ", options_->connect_timeout.count(),
+          " ms (host lookup + TCP + TLS + upgrade), still ", stage, Where())));
       return;
     }
     Finish(absl::UnavailableError(absl::StrCat("connect failed ", stage, ": ",
@@ -631,7 +638,7 @@ class Session final : public SessionBase {
     finished_ = true;
     opened_ = false;
     timer_.cancel();
-    resolver_.cancel();
+    lookup_.reset();  // a lookup under way is left to finish on its own thread, unheard
     error_code ignored;
     beast::get_lowest_layer(stream_).close(ignored);
     queue_.clear();
@@ -656,7 +663,8 @@ class Session final : public SessionBase {
   WsClient::Handlers handlers_;
   Stream stream_;
   Timer timer_;
-  Resolver resolver_;
+  std::unique_ptr<internal::HostLookup> lookup_;  // while the host name is being looked up
+  const char* stage_ = "connecting";  // the connect step under way, for a connect timeout
   std::vector<tcp::endpoint> endpoints_;
   std::string ws_key_;
   http::request<http::empty_body> upgrade_request_;

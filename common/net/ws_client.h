@@ -26,7 +26,7 @@ namespace bx::net {
 struct WsOptions {
   Url url;
   TlsOptions tls;
-  std::chrono::milliseconds connect_timeout{5000};  ///< TCP + TLS + upgrade
+  std::chrono::milliseconds connect_timeout{5000};  ///< host lookup + TCP + TLS + upgrade
   /// After our close frame (Close(), or failing a connection with 1002/1009): how long to wait for
   /// the server's answer, or for the frame to leave a stalled socket, before dropping TCP. After
   /// Close() it counts only while nothing moves: frames queued before the close frame (in our
