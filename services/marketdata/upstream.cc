@@ -247,19 +247,7 @@ void UpstreamManager::OnHealthy(Conn* c) {
   // flagged as a snapshot).
   absl::flat_hash_set<const TopicRing*> recovered;
   for (TopicState* t : c->topics) {
-    if (t->health != TopicHealth::kReconnecting) continue;
-    if (t->delisted) {  // its streams were told no data will come: the socket changes nothing
-      SetHealth(t, TopicHealth::kLive);
-      continue;
-    }
-    // The cached state is from before the outage: once the topic is live again, late joiners
-    // and unary reads must not take it for current. Until the first fresh push (published as
-    // a snapshot) there is none, and GetOrderBook/GetTickers ask REST. Hidden before the topic
-    // turns live, so no reader sees both; streams still read what they had not read yet.
-    if (t->spec.is_state()) t->ring->HideCache();
-    SetHealth(t, TopicHealth::kLive);
-    t->snapshot_next = t->spec.is_state();
-    recovered.insert(t->ring);
+    if (RecoverOnAnsweringSocket(t)) recovered.insert(t->ring);
   }
   if (!recovered.empty()) {
     hub_->BroadcastStatus(recovered, State::STATE_RECOVERED,
@@ -268,6 +256,22 @@ void UpstreamManager::OnHealthy(Conn* c) {
                           /*gap_upstream_reconnect=*/true);
   }
   UpdateReady();
+}
+
+bool UpstreamManager::RecoverOnAnsweringSocket(TopicState* t) {
+  if (t->health != TopicHealth::kReconnecting) return false;
+  if (t->delisted) {  // its streams were told no data will come: the socket changes nothing
+    SetHealth(t, TopicHealth::kLive);
+    return false;
+  }
+  // The cached state is from before the outage: once the topic is live again, late joiners
+  // and unary reads must not take it for current. Until the first fresh push (published as
+  // a snapshot) there is none, and GetOrderBook/GetTickers ask REST. Hidden before the topic
+  // turns live, so no reader sees both; streams still read what they had not read yet.
+  if (t->spec.is_state()) t->ring->HideCache();
+  SetHealth(t, TopicHealth::kLive);
+  t->snapshot_next = t->spec.is_state();
+  return true;
 }
 
 void UpstreamManager::OnClosed(Conn* c, uint64_t gen, const absl::Status& reason) {
@@ -652,6 +656,19 @@ void UpstreamManager::Assign(TopicState* t) {
   stats_.subscribed_topics.fetch_add(1, std::memory_order_relaxed);
   const Time now = clock_.Steady();
   if (target->state == ConnState::kOpen) {
+    // A topic that waited for room, now on a socket the exchange already spoke on: OnHealthy ran
+    // before it came, so it recovers here as it would have there. Left to its first push, a quiet
+    // trade topic (whose freshness is its connection's) stayed RECONNECTING, and readiness
+    // NOT_SERVING, until somebody traded the symbol.
+    const bool interrupted = t->gap_pending || t->gap_at_first_push;
+    if (target->healthy && RecoverOnAnsweringSocket(t)) {
+      // The Gap covers the wait when the topic had a feed before (a refusal took its place); a
+      // trade topic still gets its second one at its first trade (gap_at_first_push).
+      t->gap_pending = false;
+      hub_->BroadcastStatus({t->ring}, State::STATE_RECOVERED,
+                            "subscribed on an exchange connection that answers (a slot freed)",
+                            /*gap_upstream_reconnect=*/interrupted);
+    }
     TrySend(target, now);
   } else if (t->health == TopicHealth::kLive) {
     SetHealth(t, TopicHealth::kReconnecting);

@@ -241,6 +241,9 @@ class UpstreamManager final : public TopicDemand {
   /// The first frame of any kind on an open socket: the exchange answers. Topics that were
   /// reconnecting turn live (gap + RECOVERED).
   void OnHealthy(Conn* c);
+  /// A reconnecting topic now subscribed on a socket the exchange speaks on turns live (its cached
+  /// state hidden, its next state a snapshot); true when its streams are to hear RECOVERED.
+  bool RecoverOnAnsweringSocket(TopicState* t);
   /// consecutive_failures_ = the most failures in a row of any connection.
   void CountFailures();
   /// After a symbol-list refresh: topics whose symbol left the list (or stopped trading) are

@@ -394,5 +394,48 @@ TEST_F(UpstreamTest, TheDegradedReasonStatesThePollCadenceTheBudgetAllows) {
   EXPECT_LE(polls, 9);
 }
 
+// A trade topic that found no room (RECONNECTING, "no exchange connection has room") and later
+// got a slot on a connection the exchange already speaks on. Only its first trade recovered it:
+// on a quiet symbol it stayed RECONNECTING, and readiness NOT_SERVING, for as long as nobody
+// traded it, though the same topic subscribed there afresh is live at once (a trade topic's
+// freshness is its connection's, and this one answers its pings).
+TEST_F(UpstreamTest, AQuietTradeTopicThatWaitedForRoomIsLiveOnceSubscribedOnAnAnsweringConnection) {
+  UpstreamOptions opt;
+  opt.max_subscriptions_per_connection = 1;
+  opt.max_connections = 1;
+  opt.linger = Ms(0);
+  opt.ping_interval = Ms(1000);
+  Make(opt);
+  Ws(0).Open();
+  Ws(0).Text(kGreeting);
+  Run();
+  const TopicRef first = Ref("trade", "BTCUSDT");
+  const TopicRef waiting_topic = Ref("trade", "ETHUSDT");
+  Subscribe({first});
+  auto& waiting = Subscribe({waiting_topic});
+  ASSERT_TRUE(waiting.WaitFor([](const auto& ev) { return HasStatus(ev, StreamStatus::STATE_RECONNECTING); }));
+  Advance(Ms(300));
+  EXPECT_FALSE(up_->ready());
+  // The first stream leaves: its slot frees and the waiting topic is subscribed there.
+  auto streams = hub_->Streams();
+  streams->front()->Detach();
+  hub_->RemoveStream(streams->front().get());
+  up_->Release({first});
+  Run();
+  // The exchange answers every ping; nobody trades ETHUSDT.
+  int answered = 0;
+  for (int i = 0; i < 50; ++i) {
+    for (; answered < Count(0, R"("op":"ping")"); ++answered) Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
+    Run();
+    Advance(Ms(100));
+  }
+  ASSERT_EQ(SubscribeArgs(0, "subscribe", "trade", "ETHUSDT"), 1);
+  EXPECT_GE(answered, 4);
+  EXPECT_EQ(Ws(0).aborts, 0);
+  EXPECT_TRUE(up_->ready()) << "a quiet trade topic subscribed on a connection that answers kept readiness down";
+  EXPECT_TRUE(waiting.WaitFor([](const auto& ev) { return HasStatus(ev, StreamStatus::STATE_RECOVERED); }))
+      << "its stream was never told the topic is subscribed again";
+}
+
 }  // namespace
 }  // namespace bx::md
