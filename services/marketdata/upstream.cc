@@ -502,7 +502,14 @@ void UpstreamManager::HandlePush(Conn* c, const Frame& f, int64_t recv_ns) {
   // clock read per frame.
   t->last_data = std::max(now_, t->sent_at);
   t->resubscribed_silent = false;
-  if (t->sub == SubState::kSent || t->sub == SubState::kQueued) t->sub = SubState::kConfirmed;
+  // Data while its subscribe still waits for its pacing slot, with no subscribe of it on this
+  // socket since its last unsubscribe (a rejoin right after the linger's unsubscribe went out, a
+  // topic moved back to a connection that just unsubscribed it), comes from the subscription
+  // being ended: it neither confirms the queued subscribe (the exchange would stop the feed once
+  // it applies the unsubscribe, and nothing would ask again) nor is it the new subscription's
+  // first push (the trades between the two are lost: that Gap is still to come).
+  const bool ending_feed = t->sub == SubState::kQueued && !t->on_exchange;
+  if (t->sub == SubState::kSent || (t->sub == SubState::kQueued && !ending_feed)) t->sub = SubState::kConfirmed;
   // Reconnecting here: a topic that waited for room on a connection that was already open.
   if (t->health != TopicHealth::kLive) {
     // A topic that had a feed and lost it (a reconnect, or a move that found no room) missed
@@ -513,8 +520,8 @@ void UpstreamManager::HandlePush(Conn* c, const Frame& f, int64_t recv_ns) {
                           gap ? "websocket data resumed (after a reconnect)" : "websocket data resumed",
                           /*gap_upstream_reconnect=*/gap);
     t->gap_pending = false;
-    t->gap_at_first_push = false;
-  } else if (t->gap_at_first_push) {
+    if (!ending_feed) t->gap_at_first_push = false;
+  } else if (t->gap_at_first_push && !ending_feed) {
     // The first trades of a new subscription after an interruption: what the exchange executed
     // between the interruption (or the reconnect's RECOVERED) and the exchange applying the
     // subscribe was never sent to us.

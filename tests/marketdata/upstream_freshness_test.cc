@@ -437,5 +437,57 @@ TEST_F(UpstreamTest, AQuietTradeTopicThatWaitedForRoomIsLiveOnceSubscribedOnAnAn
       << "its stream was never told the topic is subscribed again";
 }
 
+// A rejoin right after the unsubscribe went out: the fresh subscribe waits for the pacing slot
+// (the unsubscribe just took it). Meanwhile a trade of the old subscription, sent before the
+// exchange applied the unsubscribe, arrives and was taken for the new subscription's first data:
+// the queued subscribe was dropped as if confirmed, the exchange then stopped the feed, and the
+// topic stayed subscribed on our side only. A trade topic has no staleness threshold, so nothing
+// ever asked again: its stream got nothing more, with no status saying so.
+TEST_F(UpstreamTest, ATradeOfTheEndedSubscriptionDoesNotConfirmTheRejoinsQueuedSubscribe) {
+  UpstreamOptions opt;
+  opt.linger = Ms(1000);
+  Make(opt);
+  Ws(0).Open();
+  Ws(0).Text(kGreeting);
+  Run();
+  const TopicRef trade = Ref("trade", "BTCUSDT");
+  auto& first = Subscribe({trade});
+  Advance(Ms(300));
+  Ws(0).Text(Trade("BTCUSDT", "1"));
+  Run();
+  ASSERT_TRUE(first.WaitFor([](const auto& ev) { return ev.size() >= 2; }));
+  LeaveAll({trade});
+  Run();
+  ASSERT_TRUE(AdvanceUntilLingerExpired()) << "the linger never expired";
+  Advance(Ms(50));  // the next tick sends the queued unsubscribe
+  ASSERT_EQ(SubscribeArgs(0, "unsubscribe", "trade", "BTCUSDT"), 1);
+  auto& late = Subscribe({trade});
+  ASSERT_EQ(SubscribeArgs(0, "subscribe", "trade", "BTCUSDT"), 1) << "not paced behind the unsubscribe";
+  Ws(0).Text(Trade("BTCUSDT", "2"));  // sent by the exchange before it applied the unsubscribe
+  Run();
+  Advance(Ms(1000));
+  EXPECT_EQ(SubscribeArgs(0, "subscribe", "trade", "BTCUSDT"), 2)
+      << "the rejoin's subscribe was never sent: the exchange no longer feeds the topic";
+  EXPECT_EQ(up_->SubscriptionsPerConnection(), std::vector<int>{1});
+  Ws(0).Text(Trade("BTCUSDT", "3"));  // the new subscription's first trade
+  Run();
+  ASSERT_TRUE(late.WaitFor([](const auto& ev) {
+    for (const auto& e : ev) {
+      if (e.has_trade() && e.trade().price() == "3") return true;
+    }
+    return false;
+  }));
+  // Trades between the exchange applying the unsubscribe and the new subscribe are lost: the Gap
+  // saying so comes before the new subscription's first trade, not before the old one's last.
+  bool gap = false;
+  for (const auto& e : late.events()) {
+    if (e.has_trade() && e.trade().price() == "2") gap = false;
+    if (e.has_gap()) gap = true;
+    if (e.has_trade() && e.trade().price() == "3") {
+      EXPECT_TRUE(gap) << "no Gap before the new subscription's first trade";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace bx::md
