@@ -1,10 +1,9 @@
 #include "services/marketdata/rest_parse.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "common/volume_names.h"
 #include "services/marketdata/json_util.h"
 
 namespace bx::md {
@@ -220,19 +219,9 @@ absl::StatusOr<v1::OrderBook> ParseDepth(std::string_view body) {
   return book;
 }
 
-bool VolumesLookSwapped(std::string_view base, std::string_view quote, std::string_view price) {
-  // Heuristic only (orders of magnitude): the decimal texts themselves are passed on unchanged.
-  const double b = std::strtod(S(base).c_str(), nullptr);
-  const double q = std::strtod(S(quote).c_str(), nullptr);
-  const double p = std::strtod(S(price).c_str(), nullptr);
-  if (!(b > 0) || !(q > 0) || !(p > 0)) return false;
-  const double as_named = std::fabs(std::log(b * p) - std::log(q));
-  const double swapped = std::fabs(std::log(q * p) - std::log(b));
-  return swapped < as_named;
-}
-
 absl::StatusOr<std::vector<RestTicker>> ParseTickers(std::string_view body) {
   std::vector<RestTicker> out;
+  std::vector<std::pair<std::string, std::string>> volumes;  // (baseVol, quoteVol) as named, per row
   absl::Status st = WithData(body, "/api/v1/futures/market/tickers", [&](od::value data) -> Err {
     od::array arr;
     if (data.get_array().get(arr)) return "data must be an array";
@@ -256,14 +245,24 @@ absl::StatusOr<std::vector<RestTicker>> ParseTickers(std::string_view body) {
       if (e) return e;
       if (t.symbol.empty()) return "ticker without symbol";
       t.ticker.set_last_price(!last_price.empty() ? last_price : last);
-      if (VolumesLookSwapped(base_vol, quote_vol, t.ticker.last_price())) std::swap(base_vol, quote_vol);
-      t.ticker.set_base_volume(base_vol);
-      t.ticker.set_quote_volume(quote_vol);
+      volumes.emplace_back(std::move(base_vol), std::move(quote_vol));
       out.push_back(std::move(t));
     }
     return kOk;
   });
   if (!st.ok()) return st;
+  // The naming is decided once for the whole reply, from every row's volumes and 24 h range.
+  std::vector<VolumeRow> rows;
+  rows.reserve(out.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    rows.push_back({volumes[i].first, volumes[i].second, out[i].ticker.low_price(), out[i].ticker.high_price()});
+  }
+  const bool swapped = VolumeNamesSwapped(rows);
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto& [base_vol, quote_vol] = volumes[i];
+    out[i].ticker.set_base_volume(swapped ? quote_vol : base_vol);
+    out[i].ticker.set_quote_volume(swapped ? base_vol : quote_vol);
+  }
   return out;
 }
 
@@ -298,7 +297,7 @@ absl::StatusOr<std::vector<v1::Kline>> ParseKlines(std::string_view body, v1::Kl
       });
       if (e) return e;
       if (!has_time || k.close().empty()) return "row needs time and close";
-      if (VolumesLookSwapped(base_vol, quote_vol, k.close())) std::swap(base_vol, quote_vol);
+      // Kept as named for now; the reply's naming is decided once all rows are read.
       k.set_base_volume(base_vol);
       k.set_quote_volume(quote_vol);
       out.push_back(std::move(k));
@@ -306,6 +305,13 @@ absl::StatusOr<std::vector<v1::Kline>> ParseKlines(std::string_view body, v1::Kl
     return kOk;
   });
   if (!st.ok()) return st;
+  // The naming is decided once for the whole reply, from every row's volumes and range.
+  std::vector<VolumeRow> rows;
+  rows.reserve(out.size());
+  for (const v1::Kline& k : out) rows.push_back({k.base_volume(), k.quote_volume(), k.low(), k.high()});
+  if (VolumeNamesSwapped(rows)) {
+    for (v1::Kline& k : out) k.mutable_base_volume()->swap(*k.mutable_quote_volume());
+  }
   // The exchange sends newest first; callers want oldest first.
   std::sort(out.begin(), out.end(),
             [](const v1::Kline& a, const v1::Kline& b) { return a.open_time_ms() < b.open_time_ms(); });

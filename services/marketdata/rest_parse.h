@@ -33,11 +33,13 @@ struct RestTicker {
   v1::Ticker ticker;
 };
 /// `tickers` reply. `lastPrice` is preferred over `last` (they differ live; lastPrice matches the
-/// stream); base and quote volume are assigned by magnitude like klines.
+/// stream). Whether `baseVol`/`quoteVol` are swapped is decided once for the reply, like klines
+/// (common/volume_names.h).
 absl::StatusOr<std::vector<RestTicker>> ParseTickers(std::string_view body);
 
 /// `kline` reply, returned oldest first. Volume names were seen swapped in one live capture, so
-/// each row's base/quote volumes are assigned by checking base x close ~= quote.
+/// whether `baseVol`/`quoteVol` are swapped is decided once for the whole reply from the rows'
+/// implied average prices (common/volume_names.h); undecidable replies keep the documented names.
 absl::StatusOr<std::vector<v1::Kline>> ParseKlines(std::string_view body, v1::KlineInterval interval,
                                                    v1::PriceType price_type);
 
@@ -49,10 +51,6 @@ absl::StatusOr<std::vector<v1::GetFundingRateResponse>> ParseFundingRates(std::s
 /// get_funding_rate_history: rates are fractions there (section 8), the percent is derived.
 absl::StatusOr<std::vector<v1::FundingRecord>> ParseFundingRateHistory(std::string_view body);
 absl::StatusOr<std::vector<v1::PositionTier>> ParsePositionTiers(std::string_view body);
-
-/// True when (base, quote) look swapped given `price`: i.e. quote x price ~= base fits better than
-/// base x price ~= quote. A heuristic on magnitudes; the values themselves are never converted.
-bool VolumesLookSwapped(std::string_view base, std::string_view quote, std::string_view price);
 
 v1::SymbolStatus ParseSymbolStatus(std::string_view s);
 

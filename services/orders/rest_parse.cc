@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "common/decimal.h"
+#include "common/volume_names.h"
 
 namespace bx::orders {
 namespace {
@@ -421,24 +422,8 @@ std::vector<SymbolRule> ParseTradingPairs(const Json& data) {
   return out;
 }
 
-namespace {
-
-// base x low <= quote <= base x high, with 1% slack for rounding of the reported values.
-bool Brackets(const std::string& base, const std::string& quote, const std::string& low, const std::string& high) {
-  if (!IsPositiveDecimal(base) || !IsPositiveDecimal(quote)) return false;
-  auto lo = MultiplyDecimal(base, low), hi = MultiplyDecimal(base, high);
-  if (!lo || !hi) return false;
-  auto lo_slack = MultiplyDecimal(*lo, "0.99"), hi_slack = MultiplyDecimal(*hi, "1.01");
-  if (!lo_slack || !hi_slack) return false;
-  auto c1 = CompareDecimal(*lo_slack, quote), c2 = CompareDecimal(quote, *hi_slack);
-  return c1 && c2 && *c1 <= 0 && *c2 <= 0;
-}
-
-}  // namespace
-
 std::vector<KlineRow> ParseKlines(const Json& data) {
   std::vector<KlineRow> rows;
-  int named = 0, swapped = 0;
   for (const Json* item : ParseListPage(data, "list").items) {
     KlineRow r;
     r.open = DecimalOrEmpty(*item, {"open"});
@@ -448,11 +433,13 @@ std::vector<KlineRow> ParseKlines(const Json& data) {
     r.base_volume = DecimalOrEmpty(*item, {"baseVol"});
     r.quote_volume = DecimalOrEmpty(*item, {"quoteVol"});
     r.time_ms = GetTimeMs(*item, "time");
-    if (Brackets(r.base_volume, r.quote_volume, r.low, r.high)) ++named;
-    if (Brackets(r.quote_volume, r.base_volume, r.low, r.high)) ++swapped;
     rows.push_back(std::move(r));
   }
-  if (swapped > named) {
+  // Decided once for the whole reply (common/volume_names.h).
+  std::vector<VolumeRow> volumes;
+  volumes.reserve(rows.size());
+  for (const auto& r : rows) volumes.push_back({r.base_volume, r.quote_volume, r.low, r.high});
+  if (VolumeNamesSwapped(volumes)) {
     for (auto& r : rows) {
       std::swap(r.base_volume, r.quote_volume);
       r.volumes_swapped = true;

@@ -109,9 +109,10 @@ struct SymbolRule {
 };
 std::vector<SymbolRule> ParseTradingPairs(const Json& data);
 
-/// One kline row. `volumes_swapped` when the reply's `quoteVol` held the base volume. Decided per
-/// reply by arithmetic (captures disagree on the naming): a row's base volume times its [low, high]
-/// range must bracket its quote turnover; the reading more rows agree with wins.
+/// One kline row. `volumes_swapped` when the reply's `quoteVol` held the base volume. Decided once
+/// per reply by arithmetic (captures disagree on the naming), by the rule both services share
+/// (common/volume_names.h): rows whose implied average price lies within their [low, high] vote,
+/// rows near 1.0 or without volume do not; undecidable replies keep the documented names.
 struct KlineRow {
   std::string open, high, low, close;
   std::string base_volume, quote_volume;

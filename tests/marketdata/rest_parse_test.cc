@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+#include "tests/common/kline_volume_cases.h"
 #include "tests/marketdata/fixtures.h"
 
 namespace bx::md {
@@ -51,7 +53,7 @@ TEST(RestParse, TradingPairs) {
   EXPECT_EQ((*p)[1].default_margin_mode(), "2");
 }
 
-TEST(RestParse, KlinesAssignVolumesByMagnitude) {
+TEST(RestParse, CapturedKlinesGetBaseAndQuoteVolumeRight) {
   auto recs = Records("kline");
   ASSERT_GE(recs.size(), 2u);
   for (const auto& [text, rec] : recs) {
@@ -72,6 +74,50 @@ TEST(RestParse, KlinesAssignVolumesByMagnitude) {
   auto empty = ParseKlines(Records("kline:bad interval").at(0).first, v1::KLINE_INTERVAL_1M, v1::PRICE_TYPE_LAST);
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->empty());
+}
+
+// The volume naming is decided once per reply (common/volume_names.h). It used to be decided
+// row by row against the close, so a row near 1.0, or one whose close and average price lay on
+// opposite sides of 1.0, could come out the other way round from the rest of its reply.
+TEST(RestParse, KlineVolumeNamingIsDecidedOncePerReply) {
+  for (const auto& c : bx::testing::KlineVolumeCases()) {
+    SCOPED_TRACE(c.name);
+    auto k = ParseKlines(absl::StrCat(R"({"code":0,"msg":"Success","data":)", c.data, "}"), v1::KLINE_INTERVAL_1M,
+                         v1::PRICE_TYPE_LAST);
+    ASSERT_TRUE(k.ok()) << k.status();
+    ASSERT_EQ(k->size(), c.rows.size());
+    for (size_t i = 0; i < c.rows.size(); ++i) {  // both oldest first
+      EXPECT_EQ((*k)[i].open_time_ms(), c.rows[i].time_ms);
+      EXPECT_EQ((*k)[i].base_volume(), c.rows[i].base) << "row " << c.rows[i].time_ms;
+      EXPECT_EQ((*k)[i].quote_volume(), c.rows[i].quote) << "row " << c.rows[i].time_ms;
+    }
+  }
+}
+
+// Tickers likewise: a coin around $1 whose last price (0.98) and 24 h average (1.01) lie on
+// opposite sides of 1.0 follows the reply's other rows, named as documented or swapped.
+TEST(RestParse, TickerVolumeNamingIsDecidedOncePerReply) {
+  const std::string btc_named = R"({"symbol":"BTCUSDT","lastPrice":"84221.9","high":"84349.7","low":"82500.5","quoteVol":"2217493295.14546","baseVol":"26573.4995"})";
+  const std::string btc_swapped = R"({"symbol":"BTCUSDT","lastPrice":"84221.9","high":"84349.7","low":"82500.5","baseVol":"2217493295.14546","quoteVol":"26573.4995"})";
+  const std::string one_named = R"({"symbol":"ONEUSDT","lastPrice":"0.98","high":"1.1","low":"0.9","quoteVol":"1010","baseVol":"1000"})";
+  const std::string one_swapped = R"({"symbol":"ONEUSDT","lastPrice":"0.98","high":"1.1","low":"0.9","baseVol":"1010","quoteVol":"1000"})";
+  for (const auto& [btc, one] : {std::pair{btc_named, one_named}, std::pair{btc_swapped, one_swapped}}) {
+    auto t = ParseTickers(absl::StrCat(R"({"code":0,"msg":"Success","data":[)", btc, ",", one, "]}"));
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_EQ(t->size(), 2u);
+    EXPECT_EQ((*t)[0].ticker.base_volume(), "26573.4995");
+    EXPECT_EQ((*t)[0].ticker.quote_volume(), "2217493295.14546");
+    EXPECT_EQ((*t)[1].symbol, "ONEUSDT");
+    EXPECT_EQ((*t)[1].ticker.base_volume(), "1000") << one;
+    EXPECT_EQ((*t)[1].ticker.quote_volume(), "1010") << one;
+  }
+  // Nothing to decide by (one stablecoin row, no volume on another): the documented names stand.
+  auto t = ParseTickers(
+      R"({"code":0,"msg":"Success","data":[{"symbol":"USDCUSDT","lastPrice":"0.9995","high":"1.001","low":"0.999","quoteVol":"1000.3","baseVol":"1000"},)"
+      R"({"symbol":"NEWUSDT","lastPrice":"5","high":"5","low":"5","quoteVol":"0","baseVol":"0"}]})");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)[0].ticker.base_volume(), "1000");
+  EXPECT_EQ((*t)[0].ticker.quote_volume(), "1000.3");
 }
 
 TEST(RestParse, TickersPreferLastPrice) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/decimal.h"
 #include "services/orders/errors.h"
+#include "tests/common/kline_volume_cases.h"
 
 namespace bx::orders {
 namespace {
@@ -78,8 +79,11 @@ TEST(RestFixtures, EveryReplyParses) {
     } else if (kind == "kline") {
       auto rows = ParseKlines(env->data);
       EXPECT_FALSE(rows.empty());
+      // The August 2026 capture names the volumes the other way round (its note says so).
+      const bool swapped_capture = r.value("note", "").find("quoteVol holds BASE") != std::string::npos;
       for (const auto& row : rows) {
         EXPECT_GT(row.time_ms, 0);
+        EXPECT_EQ(row.volumes_swapped, swapped_capture);
         // After the arithmetic check base volume is the small number and quote the big one.
         EXPECT_EQ(*CompareDecimal(row.base_volume, row.quote_volume), -1);
       }
@@ -179,6 +183,30 @@ TEST(KlineVolumes, DecidedByArithmeticEitherWay) {
   EXPECT_EQ(a[0].base_volume, "2");
   EXPECT_EQ(b[0].base_volume, "2");
   EXPECT_EQ(b[0].quote_volume, "200.5");
+}
+
+// The same replies as the market-data parser (tests/common/kline_volume_cases.h), decided by the
+// shared rule. Near-1.0 rows used to vote: two with small rounded volumes outvoted a plain one.
+TEST(KlineVolumes, DecidedOncePerReplyLikeMarketData) {
+  for (const auto& c : bx::testing::KlineVolumeCases()) {
+    SCOPED_TRACE(c.name);
+    auto j = ParseJsonExact(c.data);
+    ASSERT_TRUE(j.ok()) << j.status();
+    auto rows = ParseKlines(*j);
+    ASSERT_EQ(rows.size(), c.rows.size());
+    bool swapped = rows[0].volumes_swapped;
+    for (const auto& row : rows) {
+      EXPECT_EQ(row.volumes_swapped, swapped);
+      bool found = false;
+      for (const auto& want : c.rows) {
+        if (want.time_ms != row.time_ms) continue;
+        found = true;
+        EXPECT_EQ(row.base_volume, want.base) << "row " << row.time_ms;
+        EXPECT_EQ(row.quote_volume, want.quote) << "row " << row.time_ms;
+      }
+      EXPECT_TRUE(found) << row.time_ms;
+    }
+  }
 }
 
 TEST(ParseOrder, PushSpellings) {
