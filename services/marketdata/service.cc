@@ -606,9 +606,17 @@ grpc::ServerUnaryReactor* MarketDataServiceImpl::GetKlines(grpc::CallbackServerC
   const bool newest = request->start_time_ms() == 0;
   const int64_t start = newest ? std::max<int64_t>(0, end - static_cast<int64_t>(limit) * IntervalMs(interval))
                                : request->start_time_ms();
+  if (start > end && request->end_time_ms() == 0) {
+    // The end is the server's clock, which the client did not send: say what it did send.
+    return FinishNow(context, absl::InvalidArgumentError(absl::StrCat(
+                                  "start_time_ms ", start, " is in the future (the server's clock reads ", end,
+                                  ") and no end_time_ms was given: set start_time_ms to a past time, or leave "
+                                  "it 0 for the newest candles")));
+  }
   if (start > end) {
-    return FinishNow(context, absl::InvalidArgumentError(
-                                  absl::StrCat("start_time_ms ", start, " is after end_time_ms ", end)));
+    return FinishNow(context, absl::InvalidArgumentError(absl::StrCat(
+                                  "start_time_ms ", start, " is after end_time_ms ", end,
+                                  ": set start_time_ms at or before end_time_ms")));
   }
   if (rest_ == nullptr) return FinishNow(context, absl::UnavailableError("no REST client"));
   auto* reactor = new RestCallReactor();

@@ -9,6 +9,7 @@
 
 #include <future>
 
+#include "absl/strings/str_cat.h"
 #include "common/grpc_server.h"
 #include "services/marketdata/rest_parse.h"
 #include "tests/marketdata/fakes.h"
@@ -261,6 +262,38 @@ TEST_F(ServiceTest, ShutdownSendsShuttingDownThenUnavailable) {
   StreamReader late(channel_, req);
   ASSERT_TRUE(late.WaitFinished());
   EXPECT_EQ(late.status()->error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// A start in the future without an end used to be reported against the server's clock as if the
+// client had sent it ("start_time_ms ... is after end_time_ms <now>"). The answer names what was
+// sent and what to change.
+TEST_F(ServiceTest, GetKlinesStartInTheFutureSaysWhatTheClientSent) {
+  auto stub = v1::MarketDataService::NewStub(channel_);
+  const int64_t now_ms = clock_.NowMs();
+  auto call = [&](int64_t start, int64_t end) {
+    grpc::ClientContext ctx;
+    v1::GetKlinesRequest req;
+    req.set_symbol("BTCUSDT");
+    req.set_interval(v1::KLINE_INTERVAL_1M);
+    req.set_start_time_ms(start);
+    req.set_end_time_ms(end);
+    v1::GetKlinesResponse resp;
+    return stub->GetKlines(&ctx, req, &resp);
+  };
+  const int64_t future = now_ms + 3'600'000;
+  grpc::Status st = call(future, 0);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  const std::string& m = st.error_message();
+  EXPECT_NE(m.find(absl::StrCat("start_time_ms ", future, " is in the future")), std::string::npos) << m;
+  EXPECT_NE(m.find("no end_time_ms was given"), std::string::npos) << m;
+  EXPECT_NE(m.find("set start_time_ms to a past time, or leave it 0"), std::string::npos) << m;
+  EXPECT_EQ(m.find(absl::StrCat("end_time_ms ", now_ms)), std::string::npos) << m;  // never sent
+  // Both sent, in the wrong order: both are named as sent.
+  st = call(future, now_ms - 60'000);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find(absl::StrCat("start_time_ms ", future, " is after end_time_ms ", now_ms - 60'000)),
+            std::string::npos)
+      << st.error_message();
 }
 
 TEST_F(ServiceTest, UnaryValidation) {
