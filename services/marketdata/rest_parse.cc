@@ -36,7 +36,8 @@ absl::Status WithData(std::string_view body, std::string_view endpoint, F&& on_d
   if (parser.iterate(padded).get(doc)) return bad("not JSON");
   od::object root;
   if (doc.get_object().get(root)) return bad("not a JSON object");
-  int64_t code = -1;
+  int64_t code = 0;
+  bool has_code = false;
   std::string msg;
   bool has_data = false;
   for (auto fr : root) {
@@ -46,6 +47,7 @@ absl::Status WithData(std::string_view body, std::string_view endpoint, F&& on_d
     od::value v = field.value();
     if (key == "code") {
       if (json::ReadInt(v, &code, "bad code")) return bad("code is not an integer");
+      has_code = true;
     } else if (key == "msg") {
       std::string_view m;
       if (!json::ReadScalarText(v, &m, "bad msg")) msg = S(m);
@@ -53,7 +55,7 @@ absl::Status WithData(std::string_view body, std::string_view endpoint, F&& on_d
       has_data = true;
     }
   }
-  if (code < 0) return bad("no code");
+  if (!has_code) return bad("no code");  // any other code, negative ones too, is the exchange's
   if (code != 0) return ExchangeError(code, msg, endpoint);
   if (!has_data) return bad("no data");
   doc.rewind();

@@ -258,6 +258,17 @@ TEST(RestParse, ExchangeErrorsMapToStatusCodes) {
   expect_code("error:depth unknown symbol", absl::StatusCode::kNotFound);
   expect_code("error:depth bad limit", absl::StatusCode::kInvalidArgument);
   expect_code("error:depth missing symbol", absl::StatusCode::kUnavailable);
+  // A code outside the documented table, negative included, is still the exchange's refusal and
+  // says so (a negative one used to be reported as a reply without a code).
+  for (const char* body : {R"({"code":-1,"msg":"System busy","data":null})", R"({"msg":"System busy","code":"-1"})"}) {
+    auto neg = ParseDepth(body);
+    ASSERT_FALSE(neg.ok()) << body;
+    EXPECT_EQ(neg.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_THAT(std::string(neg.status().message()), ::testing::HasSubstr("exchange error -1 on "));
+    EXPECT_THAT(std::string(neg.status().message()), ::testing::HasSubstr("System busy"));
+  }
+  EXPECT_THAT(std::string(ParseDepth(R"({"msg":"Success","data":{}})").status().message()),
+              ::testing::HasSubstr("no code"));
   EXPECT_EQ(ParseDepth("not json").status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ParseDepth(R"({"code":0,"msg":"Success"})").status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ExchangeError(10006, "too frequent", "/x").code(), absl::StatusCode::kResourceExhausted);
