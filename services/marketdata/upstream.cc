@@ -983,6 +983,9 @@ void UpstreamManager::RefreshSymbols(Time now) {
                const Time t = clock_.Steady();
                auto list = body.ok() ? ParseTradingPairs(*body)
                                      : absl::StatusOr<std::vector<v1::SymbolInfo>>(body.status());
+               // An empty list is no listing: taken at its word it would end every stream as
+               // delisted. Keep the previous list and ask again, as for a failed call.
+               if (list.ok() && list->empty()) list = absl::UnavailableError("trading_pairs returned no symbols");
                if (!list.ok()) {
                  Log(LogLevel::kWarn, kComponent, "symbol list refresh failed",
                      {{"error", list.status().ToString()}});

@@ -542,6 +542,45 @@ TEST_F(UpstreamTest, ADelistedSymbolIsReportedAndDoesNotHoldReadinessDown) {
   EXPECT_TRUE(up_->ready());
 }
 
+// A trading_pairs success that lists nothing used to replace the symbol list: every streamed
+// symbol counted as delisted ("no data will come") and every unary call as an unknown symbol.
+// It is not believed: the previous list stays and the refresh is tried again.
+TEST_F(UpstreamTest, AnEmptySymbolListDoesNotDelistEverything) {
+  UpstreamOptions opt;
+  opt.symbol_refresh = Ms(2000);
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  auto& sink = Subscribe({Ref("depth_book15", "BTCUSDT")});
+  Advance(Ms(300));
+  Ws(0).Text(Book("BTCUSDT", "1"));
+  Run();
+  Advance(Ms(100));
+  ASSERT_TRUE(up_->ready());
+  ASSERT_EQ(symbols_.size(), 3u);
+  for (const char* empty : {R"({"code":0,"msg":"Success","data":[]})", R"({"code":0,"data":[],"msg":"Success"})"}) {
+    pairs_ = empty;
+    const int refreshes = http_.CountTarget("/api/v1/futures/market/trading_pairs");
+    // Until the next refresh has been answered (2 s after a success, 30 s after a failure).
+    for (int i = 0; i < 400 && http_.CountTarget("/api/v1/futures/market/trading_pairs") == refreshes; ++i) {
+      Ws(0).Text(Book("BTCUSDT", "1"));
+      Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
+      Run();
+      Advance(Ms(100));
+    }
+    ASSERT_GT(http_.CountTarget("/api/v1/futures/market/trading_pairs"), refreshes) << "no refresh was asked for";
+    Run();
+    Advance(Ms(100));
+    EXPECT_EQ(symbols_.size(), 3u) << empty;
+    EXPECT_TRUE(symbols_.Find("BTCUSDT").has_value());
+    EXPECT_TRUE(up_->ready());
+  }
+  for (const auto& e : sink.events()) {
+    if (!e.has_status()) continue;
+    EXPECT_EQ(e.status().reason().find("no data will come"), std::string::npos) << e.status().ShortDebugString();
+  }
+}
+
 TEST_F(UpstreamTest, BackoffGrowsAndTheBreakerOpensAfterRepeatedFailures) {
   UpstreamOptions opt;
   opt.breaker_failures = 4;
