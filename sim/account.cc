@@ -54,6 +54,60 @@ std::optional<ApiError> CheckTpSl(const TpSl& t) {
   return std::nullopt;
 }
 
+// Which side of the price a TP/SL trigger must lie on (shared/bitunix-api.md §3: "30005-30038 TP/SL
+// checks"; the texts are the error table's). A long's take-profit lies above the reference and its
+// stop-loss below; a short's the other way round. Without these the simulator accepted a trigger
+// on the wrong side and fired it at once, closing the position, where the exchange refuses it.
+//
+// A position's TP/SL (tpsl/* endpoints) is checked against the price its stop type watches:
+// 30026-30033 ("TP price must be greater than last price", ..., one code per side, kind and price).
+std::optional<ApiError> CheckPositionTpslSides(const TpSl& t, bool long_side, Dec mark, Dec last) {
+  auto watched = [&](const std::string& stop) {
+    const bool is_mark = stop == "MARK_PRICE" || stop == "MARK";
+    return std::pair<Dec, bool>{is_mark ? mark : last, is_mark};
+  };
+  if (t.has_tp()) {
+    const Dec trig = *Dec::Parse(t.tp_price);
+    auto [ref, is_mark] = watched(t.tp_stop_type);
+    const char* price = is_mark ? "mark" : "last";
+    if (long_side && trig <= ref) {
+      return ApiError{is_mark ? 30027 : 30026, absl::StrCat("TP price must be greater than ", price, " price:", ref.ToString())};
+    }
+    if (!long_side && trig >= ref) {
+      return ApiError{is_mark ? 30033 : 30032, absl::StrCat("TP price must be less than ", price, " price:", ref.ToString())};
+    }
+  }
+  if (t.has_sl()) {
+    const Dec trig = *Dec::Parse(t.sl_price);
+    auto [ref, is_mark] = watched(t.sl_stop_type);
+    const char* price = is_mark ? "mark" : "last";
+    if (long_side && trig >= ref) {
+      return ApiError{is_mark ? 30029 : 30028, absl::StrCat("SL price must be less than ", price, " price:", ref.ToString())};
+    }
+    if (!long_side && trig <= ref) {
+      return ApiError{is_mark ? 30031 : 30030, absl::StrCat("SL price must be greater than ", price, " price:", ref.ToString())};
+    }
+  }
+  return std::nullopt;
+}
+
+// An opening order's attached TP/SL (place_order, modify_order) is checked against the price it
+// opens at (the limit price, or the side of the book a market order takes): 30007-30010 ("TP
+// trigger price is less than average entry price", ...).
+std::optional<ApiError> CheckAttachedTpslSides(const TpSl& t, bool long_side, Dec entry) {
+  if (t.has_tp()) {
+    const Dec trig = *Dec::Parse(t.tp_price);
+    if (long_side && trig <= entry) return ApiError{30008, "TP trigger price is less than average entry price"};
+    if (!long_side && trig >= entry) return ApiError{30007, "TP trigger price is greater than average entry price"};
+  }
+  if (t.has_sl()) {
+    const Dec trig = *Dec::Parse(t.sl_price);
+    if (long_side && trig >= entry) return ApiError{30010, "SL trigger price is greater than average entry price"};
+    if (!long_side && trig <= entry) return ApiError{30009, "SL trigger price is less than average entry price"};
+  }
+  return std::nullopt;
+}
+
 // Price protection, as trading_pairs advertises it (minBuyPriceOffset -0.95, maxSellPriceOffset
 // 100): a limit price must lie in [mark x 0.05, mark x 101]. It also keeps every notional far
 // from the fixed-point range.
@@ -268,6 +322,10 @@ ApiResult<const Order*> Account::Place(const OrderRequest& req, MarketModel& m, 
     } else if (p != nullptr && p->long_side != o.exec_buy) {
       opening = qty > p->qty ? qty - p->qty : Dec();
     }
+  }
+  if (!o.closing) {
+    const Dec entry = o.order_type == "LIMIT" ? price : (o.exec_buy ? m.BestAsk(sym) : m.BestBid(sym));
+    if (auto e = CheckAttachedTpslSides(req.tpsl, o.exec_buy, entry)) return R::Fail(e->code, e->msg);
   }
   if (opening > Dec()) {
     const Dec ref = o.order_type == "LIMIT" ? price : (o.exec_buy ? m.BestAsk(sym) : m.BestBid(sym));
@@ -514,6 +572,7 @@ ApiResult<const Order*> Account::Modify(const ModifyRequest& req, MarketModel& m
   }
   if (auto e = CheckTpSl(req.tpsl)) return R::Fail(e->code, e->msg);
   if (!o->closing) {
+    if (auto e = CheckAttachedTpslSides(req.tpsl, o->exec_buy, price)) return R::Fail(e->code, e->msg);
     const Dec extra = (qty - o->filled) * price / Dec::FromInt(o->leverage) - o->frozen;
     if (extra > Summary(m).available) return R::Fail(20003, "Insufficient balance");
   }
@@ -655,7 +714,8 @@ std::optional<ApiError> Account::AdjustMargin(const std::string& symbol, const s
   return std::nullopt;
 }
 
-ApiResult<std::string> Account::PlaceTpsl(const TpslRequest& req, bool whole_position, Pushes* out) {
+ApiResult<std::string> Account::PlaceTpsl(const TpslRequest& req, bool whole_position, const MarketModel& m,
+                                          Pushes* out) {
   using R = ApiResult<std::string>;
   const SymbolSpec* spec = catalog_.Find(req.symbol);
   if (req.symbol.empty()) return R::Fail(10002, "Parameter error: symbol is required");
@@ -665,6 +725,9 @@ ApiResult<std::string> Account::PlaceTpsl(const TpslRequest& req, bool whole_pos
   if (p == nullptr || p->symbol != spec->symbol) return R::Fail(30004, "Position does not exist");
   if (!req.spec.has_tp() && !req.spec.has_sl()) return R::Fail(10002, "Parameter error: tpPrice or slPrice is required");
   if (auto e = CheckTpSl(req.spec)) return R::Fail(e->code, e->msg);
+  if (auto e = CheckPositionTpslSides(req.spec, p->long_side, m.Mark(p->sym), m.Last(p->sym))) {
+    return R::Fail(e->code, e->msg);
+  }
   TpslOrder t;
   t.type = whole_position ? "POSITION_TPSL" : "TPSL";
   if (!whole_position) {
@@ -676,6 +739,7 @@ ApiResult<std::string> Account::PlaceTpsl(const TpslRequest& req, bool whole_pos
         continue;
       }
       if (auto e = CheckDecimal(name, *text, spec->base_precision, true, dst)) return R::Fail(e->code, e->msg);
+      if (*dst > p->qty) return R::Fail(30038, "TP/SL amount must be less than the size of the position.");
     }
   } else {
     for (auto& old : tpsl_) {
@@ -698,7 +762,8 @@ ApiResult<std::string> Account::PlaceTpsl(const TpslRequest& req, bool whole_pos
   return R::Ok(t.order_id);
 }
 
-ApiResult<std::string> Account::ModifyTpsl(const TpslRequest& req, bool whole_position, Pushes* out) {
+ApiResult<std::string> Account::ModifyTpsl(const TpslRequest& req, bool whole_position, const MarketModel& m,
+                                           Pushes* out) {
   using R = ApiResult<std::string>;
   TpslOrder* t = nullptr;
   for (auto& x : tpsl_) {
@@ -712,6 +777,11 @@ ApiResult<std::string> Account::ModifyTpsl(const TpslRequest& req, bool whole_po
   if (t == nullptr) return R::Fail(20007, "Order not found");
   if (!req.spec.has_tp() && !req.spec.has_sl()) return R::Fail(10002, "Parameter error: tpPrice or slPrice is required");
   if (auto e = CheckTpSl(req.spec)) return R::Fail(e->code, e->msg);
+  const Position* p = FindPosition(t->position_id);
+  if (p == nullptr) return R::Fail(30004, "Position does not exist");
+  if (auto e = CheckPositionTpslSides(req.spec, p->long_side, m.Mark(p->sym), m.Last(p->sym))) {
+    return R::Fail(e->code, e->msg);
+  }
   const SymbolSpec& spec = catalog_.all()[static_cast<size_t>(t->sym)];
   Dec tp_qty = t->tp_qty, sl_qty = t->sl_qty;
   if (!req.tp_qty.empty()) {
@@ -719,6 +789,9 @@ ApiResult<std::string> Account::ModifyTpsl(const TpslRequest& req, bool whole_po
   }
   if (!req.sl_qty.empty()) {
     if (auto e = CheckDecimal("slQty", req.sl_qty, spec.base_precision, true, &sl_qty)) return R::Fail(e->code, e->msg);
+  }
+  if (t->type == "TPSL" && (tp_qty > p->qty || sl_qty > p->qty)) {
+    return R::Fail(30038, "TP/SL amount must be less than the size of the position.");
   }
   t->spec = req.spec;
   t->tp_qty = tp_qty;

@@ -148,8 +148,10 @@ class Account {
     TpSl spec;
     std::string tp_qty, sl_qty;
   };
-  ApiResult<std::string> PlaceTpsl(const TpslRequest& req, bool whole_position, Pushes* out);
-  ApiResult<std::string> ModifyTpsl(const TpslRequest& req, bool whole_position, Pushes* out);
+  /// Triggers on the wrong side of the price they watch are refused (30026-30033), quantities
+  /// above the position's size too (30038).
+  ApiResult<std::string> PlaceTpsl(const TpslRequest& req, bool whole_position, const MarketModel& m, Pushes* out);
+  ApiResult<std::string> ModifyTpsl(const TpslRequest& req, bool whole_position, const MarketModel& m, Pushes* out);
   ApiResult<std::string> CancelTpsl(const std::string& symbol, const std::string& order_id, Pushes* out);
 
   /// After the market moved: resting orders crossed by the book fill (as maker), TP/SL triggers

@@ -421,14 +421,14 @@ RestReply RestApi::HandlePrivate(const RestRequest& req) {
                               F(body, "tpQty"), F(body, "slQty")};
       const bool whole = name.find("/position/") != std::string::npos;
       if (name == "tpsl/place_order" || name == "tpsl/position/place_order") {
-        auto r = a.PlaceTpsl(tr, whole, &pushes);
+        auto r = a.PlaceTpsl(tr, whole, m, &pushes);
         if (!r.ok()) return Err(r.error);
         OJson d;
         d["orderId"] = *r.value;
         return {200, TradeOk(d)};
       }
       if (name == "tpsl/modify_order" || name == "tpsl/position/modify_order") {
-        auto r = a.ModifyTpsl(tr, whole, &pushes);
+        auto r = a.ModifyTpsl(tr, whole, m, &pushes);
         if (!r.ok()) return Err(r.error);
         OJson d;
         d["orderId"] = *r.value;

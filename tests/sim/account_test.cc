@@ -266,7 +266,7 @@ TEST_F(AccountTest, StopLossTriggersAReduceOnlyMarketOrder) {
   t.spec.sl_price = (model_.Mark(1) - D("100")).ToString(2);
   t.spec.sl_stop_type = "MARK_PRICE";
   t.sl_qty = "0.4";
-  auto placed = account_.PlaceTpsl(t, false, &pushes_);
+  auto placed = account_.PlaceTpsl(t, false, model_, &pushes_);
   ASSERT_TRUE(placed.ok()) << placed.error.msg;
   account_.OnMarket(model_, &pushes_);
   EXPECT_EQ(account_.tpsl_orders()[0].status, "NEW");
@@ -277,6 +277,109 @@ TEST_F(AccountTest, StopLossTriggersAReduceOnlyMarketOrder) {
   EXPECT_EQ(account_.positions()[0].qty, D("0.6"));
   EXPECT_TRUE(account_.orders().back().reduce_only);
   EXPECT_EQ(account_.CancelTpsl("ETHUSDT", *placed.value, &pushes_).error.code, 20007);
+}
+
+// shared/bitunix-api.md §3 ("30005-30038 TP/SL checks"): a trigger on the wrong side of the price
+// it watches is refused with the error table's code, not accepted and fired at once (the
+// simulator used to close the position on the next tick).
+TEST_F(AccountTest, PositionTpslOnTheWrongSideOfItsPriceIsRefused) {
+  ASSERT_TRUE(Place(Market("BUY", "1", "ETHUSDT")).ok());  // a long
+  ASSERT_TRUE(Place(Market("SELL", "1", "BTCUSDT")).ok());  // a short
+  const Position long_pos = account_.positions()[0];
+  const Position short_pos = account_.positions()[1];
+  ASSERT_TRUE(long_pos.long_side);
+  ASSERT_FALSE(short_pos.long_side);
+  auto tpsl = [&](const Position& p, const char* tp, const char* tp_stop, const char* sl, const char* sl_stop,
+                  const char* tp_qty = "") {
+    Account::TpslRequest t;
+    t.symbol = p.symbol;
+    t.position_id = p.position_id;
+    t.spec.tp_price = tp;
+    t.spec.tp_stop_type = tp_stop;
+    t.spec.sl_price = sl;
+    t.spec.sl_stop_type = sl_stop;
+    t.tp_qty = tp_qty;
+    return t;
+  };
+  // Well below and well above both the mark and the last price of each symbol.
+  auto below = [&](int sym) { return (std::min(model_.Mark(sym), model_.Last(sym)) * D("0.9")).Truncate(1).ToString(); };
+  auto above = [&](int sym) { return (std::max(model_.Mark(sym), model_.Last(sym)) * D("1.1")).Truncate(1).ToString(); };
+  const std::string lo_eth = below(1), hi_eth = above(1), lo_btc = below(0), hi_btc = above(0);
+  struct Case {
+    Account::TpslRequest req;
+    int code;
+  };
+  const std::vector<Case> cases = {
+      {tpsl(long_pos, lo_eth.c_str(), "", "", ""), 30026},                // long TP at or below last
+      {tpsl(long_pos, lo_eth.c_str(), "MARK_PRICE", "", ""), 30027},      // ... below mark
+      {tpsl(long_pos, "", "", hi_eth.c_str(), "LAST_PRICE"), 30028},      // long SL above last
+      {tpsl(long_pos, "", "", hi_eth.c_str(), "MARK"), 30029},            // ... above mark
+      {tpsl(short_pos, "", "", lo_btc.c_str(), "LAST"), 30030},           // short SL below last
+      {tpsl(short_pos, "", "", lo_btc.c_str(), "MARK_PRICE"), 30031},     // ... below mark
+      {tpsl(short_pos, hi_btc.c_str(), "LAST_PRICE", "", ""), 30032},     // short TP above last
+      {tpsl(short_pos, hi_btc.c_str(), "MARK_PRICE", "", ""), 30033},     // ... above mark
+      {tpsl(long_pos, hi_eth.c_str(), "", "", "", "1.5"), 30038},         // more than the position
+  };
+  for (const auto& c : cases) {
+    for (bool whole : {false, true}) {
+      if (whole && c.code == 30038) continue;  // a whole-position TP/SL has no quantity
+      auto r = account_.PlaceTpsl(c.req, whole, model_, &pushes_);
+      EXPECT_FALSE(r.ok()) << "expected " << c.code << (whole ? " (whole position)" : "");
+      EXPECT_EQ(r.error.code, c.code) << r.error.msg;
+    }
+  }
+  EXPECT_TRUE(account_.tpsl_orders().empty());
+
+  // The right sides are accepted and do not fire.
+  auto ok_long = account_.PlaceTpsl(tpsl(long_pos, hi_eth.c_str(), "MARK_PRICE", lo_eth.c_str(), "", "1"), false,
+                                    model_, &pushes_);
+  ASSERT_TRUE(ok_long.ok()) << ok_long.error.msg;
+  auto ok_short = account_.PlaceTpsl(tpsl(short_pos, lo_btc.c_str(), "", hi_btc.c_str(), "MARK_PRICE"), true,
+                                     model_, &pushes_);
+  ASSERT_TRUE(ok_short.ok()) << ok_short.error.msg;
+  account_.OnMarket(model_, &pushes_);
+  EXPECT_EQ(account_.positions().size(), 2u);
+  for (const auto& t : account_.tpsl_orders()) EXPECT_EQ(t.status, "NEW");
+
+  // Modifying onto the wrong side, or above the position's size, is refused the same way.
+  Account::TpslRequest mod = tpsl(long_pos, lo_eth.c_str(), "MARK_PRICE", "", "");
+  mod.order_id = *ok_long.value;
+  EXPECT_EQ(account_.ModifyTpsl(mod, false, model_, &pushes_).error.code, 30027);
+  mod = tpsl(long_pos, hi_eth.c_str(), "", "", "", "2");
+  mod.order_id = *ok_long.value;
+  EXPECT_EQ(account_.ModifyTpsl(mod, false, model_, &pushes_).error.code, 30038);
+  mod = tpsl(short_pos, hi_btc.c_str(), "", "", "");
+  mod.position_id = short_pos.position_id;
+  EXPECT_EQ(account_.ModifyTpsl(mod, true, model_, &pushes_).error.code, 30032);
+  EXPECT_EQ(account_.tpsl_orders()[0].spec.tp_price, hi_eth) << "a refused modify changes nothing";
+}
+
+// The same rule for a TP/SL attached to an opening order (place_order, modify_order), against the
+// price it opens at: 30007-30010.
+TEST_F(AccountTest, AttachedTpslOnTheWrongSideOfTheEntryIsRefused) {
+  const Dec bid = model_.BestBid(0);
+  const Dec entry = (bid - D("1000")).Truncate(1);  // a resting buy
+  auto with = [&](OrderRequest r, const std::string& tp, const std::string& sl) {
+    r.tpsl.tp_price = tp;
+    r.tpsl.sl_price = sl;
+    return r;
+  };
+  const std::string over = (entry + D("500")).ToString(1), under = (entry - D("500")).ToString(1);
+  EXPECT_EQ(Place(with(Limit("BUY", "0.1", entry), under, "")).error.code, 30008);
+  EXPECT_EQ(Place(with(Limit("BUY", "0.1", entry), "", over)).error.code, 30010);
+  EXPECT_EQ(Place(with(Limit("SELL", "0.1", entry), over, "")).error.code, 30007);  // a sell at entry crosses: fine
+  EXPECT_EQ(Place(with(Limit("SELL", "0.1", entry), "", under)).error.code, 30009);
+  const std::string far_below = (bid * D("0.8")).Truncate(1).ToString(1);
+  EXPECT_EQ(Place(with(Market("BUY", "0.1"), far_below, "")).error.code, 30008);  // against the ask it takes
+  EXPECT_TRUE(account_.orders().empty());
+  // A TP above the limit price of a buy is fine even though it is below the market.
+  auto r = Place(with(Limit("BUY", "0.1", entry), over, under));
+  ASSERT_TRUE(r.ok()) << r.error.msg;
+  Account::ModifyRequest m;
+  m.order_id = (*r.value)->order_id;
+  m.tpsl.tp_price = under;
+  EXPECT_EQ(account_.Modify(m, model_, &pushes_).error.code, 30008);
+  EXPECT_EQ(account_.orders()[0].tpsl.tp_price, over);
 }
 
 TEST_F(AccountTest, ViewsHaveTheDocumentedShapes) {
