@@ -514,6 +514,7 @@ void Account::CreateAttachedTpsl(const Order& o, Pushes* out) {
   t.symbol = o.symbol;
   t.sym = o.sym;
   t.type = "TPSL";
+  t.long_side = o.exec_buy;
   t.spec = o.tpsl;
   t.tp_qty = t.sl_qty = o.qty;
   t.status = "NEW";
@@ -754,6 +755,7 @@ ApiResult<std::string> Account::PlaceTpsl(const TpslRequest& req, bool whole_pos
   t.position_id = p->position_id;
   t.symbol = p->symbol;
   t.sym = p->sym;
+  t.long_side = p->long_side;
   t.spec = req.spec;
   t.status = "NEW";
   t.ctime_ns = t.mtime_ns = NowNs();

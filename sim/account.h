@@ -89,6 +89,7 @@ struct TpslOrder {
   std::string order_id, position_id, symbol;
   int sym = 0;
   std::string type;  ///< "TPSL" (with quantities) or "POSITION_TPSL" (whole position)
+  bool long_side = true;  ///< the position's side, kept once the position is gone
   TpSl spec;
   Dec tp_qty, sl_qty;
   std::string status;  ///< NEW, CANCELED, SYSTEM_CANCELED, FILLED, FAILED

@@ -141,14 +141,13 @@ OJson TradeJson(const AccountTrade& t, const SymbolSpec& spec) {
 
 OJson TpslJson(const TpslOrder& t, const Account& a) {
   const SymbolSpec& spec = a.catalog().all()[static_cast<size_t>(t.sym)];
-  const Position* p = a.FindPosition(t.position_id);
   OJson j;
   j["id"] = t.order_id;
   j["positionId"] = t.position_id;
   j["symbol"] = t.symbol;
   j["base"] = spec.base;
   j["quote"] = spec.quote;
-  j["side"] = p == nullptr ? "" : (p->long_side ? "BUY" : "SELL");
+  j["side"] = t.long_side ? "BUY" : "SELL";
   j["type"] = t.type;
   j["status"] = t.status;
   AddTpSl(j, t.spec);
@@ -245,7 +244,7 @@ std::string TpslPush(const TpslOrder& t, const std::string& event, const Account
   d["orderId"] = t.order_id;
   d["symbol"] = t.symbol;
   d["leverage"] = std::to_string(p == nullptr ? a.Leverage(t.sym) : p->leverage);
-  d["side"] = p == nullptr ? "" : (p->long_side ? "LONG" : "SHORT");
+  d["side"] = t.long_side ? "LONG" : "SHORT";
   d["positionMode"] = a.position_mode();
   d["status"] = t.status;
   d["ctime"] = FormatIso8601Nanos(t.ctime_ns);

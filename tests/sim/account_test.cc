@@ -382,6 +382,29 @@ TEST_F(AccountTest, AttachedTpslOnTheWrongSideOfTheEntryIsRefused) {
   EXPECT_EQ(account_.orders()[0].tpsl.tp_price, over);
 }
 
+// A TP/SL keeps its position's side once the position is gone (its history and its CLOSE push
+// showed "side":"").
+TEST_F(AccountTest, TpslKeepsItsSideAfterThePositionCloses) {
+  ASSERT_TRUE(Place(Market("SELL", "1", "ETHUSDT")).ok());
+  const Position p = account_.positions()[0];
+  Account::TpslRequest t;
+  t.symbol = "ETHUSDT";
+  t.position_id = p.position_id;
+  t.spec.sl_price = (std::max(model_.Mark(1), model_.Last(1)) * D("1.5")).Truncate(1).ToString();
+  ASSERT_TRUE(account_.PlaceTpsl(t, true, model_, &pushes_).ok());
+  ASSERT_TRUE(account_.FlashClose(p.position_id, model_, &pushes_).ok());
+  pushes_.clear();
+  account_.OnMarket(model_, &pushes_);
+  ASSERT_EQ(account_.tpsl_orders()[0].status, "SYSTEM_CANCELED");
+  EXPECT_EQ(TpslJson(account_.tpsl_orders()[0], account_)["side"], "SELL");
+  ASSERT_EQ(CountPushes("tpsl"), 1u);
+  for (const auto& push : pushes_) {
+    if (push.ch == "tpsl") {
+      EXPECT_EQ(nlohmann::json::parse(push.text)["data"]["side"], "SHORT") << push.text;
+    }
+  }
+}
+
 TEST_F(AccountTest, ViewsHaveTheDocumentedShapes) {
   ASSERT_TRUE(Place(Market("BUY", "1")).ok());
   auto order = nlohmann::ordered_json::parse(OrderPush(account_.orders()[0], "CLOSE", catalog_.all()[0], 1));
