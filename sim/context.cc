@@ -48,21 +48,38 @@ std::chrono::milliseconds SimContext::NextSubscribeDelay() {
   return std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(lo, hi)(delay_rng_));
 }
 
-std::vector<uint64_t> SimContext::RecordTrades(const std::vector<PublicTrade>& list, bool stalled) {
-  std::vector<uint64_t> seqs;
-  seqs.reserve(list.size());
+SimContext::RecordedTrades SimContext::RecordTrades(const std::vector<PublicTrade>& list, bool stalled) {
+  RecordedTrades r;
+  r.seqs.reserve(list.size());
+  r.texts.reserve(list.size());
   for (const auto& t : list) {
     const SymbolSpec& spec = catalog.all()[static_cast<size_t>(t.sym)];
+    const TradeItemText& text = r.texts.emplace_back(FormatTrade(t, spec.quote_precision, spec.base_precision));
     TradeLogEntry e;
     e.ts_ms = t.ts_ms;
-    e.t = FormatIso8601Seconds(t.ts_ms);
-    e.p = t.price.ToString(spec.quote_precision);
-    e.v = t.qty.ToString(spec.base_precision);
-    e.s = t.buy ? "buy" : "sell";
+    e.t = text.t;
+    e.p = text.p;
+    e.v = text.v;
+    e.s = text.s;
     e.stalled = stalled;
-    seqs.push_back(trades.Add(t.sym, std::move(e)));
+    r.seqs.push_back(trades.Add(t.sym, std::move(e)));
   }
-  return seqs;
+  return r;
+}
+
+std::string SimContext::TradeFrameFor(int sym, const std::vector<PublicTrade>& list,
+                                      const RecordedTrades& recorded) const {
+  std::vector<const TradeItemText*> items;
+  int64_t ts_ms = 0;
+  for (size_t i = 0; i < list.size() && i < recorded.texts.size(); ++i) {
+    if (list[i].sym != sym) continue;
+    if (items.empty()) ts_ms = list[i].ts_ms;
+    items.push_back(&recorded.texts[i]);
+  }
+  if (items.empty()) return {};
+  // The push's ts is the trades' execution time (one tick's trades share it), the same on every
+  // connection: GET /control/trades reports it, and a client can match what it received.
+  return TradeFrame(catalog.all()[static_cast<size_t>(sym)].symbol, ts_ms, items);
 }
 
 void SimContext::MarkTradesStalled(const std::vector<PublicTrade>& list, const std::vector<uint64_t>& seqs) {

@@ -13,6 +13,7 @@
 #include "sim/exchange.h"
 #include "sim/faults.h"
 #include "sim/firehose.h"
+#include "sim/frames.h"
 #include "sim/hub.h"
 #include "sim/message_log.h"
 #include "sim/rest_api.h"
@@ -34,9 +35,16 @@ struct SimContext {
   /// How long the next public subscribe waits before it takes effect: uniform in
   /// [--ws-subscribe-delay MIN, MAX], from an RNG seeded by --seed.
   std::chrono::milliseconds NextSubscribeDelay();
-  /// Logs the model trades of one tick (their pushes built by Exchange::TradeFrameFor); returns
-  /// their log seqs.
-  std::vector<uint64_t> RecordTrades(const std::vector<PublicTrade>& trades, bool stalled);
+  /// The model trades of one tick, formatted once: the log and the pushes share the strings.
+  struct RecordedTrades {
+    std::vector<uint64_t> seqs;         ///< log seqs, one per trade (0 when not kept)
+    std::vector<TradeItemText> texts;   ///< one per trade, as pushed
+  };
+  /// Formats and logs the model trades of one tick.
+  RecordedTrades RecordTrades(const std::vector<PublicTrade>& trades, bool stalled);
+  /// The trade frame for `sym` of what RecordTrades recorded; empty when none of its trades is
+  /// of `sym`.
+  std::string TradeFrameFor(int sym, const std::vector<PublicTrade>& trades, const RecordedTrades& recorded) const;
   /// Marks trades RecordTrades logged as stalled.
   void MarkTradesStalled(const std::vector<PublicTrade>& trades, const std::vector<uint64_t>& seqs);
 

@@ -67,16 +67,5 @@ std::optional<std::string> Exchange::PublicFrame(const StreamArg& stream, const 
   return std::nullopt;
 }
 
-std::string Exchange::TradeFrameFor(int sym, const std::vector<PublicTrade>& trades) const {
-  std::vector<PublicTrade> mine;
-  for (const auto& t : trades) {
-    if (t.sym == sym) mine.push_back(t);
-  }
-  if (mine.empty()) return {};
-  const SymbolSpec& spec = catalog_.all()[static_cast<size_t>(sym)];
-  // The push's ts is the trades' execution time (one tick's trades share it), the same on every
-  // connection: GET /control/trades reports it, and a client can match what it received.
-  return TradeFrame(spec.symbol, mine.front().ts_ms, mine, spec.quote_precision, spec.base_precision);
-}
 
 }  // namespace bx::sim

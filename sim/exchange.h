@@ -46,8 +46,6 @@ class Exchange {
   /// The current push for a public stream of an OPEN symbol, nullopt otherwise (unknown symbol,
   /// PREVIEW/STOP, or a channel without a current value).
   std::optional<std::string> PublicFrame(const StreamArg& stream, const ChannelInfo& info) const;
-  /// Trade frame for `sym` from `trades` (those of other symbols are skipped); empty if none.
-  std::string TradeFrameFor(int sym, const std::vector<PublicTrade>& trades) const;
 
   /// Runs `f(const MarketModel&)` under the lock (REST market endpoints).
   template <class F>

@@ -94,20 +94,34 @@ std::string EmptyDepthFrame(std::string_view ch, std::string_view symbol, int64_
   return out;
 }
 
+TradeItemText FormatTrade(const PublicTrade& trade, int price_digits, int qty_digits) {
+  return {FormatIso8601Seconds(trade.ts_ms), trade.price.ToString(price_digits), trade.qty.ToString(qty_digits),
+          trade.buy ? "buy" : "sell"};
+}
+
 std::string TradeFrame(std::string_view symbol, int64_t ts_ms, const std::vector<PublicTrade>& trades,
                        int price_digits, int qty_digits) {
+  std::vector<TradeItemText> texts;
+  texts.reserve(trades.size());
+  for (const auto& t : trades) texts.push_back(FormatTrade(t, price_digits, qty_digits));
+  std::vector<const TradeItemText*> items;
+  for (const auto& t : texts) items.push_back(&t);
+  return TradeFrame(symbol, ts_ms, items);
+}
+
+std::string TradeFrame(std::string_view symbol, int64_t ts_ms, const std::vector<const TradeItemText*>& items) {
   std::string out;
   Envelope(out, "trade", symbol, ts_ms);
   out += '[';
   bool first = true;
-  for (const auto& t : trades) {
+  for (const TradeItemText* t : items) {
     if (!first) out += ',';
     first = false;
     out += '{';
-    Str(out, "t", FormatIso8601Seconds(t.ts_ms), false);
-    Str(out, "p", t.price.ToString(price_digits));
-    Str(out, "v", t.qty.ToString(qty_digits));
-    Str(out, "s", t.buy ? "buy" : "sell");
+    Str(out, "t", t->t, false);
+    Str(out, "p", t->p);
+    Str(out, "v", t->v);
+    Str(out, "s", t->s);
     out += '}';
   }
   out += "]}";

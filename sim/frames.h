@@ -27,9 +27,17 @@ std::string DepthFrame(std::string_view ch, std::string_view symbol, int64_t ts_
                        int price_digits, int qty_digits);
 /// One frame of `levels` ["",""] pairs per side: what an unknown symbol gets.
 std::string EmptyDepthFrame(std::string_view ch, std::string_view symbol, int64_t ts_ms, int levels);
+/// One trade item's strings as pushed: t (ISO-8601, whole seconds), p, v and s (buy/sell).
+struct TradeItemText {
+  std::string t, p, v, s;
+};
+TradeItemText FormatTrade(const PublicTrade& trade, int price_digits, int qty_digits);
 /// trade: data [{"t","p","v","s"}], t ISO-8601 whole seconds, s lowercase buy/sell.
 std::string TradeFrame(std::string_view symbol, int64_t ts_ms, const std::vector<PublicTrade>& trades,
                        int price_digits, int qty_digits);
+/// The same frame from items already formatted (the model trades are formatted once, for the
+/// trade log and the push alike).
+std::string TradeFrame(std::string_view symbol, int64_t ts_ms, const std::vector<const TradeItemText*>& items);
 /// ticker: data {"s","o","la","h","l","b","q","r"} (captured order).
 std::string TickerFrame(std::string_view symbol, int64_t ts_ms, const Ticker24h& t, int price_digits,
                         int qty_digits);

@@ -117,18 +117,18 @@ struct Simulator::Impl {
     auto trades = ctx->exchange.GenerateTrades();
     // Logged before any push leaves: a client never holds a trade GET /control/trades lacks.
     const bool stalled = ctx->faults.Stalled(false);
-    const auto seqs = ctx->RecordTrades(trades, stalled);
+    const auto recorded = ctx->RecordTrades(trades, stalled);
     if (stalled) return;
     for (const auto& s : ctx->hub.ActiveStreams()) {
       if (s.ch != "trade") continue;
       const int sym = ctx->catalog.IndexOf(s.symbol);
       if (sym < 0) continue;
-      std::string text = ctx->exchange.TradeFrameFor(sym, trades);
+      std::string text = ctx->TradeFrameFor(sym, trades, recorded);
       if (!text.empty()) ctx->PublishPublic(s, text);
     }
     // A stall that began while the pushes went out may have withheld some of them (each socket
     // checks on its own): such trades are marked stalled too.
-    if (ctx->faults.Stalled(false)) ctx->MarkTradesStalled(trades, seqs);
+    if (ctx->faults.Stalled(false)) ctx->MarkTradesStalled(trades, recorded.seqs);
   }
 
   void ArmKlines() {

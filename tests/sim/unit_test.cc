@@ -99,6 +99,10 @@ TEST(Frames, PushShapesMatchCapturedBytes) {
   PublicTrade tr{0, 1748803492000, D("104350"), D("1.1536"), true};
   EXPECT_EQ(TradeFrame("BTCUSDT", 1748803492958, {tr}, 1, 4),
             R"({"ch":"trade","symbol":"BTCUSDT","ts":1748803492958,"data":[{"t":"2025-06-01T18:44:52Z","p":"104350","v":"1.1536","s":"buy"}]})");
+  // Built from strings formatted once (the model trades' log and push share them): the same bytes.
+  const TradeItemText text = FormatTrade(tr, 1, 4);
+  EXPECT_EQ(TradeFrame("BTCUSDT", 1748803492958, std::vector<const TradeItemText*>{&text}),
+            TradeFrame("BTCUSDT", 1748803492958, {tr}, 1, 4));
 }
 
 TEST(Frames, IsoTimes) {
