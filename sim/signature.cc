@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/signing.h"
 
@@ -17,9 +16,10 @@ std::optional<int64_t> ParseInt(const std::string& s) {
   return v;
 }
 
-bool SignMatches(const std::string& expected, const std::string& given) {
-  return ConstantTimeEquals(expected, absl::AsciiStrToLower(given));
-}
+// Exactly: the reference documents `sign` as 64 lowercase hex characters, the exchange computes
+// it as lowercase hex and nothing says it folds case. Accepting upper case would let a client
+// that sends it pass here and fail live.
+bool SignMatches(const std::string& expected, const std::string& given) { return ConstantTimeEquals(expected, given); }
 
 }  // namespace
 

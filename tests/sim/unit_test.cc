@@ -315,6 +315,21 @@ TEST(Signature, AcceptsOfficialVectorsAndRejectsOthers) {
   EXPECT_EQ(VerifyRestRequest(no_nonce, creds, 1747104711262, 60'000).code, 10007);
 }
 
+// shared/bitunix-api.md §2: `sign` is 64 lowercase hex characters. The same digits in upper case
+// are a different string, refused like any other wrong sign (REST and WS login).
+TEST(Signature, UpperCaseSignIsRefused) {
+  SignedRestRequest req;
+  req.api_key = "11111111111111111";
+  req.nonce = "33333333333333333";
+  req.timestamp = "1747104711262";
+  req.sign = "40E87256554E263E39201A3979469B7FBB640D1C7C41759ABF5C6A18F937F922";  // the official vector, upper-cased
+  req.query = {{"marginCoin", "USDT"}};
+  EXPECT_EQ(VerifyRestRequest(req, {"11111111111111111", "22222222222222222"}, 1747104711262, 60'000).code, 10007);
+  LoginArgs l{"yourApiKey", "1747402389", "o9jnhu8ijko2nbhy36fgt0mnjuyhgtsh",
+              "A3BFB87EDFC362B67C66042164E4321715B063D31CFB7B8BB44FBCAFFD2EA44C"};
+  EXPECT_EQ(VerifyWsLogin(l, {"yourApiKey", "yourSecretKey"}, 1747402389'000, 60'000).code, 10007);
+}
+
 TEST(Signature, WsLoginSecondsAndMilliseconds) {
   LoginArgs l{"yourApiKey", "1747402389", "o9jnhu8ijko2nbhy36fgt0mnjuyhgtsh",
               "a3bfb87edfc362b67c66042164e4321715b063d31cfb7b8bb44fbcaffd2ea44c"};
