@@ -294,10 +294,14 @@ ApiResult<const Order*> Account::Place(const OrderRequest& req, MarketModel& m, 
       o.exec_buy = req.side == "BUY";
     } else {
       // On a close, side names the position being closed: BUY+CLOSE closes the long (by selling).
+      // The position is named by positionId, which the reference marks required with CLOSE.
+      if (req.position_id.empty()) {
+        return R::Fail(10002, "Parameter error: positionId is required when tradeSide is CLOSE");
+      }
       const bool long_side = req.side == "BUY";
       o.exec_buy = !long_side;
       o.closing = true;
-      Position* p = req.position_id.empty() ? PositionFor(sym, long_side) : MutablePosition(req.position_id);
+      Position* p = MutablePosition(req.position_id);
       if (p == nullptr || p->sym != sym || p->long_side != long_side) {
         return R::Fail(30004, "Position does not exist");
       }

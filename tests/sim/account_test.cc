@@ -218,6 +218,15 @@ TEST_F(AccountTest, HedgeModeAndModeChanges) {
   EXPECT_EQ(account_.ChangePositionMode("ONE_WAY")->code, 20009);
   OrderRequest close_long = Market("BUY", "1");  // side names the position closed
   close_long.trade_side = "CLOSE";
+  // shared/bitunix-api.md §3: positionId is required when tradeSide is CLOSE (the simulator used
+  // to pick the position itself).
+  EXPECT_EQ(Place(close_long).error.code, 10002) << "positionId required";
+  EXPECT_EQ(account_.positions().size(), 2u);
+  close_long.position_id = account_.positions()[0].long_side ? account_.positions()[0].position_id
+                                                              : account_.positions()[1].position_id;
+  OrderRequest wrong_side = close_long;
+  wrong_side.side = "SELL";  // names the short, but the id is the long's
+  EXPECT_EQ(Place(wrong_side).error.code, 30004);
   ASSERT_TRUE(Place(close_long).ok());
   ASSERT_EQ(account_.positions().size(), 1u);
   EXPECT_FALSE(account_.positions()[0].long_side);

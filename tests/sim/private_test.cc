@@ -383,13 +383,18 @@ TEST_F(PrivateTest, HedgeModeOpenAndCloseBothSides) {
   EXPECT_EQ(positions[0]["positionMode"], "HEDGE");
   // Not flat: the mode cannot change.
   EXPECT_EQ(api_->Post("/api/v1/futures/account/change_position_mode", R"({"positionMode":"ONE_WAY"})").json()["code"], 20009);
-  // BUY + CLOSE closes the long (side names the position being closed).
-  ASSERT_EQ(Place({{"symbol", "BTCUSDT"}, {"side", "BUY"}, {"tradeSide", "CLOSE"}, {"orderType", "MARKET"}, {"qty", "0.02"}})["code"], 0);
+  // BUY + CLOSE closes the long (side names the position being closed), named by its positionId,
+  // which the reference marks required with CLOSE.
+  const std::string long_id = positions[0]["side"] == "BUY" ? positions[0]["positionId"] : positions[1]["positionId"];
+  EXPECT_EQ(Place({{"symbol", "BTCUSDT"}, {"side", "BUY"}, {"tradeSide", "CLOSE"}, {"orderType", "MARKET"}, {"qty", "0.02"}})["code"], 10002);
+  ASSERT_EQ(Place({{"symbol", "BTCUSDT"}, {"side", "BUY"}, {"tradeSide", "CLOSE"}, {"orderType", "MARKET"}, {"qty", "0.02"},
+                   {"positionId", long_id}})["code"], 0);
   positions = api_->Get("/api/v1/futures/position/get_pending_positions").json()["data"];
   ASSERT_EQ(positions.size(), 1u);
   EXPECT_EQ(positions[0]["side"], "SELL");
-  // Closing a side that does not exist.
-  EXPECT_EQ(Place({{"symbol", "BTCUSDT"}, {"side", "BUY"}, {"tradeSide", "CLOSE"}, {"orderType", "MARKET"}, {"qty", "0.01"}})["code"], 30004);
+  // Closing a position that no longer exists.
+  EXPECT_EQ(Place({{"symbol", "BTCUSDT"}, {"side", "BUY"}, {"tradeSide", "CLOSE"}, {"orderType", "MARKET"}, {"qty", "0.01"},
+                   {"positionId", long_id}})["code"], 30004);
   auto closed = api_->Post("/api/v1/futures/trade/close_all_position", R"({"symbol":"BTCUSDT"})").json();
   EXPECT_EQ(closed["code"], 0);
   EXPECT_TRUE(api_->Get("/api/v1/futures/position/get_pending_positions").json()["data"].empty());
