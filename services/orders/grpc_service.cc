@@ -10,6 +10,7 @@
 #include "services/orders/errors.h"
 #include "services/orders/grpc_status.h"
 #include "services/orders/orders_metrics.h"
+#include "services/orders/stream_snapshot.h"
 #include "services/orders/validation.h"
 
 namespace bx::orders {
@@ -346,7 +347,11 @@ void OrderServiceImpl::StartUpdates(grpc::ServerContextBase* ctx, const v1::Stre
   if (req.skip_snapshot()) {
     stream->DeliverSnapshot({std::move(status)});
   } else {
-    BuildSnapshot(stream, std::move(status));
+    StreamSnapshotOptions snapshot;
+    snapshot.timeout = options_.snapshot_timeout;
+    snapshot.retry = options_.snapshot_retry;
+    snapshot.margin_coin = options_.default_margin_coin;
+    StartStreamSnapshot(scheduler_, engine_, stream, std::move(status), std::move(snapshot));
   }
 }
 
@@ -369,81 +374,6 @@ size_t OrderServiceImpl::EndStreamsOfRevokedCallers() {
         {{"streams", static_cast<int64_t>(revoked.size())}});
   }
   return revoked.size();
-}
-
-void OrderServiceImpl::BuildSnapshot(std::shared_ptr<UpdateStream> stream, HubEvent status) {
-  struct Snapshot {
-    HubEvent status;
-    std::vector<HubEvent> orders, positions, balance;
-    std::vector<std::string> failures;
-    int pending = 3;
-  };
-  auto snap = std::make_shared<Snapshot>();
-  snap->status = std::move(status);
-  const std::string coin = options_.default_margin_coin;
-  const auto timeout = options_.snapshot_timeout;
-  scheduler_.Post([this, stream, snap, coin, timeout] {
-    const SteadyTime deadline = scheduler_.clock().Steady() + timeout;
-    auto finish_one = [this, stream, snap] {
-      if (--snap->pending > 0) return;
-      std::vector<HubEvent> all;
-      all.push_back(std::move(snap->status));
-      for (auto* part : {&snap->orders, &snap->positions, &snap->balance}) {
-        for (auto& e : *part) all.push_back(std::move(e));
-      }
-      if (!snap->failures.empty()) {
-        v1::UpdateEvent e;
-        e.set_gateway_ts_ns(scheduler_.clock().NowNs());
-        e.mutable_status()->set_state(cv1::StreamStatus::STATE_DEGRADED);
-        e.mutable_status()->set_reason(absl::StrCat("initial snapshot incomplete (", absl::StrJoin(snap->failures, "; "),
-                                                    "); query ListOpenOrders/ListPositions/GetAccount"));
-        all.push_back(MakeHubEvent(std::move(e)));
-      }
-      stream->DeliverSnapshot(std::move(all));
-    };
-    auto snapshot_event = [this](v1::UpdateEvent e) {
-      e.set_snapshot(true);
-      e.set_gateway_ts_ns(scheduler_.clock().NowNs());
-      return MakeHubEvent(std::move(e));
-    };
-    engine_.FetchAllOpenOrders(deadline, [snap, finish_one, snapshot_event](absl::StatusOr<std::vector<v1::Order>> r) {
-      if (r.ok()) {
-        for (auto& o : *r) {
-          v1::UpdateEvent e;
-          *e.mutable_order() = std::move(o);
-          snap->orders.push_back(snapshot_event(std::move(e)));
-        }
-      } else {
-        snap->failures.push_back(absl::StrCat("open orders: ", std::string(r.status().message())));
-      }
-      finish_one();
-    });
-    engine_.ListPositions(v1::ListPositionsRequest(), deadline,
-                          [snap, finish_one, snapshot_event](absl::StatusOr<v1::ListPositionsResponse> r) {
-                            if (r.ok()) {
-                              for (const auto& p : r->positions()) {
-                                v1::UpdateEvent e;
-                                *e.mutable_position() = p;
-                                snap->positions.push_back(snapshot_event(std::move(e)));
-                              }
-                            } else {
-                              snap->failures.push_back(absl::StrCat("positions: ", std::string(r.status().message())));
-                            }
-                            finish_one();
-                          });
-    v1::GetAccountRequest acc;
-    acc.set_margin_coin(coin);
-    engine_.GetAccount(acc, deadline, [snap, finish_one, snapshot_event](absl::StatusOr<v1::GetAccountResponse> r) {
-      if (r.ok()) {
-        v1::UpdateEvent e;
-        *e.mutable_balance() = BalanceFromAccount(r->account());
-        snap->balance.push_back(snapshot_event(std::move(e)));
-      } else {
-        snap->failures.push_back(absl::StrCat("account: ", std::string(r.status().message())));
-      }
-      finish_one();
-    });
-  });
 }
 
 }  // namespace bx::orders

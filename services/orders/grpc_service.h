@@ -18,6 +18,7 @@
 #include "services/orders/audit_log.h"
 #include "services/orders/auth.h"
 #include "services/orders/order_engine.h"
+#include "common/backoff.h"
 #include "services/orders/scheduler.h"
 #include "services/orders/update_hub.h"
 
@@ -40,8 +41,10 @@ struct ServiceOptions {
   /// start reads open orders, positions and the account over REST, so without a bound a read-only
   /// token could spend the private query budget that placements and cancels share.
   size_t max_update_streams_per_caller = 16;
-  /// StreamUpdates initial snapshot deadline.
+  /// StreamUpdates initial snapshot deadline (per attempt).
   std::chrono::milliseconds snapshot_timeout{15000};
+  /// Pause before reading a part of a stream's snapshot again that could not be read.
+  BackoffPolicy snapshot_retry{std::chrono::milliseconds(1000), std::chrono::milliseconds(30000), 2.0, 0.2};
   std::string default_margin_coin = "USDT";
 };
 
@@ -75,7 +78,6 @@ class OrderServiceImpl final : public OrderServiceBase {
   /// One StreamUpdates call, on the queue thread.
   void StartUpdates(grpc::ServerContextBase* ctx, const v1::StreamUpdatesRequest& req,
                     std::shared_ptr<StreamWriter<v1::StreamUpdatesResponse>> out);
-  void BuildSnapshot(std::shared_ptr<UpdateStream> stream, HubEvent status);
 
   Scheduler& scheduler_;
   OrderEngine& engine_;

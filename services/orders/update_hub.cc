@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+
 namespace bx::orders {
 
 namespace cv1 = ::bitunix::common::v1;
@@ -48,14 +50,47 @@ bool UpdateStream::Wants(const HubEvent& ev) const {
   return filter_.symbols.count(ev.symbol) > 0;
 }
 
-void UpdateStream::PushLocked(const HubEvent& ev) {
+void UpdateStream::PushLocked(const HubEvent& ev) { PushLocked(ev.event); }
+
+void UpdateStream::PushLocked(std::shared_ptr<const v1::UpdateEvent> ev) {
   if (queue_.size() >= max_queue_) {
     // Slow consumer: drop the oldest and tell the client with a Gap at the next write.
     queue_.pop_front();
     ++dropped_since_gap_;
     ++dropped_total_;
   }
-  queue_.push_back(ev.event);
+  queue_.push_back(std::move(ev));
+}
+
+std::shared_ptr<const v1::UpdateEvent> UpdateStream::AdmitStatusLocked(std::shared_ptr<const v1::UpdateEvent> ev) {
+  const auto state = ev->status().state();
+  feed_state_ = state;
+  if (missing_.empty() || (state != cv1::StreamStatus::STATE_LIVE && state != cv1::StreamStatus::STATE_RECOVERED)) {
+    return ev;
+  }
+  auto degraded = std::make_shared<v1::UpdateEvent>(*ev);
+  degraded->mutable_status()->set_state(cv1::StreamStatus::STATE_DEGRADED);
+  degraded->mutable_status()->set_reason(absl::StrCat(ev->status().reason(),
+                                                      "; but this stream's initial snapshot is still incomplete (",
+                                                      missing_, "): retrying, STATE_RECOVERED follows with it"));
+  return degraded;
+}
+
+void UpdateStream::NotePushedLocked(const HubEvent& ev) {
+  const v1::UpdateEvent& e = *ev.event;
+  switch (e.payload_case()) {
+    case v1::UpdateEvent::kOrder:
+      orders_pushed_.insert(e.order().order_id());
+      break;
+    case v1::UpdateEvent::kPosition:
+      positions_pushed_.insert(e.position().position_id());
+      break;
+    case v1::UpdateEvent::kBalance:
+      coins_pushed_.insert(e.balance().coin());
+      break;
+    default:
+      break;
+  }
 }
 
 void UpdateStream::Deliver(const HubEvent& ev) {
@@ -63,18 +98,36 @@ void UpdateStream::Deliver(const HubEvent& ev) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (cancelled_ || finishing_) return;
-    PushLocked(ev);
+    if (noting_) NotePushedLocked(ev);
+    // While the snapshot is pending, statuses wait in the queue and are admitted behind it.
+    if (ev.event->has_status() && !snapshot_pending_) {
+      PushLocked(AdmitStatusLocked(ev.event));
+    } else {
+      PushLocked(ev);
+    }
   }
   Kick();
 }
 
-void UpdateStream::DeliverSnapshot(std::vector<HubEvent> events) {
+void UpdateStream::DeliverSnapshot(std::vector<HubEvent> events, std::string missing) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (cancelled_ || !snapshot_pending_) return;
     std::deque<std::shared_ptr<const v1::UpdateEvent>> merged;
     for (auto& ev : events) {
-      if (Wants(ev)) merged.push_back(std::move(ev.event));
+      if (!Wants(ev)) continue;
+      if (ev.event->has_status()) feed_state_ = ev.event->status().state();  // the status the stream starts with
+      merged.push_back(std::move(ev.event));
+    }
+    if (!missing.empty()) {
+      missing_ = std::move(missing);
+      v1::UpdateEvent e;
+      e.set_gateway_ts_ns(clock_.NowNs());
+      e.mutable_status()->set_state(cv1::StreamStatus::STATE_DEGRADED);
+      e.mutable_status()->set_reason(absl::StrCat("initial snapshot incomplete (", missing_,
+                                                  "); retrying in the background: live updates follow meanwhile, "
+                                                  "and STATE_RECOVERED once the rest of the snapshot is delivered"));
+      merged.push_back(std::make_shared<const v1::UpdateEvent>(std::move(e)));
     }
     if (dropped_since_gap_ > 0) {
       // Live events dropped while the snapshot was read came after it: the Gap goes between the
@@ -86,11 +139,66 @@ void UpdateStream::DeliverSnapshot(std::vector<HubEvent> events) {
       dropped_since_gap_ = 0;
       merged.push_back(std::make_shared<const v1::UpdateEvent>(std::move(gap)));
     }
-    for (auto& e : queue_) merged.push_back(std::move(e));
+    for (auto& e : queue_) merged.push_back(e->has_status() ? AdmitStatusLocked(std::move(e)) : std::move(e));
     queue_ = std::move(merged);
     snapshot_pending_ = false;
   }
   Kick();
+}
+
+void UpdateStream::BeginRest() {
+  std::lock_guard<std::mutex> lock(mu_);
+  noting_ = true;
+  orders_pushed_.clear();
+  positions_pushed_.clear();
+  coins_pushed_.clear();
+}
+
+void UpdateStream::DeliverRest(std::vector<HubEvent> events, std::string still_missing) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_ || finishing_ || snapshot_pending_) return;
+    noting_ = false;
+    for (auto& ev : events) {
+      if (!Wants(ev)) continue;
+      const v1::UpdateEvent& e = *ev.event;
+      // Pushed since the read began: the push is as new as the read or newer.
+      if ((e.has_order() && orders_pushed_.count(e.order().order_id())) ||
+          (e.has_position() && positions_pushed_.count(e.position().position_id())) ||
+          (e.has_balance() && (coins_pushed_.count(e.balance().coin()) || coins_pushed_.count("")))) {
+        continue;
+      }
+      PushLocked(std::move(ev.event));
+    }
+    orders_pushed_.clear();
+    positions_pushed_.clear();
+    coins_pushed_.clear();
+    if (!still_missing.empty()) {
+      missing_ = std::move(still_missing);
+    } else if (!missing_.empty()) {
+      missing_.clear();
+      if (feed_state_ == cv1::StreamStatus::STATE_LIVE || feed_state_ == cv1::StreamStatus::STATE_RECOVERED) {
+        v1::UpdateEvent e;
+        e.set_gateway_ts_ns(clock_.NowNs());
+        e.mutable_status()->set_state(cv1::StreamStatus::STATE_RECOVERED);
+        e.mutable_status()->set_reason(
+            "initial snapshot complete: the part that could not be read at first follows above as snapshot "
+            "events (less what live updates since carried)");
+        PushLocked(std::make_shared<const v1::UpdateEvent>(std::move(e)));
+      }
+    }
+  }
+  Kick();
+}
+
+bool UpdateStream::ended() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancelled_ || finishing_ || finished_;
+}
+
+bool UpdateStream::incomplete() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !missing_.empty();
 }
 
 bool UpdateStream::PrepareWriteLocked() {

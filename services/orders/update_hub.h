@@ -51,7 +51,27 @@ class UpdateStream {
   /// events wait behind it.
   void Deliver(const HubEvent& ev);
   /// Ends the snapshot phase: `events` first, then the live events queued meanwhile.
-  void DeliverSnapshot(std::vector<HubEvent> events);
+  /// `missing`: not empty when part of the snapshot could not be read (what, and why). A
+  /// STATE_DEGRADED status saying so then follows `events`, and the stream stays incomplete until
+  /// DeliverRest: meanwhile every LIVE or RECOVERED status of the private feed reaches it as
+  /// DEGRADED (the feed is fine, the stream's view is not), so that a client never reads
+  /// "recovered" before it has seen the whole snapshot.
+  void DeliverSnapshot(std::vector<HubEvent> events, std::string missing = "");
+  /// A read of the missing part begins (executor, before its requests): from now on the stream
+  /// notes every order, position and balance queued for it, so that DeliverRest leaves out what a
+  /// push carried meanwhile (the push is as new as the read or newer: the read may have left the
+  /// exchange before that change).
+  void BeginRest();
+  /// What that read got, after what the stream has queued so far, less what was pushed since
+  /// BeginRest. `still_missing` empty: the stream is complete, and a STATE_RECOVERED status
+  /// follows when the private feed's last status was LIVE or RECOVERED (otherwise the feed's own
+  /// RECOVERED, passed through unchanged from now on, tells it later). Not empty: the stream stays
+  /// incomplete, with that reason.
+  void DeliverRest(std::vector<HubEvent> events, std::string still_missing = "");
+  /// The stream has ended or is ending (cancelled, finishing): nothing more reaches the client.
+  bool ended() const;
+  /// Part of the snapshot is still missing (DeliverSnapshot's `missing`, until DeliverRest).
+  bool incomplete() const;
   /// The reactor's OnWriteDone.
   void OnWriteDone(bool ok);
   /// Writes what is queued (plus `last`, if given), then calls finish. Idempotent.
@@ -64,6 +84,12 @@ class UpdateStream {
 
  private:
   void PushLocked(const HubEvent& ev);
+  void PushLocked(std::shared_ptr<const v1::UpdateEvent> ev);
+  /// A status event on its way into the queue: remembers the feed's state and, while the
+  /// snapshot is incomplete, turns LIVE/RECOVERED into DEGRADED.
+  std::shared_ptr<const v1::UpdateEvent> AdmitStatusLocked(std::shared_ptr<const v1::UpdateEvent> ev);
+  /// Notes an order, position or balance queued while a BeginRest read runs.
+  void NotePushedLocked(const HubEvent& ev);
   /// Takes the next batch into in_flight_ when allowed; true if a write must be started.
   bool PrepareWriteLocked();
   void Kick();
@@ -78,6 +104,12 @@ class UpdateStream {
   mutable std::mutex mu_;
   std::deque<std::shared_ptr<const v1::UpdateEvent>> queue_;
   bool snapshot_pending_ = true;
+  std::string missing_;  ///< not empty: part of the snapshot is still missing (why)
+  /// The private feed's last status state that entered this stream (as published, before any
+  /// DEGRADED rewrite); UNSPECIFIED until the snapshot's first status.
+  bitunix::common::v1::StreamStatus::State feed_state_ = bitunix::common::v1::StreamStatus::STATE_UNSPECIFIED;
+  bool noting_ = false;  ///< between BeginRest and DeliverRest
+  std::set<std::string> orders_pushed_, positions_pushed_, coins_pushed_;  ///< since BeginRest
   bool write_in_flight_ = false;
   bool finishing_ = false;
   bool finished_ = false;

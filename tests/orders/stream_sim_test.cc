@@ -124,6 +124,39 @@ TEST(OrdersSimStream, AnOrderFilledInAnOutageReachesTheStreamWhenTheFeedDropsAga
   }); }, 20s)) << "the order filled during the first outage never reached the stream";
 }
 
+// A stream whose open-order listing failed used to get DEGRADED ("query ListOpenOrders...") and
+// never anything more. Now the listing is read again in the background: the open order reaches
+// the stream as a snapshot event after the DEGRADED, then RECOVERED; live pushes flow meanwhile.
+TEST(OrdersSimStream, AStreamWhoseSnapshotFailedGetsTheRestLaterThenRecovered) {
+  SimHarness h;
+  h.Start();
+  ASSERT_TRUE(WaitUntil([&] { return h.app().private_stream()->live(); }, 10s));
+  v1::PlaceOrderResponse r;
+  ASSERT_TRUE(h.Place(RestingBuy("snap-before"), &r).ok());
+  // Every read of the open orders fails (each read is tried three times) until the faults are reset.
+  h.sim().Control("rest_faults",
+                  {{"count", 1000}, {"kind", "http_500"}, {"path", "/api/v1/futures/trade/get_pending_orders"}});
+  StreamReader s(h.stub(), h.Ctx(testing::kReadToken, 120s), v1::StreamUpdatesRequest());
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_DEGRADED)); }, 20s));
+  EXPECT_FALSE(s.Has(IsOrder("snap-before", true)));
+  ASSERT_TRUE(h.Place(RestingBuy("snap-during"), &r).ok());
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsOrder("snap-during", false)); }, 10s)) << "live pushes were held back";
+  h.sim().Control("reset", nlohmann::json::object());
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_RECOVERED)); }, 40s))
+      << "the stream never recovered from its failed snapshot";
+  const auto ev = s.events();
+  int degraded = -1, snapshot = -1, recovered = -1;
+  for (size_t i = 0; i < ev.size(); ++i) {
+    if (degraded < 0 && IsStatus(cv1::StreamStatus::STATE_DEGRADED)(ev[i])) degraded = static_cast<int>(i);
+    if (IsOrder("snap-before", true)(ev[i])) snapshot = static_cast<int>(i);
+    if (IsStatus(cv1::StreamStatus::STATE_RECOVERED)(ev[i])) recovered = static_cast<int>(i);
+    EXPECT_EQ(ev[i].seq(), i + 1);
+  }
+  EXPECT_NE(ev[degraded].status().reason().find("open orders"), std::string::npos) << ev[degraded].status().reason();
+  EXPECT_LT(degraded, snapshot);
+  EXPECT_LT(snapshot, recovered) << "RECOVERED came before the open order it promised";
+}
+
 TEST(OrdersSimStream, SnapshotLivePushesAndReconnectReconciliation) {
   SimHarness h;
   h.Start();

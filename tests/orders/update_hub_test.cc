@@ -180,6 +180,93 @@ TEST_F(HubTest, AStreamThatStartsAfterARecoveryStartsLive) {
   EXPECT_EQ(hub.CurrentStatus().event->status().reason(), "back");
 }
 
+// A stream whose snapshot is incomplete must not read "recovered" before it has the rest: the
+// feed's RECOVERED (a reconnect's reconciliation publishes only what changed, not the part this
+// stream never got) reaches it as DEGRADED, naming what is still missing. Once the rest is
+// delivered the stream says RECOVERED itself, and the feed's statuses pass unchanged again.
+TEST_F(HubTest, WhileTheSnapshotIsIncompleteTheFeedsRecoveryReadsDegraded) {
+  UpdateHub hub(clock);
+  hub.SetStatus(cv1::StreamStatus::STATE_LIVE, "up");
+  auto s = Make();
+  hub.Add(s);
+  s->DeliverSnapshot({hub.CurrentStatus(), BalanceEvent()}, "open orders: boom");
+  hub.SetStatus(cv1::StreamStatus::STATE_RECONNECTING, "down");
+  hub.SetStatus(cv1::StreamStatus::STATE_RECOVERED, "back");
+  w.in_flight = false;
+  s->OnWriteDone(true);
+  auto ev = w.events();
+  ASSERT_EQ(ev.size(), 5u);
+  EXPECT_EQ(ev[2].status().state(), cv1::StreamStatus::STATE_DEGRADED);
+  EXPECT_NE(ev[2].status().reason().find("open orders: boom"), std::string::npos) << ev[2].status().reason();
+  EXPECT_EQ(ev[3].status().state(), cv1::StreamStatus::STATE_RECONNECTING);
+  EXPECT_EQ(ev[4].status().state(), cv1::StreamStatus::STATE_DEGRADED) << ev[4].DebugString();
+  EXPECT_NE(ev[4].status().reason().find("back"), std::string::npos) << ev[4].status().reason();
+  EXPECT_NE(ev[4].status().reason().find("open orders: boom"), std::string::npos) << ev[4].status().reason();
+
+  s->BeginRest();
+  s->DeliverRest({OrderEvent("BTCUSDT", "rest-1")});
+  hub.SetStatus(cv1::StreamStatus::STATE_RECONNECTING, "down again");
+  hub.SetStatus(cv1::StreamStatus::STATE_RECOVERED, "back again");
+  w.in_flight = false;
+  s->OnWriteDone(true);
+  ev = w.events();
+  ASSERT_EQ(ev.size(), 9u);
+  EXPECT_EQ(ev[5].order().order_id(), "rest-1");
+  EXPECT_EQ(ev[6].status().state(), cv1::StreamStatus::STATE_RECOVERED);
+  EXPECT_EQ(ev[8].status().state(), cv1::StreamStatus::STATE_RECOVERED);
+  EXPECT_EQ(ev[8].status().reason(), "back again");
+  for (size_t i = 0; i < ev.size(); ++i) EXPECT_EQ(ev[i].seq(), i + 1);
+}
+
+// The rest arriving while the feed is down: no RECOVERED from the stream (the client is still
+// missing what the feed would push); the feed's own RECOVERED then passes as it is.
+TEST_F(HubTest, TheRestOfASnapshotDeliveredWhileTheFeedIsDownWaitsForTheFeedsRecovery) {
+  UpdateHub hub(clock);
+  hub.SetStatus(cv1::StreamStatus::STATE_LIVE, "up");
+  auto s = Make();
+  hub.Add(s);
+  s->DeliverSnapshot({hub.CurrentStatus()}, "positions: boom");
+  hub.SetStatus(cv1::StreamStatus::STATE_RECONNECTING, "down");
+  s->BeginRest();
+  s->DeliverRest({OrderEvent("BTCUSDT", "rest-1")});
+  w.in_flight = false;
+  s->OnWriteDone(true);
+  hub.SetStatus(cv1::StreamStatus::STATE_RECOVERED, "back");
+  w.in_flight = false;
+  s->OnWriteDone(true);
+  auto ev = w.events();
+  ASSERT_EQ(ev.size(), 5u);
+  EXPECT_EQ(ev[2].status().state(), cv1::StreamStatus::STATE_RECONNECTING);
+  EXPECT_EQ(ev[3].order().order_id(), "rest-1");
+  EXPECT_EQ(ev[4].status().state(), cv1::StreamStatus::STATE_RECOVERED);
+  EXPECT_EQ(ev[4].status().reason(), "back");
+}
+
+// A recovery published while the snapshot was being read waits behind it; when the snapshot turns
+// out incomplete, that queued RECOVERED must not follow its DEGRADED as it is.
+TEST_F(HubTest, ARecoveryQueuedBehindAnIncompleteSnapshotReadsDegraded) {
+  UpdateHub hub(clock);
+  hub.SetStatus(cv1::StreamStatus::STATE_RECONNECTING, "down");
+  auto s = Make();
+  hub.Add(s);
+  HubEvent initial = hub.CurrentStatus();
+  hub.SetStatus(cv1::StreamStatus::STATE_RECOVERED, "back");  // while the snapshot is read
+  s->DeliverSnapshot({initial}, "account: boom");
+  auto ev = w.events();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[0].status().state(), cv1::StreamStatus::STATE_RECONNECTING);
+  EXPECT_EQ(ev[1].status().state(), cv1::StreamStatus::STATE_DEGRADED);
+  EXPECT_EQ(ev[2].status().state(), cv1::StreamStatus::STATE_DEGRADED) << ev[2].DebugString();
+  // The feed is back: the rest, once read, ends with RECOVERED.
+  w.in_flight = false;
+  s->OnWriteDone(true);
+  s->BeginRest();
+  s->DeliverRest({BalanceEvent()});
+  ev = w.events();
+  ASSERT_EQ(ev.size(), 5u);
+  EXPECT_EQ(ev[4].status().state(), cv1::StreamStatus::STATE_RECOVERED);
+}
+
 TEST_F(HubTest, CancelledStreamStopsWriting) {
   auto s = Make();
   s->DeliverSnapshot({});
