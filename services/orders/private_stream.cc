@@ -230,6 +230,7 @@ void PrivateStream::Subscribe() {
   ++connects_;
   backoff_.Reset();
   if (metrics_) metrics_->PrivateWsConnected(true);
+  recovering_ = false;
   if (!ever_live_ && hub_.size() == 0) {
     ever_live_ = true;
     Log(LogLevel::kInfo, "orders.private", "private feed live");
@@ -247,11 +248,14 @@ void PrivateStream::Subscribe() {
     gap.set_gateway_ts_ns(scheduler_.clock().NowNs());
     gap.mutable_gap()->set_reason(cv1::Gap::REASON_UPSTREAM_RECONNECT);
     Publish(std::move(gap));
-    hub_.SetStatus(cv1::StreamStatus::STATE_RECOVERED,
-                   first ? "private feed connected; what changed since the streams' snapshots follows as snapshot "
-                           "events"
-                         : "private feed reconnected; open orders, positions and the balance reconciled over REST "
-                           "follow as snapshot events");
+    // RECOVERED only once the reconciliation has published what changed (EndRead): a client
+    // must be able to tell when it has seen everything, and act on its view only then.
+    hub_.SetStatus(cv1::StreamStatus::STATE_RECONNECTING,
+                   first ? "private feed connected; reading over REST what changed since the streams' snapshots: "
+                           "it follows as snapshot events, then STATE_RECOVERED"
+                         : "private feed reconnected; reading over REST what changed while it was down: open "
+                           "orders, positions and the balance follow as snapshot events, then STATE_RECOVERED");
+    recovering_ = true;
     Reconcile(/*publish=*/true);
   }
 }
@@ -655,10 +659,15 @@ void PrivateStream::EndRead(const std::shared_ptr<ReconcileRun>& run) {
     Publish(std::move(e));
   }
   reconcile_backoff_.Reset();
-  if (reconcile_failing_) {
+  if (reconcile_failing_ || recovering_) {
+    const bool after_reconnect = recovering_;
     reconcile_failing_ = false;
+    recovering_ = false;
     hub_.SetStatus(cv1::StreamStatus::STATE_RECOVERED,
-                   "reconciliation over REST succeeded; what changed was published as snapshot events");
+                   after_reconnect ? "private feed live again; what changed while it was down was read over REST and "
+                                     "published as snapshot events before this status"
+                                   : "reconciliation over REST succeeded; what changed was published as snapshot "
+                                     "events before this status");
   }
 }
 

@@ -134,6 +134,9 @@ class PrivateStream {
   Scheduler::TimerId greeting_timer_ = 0, login_timer_ = 0, ping_timer_ = 0, reconnect_timer_ = 0;
   Scheduler::TimerId reconcile_timer_ = 0;
   bool reconcile_failing_ = false;  ///< streams were told DEGRADED; a good run says RECOVERED
+  /// The feed came back (streams got a Gap and RECONNECTING): the publishing run that ends well
+  /// says RECOVERED, after what it published.
+  bool recovering_ = false;
   std::map<std::string, v1::Order> open_orders_;       ///< by order id: what we believe is open
   std::map<std::string, v1::Position> positions_;      ///< by position id
   RecentIds finished_{10000};                          ///< orders whose final state was seen

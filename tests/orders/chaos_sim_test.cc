@@ -848,8 +848,8 @@ TEST(OrdersSimChaos, ConcurrentCallsUnderRandomFaultsNeverDuplicateNorLoseAndEve
 
   // (e) the update stream. What the service promises (docs/ORDERS.md "Private updates", the
   // proto's StreamUpdates): every event has the next seq; a feed loss shows as RECONNECTING, then
-  // a Gap REASON_UPSTREAM_RECONNECT and RECOVERED, after which the changes missed meanwhile are
-  // sent from REST, "so no update is lost". Hence, once the feed is live and the reconciliation
+  // a Gap REASON_UPSTREAM_RECONNECT, the changes missed meanwhile sent from REST, "so no update is
+  // lost", and RECOVERED once they have been. Hence, once the feed is live and the reconciliation
   // done, every exchange order has reached the stream and its last event there carries its final
   // status and filled quantity. The one exception the docs allow is a Gap REASON_SLOW_CONSUMER
   // (events dropped for a slow reader), which this reader does not expect; it is reported.

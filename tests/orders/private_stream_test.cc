@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -192,6 +193,43 @@ TEST_F(PrivateStreamTest, ReconnectResubscribesAndReconcilesWhatChangedMeanwhile
   EXPECT_TRUE(new_order);
   EXPECT_TRUE(closed);
   for (size_t i = 1; i < events.size(); ++i) EXPECT_EQ(events[i].seq(), events[i - 1].seq() + 1);
+}
+
+// RECOVERED used to be published as soon as the feed was back, before the reconciliation had read
+// anything: a client that takes RECOVERED to mean "I have seen everything" acted on a view that
+// still lacked what changed during the outage. Now the Gap comes at once, RECOVERED only after
+// what the reconciliation publishes.
+TEST_F(PrivateStreamTest, RecoveredComesAfterWhatTheReconciliationPublishes) {
+  stream->Start();
+  BringUp();
+  h.sched.RunUntilIdle();
+  const size_t before = events.size();
+  fake->Drop();
+  h.sched.RunUntilIdle();
+  ASSERT_TRUE(h.Place(testing::LimitBuy("placed-while-down")).ok());
+  h.exchange.set_reply_delay(50ms);  // the reconciliation's reads are still out when the feed is up
+  h.sched.Advance(200ms);            // backoff
+  BringUp();
+  auto index_of = [&](const std::function<bool(const v1::UpdateEvent&)>& pred) {
+    for (size_t i = before; i < events.size(); ++i) {
+      if (pred(events[i])) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  auto is_recovered = [](const v1::UpdateEvent& e) {
+    return e.has_status() && e.status().state() == cv1::StreamStatus::STATE_RECOVERED;
+  };
+  EXPECT_GE(index_of([](const v1::UpdateEvent& e) { return e.has_gap(); }), 0);
+  EXPECT_EQ(index_of(is_recovered), -1) << "RECOVERED before the reconciliation has read anything";
+  h.sched.Advance(1s);
+  const int order = index_of([](const v1::UpdateEvent& e) {
+    return e.has_order() && e.snapshot() && e.order().client_id() == "placed-while-down";
+  });
+  const int recovered = index_of(is_recovered);
+  ASSERT_GE(order, 0);
+  ASSERT_GE(recovered, 0);
+  EXPECT_LT(order, recovered);
+  EXPECT_EQ(Of(v1::UpdateEvent::kStatus).back().status().state(), cv1::StreamStatus::STATE_RECOVERED);
 }
 
 TEST_F(PrivateStreamTest, AnOrderThatOpenedAndFinishedWhileTheFeedWasDownIsPublished) {

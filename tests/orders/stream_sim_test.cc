@@ -106,22 +106,26 @@ TEST(OrdersSimStream, AnOrderFilledInAnOutageReachesTheStreamWhenTheFeedDropsAga
   // The reconciliation after the reconnect cannot read the order history for a while.
   h.sim().Control("rest_faults", {{"count", 20}, {"kind", "hang"}, {"hang_ms", 3000},
                                   {"path", "/api/v1/futures/trade/get_history_orders"}});
-  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_RECOVERED)); }, 15s));
+  auto reconnects = [&] {
+    int gaps = 0;
+    for (const auto& e : s.events()) gaps += e.has_gap() && e.gap().reason() == cv1::Gap::REASON_UPSTREAM_RECONNECT;
+    return gaps;
+  };
+  // Back (its reconciliation reading, so not RECOVERED yet).
+  ASSERT_TRUE(WaitUntil([&] { return reconnects() >= 1; }, 15s));
   // Lost again once the new socket's last frame is well past the fill (the history read from
   // that loss, less its 2 s margin, starts after the fill), the first reconciliation still reading.
   ASSERT_TRUE(WaitUntil([&] { return std::chrono::steady_clock::now() > filled_at + 4500ms; }, 10s));
   ASSERT_FALSE(s.Has(IsOrder("filled-then-dropped", true)));
+  ASSERT_FALSE(s.Has(IsStatus(cv1::StreamStatus::STATE_RECOVERED)));
   h.sim().Control("drop_connections", {{"which", "private"}});
-  ASSERT_TRUE(WaitUntil([&] {
-    int recovered = 0;
-    for (const auto& e : s.events()) recovered += IsStatus(cv1::StreamStatus::STATE_RECOVERED)(e) ? 1 : 0;
-    return recovered >= 2;
-  }, 15s));
+  ASSERT_TRUE(WaitUntil([&] { return reconnects() >= 2; }, 15s));
   h.sim().Control("reset", nlohmann::json::object());  // the history can be read again
   EXPECT_TRUE(WaitUntil([&] { return s.Has([](const v1::UpdateEvent& e) {
     return e.has_order() && e.order().client_id() == "filled-then-dropped" &&
            e.order().status() == v1::ORDER_STATUS_FILLED;
   }); }, 20s)) << "the order filled during the first outage never reached the stream";
+  EXPECT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_RECOVERED)); }, 20s));
 }
 
 // A stream whose open-order listing failed used to get DEGRADED ("query ListOpenOrders...") and
@@ -184,14 +188,24 @@ TEST(OrdersSimStream, SnapshotLivePushesAndReconnectReconciliation) {
   }));
   // Reconciliation over REST delivers what the feed missed: the order, and the balance it froze.
   ASSERT_TRUE(WaitUntil([&] { return s.Has(IsOrder("st-during", true)); }, 10s)) << "the missed order never came";
+  {
+    // RECOVERED says the client has been sent what the feed missed: it follows the reconciliation.
+    const auto ev = s.events();
+    int during = -1, recovered = -1;
+    for (size_t i = 0; i < ev.size(); ++i) {
+      if (during < 0 && IsOrder("st-during", true)(ev[i])) during = static_cast<int>(i);
+      if (recovered < 0 && IsStatus(cv1::StreamStatus::STATE_RECOVERED)(ev[i])) recovered = static_cast<int>(i);
+    }
+    EXPECT_LT(during, recovered) << "RECOVERED came before the order the reconciliation read";
+  }
   std::optional<v1::Balance> reconciled;
   ASSERT_TRUE(WaitUntil([&] {
     const auto ev = s.events();
-    size_t recovered = ev.size();
+    size_t gap = ev.size();  // the reconnect's; the reconciliation follows it, then RECOVERED
     for (size_t i = 0; i < ev.size(); ++i) {
-      if (ev[i].has_status() && ev[i].status().state() == cv1::StreamStatus::STATE_RECOVERED) recovered = i;
+      if (ev[i].has_gap() && ev[i].gap().reason() == cv1::Gap::REASON_UPSTREAM_RECONNECT) gap = i;
     }
-    for (size_t i = recovered; i < ev.size(); ++i) {
+    for (size_t i = gap; i < ev.size(); ++i) {
       if (ev[i].has_balance() && ev[i].snapshot()) reconciled = ev[i].balance();
     }
     return reconciled.has_value();
