@@ -54,8 +54,11 @@ void UpdateStream::PushLocked(const HubEvent& ev) { PushLocked(ev.event); }
 
 void UpdateStream::PushLocked(std::shared_ptr<const v1::UpdateEvent> ev) {
   if (queue_.size() >= max_queue_) {
-    // Slow consumer: drop the oldest and tell the client with a Gap at the next write.
-    queue_.pop_front();
+    // Slow consumer: drop the oldest update and tell the client with a Gap at the next write. A
+    // status is never dropped: it is the stream's state, not an update (a lost RECOVERED would
+    // leave the client believing the feed down for as long as it stays up), and there are few.
+    auto oldest = std::find_if(queue_.begin(), queue_.end(), [](const auto& e) { return !e->has_status(); });
+    queue_.erase(oldest != queue_.end() ? oldest : queue_.begin());
     ++dropped_since_gap_;
     ++dropped_total_;
   }

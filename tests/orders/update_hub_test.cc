@@ -267,6 +267,35 @@ TEST_F(HubTest, ARecoveryQueuedBehindAnIncompleteSnapshotReadsDegraded) {
   EXPECT_EQ(ev[4].status().state(), cv1::StreamStatus::STATE_RECOVERED);
 }
 
+// A slow consumer loses updates, never its statuses: a RECOVERED dropped with the updates around
+// it left the client believing the feed was still down (RECONNECTING) until the next status.
+TEST_F(HubTest, ASlowConsumerLosesUpdatesButNotItsStatus) {
+  UpdateHub hub(clock);
+  auto s = Make({}, /*max_queue=*/3);
+  hub.Add(s);
+  s->DeliverSnapshot({});
+  hub.Publish(OrderEvent("BTCUSDT", "first"));  // in flight, never completed for a while
+  hub.SetStatus(cv1::StreamStatus::STATE_RECONNECTING, "down");
+  for (int i = 0; i < 5; ++i) hub.Publish(OrderEvent("BTCUSDT", "a" + std::to_string(i)));
+  hub.SetStatus(cv1::StreamStatus::STATE_RECOVERED, "back");
+  for (int i = 0; i < 5; ++i) hub.Publish(OrderEvent("BTCUSDT", "b" + std::to_string(i)));
+  w.in_flight = false;
+  s->OnWriteDone(true);
+  auto ev = w.events();
+  std::vector<cv1::StreamStatus::State> states;
+  bool gap = false;
+  for (const auto& e : ev) {
+    if (e.has_status()) states.push_back(e.status().state());
+    gap |= e.has_gap() && e.gap().reason() == cv1::Gap::REASON_SLOW_CONSUMER;
+  }
+  EXPECT_TRUE(gap);
+  EXPECT_EQ(states, (std::vector<cv1::StreamStatus::State>{cv1::StreamStatus::STATE_RECONNECTING,
+                                                            cv1::StreamStatus::STATE_RECOVERED}));
+  EXPECT_EQ(ev.back().order().order_id(), "b4");
+  EXPECT_EQ(s->dropped(), 9u);
+  for (size_t i = 0; i < ev.size(); ++i) EXPECT_EQ(ev[i].seq(), i + 1);
+}
+
 TEST_F(HubTest, CancelledStreamStopsWriting) {
   auto s = Make();
   s->DeliverSnapshot({});
