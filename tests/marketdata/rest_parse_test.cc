@@ -23,6 +23,56 @@ std::vector<std::pair<std::string, Json>> Records(const std::string& kind) {
   return out;
 }
 
+// Every captured market-data reply goes through the parser of its endpoint, and every captured
+// refusal (with or without `data`) through every parser, which reports it as the exchange's error.
+TEST(RestParse, EveryCapturedMarketReplyIsReadByItsParser) {
+  int read = 0, refusals = 0;
+  for (const auto& r : testing::LoadJson("rest-responses.json")) {
+    const std::string kind = r.value("kind", "");
+    const Json& msg = r["message"];
+    if (!msg.contains("code")) continue;  // a bare private object
+    const std::string text = r.contains("raw") && r["raw"].is_string() ? r["raw"].get<std::string>() : msg.dump();
+    SCOPED_TRACE(kind + ": " + text.substr(0, 160));
+    const int code = msg["code"].get<int>();
+    if (code != 0) {
+      const std::string words = absl::StrCat("exchange error ", code, " on ");
+      for (const absl::Status& st :
+           {ParseDepth(text).status(), ParseKlines(text, v1::KLINE_INTERVAL_1M, v1::PRICE_TYPE_LAST).status(),
+            ParseTickers(text).status(), ParseTradingPairs(text).status(), ParseFundingRate(text).status(),
+            ParseFundingRates(text).status(), ParseFundingRateHistory(text).status(),
+            ParsePositionTiers(text).status()}) {
+        EXPECT_FALSE(st.ok());
+        EXPECT_THAT(std::string(st.message()), ::testing::HasSubstr(words));
+      }
+      ++refusals;
+      continue;
+    }
+    const size_t rows = msg.contains("data") && msg["data"].is_array() ? msg["data"].size() : 0;
+    if (kind == "kline" || kind == "kline:bad interval") {
+      auto k = ParseKlines(text, v1::KLINE_INTERVAL_1M, v1::PRICE_TYPE_LAST);
+      ASSERT_TRUE(k.ok()) << k.status();
+      EXPECT_EQ(k->size(), rows);
+    } else if (kind == "tickers") {
+      auto t = ParseTickers(text);
+      ASSERT_TRUE(t.ok()) << t.status();
+      EXPECT_EQ(t->size(), rows);
+    } else if (kind == "trading_pairs") {
+      auto p = ParseTradingPairs(text);
+      ASSERT_TRUE(p.ok()) << p.status();
+      EXPECT_EQ(p->size(), rows);
+    } else if (kind == "depth") {
+      EXPECT_TRUE(ParseDepth(text).ok());
+    } else if (kind == "funding_rate") {
+      EXPECT_TRUE(ParseFundingRate(text).ok());
+    } else {
+      continue;  // private endpoints: the order service's
+    }
+    ++read;
+  }
+  EXPECT_EQ(read, 10);
+  EXPECT_GE(refusals, 5);  // the probe's error bodies and the refused place_order replies
+}
+
 TEST(RestParse, TradingPairs) {
   auto recs = Records("trading_pairs");
   ASSERT_FALSE(recs.empty());
