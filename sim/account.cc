@@ -736,6 +736,11 @@ ApiResult<std::string> Account::PlaceTpsl(const TpslRequest& req, bool whole_pos
   TpslOrder t;
   t.type = whole_position ? "POSITION_TPSL" : "TPSL";
   if (!whole_position) {
+    // The documented rule (tpsl/place_order: "At least one of tpQty or slQty is required"); a side
+    // whose quantity is left out covers the whole position.
+    if (req.tp_qty.empty() && req.sl_qty.empty()) {
+      return R::Fail(10002, "Parameter error: tpQty or slQty is required");
+    }
     for (auto [name, text, has, dst] : {std::tuple{"tpQty", &req.tp_qty, req.spec.has_tp(), &t.tp_qty},
                                         std::tuple{"slQty", &req.sl_qty, req.spec.has_sl(), &t.sl_qty}}) {
       if (!has) continue;

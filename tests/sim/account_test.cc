@@ -363,6 +363,25 @@ TEST_F(AccountTest, PositionTpslOnTheWrongSideOfItsPriceIsRefused) {
   EXPECT_EQ(account_.tpsl_orders()[0].spec.tp_price, hi_eth) << "a refused modify changes nothing";
 }
 
+// tpsl/place_order documents "At least one of tpQty or slQty is required": without either it is a
+// parameter error (the simulator took the whole position); tpsl/position/place_order has none.
+TEST_F(AccountTest, PartialTpslNeedsAQuantity) {
+  ASSERT_TRUE(Place(Market("BUY", "1", "ETHUSDT")).ok());
+  Account::TpslRequest t;
+  t.symbol = "ETHUSDT";
+  t.position_id = account_.positions()[0].position_id;
+  t.spec.tp_price = (std::max(model_.Mark(1), model_.Last(1)) * D("1.5")).Truncate(1).ToString();
+  t.spec.sl_price = (std::min(model_.Mark(1), model_.Last(1)) * D("0.5")).Truncate(1).ToString();
+  EXPECT_EQ(account_.PlaceTpsl(t, false, model_, &pushes_).error.code, 10002);
+  EXPECT_TRUE(account_.tpsl_orders().empty());
+  EXPECT_TRUE(account_.PlaceTpsl(t, true, model_, &pushes_).ok());
+  t.sl_qty = "0.5";
+  auto r = account_.PlaceTpsl(t, false, model_, &pushes_);
+  ASSERT_TRUE(r.ok()) << r.error.msg;
+  EXPECT_EQ(account_.tpsl_orders().back().sl_qty, D("0.5"));
+  EXPECT_EQ(account_.tpsl_orders().back().tp_qty, D("1")) << "a side left without quantity covers the position";
+}
+
 // The same rule for a TP/SL attached to an opening order (place_order, modify_order), against the
 // price it opens at: 30007-30010.
 TEST_F(AccountTest, AttachedTpslOnTheWrongSideOfTheEntryIsRefused) {
