@@ -659,7 +659,9 @@ void PrivateStream::EndRead(const std::shared_ptr<ReconcileRun>& run) {
     Publish(std::move(e));
   }
   reconcile_backoff_.Reset();
-  if (reconcile_failing_ || recovering_) {
+  // A run that ends after the feed was lost again says nothing: streams heard RECONNECTING, and
+  // the next connect reconciles (and says RECOVERED) itself.
+  if (state_ == State::kLive && (reconcile_failing_ || recovering_)) {
     const bool after_reconnect = recovering_;
     reconcile_failing_ = false;
     recovering_ = false;

@@ -232,6 +232,42 @@ TEST_F(PrivateStreamTest, RecoveredComesAfterWhatTheReconciliationPublishes) {
   EXPECT_EQ(Of(v1::UpdateEvent::kStatus).back().status().state(), cv1::StreamStatus::STATE_RECOVERED);
 }
 
+// A reconciliation whose reads answer after the feed was lost again must not say RECOVERED: the
+// feed is down (RECONNECTING), and the next connect reconciles anyway. Both the first run after a
+// reconnect and a repeat of a failed run (the client heard DEGRADED) are covered.
+TEST_F(PrivateStreamTest, AReconciliationThatEndsAfterTheFeedWasLostAgainDoesNotSayRecovered) {
+  auto last_status = [&] { return Of(v1::UpdateEvent::kStatus).back().status().state(); };
+  stream->Start();
+  BringUp();
+  for (bool repeat : {false, true}) {
+    SCOPED_TRACE(repeat ? "a repeated run" : "the first run");
+    fake->Drop();
+    h.sched.Advance(2s);  // backoff (reconnect policy: at most 1 s)
+    if (repeat) {
+      // The reconnect's run fails: DEGRADED, repeated after 1 s.
+      h.exchange.AddFault({"/api/v1/futures/trade/get_pending_orders", testing::FaultKind::kRefuse, false, 1});
+      BringUp();
+      h.sched.RunUntilIdle();
+      ASSERT_EQ(last_status(), cv1::StreamStatus::STATE_DEGRADED);
+      h.exchange.set_reply_delay(500ms);
+      h.sched.Advance(1s);  // the repeat is out (after 0.8 to 1 s), its replies late
+    } else {
+      h.exchange.set_reply_delay(500ms);
+      BringUp();
+    }
+    fake->Drop();  // lost again before the replies come
+    h.sched.RunUntilIdle();
+    ASSERT_EQ(last_status(), cv1::StreamStatus::STATE_RECONNECTING);
+    h.sched.Advance(600ms);  // the replies arrive; the run ends well
+    EXPECT_EQ(last_status(), cv1::StreamStatus::STATE_RECONNECTING) << "RECOVERED while the feed is down";
+    h.exchange.set_reply_delay(0ms);
+    h.sched.Advance(2s);
+    BringUp();  // back for real
+    h.sched.Advance(1s);
+    EXPECT_EQ(last_status(), cv1::StreamStatus::STATE_RECOVERED);
+  }
+}
+
 TEST_F(PrivateStreamTest, AnOrderThatOpenedAndFinishedWhileTheFeedWasDownIsPublished) {
   stream->Start();
   BringUp();
