@@ -540,6 +540,11 @@ void OrderEngine::PlaceTpslOrder(v1::PlaceTpslOrderRequest req, SteadyTime deadl
   if (absl::Status s = ValidateTpsl(symbol, req.tpsl(), req.tp_qty(), req.sl_qty(), req.whole_position()); !s.ok()) {
     return done(s);
   }
+  // The exchange documents "at least one of tpQty or slQty is required" for a partial TP/SL.
+  if (!req.whole_position() && req.tp_qty().empty() && req.sl_qty().empty()) {
+    return done(Invalid("a partial TP/SL closes a quantity: set tp_qty and/or sl_qty, or set whole_position "
+                        "to close the whole position"));
+  }
   Simple<v1::PlaceTpslOrderResponse>(req.whole_position() ? ep::kTpslPositionPlaceOrder : ep::kTpslPlaceOrder, {},
                                      TpslPlaceBody(req, symbol), deadline, std::move(done),
                                      [](const Json& data) -> absl::StatusOr<v1::PlaceTpslOrderResponse> {

@@ -191,6 +191,14 @@ TEST(OrdersSim, EveryRpcEndToEnd) {
   grpc::Status refused = stub.PlaceTpslOrder(h.Ctx().get(), whole, &whole_r);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(refused.error_message().find("leave tp_qty and sl_qty empty"), std::string::npos) << refused.error_message();
+  // A partial TP/SL with no quantity (the exchange requires at least one): the gateway says what
+  // to set instead of forwarding it for the exchange's bare parameter error.
+  v1::PlaceTpslOrderRequest no_qty = tpsl;
+  no_qty.clear_tp_qty();
+  no_qty.clear_sl_qty();
+  refused = stub.PlaceTpslOrder(h.Ctx().get(), no_qty, &whole_r);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(refused.error_message().find("set tp_qty and/or sl_qty"), std::string::npos) << refused.error_message();
   v1::ListTpslOrdersRequest paged = lt;
   paged.set_limit(10);
   EXPECT_EQ(stub.ListTpslOrders(h.Ctx().get(), paged, &lt_r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
