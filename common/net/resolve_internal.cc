@@ -3,6 +3,7 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -70,6 +71,12 @@ error_code Lookup(const std::string& host, uint16_t port, Endpoints* out) {
 
 }  // namespace
 
+// Lookup threads whose getaddrinfo has not returned yet, process-wide. A stalled DNS server keeps
+// each for the resolver's own timeout (resolv.conf: seconds to tens of seconds), and every
+// connect attempt that gave up on one may start another: past the cap, an attempt fails at once
+// instead of adding a thread.
+std::atomic<int> g_lookups_running{0};
+
 struct HostLookup::State {
   std::mutex mu;
   LookupDone done;  // guarded by mu; empty once run or cancelled
@@ -87,12 +94,24 @@ void HostLookup::Cancel() {
   state_.reset();
 }
 
+int HostLookupsRunning() { return g_lookups_running.load(std::memory_order_relaxed); }
+
 std::unique_ptr<HostLookup> StartHostLookup(std::string host, uint16_t port, LookupDone done) {
   auto state = std::make_shared<HostLookup::State>();
   state->done = std::move(done);
+  if (g_lookups_running.fetch_add(1, std::memory_order_relaxed) >= kMaxHostLookupsRunning) {
+    g_lookups_running.fetch_sub(1, std::memory_order_relaxed);
+    // Still asynchronous for the caller: `done` posts to its executor.
+    std::lock_guard<std::mutex> lock(state->mu);
+    LookupDone d = std::move(state->done);
+    state->done = nullptr;
+    d(asio::error::host_not_found_try_again, {});
+    return std::make_unique<HostLookup>(std::move(state));
+  }
   auto run = [state, host = std::move(host), port] {
     Endpoints endpoints;
     const error_code ec = Lookup(host, port, &endpoints);
+    g_lookups_running.fetch_sub(1, std::memory_order_relaxed);
     // Under the lock, so a Cancel() that returned has made this a no-op, and one that is waiting
     // returns only after `done` (a post to the caller's executor) finished and was destroyed.
     std::lock_guard<std::mutex> lock(state->mu);
@@ -105,6 +124,7 @@ std::unique_ptr<HostLookup> StartHostLookup(std::string host, uint16_t port, Loo
     std::thread(std::move(run)).detach();
   } catch (const std::system_error& e) {
     // No thread to be had: fail the lookup rather than the caller (still asynchronously).
+    g_lookups_running.fetch_sub(1, std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(state->mu);
     LookupDone d = std::move(state->done);
     state->done = nullptr;

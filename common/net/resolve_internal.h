@@ -45,6 +45,12 @@ class HostLookup {
   std::shared_ptr<State> state_;
 };
 
+/// At most this many lookup threads run at once in the process (a stalled DNS server holds each
+/// for its own timeout); past it, a lookup fails at once with host_not_found_try_again.
+inline constexpr int kMaxHostLookupsRunning = 8;
+/// Lookup threads whose getaddrinfo has not returned yet.
+int HostLookupsRunning();
+
 /// Starts getaddrinfo(host, port) (TCP, any address family, AI_ADDRCONFIG as Asio's resolver)
 /// on a detached thread. `done` gets the addresses, or an Asio error (host_not_found,
 /// host_not_found_try_again, ...). Cancel the lookup (destroy the handle) before anything that

@@ -6,11 +6,13 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "common/net/http_client.h"
+#include "common/net/resolve_internal.h"
 #include "tests/net/stalled_dns.h"
 #include "tests/net/test_util.h"
 
@@ -103,6 +105,38 @@ TEST_F(HttpResolveTest, ShutdownIsNotHeldByAStalledHostLookup) {
   dns.Release();  // lets a held shutdown end, so the test ends either way
   shutdown.wait();
   EXPECT_TRUE(prompt) << "shutdown waited for the stalled host-name lookup";
+}
+
+// A stalled DNS server holds each lookup thread for its own timeout, and every connect attempt
+// that gave up on one may start another: past the cap a lookup fails at once, with no new thread,
+// and the cap frees as the stalled lookups return.
+TEST(HostLookupCap, PastTheCapALookupFailsAtOnceWithoutAThread) {
+  using boost::system::error_code;
+  auto results = std::make_shared<Inbox<error_code>>();
+  auto done = [results](error_code ec, internal::Endpoints) { results->Push(ec); };
+  std::optional<StalledDns> dns;
+  dns.emplace();
+  std::vector<std::unique_ptr<internal::HostLookup>> lookups;
+  for (int i = 0; i < internal::kMaxHostLookupsRunning; ++i) {
+    lookups.push_back(internal::StartHostLookup(kStalledHost, 8080, done));
+  }
+  Signal signal;
+  ASSERT_TRUE(signal.WaitFor([] { return StalledDns::started() == internal::kMaxHostLookupsRunning; }));
+  EXPECT_EQ(results->size(), 0u);
+
+  auto over = internal::StartHostLookup(kStalledHost, 8080, done);
+  auto refused = results->Pop(2s);
+  ASSERT_TRUE(refused.has_value()) << "a lookup past the cap waited";
+  EXPECT_EQ(*refused, boost::asio::error::host_not_found_try_again);
+  EXPECT_EQ(StalledDns::started(), internal::kMaxHostLookupsRunning) << "a lookup past the cap started a thread";
+
+  dns.reset();  // the stalled lookups return (EAI_AGAIN)
+  for (int i = 0; i < internal::kMaxHostLookupsRunning; ++i) ASSERT_TRUE(results->Pop().has_value());
+  ASSERT_TRUE(signal.WaitFor([] { return internal::HostLookupsRunning() == 0; }));
+  auto again = internal::StartHostLookup("127.0.0.1", 8080, done);
+  auto answer = results->Pop();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_FALSE(*answer) << answer->message();
 }
 
 }  // namespace
