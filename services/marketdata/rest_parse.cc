@@ -159,7 +159,7 @@ v1::SymbolStatus ParseSymbolStatus(std::string_view s) {
   return v1::SYMBOL_STATUS_UNSPECIFIED;
 }
 
-absl::StatusOr<std::vector<v1::SymbolInfo>> ParseTradingPairs(std::string_view body) {
+absl::StatusOr<std::vector<v1::SymbolInfo>> ParseTradingPairs(std::string_view body, std::vector<BadRow>* bad_rows) {
   std::vector<v1::SymbolInfo> out;
   absl::Status st = WithData(body, "/api/v1/futures/market/trading_pairs", [&](od::value data) -> Err {
     od::array arr;
@@ -168,7 +168,8 @@ absl::StatusOr<std::vector<v1::SymbolInfo>> ParseTradingPairs(std::string_view b
       od::object obj;
       if (item.get_object().get(obj)) return "item must be an object";
       v1::SymbolInfo info;
-      Err e = ForEachScalar(obj, [&](const std::string& k, std::string_view v) -> Err {
+      Err row_error = kOk;  // the row's first unreadable value; the rest is still read (its symbol)
+      auto field = [&](const std::string& k, std::string_view v) -> Err {
         if (k == "symbol") info.set_symbol(UpperSymbol(v));
         else if (k == "base") info.set_base(S(v));
         else if (k == "quote") info.set_quote(S(v));
@@ -189,9 +190,17 @@ absl::StatusOr<std::vector<v1::SymbolInfo>> ParseTradingPairs(std::string_view b
           info.set_status(ParseSymbolStatus(v));
         }
         return kOk;
+      };
+      Err e = ForEachScalar(obj, [&](const std::string& k, std::string_view v) -> Err {
+        if (Err fe = field(k, v); fe && !row_error) row_error = fe;
+        return kOk;
       });
       if (e) return e;
       if (info.symbol().empty()) return "item without symbol";
+      if (row_error) {
+        if (bad_rows) bad_rows->push_back({info.symbol(), row_error});
+        continue;
+      }
       out.push_back(std::move(info));
     }
     return kOk;

@@ -23,7 +23,16 @@ absl::Status ExchangeError(int64_t code, std::string_view msg, std::string_view 
 /// Maps an HTTP reply that is not 200 (429 -> RESOURCE_EXHAUSTED, else UNAVAILABLE).
 absl::Status HttpError(int status, std::string_view endpoint);
 
-absl::StatusOr<std::vector<v1::SymbolInfo>> ParseTradingPairs(std::string_view body);
+/// A `trading_pairs` row left out of the list: its symbol and its first unreadable value.
+struct BadRow {
+  std::string symbol;
+  std::string error;
+};
+/// `trading_pairs` reply. A row whose symbol reads but one of whose values does not (a decimal
+/// that is not one) is left out and named in `bad_rows`, so one odd row cannot hold back the
+/// whole listing; a row without a symbol, or a reply that is not a list of objects, fails it.
+absl::StatusOr<std::vector<v1::SymbolInfo>> ParseTradingPairs(std::string_view body,
+                                                              std::vector<BadRow>* bad_rows = nullptr);
 
 /// `depth` reply: bids descending, asks ascending; ["",""] levels dropped.
 absl::StatusOr<v1::OrderBook> ParseDepth(std::string_view body);

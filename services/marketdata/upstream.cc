@@ -981,8 +981,18 @@ void UpstreamManager::RefreshSymbols(Time now) {
                if (alive.expired()) return;
                symbols_in_flight_ = false;
                const Time t = clock_.Steady();
-               auto list = body.ok() ? ParseTradingPairs(*body)
+               std::vector<BadRow> bad_rows;
+               auto list = body.ok() ? ParseTradingPairs(*body, &bad_rows)
                                      : absl::StatusOr<std::vector<v1::SymbolInfo>>(body.status());
+               // A row with an unreadable value is left out of the listing; a symbol it names
+               // keeps what the last good listing said of it rather than read as delisted.
+               for (const BadRow& bad : list.ok() ? bad_rows : std::vector<BadRow>{}) {
+                 auto known = symbols_->Find(bad.symbol);
+                 Log(LogLevel::kWarn, kComponent, "trading_pairs row not readable",
+                     {{"symbol", bad.symbol}, {"error", bad.error},
+                      {"kept", known ? "the previous listing's entry" : "nothing (new symbol: unknown until fixed)"}});
+                 if (known) list->push_back(std::move(*known));
+               }
                // An empty list is no listing: taken at its word it would end every stream as
                // delisted. Keep the previous list and ask again, as for a failed call.
                if (list.ok() && list->empty()) list = absl::UnavailableError("trading_pairs returned no symbols");

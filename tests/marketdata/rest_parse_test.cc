@@ -216,9 +216,23 @@ TEST(RestParse, NonDecimalPricesMakeTheReplyMalformed) {
   ASSERT_FALSE(vol.ok());
   EXPECT_THAT(std::string(vol.status().message()), ::testing::HasSubstr("bad quoteVol"));
 
-  auto pairs = ParseTradingPairs(R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","minTradeVolume":"0,001"}]})");
-  ASSERT_FALSE(pairs.ok());
-  EXPECT_THAT(std::string(pairs.status().message()), ::testing::HasSubstr("bad minTradeVolume"));
+  // trading_pairs: a row with an unreadable value is left out and named, wherever its symbol
+  // stands in the row; the other rows are kept. A row without a symbol fails the reply.
+  std::vector<BadRow> bad_rows;
+  auto pairs = ParseTradingPairs(
+      R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","minTradeVolume":"0,001"},)"
+      R"({"minTradeVolume":"1e-3","symbol":"solusdt"},{"symbol":"ETHUSDT","minTradeVolume":"0.01"}]})",
+      &bad_rows);
+  ASSERT_TRUE(pairs.ok()) << pairs.status();
+  ASSERT_EQ(pairs->size(), 1u);
+  EXPECT_EQ((*pairs)[0].symbol(), "ETHUSDT");
+  ASSERT_EQ(bad_rows.size(), 2u);
+  EXPECT_EQ(bad_rows[0].symbol, "BTCUSDT");
+  EXPECT_THAT(bad_rows[0].error, ::testing::HasSubstr("bad minTradeVolume"));
+  EXPECT_EQ(bad_rows[1].symbol, "SOLUSDT");
+  auto no_symbol = ParseTradingPairs(R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT"},{"minTradeVolume":"x"}]})");
+  ASSERT_FALSE(no_symbol.ok());
+  EXPECT_THAT(std::string(no_symbol.status().message()), ::testing::HasSubstr("item without symbol"));
 
   auto tiers = ParsePositionTiers(R"({"code":0,"msg":"Success","data":[{"level":1,"startValue":true}]})");
   ASSERT_FALSE(tiers.ok());

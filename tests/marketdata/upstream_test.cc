@@ -581,6 +581,52 @@ TEST_F(UpstreamTest, AnEmptySymbolListDoesNotDelistEverything) {
   }
 }
 
+// One row of the listing with a value that does not read (here a decimal with a comma): the
+// whole listing used to be refused, so the symbol list never refreshed again while the exchange
+// kept that row, and a service started meanwhile never loaded a list at all (never ready). The row
+// is now left out; a symbol it names that was listed keeps its previous entry (its streams are
+// not told it was delisted), and the other rows, new symbols too, are taken.
+TEST_F(UpstreamTest, AnUnreadableRowOfTheSymbolListLeavesOutThatRowOnly) {
+  UpstreamOptions opt;
+  opt.symbol_refresh = Ms(2000);
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  auto& sink = Subscribe({Ref("depth_book15", "BTCUSDT")});
+  Advance(Ms(300));
+  Ws(0).Text(Book("BTCUSDT", "1"));
+  Run();
+  Advance(Ms(100));
+  ASSERT_TRUE(up_->ready());
+  ASSERT_EQ(symbols_.size(), 3u);
+  pairs_ = R"({"code":0,"msg":"Success","data":[)"
+           R"({"symbol":"BTCUSDT","base":"BTC","quote":"USDT","minTradeVolume":"0,0001","symbolStatus":"OPEN"},)"
+           R"({"symbol":"ETHUSDT","base":"ETH","quote":"USDT","symbolStatus":"OPEN"},)"
+           R"({"symbol":"SOLUSDT","base":"SOL","quote":"USDT","minTradeVolume":"0.1","symbolStatus":"OPEN"},)"
+           R"({"symbol":"XRPUSDT","maxLeverage":20,"minTradeVolume":"1O","symbolStatus":"OPEN"}]})";
+  const int refreshes = http_.CountTarget("/api/v1/futures/market/trading_pairs");
+  for (int i = 0; i < 400 && http_.CountTarget("/api/v1/futures/market/trading_pairs") == refreshes; ++i) {
+    Ws(0).Text(Book("BTCUSDT", "1"));
+    Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
+    Run();
+    Advance(Ms(100));
+  }
+  ASSERT_GT(http_.CountTarget("/api/v1/futures/market/trading_pairs"), refreshes) << "no refresh was asked for";
+  Run();
+  Advance(Ms(100));
+  EXPECT_TRUE(symbols_.Find("SOLUSDT").has_value()) << "the readable new row was not taken";
+  EXPECT_FALSE(symbols_.Find("XRPUSDT").has_value()) << "an unreadable new row was taken";
+  EXPECT_FALSE(symbols_.Find("PREVIEWUSDT").has_value()) << "a symbol the listing no longer has was kept";
+  auto btc = symbols_.Find("BTCUSDT");
+  ASSERT_TRUE(btc.has_value()) << "a listed symbol whose row did not read was dropped";
+  EXPECT_EQ(btc->base_precision(), 4) << "its previous entry was not kept";
+  EXPECT_TRUE(up_->ready());
+  for (const auto& e : sink.events()) {
+    if (!e.has_status()) continue;
+    EXPECT_EQ(e.status().reason().find("no data will come"), std::string::npos) << e.status().ShortDebugString();
+  }
+}
+
 TEST_F(UpstreamTest, BackoffGrowsAndTheBreakerOpensAfterRepeatedFailures) {
   UpstreamOptions opt;
   opt.breaker_failures = 4;
