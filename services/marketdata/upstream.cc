@@ -496,6 +496,13 @@ void UpstreamManager::HandlePush(Conn* c, const Frame& f, int64_t recv_ns) {
     // The shape of an unknown symbol (reference section 8): never publish it as a book.
     stats_.empty_books.fetch_add(1, std::memory_order_relaxed);
     LogBadFrame("empty_book", "book frame with only empty levels", key_);
+    // A symbol validated against the listing that answers like an unknown one was most likely
+    // delisted since the last refresh: ask for the listing now (at most once a minute) rather
+    // than leave its streams on a silent topic until the next scheduled refresh.
+    if (!last_early_symbol_refresh_ || now_ - *last_early_symbol_refresh_ >= kEarlySymbolRefreshEvery) {
+      last_early_symbol_refresh_ = now_;
+      next_symbol_refresh_ = std::min(next_symbol_refresh_, now_);
+    }
     return;
   }
   // Staleness thresholds are hundreds of ms: the last tick's time is precise enough, and saves a

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -323,6 +324,9 @@ class UpstreamManager final : public TopicDemand {
   bool shutting_down_ = false;
   bool symbols_in_flight_ = false;
   Time next_symbol_refresh_{};
+  /// An unknown symbol's book frame (empty levels) brings the next refresh forward, at most this often.
+  static constexpr std::chrono::milliseconds kEarlySymbolRefreshEvery{60000};
+  std::optional<Time> last_early_symbol_refresh_;
   Time next_trim_{};
   Time now_{};  ///< steady time of the last Tick: per-frame bookkeeping needs no finer clock
   bool tickers_poll_in_flight_ = false;

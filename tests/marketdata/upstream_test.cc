@@ -342,6 +342,60 @@ TEST_F(UpstreamTest, BadFramesAreCountedAndNeverPublished) {
   EXPECT_EQ(ev[1].order_book().bids(0).price(), "1");
 }
 
+// A streamed symbol delisted between two listings answers like an unknown one: one book frame of
+// empty levels, then silence. That frame brings the listing refresh forward (at most once a
+// minute), so its streams hear it is delisted within a tick, not at the next scheduled refresh
+// (here 10 minutes away).
+TEST_F(UpstreamTest, AnUnknownSymbolsBookFrameBringsTheListingRefreshForward) {
+  UpstreamOptions opt;
+  opt.symbol_refresh = Ms(600000);
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  auto& eth = Subscribe({Ref("depth_book15", "ETHUSDT")});
+  Subscribe({Ref("depth_book15", "BTCUSDT")});
+  Advance(Ms(300));
+  Ws(0).Text(Book("ETHUSDT", "1"));
+  Ws(0).Text(Book("BTCUSDT", "1"));
+  Run();
+  constexpr const char* kListing = "/api/v1/futures/market/trading_pairs";
+  const int refreshes = http_.CountTarget(kListing);
+  pairs_ = R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","base":"BTC","quote":"USDT","symbolStatus":"OPEN"}]})";
+  const std::string empty_eth = R"({"ch":"depth_book15","symbol":"ETHUSDT","ts":1,"data":{"b":[["",""]],"a":[["",""]]}})";
+  const std::string empty_btc = R"({"ch":"depth_book15","symbol":"BTCUSDT","ts":1,"data":{"b":[["",""]],"a":[["",""]]}})";
+  Ws(0).Text(empty_eth);
+  Run();
+  Advance(Ms(200));
+  Run();
+  EXPECT_EQ(http_.CountTarget(kListing), refreshes + 1) << "the listing was not asked for";
+  EXPECT_FALSE(symbols_.Find("ETHUSDT").has_value());
+  EXPECT_TRUE(eth.WaitFor([](const auto& ev) {
+    for (const auto& e : ev) {
+      if (e.has_status() && e.status().reason().find("no data will come") != std::string::npos) return true;
+    }
+    return false;
+  })) << "the stream was not told its symbol left the listing";
+  // Within the minute another such frame asks nothing more; after it, it does.
+  for (int i = 0; i < 30; ++i) {
+    Ws(0).Text(Book("BTCUSDT", "1"));
+    Run();
+    Advance(Ms(1000));
+  }
+  Ws(0).Text(empty_btc);
+  Run();
+  Advance(Ms(200));
+  EXPECT_EQ(http_.CountTarget(kListing), refreshes + 1) << "early refreshes are not held to one a minute";
+  for (int i = 0; i < 31; ++i) {
+    Ws(0).Text(Book("BTCUSDT", "1"));
+    Run();
+    Advance(Ms(1000));
+  }
+  Ws(0).Text(empty_btc);
+  Run();
+  Advance(Ms(200));
+  EXPECT_EQ(http_.CountTarget(kListing), refreshes + 2);
+}
+
 // A ping every second, 500 ms for its pong, no REST fallback.
 UpstreamOptions PingEverySecond() {
   UpstreamOptions opt;
