@@ -67,5 +67,4 @@ std::optional<std::string> Exchange::PublicFrame(const StreamArg& stream, const 
   return std::nullopt;
 }
 
-
 }  // namespace bx::sim

@@ -8,6 +8,18 @@ namespace bx::orders {
 
 namespace cv1 = ::bitunix::common::v1;
 
+namespace {
+
+v1::UpdateEvent StatusEvent(const Clock& clock, cv1::StreamStatus::State state, std::string reason) {
+  v1::UpdateEvent e;
+  e.set_gateway_ts_ns(clock.NowNs());
+  e.mutable_status()->set_state(state);
+  e.mutable_status()->set_reason(std::move(reason));
+  return e;
+}
+
+}  // namespace
+
 HubEvent MakeHubEvent(v1::UpdateEvent event) {
   HubEvent h;
   switch (event.payload_case()) {
@@ -124,13 +136,11 @@ void UpdateStream::DeliverSnapshot(std::vector<HubEvent> events, std::string mis
     }
     if (!missing.empty()) {
       missing_ = std::move(missing);
-      v1::UpdateEvent e;
-      e.set_gateway_ts_ns(clock_.NowNs());
-      e.mutable_status()->set_state(cv1::StreamStatus::STATE_DEGRADED);
-      e.mutable_status()->set_reason(absl::StrCat("initial snapshot incomplete (", missing_,
-                                                  "); retrying in the background: live updates follow meanwhile, "
-                                                  "and STATE_RECOVERED once the rest of the snapshot is delivered"));
-      merged.push_back(std::make_shared<const v1::UpdateEvent>(std::move(e)));
+      merged.push_back(std::make_shared<const v1::UpdateEvent>(StatusEvent(
+          clock_, cv1::StreamStatus::STATE_DEGRADED,
+          absl::StrCat("initial snapshot incomplete (", missing_,
+                       "); retrying in the background: live updates follow meanwhile, "
+                       "and STATE_RECOVERED once the rest of the snapshot is delivered"))));
     }
     if (dropped_since_gap_ > 0) {
       // Live events dropped while the snapshot was read came after it: the Gap goes between the
@@ -149,12 +159,16 @@ void UpdateStream::DeliverSnapshot(std::vector<HubEvent> events, std::string mis
   Kick();
 }
 
-void UpdateStream::BeginRest() {
-  std::lock_guard<std::mutex> lock(mu_);
-  noting_ = true;
+void UpdateStream::ClearPushedLocked() {
   orders_pushed_.clear();
   positions_pushed_.clear();
   coins_pushed_.clear();
+}
+
+void UpdateStream::BeginRest() {
+  std::lock_guard<std::mutex> lock(mu_);
+  noting_ = true;
+  ClearPushedLocked();
 }
 
 void UpdateStream::DeliverRest(std::vector<HubEvent> events, std::string still_missing) {
@@ -173,21 +187,16 @@ void UpdateStream::DeliverRest(std::vector<HubEvent> events, std::string still_m
       }
       PushLocked(std::move(ev.event));
     }
-    orders_pushed_.clear();
-    positions_pushed_.clear();
-    coins_pushed_.clear();
+    ClearPushedLocked();
     if (!still_missing.empty()) {
       missing_ = std::move(still_missing);
     } else if (!missing_.empty()) {
       missing_.clear();
       if (feed_state_ == cv1::StreamStatus::STATE_LIVE || feed_state_ == cv1::StreamStatus::STATE_RECOVERED) {
-        v1::UpdateEvent e;
-        e.set_gateway_ts_ns(clock_.NowNs());
-        e.mutable_status()->set_state(cv1::StreamStatus::STATE_RECOVERED);
-        e.mutable_status()->set_reason(
+        PushLocked(std::make_shared<const v1::UpdateEvent>(StatusEvent(
+            clock_, cv1::StreamStatus::STATE_RECOVERED,
             "initial snapshot complete: the part that could not be read at first follows above as snapshot "
-            "events (less what live updates since carried)");
-        PushLocked(std::make_shared<const v1::UpdateEvent>(std::move(e)));
+            "events (less what live updates since carried)")));
       }
     }
   }
@@ -292,11 +301,8 @@ void UpdateHub::Add(std::shared_ptr<UpdateStream> stream) {
     if (!closed) streams_.push_back(stream);
   }
   if (closed) {
-    v1::UpdateEvent e;
-    e.set_gateway_ts_ns(clock_.NowNs());
-    e.mutable_status()->set_state(cv1::StreamStatus::STATE_SHUTTING_DOWN);
-    e.mutable_status()->set_reason("the order service is shutting down");
-    stream->FinishAfterDrain(MakeHubEvent(std::move(e)));
+    stream->FinishAfterDrain(MakeHubEvent(
+        StatusEvent(clock_, cv1::StreamStatus::STATE_SHUTTING_DOWN, "the order service is shutting down")));
   }
 }
 
@@ -321,11 +327,7 @@ void UpdateHub::SetStatus(cv1::StreamStatus::State state, std::string reason) {
     status_.set_state(state);
     status_.set_reason(reason);
   }
-  v1::UpdateEvent e;
-  e.set_gateway_ts_ns(clock_.NowNs());
-  e.mutable_status()->set_state(state);
-  e.mutable_status()->set_reason(std::move(reason));
-  Publish(MakeHubEvent(std::move(e)));
+  Publish(MakeHubEvent(StatusEvent(clock_, state, std::move(reason))));
 }
 
 HubEvent UpdateHub::CurrentStatus() const {
@@ -352,11 +354,7 @@ void UpdateHub::CloseAll(std::string reason) {
     closed_ = true;
     copy.swap(streams_);
   }
-  v1::UpdateEvent e;
-  e.set_gateway_ts_ns(clock_.NowNs());
-  e.mutable_status()->set_state(cv1::StreamStatus::STATE_SHUTTING_DOWN);
-  e.mutable_status()->set_reason(std::move(reason));
-  HubEvent last = MakeHubEvent(std::move(e));
+  HubEvent last = MakeHubEvent(StatusEvent(clock_, cv1::StreamStatus::STATE_SHUTTING_DOWN, std::move(reason)));
   for (auto& s : copy) s->FinishAfterDrain(last);
 }
 

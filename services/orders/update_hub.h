@@ -90,6 +90,7 @@ class UpdateStream {
   std::shared_ptr<const v1::UpdateEvent> AdmitStatusLocked(std::shared_ptr<const v1::UpdateEvent> ev);
   /// Notes an order, position or balance queued while a BeginRest read runs.
   void NotePushedLocked(const HubEvent& ev);
+  void ClearPushedLocked();
   /// Takes the next batch into in_flight_ when allowed; true if a write must be started.
   bool PrepareWriteLocked();
   void Kick();

@@ -129,6 +129,31 @@ class UpstreamTest : public ::testing::Test {
     return n;
   }
 
+  static constexpr const char* kListingTarget = "/api/v1/futures/market/trading_pairs";
+
+  /// Keeps `symbol`'s book and the pings answered until the next trading_pairs request has been
+  /// made and answered; false if none came within 40 s.
+  bool AdvanceUntilListingRefreshed(const std::string& symbol) {
+    const int refreshes = http_.CountTarget(kListingTarget);
+    for (int i = 0; i < 400 && http_.CountTarget(kListingTarget) == refreshes; ++i) {
+      Ws(0).Text(Book(symbol, "1"));
+      Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
+      Run();
+      Advance(Ms(100));
+    }
+    Run();
+    Advance(Ms(100));
+    return http_.CountTarget(kListingTarget) > refreshes;
+  }
+
+  /// A status of `ev` says its symbol left the listing ("no data will come").
+  static bool HeardDelisted(const std::vector<v1::MarketEvent>& ev) {
+    for (const auto& e : ev) {
+      if (e.has_status() && e.status().reason().find("no data will come") != std::string::npos) return true;
+    }
+    return false;
+  }
+
   static bool HasStatus(const std::vector<v1::MarketEvent>& ev, StreamStatus::State s) {
     for (const auto& e : ev) {
       if (e.has_status() && e.status().state() == s) return true;

@@ -358,8 +358,7 @@ TEST_F(UpstreamTest, AnUnknownSymbolsBookFrameBringsTheListingRefreshForward) {
   Ws(0).Text(Book("ETHUSDT", "1"));
   Ws(0).Text(Book("BTCUSDT", "1"));
   Run();
-  constexpr const char* kListing = "/api/v1/futures/market/trading_pairs";
-  const int refreshes = http_.CountTarget(kListing);
+  const int refreshes = http_.CountTarget(kListingTarget);
   pairs_ = R"({"code":0,"msg":"Success","data":[{"symbol":"BTCUSDT","base":"BTC","quote":"USDT","symbolStatus":"OPEN"}]})";
   const std::string empty_eth = R"({"ch":"depth_book15","symbol":"ETHUSDT","ts":1,"data":{"b":[["",""]],"a":[["",""]]}})";
   const std::string empty_btc = R"({"ch":"depth_book15","symbol":"BTCUSDT","ts":1,"data":{"b":[["",""]],"a":[["",""]]}})";
@@ -367,14 +366,10 @@ TEST_F(UpstreamTest, AnUnknownSymbolsBookFrameBringsTheListingRefreshForward) {
   Run();
   Advance(Ms(200));
   Run();
-  EXPECT_EQ(http_.CountTarget(kListing), refreshes + 1) << "the listing was not asked for";
+  EXPECT_EQ(http_.CountTarget(kListingTarget), refreshes + 1) << "the listing was not asked for";
   EXPECT_FALSE(symbols_.Find("ETHUSDT").has_value());
-  EXPECT_TRUE(eth.WaitFor([](const auto& ev) {
-    for (const auto& e : ev) {
-      if (e.has_status() && e.status().reason().find("no data will come") != std::string::npos) return true;
-    }
-    return false;
-  })) << "the stream was not told its symbol left the listing";
+  EXPECT_TRUE(eth.WaitFor([](const auto& ev) { return HeardDelisted(ev); }))
+      << "the stream was not told its symbol left the listing";
   // Within the minute another such frame asks nothing more; after it, it does.
   for (int i = 0; i < 30; ++i) {
     Ws(0).Text(Book("BTCUSDT", "1"));
@@ -384,7 +379,7 @@ TEST_F(UpstreamTest, AnUnknownSymbolsBookFrameBringsTheListingRefreshForward) {
   Ws(0).Text(empty_btc);
   Run();
   Advance(Ms(200));
-  EXPECT_EQ(http_.CountTarget(kListing), refreshes + 1) << "early refreshes are not held to one a minute";
+  EXPECT_EQ(http_.CountTarget(kListingTarget), refreshes + 1) << "early refreshes are not held to one a minute";
   for (int i = 0; i < 31; ++i) {
     Ws(0).Text(Book("BTCUSDT", "1"));
     Run();
@@ -393,7 +388,7 @@ TEST_F(UpstreamTest, AnUnknownSymbolsBookFrameBringsTheListingRefreshForward) {
   Ws(0).Text(empty_btc);
   Run();
   Advance(Ms(200));
-  EXPECT_EQ(http_.CountTarget(kListing), refreshes + 2);
+  EXPECT_EQ(http_.CountTarget(kListingTarget), refreshes + 2);
 }
 
 // A ping every second, 500 ms for its pong, no REST fallback.
@@ -614,25 +609,13 @@ TEST_F(UpstreamTest, AnEmptySymbolListDoesNotDelistEverything) {
   ASSERT_EQ(symbols_.size(), 3u);
   for (const char* empty : {R"({"code":0,"msg":"Success","data":[]})", R"({"code":0,"data":[],"msg":"Success"})"}) {
     pairs_ = empty;
-    const int refreshes = http_.CountTarget("/api/v1/futures/market/trading_pairs");
     // Until the next refresh has been answered (2 s after a success, 30 s after a failure).
-    for (int i = 0; i < 400 && http_.CountTarget("/api/v1/futures/market/trading_pairs") == refreshes; ++i) {
-      Ws(0).Text(Book("BTCUSDT", "1"));
-      Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
-      Run();
-      Advance(Ms(100));
-    }
-    ASSERT_GT(http_.CountTarget("/api/v1/futures/market/trading_pairs"), refreshes) << "no refresh was asked for";
-    Run();
-    Advance(Ms(100));
+    ASSERT_TRUE(AdvanceUntilListingRefreshed("BTCUSDT")) << "no refresh was asked for";
     EXPECT_EQ(symbols_.size(), 3u) << empty;
     EXPECT_TRUE(symbols_.Find("BTCUSDT").has_value());
     EXPECT_TRUE(up_->ready());
   }
-  for (const auto& e : sink.events()) {
-    if (!e.has_status()) continue;
-    EXPECT_EQ(e.status().reason().find("no data will come"), std::string::npos) << e.status().ShortDebugString();
-  }
+  EXPECT_FALSE(HeardDelisted(sink.events()));
 }
 
 // One row of the listing with a value that does not read (here a decimal with a comma): the
@@ -658,16 +641,7 @@ TEST_F(UpstreamTest, AnUnreadableRowOfTheSymbolListLeavesOutThatRowOnly) {
            R"({"symbol":"ETHUSDT","base":"ETH","quote":"USDT","symbolStatus":"OPEN"},)"
            R"({"symbol":"SOLUSDT","base":"SOL","quote":"USDT","minTradeVolume":"0.1","symbolStatus":"OPEN"},)"
            R"({"symbol":"XRPUSDT","maxLeverage":20,"minTradeVolume":"1O","symbolStatus":"OPEN"}]})";
-  const int refreshes = http_.CountTarget("/api/v1/futures/market/trading_pairs");
-  for (int i = 0; i < 400 && http_.CountTarget("/api/v1/futures/market/trading_pairs") == refreshes; ++i) {
-    Ws(0).Text(Book("BTCUSDT", "1"));
-    Ws(0).Text(R"({"op":"ping","pong":1,"ping":1})");
-    Run();
-    Advance(Ms(100));
-  }
-  ASSERT_GT(http_.CountTarget("/api/v1/futures/market/trading_pairs"), refreshes) << "no refresh was asked for";
-  Run();
-  Advance(Ms(100));
+  ASSERT_TRUE(AdvanceUntilListingRefreshed("BTCUSDT")) << "no refresh was asked for";
   EXPECT_TRUE(symbols_.Find("SOLUSDT").has_value()) << "the readable new row was not taken";
   EXPECT_FALSE(symbols_.Find("XRPUSDT").has_value()) << "an unreadable new row was taken";
   EXPECT_FALSE(symbols_.Find("PREVIEWUSDT").has_value()) << "a symbol the listing no longer has was kept";
@@ -675,10 +649,7 @@ TEST_F(UpstreamTest, AnUnreadableRowOfTheSymbolListLeavesOutThatRowOnly) {
   ASSERT_TRUE(btc.has_value()) << "a listed symbol whose row did not read was dropped";
   EXPECT_EQ(btc->base_precision(), 4) << "its previous entry was not kept";
   EXPECT_TRUE(up_->ready());
-  for (const auto& e : sink.events()) {
-    if (!e.has_status()) continue;
-    EXPECT_EQ(e.status().reason().find("no data will come"), std::string::npos) << e.status().ShortDebugString();
-  }
+  EXPECT_FALSE(HeardDelisted(sink.events()));
 }
 
 TEST_F(UpstreamTest, BackoffGrowsAndTheBreakerOpensAfterRepeatedFailures) {
