@@ -1,7 +1,7 @@
 // bitunix-orders benchmarks (figures: docs/BENCHMARKS.md, "bitunix-orders").
 //
 //   bench-orders latency   --sim-bin=PATH [--orders=2000] [--runs=3] [--no-private-stream]
-//                          [--cpu-dma-latency-us=N] [--gateway-bin=PATH]
+//                          [--cpu-dma-latency-us=N] [--gateway-bin=PATH] [--busy-poll]
 //       Added latency of a gRPC PlaceOrder through the gateway over a direct signed REST
 //       place_order to the simulator (same keep-alive HTTP client, same signer). The two are
 //       interleaved in blocks of 100 so machine noise hits both alike. By default the gateway runs
@@ -13,6 +13,8 @@
 //   bench-orders ratelimit --sim-bin=PATH [--seconds=5] [--runs=3]
 //       Offered load above the private budget (10/s): how many calls are queued and served,
 //       how many are refused fast with RESOURCE_EXHAUSTED, and how long served calls waited.
+//   --busy-poll runs the gateway in its latency mode (`bitunix-orders --busy-poll`: one thread
+//   serves gRPC and the exchange and never sleeps).
 //   --cpu-dma-latency-us=N holds the gateway's low-latency setting (a PM QoS request, machine-wide)
 //   for the whole benchmark, as `bitunix-orders --cpu-dma-latency-us=N` would.
 #include <fcntl.h>
@@ -178,6 +180,7 @@ struct Sim : Child {
 };
 
 bool g_private_stream = true;
+bool g_busy_poll = false;  // --busy-poll: the gateway's latency mode (one thread, never sleeps)
 
 std::unique_ptr<bx::orders::OrdersApp> StartGateway(const Sim& sim, double private_rate, double burst) {
   bx::orders::OrdersAppOptions o;
@@ -190,6 +193,7 @@ std::unique_ptr<bx::orders::OrdersApp> StartGateway(const Sim& sim, double priva
   o.tokens = {{"bench", bx::orders::Role::kTrading, kToken}};
   o.health_interval = 60s;
   o.enable_private_stream = g_private_stream;
+  o.busy_poll = g_busy_poll;
   for (auto& b : o.limiter.buckets) b = {private_rate, burst};
   auto app = bx::orders::OrdersApp::Start(std::move(o));
   if (!app.ok()) {
@@ -225,7 +229,8 @@ struct GatewayProcess : Child {
              "--private-ws-url=" + sim.private_ws, "--auth-tokens-file=" + tokens_file, "--log-level=error",
              "--rate-limit-private=1000000", "--rate-limit-cancel=1000000", "--rate-limit-batch=1000000",
              "--rate-limit-public=1000000", "--rate-limit-burst=1000000", "--health-interval=60s",
-             std::string("--private-stream=") + (g_private_stream ? "true" : "false")},
+             std::string("--private-stream=") + (g_private_stream ? "true" : "false"),
+             std::string("--busy-poll=") + (g_busy_poll ? "true" : "false")},
             {std::string("BITUNIX_API_KEY=") + kKey, std::string("BITUNIX_API_SECRET=") + kSecret}) {
     grpc_address = ready["grpc"];
     auto health = grpc::health::v1::Health::NewStub(
@@ -545,6 +550,7 @@ int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
   auto a = Args(argc, argv);
   g_private_stream = !a.count("no-private-stream");
+  g_busy_poll = a.count("busy-poll") > 0;
   auto cpu_latency =
       bx::CpuLatencyRequest::FromOption(a.count("cpu-dma-latency-us") ? std::stoll(a.at("cpu-dma-latency-us")) : -1);
   if (!cpu_latency.ok()) {
@@ -556,7 +562,7 @@ int main(int argc, char** argv) {
     return cmd == "latency" ? Latency(a) : RateLimit(a);
   }
   std::fprintf(stderr,
-               "usage: bench-orders latency --sim-bin=PATH [--orders=2000] [--runs=3] [--no-private-stream]\n"
+               "usage: bench-orders latency --sim-bin=PATH [--orders=2000] [--runs=3] [--no-private-stream] [--busy-poll]\n"
                "                           [--only=health|unauthenticated|refused|place]\n"
                "       bench-orders sign [--iterations=200000] [--runs=3]\n"
                "       bench-orders ratelimit --sim-bin=PATH [--seconds=5] [--runs=3]\n"

@@ -20,6 +20,33 @@ void AsyncServer::Start() {
   });
 }
 
+void AsyncServer::StartPolled() {
+  if (started_) return;
+  started_ = true;
+  polled_ = true;
+  for (auto& m : methods_) m->Arm(this);
+}
+
+bool AsyncServer::Poll() {
+  void* tag = nullptr;
+  bool ok = false;
+  for (;;) {
+    switch (cq_->AsyncNext(&tag, &ok, gpr_time_0(GPR_CLOCK_MONOTONIC))) {
+      case grpc::CompletionQueue::GOT_EVENT:
+        static_cast<CqTag*>(tag)->Proceed(ok);
+        break;
+      case grpc::CompletionQueue::TIMEOUT:
+        return true;
+      case grpc::CompletionQueue::SHUTDOWN: {
+        std::lock_guard<std::mutex> lock(drained_mu_);
+        drained_ = true;
+        drained_cv_.notify_all();
+        return false;
+      }
+    }
+  }
+}
+
 void AsyncServer::Drain() {
   void* tag = nullptr;
   bool ok = false;
@@ -55,7 +82,10 @@ void AsyncServer::Close() {
     closed_ = true;
   }
   cq_->Shutdown();
-  if (thread_.joinable()) {
+  if (polled_) {
+    std::unique_lock<std::mutex> lock(drained_mu_);
+    drained_cv_.wait(lock, [this] { return drained_; });
+  } else if (thread_.joinable()) {
     thread_.join();
   } else {
     Drain();  // never started: drain here

@@ -21,6 +21,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -92,8 +93,15 @@ class AsyncServer {
 
   /// Arms every method and starts the queue thread.
   void Start();
+  /// Arms every method without a thread of its own: the caller's one thread calls Poll() over and
+  /// over (busy-poll mode), from now until Poll() returns false.
+  void StartPolled();
+  /// Polled mode only, from the polling thread: runs every tag that is ready now, without
+  /// waiting for more. False once the queue is shut down and empty (the call after Close()).
+  bool Poll();
   /// After grpc::Server::Shutdown returned (every call is then done or cancelled): no further
-  /// Finish or re-arm, queue shut down and drained, thread joined. Idempotent.
+  /// Finish or re-arm, queue shut down and drained, thread joined (polled mode: until the polling
+  /// thread has seen the queue empty). Idempotent.
   void Close();
   /// Any thread: ends every unary call still waiting for its answer with `why` (streams are not
   /// touched). For shutdown, before gRPC's own deadline cancels what is left with a bare
@@ -141,6 +149,10 @@ class AsyncServer {
   std::unordered_map<const void*, std::shared_ptr<PendingReply>> pending_;  ///< unary calls between arrival and end
   bool closed_ = false;
   bool started_ = false;
+  bool polled_ = false;
+  std::mutex drained_mu_;
+  std::condition_variable drained_cv_;
+  bool drained_ = false;  ///< polled mode: Poll() has seen the queue shut down and empty
   std::thread thread_;
 };
 

@@ -220,13 +220,27 @@ absl::StatusOr<std::unique_ptr<OrdersApp>> OrdersApp::Start(OrdersAppOptions opt
   p.server = std::move(*server);
   p.calls = p.service->MakeAsyncServer(p.server->TakeAsyncQueue());
   p.health->AddTo(*p.calls);
-  p.calls->Start();
-
   p.work.emplace(p.ioc.get_executor());
-  p.io_thread = std::thread([&ioc = p.ioc] {
-    pthread_setname_np(pthread_self(), "orders-io");
-    ioc.run();
-  });
+  if (o.busy_poll) {
+    // One thread for both: a call's handler, the engine, the HTTP client and the answer run
+    // without a hand-off, and neither side ever sleeps, so nothing waits for a wake-up.
+    p.calls->StartPolled();
+    p.io_thread = std::thread([&ioc = p.ioc, calls = p.calls.get()] {
+      pthread_setname_np(pthread_self(), "orders-loop");
+      bool calls_open = true;
+      for (;;) {
+        if (calls_open) calls_open = calls->Poll();
+        ioc.poll();
+        if (!calls_open && ioc.stopped()) break;
+      }
+    });
+  } else {
+    p.calls->Start();
+    p.io_thread = std::thread([&ioc = p.ioc] {
+      pthread_setname_np(pthread_self(), "orders-io");
+      ioc.run();
+    });
+  }
 
   OrdersApp* self = app.get();
   const auto rules_refresh = o.rules_refresh;

@@ -60,6 +60,9 @@ struct OrdersAppOptions {
   PrivateStreamOptions private_stream;
   ServiceOptions service;
   bool enable_private_stream = true;
+  /// One thread runs both the gRPC completion queue and the io_context, polling without ever
+  /// sleeping (--busy-poll): no thread hand-off or wake-up on a request's path in the gateway.
+  bool busy_poll = false;
 
   std::chrono::milliseconds rules_refresh{std::chrono::minutes(5)};
   /// Cadence of the readiness probe (a signed account read) and of gauge updates.

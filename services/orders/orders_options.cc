@@ -76,6 +76,10 @@ std::vector<OptSpec> OrdersOptionSpecs() {
        .help = "How long an UNKNOWN placement is looked for in the background (at least 90s in live mode)."});
   add({.name = "private-stream", .type = OptType::kBool, .default_value = "true",
        .help = "Connect the private WebSocket (order/position/balance/tpsl updates)."});
+  add({.name = "busy-poll", .type = OptType::kBool, .default_value = "false",
+       .help = "Latency mode: one thread serves gRPC and the exchange connections and never sleeps (it polls "
+               "both), so no request waits for a thread to wake. Costs one CPU core at 100 % all the time; "
+               "give the container a whole core for it."});
   add({.name = "ws-ping-interval", .type = OptType::kDuration, .default_value = "15s",
        .help = "JSON ping cadence on the private WebSocket."});
   add({.name = "max-update-streams-per-caller", .type = OptType::kInt, .default_value = "16",
@@ -178,6 +182,7 @@ absl::StatusOr<OrdersAppOptions> OrdersOptionsFromConfig(const Config& c) {
   o.health_timeout = c.Duration("health-timeout");
   o.health_busy_grace = c.Duration("health-busy-grace");
   o.enable_private_stream = c.Bool("private-stream");
+  o.busy_poll = c.Bool("busy-poll");
   o.private_stream.ping_interval = c.Duration("ws-ping-interval");
   o.private_stream.idle_timeout = std::max(o.private_stream.ping_interval * 3, std::chrono::milliseconds(10000));
   if (o.rest.request_timeout.count() <= 0 || o.service.default_timeout.count() <= 0 ||

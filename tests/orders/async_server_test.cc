@@ -5,6 +5,10 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
 #include <chrono>
 #include <atomic>
 #include <condition_variable>
@@ -373,6 +377,83 @@ TEST(AsyncServerUnary, AbandonPendingEndsUnansweredCallsAndHandsLateAnswersToThe
   EXPECT_EQ(calls->AbandonPending(absl::UnavailableError("again")), 0u);
   server->Shutdown(std::chrono::milliseconds(0));
   calls->Close();
+}
+
+// Busy-poll mode (`bitunix-orders --busy-poll`): no queue thread; one thread polls the queue and an
+// io_context in turn. A call's handler, the answer it posts to the io_context, and the Finish all
+// run on that thread; Close() from another thread returns only once that thread has seen the
+// queue shut down and empty, and Poll() says so by returning false.
+TEST(AsyncServerPolled, OneThreadServesEveryCallAndCloseWaitsUntilItHasSeenTheQueueEmpty) {
+  hv1::Health::AsyncService svc;
+  auto started = GrpcServer::Start({.address = "127.0.0.1:0", .services = {&svc}, .async_queue = true});
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<GrpcServer> server = std::move(*started);
+  auto calls = MakeServer(*server);
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  std::atomic<int> handled_elsewhere{0}, answered_elsewhere{0};
+  std::thread::id poller;
+  std::mutex poller_mu;
+  auto on_poller = [&] {
+    std::lock_guard<std::mutex> lock(poller_mu);
+    return std::this_thread::get_id() == poller;
+  };
+  calls->Add<hv1::HealthCheckRequest, HS>(
+      [&svc](grpc::ServerContext* c, hv1::HealthCheckRequest* q, grpc::ServerAsyncResponseWriter<HS>* w,
+             grpc::ServerCompletionQueue* cq, void* tag) { svc.RequestCheck(c, q, w, cq, cq, tag); },
+      [&](grpc::ServerContext*, const hv1::HealthCheckRequest&, std::shared_ptr<UnaryReply<HS>> reply) {
+        if (!on_poller()) ++handled_elsewhere;
+        boost::asio::post(ioc, [&, reply] {  // as the engine answers: from the io_context
+          if (!on_poller()) ++answered_elsewhere;
+          HS r;
+          r.set_status(HS::SERVING);
+          reply->Complete(r);
+        });
+      });
+  calls->StartPolled();
+  std::atomic<bool> hold{false};  // the polling thread stops polling while set
+  std::atomic<bool> held{false};  // ... and says so here
+  std::atomic<bool> saw_queue_end{false};
+  std::thread loop([&] {
+    {
+      std::lock_guard<std::mutex> lock(poller_mu);
+      poller = std::this_thread::get_id();
+    }
+    bool open = true;
+    while (open || !ioc.stopped()) {
+      if (hold) {
+        held = true;
+        std::this_thread::yield();
+        continue;
+      }
+      if (open) open = calls->Poll();
+      if (!open) saw_queue_end = true;
+      ioc.poll();
+    }
+  });
+  auto stub = hv1::Health::NewStub(grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+  for (int i = 0; i < 50; ++i) {
+    HS r;
+    grpc::Status st = stub->Check(Context().get(), hv1::HealthCheckRequest(), &r);
+    ASSERT_TRUE(st.ok()) << i << ": " << st.error_message();
+    EXPECT_EQ(r.status(), HS::SERVING);
+  }
+  EXPECT_EQ(handled_elsewhere.load(), 0);
+  EXPECT_EQ(answered_elsewhere.load(), 0);
+  server->Shutdown(std::chrono::milliseconds(0));
+  hold = true;  // Close() cannot finish while nobody polls
+  while (!held) std::this_thread::yield();
+  auto closed = std::async(std::launch::async, [&] { calls->Close(); });
+  EXPECT_EQ(closed.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout)
+      << "Close() returned while the polling thread was not polling";
+  hold = false;
+  ASSERT_EQ(closed.wait_for(seconds(10)), std::future_status::ready);
+  const auto give_up = std::chrono::steady_clock::now() + seconds(10);
+  while (!saw_queue_end && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  ASSERT_TRUE(saw_queue_end.load()) << "Poll() never said the queue had ended";
+  work.reset();
+  ioc.stop();
+  loop.join();
 }
 
 }  // namespace

@@ -75,7 +75,8 @@ TEST(OrdersBinary, ServesAgainstTheSimulatorAndStopsOnSigterm) {
   const std::string secret = TempFileWith(std::string(testing::kSimSecret) + "\n");
   auto p = Subprocess::Start({Orders(), "--grpc-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--mode=paper",
                               "--rest-url=" + sim->rest, "--private-ws-url=" + sim->private_ws,
-                              "--auth-tokens-file=" + tokens, "--api-secret-file=" + secret, "--health-interval=500ms"},
+                              "--auth-tokens-file=" + tokens, "--api-secret-file=" + secret, "--health-interval=500ms",
+                              std::string("--busy-poll=") + (testing::TestBusyPoll() ? "true" : "false")},
                              {std::string("BITUNIX_API_KEY=") + testing::kSimKey});
   ASSERT_TRUE(p.ok());
   auto line = (*p)->ReadLine(20s);

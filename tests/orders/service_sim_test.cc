@@ -2,7 +2,10 @@
 // and exchange errors with rich details and trailers, auth, dry runs, audit records.
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "tests/orders/sim_harness.h"
@@ -275,6 +278,54 @@ TEST(OrdersSim, EveryRpcEndToEnd) {
   EXPECT_TRUE(WaitUntil(
       [&] { return stub.ListPositions(h.Ctx().get(), v1::ListPositionsRequest(), &pos).ok() && pos.positions_size() == 0; },
       5s));
+}
+
+// The names of this process's threads (/proc/self/task/*/comm).
+std::multiset<std::string> ThreadNames() {
+  std::multiset<std::string> names;
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) return names;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/comm");
+    std::string name;
+    if (std::getline(f, name)) names.insert(name);
+  }
+  closedir(d);
+  return names;
+}
+
+// --busy-poll really changes who serves: one "orders-loop" thread instead of the queue thread
+// and the io thread; the default keeps those two. Either way a placement goes through and its
+// push reaches an update stream.
+TEST(OrdersSim, BusyPollServesFromOneLoopThreadAndTheDefaultFromTwo) {
+  for (const bool busy : {true, false}) {
+    SCOPED_TRACE(busy ? "--busy-poll" : "default");
+    SimHarness h;
+    h.Start([busy](OrdersAppOptions& o) { o.busy_poll = busy; });
+    const auto names = ThreadNames();
+    EXPECT_EQ(names.count("orders-loop"), busy ? 1u : 0u);
+    EXPECT_EQ(names.count("orders-io"), busy ? 0u : 1u);
+    EXPECT_EQ(names.count("orders-grpc-cq"), busy ? 0u : 1u);
+    auto sctx = h.Ctx();
+    v1::StreamUpdatesRequest sreq;
+    sreq.set_skip_snapshot(true);
+    auto stream = h.stub().StreamUpdates(sctx.get(), sreq);
+    v1::StreamUpdatesResponse batch;
+    const std::string cid = busy ? "busy-loop-1" : "two-threads-1";
+    v1::PlaceOrderResponse placed;
+    ASSERT_GRPC_OK(h.Place(RestingBuy(cid), &placed));
+    EXPECT_EQ(placed.result(), v1::PLACE_RESULT_ACCEPTED);
+    bool seen = false;
+    while (!seen && stream->Read(&batch)) {
+      for (const auto& ev : batch.events()) seen = seen || (ev.has_order() && ev.order().client_id() == cid);
+    }
+    EXPECT_TRUE(seen) << "the placement's push never reached the stream";
+    sctx->TryCancel();
+    stream->Finish();
+    h.app().Shutdown(std::chrono::milliseconds(500));
+    EXPECT_EQ(ThreadNames().count("orders-loop"), 0u) << "the loop thread outlived Shutdown";
+  }
 }
 
 TEST(OrdersSim, SameClientIdNeverPlacesTwice) {

@@ -1,11 +1,17 @@
 #include "tests/orders/sim_harness.h"
 
+#include <cstdlib>
 #include <thread>
 
 #include "google/rpc/status.pb.h"
 #include "services/orders/auth.h"
 
 namespace bx::orders::testing {
+
+bool TestBusyPoll() {
+  const char* v = std::getenv("BITUNIX_TEST_BUSY_POLL");
+  return v != nullptr && std::string(v) == "1";
+}
 
 bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -33,6 +39,7 @@ OrdersAppOptions SimHarness::BaseOptions() const {
   // Under the simulator's sliding 10/s window even with its boundary effects.
   o.limiter.buckets[static_cast<size_t>(Bucket::kPrivate)] = {8, 1};
   o.private_stream.reconnect = BackoffPolicy{std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 2.0, 0.2};
+  o.busy_poll = TestBusyPoll();
   return o;
 }
 

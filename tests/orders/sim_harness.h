@@ -27,6 +27,11 @@ inline constexpr const char* kSimSecret = "orders-it-secret-c0ffee-5f1d0a93";
 inline constexpr const char* kTradeToken = "trade-token-for-tests-0001";
 inline constexpr const char* kReadToken = "read-token-for-tests-00001";
 
+/// True when this run exercises the latency mode: BITUNIX_TEST_BUSY_POLL=1 (CTest registers a
+/// subset of the integration tests a second time with it, prefixed "busy_poll:"). Every harness
+/// and binary the tests start then runs `--busy-poll`.
+bool TestBusyPoll();
+
 /// Waits for `pred` (polling every 10 ms) up to `timeout`.
 bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
