@@ -102,6 +102,26 @@ TEST(OrdersOptions, ReadinessProbeDeadlineAndBusyGrace) {
 
 // A live reconcile window shorter than the exchange's timestamp window could call a placement
 // "never placed" that the exchange still executes. Paper mode (the simulator) may shorten it.
+// The latency mode is off unless asked for, by flag, environment or the YAML file.
+TEST(OrdersOptions, BusyPollIsOffByDefaultAndOnByFlagEnvOrYaml) {
+  const std::map<std::string, std::string> creds = {{"BITUNIX_API_KEY", "k"}, {"BITUNIX_API_SECRET", "s"}};
+  auto busy = [&](std::vector<std::string> args, std::map<std::string, std::string> env) {
+    env.insert(creds.begin(), creds.end());
+    auto c = Load(std::move(args), env);
+    EXPECT_TRUE(c.ok()) << c.status();
+    if (!c.ok()) return false;
+    auto o = OrdersOptionsFromConfig(*c);
+    EXPECT_TRUE(o.ok()) << o.status();
+    return o.ok() && o->busy_poll;
+  };
+  EXPECT_FALSE(busy({}, {}));
+  EXPECT_TRUE(busy({"--busy-poll=true"}, {}));
+  EXPECT_TRUE(busy({}, {{"BITUNIX_BUSY_POLL", "true"}}));
+  TempFile yaml("busy_poll: true\n");
+  EXPECT_TRUE(busy({"--config=" + yaml.path}, {}));
+  EXPECT_FALSE(busy({"--config=" + yaml.path, "--busy-poll=false"}, {}));
+}
+
 TEST(OrdersOptions, ALiveReconcileWindowCoversTheExchangesTimestampWindow) {
   auto d = OrdersOptionsFromConfig(*Load({}));
   ASSERT_TRUE(d.ok()) << d.status();
