@@ -259,7 +259,8 @@ absl::StatusOr<std::unique_ptr<OrdersApp>> OrdersApp::Start(OrdersAppOptions opt
        {"mode", ModeName(o.mode)},
        {"rest", o.rest_url.ToString()},
        {"tokens", static_cast<int64_t>(o.tokens.size())},
-       {"mtls", auth_options.mtls}});
+       {"mtls", auth_options.mtls},
+       {"busy_poll", o.busy_poll}});
   return app;
 }
 
