@@ -121,6 +121,9 @@ std::vector<OptSpec> MarketDataOptionSpecs() {
       Dur("breaker-cooldown", "30s", "How long the open breaker waits before trying again."),
       Num("rest-rate-limit", "8", "Exchange REST requests per second, all uses (the public limit is 10/s per IP)."),
       Num("rest-poll-budget", "4", "Of those, the most per second the degraded-mode poller and refreshes may use."),
+      Num("rest-poll-floor", "2",
+          "Of the poll budget, what the poller and refreshes get even while clients' REST calls (GetKlines, "
+          "GetOrderBook fallbacks) fill the rest; at most --rest-poll-budget (0: clients always first)."),
       Dur("rest-poll-interval", "1s", "While a feed is down or stale: REST poll period per order book topic "
                                       "(tickers: one call for all)."),
       {.name = "rest-fallback", .type = OptType::kBool, .default_value = "true",
@@ -191,6 +194,7 @@ absl::StatusOr<AppOptions> AppOptionsFromConfig(const Config& c) {
   o.rest.requests_per_second = c.Double("rest-rate-limit");
   o.rest.burst = std::max(1.0, o.rest.requests_per_second);
   o.rest.background_per_second = c.Double("rest-poll-budget");
+  o.rest.background_floor_per_second = c.Double("rest-poll-floor");
   o.rest.timeout = c.Duration("rest-timeout");
   if (u.max_messages_per_second <= 0 || u.max_messages_per_second > 5) {
     return absl::InvalidArgumentError("--ws-messages-per-second must be in (0, 5]: the exchange disconnects above 5");
@@ -199,6 +203,12 @@ absl::StatusOr<AppOptions> AppOptionsFromConfig(const Config& c) {
       o.rest.background_per_second > o.rest.requests_per_second) {
     return absl::InvalidArgumentError("--rest-rate-limit must be > 0 and --rest-poll-budget within [0, rest-rate-limit]");
   }
+  if (o.rest.background_floor_per_second < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--rest-poll-floor must be >= 0 (0: clients' calls always first); got ",
+                                                   o.rest.background_floor_per_second));
+  }
+  // A share of the poll budget: a smaller budget (0: no polling) lowers it too.
+  o.rest.background_floor_per_second = std::min(o.rest.background_floor_per_second, o.rest.background_per_second);
   if (u.ping_interval.count() <= 0 || u.pong_timeout.count() <= 0) {
     return absl::InvalidArgumentError("--ping-interval and --pong-timeout must be > 0");
   }

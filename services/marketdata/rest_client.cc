@@ -17,6 +17,7 @@ MarketRestClient::MarketRestClient(net::HttpClient* http, Executor* io, const Cl
       options_(options),
       tokens_(options.burst),
       background_tokens_(std::max(1.0, options.background_per_second)),
+      floor_tokens_(FloorRate() > 0 ? FloorCap() : 0.0),
       last_refill_(clock.Steady()),
       alive_(std::make_shared<bool>(true)) {}
 
@@ -87,6 +88,23 @@ void MarketRestClient::Refill() {
   tokens_ = std::min(options_.burst, tokens_ + elapsed * options_.requests_per_second);
   background_tokens_ = std::min(std::max(1.0, options_.background_per_second),
                                 background_tokens_ + elapsed * options_.background_per_second);
+  floor_tokens_ = std::min(FloorCap(), floor_tokens_ + elapsed * FloorRate());
+}
+
+double MarketRestClient::FloorCap() const {
+  // A window's worth: clients' calls fill the sliding window in bursts, so the slots free up
+  // together once per window, and the floor must be able to take its whole share then.
+  const double window_s = std::chrono::duration<double>(options_.window).count();
+  return std::max(1.0, FloorRate() * window_s);
+}
+
+double MarketRestClient::FloorRate() const {
+  return std::max(0.0, std::min(options_.background_floor_per_second, options_.background_per_second));
+}
+
+bool MarketRestClient::FloorAvailable() const {
+  return FloorRate() > 0 && floor_tokens_ >= 1 && background_tokens_ >= 1 && tokens_ >= 1 &&
+         in_flight_ < MaxInFlight() && WindowRoom() > 0;
 }
 
 size_t MarketRestClient::WindowRoom() const {
@@ -100,6 +118,11 @@ size_t MarketRestClient::WindowRoom() const {
 }
 
 bool MarketRestClient::BackgroundBudgetAvailable() const {
+  // On the floor's share a call may queue now and goes at the next free slot, ahead of clients'.
+  if (FloorRate() > 0 && in_flight_ < MaxInFlight() && static_cast<double>(background_.size()) + 1 <= floor_tokens_ &&
+      static_cast<double>(background_.size()) + 1 <= background_tokens_) {
+    return true;
+  }
   return foreground_.empty() && background_.empty() && in_flight_ < MaxInFlight() &&
          tokens_ >= 1 + options_.background_reserve &&
          background_tokens_ >= 1 && WindowRoom() >= 1 + static_cast<size_t>(options_.background_reserve);
@@ -124,6 +147,16 @@ void MarketRestClient::Tick() {
   // the budget for nobody (a burst of short-deadline GetKlines used to drain the gate for
   // max_queue / rate seconds after its callers had gone, the degraded-mode poller waiting behind).
   DropUnwanted();
+  // The background floor first: clients' calls come before background work, but never take the
+  // whole gate while background calls wait.
+  while (!background_.empty() && FloorAvailable()) {
+    tokens_ -= 1;
+    background_tokens_ -= 1;
+    floor_tokens_ -= 1;
+    Call c = std::move(background_.front());
+    background_.pop_front();
+    Send(std::move(c));
+  }
   // A call waits here, not in the HTTP client's queue, while every connection is busy: its send
   // time below is then the time it reaches the exchange, which the window counts.
   while (!foreground_.empty() && in_flight_ < MaxInFlight() && tokens_ >= 1 && WindowRoom() > 0) {

@@ -30,6 +30,12 @@ struct RestClientOptions {
   /// only while this many tokens stay for clients' calls.
   double background_per_second = 4;
   double background_reserve = 2;
+  /// Background work's floor: while background calls wait, at least this many requests/s go to
+  /// them (within background_per_second) even when clients' calls fill the gate. Without it a
+  /// client polling GetKlines at 6/s would leave the degraded-mode poller nothing, and every
+  /// stream of a degraded book would go without data for as long as that client kept on.
+  /// 0 = clients' calls always first.
+  double background_floor_per_second = 2;
   std::chrono::milliseconds timeout{5000};
   /// Calls handed to the HTTP client and not yet answered: at most its connections
   /// (HttpClientOptions::max_connections). More would wait in the HTTP client's own queue, out of
@@ -79,6 +85,8 @@ class MarketRestClient {
   void Tick();
   /// io thread: whether a background call could be sent now (the poller asks before queueing).
   bool BackgroundBudgetAvailable() const;
+  /// What background_floor_per_second grants (at most background_per_second).
+  double FloorRate() const;
   /// The most background calls per second the gate lets through, with no client calls: the
   /// background rate, bounded by the overall rate and by the sliding window less the reserve.
   double BackgroundRate() const;
@@ -99,6 +107,9 @@ class MarketRestClient {
   size_t MaxInFlight() const;
   /// Calls the sliding window still allows now.
   size_t WindowRoom() const;
+  /// A background call may go now on the floor's share, whatever clients have queued.
+  bool FloorAvailable() const;
+  double FloorCap() const;
   void Send(Call call);
 
   net::HttpClient* http_;
@@ -109,6 +120,7 @@ class MarketRestClient {
   // io thread only:
   double tokens_;
   double background_tokens_;
+  double floor_tokens_;  ///< background_floor_per_second's bucket, at most FloorCap()
   size_t in_flight_ = 0;  // handed to http_, no reply yet
   std::chrono::steady_clock::time_point last_refill_;
   std::deque<std::chrono::steady_clock::time_point> sent_;  // send times within the window

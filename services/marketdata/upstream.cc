@@ -919,7 +919,8 @@ void UpstreamManager::PollDegraded(Time now) {
   }
   if (!newly.empty()) {
     // What the poller achieves: one call per degraded book and one for every degraded ticker, per
-    // round, at most --rest-poll-budget calls/s (less while clients' calls use the gate), and no
+    // round, at most --rest-poll-budget calls/s (less while clients' calls use the gate, but at
+    // least --rest-poll-floor), and no
     // topic more often than --rest-poll-interval.
     int calls = ticker_symbols.empty() ? 0 : 1;
     for (const auto& [k, owned] : topics_) {

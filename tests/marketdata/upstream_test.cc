@@ -1252,6 +1252,64 @@ TEST_F(UpstreamTest, RandomEventSequencesKeepEveryPromise) {
 // slow exchange, calls it let through used to pile up in the HTTP client's queue, unseen by the
 // window, and went out together once the exchange answered quickly again (16 here, where the
 // exchange allows 10 a second).
+// Clients' calls come first, but never take the whole gate while background work (the
+// degraded-mode poller) waits: a client keeping the gate full still leaves the poller its floor
+// (2 calls/s by default), and the sliding window still holds.
+TEST(MarketRestClientTest, ClientsFillingTheGateStillLeaveThePollerItsFloor) {
+  for (const double floor : {2.0, 0.0}) {
+    SCOPED_TRACE(floor);
+    FakeClock clock;
+    ManualExecutor io;
+    FakeHttpClient http{&io};
+    http.responder = [](const net::HttpRequest&) { return HttpOk(R"({"code":0,"data":[]})"); };
+    RestClientOptions opt;  // 8/s, burst 8, window 1025 ms, poll budget 4/s with a reserve of 2
+    opt.background_floor_per_second = floor;
+    MarketRestClient rest(&http, &io, clock, opt);
+    int client_done = 0, poll_done = 0;
+    bool stopping = false;
+    std::function<void()> client_call = [&] {  // a client that always has calls waiting
+      rest.Get("/api/v1/futures/market/kline?symbol=BTCUSDT", RestPriority::kForeground,
+               [&](absl::StatusOr<std::string> b) {
+                 if (stopping) return;
+                 EXPECT_TRUE(b.ok());
+                 ++client_done;
+                 client_call();
+               });
+    };
+    for (int i = 0; i < 8; ++i) client_call();
+    io.RunPending();
+    std::vector<std::chrono::steady_clock::time_point> sent;
+    for (int step = 0; step < 1000; ++step) {  // 10 s of 10 ms ticks
+      while (rest.BackgroundBudgetAvailable()) {  // as the poller does, one call per degraded book
+        rest.Get("/api/v1/futures/market/depth?symbol=BTCUSDT&limit=5", RestPriority::kBackground,
+                 [&](absl::StatusOr<std::string> b) {
+                   if (stopping) return;
+                   EXPECT_TRUE(b.ok());
+                   ++poll_done;
+                 });
+        io.RunPending();
+      }
+      rest.Tick();
+      io.RunPending();
+      while (sent.size() < http.requests.size()) sent.push_back(clock.Steady());
+      clock.Advance(std::chrono::milliseconds(10));
+    }
+    if (floor > 0) {
+      EXPECT_GE(poll_done, 18) << "the poller got " << poll_done << " calls in 10 s next to a busy client";
+      EXPECT_LE(poll_done, 22);
+      EXPECT_GE(client_done, 55) << "the floor must leave clients the rest of the budget";
+    } else {
+      EXPECT_EQ(poll_done, 0) << "without a floor, clients' calls always come first";
+    }
+    for (size_t i = 0; i < sent.size(); ++i) {
+      size_t in_window = 0;
+      for (size_t j = i; j < sent.size() && sent[j] - sent[i] < std::chrono::seconds(1); ++j) ++in_window;
+      ASSERT_LE(in_window, 8u) << "from send " << i;
+    }
+    stopping = true;
+  }
+}
+
 TEST(MarketRestClientTest, NoMoreCallsInFlightThanTheHttpClientHasConnections) {
   FakeClock clock;
   ManualExecutor io;
