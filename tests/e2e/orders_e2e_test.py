@@ -1,6 +1,7 @@
 """bitunix-orders end to end with real clients: Python grpcio with a bearer token (place, duplicate
 client id, cancel, get, account, unauthenticated refusal, rich error details) and `buf curl`
 through server reflection (including grpc.health.v1 Check and Watch), against the real simulator."""
+import os
 import unittest
 
 import grpc
@@ -47,6 +48,12 @@ class OrdersE2E(unittest.TestCase):
     def sim_orders(self, client_id):
         orders = self.sim.control("/control/orders")["orders"]
         return [o for o in orders if o["clientId"] == client_id]
+
+    def test_the_requested_threading_mode_is_the_one_running(self):
+        # ctest runs this file twice: as is, and as orders_e2e_busy_poll with BITUNIX_BUSY_POLL=true
+        # in the environment, which the binary reads like --busy-poll=true.
+        busy = os.environ.get("BITUNIX_BUSY_POLL") == "true"
+        self.assertIn(f"busy_poll={'true' if busy else 'false'}", self.orders.log_text())
 
     def test_health_check_and_watch(self):
         health = health_pb2_grpc.HealthStub(self.channel)
