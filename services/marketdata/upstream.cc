@@ -290,14 +290,16 @@ void UpstreamManager::OnClosed(Conn* c, uint64_t gen, const absl::Status& reason
   c->last_error.clear();
   if (shutting_down_) return;
   if (c->retired) {
-    // Deleting the client inside its own callback is not allowed: defer.
-    std::weak_ptr<bool> alive = alive_;
-    io_->Post([this, alive, c] {
-      if (alive.expired()) return;
-      conns_.erase(std::remove_if(conns_.begin(), conns_.end(), [c](const auto& p) { return p.get() == c; }),
-                   conns_.end());
-      stats_.connections.store(static_cast<int>(conns_.size()), std::memory_order_relaxed);
-    });
+    EraseLater(c);
+    return;
+  }
+  if (c != conns_.front().get() && c->topics.empty()) {
+    // A spare connection with nothing to carry (its topics left, e.g. the exchange closed it for
+    // being idle): it is not reconnected, and its end is no failure. Reconnecting it only for the
+    // exchange to drop it again counted short sessions toward the breaker, which then held
+    // readiness down and delayed the connections that carry the feed.
+    Retire(c, why);
+    UpdateReady();
     return;
   }
   stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
@@ -346,6 +348,29 @@ void UpstreamManager::OnClosed(Conn* c, uint64_t gen, const absl::Status& reason
                           absl::StrCat("websocket closed: ", why, "; reconnect attempt in ", in_ms, " ms"));
   }
   UpdateReady();
+}
+
+void UpstreamManager::EraseLater(Conn* c) {
+  // Deleting the client inside its own callback is not allowed: defer.
+  std::weak_ptr<bool> alive = alive_;
+  io_->Post([this, alive, c] {
+    if (alive.expired()) return;
+    conns_.erase(std::remove_if(conns_.begin(), conns_.end(), [c](const auto& p) { return p.get() == c; }),
+                 conns_.end());
+    stats_.connections.store(static_cast<int>(conns_.size()), std::memory_order_relaxed);
+  });
+}
+
+void UpstreamManager::Retire(Conn* c, std::string_view why) {
+  c->retired = true;
+  c->retry_scheduled = false;
+  CountFailures();  // its failures no longer count toward the breaker
+  Log(LogLevel::kInfo, kComponent, "retiring idle connection", {{"conn", c->id}, {"reason", why}});
+  if (c->state == ConnState::kDown) {
+    EraseLater(c);
+  } else {
+    c->ws->Close();  // erased once closed (OnClosed)
+  }
 }
 
 void UpstreamManager::LogBadFrame(std::string_view what, std::string_view why, std::string_view data) {
@@ -1075,6 +1100,11 @@ void UpstreamManager::Tick() {
   for (size_t i = 0; i < conns_.size(); ++i) {
     Conn* c = conns_[i].get();
     if (c->retired) continue;
+    if (i > 0 && c->state == ConnState::kDown && c->topics.empty()) {
+      // A spare connection left with nothing to carry while down: no reconnect for it.
+      Retire(c, "no topics left while it was down");
+      continue;
+    }
     if (c->state == ConnState::kDown && c->retry_scheduled && now >= c->retry_at && !breaker_open_) {
       Connect(c);
       continue;
@@ -1102,9 +1132,7 @@ void UpstreamManager::Tick() {
       } else if (c->empty_since == Time{}) {
         c->empty_since = now;
       } else if (now - c->empty_since > options_.idle_connection_close) {
-        c->retired = true;
-        Log(LogLevel::kInfo, kComponent, "closing idle connection", {{"conn", c->id}});
-        c->ws->Close();
+        Retire(c, "idle");
       }
     }
   }

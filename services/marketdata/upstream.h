@@ -71,7 +71,9 @@ struct UpstreamOptions {
   std::chrono::milliseconds symbol_refresh{600000};
   bool rest_fallback = true;
   std::chrono::milliseconds rest_poll_interval{1000};  ///< per degraded topic
-  /// Idle connections (no topics) beyond the first are closed after this.
+  /// Idle connections (no topics) beyond the first are closed after this; one that goes down
+  /// (the exchange drops idle sockets) while it has no topics is retired at once, without a
+  /// reconnect or a failure counted toward the breaker.
   std::chrono::milliseconds idle_connection_close{60000};
   uint64_t seed = 0;  ///< backoff jitter; 0 = random
 };
@@ -239,6 +241,11 @@ class UpstreamManager final : public TopicDemand {
   void OnOpen(Conn* c, uint64_t gen);
   void OnText(Conn* c, uint64_t gen, std::string_view data, int64_t recv_ns);
   void OnClosed(Conn* c, uint64_t gen, const absl::Status& reason);
+  /// A spare connection (not the first) with no topics closes for good: no reconnect, and its
+  /// failures stop counting toward the breaker. Erased once closed.
+  void Retire(Conn* c, std::string_view why);
+  /// Deletes a closed connection from the io queue (never inside its own client's callback).
+  void EraseLater(Conn* c);
   /// The first frame of any kind on an open socket: the exchange answers. Topics that were
   /// reconnecting turn live (gap + RECOVERED).
   void OnHealthy(Conn* c);

@@ -34,38 +34,60 @@ class FakeWsClient : public net::WsClient {
   }
   bool is_open() const override { return open_; }
 
-  // Test controls (deliver through the executor, as the io thread would).
+  // Test controls (deliver through the executor, as the io thread would). Once its owner deleted
+  // it (Destroyed), the client delivers nothing more, like the real one: the test's controls on
+  // it are no-ops, and what it posted before is dropped.
   void Open() {
+    if (destroyed()) return;
     connecting_ = false;
     open_ = true;
     auto h = handlers_.on_open;
-    io_->Post([h] { h(); });
+    io_->Post([h, live = live_] {
+      if (*live) h();
+    });
   }
   /// recv_ns 0 = the clock's now (as the real client stamps frames). Each Text is one socket
   /// read (on_read_end follows) unless `end_read` is false: a read that goes on, or that an error
   /// (Drop) ends.
   void Text(std::string text, int64_t recv_ns = 0, bool end_read = true) {
+    if (destroyed()) return;
     if (recv_ns == 0) recv_ns = clock_ != nullptr ? clock_->NowNs() : 1;
     auto h = handlers_.on_text;
     auto end = end_read ? handlers_.on_read_end : nullptr;
-    io_->Post([h, end, text = std::move(text), recv_ns] {
+    io_->Post([h, end, text = std::move(text), recv_ns, live = live_] {
+      if (!*live) return;
       h(text, recv_ns);
       if (end) end();
     });
   }
   /// Ends a socket read that Text(..., end_read=false) left open.
   void EndRead() {
+    if (destroyed()) return;
     auto end = handlers_.on_read_end;
-    if (end) io_->Post([end] { end(); });
+    if (end) {
+      io_->Post([end, live = live_] {
+        if (*live) end();
+      });
+    }
   }
   void Drop(absl::Status why) {
-    if (!open_ && !connecting_) return;
+    if (destroyed() || (!open_ && !connecting_)) return;
     open_ = false;
     connecting_ = false;
     auto h = handlers_.on_closed;
-    io_->Post([h, why] { h(why); });
+    io_->Post([h, why, live = live_] {
+      if (*live) h(why);
+    });
   }
   bool connecting() const { return connecting_; }
+  /// Its owner (the upstream) deleted it.
+  bool destroyed() const { return !*live_; }
+  void Destroyed() {
+    *live_ = false;
+    open_ = false;
+    connecting_ = false;
+    handlers_ = {};
+  }
 
   std::vector<std::string> sent;
   int connects = 0;
@@ -78,21 +100,39 @@ class FakeWsClient : public net::WsClient {
   Handlers handlers_;
   bool open_ = false;
   bool connecting_ = false;
+  std::shared_ptr<bool> live_ = std::make_shared<bool>(true);
 };
 
-/// Makes FakeWsClients and keeps pointers to them (owned by whoever asked for them).
+/// What the code under test owns: forwards to a FakeWsClient the factory keeps, so a test may
+/// still look at (and harmlessly poke) a client the code deleted.
+class FakeWsHandle final : public net::WsClient {
+ public:
+  explicit FakeWsHandle(FakeWsClient* client) : client_(client) {}
+  ~FakeWsHandle() override { client_->Destroyed(); }
+  void Connect(Handlers handlers) override { client_->Connect(std::move(handlers)); }
+  void Send(std::string text) override { client_->Send(std::move(text)); }
+  void Close() override { client_->Close(); }
+  void Abort() override { client_->Abort(); }
+  bool is_open() const override { return client_->is_open(); }
+
+ private:
+  FakeWsClient* client_;
+};
+
+/// Makes FakeWsClients and keeps them (and pointers to them in `clients`, which a test may clear).
 struct FakeWsFactory {
   explicit FakeWsFactory(Executor* io, const Clock* clock = nullptr) : io(io), clock(clock) {}
   std::function<std::unique_ptr<net::WsClient>()> Fn() {
     return [this] {
-      auto c = std::make_unique<FakeWsClient>(io, clock);
-      clients.push_back(c.get());
-      return c;
+      owned.push_back(std::make_unique<FakeWsClient>(io, clock));
+      clients.push_back(owned.back().get());
+      return std::make_unique<FakeWsHandle>(owned.back().get());
     };
   }
   Executor* io;
   const Clock* clock;
   std::vector<FakeWsClient*> clients;
+  std::vector<std::unique_ptr<FakeWsClient>> owned;
 };
 
 class FakeHttpClient : public net::HttpClient {

@@ -1030,6 +1030,116 @@ TEST_F(UpstreamTest, OneDropOfManyConnectionsDoesNotOpenTheBreaker) {
   EXPECT_TRUE(up_->stats().breaker_open.load());
 }
 
+// A spare connection whose topics all left carries nothing: when the exchange drops it (it
+// closes idle sockets), it is retired, not reconnected. Reconnecting it only to be dropped again
+// counted each short session toward the breaker, which opened and held readiness down although
+// the feed the clients need was fine.
+TEST_F(UpstreamTest, AnIdleSpareConnectionDroppedByTheExchangeIsRetiredNotCountedAgainstTheBreaker) {
+  UpstreamOptions opt;
+  opt.max_subscriptions_per_connection = 1;
+  opt.linger = Ms(0);
+  opt.breaker_failures = 3;
+  opt.backoff = {Ms(100), Ms(1600), 2.0, 0.0};
+  opt.rest_fallback = false;
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  Subscribe({Ref("trade", "A")});
+  up_->Acquire({Ref("trade", "B")});
+  Run();
+  ASSERT_EQ(ws_.clients.size(), 2u);
+  Ws(1).Open();
+  Run();
+  Advance(Ms(300));
+  Ws(0).Text(Trade("A", "1"));
+  Ws(1).Text(Trade("B", "1"));
+  Run();
+  Advance(Ms(100));
+  ASSERT_TRUE(up_->ready());
+  // B's last user leaves: connection 1 has nothing to carry.
+  up_->Release({Ref("trade", "B")});
+  Run();
+  Advance(Ms(300));
+  ASSERT_EQ(SubscribeArgs(1, "unsubscribe", "trade", "B"), 1);
+  // The exchange drops the idle socket, and would drop every new one the same way.
+  for (int round = 0; round < 6; ++round) {
+    if (Ws(1).connecting()) {
+      Ws(1).Open();
+      Run();
+      Ws(1).Text(R"({"op":"ping","pong":1,"ping":1})");
+      Run();
+    }
+    Ws(1).Drop(absl::UnavailableError("closed by the exchange: idle"));
+    Run();
+    Ws(0).Text(Trade("A", "2"));  // the feed in use stays fine
+    Run();
+    Advance(Ms(2000));
+    EXPECT_TRUE(up_->ready()) << "round " << round;
+  }
+  EXPECT_EQ(Ws(1).connects, 1) << "an idle spare connection must not be reconnected";
+  EXPECT_FALSE(up_->stats().breaker_open.load());
+  EXPECT_EQ(up_->stats().breaker_trips.load(), 0u);
+  EXPECT_EQ(up_->stats().connections.load(), 1);
+  EXPECT_EQ(up_->SubscriptionsPerConnection(), std::vector<int>{1});
+  // A topic wanted later gets a connection of its own again.
+  auto& later = Subscribe({Ref("trade", "C")});
+  ASSERT_EQ(ws_.clients.size(), 3u);
+  Ws(2).Open();
+  Run();
+  Advance(Ms(300));
+  EXPECT_EQ(SubscribeArgs(2, "subscribe", "trade", "C"), 1);
+  Ws(2).Text(Trade("C", "1"));
+  Run();
+  EXPECT_TRUE(later.WaitEvents(1));
+  Advance(Ms(100));
+  EXPECT_TRUE(up_->ready());
+}
+
+// A spare connection that failed while it carried a topic, and whose topics then left while it
+// was down, is retired: no reconnect, and its failures no longer count toward the breaker (they
+// used to, and one more failed connect of the empty connection opened it).
+TEST_F(UpstreamTest, ASpareConnectionLeftEmptyWhileDownIsRetiredAndItsFailuresStopCounting) {
+  UpstreamOptions opt;
+  opt.max_subscriptions_per_connection = 1;
+  opt.linger = Ms(0);
+  opt.breaker_failures = 3;
+  opt.backoff = {Ms(100), Ms(1600), 2.0, 0.0};
+  opt.rest_fallback = false;
+  Make(opt);
+  Ws(0).Open();
+  Run();
+  Subscribe({Ref("trade", "A")});
+  up_->Acquire({Ref("trade", "B")});
+  Run();
+  ASSERT_EQ(ws_.clients.size(), 2u);
+  Ws(0).Text(Trade("A", "1"));
+  Run();
+  // Connection 1 cannot connect: two failures (one short of the breaker).
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(Ws(1).connecting());
+    Ws(1).Drop(absl::UnavailableError("connection refused"));
+    Run();
+    Advance(Ms(500));
+  }
+  ASSERT_FALSE(up_->stats().breaker_open.load());
+  const int connects = Ws(1).connects;
+  // B's user leaves while connection 1 is down or connecting.
+  up_->Release({Ref("trade", "B")});
+  Run();
+  for (int round = 0; round < 4; ++round) {
+    if (Ws(1).connecting()) Ws(1).Drop(absl::UnavailableError("connection refused"));
+    Run();
+    Ws(0).Text(Trade("A", "2"));
+    Run();
+    Advance(Ms(2000));
+  }
+  EXPECT_LE(Ws(1).connects, connects) << "nothing to carry: no further connect";
+  EXPECT_FALSE(up_->stats().breaker_open.load());
+  EXPECT_EQ(up_->stats().breaker_trips.load(), 0u);
+  EXPECT_EQ(up_->stats().connections.load(), 1);
+  EXPECT_TRUE(up_->ready());
+}
+
 TEST_F(UpstreamTest, DataFromAConnectionTheTopicIsNotAssignedToIsDropped) {
   UpstreamOptions opt;
   opt.max_subscriptions_per_connection = 1;
