@@ -49,7 +49,7 @@ VolumeVote VoteOnVolumeNames(const VolumeRow& row) {
   return VolumeVote::kNone;
 }
 
-bool VolumeNamesSwapped(std::span<const VolumeRow> rows) {
+VolumeVerdict DecideVolumeNames(std::span<const VolumeRow> rows) {
   int as_named = 0, swapped = 0;
   for (const VolumeRow& row : rows) {
     switch (VoteOnVolumeNames(row)) {
@@ -58,7 +58,39 @@ bool VolumeNamesSwapped(std::span<const VolumeRow> rows) {
       case VolumeVote::kNone: break;
     }
   }
-  return swapped > as_named;
+  if (swapped > as_named) return VolumeVerdict::kSwapped;
+  if (as_named > swapped) return VolumeVerdict::kAsNamed;
+  return VolumeVerdict::kUndecided;
+}
+
+bool VolumeNamesSwapped(std::span<const VolumeRow> rows) {
+  return DecideVolumeNames(rows) == VolumeVerdict::kSwapped;
+}
+
+std::vector<bool> CarryVolumeVerdicts(std::span<const VolumeVerdict> pages) {
+  std::vector<VolumeVerdict> carried(pages.begin(), pages.end());
+  // Forward: an undecided page takes the last decided one before it.
+  VolumeVerdict last = VolumeVerdict::kUndecided;
+  for (VolumeVerdict& v : carried) {
+    if (v == VolumeVerdict::kUndecided) {
+      v = last;
+    } else {
+      last = v;
+    }
+  }
+  // Backward: pages before the first decided one take that one.
+  last = VolumeVerdict::kUndecided;
+  for (auto it = carried.rbegin(); it != carried.rend(); ++it) {
+    if (*it == VolumeVerdict::kUndecided) {
+      *it = last;
+    } else {
+      last = *it;
+    }
+  }
+  std::vector<bool> swapped;
+  swapped.reserve(carried.size());
+  for (VolumeVerdict v : carried) swapped.push_back(v == VolumeVerdict::kSwapped);
+  return swapped;
 }
 
 }  // namespace bx

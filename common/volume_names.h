@@ -12,10 +12,14 @@
 //    are swapped. A row that fits neither reading says nothing.
 //  - The reading more signalling rows fit wins and applies to every row of the reply. No signal,
 //    or a tie, keeps the documented names.
+//  - Several replies answering one request (the pages of one GetKlines) must not disagree because
+//    one of them had no signal: a page without a verdict takes the verdict of the nearest page
+//    that has one (CarryVolumeVerdicts).
 #pragma once
 
 #include <span>
 #include <string_view>
+#include <vector>
 
 namespace bx {
 
@@ -31,7 +35,18 @@ enum class VolumeVote { kNone, kAsNamed, kSwapped };
 /// What one row says about the naming (see the rule above).
 VolumeVote VoteOnVolumeNames(const VolumeRow& row);
 
-/// The reply's verdict: true when `baseVol` and `quoteVol` are to be read the other way round.
+/// A reply's verdict; kUndecided when no row gives a signal, or on a tie.
+enum class VolumeVerdict { kUndecided, kAsNamed, kSwapped };
+VolumeVerdict DecideVolumeNames(std::span<const VolumeRow> rows);
+
+/// The reply's verdict: true when `baseVol` and `quoteVol` are to be read the other way round
+/// (an undecided reply keeps the documented names).
 bool VolumeNamesSwapped(std::span<const VolumeRow> rows);
+
+/// The pages of one request, in the order they were fetched: whether each page's names are
+/// swapped. A decided page keeps its own verdict; an undecided one takes the verdict of the
+/// nearest decided page before it, else of the nearest after it; with no decided page at all,
+/// the documented names.
+std::vector<bool> CarryVolumeVerdicts(std::span<const VolumeVerdict> pages);
 
 }  // namespace bx

@@ -277,8 +277,8 @@ absl::StatusOr<std::vector<RestTicker>> ParseTickers(std::string_view body) {
   return out;
 }
 
-absl::StatusOr<std::vector<v1::Kline>> ParseKlines(std::string_view body, v1::KlineInterval interval,
-                                                   v1::PriceType price_type) {
+absl::StatusOr<KlinePage> ParseKlinePage(std::string_view body, v1::KlineInterval interval,
+                                         v1::PriceType price_type) {
   std::vector<v1::Kline> out;
   absl::Status st = WithData(body, "/api/v1/futures/market/kline", [&](od::value data) -> Err {
     od::array arr;
@@ -320,13 +320,25 @@ absl::StatusOr<std::vector<v1::Kline>> ParseKlines(std::string_view body, v1::Kl
   std::vector<VolumeRow> rows;
   rows.reserve(out.size());
   for (const v1::Kline& k : out) rows.push_back({k.base_volume(), k.quote_volume(), k.low(), k.high()});
-  if (VolumeNamesSwapped(rows)) {
-    for (v1::Kline& k : out) k.mutable_base_volume()->swap(*k.mutable_quote_volume());
-  }
+  KlinePage page;
+  page.volumes = DecideVolumeNames(rows);
   // The exchange sends newest first; callers want oldest first.
   std::sort(out.begin(), out.end(),
             [](const v1::Kline& a, const v1::Kline& b) { return a.open_time_ms() < b.open_time_ms(); });
-  return out;
+  page.klines = std::move(out);
+  return page;
+}
+
+void SwapKlineVolumes(v1::Kline* k) { k->mutable_base_volume()->swap(*k->mutable_quote_volume()); }
+
+absl::StatusOr<std::vector<v1::Kline>> ParseKlines(std::string_view body, v1::KlineInterval interval,
+                                                   v1::PriceType price_type) {
+  auto page = ParseKlinePage(body, interval, price_type);
+  if (!page.ok()) return page.status();
+  if (page->volumes == VolumeVerdict::kSwapped) {
+    for (v1::Kline& k : page->klines) SwapKlineVolumes(&k);
+  }
+  return std::move(page->klines);
 }
 
 namespace {

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "bitunix/marketdata/v1/marketdata.pb.h"
+#include "common/volume_names.h"
 #include "services/marketdata/channel.h"
 
 namespace bx::md {
@@ -51,6 +52,16 @@ absl::StatusOr<std::vector<RestTicker>> ParseTickers(std::string_view body);
 /// implied average prices (common/volume_names.h); undecidable replies keep the documented names.
 absl::StatusOr<std::vector<v1::Kline>> ParseKlines(std::string_view body, v1::KlineInterval interval,
                                                    v1::PriceType price_type);
+/// One `kline` reply that is one page of a longer answer: rows oldest first with the volume
+/// fields as the reply named them, and the page's own verdict on the naming, for the caller to
+/// settle across its pages (CarryVolumeVerdicts) and apply with SwapKlineVolumes.
+struct KlinePage {
+  std::vector<v1::Kline> klines;
+  VolumeVerdict volumes = VolumeVerdict::kUndecided;
+};
+absl::StatusOr<KlinePage> ParseKlinePage(std::string_view body, v1::KlineInterval interval,
+                                         v1::PriceType price_type);
+void SwapKlineVolumes(v1::Kline* k);
 
 /// `funding_rate` reply (object, or the documented one-element array). fundingRate is in percent
 /// (reference section 8); both the fraction and the percent text are returned.

@@ -177,17 +177,17 @@ class KlinePager : public std::enable_shared_from_this<KlinePager> {
     auto self = shared_from_this();
     rest_->Get(std::move(target), RestPriority::kForeground,
                [self, window_end](absl::StatusOr<std::string> body) {
-                 auto rows = body.ok() ? ParseKlines(*body, self->interval_, self->price_type_)
-                                       : absl::StatusOr<std::vector<v1::Kline>>(body.status());
-                 if (!rows.ok()) {
-                   self->call_->Fail(rows.status());
+                 auto page = body.ok() ? ParseKlinePage(*body, self->interval_, self->price_type_)
+                                       : absl::StatusOr<KlinePage>(body.status());
+                 if (!page.ok()) {
+                   self->call_->Fail(page.status());
                    return;
                  }
-                 ++self->pages_;
-                 for (auto& k : *rows) {
-                   if (k.open_time_ms() >= self->next_ && k.open_time_ms() <= self->end_) {
-                     self->rows_[k.open_time_ms()] = std::move(k);
-                   }
+                 const int index = self->pages_++;
+                 self->page_volumes_.push_back(page->volumes);
+                 for (auto& k : page->klines) {
+                   const int64_t t = k.open_time_ms();
+                   if (t >= self->next_ && t <= self->end_) self->rows_[t] = {index, std::move(k)};
                  }
                  self->next_ = window_end + 1;
                  self->Next();
@@ -198,9 +198,17 @@ class KlinePager : public std::enable_shared_from_this<KlinePager> {
  private:
   void Done() {
     call_->Complete([&] {
+      // The volume naming is settled across the pages of this answer: a page without a signal
+      // (say, prices within 5% of 1.0) reads its fields as a page that has one, so the rows of
+      // one answer never disagree.
+      const std::vector<bool> swapped = CarryVolumeVerdicts(page_volumes_);
       std::vector<v1::Kline> all;
       all.reserve(rows_.size());
-      for (auto& [t, k] : rows_) all.push_back(std::move(k));
+      for (auto& [t, row] : rows_) {
+        auto& [page, k] = row;
+        if (swapped[page]) SwapKlineVolumes(&k);
+        all.push_back(std::move(k));
+      }
       size_t from = 0, to = all.size();
       if (all.size() > limit_) {
         if (newest_) {
@@ -238,7 +246,10 @@ class KlinePager : public std::enable_shared_from_this<KlinePager> {
   const bool newest_;
   const int max_pages_;
   int pages_ = 0;
-  std::map<int64_t, v1::Kline> rows_;
+  /// Each page's own verdict on the volume names, in fetch order.
+  std::vector<VolumeVerdict> page_volumes_;
+  /// By open time: the page the row came from, and the row with its volume fields as named.
+  std::map<int64_t, std::pair<int, v1::Kline>> rows_;
 };
 
 }  // namespace

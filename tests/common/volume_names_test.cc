@@ -72,5 +72,27 @@ TEST(VolumeNames, TheReplyDecidesOnceByMajorityAndFallsBackToTheDocumentedNames)
   EXPECT_TRUE(VolumeNamesSwapped(majority));
 }
 
+TEST(VolumeNames, AReplyWithoutSignalOrWithATieIsUndecided) {
+  EXPECT_EQ(DecideVolumeNames({}), VolumeVerdict::kUndecided);
+  const std::vector<VolumeRow> tie = {kCapturedAsNamed, kCapturedSwapped};
+  EXPECT_EQ(DecideVolumeNames(tie), VolumeVerdict::kUndecided);
+  EXPECT_EQ(DecideVolumeNames(std::vector<VolumeRow>{kCapturedSwapped}), VolumeVerdict::kSwapped);
+  EXPECT_EQ(DecideVolumeNames(std::vector<VolumeRow>{kCapturedAsNamed}), VolumeVerdict::kAsNamed);
+}
+
+// The pages of one request: an undecided page reads as the nearest decided page before it, else
+// the nearest after it; decided pages keep their own verdict; none decided: documented names.
+TEST(VolumeNames, UndecidedPagesTakeTheVerdictOfTheNearestDecidedPage) {
+  using V = VolumeVerdict;
+  auto carry = [](std::vector<V> pages) { return CarryVolumeVerdicts(pages); };
+  EXPECT_TRUE(carry({}).empty());
+  EXPECT_EQ(carry({V::kUndecided, V::kUndecided}), (std::vector<bool>{false, false}));
+  EXPECT_EQ(carry({V::kSwapped, V::kUndecided}), (std::vector<bool>{true, true}));
+  EXPECT_EQ(carry({V::kUndecided, V::kUndecided, V::kSwapped}), (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(carry({V::kSwapped, V::kUndecided, V::kAsNamed, V::kUndecided}),
+            (std::vector<bool>{true, true, false, false}));
+  EXPECT_EQ(carry({V::kUndecided, V::kAsNamed, V::kSwapped}), (std::vector<bool>{false, false, true}));
+}
+
 }  // namespace
 }  // namespace bx

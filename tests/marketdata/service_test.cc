@@ -619,6 +619,57 @@ TEST_F(ServiceRestTest, GetKlinesSaysWhenItStoppedBeforeTheEndOfTheRange) {
   }
 }
 
+// The volume naming of one GetKlines answer is settled across its pages. The exchange swaps the
+// names here on every page, but the second page's candles trade within 5% of 1.0, where the
+// numbers cannot tell base from quote: that page used to keep the documented names on its own,
+// so the answer mixed two readings (base volume 100 for the first 200 candles, 102 after).
+TEST_F(ServiceRestTest, GetKlinesReadsTheVolumeNamesOfAPageWithoutSignalLikeItsOtherPages) {
+  RestClientOptions open;
+  open.burst = open.requests_per_second = 1000;
+  open.max_per_window = 1000;
+  Start(open);
+  const int64_t end = clock_.NowMs() / 60000 * 60000;
+  const int64_t start = end - 299 * 60000LL;  // 300 candles: two pages
+  const int64_t drift = start + 200 * 60000LL;  // from here on the coin trades near $1
+  // Base volume 100 in every candle; `baseVol` carries the quote turnover and `quoteVol` the base
+  // volume (swapped).
+  http_.responder = [&](const net::HttpRequest& r) {
+    auto param = [&](const std::string& name) {
+      const size_t at = r.target.find("&" + name + "=");
+      return std::stoll(r.target.substr(at + name.size() + 2));
+    };
+    const int64_t from = (param("startTime") + 59999) / 60000 * 60000, to = param("endTime");
+    std::string body = R"({"code":0,"msg":"Success","data":[)";
+    int n = 0;
+    for (int64_t t = from; t <= to && n < 200; t += 60000, ++n) {
+      if (n > 0) body += ",";
+      body += t < drift
+                  ? R"({"open":"1.11","high":"1.12","low":"1.10","close":"1.11","baseVol":"111","quoteVol":"100","time":)"
+                  : R"({"open":"1.02","high":"1.03","low":"1.01","close":"1.02","baseVol":"102","quoteVol":"100","time":)";
+      body += std::to_string(t) + "}";
+    }
+    return testing::HttpOk(body + "]}");
+  };
+  Pending p;
+  v1::GetKlinesRequest req;
+  req.set_symbol("BTCUSDT");
+  req.set_interval(v1::KLINE_INTERVAL_1M);
+  req.set_start_time_ms(start);
+  req.set_end_time_ms(end);
+  req.set_limit(1000);
+  v1::GetKlinesResponse resp;
+  auto f = p.status.get_future();
+  stub_->async()->GetKlines(&p.ctx, &req, &resp, [&](grpc::Status st) { p.status.set_value(st); });
+  ASSERT_TRUE(PumpUntil([&] { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }));
+  ASSERT_TRUE(f.get().ok());
+  EXPECT_EQ(resp.pages(), 2u);
+  ASSERT_EQ(resp.klines_size(), 300);
+  for (const auto& k : resp.klines()) {
+    EXPECT_EQ(k.base_volume(), "100") << "candle at " << k.open_time_ms() << (k.open_time_ms() < drift ? " (page 1)" : " (page 2)");
+    EXPECT_EQ(k.quote_volume(), k.open_time_ms() < drift ? "111" : "102") << "candle at " << k.open_time_ms();
+  }
+}
+
 // SIGTERM must end every stream with a status. Subscribe checks the shutdown flag before it
 // plans the request and registers the stream with the hub only after that; Shutdown() sets the
 // flag and closes the streams registered at that moment. A Subscribe between the two used to stay
