@@ -130,9 +130,23 @@ Err ReadLevels(od::value v, google::protobuf::RepeatedPtrField<v1::PriceLevel>* 
 
 }  // namespace
 
+namespace {
+
+// The exchange does not know a path this gateway calls: it moved or retired the endpoint (or
+// --rest-url points elsewhere). Retrying cannot help until the gateway is updated, so not
+// UNAVAILABLE (which clients retry); the order service maps it the same way.
+absl::Status EndpointGone(std::string text) {
+  return absl::UnimplementedError(absl::StrCat(
+      text, " (the exchange does not serve this endpoint: it moved or was retired, or the REST URL is wrong; "
+            "retrying will not help until the gateway is updated)"));
+}
+
+}  // namespace
+
 absl::Status ExchangeError(int64_t code, std::string_view msg, std::string_view endpoint) {
   std::string text = absl::StrCat("exchange error ", code, " on ", S(endpoint), ": ", S(msg));
   switch (code) {
+    case 404: return EndpointGone(std::move(text));  // "Not Found", with HTTP 200 (section 8)
     case 10005:
     case 10006: return absl::ResourceExhaustedError(text);
     case 2:
@@ -148,6 +162,7 @@ absl::Status ExchangeError(int64_t code, std::string_view msg, std::string_view 
 absl::Status HttpError(int status, std::string_view endpoint) {
   std::string text = absl::StrCat("exchange answered HTTP ", status, " on ", S(endpoint));
   if (status == 429) return absl::ResourceExhaustedError(text);
+  if (status == 404) return EndpointGone(std::move(text));
   return absl::UnavailableError(text);
 }
 

@@ -17,11 +17,13 @@
 namespace bx::md {
 
 /// Maps an exchange error code to a status: rate limits -> RESOURCE_EXHAUSTED, bad parameters ->
-/// INVALID_ARGUMENT, unknown or untradable symbols -> NOT_FOUND, anything else -> UNAVAILABLE.
+/// INVALID_ARGUMENT, unknown or untradable symbols -> NOT_FOUND, 404 (an unknown path: the
+/// endpoint moved or was retired) -> UNIMPLEMENTED, anything else -> UNAVAILABLE.
 /// The message names the code, the endpoint and the exchange's words.
 absl::Status ExchangeError(int64_t code, std::string_view msg, std::string_view endpoint);
 
-/// Maps an HTTP reply that is not 200 (429 -> RESOURCE_EXHAUSTED, else UNAVAILABLE).
+/// Maps an HTTP reply that is not 200 (429 -> RESOURCE_EXHAUSTED, 404 -> UNIMPLEMENTED as code
+/// 404 above, else UNAVAILABLE).
 absl::Status HttpError(int status, std::string_view endpoint);
 
 /// A `trading_pairs` row left out of the list: its symbol and its first unreadable value.

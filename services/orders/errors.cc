@@ -34,7 +34,7 @@ absl::StatusCode MapExchangeCode(int code) {
   switch (code) {
     case 0: return C::kOk;
     case 1: return C::kUnavailable;       // "Network Error" (also seen for a missing parameter)
-    case 404: return C::kUnimplemented;   // unknown path
+    case 404: return C::kUnimplemented;   // unknown path: the endpoint moved or was retired; a retry cannot help
     case 10001: return C::kUnavailable;   // network
     case 10002: return C::kInvalidArgument;
     case 10003: return C::kUnauthenticated;   // empty api-key: the gateway's credentials

@@ -13,6 +13,11 @@
 namespace bx::orders {
 namespace {
 
+// Said with every 404 (HTTP or exchange code): the path this gateway calls is unknown there.
+constexpr const char* kEndpointGoneAdvice =
+    " (the exchange does not serve this endpoint: it moved or was retired, or the REST URL is wrong; retrying "
+    "will not help until the gateway is updated)";
+
 RateLimitedLog& Warnings() {
   static RateLimitedLog log(20, std::chrono::seconds(10));
   return log;
@@ -206,6 +211,16 @@ void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, ne
                              absl::StrCat(ep.name, ": exchange server error (HTTP ", resp.status, ")"),
                              reason::kNetwork, 0, ep.path, resp.status);
       }
+    } else if (resp.status == 404) {
+      // The exchange's routing does not know the path (its own 404 comes as code 404 with HTTP
+      // 200, below; a front end may answer HTTP 404 instead): no handler ran, nothing was
+      // executed, and asking again cannot help. UNIMPLEMENTED as code 404, as market data does.
+      r.outcome = Outcome::kRejected;
+      r.code = env.ok() ? env->code : 0;
+      r.msg = env.ok() ? env->msg : std::string();
+      r.status = MakeError(absl::StatusCode::kUnimplemented,
+                           absl::StrCat(ep.name, ": the exchange answered HTTP 404 for ", ep.path, kEndpointGoneAdvice),
+                           reason::kExchangeRejected, r.code, ep.path, resp.status);
     } else if (!env.ok()) {
       r.outcome = Outcome::kAmbiguous;
       r.status = MakeError(absl::StatusCode::kUnavailable,
@@ -235,7 +250,8 @@ void RestClient::OnReply(std::shared_ptr<CallState> call, SteadyTime started, ne
                                         IsGatewayCredentialCode(env->code)
                                             ? "; the exchange refused the gateway's own API key, signature or IP "
                                               "(check its credentials, clock and whitelist), not the caller's token"
-                                            : ""),
+                                            : "",
+                                        env->code == 404 ? kEndpointGoneAdvice : ""),
                            IsRateLimitCode(env->code) ? reason::kRateLimited : reason::kExchangeRejected,
                            env->code, ep.path, resp.status);
     }

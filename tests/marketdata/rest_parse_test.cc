@@ -322,6 +322,9 @@ TEST(RestParse, ExchangeErrorsMapToStatusCodes) {
   expect_code("error:depth unknown symbol", absl::StatusCode::kNotFound);
   expect_code("error:depth bad limit", absl::StatusCode::kInvalidArgument);
   expect_code("error:depth missing symbol", absl::StatusCode::kUnavailable);
+  // The captured answer to an unknown path (code 404, HTTP 200): the endpoint moved or was
+  // retired. Not UNAVAILABLE, which clients retry forever; UNIMPLEMENTED, as the order service.
+  expect_code("error:unknown path", absl::StatusCode::kUnimplemented);
   // A code outside the documented table, negative included, is still the exchange's refusal and
   // says so (a negative one used to be reported as a reply without a code).
   for (const char* body : {R"({"code":-1,"msg":"System busy","data":null})", R"({"msg":"System busy","code":"-1"})"}) {
@@ -338,6 +341,11 @@ TEST(RestParse, ExchangeErrorsMapToStatusCodes) {
   EXPECT_EQ(ExchangeError(10006, "too frequent", "/x").code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(HttpError(429, "/x").code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(HttpError(502, "/x").code(), absl::StatusCode::kUnavailable);
+  // HTTP 404 is the same unknown path as code 404.
+  const absl::Status gone = HttpError(404, "/api/v1/futures/market/kline");
+  EXPECT_EQ(gone.code(), absl::StatusCode::kUnimplemented) << gone;
+  EXPECT_THAT(std::string(gone.message()), ::testing::HasSubstr("HTTP 404 on /api/v1/futures/market/kline"));
+  EXPECT_THAT(std::string(gone.message()), ::testing::HasSubstr("moved or was retired"));
 }
 
 }  // namespace

@@ -670,6 +670,51 @@ TEST_F(ServiceRestTest, GetKlinesReadsTheVolumeNamesOfAPageWithoutSignalLikeItsO
   }
 }
 
+// An endpoint the exchange does not know (HTTP 404, or its captured code 404 with HTTP 200) means
+// it moved or was retired: the call ends UNIMPLEMENTED, which clients do not retry, saying so; it
+// used to end UNAVAILABLE, which invites retrying a call that cannot succeed. The order service
+// maps it the same way.
+TEST_F(ServiceRestTest, AnEndpointTheExchangeDoesNotKnowIsUnimplementedNotUnavailable) {
+  RestClientOptions open;
+  open.burst = open.requests_per_second = 1000;
+  open.max_per_window = 1000;
+  Start(open);
+  http_.responder = [](const net::HttpRequest& r) {
+    if (r.target.rfind("/api/v1/futures/market/funding_rate", 0) == 0) {
+      return testing::HttpOk(R"({"code":404,"data":null,"msg":"Not Found"})");
+    }
+    net::HttpResult gone;
+    gone.response.status = 404;
+    gone.response.body = "404 page not found";
+    return gone;
+  };
+  {
+    Pending p;
+    v1::GetFundingRateRequest req;
+    req.set_symbol("BTCUSDT");
+    v1::GetFundingRateResponse resp;
+    auto f = p.status.get_future();
+    stub_->async()->GetFundingRate(&p.ctx, &req, &resp, [&](grpc::Status st) { p.status.set_value(st); });
+    ASSERT_TRUE(PumpUntil([&] { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }));
+    const grpc::Status st = f.get();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED) << st.error_message();
+    EXPECT_NE(st.error_message().find("moved or was retired"), std::string::npos) << st.error_message();
+  }
+  {
+    Pending p;
+    v1::GetKlinesRequest req;
+    req.set_symbol("BTCUSDT");
+    req.set_interval(v1::KLINE_INTERVAL_1M);
+    v1::GetKlinesResponse resp;
+    auto f = p.status.get_future();
+    stub_->async()->GetKlines(&p.ctx, &req, &resp, [&](grpc::Status st) { p.status.set_value(st); });
+    ASSERT_TRUE(PumpUntil([&] { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }));
+    const grpc::Status st = f.get();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED) << st.error_message();
+    EXPECT_NE(st.error_message().find("HTTP 404"), std::string::npos) << st.error_message();
+  }
+}
+
 // SIGTERM must end every stream with a status. Subscribe checks the shutdown flag before it
 // plans the request and registers the stream with the hub only after that; Shutdown() sets the
 // flag and closes the streams registered at that moment. A Subscribe between the two used to stay

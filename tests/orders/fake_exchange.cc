@@ -298,6 +298,12 @@ void FakeExchange::Send(net::HttpRequest request, net::HttpCallback done) {
     case FaultKind::kHttp500:
       Deliver(std::move(done), HttpReply(500, "<html>500 Internal Server Error</html>"));
       return;
+    case FaultKind::kHttp404:
+      Deliver(std::move(done), HttpReply(404, "404 page not found"));
+      return;
+    case FaultKind::kCode404:
+      Deliver(std::move(done), HttpReply(200, R"({"code":404,"data":null,"msg":"Not Found"})"));
+      return;
     case FaultKind::kHttp429:
       Deliver(std::move(done), HttpReply(429, "Too Many Requests"));
       return;

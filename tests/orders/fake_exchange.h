@@ -17,7 +17,9 @@
 namespace bx::orders::testing {
 
 /// kRefuse: a definitive refusal (20003 insufficient balance), so nothing was executed.
-enum class FaultKind { kReset, kHttp500, kHttp429, kCode10005, kHang, kBadJson, kRefuse };
+/// kHttp404: a front end that does not know the path (a retired endpoint): HTTP 404, not JSON.
+/// kCode404: the exchange's own answer to an unknown path, code 404 with HTTP 200 (captured).
+enum class FaultKind { kReset, kHttp500, kHttp429, kCode10005, kHang, kBadJson, kRefuse, kHttp404, kCode404 };
 
 struct Fault {
   std::string path;  ///< "" = any

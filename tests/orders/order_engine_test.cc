@@ -791,6 +791,42 @@ TEST(OrderEngine, ReadsAreRetriedWritesAreNot) {
   EXPECT_NE(bad.status().message().find("[1, 125]"), std::string::npos);
 }
 
+// A path the exchange does not know (retired or moved endpoint) is UNIMPLEMENTED whether the
+// exchange says so with code 404 (HTTP 200, as captured) or a front end with HTTP 404 (which used
+// to be an unreadable reply: UNAVAILABLE, retried for reads and AMBIGUOUS for writes). Market
+// data maps it the same way. Nothing ran, so it is neither retried nor ambiguous.
+TEST(OrderEngine, AnEndpointTheExchangeDoesNotKnowIsUnimplementedAndNotRetried) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.AddFault({"/api/v1/futures/account", FaultKind::kHttp404, false, 5});
+  auto a = h.Run(&OrderEngine::GetAccount, v1::GetAccountRequest());
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kUnimplemented) << a.status();
+  EXPECT_EQ(Reason(a.status()), "EXCHANGE_REJECTED");
+  EXPECT_NE(a.status().message().find("moved or was retired"), std::string::npos) << a.status();
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/account"), 1) << "a retry cannot find the path";
+  auto detail = GetExchangeError(a.status());
+  ASSERT_TRUE(detail.has_value());
+  EXPECT_EQ(detail->http_status(), 404);
+  h.exchange.ClearFaults();
+
+  h.exchange.AddFault({"/api/v1/futures/account/change_leverage", FaultKind::kHttp404, false});
+  v1::SetLeverageRequest lev;
+  lev.set_symbol("BTCUSDT");
+  lev.set_leverage(10);
+  auto l = h.Run(&OrderEngine::SetLeverage, lev);
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(l.status().code(), absl::StatusCode::kUnimplemented) << l.status();
+  EXPECT_EQ(Reason(l.status()), "EXCHANGE_REJECTED") << "an unknown path executed nothing";
+
+  // The exchange's own answer to an unknown path: code 404 with HTTP 200.
+  h.exchange.AddFault({"/api/v1/futures/account", FaultKind::kCode404, false});
+  auto c = h.Run(&OrderEngine::GetAccount, v1::GetAccountRequest());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kUnimplemented) << c.status();
+  EXPECT_NE(c.status().message().find("moved or was retired"), std::string::npos) << c.status();
+}
+
 TEST(OrderEngine, AmbiguousModifyIsResolvedByReadingTheOrder) {
   EngineHarness h;
   h.LoadRules();
