@@ -1,11 +1,15 @@
 #include "services/orders/auth.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/process.h"
 #include "common/signing.h"
 #include "services/orders/errors.h"
 
@@ -16,16 +20,21 @@ std::string_view RoleName(Role r) { return r == Role::kTrading ? "trading" : "re
 // Longest role text an error message repeats (the longest valid one, "read-only", has 9).
 constexpr size_t kMaxEchoedRole = 12;
 
-absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text) {
+absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text, bool* revoke_all) {
   std::vector<TokenEntry> out;
   std::set<std::string> names, tokens;
   int line_no = 0;
+  int revoke_line = 0;  // the line that says revoke-all (0: none)
   std::vector<std::string> lines = absl::StrSplit(std::string(text), '\n');
   for (const std::string& raw : lines) {
     ++line_no;
     std::string line = std::string(absl::StripAsciiWhitespace(raw));
     if (line.empty() || line[0] == '#') continue;
     std::vector<std::string> parts = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (parts.size() == 1 && parts[0] == kRevokeAllLine) {
+      if (revoke_line == 0) revoke_line = line_no;
+      continue;
+    }
     if (parts.size() != 3) {
       return absl::InvalidArgumentError(
           absl::StrCat("tokens file line ", line_no, ": expected '<name> <read|trade> <token>' (", parts.size(),
@@ -64,16 +73,74 @@ absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text) {
     }
     out.push_back(std::move(e));
   }
+  if (revoke_line != 0 && !out.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("tokens file line ", revoke_line, ": '", kRevokeAllLine,
+                                                   "' revokes every token, so the file must hold no token lines (",
+                                                   out.size(), " found)"));
+  }
+  if (revoke_all != nullptr) *revoke_all = revoke_line != 0;
   return out;
 }
 
-absl::StatusOr<TokensFile> ReadTokensFile(const std::string& path) {
-  auto text = ReadFileTrimmed(path);
-  if (!text) return absl::InvalidArgumentError(absl::StrCat("cannot read the tokens file ", path));
-  auto tokens = ParseTokens(*text);
+namespace {
+
+bool SameVersion(const struct stat& a, const struct stat& b) {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
+         a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadTokensText(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::InvalidArgumentError(absl::StrCat("cannot read the tokens file ", path));
+  struct stat before {};
+  struct stat after {};
+  std::string text;
+  bool read_ok = ::fstat(fd, &before) == 0 && S_ISREG(before.st_mode);
+  char buf[4096];
+  while (read_ok) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) read_ok = false;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  read_ok = read_ok && ::fstat(fd, &after) == 0;
+  ::close(fd);
+  if (!read_ok) return absl::InvalidArgumentError(absl::StrCat("cannot read the tokens file ", path));
+  if (!SameVersion(before, after) || static_cast<off_t>(text.size()) != after.st_size) {
+    return absl::UnavailableError(
+        absl::StrCat("the tokens file ", path, " changed while it was read (being written?)"));
+  }
+  return text;
+}
+
+absl::StatusOr<TokensFile> TokensFromText(const std::string& path, std::string text) {
+  const std::string revoke_hint =
+      absl::StrCat("to revoke every token, write a line '", kRevokeAllLine, "' (and nothing else but comments)");
+  if (text.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("the tokens file ", path, " is empty; ", revoke_hint));
+  }
+  if (text.back() != '\n') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the tokens file ", path,
+                     " does not end with a newline: it looks cut short or still being written (every line, "
+                     "the last one too, must end with a newline)"));
+  }
+  bool revoke_all = false;
+  auto tokens = ParseTokens(text, &revoke_all);
   if (!tokens.ok()) return tokens.status();
-  if (tokens->empty()) return absl::InvalidArgumentError(absl::StrCat("the tokens file ", path, " has no tokens"));
-  return TokensFile{std::move(*tokens), std::move(*text)};
+  if (tokens->empty() && !revoke_all) {
+    return absl::InvalidArgumentError(absl::StrCat("the tokens file ", path, " has no tokens; ", revoke_hint));
+  }
+  return TokensFile{std::move(*tokens), std::move(text)};
+}
+
+absl::StatusOr<TokensFile> ReadTokensFile(const std::string& path) {
+  auto text = ReadTokensText(path);
+  if (!text.ok()) return text.status();
+  return TokensFromText(path, std::move(*text));
 }
 
 std::shared_ptr<const std::vector<Authenticator::KnownToken>> Authenticator::Known(std::vector<TokenEntry> tokens) {

@@ -31,16 +31,29 @@ struct TokenEntry {
 
 /// Tokens file: one token per line, `<name> <role> <token>`, role `read` or `trade` (also
 /// `read-only`/`readonly`/`trading`); blank lines and `#` comments ignored. Tokens need at least
-/// 16 characters; names and tokens must be unique. Errors name the line, never the token.
-absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text);
+/// 16 characters; names and tokens must be unique. A line `revoke-all`, alone in the file, is the
+/// deliberate way to have no tokens (`*revoke_all` set; an empty list otherwise just means no
+/// tokens were found). Errors name the line, never the token.
+absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text, bool* revoke_all = nullptr);
+
+/// The line that revokes every token (ParseTokens).
+inline constexpr char kRevokeAllLine[] = "revoke-all";
 
 /// A tokens file as read: its tokens and the text they came from.
 struct TokensFile {
   std::vector<TokenEntry> tokens;
   std::string text;
 };
-/// Reads and parses `path`. An unreadable file, a bad line or a file without tokens is an error
-/// that names the file (and the line), never a token.
+/// Reads `path` whole, as it is on disk (nothing trimmed). UNAVAILABLE when the file changed
+/// while it was read (its size or modification time moved, or fewer or more bytes than its size
+/// came back): a writer is at work, read it again later. Any other failure is INVALID_ARGUMENT.
+absl::StatusOr<std::string> ReadTokensText(const std::string& path);
+/// Checks and parses a tokens file's text (`path` only names it in errors). Refused: an empty
+/// text, a text whose last line does not end with a newline (a file cut short, or caught while
+/// being written), a bad line, and a file without tokens unless it says `revoke-all` (then the
+/// token list is empty).
+absl::StatusOr<TokensFile> TokensFromText(const std::string& path, std::string text);
+/// ReadTokensText, then TokensFromText. Errors name the file (and the line), never a token.
 absl::StatusOr<TokensFile> ReadTokensFile(const std::string& path);
 
 struct AuthOptions {

@@ -91,7 +91,8 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
                          .Register(r)),
       token_reloads_(prometheus::BuildCounter()
                          .Name("bitunix_orders_auth_token_reloads_total")
-                         .Help("Tokens file changes: reloaded, or error (the tokens in force were kept)")
+                         .Help("Tokens file changes: reloaded; deferred (changed since the last check or while read: looked at "
+                               "again at the next check); or error (refused: the tokens in force were kept)")
                          .Register(r)),
       grpc_requests_(prometheus::BuildCounter()
                          .Name("bitunix_orders_grpc_requests_total")
@@ -156,7 +157,7 @@ OrdersMetrics::OrdersMetrics(prometheus::Registry& r)
     ambiguous_resolution_.Add({{"resolution", res}});
   }
   for (const char* t : {"ambiguous", "background", "reconnect"}) reconciliation_runs_.Add({{"trigger", t}});
-  for (const char* res : {"reloaded", "error"}) token_reloads_.Add({{"result", res}});
+  for (const char* res : {"reloaded", "deferred", "error"}) token_reloads_.Add({{"result", res}});
   for (const char* why : {"missing", "invalid", "read_only"}) auth_failures_.Add({{"reason", why}});
   for (const char* kind : {"malformed", "binary"}) private_ws_bad_frames_.Add({{"kind", kind}});
   // The exchange's rate-limit answers, per endpoint: a series made by its first 429 would start at

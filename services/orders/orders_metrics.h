@@ -40,7 +40,8 @@ class OrdersMetrics {
   void DedupeHit();
   void ValidationRefusal(std::string_view rule);
   void AuthFailure(std::string_view why);
-  /// A check of the tokens file that changed something: "reloaded" or "error" (old tokens kept).
+  /// A check of the tokens file that saw a change: "reloaded", "deferred" (not settled yet: looked at
+  /// again at the next check) or "error" (refused: the old tokens kept).
   void TokenReload(std::string_view result);
   void GrpcRequest(std::string_view method, std::string_view code, std::chrono::nanoseconds latency);
   void ClockSkew(int64_t offset_ms, int64_t uncertainty_ms);

@@ -21,10 +21,12 @@ std::vector<OptSpec> OrdersOptionSpecs() {
   add({.name = "api-secret-file", .type = OptType::kPath,
        .help = "File holding the exchange API secret (e.g. a Kubernetes Secret mount)."});
   add({.name = "auth-tokens-file", .type = OptType::kPath,
-       .help = "Caller tokens, one per line: '<name> <read|trade> <token>' (docs/ORDERS.md)."});
+       .help = "Caller tokens, one per line: '<name> <read|trade> <token>', every line ending with a newline; "
+               "a line 'revoke-all' alone revokes every token (docs/ORDERS.md)."});
   add({.name = "auth-tokens-reload", .type = OptType::kDuration, .default_value = "10s",
-       .help = "Re-read --auth-tokens-file this often; a valid change replaces the tokens, an invalid one is "
-               "logged and the tokens in force stay (0: never)."});
+       .help = "Re-read --auth-tokens-file this often; a change is applied when two checks in a row read the "
+               "same complete, valid file (a file being written is waited for), an invalid one is logged and "
+               "the tokens in force stay (0: never)."});
   add({.name = "insecure-no-auth", .type = OptType::kBool, .default_value = "false",
        .help = "DEVELOPMENT ONLY: accept unauthenticated calls when no tokens and no mTLS are configured."});
   add({.name = "tls-cert", .type = OptType::kPath, .help = "PEM certificate of the gRPC server (enables TLS)."});

@@ -1,5 +1,6 @@
 #include "services/orders/token_reloader.h"
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "services/orders/orders_metrics.h"
@@ -35,8 +36,8 @@ void TokenReloader::Arm() {
   });
 }
 
-absl::StatusOr<bool> TokenReloader::CheckNow() {
-  auto refuse = [this](absl::Status s) -> absl::StatusOr<bool> {
+absl::StatusOr<TokensCheck> TokenReloader::CheckNow() {
+  auto refuse = [this](absl::Status s) -> absl::StatusOr<TokensCheck> {
     if (metrics_) metrics_->TokenReload("error");
     const std::string message(s.message());
     if (message != last_error_) {
@@ -46,9 +47,23 @@ absl::StatusOr<bool> TokenReloader::CheckNow() {
     }
     return s;
   };
-  auto file = ReadTokensFile(path_);
-  if (!file.ok()) return refuse(file.status());
-  if (file->text == loaded_text_) {
+  auto defer = [this](const std::string& why) {
+    if (metrics_) metrics_->TokenReload("deferred");
+    Log(LogLevel::kInfo, "orders.auth", "tokens file changed; looked at again at the next check",
+        {{"path", path_}, {"why", why}});
+    return TokensCheck::kDeferred;
+  };
+  auto text = ReadTokensText(path_);
+  if (!text.ok()) {
+    // Caught while a writer was at it: whatever was read is not the file the writer means.
+    if (absl::IsUnavailable(text.status())) {
+      pending_text_.reset();
+      return defer(std::string(text.status().message()));
+    }
+    return refuse(text.status());
+  }
+  if (*text == loaded_text_) {
+    pending_text_.reset();
     // Valid again (put back as it was): the next refusal starts a new episode and is logged,
     // even if its error is the same as the last one.
     if (!last_error_.empty()) {
@@ -56,16 +71,26 @@ absl::StatusOr<bool> TokenReloader::CheckNow() {
           {{"path", path_}});
       last_error_.clear();
     }
-    return false;
+    return TokensCheck::kUnchanged;
   }
+  if (pending_text_ != *text) {
+    // First seen now: it may be half-written. It is judged when the next check reads it again.
+    pending_text_ = std::move(*text);
+    return defer("the content differs from the last check's; applied if the next check reads the same");
+  }
+  auto file = TokensFromText(path_, std::move(*text));
+  if (!file.ok()) return refuse(file.status());  // pending_text_ stays: refused again, unlogged, until it changes
+  pending_text_.reset();
   const size_t n = file->tokens.size();
   auth_.SetTokens(std::move(file->tokens));
   loaded_text_ = std::move(file->text);
   last_error_.clear();
   if (metrics_) metrics_->TokenReload("reloaded");
-  Log(LogLevel::kInfo, "orders.auth", "tokens file reloaded", {{"path", path_}, {"tokens", static_cast<int64_t>(n)}});
+  Log(n == 0 ? LogLevel::kWarn : LogLevel::kInfo, "orders.auth",
+      n == 0 ? "tokens file reloaded: revoke-all, every token is revoked" : "tokens file reloaded",
+      {{"path", path_}, {"tokens", static_cast<int64_t>(n)}});
   if (on_reloaded_) on_reloaded_();
-  return true;
+  return TokensCheck::kReloaded;
 }
 
 }  // namespace bx::orders

@@ -40,6 +40,34 @@ TEST(Tokens, BadFilesAreRefusedWithoutEchoingTheToken) {
   }
 }
 
+// The file-level rules, at start-up as at a reload: a file must end with a newline (a cut last
+// line used to give a cut token), must not be empty, and has no tokens only when it says
+// `revoke-all`, alone.
+TEST(Tokens, AFileMustBeCompleteAndRevokeAllIsTheOnlyWayToHaveNoTokens) {
+  auto cut = TokensFromText("tokens", "a trade token-0123456789abcdef\nb read token-fedcba98765");
+  ASSERT_FALSE(cut.ok());
+  EXPECT_NE(cut.status().message().find("newline"), std::string::npos) << cut.status();
+  EXPECT_EQ(cut.status().message().find("token-fedcba98765"), std::string::npos) << cut.status();
+  for (const char* none : {"", "\n", "# all gone\n"}) {
+    auto t = TokensFromText("tokens", none);
+    ASSERT_FALSE(t.ok()) << none;
+    EXPECT_NE(t.status().message().find("revoke-all"), std::string::npos) << t.status();
+  }
+  auto revoke = TokensFromText("tokens", "# incident\n  revoke-all \r\n");
+  ASSERT_TRUE(revoke.ok()) << revoke.status();
+  EXPECT_TRUE(revoke->tokens.empty());
+  auto mixed = TokensFromText("tokens", "revoke-all\na trade token-0123456789abcdef\n");
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_EQ(mixed.status().message().find("token-0123456789abcdef"), std::string::npos) << mixed.status();
+  bool revoke_all = true;
+  ASSERT_TRUE(ParseTokens(kTokens, &revoke_all).ok());
+  EXPECT_FALSE(revoke_all);
+  auto ok = TokensFromText("tokens", "a trade token-0123456789abcdef\r\n");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->tokens.size(), 1u);
+  EXPECT_EQ(ok->text, "a trade token-0123456789abcdef\r\n");
+}
+
 TEST(Authenticator, BearerTokensAndRoles) {
   Authenticator auth(*ParseTokens(kTokens), {});
   auto c = auth.Authenticate("Bearer trade-token-0123456789abcdef", "");

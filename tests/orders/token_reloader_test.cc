@@ -1,5 +1,6 @@
 // Token rotation without a restart: the tokens file is re-read on a timer (FakeClock); a valid
-// change replaces the tokens, anything else keeps the tokens in force.
+// change replaces the tokens once two checks in a row read it, anything else keeps the tokens in
+// force.
 #include "services/orders/token_reloader.h"
 
 #include <gtest/gtest.h>
@@ -64,12 +65,15 @@ class TokenReloaderTest : public ::testing::Test {
   std::unique_ptr<TokenReloader> reloader_;
 };
 
-TEST_F(TokenReloaderTest, AValidChangeReplacesTheTokensAtTheNextCheck) {
+TEST_F(TokenReloaderTest, AValidChangeReplacesTheTokensAtTheSecondCheckThatReadsIt) {
   EXPECT_TRUE(Accepts("old-token-0123456789abcdef"));
   Write(kNew);
   scheduler_.Advance(9s);
   EXPECT_TRUE(Accepts("old-token-0123456789abcdef")) << "reloaded before the interval";
   scheduler_.Advance(1s);
+  EXPECT_TRUE(Accepts("old-token-0123456789abcdef")) << "applied at the first check that saw it";
+  EXPECT_EQ(Reloads("deferred"), 1);
+  scheduler_.Advance(10s);
   EXPECT_FALSE(Accepts("old-token-0123456789abcdef"));
   EXPECT_TRUE(Accepts("new-token-0123456789abcdef"));
   EXPECT_TRUE(Accepts("view-token-0123456789abcdef"));
@@ -78,14 +82,64 @@ TEST_F(TokenReloaderTest, AValidChangeReplacesTheTokensAtTheNextCheck) {
   // Unchanged content: nothing happens at the following checks.
   scheduler_.Advance(30s);
   EXPECT_EQ(Reloads("reloaded"), 1);
+  EXPECT_EQ(Reloads("deferred"), 1);
   EXPECT_EQ(Reloads("error"), 0);
+}
+
+// A file caught half-written (its first line written, the second not yet) used to be applied as
+// read: the token not written yet was revoked (its streams ended) until the next check. Now the
+// check that sees it only notes it; the writer finishes; the next check sees other bytes and waits
+// again; the one after applies the complete file.
+TEST_F(TokenReloaderTest, AFileCaughtHalfWrittenIsNotApplied) {
+  Write(kNew);
+  ASSERT_EQ(*reloader_->CheckNow(), TokensCheck::kDeferred);
+  ASSERT_EQ(*reloader_->CheckNow(), TokensCheck::kReloaded);
+  int reloaded = 0;
+  reloader_->set_on_reloaded([&] { ++reloaded; });
+  const std::string third = "ops read ops-token-0123456789abcdef\n";
+  Write("bot trade new-token-0123456789abcdef\n");  // the rewrite adding `ops`, caught after one line
+  scheduler_.Advance(10s);
+  EXPECT_TRUE(Accepts("view-token-0123456789abcdef")) << "a half-written file revoked a token";
+  Write(std::string(kNew) + third);  // the writer is done
+  scheduler_.Advance(10s);
+  EXPECT_TRUE(Accepts("view-token-0123456789abcdef"));
+  EXPECT_FALSE(Accepts("ops-token-0123456789abcdef")) << "applied without a second read";
+  EXPECT_EQ(reloaded, 0);
+  scheduler_.Advance(10s);
+  EXPECT_TRUE(Accepts("view-token-0123456789abcdef"));
+  EXPECT_TRUE(Accepts("ops-token-0123456789abcdef"));
+  EXPECT_EQ(auth_->token_count(), 3u);
+  EXPECT_EQ(reloaded, 1);
+  EXPECT_EQ(Reloads("error"), 0);
+}
+
+// A file cut short in its last line (the writer died, or is stuck mid-line) used to give a cut
+// token, as long as the cut left 16 characters. A file must end with a newline.
+TEST_F(TokenReloaderTest, AFileCutShortMidLineIsRefused) {
+  Write("bot trade new-token-0123456789abcdef\nviewer read view-token-0123");
+  for (int i = 0; i < 3; ++i) scheduler_.Advance(10s);
+  EXPECT_FALSE(Accepts("view-token-0123"));
+  EXPECT_FALSE(Accepts("new-token-0123456789abcdef"));
+  EXPECT_TRUE(Accepts("old-token-0123456789abcdef"));
+  EXPECT_EQ(Reloads("reloaded"), 0);
+  EXPECT_EQ(Reloads("error"), 2);  // the two checks after the one that first saw it
+  auto r = reloader_->CheckNow();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(std::string(r.status().message()).find("newline"), std::string::npos) << r.status();
+  EXPECT_EQ(std::string(r.status().message()).find("view-token"), std::string::npos) << "echoed a token";
+  // The writer finishes the line: applied.
+  Write(kNew);
+  for (int i = 0; i < 2; ++i) scheduler_.Advance(10s);
+  EXPECT_TRUE(Accepts("view-token-0123456789abcdef"));
 }
 
 TEST_F(TokenReloaderTest, InvalidEmptyOrMissingFilesKeepTheTokensInForce) {
   for (const char* bad : {"bot admin new-token-0123456789abcdef\n",  // unknown role
                           "bot trade short\n",                       // token too short
-                          "# every token removed\n"}) {              // would close the API
+                          "# every token removed\n",                 // would close the API
+                          ""}) {                                     // a file being rewritten, for a moment
     Write(bad);
+    ASSERT_EQ(*reloader_->CheckNow(), TokensCheck::kDeferred) << bad;
     auto r = reloader_->CheckNow();
     EXPECT_FALSE(r.ok()) << bad;
     EXPECT_EQ(std::string(r.status().message()).find("new-token"), std::string::npos) << "echoed a token";
@@ -95,12 +149,32 @@ TEST_F(TokenReloaderTest, InvalidEmptyOrMissingFilesKeepTheTokensInForce) {
   std::remove(path_.c_str());
   EXPECT_FALSE(reloader_->CheckNow().ok());
   EXPECT_TRUE(Accepts("old-token-0123456789abcdef"));
-  EXPECT_EQ(Reloads("error"), 4);
-  // Fixed again: the next timer check picks it up.
+  EXPECT_EQ(Reloads("error"), 5);
+  // Fixed again: the next timer checks pick it up.
   Write(kNew);
+  scheduler_.Advance(10s);
   scheduler_.Advance(10s);
   EXPECT_TRUE(Accepts("new-token-0123456789abcdef"));
   EXPECT_EQ(Reloads("reloaded"), 1);
+}
+
+// Revoking every token stays possible, on purpose only: a file whose only entry is `revoke-all`.
+TEST_F(TokenReloaderTest, RevokeAllRevokesEveryToken) {
+  int reloaded = 0;
+  reloader_->set_on_reloaded([&] { ++reloaded; });
+  Write("# incident 42: every caller out\nrevoke-all\n");
+  scheduler_.Advance(10s);
+  EXPECT_TRUE(Accepts("old-token-0123456789abcdef"));
+  scheduler_.Advance(10s);
+  EXPECT_FALSE(Accepts("old-token-0123456789abcdef"));
+  EXPECT_EQ(auth_->token_count(), 0u);
+  EXPECT_EQ(reloaded, 1) << "the streams of the revoked tokens are not ended";
+  EXPECT_EQ(Reloads("reloaded"), 1);
+  // And back.
+  Write(kOld);
+  scheduler_.Advance(20s);
+  EXPECT_TRUE(Accepts("old-token-0123456789abcdef"));
+  EXPECT_EQ(Reloads("error"), 0);
 }
 
 // The error is logged once per episode, not once per process: a file that was refused, then
@@ -115,18 +189,35 @@ TEST_F(TokenReloaderTest, ARefusalAfterTheFileWasRestoredIsLoggedAgain) {
     return n;
   };
   Write(kNew);
-  ASSERT_EQ(*reloader_->CheckNow(), true);
+  ASSERT_EQ(*reloader_->CheckNow(), TokensCheck::kDeferred);
+  ASSERT_EQ(*reloader_->CheckNow(), TokensCheck::kReloaded);
   ::testing::internal::CaptureStderr();
   Write("bot trade short\n");
+  EXPECT_EQ(*reloader_->CheckNow(), TokensCheck::kDeferred);
   EXPECT_FALSE(reloader_->CheckNow().ok());
   EXPECT_FALSE(reloader_->CheckNow().ok());  // the same error: not logged twice
   Write(kNew);                                 // restored: the tokens in force, unchanged
-  EXPECT_EQ(*reloader_->CheckNow(), false);
+  EXPECT_EQ(*reloader_->CheckNow(), TokensCheck::kUnchanged);
   Write("bot trade short\n");
+  EXPECT_EQ(*reloader_->CheckNow(), TokensCheck::kDeferred);
   EXPECT_FALSE(reloader_->CheckNow().ok());
   const std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(refusals(log), 2u) << log;
   EXPECT_TRUE(Accepts("new-token-0123456789abcdef"));
+}
+
+// A file whose size or modification time moves while it is read is being written: the check is
+// deferred, not refused (no error counted or logged) and nothing is applied. A /proc file stands in
+// for it: its size says 0, its read returns more.
+TEST_F(TokenReloaderTest, AFileThatChangesWhileItIsReadIsDeferred) {
+  TokenReloader racing(scheduler_, *auth_, "/proc/self/status", kOld, &metrics_);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(*racing.CheckNow(), TokensCheck::kDeferred);
+  EXPECT_EQ(Reloads("deferred"), 3);
+  EXPECT_EQ(Reloads("error"), 0);
+  EXPECT_TRUE(Accepts("old-token-0123456789abcdef"));
+  auto text = ReadTokensText("/proc/self/status");
+  EXPECT_TRUE(absl::IsUnavailable(text.status())) << text.status();
+  EXPECT_TRUE(ReadTokensText(path_).ok());
 }
 
 TEST_F(TokenReloaderTest, StopEndsTheChecks) {
