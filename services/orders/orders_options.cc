@@ -89,7 +89,8 @@ std::vector<OptSpec> OrdersOptionSpecs() {
                "orders, positions and the account over REST.",
        .min = 1, .max = 100000});
   add({.name = "stream-queue", .type = OptType::kInt, .default_value = "4096",
-       .help = "Per-StreamUpdates-stream queue bound (events); overflow drops the oldest and sends a Gap.",
+       .help = "Per-StreamUpdates-stream queue bound (events, statuses included); overflow first collapses "
+               "side-by-side statuses into the later one, then drops the oldest update and sends a Gap.",
        .min = 16, .max = 1000000});
   add({.name = "margin-coin", .type = OptType::kString, .default_value = "USDT",
        .help = "Default margin coin of account calls."});

@@ -65,16 +65,30 @@ bool UpdateStream::Wants(const HubEvent& ev) const {
 void UpdateStream::PushLocked(const HubEvent& ev) { PushLocked(ev.event); }
 
 void UpdateStream::PushLocked(std::shared_ptr<const v1::UpdateEvent> ev) {
-  if (queue_.size() >= max_queue_) {
-    // Slow consumer: drop the oldest update and tell the client with a Gap at the next write. A
-    // status is never dropped: it is the stream's state, not an update (a lost RECOVERED would
-    // leave the client believing the feed down for as long as it stays up), and there are few.
-    auto oldest = std::find_if(queue_.begin(), queue_.end(), [](const auto& e) { return !e->has_status(); });
-    queue_.erase(oldest != queue_.end() ? oldest : queue_.begin());
-    ++dropped_since_gap_;
-    ++dropped_total_;
+  queue_.push_back({std::move(ev), {}});
+  if (queue_.size() <= max_queue_) return;
+  // Slow consumer. A status is never dropped: it is the stream's state, not an update (a lost
+  // RECOVERED would leave the client believing the feed down for as long as it stays up). But a
+  // feed that flaps while the client does not read would fill the queue with statuses and push
+  // every update out: two statuses in a row are collapsed into the later one first (the client
+  // needs the state the feed is in, not every step to it; the written reason counts the steps).
+  auto pair = std::adjacent_find(queue_.begin(), queue_.end(), [](const Queued& a, const Queued& b) {
+    return a.event->has_status() && b.event->has_status();
+  });
+  if (pair != queue_.end()) {
+    auto& into = std::next(pair)->collapsed;
+    for (const auto& [state, n] : pair->collapsed) into[state] += n;
+    ++into[pair->event->status().state()];
+    ++collapsed_total_;
+    queue_.erase(pair);
+    return;
   }
-  queue_.push_back(std::move(ev));
+  // No two statuses in a row in a queue over its bound (at least 2 events): it holds an update.
+  // Drop the oldest and tell the client with a Gap at the next write.
+  auto oldest = std::find_if(queue_.begin(), queue_.end(), [](const Queued& q) { return !q.event->has_status(); });
+  queue_.erase(oldest != queue_.end() ? oldest : queue_.begin());
+  ++dropped_since_gap_;
+  ++dropped_total_;
 }
 
 std::shared_ptr<const v1::UpdateEvent> UpdateStream::AdmitStatusLocked(std::shared_ptr<const v1::UpdateEvent> ev) {
@@ -128,19 +142,20 @@ void UpdateStream::DeliverSnapshot(std::vector<HubEvent> events, std::string mis
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (cancelled_ || !snapshot_pending_) return;
-    std::deque<std::shared_ptr<const v1::UpdateEvent>> merged;
+    std::deque<Queued> merged;
     for (auto& ev : events) {
       if (!Wants(ev)) continue;
       if (ev.event->has_status()) feed_state_ = ev.event->status().state();  // the status the stream starts with
-      merged.push_back(std::move(ev.event));
+      merged.push_back({std::move(ev.event), {}});
     }
     if (!missing.empty()) {
       missing_ = std::move(missing);
-      merged.push_back(std::make_shared<const v1::UpdateEvent>(StatusEvent(
-          clock_, cv1::StreamStatus::STATE_DEGRADED,
-          absl::StrCat("initial snapshot incomplete (", missing_,
-                       "); retrying in the background: live updates follow meanwhile, "
-                       "and STATE_RECOVERED once the rest of the snapshot is delivered"))));
+      merged.push_back({std::make_shared<const v1::UpdateEvent>(StatusEvent(
+                            clock_, cv1::StreamStatus::STATE_DEGRADED,
+                            absl::StrCat("initial snapshot incomplete (", missing_,
+                                         "); retrying in the background: live updates follow meanwhile, "
+                                         "and STATE_RECOVERED once the rest of the snapshot is delivered"))),
+                        {}});
     }
     if (dropped_since_gap_ > 0) {
       // Live events dropped while the snapshot was read came after it: the Gap goes between the
@@ -150,9 +165,12 @@ void UpdateStream::DeliverSnapshot(std::vector<HubEvent> events, std::string mis
       gap.mutable_gap()->set_reason(cv1::Gap::REASON_SLOW_CONSUMER);
       gap.mutable_gap()->set_missed_events(dropped_since_gap_);
       dropped_since_gap_ = 0;
-      merged.push_back(std::make_shared<const v1::UpdateEvent>(std::move(gap)));
+      merged.push_back({std::make_shared<const v1::UpdateEvent>(std::move(gap)), {}});
     }
-    for (auto& e : queue_) merged.push_back(e->has_status() ? AdmitStatusLocked(std::move(e)) : std::move(e));
+    for (auto& q : queue_) {
+      if (q.event->has_status()) q.event = AdmitStatusLocked(std::move(q.event));
+      merged.push_back(std::move(q));
+    }
     queue_ = std::move(merged);
     snapshot_pending_ = false;
   }
@@ -228,7 +246,19 @@ bool UpdateStream::PrepareWriteLocked() {
   }
   while (!queue_.empty() && static_cast<size_t>(in_flight_.events_size()) < max_batch_) {
     v1::UpdateEvent* e = in_flight_.add_events();
-    *e = *queue_.front();
+    const Queued& q = queue_.front();
+    *e = *q.event;
+    if (!q.collapsed.empty()) {
+      uint64_t total = 0;
+      std::string states;
+      for (const auto& [state, n] : q.collapsed) {
+        total += n;
+        absl::StrAppend(&states, states.empty() ? "" : ", ", n, " ",
+                        cv1::StreamStatus::State_Name(static_cast<cv1::StreamStatus::State>(state)));
+      }
+      absl::StrAppend(e->mutable_status()->mutable_reason(), " [this stream read slowly: ", total,
+                      " earlier status events were collapsed into this one: ", states, "]");
+    }
     e->set_seq(next_seq_++);
     queue_.pop_front();
   }
@@ -286,6 +316,11 @@ void UpdateStream::Cancel() {
 uint64_t UpdateStream::dropped() const {
   std::lock_guard<std::mutex> lock(mu_);
   return dropped_total_;
+}
+
+uint64_t UpdateStream::collapsed_statuses() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return collapsed_total_;
 }
 
 uint64_t UpdateStream::written_events() const {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -80,10 +81,23 @@ class UpdateStream {
   void Cancel();
 
   uint64_t dropped() const;
+  /// Status events folded into a later one because the queue was full (see PushLocked).
+  uint64_t collapsed_statuses() const;
   uint64_t written_events() const;
 
  private:
+  /// A queued event. A status may stand for earlier statuses collapsed into it (how many of each
+  /// state); its reason says so when it is written.
+  struct Queued {
+    std::shared_ptr<const v1::UpdateEvent> event;
+    std::map<int, uint64_t> collapsed;
+  };
+
   void PushLocked(const HubEvent& ev);
+  /// Queues `ev`; over max_queue_, first collapses the oldest two statuses in a row into the later
+  /// one, and only if there are none drops the oldest update (counted for the next Gap). A status
+  /// is never dropped, and the queue never holds more than max_queue_ events (the snapshot merged
+  /// in by DeliverSnapshot apart), however long the consumer stalls and the feed flaps.
   void PushLocked(std::shared_ptr<const v1::UpdateEvent> ev);
   /// A status event on its way into the queue: remembers the feed's state and, while the
   /// snapshot is incomplete, turns LIVE/RECOVERED into DEGRADED.
@@ -103,7 +117,7 @@ class UpdateStream {
   FinishFn finish_;
 
   mutable std::mutex mu_;
-  std::deque<std::shared_ptr<const v1::UpdateEvent>> queue_;
+  std::deque<Queued> queue_;
   bool snapshot_pending_ = true;
   std::string missing_;  ///< not empty: part of the snapshot is still missing (why)
   /// The private feed's last status state that entered this stream (as published, before any
@@ -118,6 +132,7 @@ class UpdateStream {
   uint64_t next_seq_ = 1;
   uint64_t dropped_since_gap_ = 0;
   uint64_t dropped_total_ = 0;
+  uint64_t collapsed_total_ = 0;
   uint64_t written_ = 0;
   v1::StreamUpdatesResponse in_flight_;
 };

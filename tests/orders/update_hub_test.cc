@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace bx::orders {
 namespace {
 
@@ -268,7 +270,9 @@ TEST_F(HubTest, ARecoveryQueuedBehindAnIncompleteSnapshotReadsDegraded) {
 }
 
 // A slow consumer loses updates, never its statuses: a RECOVERED dropped with the updates around
-// it left the client believing the feed was still down (RECONNECTING) until the next status.
+// it left the client believing the feed was still down (RECONNECTING) until the next status. Once
+// the dropped updates leave RECONNECTING and RECOVERED side by side, they are collapsed into the
+// RECOVERED, whose reason says it stands for the RECONNECTING too.
 TEST_F(HubTest, ASlowConsumerLosesUpdatesButNotItsStatus) {
   UpdateHub hub(clock);
   auto s = Make({}, /*max_queue=*/3);
@@ -289,10 +293,60 @@ TEST_F(HubTest, ASlowConsumerLosesUpdatesButNotItsStatus) {
     gap |= e.has_gap() && e.gap().reason() == cv1::Gap::REASON_SLOW_CONSUMER;
   }
   EXPECT_TRUE(gap);
-  EXPECT_EQ(states, (std::vector<cv1::StreamStatus::State>{cv1::StreamStatus::STATE_RECONNECTING,
-                                                            cv1::StreamStatus::STATE_RECOVERED}));
+  EXPECT_EQ(states, (std::vector<cv1::StreamStatus::State>{cv1::StreamStatus::STATE_RECOVERED}));
   EXPECT_EQ(ev.back().order().order_id(), "b4");
-  EXPECT_EQ(s->dropped(), 9u);
+  EXPECT_EQ(s->dropped(), 8u);
+  EXPECT_EQ(s->collapsed_statuses(), 1u);
+  for (const auto& e : ev) {
+    if (e.has_status()) {
+      EXPECT_EQ(e.status().reason().rfind("back [", 0), 0u) << e.status().reason();
+      EXPECT_NE(e.status().reason().find("1 STATE_RECONNECTING"), std::string::npos) << e.status().reason();
+    }
+  }
+  for (size_t i = 0; i < ev.size(); ++i) EXPECT_EQ(ev[i].seq(), i + 1);
+}
+
+// The feed flaps while the client does not read. The statuses used to pile up in the queue and
+// push every update out (all of them lost, a Gap, then a queue of stale statuses, the oldest of
+// them dropped too): consecutive statuses now collapse into the latest, the updates stay, and the
+// queue stays within its bound however long it lasts.
+TEST_F(HubTest, AFlappingFeedBehindAStalledConsumerKeepsTheUpdatesAndTheLatestStatus) {
+  UpdateHub hub(clock);
+  auto s = Make({}, /*max_queue=*/8, /*max_batch=*/4);
+  hub.Add(s);
+  s->DeliverSnapshot({});
+  hub.Publish(OrderEvent("BTCUSDT", "first"));  // in flight, stalled
+  for (int i = 0; i < 4; ++i) hub.Publish(OrderEvent("BTCUSDT", "u" + std::to_string(i)));
+  for (int i = 0; i < 10000; ++i) {
+    hub.SetStatus(cv1::StreamStatus::STATE_RECONNECTING, "down");
+    hub.SetStatus(cv1::StreamStatus::STATE_RECOVERED, "back");
+  }
+  hub.SetStatus(cv1::StreamStatus::STATE_DEGRADED, "reconciliation failed");
+  hub.Publish(OrderEvent("BTCUSDT", "last"));
+  while (w.in_flight) {
+    w.in_flight = false;
+    s->OnWriteDone(true);
+  }
+  auto ev = w.events();
+  const auto non_gap = std::count_if(ev.begin(), ev.end(), [](const v1::UpdateEvent& e) { return !e.has_gap(); });
+  ASSERT_LE(non_gap, 1 + 8) << "more than the event in flight and a full queue were written";
+  EXPECT_EQ(s->dropped(), 0u) << "updates lost to statuses";
+  std::vector<std::string> ids;
+  std::vector<v1::UpdateEvent> statuses;
+  for (const auto& e : ev) {
+    EXPECT_FALSE(e.has_gap());
+    if (e.has_order()) ids.push_back(e.order().order_id());
+    if (e.has_status()) statuses.push_back(e);
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"first", "u0", "u1", "u2", "u3", "last"}));
+  ASSERT_FALSE(statuses.empty());
+  // The statuses written end with the feed's state; together they stand for all 20001.
+  EXPECT_EQ(statuses.back().status().state(), cv1::StreamStatus::STATE_DEGRADED);
+  EXPECT_EQ(statuses.back().status().reason().rfind("reconciliation failed", 0), 0u);
+  EXPECT_EQ(statuses.size() + s->collapsed_statuses(), 20001u);
+  EXPECT_TRUE(std::any_of(statuses.begin(), statuses.end(), [](const v1::UpdateEvent& e) {
+    return e.status().reason().find("status events were collapsed into this one") != std::string::npos;
+  })) << "no status says that others were collapsed into it";
   for (size_t i = 0; i < ev.size(); ++i) EXPECT_EQ(ev[i].seq(), i + 1);
 }
 
