@@ -64,7 +64,12 @@ bool UpdateStream::Wants(const HubEvent& ev) const {
 
 void UpdateStream::PushLocked(const HubEvent& ev) { PushLocked(ev.event); }
 
+namespace {
+bool IsStatus(const auto& q) { return q.event->has_status(); }
+}  // namespace
+
 void UpdateStream::PushLocked(std::shared_ptr<const v1::UpdateEvent> ev) {
+  if (ev->has_status() && !queue_.empty() && IsStatus(queue_.back())) ++adjacent_statuses_;
   queue_.push_back({std::move(ev), {}});
   if (queue_.size() <= max_queue_) return;
   // Slow consumer. A status is never dropped: it is the stream's state, not an update (a lost
@@ -72,21 +77,29 @@ void UpdateStream::PushLocked(std::shared_ptr<const v1::UpdateEvent> ev) {
   // feed that flaps while the client does not read would fill the queue with statuses and push
   // every update out: two statuses in a row are collapsed into the later one first (the client
   // needs the state the feed is in, not every step to it; the written reason counts the steps).
-  auto pair = std::adjacent_find(queue_.begin(), queue_.end(), [](const Queued& a, const Queued& b) {
-    return a.event->has_status() && b.event->has_status();
-  });
-  if (pair != queue_.end()) {
-    auto& into = std::next(pair)->collapsed;
-    for (const auto& [state, n] : pair->collapsed) into[state] += n;
-    ++into[pair->event->status().state()];
-    ++collapsed_total_;
-    queue_.erase(pair);
-    return;
+  // (adjacent_statuses_ spares the scan of a full queue at every update pushed while none are.)
+  if (adjacent_statuses_ > 0) {
+    auto pair = std::adjacent_find(queue_.begin(), queue_.end(),
+                                   [](const Queued& a, const Queued& b) { return IsStatus(a) && IsStatus(b); });
+    if (pair != queue_.end()) {
+      auto& into = std::next(pair)->collapsed;
+      for (const auto& [state, n] : pair->collapsed) into[state] += n;
+      ++into[pair->event->status().state()];
+      ++collapsed_total_;
+      --adjacent_statuses_;  // (pair, next) goes; a status before pair now sits beside next instead
+      queue_.erase(pair);
+      return;
+    }
   }
   // No two statuses in a row in a queue over its bound (at least 2 events): it holds an update.
   // Drop the oldest and tell the client with a Gap at the next write.
-  auto oldest = std::find_if(queue_.begin(), queue_.end(), [](const Queued& q) { return !q.event->has_status(); });
-  queue_.erase(oldest != queue_.end() ? oldest : queue_.begin());
+  auto oldest = std::find_if(queue_.begin(), queue_.end(), [](const Queued& q) { return !IsStatus(q); });
+  if (oldest == queue_.end()) oldest = queue_.begin();  // (cannot happen; never drop nothing)
+  if (!IsStatus(*oldest) && oldest != queue_.begin() && std::next(oldest) != queue_.end() &&
+      IsStatus(*std::prev(oldest)) && IsStatus(*std::next(oldest))) {
+    ++adjacent_statuses_;  // the statuses on either side of it are side by side now
+  }
+  queue_.erase(oldest);
   ++dropped_since_gap_;
   ++dropped_total_;
 }
@@ -172,6 +185,8 @@ void UpdateStream::DeliverSnapshot(std::vector<HubEvent> events, std::string mis
       merged.push_back(std::move(q));
     }
     queue_ = std::move(merged);
+    adjacent_statuses_ = 0;
+    for (size_t i = 1; i < queue_.size(); ++i) adjacent_statuses_ += IsStatus(queue_[i - 1]) && IsStatus(queue_[i]);
     snapshot_pending_ = false;
   }
   Kick();
@@ -260,6 +275,7 @@ bool UpdateStream::PrepareWriteLocked() {
                       " earlier status events were collapsed into this one: ", states, "]");
     }
     e->set_seq(next_seq_++);
+    if (queue_.size() >= 2 && IsStatus(queue_[0]) && IsStatus(queue_[1])) --adjacent_statuses_;
     queue_.pop_front();
   }
   written_ += static_cast<uint64_t>(in_flight_.events_size());

@@ -118,6 +118,7 @@ class UpdateStream {
 
   mutable std::mutex mu_;
   std::deque<Queued> queue_;
+  size_t adjacent_statuses_ = 0;  ///< pairs of statuses side by side in queue_
   bool snapshot_pending_ = true;
   std::string missing_;  ///< not empty: part of the snapshot is still missing (why)
   /// The private feed's last status state that entered this stream (as published, before any
