@@ -1,5 +1,8 @@
 #include "services/orders/audit_log.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -9,9 +12,21 @@ namespace bx::orders {
 
 AuditLog::AuditLog(std::string path) : path_(std::move(path)) {
   if (!path_.empty()) {
-    file_ = std::fopen(path_.c_str(), "a");
+    file_ = std::fopen(path_.c_str(), "a+");  // appends; read only to look at the last byte
     if (file_ == nullptr) {
       Log(LogLevel::kError, "audit", "cannot open audit file; audit goes to the log only", {{"path", path_}});
+      return;
+    }
+    // A record cut short (the process died in the middle of writing it, or the disk filled up)
+    // would have the first record of this run glued to it, spoiling both: end that line first.
+    struct stat st {};
+    char last = '\n';
+    const int fd = fileno(file_);
+    if (::fstat(fd, &st) == 0 && st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n') {
+      std::fputc('\n', file_);
+      std::fflush(file_);
+      Log(LogLevel::kWarn, "audit", "the audit file ended in the middle of a record (cut short); that record is left as it is",
+          {{"path", path_}});
     }
   }
 }
