@@ -21,7 +21,7 @@ std::vector<OptSpec> OrdersOptionSpecs() {
   add({.name = "api-secret-file", .type = OptType::kPath,
        .help = "File holding the exchange API secret (e.g. a Kubernetes Secret mount)."});
   add({.name = "auth-tokens-file", .type = OptType::kPath,
-       .help = "Caller tokens, one per line: '<name> <read|trade> <token>', every line ending with a newline; "
+       .help = "Caller tokens, one per line: '<name> <read|trade> <token>'; "
                "a line 'revoke-all' alone revokes every token (docs/ORDERS.md)."});
   add({.name = "auth-tokens-reload", .type = OptType::kDuration, .default_value = "10s",
        .help = "Re-read --auth-tokens-file this often; a change is applied when two checks in a row read the "
