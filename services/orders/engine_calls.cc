@@ -1,5 +1,7 @@
 // OrderEngine: everything but placement: cancels, modify, queries, account settings, positions,
 // TP/SL. Reads are retried by the REST client; state-changing calls never are.
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/decimal.h"
@@ -617,24 +619,76 @@ void OrderEngine::ListTpslOrders(v1::ListTpslOrdersRequest req, SteadyTime deadl
 // ---------------------------------------------------------------------------------------------
 // Snapshots and rules
 
-void OrderEngine::FetchAllOpenOrders(SteadyTime deadline, Reply<std::vector<v1::Order>> done) {
-  FetchOpenOrdersPage(std::make_shared<std::vector<v1::Order>>(), 0, deadline, std::move(done));
+// A whole listing, page by page (open orders). A partial listing is never
+// handed on as the whole truth: its callers take what it does not show as gone (reconciliation
+// reads an unlisted order's final state and publishes it closed, a stream's snapshot would lack
+// it). Until 2026-11-28 the open orders stopped silently after 50 pages (5,000 orders), and after
+// one page (100) when the exchange left `total` out. Now the listing is read on until it ends: a
+// page shorter than asked for, or `total` (when the exchange reports one) reached. What bounds it
+// is the caller's deadline -- a listing not read in full by then is an error, as is a listing
+// that does not advance (a full page of nothing new: the exchange ignores `skip`) or one longer
+// than kMaxListingPages (100,000 rows, far beyond any account's open orders: an exchange that
+// never ends a listing). An order that appears on two pages (the listing shifted while it was
+// read: it is sorted newest first) is kept once.
+struct OrderEngine::Listing {
+  const Endpoint* ep = nullptr;
+  const char* list_key = "";
+  const char* what = "";
+  std::function<std::string(const Json&)> id_of;
+  std::vector<Json> items;
+  std::set<std::string> ids;
+  uint32_t skip = 0;
+  int pages = 0;
+  std::function<void(absl::StatusOr<std::vector<Json>>)> done;
+};
+
+void OrderEngine::FetchListPage(std::shared_ptr<Listing> l, SteadyTime deadline) {
+  constexpr size_t kPageSize = 100;
+  constexpr int kMaxListingPages = 1000;
+  rest_.Call(*l->ep, {{"limit", std::to_string(kPageSize)}, {"skip", l->skip ? std::to_string(l->skip) : ""}}, "",
+             deadline, Guard([this, l, deadline](RestResult r) {
+               if (r.outcome != Outcome::kOk) return l->done(r.status);
+               std::optional<int64_t> total;
+               if (r.data.is_object()) total = GetInt(r.data, "total");
+               ListPage p = ParseListPage(r.data, l->list_key);
+               size_t fresh = 0;
+               for (const Json* item : p.items) {
+                 const std::string id = l->id_of(*item);
+                 if (!id.empty() && !l->ids.insert(id).second) continue;  // read on an earlier page
+                 l->items.push_back(*item);
+                 ++fresh;
+               }
+               l->skip += static_cast<uint32_t>(p.items.size());
+               ++l->pages;
+               if (p.items.size() < kPageSize) return l->done(std::move(l->items));  // the last page
+               if (total && *total <= static_cast<int64_t>(l->items.size())) return l->done(std::move(l->items));
+               if (fresh == 0) {
+                 return l->done(absl::UnavailableError(
+                     absl::StrCat(l->what, " listing incomplete: page ", l->pages,
+                                  " repeats only rows already read (the exchange does not page it)")));
+               }
+               if (l->pages >= kMaxListingPages) {
+                 return l->done(absl::UnavailableError(absl::StrCat(
+                     l->what, " listing incomplete: more than ", kMaxListingPages * kPageSize, " rows")));
+               }
+               FetchListPage(l, deadline);
+             }));
 }
 
-void OrderEngine::FetchOpenOrdersPage(std::shared_ptr<std::vector<v1::Order>> acc, int page, SteadyTime deadline,
-                                      Reply<std::vector<v1::Order>> done) {
-  constexpr int kPageSize = 100;
-  constexpr int kMaxPages = 50;
-  rest_.Call(ep::kGetPendingOrders, {{"limit", std::to_string(kPageSize)}, {"skip", page ? std::to_string(page * kPageSize) : ""}},
-             "", deadline, Guard([this, acc, page, deadline, done = std::move(done)](RestResult r) mutable {
-               if (r.outcome != Outcome::kOk) return done(r.status);
-               ListPage p = ParseListPage(r.data, "orderList");
-               for (const Json* item : p.items) acc->push_back(ParseOrder(*item));
-               const bool more = static_cast<int>(p.items.size()) == kPageSize &&
-                                 static_cast<int64_t>(acc->size()) < p.total && page + 1 < kMaxPages;
-               if (!more) return done(std::move(*acc));
-               FetchOpenOrdersPage(acc, page + 1, deadline, std::move(done));
-             }));
+void OrderEngine::FetchAllOpenOrders(SteadyTime deadline, Reply<std::vector<v1::Order>> done) {
+  auto l = std::make_shared<Listing>();
+  l->ep = &ep::kGetPendingOrders;
+  l->list_key = "orderList";
+  l->what = "open-order";
+  l->id_of = [](const Json& j) { return ParseOrder(j).order_id(); };
+  l->done = [done = std::move(done)](absl::StatusOr<std::vector<Json>> r) {
+    if (!r.ok()) return done(r.status());
+    std::vector<v1::Order> out;
+    out.reserve(r->size());
+    for (const Json& item : *r) out.push_back(ParseOrder(item));
+    done(std::move(out));
+  };
+  FetchListPage(std::move(l), deadline);
 }
 
 void OrderEngine::StartRulesRefresh(std::chrono::milliseconds every) {

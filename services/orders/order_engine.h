@@ -107,7 +107,9 @@ class OrderEngine {
   void CancelTpslOrder(v1::CancelTpslOrderRequest req, SteadyTime deadline, Reply<v1::CancelTpslOrderResponse> done);
   void ListTpslOrders(v1::ListTpslOrdersRequest req, SteadyTime deadline, Reply<v1::ListTpslOrdersResponse> done);
 
-  /// Executor. All open orders (every page), for stream snapshots and reconnect reconciliation.
+  /// Executor. All open orders (every page, until the listing ends), for stream snapshots and
+  /// reconnect reconciliation. A listing that cannot be read in full within `deadline` (or does
+  /// not end) is an error, never a partial list.
   void FetchAllOpenOrders(SteadyTime deadline, Reply<std::vector<v1::Order>> done);
   /// Executor. Looks an order up by client id: the order, nullopt when the exchange says it does
   /// not exist (every step read answered), or an error when it could not tell.
@@ -237,8 +239,9 @@ class OrderEngine {
   /// dry-run mode refusal for state-changing calls other than placements.
   bool RefuseInDryRun(const Endpoint& ep, const QueryParams& q, const std::string& body,
                       const std::function<void(absl::Status)>& fail);
-  void FetchOpenOrdersPage(std::shared_ptr<std::vector<v1::Order>> acc, int page, SteadyTime deadline,
-                           Reply<std::vector<v1::Order>> done);
+  struct Listing;
+  /// One page of a FetchAll listing; the next, or `done`, follows.
+  void FetchListPage(std::shared_ptr<Listing> listing, SteadyTime deadline);
   void LoadRules();
   /// TP/SL triggers through the placement validator on a stand-in order (symbol, precision,
   /// trigger types) and the quantities as positive decimals; none with a whole-position TP/SL.

@@ -1,5 +1,7 @@
 #include "tests/orders/fake_exchange.h"
 
+#include <cstdint>
+
 #include "common/signing.h"
 #include "tests/orders/fakes.h"
 
@@ -199,15 +201,24 @@ FakeExchange::Reply FakeExchange::Execute(const net::HttpRequest& r) {
   }
   if (path == "/api/v1/futures/trade/get_pending_orders" || path == "/api/v1/futures/trade/get_history_orders") {
     const bool pending = path.find("pending") != std::string::npos;
-    const std::string cid = Param(q, "clientId");
+    const std::string cid = Param(q, "clientId"), oid = Param(q, "orderId");
+    // skip and limit apply when given; without a limit every match is listed (older tests list
+    // so).
+    const size_t skip = ignore_skip_ || Param(q, "skip").empty() ? 0 : std::stoul(Param(q, "skip"));
+    const size_t limit = Param(q, "limit").empty() ? SIZE_MAX : std::stoul(Param(q, "limit"));
     json list = json::array();
+    size_t total = 0;
     for (const auto& o : orders_) {
       const bool open = o.status == "NEW";
       if (open != pending) continue;
       if (!cid.empty() && o.client_id != cid) continue;
+      if (!oid.empty() && o.order_id != oid) continue;
+      if (total++ < skip || list.size() >= limit) continue;
       list.push_back(OrderJson(o));
     }
-    return {200, Envelope(0, "Success", json{{"orderList", list}, {"total", list.size()}})};
+    json data{{"orderList", list}};
+    if (!omit_total_) data["total"] = total;
+    return {200, Envelope(0, "Success", data)};
   }
   if (path == "/api/v1/futures/trade/cancel_orders") {
     json body = json::parse(r.body);

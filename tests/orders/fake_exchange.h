@@ -53,6 +53,11 @@ class FakeExchange final : public net::HttpClient {
   void set_report_fields(nlohmann::json fields) { report_fields_ = std::move(fields); }
   /// get_pending_positions lists these (the exchange's REST form; empty by default).
   void set_positions(nlohmann::json positions) { positions_ = std::move(positions); }
+  /// The order listings (pending, history) ignore `skip`: every page is the first (an exchange
+  /// that does not page).
+  void set_ignore_skip(bool on) { ignore_skip_ = on; }
+  /// The order listings leave `total` out.
+  void set_omit_total(bool on) { omit_total_ = on; }
   /// cancel_orders cancels the order with this order or client id but names it in neither list.
   void OmitFromCancelReply(std::string id) { omit_from_cancel_reply_ = std::move(id); }
 
@@ -100,6 +105,8 @@ class FakeExchange final : public net::HttpClient {
   nlohmann::json report_fields_ = nlohmann::json::object();
   nlohmann::json positions_ = nlohmann::json::array();
   int bad_signatures_ = 0;
+  bool ignore_skip_ = false;
+  bool omit_total_ = false;
 };
 
 }  // namespace bx::orders::testing

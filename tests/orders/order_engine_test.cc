@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <set>
 
 #include "common/signing.h"
 #include "services/orders/call_scope.h"
@@ -992,6 +993,81 @@ TEST(OrderEngine, RefusalAfterAClockStepIsReSignedOnce) {
   const int before = h.exchange.calls("/api/v1/futures/trade/cancel_orders");
   ASSERT_TRUE(h.Run(&OrderEngine::CancelOrders, c).ok());
   EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/cancel_orders"), before + 1);
+}
+
+}  // namespace
+}  // namespace bx::orders
+
+namespace bx::orders {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::EngineHarness;
+
+template <class T>
+absl::StatusOr<std::vector<T>> FetchAll(EngineHarness& h,
+                                        void (OrderEngine::*fn)(SteadyTime, Reply<std::vector<T>>),
+                                        std::chrono::milliseconds timeout = 60s) {
+  std::optional<absl::StatusOr<std::vector<T>>> out;
+  (h.engine.*fn)(h.In(timeout), [&out](absl::StatusOr<std::vector<T>> r) { out = std::move(r); });
+  h.sched.AdvanceUntil([&] { return out.has_value(); }, timeout + 5s);
+  EXPECT_TRUE(out.has_value()) << "the listing never completed";
+  if (!out) return absl::InternalError("never completed");
+  return *out;
+}
+
+size_t DistinctOrderIds(const std::vector<v1::Order>& orders) {
+  std::set<std::string> ids;
+  for (const auto& o : orders) ids.insert(o.order_id());
+  return ids.size();
+}
+
+// The open-order listing used to stop silently after 50 pages (5,000 orders) and hand the
+// partial list on as complete: reconciliation took the orders beyond it as gone, a stream's
+// snapshot lacked them. Now every page is read, until the listing ends.
+TEST(OrderEngineListing, EveryOpenOrderIsReadBeyondFiftyPages) {
+  EngineHarness h;
+  h.LoadRules();
+  for (int i = 0; i < 5150; ++i) h.exchange.InjectOrder("many-" + std::to_string(i));
+  auto r = FetchAll(h, &OrderEngine::FetchAllOpenOrders);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->size(), 5150u);
+  EXPECT_EQ(DistinctOrderIds(*r), 5150u);
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/trade/get_pending_orders"), 52);
+}
+
+// Without `total` the listing used to end after its first full page (100 orders).
+TEST(OrderEngineListing, AListingWithoutATotalIsReadUntilAShortPage) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.set_omit_total(true);
+  for (int i = 0; i < 250; ++i) h.exchange.InjectOrder("no-total-" + std::to_string(i));
+  auto r = FetchAll(h, &OrderEngine::FetchAllOpenOrders);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->size(), 250u);
+  EXPECT_EQ(DistinctOrderIds(*r), 250u);
+}
+
+// A listing that does not advance (the exchange ignores `skip`) is an error, not the first page
+// (nor that page twice) taken for the whole.
+TEST(OrderEngineListing, AListingThatDoesNotAdvanceIsAnError) {
+  EngineHarness h;
+  h.LoadRules();
+  h.exchange.set_ignore_skip(true);
+  for (int i = 0; i < 150; ++i) h.exchange.InjectOrder("stuck-" + std::to_string(i));
+  auto r = FetchAll(h, &OrderEngine::FetchAllOpenOrders);
+  ASSERT_FALSE(r.ok()) << r->size() << " orders taken for the whole listing";
+  EXPECT_NE(r.status().message().find("listing incomplete"), std::string_view::npos) << r.status();
+}
+
+// A listing not read in full by the deadline is an error, never the part read so far.
+TEST(OrderEngineListing, AListingCutShortByTheDeadlineIsAnError) {
+  EngineHarness h;
+  h.LoadRules();
+  for (int i = 0; i < 350; ++i) h.exchange.InjectOrder("slow-" + std::to_string(i));
+  h.exchange.set_reply_delay(400ms);  // four pages take 1.6 s
+  auto r = FetchAll(h, &OrderEngine::FetchAllOpenOrders, 1s);
+  EXPECT_FALSE(r.ok()) << r->size() << " orders taken for the whole listing";
 }
 
 }  // namespace

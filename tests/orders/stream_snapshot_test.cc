@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "tests/orders/engine_harness.h"
 
 namespace bx::orders {
@@ -218,6 +220,34 @@ TEST_F(StreamSnapshotTest, LiveUpdatesFlowMeanwhileAndAPushSinceTheReadBeganIsNo
   // c was pushed before this read began: the listing is newer, and comes after the push.
   EXPECT_EQ(c_snapshots, 1) << Timeline();
   for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq(), i + 1);
+}
+
+// An open-order listing that cannot be read in full (here the exchange does not page it) is a
+// missing part of the snapshot -- DEGRADED, read again later -- never a partial list delivered
+// as the whole (it used to deliver the first page twice, and any listing cut at 5,000 orders).
+TEST_F(StreamSnapshotTest, AnOpenOrderListingNotReadInFullIsAMissingPartNotAPartialSnapshot) {
+  for (int i = 0; i < 150; ++i) h.exchange.InjectOrder("unpaged-" + std::to_string(i));
+  h.exchange.set_ignore_skip(true);
+  Open();
+  h.sched.Advance(100ms);
+  const int degraded = FindStatus(cv1::StreamStatus::STATE_DEGRADED);
+  ASSERT_GE(degraded, 0) << Timeline();
+  EXPECT_NE(events[static_cast<size_t>(degraded)].status().reason().find("listing incomplete"), std::string::npos)
+      << events[static_cast<size_t>(degraded)].status().reason();
+  EXPECT_EQ(Find([](const v1::UpdateEvent& e) { return e.has_order(); }), -1) << "a partial listing was delivered";
+  // The exchange pages again: the retry delivers every order once, then RECOVERED.
+  h.exchange.set_ignore_skip(false);
+  h.sched.Advance(2s);
+  std::set<std::string> ids;
+  int orders = 0;
+  for (const auto& e : events) {
+    if (!e.has_order()) continue;
+    ++orders;
+    ids.insert(e.order().order_id());
+  }
+  EXPECT_EQ(orders, 150);
+  EXPECT_EQ(ids.size(), 150u);
+  EXPECT_GE(FindStatus(cv1::StreamStatus::STATE_RECOVERED, static_cast<size_t>(degraded)), 0) << Timeline();
 }
 
 }  // namespace
