@@ -477,15 +477,13 @@ void PrivateStream::Reconcile(bool publish) {
     for (const auto& id : gone) {
       v1::GetOrderRequest req;
       req.mutable_order()->set_order_id(id);
-      engine_.GetOrder(req, deadline, [this, alive, run, id, publish](absl::StatusOr<v1::GetOrderResponse> d) {
+      engine_.GetOrder(req, deadline, [this, alive, run, id, publish, deadline](absl::StatusOr<v1::GetOrderResponse> d) {
         if (alive.expired()) return;
         if (run_ != run || run->orders.count(id)) return EndRead(run);
         if (!d.ok()) {
-          if (d.status().code() == absl::StatusCode::kNotFound) {
-            open_orders_.erase(id);
-          } else {
-            run->failed = true;
-          }
+          // The detail does not know it: the history may (its EndRead is the lookup's).
+          if (d.status().code() == absl::StatusCode::kNotFound) return ResolveUnlistedOrder(run, id, deadline);
+          run->failed = true;
           return EndRead(run);
         }
         const v1::Order& o = d->order();
@@ -573,6 +571,61 @@ void PrivateStream::Reconcile(bool publish) {
                           positions_ = std::move(now);
                           EndRead(run);
                         });
+}
+
+void PrivateStream::ResolveUnlistedOrder(const std::shared_ptr<ReconcileRun>& run, const std::string& id,
+                                         SteadyTime deadline) {
+  // By order id and with no time range: the order may have been created long before the loss (the
+  // history since the loss, ReadFinishedOrders, lists orders created since then).
+  v1::ListOrderHistoryRequest req;
+  req.set_order_id(id);
+  std::weak_ptr<int> alive = alive_;
+  engine_.ListOrderHistory(std::move(req), deadline,
+                           [this, alive, run, id](absl::StatusOr<v1::ListOrderHistoryResponse> r) {
+    if (alive.expired()) return;
+    if (run_ != run || run->orders.count(id)) return EndRead(run);
+    if (!r.ok()) {
+      Log(LogLevel::kWarn, "orders.private", "history lookup of an order no longer listed failed",
+          {{"order_id", id}, {"error", std::string(r.status().message())}});
+      run->failed = true;  // still believed open: the repeated run looks again
+      return EndRead(run);
+    }
+    auto known = open_orders_.find(id);
+    if (known == open_orders_.end()) return EndRead(run);
+    const v1::Order* found = nullptr;
+    for (const auto& o : r->orders()) {
+      if (o.order_id() == id) found = &o;
+    }
+    v1::Order final_state;
+    if (found != nullptr && IsOpenStatus(found->status())) {  // listed open after all: pushes will follow
+      TrackOrder(*found);
+      return EndRead(run);
+    }
+    if (found != nullptr) {
+      final_state = *found;
+      engine_.OnOrderUpdate(final_state);
+    } else {
+      // Neither the open orders, the detail nor the history know it (the exchange purged it, or
+      // its views lag). Its final state -- filled, cancelled, how much filled -- cannot be read:
+      // it is closed with status UNKNOWN and the last state seen, so that no stream goes on
+      // believing it open (its fills: ListFills by order id; its effect: the positions).
+      final_state = known->second;
+      final_state.set_status(v1::ORDER_STATUS_UNKNOWN);
+      final_state.clear_status_raw();
+      Log(LogLevel::kWarn, "orders.private",
+          "an order believed open is no longer listed and neither its detail nor the history knows it; "
+          "published closed with status UNKNOWN",
+          {{"order_id", id}, {"client_id", final_state.client_id()}});
+    }
+    open_orders_.erase(id);
+    NoteFinished(id);
+    if (run->publish) {
+      v1::UpdateEvent e = SnapshotEvent(scheduler_.clock().NowNs(), v1::UPDATE_KIND_CLOSE);
+      *e.mutable_order() = std::move(final_state);
+      Publish(std::move(e));
+    }
+    EndRead(run);
+  });
 }
 
 void PrivateStream::ReadFinishedOrders(const std::shared_ptr<ReconcileRun>& run, int64_t since_ms, uint32_t skip,

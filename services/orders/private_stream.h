@@ -91,6 +91,11 @@ class PrivateStream {
   /// page by page from `skip`.
   void ReadFinishedOrders(const std::shared_ptr<ReconcileRun>& run, int64_t since_ms, uint32_t skip,
                           SteadyTime deadline);
+  /// An order believed open, no longer listed, whose detail read answered NOT_FOUND: its final
+  /// state is looked up in the order history (by order id, no time range). Not there either, it
+  /// is published closed with status ORDER_STATUS_UNKNOWN (the last state seen otherwise): a
+  /// stream must never go on believing it open.
+  void ResolveUnlistedOrder(const std::shared_ptr<ReconcileRun>& run, const std::string& id, SteadyTime deadline);
   /// The same for positions opened and closed while the feed was down.
   void ReadClosedPositions(const std::shared_ptr<ReconcileRun>& run, int64_t since_ms, SteadyTime deadline);
   /// One of `run`'s reads answered; the last one ends the run.

@@ -88,6 +88,11 @@ bool FakeExchange::SetOrderStatus(const std::string& client_id, const std::strin
   return false;
 }
 
+bool FakeExchange::ForgetOrder(const std::string& client_id) {
+  const auto n = std::erase_if(orders_, [&](const Order& o) { return o.client_id == client_id; });
+  return n > 0;
+}
+
 int FakeExchange::calls(const std::string& path) const {
   auto it = calls_.find(path);
   return it == calls_.end() ? 0 : it->second;

@@ -58,6 +58,9 @@ class FakeExchange final : public net::HttpClient {
   void set_ignore_skip(bool on) { ignore_skip_ = on; }
   /// The order listings leave `total` out.
   void set_omit_total(bool on) { omit_total_ = on; }
+  /// The exchange no longer knows this order: detail, pending and history lists all miss it
+  /// (purged: the history keeps cancelled orders only a few days).
+  bool ForgetOrder(const std::string& client_id);
   /// cancel_orders cancels the order with this order or client id but names it in neither list.
   void OmitFromCancelReply(std::string id) { omit_from_cancel_reply_ = std::move(id); }
 

@@ -719,5 +719,85 @@ TEST_F(PrivateStreamTest, SilentSocketIsReplaced) {
   EXPECT_GE(pings, 2);
 }
 
+
+// An order believed open and no longer listed used to be erased silently when its detail answered
+// NOT_FOUND: streams went on believing it open. The detail may lag or lose an order the history
+// still has: its final state is read there (by order id) and published.
+TEST_F(PrivateStreamTest, AnOrderNoLongerListedWhoseDetailIsNotFoundIsReadFromTheHistory) {
+  stream->Start();
+  ASSERT_TRUE(h.Place(testing::LimitBuy("detail-lost")).ok());
+  BringUp();  // believed open
+  h.sched.RunUntilIdle();
+  fake->Drop();
+  h.sched.RunUntilIdle();
+  ASSERT_TRUE(h.exchange.SetOrderStatus("detail-lost", "CANCELED"));
+  h.exchange.set_detail_lag(1);  // the reconciliation's detail read answers "Order not found"
+  h.sched.Advance(200ms);        // backoff
+  const size_t before = events.size();
+  BringUp();
+  h.sched.Advance(1s);
+  int closed = 0, recovered_at = -1, closed_at = -1;
+  for (size_t i = before; i < events.size(); ++i) {
+    const auto& e = events[i];
+    if (e.has_status() && e.status().state() == cv1::StreamStatus::STATE_RECOVERED) recovered_at = static_cast<int>(i);
+    if (e.has_order() && e.order().client_id() == "detail-lost") {
+      ++closed;
+      closed_at = static_cast<int>(i);
+      EXPECT_TRUE(e.snapshot());
+      EXPECT_EQ(e.kind(), v1::UPDATE_KIND_CLOSE);
+      EXPECT_EQ(e.order().status(), v1::ORDER_STATUS_CANCELED) << v1::OrderStatus_Name(e.order().status());
+    }
+  }
+  EXPECT_EQ(closed, 1) << "the order closed while the feed was down never reached the stream";
+  ASSERT_GE(recovered_at, 0);
+  EXPECT_LT(closed_at, recovered_at);
+}
+
+// Neither the open orders, the detail nor the history know an order believed open (the exchange
+// purged it): it is published closed with status UNKNOWN and its last known state, before
+// RECOVERED, and is not tracked any more (a later reconnect says nothing more about it).
+TEST_F(PrivateStreamTest, AnOrderNoLongerListedThatNothingKnowsIsPublishedClosedWithStatusUnknown) {
+  stream->Start();
+  ASSERT_TRUE(h.Place(testing::LimitBuy("purged", "0.02", "59000")).ok());
+  BringUp();
+  h.sched.RunUntilIdle();
+  fake->Drop();
+  h.sched.RunUntilIdle();
+  ASSERT_TRUE(h.exchange.ForgetOrder("purged"));
+  h.sched.Advance(200ms);  // backoff
+  const size_t before = events.size();
+  BringUp();
+  h.sched.Advance(1s);
+  int closed = 0, recovered_at = -1, closed_at = -1;
+  for (size_t i = before; i < events.size(); ++i) {
+    const auto& e = events[i];
+    if (e.has_status() && e.status().state() == cv1::StreamStatus::STATE_RECOVERED) recovered_at = static_cast<int>(i);
+    if (e.has_order() && e.order().client_id() == "purged") {
+      ++closed;
+      closed_at = static_cast<int>(i);
+      EXPECT_TRUE(e.snapshot());
+      EXPECT_EQ(e.kind(), v1::UPDATE_KIND_CLOSE);
+      EXPECT_EQ(e.order().status(), v1::ORDER_STATUS_UNKNOWN) << v1::OrderStatus_Name(e.order().status());
+      EXPECT_TRUE(e.order().status_raw().empty()) << e.order().status_raw();
+      EXPECT_EQ(e.order().symbol(), "BTCUSDT");  // the last state seen: symbol filters still apply
+      EXPECT_EQ(e.order().qty(), "0.02");
+    }
+  }
+  EXPECT_EQ(closed, 1) << "an order nobody knows any more stays open on the stream";
+  ASSERT_GE(recovered_at, 0);
+  EXPECT_LT(closed_at, recovered_at);
+  // Not believed open any more: another outage publishes nothing about it.
+  fake->Drop();
+  h.sched.RunUntilIdle();
+  h.sched.Advance(2s);
+  const size_t again = events.size();
+  BringUp();
+  h.sched.Advance(1s);
+  for (size_t i = again; i < events.size(); ++i) {
+    EXPECT_FALSE(events[i].has_order() && events[i].order().client_id() == "purged");
+  }
+  EXPECT_EQ(Of(v1::UpdateEvent::kStatus).back().status().state(), cv1::StreamStatus::STATE_RECOVERED);
+}
+
 }  // namespace
 }  // namespace bx::orders
