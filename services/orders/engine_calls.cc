@@ -619,7 +619,7 @@ void OrderEngine::ListTpslOrders(v1::ListTpslOrdersRequest req, SteadyTime deadl
 // ---------------------------------------------------------------------------------------------
 // Snapshots and rules
 
-// A whole listing, page by page (open orders). A partial listing is never
+// A whole listing, page by page (open orders, pending TP/SL orders). A partial listing is never
 // handed on as the whole truth: its callers take what it does not show as gone (reconciliation
 // reads an unlisted order's final state and publishes it closed, a stream's snapshot would lack
 // it). Until 2026-11-28 the open orders stopped silently after 50 pages (5,000 orders), and after
@@ -686,6 +686,22 @@ void OrderEngine::FetchAllOpenOrders(SteadyTime deadline, Reply<std::vector<v1::
     std::vector<v1::Order> out;
     out.reserve(r->size());
     for (const Json& item : *r) out.push_back(ParseOrder(item));
+    done(std::move(out));
+  };
+  FetchListPage(std::move(l), deadline);
+}
+
+void OrderEngine::FetchAllPendingTpsl(SteadyTime deadline, Reply<std::vector<v1::TpslOrder>> done) {
+  auto l = std::make_shared<Listing>();
+  l->ep = &ep::kTpslPendingOrders;
+  l->list_key = "orderList";
+  l->what = "pending TP/SL";
+  l->id_of = [](const Json& j) { return ParseTpslOrder(j).order_id(); };
+  l->done = [done = std::move(done)](absl::StatusOr<std::vector<Json>> r) {
+    if (!r.ok()) return done(r.status());
+    std::vector<v1::TpslOrder> out;
+    out.reserve(r->size());
+    for (const Json& item : *r) out.push_back(ParseTpslOrder(item));
     done(std::move(out));
   };
   FetchListPage(std::move(l), deadline);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/decimal.h"
 #include "common/logging.h"
@@ -78,6 +79,37 @@ bool PositionShowsAChange(const v1::Position& known, const v1::Position& listed)
     return true;
   }
   return known.update_time_ms() > 0 && listed.update_time_ms() > known.update_time_ms();
+}
+
+// A TP/SL order's status as the exchange sends it: NEW is pending; CANCELED, SYSTEM_CANCELED,
+// FILLED (triggered: its order is placed) and FAILED are final. The pending listing leaves the
+// status out (as documented): a listed order is pending.
+bool IsPendingTpsl(const v1::TpslOrder& t) {
+  const std::string s = absl::AsciiStrToUpper(t.status());
+  return s.empty() || s == "NEW";
+}
+
+// The status of a TP/SL order whose final state could not be read (gateway-assigned, never the
+// exchange's): believed pending, no longer pending, and the TP/SL history does not show it.
+constexpr const char* kTpslStatusUnknown = "UNKNOWN";
+
+// Whether `listed` (the pending TP/SL listing's view) shows a change of the TP/SL order `known`
+// (a push or an earlier read) describes: its triggers, order types and prices, or quantities. As
+// for orders, a field one of them leaves out says nothing (the listing has no status, ctime or
+// type).
+bool TpslShowsAChange(const v1::TpslOrder& known, const v1::TpslOrder& listed) {
+  auto differs = [](const std::string& a, const std::string& b) {
+    return !a.empty() && !b.empty() && NormalizeDecimal(a) != NormalizeDecimal(b);
+  };
+  auto enum_differs = [](int a, int b) { return a != 0 && b != 0 && a != b; };
+  const v1::TpSl &a = known.tpsl(), &b = listed.tpsl();
+  if (differs(a.tp_price(), b.tp_price()) || differs(a.tp_order_price(), b.tp_order_price()) ||
+      differs(a.sl_price(), b.sl_price()) || differs(a.sl_order_price(), b.sl_order_price()) ||
+      differs(known.tp_qty(), listed.tp_qty()) || differs(known.sl_qty(), listed.sl_qty())) {
+    return true;
+  }
+  return enum_differs(a.tp_stop_type(), b.tp_stop_type()) || enum_differs(a.sl_stop_type(), b.sl_stop_type()) ||
+         enum_differs(a.tp_order_type(), b.tp_order_type()) || enum_differs(a.sl_order_type(), b.sl_order_type());
 }
 
 // Login replies are undocumented: a refusal says so with result:false, a non-zero code, or a
@@ -403,7 +435,10 @@ void PrivateStream::HandlePush(const std::string& ch, const Json& frame) {
       *e.mutable_balance() = ParseBalance(*item);
       if (run_) run_->balance_coins.insert(e.balance().coin());
     } else if (ch == "tpsl") {
-      *e.mutable_tpsl() = ParseTpslOrder(*item);
+      v1::TpslOrder t = ParseTpslOrder(*item);
+      if (run_) run_->tpsl.insert(t.order_id());
+      TrackTpsl(t, e.kind());
+      *e.mutable_tpsl() = std::move(t);
     } else {
       Noise().Log(LogLevel::kDebug, "orders.private", "unknown_channel", "push on an unknown channel ignored",
                   {{"ch", ch}});
@@ -425,6 +460,16 @@ void PrivateStream::TrackOrder(const v1::Order& o) {
 
 void PrivateStream::NoteFinished(const std::string& order_id) { finished_.Add(order_id); }
 
+void PrivateStream::TrackTpsl(const v1::TpslOrder& t, v1::UpdateKind kind) {
+  if (t.order_id().empty()) return;
+  if (kind != v1::UPDATE_KIND_CLOSE && IsPendingTpsl(t)) {
+    pending_tpsl_[t.order_id()] = t;
+  } else {
+    pending_tpsl_.erase(t.order_id());
+    finished_tpsl_.Add(t.order_id());
+  }
+}
+
 void PrivateStream::Publish(v1::UpdateEvent e) { hub_.Publish(MakeHubEvent(std::move(e))); }
 
 void PrivateStream::Reconcile(bool publish) {
@@ -436,7 +481,7 @@ void PrivateStream::Reconcile(bool publish) {
   auto run = std::make_shared<ReconcileRun>();
   run_ = run;
   run->publish = publish;
-  run->pending = publish ? 5 : 2;
+  run->pending = publish ? 6 : 3;
   run->losses_at_start = losses_;
   for (const auto& [id, p] : positions_) run->positions_before.insert(id);
   const SteadyTime deadline = scheduler_.clock().Steady() + options_.reconcile_timeout;
@@ -501,10 +546,11 @@ void PrivateStream::Reconcile(bool publish) {
     }
     EndRead(run);
   });
+  // A couple of seconds before the loss: the exchange's clock and ours differ a little, and an
+  // order finished just before it is only published once more (a snapshot of its final state).
+  const int64_t since = std::max<int64_t>(0, missed_since_ms_ - 2000);
+  ReconcileTpsl(run, since, deadline);
   if (publish) {
-    // A couple of seconds before the loss: the exchange's clock and ours differ a little, and an
-    // order finished just before it is only published once more (a snapshot of its final state).
-    const int64_t since = std::max<int64_t>(0, missed_since_ms_ - 2000);
     ReadFinishedOrders(run, since, 0, deadline);
     ReadClosedPositions(run, since, deadline);
     // Balance pushes missed while the feed was down are not replayed: read the balance once.
@@ -626,6 +672,140 @@ void PrivateStream::ResolveUnlistedOrder(const std::shared_ptr<ReconcileRun>& ru
     }
     EndRead(run);
   });
+}
+
+void PrivateStream::ReconcileTpsl(const std::shared_ptr<ReconcileRun>& run, int64_t since_ms, SteadyTime deadline) {
+  std::weak_ptr<int> alive = alive_;
+  engine_.FetchAllPendingTpsl(deadline, [this, alive, run, since_ms,
+                                         deadline](absl::StatusOr<std::vector<v1::TpslOrder>> r) {
+    if (alive.expired()) return;
+    if (run_ != run) return EndRead(run);
+    if (!r.ok()) {
+      Log(LogLevel::kWarn, "orders.private", "TP/SL reconciliation failed", {{"error", std::string(r.status().message())}});
+      run->failed = true;
+      return EndRead(run);
+    }
+    auto listed = std::make_shared<TpslById>();
+    for (auto& t : *r) {
+      if (t.order_id().empty()) continue;
+      if (t.status().empty()) t.set_status("NEW");  // the pending listing carries no status
+      (*listed)[t.order_id()] = std::move(t);
+    }
+    if (!run->publish) {  // seeds what is pending; nobody believed anything else
+      ApplyTpsl(run, *listed, TpslById(), since_ms);
+      return EndRead(run);
+    }
+    // The history from the loss shows what was created and finished since; one believed pending
+    // and no longer listed may have been created long before: read from its creation (unknown:
+    // from the start).
+    int64_t start = since_ms;
+    for (const auto& [id, t] : pending_tpsl_) {
+      if (listed->count(id) || run->tpsl.count(id)) continue;
+      start = t.create_time_ms() > 0 ? std::min(start, t.create_time_ms() - 2000) : 0;
+    }
+    ReadTpslHistory(run, std::move(listed), std::make_shared<TpslById>(), std::max<int64_t>(0, start), since_ms, 0,
+                    deadline);
+  });
+}
+
+void PrivateStream::ReadTpslHistory(const std::shared_ptr<ReconcileRun>& run, std::shared_ptr<TpslById> listed,
+                                    std::shared_ptr<TpslById> history, int64_t start_ms, int64_t since_ms,
+                                    uint32_t skip, SteadyTime deadline) {
+  constexpr uint32_t kPage = 100;
+  constexpr uint32_t kMaxRows = 2000;  // per run, as for orders; beyond, an unlisted one may read as UNKNOWN
+  v1::ListTpslOrdersRequest req;
+  req.set_history(true);
+  req.set_start_time_ms(start_ms);
+  req.set_skip(skip);
+  req.set_limit(kPage);
+  std::weak_ptr<int> alive = alive_;
+  engine_.ListTpslOrders(
+      std::move(req), deadline,
+      [this, alive, run, listed, history, start_ms, since_ms, skip,
+       deadline](absl::StatusOr<v1::ListTpslOrdersResponse> r) {
+        if (alive.expired()) return;
+        if (run_ != run) return EndRead(run);
+        if (!r.ok()) {
+          Log(LogLevel::kWarn, "orders.private", "TP/SL history reconciliation failed",
+              {{"error", std::string(r.status().message())}});
+          run->failed = true;
+          return EndRead(run);
+        }
+        for (const auto& t : r->orders()) {
+          if (!t.order_id().empty()) history->emplace(t.order_id(), t);  // the first row of an id
+        }
+        const uint32_t next = skip + static_cast<uint32_t>(r->orders_size());
+        const bool more = r->orders_size() > 0 &&
+                          (r->total() > static_cast<int64_t>(next) || (r->total() == 0 && r->orders_size() == 100));
+        if (more && next < kMaxRows) {
+          return ReadTpslHistory(run, listed, history, start_ms, since_ms, next, deadline);
+        }
+        if (more) {
+          Log(LogLevel::kWarn, "orders.private", "the TP/SL history since the outage is longer than one reconciliation reads",
+              {{"read", static_cast<int64_t>(next)}, {"total", r->total()}});
+        }
+        ApplyTpsl(run, *listed, *history, since_ms);
+        EndRead(run);
+      });
+}
+
+void PrivateStream::ApplyTpsl(const std::shared_ptr<ReconcileRun>& run, const TpslById& listed,
+                              const TpslById& history, int64_t since_ms) {
+  auto publish = [&](v1::UpdateKind kind, v1::TpslOrder t) {
+    if (!run->publish) return;
+    v1::UpdateEvent e = SnapshotEvent(scheduler_.clock().NowNs(), kind);
+    *e.mutable_tpsl() = std::move(t);
+    Publish(std::move(e));
+  };
+  // Pushed since the run began: the push is newer, and pending_tpsl_ holds what it said.
+  for (const auto& [id, t] : listed) {
+    if (run->tpsl.count(id)) continue;
+    auto it = pending_tpsl_.find(id);
+    v1::TpslOrder now = t;
+    if (it != pending_tpsl_.end()) {  // what the listing leaves out stays as known
+      if (now.create_time_ms() == 0) now.set_create_time_ms(it->second.create_time_ms());
+      if (it->second.whole_position()) now.set_whole_position(true);
+      if (now.position_id().empty()) now.set_position_id(it->second.position_id());
+    }
+    const bool is_new = it == pending_tpsl_.end();
+    const bool changed = is_new || TpslShowsAChange(it->second, now);
+    pending_tpsl_[id] = now;
+    if (changed) publish(is_new ? v1::UPDATE_KIND_CREATE : v1::UPDATE_KIND_UPDATE, std::move(now));
+  }
+  // Believed pending and no longer listed: triggered, cancelled or failed while the feed was down.
+  std::vector<std::string> gone;
+  for (const auto& [id, t] : pending_tpsl_) {
+    if (!listed.count(id) && !run->tpsl.count(id)) gone.push_back(id);
+  }
+  for (const auto& id : gone) {
+    const v1::TpslOrder known = pending_tpsl_[id];
+    pending_tpsl_.erase(id);
+    finished_tpsl_.Add(id);
+    v1::TpslOrder final_state;
+    if (auto h = history.find(id); h != history.end() && !IsPendingTpsl(h->second)) {
+      final_state = h->second;
+      if (known.whole_position()) final_state.set_whole_position(true);
+    } else {
+      final_state = known;
+      final_state.set_status(kTpslStatusUnknown);
+      if (run->publish) {
+        Log(LogLevel::kWarn, "orders.private",
+            "a TP/SL order believed pending is no longer listed and the TP/SL history does not show it; "
+            "published closed with status UNKNOWN",
+            {{"order_id", id}});
+      }
+    }
+    publish(v1::UPDATE_KIND_CLOSE, std::move(final_state));
+  }
+  // Created and finished while the feed was down: only the history shows them.
+  for (const auto& [id, t] : history) {
+    if (IsPendingTpsl(t) || t.create_time_ms() < since_ms || listed.count(id) || run->tpsl.count(id) ||
+        pending_tpsl_.count(id) || finished_tpsl_.Contains(id)) {
+      continue;
+    }
+    finished_tpsl_.Add(id);
+    publish(v1::UPDATE_KIND_CLOSE, t);
+  }
 }
 
 void PrivateStream::ReadFinishedOrders(const std::shared_ptr<ReconcileRun>& run, int64_t since_ms, uint32_t skip,

@@ -80,7 +80,7 @@ class PrivateStream {
     bool publish = false;
     int pending = 0;      ///< REST reads still to answer
     bool failed = false;  ///< a read failed: the whole run is repeated after a pause
-    std::set<std::string> orders, positions, balance_coins;  ///< pushed since it began
+    std::set<std::string> orders, positions, balance_coins, tpsl;  ///< pushed since it began
     std::set<std::string> positions_before;  ///< what was believed open when it began
     std::vector<v1::Position> closed_positions;  ///< the position history since the loss
     uint64_t losses_at_start = 0;                ///< losses_ when it began
@@ -96,6 +96,21 @@ class PrivateStream {
   /// is published closed with status ORDER_STATUS_UNKNOWN (the last state seen otherwise): a
   /// stream must never go on believing it open.
   void ResolveUnlistedOrder(const std::shared_ptr<ReconcileRun>& run, const std::string& id, SteadyTime deadline);
+  /// The TP/SL part of a run: every pending TP/SL order, then (publishing runs) the TP/SL history
+  /// from `since_ms` -- or from the creation of the oldest TP/SL believed pending and no longer
+  /// listed -- then ApplyTpsl.
+  void ReconcileTpsl(const std::shared_ptr<ReconcileRun>& run, int64_t since_ms, SteadyTime deadline);
+  using TpslById = std::map<std::string, v1::TpslOrder>;
+  void ReadTpslHistory(const std::shared_ptr<ReconcileRun>& run, std::shared_ptr<TpslById> listed,
+                       std::shared_ptr<TpslById> history, int64_t start_ms, int64_t since_ms, uint32_t skip,
+                       SteadyTime deadline);
+  /// Publishes what the TP/SL reads show changed: listed and new or changed (CREATE / UPDATE),
+  /// believed pending and no longer listed (CLOSE, with the history's final state, or status
+  /// UNKNOWN when the history does not show it), and created since `since_ms` and finished while
+  /// the feed was down (CLOSE, from the history).
+  void ApplyTpsl(const std::shared_ptr<ReconcileRun>& run, const TpslById& listed, const TpslById& history,
+                 int64_t since_ms);
+  void TrackTpsl(const v1::TpslOrder& t, v1::UpdateKind kind);
   /// The same for positions opened and closed while the feed was down.
   void ReadClosedPositions(const std::shared_ptr<ReconcileRun>& run, int64_t since_ms, SteadyTime deadline);
   /// One of `run`'s reads answered; the last one ends the run.
@@ -145,6 +160,8 @@ class PrivateStream {
   std::map<std::string, v1::Order> open_orders_;       ///< by order id: what we believe is open
   std::map<std::string, v1::Position> positions_;      ///< by position id
   RecentIds finished_{10000};                          ///< orders whose final state was seen
+  std::map<std::string, v1::TpslOrder> pending_tpsl_;  ///< by TP/SL order id: what we believe is pending
+  RecentIds finished_tpsl_{10000};                     ///< TP/SL orders whose final state was seen
   std::shared_ptr<ReconcileRun> run_;                  ///< the reconciliation in flight, if any
   std::atomic<bool> live_{false};
   std::atomic<uint64_t> connects_{0};

@@ -93,6 +93,20 @@ bool FakeExchange::ForgetOrder(const std::string& client_id) {
   return n > 0;
 }
 
+void FakeExchange::UpsertTpsl(json t) {
+  for (auto& old : tpsl_) {
+    if (old["id"] == t["id"]) {
+      old.update(t);
+      return;
+    }
+  }
+  tpsl_.push_back(std::move(t));
+}
+
+void FakeExchange::ForgetTpsl(const std::string& id) {
+  std::erase_if(tpsl_, [&](const json& t) { return t.value("id", "") == id; });
+}
+
 int FakeExchange::calls(const std::string& path) const {
   auto it = calls_.find(path);
   return it == calls_.end() ? 0 : it->second;
@@ -224,6 +238,27 @@ FakeExchange::Reply FakeExchange::Execute(const net::HttpRequest& r) {
     json data{{"orderList", list}};
     if (!omit_total_) data["total"] = total;
     return {200, Envelope(0, "Success", data)};
+  }
+  if (path == "/api/v1/futures/tpsl/get_pending_orders" || path == "/api/v1/futures/tpsl/get_history_orders") {
+    const bool pending = path.find("pending") != std::string::npos;
+    const size_t skip = Param(q, "skip").empty() ? 0 : std::stoul(Param(q, "skip"));
+    const size_t limit = Param(q, "limit").empty() ? 10 : std::stoul(Param(q, "limit"));
+    if (limit < 1 || limit > 100) return {200, Envelope(10002, "Parameter error: limit", nullptr)};
+    const int64_t start = Param(q, "startTime").empty() ? 0 : std::stoll(Param(q, "startTime"));
+    json list = json::array();
+    size_t total = 0;
+    for (auto it = tpsl_.rbegin(); it != tpsl_.rend(); ++it) {  // newest first
+      if ((it->value("status", "NEW") == "NEW") != pending) continue;
+      if (!pending && start > 0 && it->value("ctime", int64_t{0}) < start) continue;
+      if (total++ < skip || list.size() >= limit) continue;
+      json t = *it;
+      if (pending) {
+        for (const char* k : {"status", "ctime", "type"}) t.erase(k);
+      }
+      list.push_back(std::move(t));
+    }
+    if (pending) return {200, Envelope(0, "Success", list)};
+    return {200, Envelope(0, "Success", json{{"orderList", list}, {"total", total}})};
   }
   if (path == "/api/v1/futures/trade/cancel_orders") {
     json body = json::parse(r.body);

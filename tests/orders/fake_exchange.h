@@ -58,6 +58,13 @@ class FakeExchange final : public net::HttpClient {
   void set_ignore_skip(bool on) { ignore_skip_ = on; }
   /// The order listings leave `total` out.
   void set_omit_total(bool on) { omit_total_ = on; }
+  /// TP/SL orders (the exchange's REST form: id, positionId, symbol, status, ctime, tp*/sl*,
+  /// tpQty, slQty, type). get_pending_orders lists those with status NEW as a plain array without
+  /// status, ctime and type (as documented), get_history_orders the others ({orderList, total},
+  /// `startTime` on ctime); both page with skip and limit (default 10, at most 100).
+  void UpsertTpsl(nlohmann::json t);
+  /// The exchange no longer knows this TP/SL order (neither list shows it).
+  void ForgetTpsl(const std::string& id);
   /// The exchange no longer knows this order: detail, pending and history lists all miss it
   /// (purged: the history keeps cancelled orders only a few days).
   bool ForgetOrder(const std::string& client_id);
@@ -110,6 +117,7 @@ class FakeExchange final : public net::HttpClient {
   int bad_signatures_ = 0;
   bool ignore_skip_ = false;
   bool omit_total_ = false;
+  std::vector<nlohmann::json> tpsl_;
 };
 
 }  // namespace bx::orders::testing

@@ -1070,5 +1070,23 @@ TEST(OrderEngineListing, AListingCutShortByTheDeadlineIsAnError) {
   EXPECT_FALSE(r.ok()) << r->size() << " orders taken for the whole listing";
 }
 
+// Pending TP/SL orders: the exchange lists 10 by default and reports no total; every page is read.
+TEST(OrderEngineListing, EveryPendingTpslOrderIsRead) {
+  EngineHarness h;
+  h.LoadRules();
+  for (int i = 0; i < 230; ++i) {
+    h.exchange.UpsertTpsl({{"id", "tpsl-" + std::to_string(i)}, {"positionId", "p1"}, {"symbol", "BTCUSDT"},
+                           {"status", "NEW"}, {"tpPrice", "70000"}, {"tpQty", "0.01"}, {"ctime", 1700000000000}});
+  }
+  h.exchange.UpsertTpsl({{"id", "tpsl-done"}, {"positionId", "p1"}, {"symbol", "BTCUSDT"}, {"status", "CANCELED"}});
+  auto r = FetchAll(h, &OrderEngine::FetchAllPendingTpsl);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::set<std::string> ids;
+  for (const auto& t : *r) ids.insert(t.order_id());
+  EXPECT_EQ(ids.size(), 230u);
+  EXPECT_FALSE(ids.count("tpsl-done"));
+  EXPECT_EQ(h.exchange.calls("/api/v1/futures/tpsl/get_pending_orders"), 3);
+}
+
 }  // namespace
 }  // namespace bx::orders

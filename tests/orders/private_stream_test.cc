@@ -719,7 +719,6 @@ TEST_F(PrivateStreamTest, SilentSocketIsReplaced) {
   EXPECT_GE(pings, 2);
 }
 
-
 // An order believed open and no longer listed used to be erased silently when its detail answered
 // NOT_FOUND: streams went on believing it open. The detail may lag or lose an order the history
 // still has: its final state is read there (by order id) and published.
@@ -796,6 +795,118 @@ TEST_F(PrivateStreamTest, AnOrderNoLongerListedThatNothingKnowsIsPublishedClosed
   for (size_t i = again; i < events.size(); ++i) {
     EXPECT_FALSE(events[i].has_order() && events[i].order().client_id() == "purged");
   }
+  EXPECT_EQ(Of(v1::UpdateEvent::kStatus).back().status().state(), cv1::StreamStatus::STATE_RECOVERED);
+}
+
+// TP/SL orders used not to be reconciled at all: one created, triggered, cancelled or changed
+// while the private feed was down never reached StreamUpdates. Now the pending TP/SL orders and the
+// TP/SL history are read after a reconnect and what changed is published before RECOVERED.
+TEST_F(PrivateStreamTest, TpslOrdersThatChangedWhileTheFeedWasDownArePublished) {
+  auto row = [&](const std::string& id, const std::string& status, const std::string& tp) {
+    return nlohmann::json{{"id", id},          {"positionId", "p1"},        {"symbol", "BTCUSDT"},
+                          {"status", status},  {"tpPrice", tp},             {"tpStopType", "MARK_PRICE"},
+                          {"tpQty", "0.01"},   {"type", "TPSL"},            {"ctime", h.clock.NowMs()}};
+  };
+  auto push = [&](const std::string& id, const std::string& event, const std::string& status, const std::string& tp) {
+    return absl::StrCat(R"({"ch":"tpsl","ts":1,"data":{"event":")", event, R"(","orderId":")", id,
+                        R"(","positionId":"p1","symbol":"BTCUSDT","status":")", status, R"(","tpPrice":")", tp,
+                        R"(","tpStopType":"MARK_PRICE","tpQty":"0.01","type":"TPSL","ctime":)", h.clock.NowMs(), "}}");
+  };
+  stream->Start();
+  BringUp();
+  // Pending before the outage, pushed and listed alike.
+  for (const char* id : {"t-cancel", "t-trigger", "t-modify", "t-same", "t-purged"}) {
+    h.exchange.UpsertTpsl(row(id, "NEW", "70000"));
+    ASSERT_TRUE(fake->Push(push(id, "CREATE", "NEW", "70000")));
+  }
+  h.sched.RunUntilIdle();
+  h.sched.Advance(10s);
+  fake->Drop();
+  h.sched.RunUntilIdle();
+  h.sched.Advance(5s);
+  // While the feed is down.
+  h.exchange.UpsertTpsl({{"id", "t-cancel"}, {"status", "CANCELED"}});
+  h.exchange.UpsertTpsl({{"id", "t-trigger"}, {"status", "FILLED"}});
+  h.exchange.UpsertTpsl({{"id", "t-modify"}, {"tpPrice", "71000"}});
+  h.exchange.ForgetTpsl("t-purged");
+  h.exchange.UpsertTpsl(row("t-new", "NEW", "72000"));
+  h.exchange.UpsertTpsl(row("t-flash", "CANCELED", "73000"));  // created and cancelled meanwhile
+  const size_t before = events.size();
+  BringUp();
+  h.sched.Advance(1s);
+  std::map<std::string, std::vector<v1::UpdateEvent>> by_id;
+  int recovered_at = -1, last_tpsl_at = -1;
+  for (size_t i = before; i < events.size(); ++i) {
+    const auto& e = events[i];
+    if (e.has_status() && e.status().state() == cv1::StreamStatus::STATE_RECOVERED) recovered_at = static_cast<int>(i);
+    if (e.has_tpsl()) {
+      EXPECT_TRUE(e.snapshot());
+      by_id[e.tpsl().order_id()].push_back(e);
+      last_tpsl_at = static_cast<int>(i);
+    }
+  }
+  auto only = [&](const std::string& id) -> v1::UpdateEvent {
+    auto it = by_id.find(id);
+    if (it == by_id.end() || it->second.size() != 1) {
+      ADD_FAILURE() << id << ": " << (it == by_id.end() ? 0 : it->second.size()) << " events, not 1";
+      return {};
+    }
+    return it->second[0];
+  };
+  v1::UpdateEvent e = only("t-cancel");
+  EXPECT_EQ(e.kind(), v1::UPDATE_KIND_CLOSE);
+  EXPECT_EQ(e.tpsl().status(), "CANCELED");
+  e = only("t-trigger");
+  EXPECT_EQ(e.kind(), v1::UPDATE_KIND_CLOSE);
+  EXPECT_EQ(e.tpsl().status(), "FILLED");
+  e = only("t-modify");
+  EXPECT_EQ(e.kind(), v1::UPDATE_KIND_UPDATE);
+  EXPECT_EQ(e.tpsl().tpsl().tp_price(), "71000");
+  EXPECT_EQ(e.tpsl().status(), "NEW");
+  e = only("t-purged");
+  EXPECT_EQ(e.kind(), v1::UPDATE_KIND_CLOSE);
+  EXPECT_EQ(e.tpsl().status(), "UNKNOWN");
+  EXPECT_EQ(e.tpsl().symbol(), "BTCUSDT");
+  e = only("t-new");
+  EXPECT_EQ(e.kind(), v1::UPDATE_KIND_CREATE);
+  EXPECT_EQ(e.tpsl().tpsl().tp_price(), "72000");
+  e = only("t-flash");
+  EXPECT_EQ(e.kind(), v1::UPDATE_KIND_CLOSE);
+  EXPECT_EQ(e.tpsl().status(), "CANCELED");
+  EXPECT_FALSE(by_id.count("t-same")) << "an unchanged pending TP/SL order was published again";
+  ASSERT_GE(recovered_at, 0);
+  EXPECT_LT(last_tpsl_at, recovered_at);
+  // Nothing is published twice: another outage with no change says nothing about TP/SL orders.
+  fake->Drop();
+  h.sched.RunUntilIdle();
+  h.sched.Advance(2s);
+  const size_t again = events.size();
+  BringUp();
+  h.sched.Advance(1s);
+  for (size_t i = again; i < events.size(); ++i) {
+    EXPECT_FALSE(events[i].has_tpsl()) << events[i].tpsl().order_id() << " published again";
+  }
+}
+
+// A TP/SL push that arrives while the reconciliation's reads are out is newer than they are: a
+// slower listing that still shows the order pending does not reopen it.
+TEST_F(ReconcileRaceTest, ATpslOrderClosedByAPushIsNotRevivedByAnOlderListing) {
+  stream->Start();
+  BringUp();
+  h.exchange.UpsertTpsl({{"id", "t-race"}, {"positionId", "p1"}, {"symbol", "BTCUSDT"}, {"status", "NEW"},
+                         {"tpPrice", "70000"}, {"tpQty", "0.01"}, {"ctime", h.clock.NowMs()}});
+  ReconnectWithSlowReplies();  // the pending listing has read t-race as NEW
+  h.exchange.UpsertTpsl({{"id", "t-race"}, {"status", "CANCELED"}});
+  ASSERT_TRUE(fake->Push(
+      R"({"ch":"tpsl","ts":5,"data":{"event":"CLOSE","orderId":"t-race","positionId":"p1","symbol":"BTCUSDT","status":"CANCELED","tpPrice":"70000"}})"));
+  h.sched.Advance(1s);
+  std::vector<v1::UpdateEvent> seen;
+  for (const auto& e : events) {
+    if (e.has_tpsl() && e.tpsl().order_id() == "t-race") seen.push_back(e);
+  }
+  ASSERT_EQ(seen.size(), 1u) << "the older listing was published after the push";
+  EXPECT_EQ(seen[0].tpsl().status(), "CANCELED");
+  EXPECT_FALSE(seen[0].snapshot());
   EXPECT_EQ(Of(v1::UpdateEvent::kStatus).back().status().state(), cv1::StreamStatus::STATE_RECOVERED);
 }
 

@@ -128,6 +128,76 @@ TEST(OrdersSimStream, AnOrderFilledInAnOutageReachesTheStreamWhenTheFeedDropsAga
   EXPECT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_RECOVERED)); }, 20s));
 }
 
+// TP/SL orders used not to be reconciled: one cancelled or created while the private feed was
+// down never reached StreamUpdates. Now, after the reconnect, the cancelled one arrives closed
+// with its final status and the new one as created, both as snapshot events before RECOVERED.
+TEST(OrdersSimStream, TpslOrdersChangedWhileTheFeedIsDownReachTheStream) {
+  SimHarness h;
+  h.Start();
+  ASSERT_TRUE(WaitUntil([&] { return h.app().private_stream()->live(); }, 10s));
+  StreamReader s(h.stub(), h.Ctx(testing::kReadToken, 120s), v1::StreamUpdatesRequest());
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_LIVE)); }, 10s));
+  // A position to put TP/SL orders on.
+  v1::PlaceOrderRequest mkt = RestingBuy("tpsl-position");
+  mkt.set_type(v1::ORDER_TYPE_MARKET);
+  mkt.clear_price();
+  v1::PlaceOrderResponse r;
+  ASSERT_TRUE(h.Place(mkt, &r).ok());
+  v1::ListPositionsResponse pos;
+  ASSERT_TRUE(WaitUntil([&] {
+    return h.stub().ListPositions(h.Ctx().get(), v1::ListPositionsRequest(), &pos).ok() && pos.positions_size() == 1;
+  }, 10s));
+  auto place_tpsl = [&](const std::string& tp) {
+    v1::PlaceTpslOrderRequest t;
+    t.set_symbol("BTCUSDT");
+    t.set_position_id(pos.positions(0).position_id());
+    t.mutable_tpsl()->set_tp_price(tp);
+    t.set_tp_qty("0.005");
+    v1::PlaceTpslOrderResponse tr;
+    grpc::Status st = h.stub().PlaceTpslOrder(h.Ctx().get(), t, &tr);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return tr.order_id();
+  };
+  auto is_tpsl = [](const std::string& id, v1::UpdateKind kind, bool snapshot) {
+    return [id, kind, snapshot](const v1::UpdateEvent& e) {
+      return e.has_tpsl() && e.tpsl().order_id() == id && e.kind() == kind && e.snapshot() == snapshot;
+    };
+  };
+  const std::string cancelled = place_tpsl("200000");
+  ASSERT_FALSE(cancelled.empty());
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(is_tpsl(cancelled, v1::UPDATE_KIND_CREATE, false)); }, 10s));
+  // The feed goes down; meanwhile one TP/SL order is cancelled and another placed.
+  h.sim().Control("refuse_connections", {{"seconds", 2}});
+  h.sim().Control("drop_connections", {{"which", "private"}});
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_RECONNECTING)); }, 10s));
+  v1::CancelTpslOrderRequest ct;
+  ct.set_symbol("BTCUSDT");
+  ct.set_order_id(cancelled);
+  v1::CancelTpslOrderResponse ct_r;
+  ASSERT_GRPC_OK(h.stub().CancelTpslOrder(h.Ctx().get(), ct, &ct_r));
+  const std::string created = place_tpsl("210000");
+  ASSERT_FALSE(created.empty());
+  ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_RECOVERED)); }, 20s));
+  const auto events = s.events();
+  int recovered_at = -1, closed_at = -1, created_at = -1;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    if (recovered_at < 0 && IsStatus(cv1::StreamStatus::STATE_RECOVERED)(e)) recovered_at = static_cast<int>(i);
+    if (is_tpsl(cancelled, v1::UPDATE_KIND_CLOSE, true)(e)) {
+      closed_at = static_cast<int>(i);
+      EXPECT_EQ(e.tpsl().status(), "CANCELED");
+    }
+    if (is_tpsl(created, v1::UPDATE_KIND_CREATE, true)(e)) {
+      created_at = static_cast<int>(i);
+      EXPECT_EQ(e.tpsl().tpsl().tp_price(), "210000");
+    }
+  }
+  EXPECT_GE(closed_at, 0) << "the TP/SL order cancelled during the outage never reached the stream";
+  EXPECT_GE(created_at, 0) << "the TP/SL order placed during the outage never reached the stream";
+  EXPECT_LT(closed_at, recovered_at);
+  EXPECT_LT(created_at, recovered_at);
+}
+
 // A stream whose open-order listing failed used to get DEGRADED ("query ListOpenOrders...") and
 // never anything more. Now the listing is read again in the background: the open order reaches
 // the stream as a snapshot event after the DEGRADED, then RECOVERED; live pushes flow meanwhile.
