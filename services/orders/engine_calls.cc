@@ -597,16 +597,29 @@ void OrderEngine::ListTpslOrders(v1::ListTpslOrdersRequest req, SteadyTime deadl
                                  Reply<v1::ListTpslOrdersResponse> done) {
   if (absl::Status l = CheckLimit(req.limit()); !l.ok()) return done(std::move(l));
   QueryParams q = {{"symbol", NormalizeSymbol(req.symbol())}, {"positionId", req.position_id()}};
-  if (req.history()) {
-    q.push_back({"startTime", MsParam(req.start_time_ms())});
-    q.push_back({"endTime", MsParam(req.end_time_ms())});
-    q.push_back({"skip", req.skip() ? std::to_string(req.skip()) : ""});
-    q.push_back({"limit", LimitParam(req.limit())});
-  } else if (req.start_time_ms() || req.end_time_ms() || req.skip() || req.limit()) {
-    return done(Invalid("start_time_ms, end_time_ms, skip and limit apply to the history only: set history"));
+  if (!req.history()) {
+    if (req.start_time_ms() || req.end_time_ms() || req.skip() || req.limit()) {
+      return done(Invalid("start_time_ms, end_time_ms, skip and limit apply to the history only: set history"));
+    }
+    // Every pending TP/SL order: the exchange lists 10 by default (at most 100 a page) and reports
+    // no total, and this call has no paging of its own. Until 2026-11-28 it returned the first 10.
+    return FetchAllPendingTpsl(
+        deadline,
+        [done = std::move(done)](absl::StatusOr<std::vector<v1::TpslOrder>> r) {
+          if (!r.ok()) return done(r.status());
+          v1::ListTpslOrdersResponse resp;
+          for (auto& t : *r) *resp.add_orders() = std::move(t);
+          resp.set_total(resp.orders_size());
+          done(std::move(resp));
+        },
+        std::move(q));
   }
+  q.push_back({"startTime", MsParam(req.start_time_ms())});
+  q.push_back({"endTime", MsParam(req.end_time_ms())});
+  q.push_back({"skip", req.skip() ? std::to_string(req.skip()) : ""});
+  q.push_back({"limit", LimitParam(req.limit())});
   Simple<v1::ListTpslOrdersResponse>(
-      req.history() ? ep::kTpslHistoryOrders : ep::kTpslPendingOrders, std::move(q), "", deadline, std::move(done),
+      ep::kTpslHistoryOrders, std::move(q), "", deadline, std::move(done),
       [](const Json& data) -> absl::StatusOr<v1::ListTpslOrdersResponse> {
         v1::ListTpslOrdersResponse resp;
         ListPage page = ParseListPage(data, "orderList");
@@ -634,6 +647,7 @@ struct OrderEngine::Listing {
   const Endpoint* ep = nullptr;
   const char* list_key = "";
   const char* what = "";
+  QueryParams filter;  ///< sent with every page, besides limit and skip
   std::function<std::string(const Json&)> id_of;
   std::vector<Json> items;
   std::set<std::string> ids;
@@ -645,8 +659,10 @@ struct OrderEngine::Listing {
 void OrderEngine::FetchListPage(std::shared_ptr<Listing> l, SteadyTime deadline) {
   constexpr size_t kPageSize = 100;
   constexpr int kMaxListingPages = 1000;
-  rest_.Call(*l->ep, {{"limit", std::to_string(kPageSize)}, {"skip", l->skip ? std::to_string(l->skip) : ""}}, "",
-             deadline, Guard([this, l, deadline](RestResult r) {
+  QueryParams q = l->filter;
+  q.push_back({"limit", std::to_string(kPageSize)});
+  q.push_back({"skip", l->skip ? std::to_string(l->skip) : ""});
+  rest_.Call(*l->ep, std::move(q), "", deadline, Guard([this, l, deadline](RestResult r) {
                if (r.outcome != Outcome::kOk) return l->done(r.status);
                std::optional<int64_t> total;
                if (r.data.is_object()) total = GetInt(r.data, "total");
@@ -691,9 +707,11 @@ void OrderEngine::FetchAllOpenOrders(SteadyTime deadline, Reply<std::vector<v1::
   FetchListPage(std::move(l), deadline);
 }
 
-void OrderEngine::FetchAllPendingTpsl(SteadyTime deadline, Reply<std::vector<v1::TpslOrder>> done) {
+void OrderEngine::FetchAllPendingTpsl(SteadyTime deadline, Reply<std::vector<v1::TpslOrder>> done,
+                                      QueryParams filter) {
   auto l = std::make_shared<Listing>();
   l->ep = &ep::kTpslPendingOrders;
+  l->filter = std::move(filter);
   l->list_key = "orderList";
   l->what = "pending TP/SL";
   l->id_of = [](const Json& j) { return ParseTpslOrder(j).order_id(); };

@@ -111,8 +111,9 @@ class OrderEngine {
   /// reconnect reconciliation. A listing that cannot be read in full within `deadline` (or does
   /// not end) is an error, never a partial list.
   void FetchAllOpenOrders(SteadyTime deadline, Reply<std::vector<v1::Order>> done);
-  /// Executor. All pending TP/SL orders (every page, likewise), for reconnect reconciliation.
-  void FetchAllPendingTpsl(SteadyTime deadline, Reply<std::vector<v1::TpslOrder>> done);
+  /// Executor. All pending TP/SL orders (every page, likewise), for reconnect reconciliation and
+  /// ListTpslOrders; `filter` (symbol, positionId) goes with every page.
+  void FetchAllPendingTpsl(SteadyTime deadline, Reply<std::vector<v1::TpslOrder>> done, QueryParams filter = {});
   /// Executor. Looks an order up by client id: the order, nullopt when the exchange says it does
   /// not exist (every step read answered), or an error when it could not tell.
   /// `thorough` false reads only the order detail (the authoritative view); true falls back to

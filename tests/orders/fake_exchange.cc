@@ -249,6 +249,8 @@ FakeExchange::Reply FakeExchange::Execute(const net::HttpRequest& r) {
     size_t total = 0;
     for (auto it = tpsl_.rbegin(); it != tpsl_.rend(); ++it) {  // newest first
       if ((it->value("status", "NEW") == "NEW") != pending) continue;
+      if (!Param(q, "symbol").empty() && it->value("symbol", "") != Param(q, "symbol")) continue;
+      if (!Param(q, "positionId").empty() && it->value("positionId", "") != Param(q, "positionId")) continue;
       if (!pending && start > 0 && it->value("ctime", int64_t{0}) < start) continue;
       if (total++ < skip || list.size() >= limit) continue;
       json t = *it;

@@ -61,7 +61,8 @@ class FakeExchange final : public net::HttpClient {
   /// TP/SL orders (the exchange's REST form: id, positionId, symbol, status, ctime, tp*/sl*,
   /// tpQty, slQty, type). get_pending_orders lists those with status NEW as a plain array without
   /// status, ctime and type (as documented), get_history_orders the others ({orderList, total},
-  /// `startTime` on ctime); both page with skip and limit (default 10, at most 100).
+  /// `startTime` on ctime); both page with skip and limit (default 10, at most 100) and filter by
+  /// symbol and positionId.
   void UpsertTpsl(nlohmann::json t);
   /// The exchange no longer knows this TP/SL order (neither list shows it).
   void ForgetTpsl(const std::string& id);

@@ -1004,16 +1004,26 @@ namespace {
 using namespace std::chrono_literals;
 using testing::EngineHarness;
 
-template <class T>
-absl::StatusOr<std::vector<T>> FetchAll(EngineHarness& h,
-                                        void (OrderEngine::*fn)(SteadyTime, Reply<std::vector<T>>),
-                                        std::chrono::milliseconds timeout = 60s) {
+template <class T, class Fetch>
+absl::StatusOr<std::vector<T>> FetchAll(EngineHarness& h, Fetch fetch, std::chrono::milliseconds timeout) {
   std::optional<absl::StatusOr<std::vector<T>>> out;
-  (h.engine.*fn)(h.In(timeout), [&out](absl::StatusOr<std::vector<T>> r) { out = std::move(r); });
+  fetch(h.In(timeout), [&out](absl::StatusOr<std::vector<T>> r) { out = std::move(r); });
   h.sched.AdvanceUntil([&] { return out.has_value(); }, timeout + 5s);
   EXPECT_TRUE(out.has_value()) << "the listing never completed";
   if (!out) return absl::InternalError("never completed");
   return *out;
+}
+
+absl::StatusOr<std::vector<v1::Order>> OpenOrders(EngineHarness& h, std::chrono::milliseconds timeout = 60s) {
+  return FetchAll<v1::Order>(
+      h, [&h](SteadyTime d, Reply<std::vector<v1::Order>> cb) { h.engine.FetchAllOpenOrders(d, std::move(cb)); },
+      timeout);
+}
+
+absl::StatusOr<std::vector<v1::TpslOrder>> PendingTpsl(EngineHarness& h) {
+  return FetchAll<v1::TpslOrder>(
+      h, [&h](SteadyTime d, Reply<std::vector<v1::TpslOrder>> cb) { h.engine.FetchAllPendingTpsl(d, std::move(cb)); },
+      60s);
 }
 
 size_t DistinctOrderIds(const std::vector<v1::Order>& orders) {
@@ -1029,7 +1039,7 @@ TEST(OrderEngineListing, EveryOpenOrderIsReadBeyondFiftyPages) {
   EngineHarness h;
   h.LoadRules();
   for (int i = 0; i < 5150; ++i) h.exchange.InjectOrder("many-" + std::to_string(i));
-  auto r = FetchAll(h, &OrderEngine::FetchAllOpenOrders);
+  auto r = OpenOrders(h);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->size(), 5150u);
   EXPECT_EQ(DistinctOrderIds(*r), 5150u);
@@ -1042,7 +1052,7 @@ TEST(OrderEngineListing, AListingWithoutATotalIsReadUntilAShortPage) {
   h.LoadRules();
   h.exchange.set_omit_total(true);
   for (int i = 0; i < 250; ++i) h.exchange.InjectOrder("no-total-" + std::to_string(i));
-  auto r = FetchAll(h, &OrderEngine::FetchAllOpenOrders);
+  auto r = OpenOrders(h);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->size(), 250u);
   EXPECT_EQ(DistinctOrderIds(*r), 250u);
@@ -1055,7 +1065,7 @@ TEST(OrderEngineListing, AListingThatDoesNotAdvanceIsAnError) {
   h.LoadRules();
   h.exchange.set_ignore_skip(true);
   for (int i = 0; i < 150; ++i) h.exchange.InjectOrder("stuck-" + std::to_string(i));
-  auto r = FetchAll(h, &OrderEngine::FetchAllOpenOrders);
+  auto r = OpenOrders(h);
   ASSERT_FALSE(r.ok()) << r->size() << " orders taken for the whole listing";
   EXPECT_NE(r.status().message().find("listing incomplete"), std::string_view::npos) << r.status();
 }
@@ -1066,7 +1076,7 @@ TEST(OrderEngineListing, AListingCutShortByTheDeadlineIsAnError) {
   h.LoadRules();
   for (int i = 0; i < 350; ++i) h.exchange.InjectOrder("slow-" + std::to_string(i));
   h.exchange.set_reply_delay(400ms);  // four pages take 1.6 s
-  auto r = FetchAll(h, &OrderEngine::FetchAllOpenOrders, 1s);
+  auto r = OpenOrders(h, 1s);
   EXPECT_FALSE(r.ok()) << r->size() << " orders taken for the whole listing";
 }
 
@@ -1079,13 +1089,38 @@ TEST(OrderEngineListing, EveryPendingTpslOrderIsRead) {
                            {"status", "NEW"}, {"tpPrice", "70000"}, {"tpQty", "0.01"}, {"ctime", 1700000000000}});
   }
   h.exchange.UpsertTpsl({{"id", "tpsl-done"}, {"positionId", "p1"}, {"symbol", "BTCUSDT"}, {"status", "CANCELED"}});
-  auto r = FetchAll(h, &OrderEngine::FetchAllPendingTpsl);
+  auto r = PendingTpsl(h);
   ASSERT_TRUE(r.ok()) << r.status();
   std::set<std::string> ids;
   for (const auto& t : *r) ids.insert(t.order_id());
   EXPECT_EQ(ids.size(), 230u);
   EXPECT_FALSE(ids.count("tpsl-done"));
   EXPECT_EQ(h.exchange.calls("/api/v1/futures/tpsl/get_pending_orders"), 3);
+}
+
+// ListTpslOrders without history used to send one request without a limit: the exchange lists 10
+// by default, so a position with more pending TP/SL orders showed only 10. Now every page is read.
+TEST(OrderEngineListing, ListTpslOrdersReturnsEveryPendingTpslOrder) {
+  EngineHarness h;
+  h.LoadRules();
+  for (int i = 0; i < 25; ++i) {
+    h.exchange.UpsertTpsl({{"id", "p1-tpsl-" + std::to_string(i)}, {"positionId", "p1"}, {"symbol", "BTCUSDT"},
+                           {"status", "NEW"}, {"slPrice", "50000"}, {"slQty", "0.001"}});
+  }
+  h.exchange.UpsertTpsl({{"id", "p2-tpsl"}, {"positionId", "p2"}, {"symbol", "BTCUSDT"}, {"status", "NEW"}});
+  v1::ListTpslOrdersRequest req;
+  req.set_symbol("BTCUSDT");
+  req.set_position_id("p1");
+  auto r = h.Run(&OrderEngine::ListTpslOrders, req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::set<std::string> ids;
+  for (const auto& t : r->orders()) ids.insert(t.order_id());
+  EXPECT_EQ(ids.size(), 25u);
+  EXPECT_EQ(r->total(), 25);
+  EXPECT_FALSE(ids.count("p2-tpsl"));
+  // Paging stays the history's: refused without it.
+  req.set_limit(10);
+  EXPECT_EQ(h.Run(&OrderEngine::ListTpslOrders, req).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
