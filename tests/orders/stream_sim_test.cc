@@ -166,8 +166,9 @@ TEST(OrdersSimStream, TpslOrdersChangedWhileTheFeedIsDownReachTheStream) {
   const std::string cancelled = place_tpsl("200000");
   ASSERT_FALSE(cancelled.empty());
   ASSERT_TRUE(WaitUntil([&] { return s.Has(is_tpsl(cancelled, v1::UPDATE_KIND_CREATE, false)); }, 10s));
-  // The feed goes down; meanwhile one TP/SL order is cancelled and another placed.
-  h.sim().Control("refuse_connections", {{"seconds", 2}});
+  // The feed goes down (for 3 s: both calls below are made before it is back); meanwhile one TP/SL
+  // order is cancelled and another placed.
+  h.sim().Control("refuse_connections", {{"seconds", 3}});
   h.sim().Control("drop_connections", {{"which", "private"}});
   ASSERT_TRUE(WaitUntil([&] { return s.Has(IsStatus(cv1::StreamStatus::STATE_RECONNECTING)); }, 10s));
   v1::CancelTpslOrderRequest ct;
