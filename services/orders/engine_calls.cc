@@ -691,19 +691,30 @@ void OrderEngine::FetchListPage(std::shared_ptr<Listing> l, SteadyTime deadline)
              }));
 }
 
+namespace {
+
+// A whole listing's rows as `T`, parsed once each, for a FetchAll caller.
+template <class T>
+std::function<void(absl::StatusOr<std::vector<Json>>)> ParsedRows(T (*parse)(const Json&),
+                                                                 std::function<void(absl::StatusOr<std::vector<T>>)> done) {
+  return [parse, done = std::move(done)](absl::StatusOr<std::vector<Json>> r) {
+    if (!r.ok()) return done(r.status());
+    std::vector<T> out;
+    out.reserve(r->size());
+    for (const Json& item : *r) out.push_back(parse(item));
+    done(std::move(out));
+  };
+}
+
+}  // namespace
+
 void OrderEngine::FetchAllOpenOrders(SteadyTime deadline, Reply<std::vector<v1::Order>> done) {
   auto l = std::make_shared<Listing>();
   l->ep = &ep::kGetPendingOrders;
   l->list_key = "orderList";
   l->what = "open-order";
   l->id_of = [](const Json& j) { return ParseOrder(j).order_id(); };
-  l->done = [done = std::move(done)](absl::StatusOr<std::vector<Json>> r) {
-    if (!r.ok()) return done(r.status());
-    std::vector<v1::Order> out;
-    out.reserve(r->size());
-    for (const Json& item : *r) out.push_back(ParseOrder(item));
-    done(std::move(out));
-  };
+  l->done = ParsedRows(&ParseOrder, std::move(done));
   FetchListPage(std::move(l), deadline);
 }
 
@@ -715,13 +726,7 @@ void OrderEngine::FetchAllPendingTpsl(SteadyTime deadline, Reply<std::vector<v1:
   l->list_key = "orderList";
   l->what = "pending TP/SL";
   l->id_of = [](const Json& j) { return ParseTpslOrder(j).order_id(); };
-  l->done = [done = std::move(done)](absl::StatusOr<std::vector<Json>> r) {
-    if (!r.ok()) return done(r.status());
-    std::vector<v1::TpslOrder> out;
-    out.reserve(r->size());
-    for (const Json& item : *r) out.push_back(ParseTpslOrder(item));
-    done(std::move(out));
-  };
+  l->done = ParsedRows(&ParseTpslOrder, std::move(done));
   FetchListPage(std::move(l), deadline);
 }
 
