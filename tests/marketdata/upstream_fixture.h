@@ -133,6 +133,24 @@ class UpstreamTest : public ::testing::Test {
 
   /// Keeps `symbol`'s book and the pings answered until the next trading_pairs request has been
   /// made and answered; false if none came within 40 s.
+  /// Trade A on connection 0 and trade B on a spare connection 1 (one subscription per
+  /// connection, no linger, breaker after 3 failures, no REST fallback); connection 1 not open yet.
+  void StartWithASpareConnectionForB() {
+    UpstreamOptions opt;
+    opt.max_subscriptions_per_connection = 1;
+    opt.linger = Ms(0);
+    opt.breaker_failures = 3;
+    opt.backoff = {Ms(100), Ms(1600), 2.0, 0.0};
+    opt.rest_fallback = false;
+    Make(opt);
+    Ws(0).Open();
+    Run();
+    Subscribe({Ref("trade", "A")});
+    up_->Acquire({Ref("trade", "B")});
+    Run();
+    ASSERT_EQ(ws_.clients.size(), 2u);
+  }
+
   bool AdvanceUntilListingRefreshed(const std::string& symbol) {
     const int refreshes = http_.CountTarget(kListingTarget);
     for (int i = 0; i < 400 && http_.CountTarget(kListingTarget) == refreshes; ++i) {

@@ -1035,19 +1035,7 @@ TEST_F(UpstreamTest, OneDropOfManyConnectionsDoesNotOpenTheBreaker) {
 // counted each short session toward the breaker, which opened and held readiness down although
 // the feed the clients need was fine.
 TEST_F(UpstreamTest, AnIdleSpareConnectionDroppedByTheExchangeIsRetiredNotCountedAgainstTheBreaker) {
-  UpstreamOptions opt;
-  opt.max_subscriptions_per_connection = 1;
-  opt.linger = Ms(0);
-  opt.breaker_failures = 3;
-  opt.backoff = {Ms(100), Ms(1600), 2.0, 0.0};
-  opt.rest_fallback = false;
-  Make(opt);
-  Ws(0).Open();
-  Run();
-  Subscribe({Ref("trade", "A")});
-  up_->Acquire({Ref("trade", "B")});
-  Run();
-  ASSERT_EQ(ws_.clients.size(), 2u);
+  ASSERT_NO_FATAL_FAILURE(StartWithASpareConnectionForB());
   Ws(1).Open();
   Run();
   Advance(Ms(300));
@@ -1099,19 +1087,7 @@ TEST_F(UpstreamTest, AnIdleSpareConnectionDroppedByTheExchangeIsRetiredNotCounte
 // was down, is retired: no reconnect, and its failures no longer count toward the breaker (they
 // used to, and one more failed connect of the empty connection opened it).
 TEST_F(UpstreamTest, ASpareConnectionLeftEmptyWhileDownIsRetiredAndItsFailuresStopCounting) {
-  UpstreamOptions opt;
-  opt.max_subscriptions_per_connection = 1;
-  opt.linger = Ms(0);
-  opt.breaker_failures = 3;
-  opt.backoff = {Ms(100), Ms(1600), 2.0, 0.0};
-  opt.rest_fallback = false;
-  Make(opt);
-  Ws(0).Open();
-  Run();
-  Subscribe({Ref("trade", "A")});
-  up_->Acquire({Ref("trade", "B")});
-  Run();
-  ASSERT_EQ(ws_.clients.size(), 2u);
+  ASSERT_NO_FATAL_FAILURE(StartWithASpareConnectionForB());
   Ws(0).Text(Trade("A", "1"));
   Run();
   // Connection 1 cannot connect: two failures (one short of the breaker).
