@@ -16,7 +16,7 @@ RateLimitedLog& Noise() {
   return log;
 }
 
-enum Part : unsigned { kOrders = 1, kPositions = 2, kBalance = 4, kAll = 7 };
+enum Part : unsigned { kOrders = 1, kPositions = 2, kBalance = 4, kTpsl = 8, kAll = 15 };
 
 class SnapshotReader : public std::enable_shared_from_this<SnapshotReader> {
  public:
@@ -35,7 +35,7 @@ class SnapshotReader : public std::enable_shared_from_this<SnapshotReader> {
     if (!stream || stream->ended()) return;
     if (!first_) stream->BeginRest();
     auto attempt = std::make_shared<Attempt>();
-    for (unsigned p : {kOrders, kPositions, kBalance}) attempt->pending += (missing_ & p) ? 1 : 0;
+    for (unsigned p : {kOrders, kPositions, kBalance, kTpsl}) attempt->pending += (missing_ & p) ? 1 : 0;
     const SteadyTime deadline = scheduler_.clock().Steady() + options_.timeout;
     auto self = shared_from_this();
     // A read still queued for a token when the stream ends is withdrawn, never sent.
@@ -86,6 +86,21 @@ class SnapshotReader : public std::enable_shared_from_this<SnapshotReader> {
         self->EndRead(attempt);
       });
     }
+    if (missing_ & kTpsl) {
+      engine_.FetchAllPendingTpsl(deadline, [self, attempt](absl::StatusOr<std::vector<v1::TpslOrder>> r) {
+        if (r.ok()) {
+          for (auto& t : *r) {
+            if (t.status().empty()) t.set_status("NEW");  // the pending listing carries no status
+            v1::UpdateEvent e;
+            *e.mutable_tpsl() = std::move(t);
+            attempt->tpsl.push_back(self->SnapshotEvent(std::move(e)));
+          }
+        } else {
+          self->Failed(*attempt, kTpsl, "pending TP/SL orders", r.status());
+        }
+        self->EndRead(attempt);
+      });
+    }
   }
 
  private:
@@ -93,7 +108,7 @@ class SnapshotReader : public std::enable_shared_from_this<SnapshotReader> {
     int pending = 0;
     unsigned failed = 0;
     std::vector<std::string> failures;
-    std::vector<HubEvent> orders, positions, balance;
+    std::vector<HubEvent> orders, positions, balance, tpsl;
   };
 
   HubEvent SnapshotEvent(v1::UpdateEvent e) const {
@@ -113,7 +128,7 @@ class SnapshotReader : public std::enable_shared_from_this<SnapshotReader> {
     if (!stream) return;
     std::vector<HubEvent> all;
     if (first_) all.push_back(std::move(status_));
-    for (auto* part : {&a->orders, &a->positions, &a->balance}) {
+    for (auto* part : {&a->orders, &a->positions, &a->balance, &a->tpsl}) {
       for (auto& e : *part) all.push_back(std::move(e));
     }
     std::string missing = absl::StrJoin(a->failures, "; ");

@@ -1,5 +1,6 @@
-// The snapshot a StreamUpdates stream starts with: open orders, positions and the balance, read
-// over REST on the executor (the rate limiter's query lane, behind cancels and placements). Parts
+// The snapshot a StreamUpdates stream starts with: open orders, positions, the balance and the
+// pending TP/SL orders, read over REST on the executor (the rate limiter's query lane, behind
+// cancels and placements). Parts
 // whose read failed are read again in the background, with backoff, until they are read or the
 // stream ends (its call ended, or shutdown closed it); the stream then gets them, less what live
 // updates carried meanwhile, and STATE_RECOVERED (UpdateStream::DeliverRest). Transport-free.

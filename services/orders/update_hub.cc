@@ -130,6 +130,9 @@ void UpdateStream::NotePushedLocked(const HubEvent& ev) {
     case v1::UpdateEvent::kBalance:
       coins_pushed_.insert(e.balance().coin());
       break;
+    case v1::UpdateEvent::kTpsl:
+      tpsl_pushed_.insert(e.tpsl().order_id());
+      break;
     default:
       break;
   }
@@ -196,6 +199,7 @@ void UpdateStream::ClearPushedLocked() {
   orders_pushed_.clear();
   positions_pushed_.clear();
   coins_pushed_.clear();
+  tpsl_pushed_.clear();
 }
 
 void UpdateStream::BeginRest() {
@@ -215,6 +219,7 @@ void UpdateStream::DeliverRest(std::vector<HubEvent> events, std::string still_m
       // Pushed since the read began: the push is as new as the read or newer.
       if ((e.has_order() && orders_pushed_.count(e.order().order_id())) ||
           (e.has_position() && positions_pushed_.count(e.position().position_id())) ||
+          (e.has_tpsl() && tpsl_pushed_.count(e.tpsl().order_id())) ||
           (e.has_balance() && (coins_pushed_.count(e.balance().coin()) || coins_pushed_.count("")))) {
         continue;
       }

@@ -125,7 +125,7 @@ class UpdateStream {
   /// DEGRADED rewrite); UNSPECIFIED until the snapshot's first status.
   bitunix::common::v1::StreamStatus::State feed_state_ = bitunix::common::v1::StreamStatus::STATE_UNSPECIFIED;
   bool noting_ = false;  ///< between BeginRest and DeliverRest
-  std::set<std::string> orders_pushed_, positions_pushed_, coins_pushed_;  ///< since BeginRest
+  std::set<std::string> orders_pushed_, positions_pushed_, coins_pushed_, tpsl_pushed_;  ///< since BeginRest
   bool write_in_flight_ = false;
   bool finishing_ = false;
   bool finished_ = false;

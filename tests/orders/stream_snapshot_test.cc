@@ -20,6 +20,7 @@ using testing::FaultKind;
 constexpr const char* kPendingOrders = "/api/v1/futures/trade/get_pending_orders";
 constexpr const char* kPositions = "/api/v1/futures/position/get_pending_positions";
 constexpr const char* kAccount = "/api/v1/futures/account";
+constexpr const char* kPendingTpsl = "/api/v1/futures/tpsl/get_pending_orders";
 
 using FakeExchangeOrder = testing::FakeExchange::Order;
 
@@ -118,10 +119,38 @@ TEST_F(StreamSnapshotTest, AFailedPartIsReadAgainAndDeliveredBeforeRecovered) {
   EXPECT_EQ(events.size(), 5u) << Timeline();
 }
 
-// Every part failing: all three are read again, with backoff (1, 2, 4, 8, 8 s), until they are
+// Pending TP/SL orders are part of the snapshot (a stream used to start without them and learn of
+// one only when it changed), marked NEW since the listing carries no status; a finished one is
+// not. When their listing fails, they are a missing part like the others: read again, delivered,
+// then RECOVERED.
+TEST_F(StreamSnapshotTest, PendingTpslOrdersArePartOfTheSnapshotAndAFailedListingIsReadAgain) {
+  h.exchange.UpsertTpsl({{"id", "tp-1"}, {"positionId", "p1"}, {"symbol", "BTCUSDT"}, {"status", "NEW"},
+                         {"tpPrice", "70000"}, {"tpQty", "0.01"}, {"ctime", 1700000000000}});
+  h.exchange.UpsertTpsl({{"id", "tp-done"}, {"positionId", "p1"}, {"symbol", "BTCUSDT"}, {"status", "CANCELED"}});
+  h.exchange.AddFault({kPendingTpsl, FaultKind::kRefuse, false, 1});
+  Open();
+  const int degraded = FindStatus(cv1::StreamStatus::STATE_DEGRADED);
+  ASSERT_GE(degraded, 0) << Timeline();
+  EXPECT_NE(events[degraded].status().reason().find("pending TP/SL orders"), std::string::npos)
+      << events[degraded].status().reason();
+  EXPECT_EQ(Find([](const v1::UpdateEvent& e) { return e.has_tpsl(); }), -1) << Timeline();
+  h.sched.Advance(1s);  // the retry
+  h.sched.RunUntilIdle();
+  const int tpsl = Find([](const v1::UpdateEvent& e) { return e.has_tpsl(); });
+  ASSERT_GT(tpsl, degraded) << Timeline();
+  EXPECT_TRUE(events[tpsl].snapshot());
+  EXPECT_EQ(events[tpsl].tpsl().order_id(), "tp-1");
+  EXPECT_EQ(events[tpsl].tpsl().status(), "NEW");
+  EXPECT_EQ(Find([](const v1::UpdateEvent& e) { return e.has_tpsl(); }, tpsl + 1), -1) << "a finished TP/SL order";
+  EXPECT_EQ(FindStatus(cv1::StreamStatus::STATE_RECOVERED), tpsl + 1) << Timeline();
+  EXPECT_EQ(h.exchange.calls(kPendingTpsl), 2);
+  EXPECT_EQ(h.exchange.calls(kPendingOrders), 1);
+}
+
+// Every part failing: all four are read again, with backoff (1, 2, 4, 8, 8 s), until they are
 // read; the snapshot events come in the usual order, then RECOVERED.
 TEST_F(StreamSnapshotTest, RetriesBackOffUntilEveryPartIsRead) {
-  h.exchange.AddFault({"", FaultKind::kRefuse, false, 3 * 5});  // five attempts of three reads
+  h.exchange.AddFault({"", FaultKind::kRefuse, false, 4 * 5});  // five attempts of four reads
   Open();
   ASSERT_EQ(FindStatus(cv1::StreamStatus::STATE_DEGRADED), 1) << Timeline();
   const std::vector<std::chrono::milliseconds> gaps = {1s, 2s, 4s, 8s};
