@@ -491,10 +491,7 @@ void PrivateStream::Reconcile(bool publish) {
     if (alive.expired()) return;
     if (run_ != run) return EndRead(run);
     if (!r.ok()) {
-      Log(LogLevel::kWarn, "orders.private", "open-order reconciliation failed",
-          {{"error", std::string(r.status().message())}});
-      run->failed = true;
-      return EndRead(run);
+      return ReadFailed(run, "open-order", r.status());
     }
     std::set<std::string> seen;
     for (const auto& o : *r) {
@@ -560,10 +557,7 @@ void PrivateStream::Reconcile(bool publish) {
                          if (alive.expired()) return;
                          if (run_ != run) return EndRead(run);
                          if (!r.ok()) {
-                           Log(LogLevel::kWarn, "orders.private", "balance reconciliation failed",
-                               {{"error", std::string(r.status().message())}});
-                           run->failed = true;
-                           return EndRead(run);
+                           return ReadFailed(run, "balance", r.status());
                          }
                          v1::UpdateEvent e = SnapshotEvent(scheduler_.clock().NowNs());
                          *e.mutable_balance() = BalanceFromAccount(r->account());
@@ -579,10 +573,7 @@ void PrivateStream::Reconcile(bool publish) {
                           if (alive.expired()) return;
                           if (run_ != run) return EndRead(run);
                           if (!r.ok()) {
-                            Log(LogLevel::kWarn, "orders.private", "position reconciliation failed",
-                                {{"error", std::string(r.status().message())}});
-                            run->failed = true;
-                            return EndRead(run);
+                            return ReadFailed(run, "position", r.status());
                           }
                           std::map<std::string, v1::Position> now;
                           for (const auto& p : r->positions()) {
@@ -681,9 +672,7 @@ void PrivateStream::ReconcileTpsl(const std::shared_ptr<ReconcileRun>& run, int6
     if (alive.expired()) return;
     if (run_ != run) return EndRead(run);
     if (!r.ok()) {
-      Log(LogLevel::kWarn, "orders.private", "TP/SL reconciliation failed", {{"error", std::string(r.status().message())}});
-      run->failed = true;
-      return EndRead(run);
+      return ReadFailed(run, "TP/SL", r.status());
     }
     auto listed = std::make_shared<TpslById>();
     for (auto& t : *r) {
@@ -726,10 +715,7 @@ void PrivateStream::ReadTpslHistory(const std::shared_ptr<ReconcileRun>& run, st
         if (alive.expired()) return;
         if (run_ != run) return EndRead(run);
         if (!r.ok()) {
-          Log(LogLevel::kWarn, "orders.private", "TP/SL history reconciliation failed",
-              {{"error", std::string(r.status().message())}});
-          run->failed = true;
-          return EndRead(run);
+          return ReadFailed(run, "TP/SL history", r.status());
         }
         for (const auto& t : r->orders()) {
           if (!t.order_id().empty()) history->emplace(t.order_id(), t);  // the first row of an id
@@ -823,10 +809,7 @@ void PrivateStream::ReadFinishedOrders(const std::shared_ptr<ReconcileRun>& run,
         if (alive.expired()) return;
         if (run_ != run) return EndRead(run);
         if (!r.ok()) {
-          Log(LogLevel::kWarn, "orders.private", "finished-order reconciliation failed",
-              {{"error", std::string(r.status().message())}});
-          run->failed = true;
-          return EndRead(run);
+          return ReadFailed(run, "finished-order", r.status());
         }
         for (const auto& o : r->orders()) {
           if (o.order_id().empty() || IsOpenStatus(o.status())) continue;
@@ -865,14 +848,18 @@ void PrivateStream::ReadClosedPositions(const std::shared_ptr<ReconcileRun>& run
                                 if (alive.expired()) return;
                                 if (run_ != run) return EndRead(run);
                                 if (!r.ok()) {
-                                  Log(LogLevel::kWarn, "orders.private", "closed-position reconciliation failed",
-                                      {{"error", std::string(r.status().message())}});
-                                  run->failed = true;
-                                  return EndRead(run);
+                                  return ReadFailed(run, "closed-position", r.status());
                                 }
                                 run->closed_positions.assign(r->positions().begin(), r->positions().end());
                                 EndRead(run);
                               });
+}
+
+void PrivateStream::ReadFailed(const std::shared_ptr<ReconcileRun>& run, const char* what, const absl::Status& s) {
+  Log(LogLevel::kWarn, "orders.private", absl::StrCat(what, " reconciliation failed"),
+      {{"error", std::string(s.message())}});
+  run->failed = true;
+  EndRead(run);
 }
 
 void PrivateStream::EndRead(const std::shared_ptr<ReconcileRun>& run) {

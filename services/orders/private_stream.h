@@ -115,6 +115,8 @@ class PrivateStream {
   void ReadClosedPositions(const std::shared_ptr<ReconcileRun>& run, int64_t since_ms, SteadyTime deadline);
   /// One of `run`'s reads answered; the last one ends the run.
   void EndRead(const std::shared_ptr<ReconcileRun>& run);
+  /// A read of the run failed: logged as "<what> reconciliation failed", the run is repeated.
+  void ReadFailed(const std::shared_ptr<ReconcileRun>& run, const char* what, const absl::Status& s);
   /// A run ended with a failed read: streams hear DEGRADED, and the run is repeated with backoff
   /// while the feed stays live (a reconnect reconciles anyway).
   void RetryReconcile(bool publish);
