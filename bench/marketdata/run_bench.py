@@ -111,6 +111,15 @@ def load_cmd(args, md, streams, *extra):
             str(args.warmup), *extra, *args.client_flag]
 
 
+def throughput_client(args, streams):
+    """The client's API for the throughput runs: sync reads each stream on its own thread over its
+    own connection (how a consumer of a few high-rate streams reads); callback is gRPC's callback
+    API with one connection per 10 streams."""
+    if args.throughput_api == "sync":
+        return ["--api", "sync", "--channels", str(streams)]
+    return ["--api", "callback"]
+
+
 def throughput(args, raw):
     rows = []
     for n in args.streams:
@@ -125,7 +134,8 @@ def throughput(args, raw):
                 reader = json.loads(Proc([f"{args.build}/bench/marketdata/bench-md-reader", "--url", ws, "--stage",
                                           "publish", "--seconds", str(args.seconds), "--warmup", str(args.warmup)],
                                          ready=False).output().strip().splitlines()[-1])
-                res = measure(load_cmd(args, md, n), {"sim": sim, "gateway": md}, args.warmup, args.seconds)
+                res = measure(load_cmd(args, md, n, *throughput_client(args, n)), {"sim": sim, "gateway": md},
+                              args.warmup, args.seconds)
                 res["limit_a"] = limit_a["frames_per_sec"]
                 res["reader_ceiling"] = reader["frames_per_sec"]
                 runs.append(res)
@@ -146,7 +156,8 @@ def throughput(args, raw):
             f"{statistics.median(r['cpu']['gateway'] for r in runs):.0f} / "
             f"{statistics.median(r['cpu']['client'] for r in runs):.0f} / "
             f"{statistics.median(r['cpu']['sim'] for r in runs):.0f} |")
-    print(f"\n### Throughput (firehose at {args.firehose_rate} events/s, BTCUSDT trades)\n")
+    print(f"\n### Throughput (firehose at {args.firehose_rate} events/s, BTCUSDT trades, "
+          f"{args.throughput_api} client)\n")
     print("| streams | per stream events/s | aggregate events/s | limit A frames/s | per stream ÷ limit A | "
           "slowest ÷ median | reader ceiling | gaps / seq breaks | CPU % gateway / client / sim |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -266,6 +277,8 @@ def main():
     ap.add_argument("--firehose-rate", default="max",
                     help="throughput: the simulator's feed rate, 'max' or events/s (a paced feed shows the "
                          "aggregate that clients keeping up receive without a gap)")
+    ap.add_argument("--throughput-api", choices=["sync", "callback"], default="sync",
+                    help="throughput: bench-md-load's API (sync: a thread and a connection per stream)")
     ap.add_argument("--lossless-streams", type=int, default=100)
     ap.add_argument("--lossless-rates", type=int, nargs="+", default=[30000, 35000, 40000, 45000, 50000])
     ap.add_argument("--client-flag", action="append", default=[],

@@ -29,14 +29,19 @@ char* BatchBuffer::Release() {
   return p;
 }
 
+void BatchBuilder::Reserve(BatchBuffer* b, size_t capacity) {
+  if (capacity <= b->capacity_) return;
+  void* grown = std::realloc(b->data_, capacity);
+  if (grown == nullptr) std::abort();  // out of memory: nothing sensible left to do
+  b->data_ = static_cast<char*>(grown);
+  b->capacity_ = capacity;
+}
+
 void BatchBuilder::Append(BatchBuffer* b, const char* p, size_t n) {
   if (b->size_ + n > b->capacity_) {
     size_t cap = std::max<size_t>(b->capacity_ * 2, 4096);
     while (cap < b->size_ + n) cap *= 2;
-    void* grown = std::realloc(b->data_, cap);
-    if (grown == nullptr) std::abort();  // out of memory: nothing sensible left to do
-    b->data_ = static_cast<char*>(grown);
-    b->capacity_ = cap;
+    Reserve(b, cap);
   }
   std::memcpy(b->data_ + b->size_, p, n);
   b->size_ += n;
@@ -55,6 +60,7 @@ void BatchBuilder::Reset(size_t max_events, size_t max_bytes) {
 void BatchBuilder::Add(std::string_view bytes, const EventLayout& layout, OrderKey key, int64_t recv_ns,
                        bool snapshot) {
   if (!entries_.empty() && key < entries_.back().key) sorted_ = false;
+  if (scratch_.capacity_ == 0 && size_hint_ > 0) Reserve(&scratch_, size_hint_ + size_hint_ / 8);
   const auto offset = static_cast<uint32_t>(scratch_.size_);
   Append(&scratch_, bytes.data(), bytes.size());
   if (snapshot) scratch_.data_[offset + layout.snapshot_offset] = 1;
@@ -65,10 +71,12 @@ void BatchBuilder::Add(std::string_view bytes, const EventLayout& layout, OrderK
 BatchBuffer BatchBuilder::Finish(uint64_t* next_seq) {
   BatchBuffer out;
   if (entries_.empty()) return out;
+  size_hint_ = scratch_.size_;
   if (sorted_) {
     for (const auto& e : entries_) wire::PatchFixed64(scratch_.data_ + e.offset + e.seq_offset, (*next_seq)++);
     out = std::move(scratch_);
   } else {
+    Reserve(&out, scratch_.size_);
     std::stable_sort(entries_.begin(), entries_.end(),
                      [](const Entry& a, const Entry& b) { return a.key < b.key; });
     for (const auto& e : entries_) {

@@ -70,6 +70,8 @@ class BatchBuilder {
     uint16_t seq_offset;
   };
   static void Append(BatchBuffer* b, const char* p, size_t n);
+  static void Reserve(BatchBuffer* b, size_t capacity);
+
 
   BatchBuffer scratch_;
   std::vector<Entry> entries_;
@@ -77,6 +79,10 @@ class BatchBuilder {
   size_t max_bytes_ = 0;
   bool sorted_ = true;
   int64_t oldest_recv_ns_ = 0;
+  // Bytes of the last finished batch: a new buffer starts at about that size instead of growing
+  // from 4 KiB by doubling (each step a realloc copy; at ~400 events per write that was 1.5x the
+  // batch's own bytes copied again).
+  size_t size_hint_ = 0;
 };
 
 }  // namespace bx::md
