@@ -15,8 +15,12 @@
 // gRPC 1.51 that thread polls the connection itself, while callback-API reads are taken off the
 // socket by gRPC's "nexting" thread and handed over (one more wake-up per message).
 //
+// The build links libprotobuf statically, and the client keeps freed heap instead of returning it
+// after every message (--trim-heap: glibc's default): docs/MARKETDATA.md, "Reading fast in C++".
+//
 //   bench-md-load --target 127.0.0.1:50051 --streams 10 --symbols BTCUSDT --channel trade
 //                 --seconds 5 --warmup 1 [--channels 4] [--latency] [--no-arena] [--api sync|callback]
+//                 [--trim-heap]
 #include <malloc.h>
 #include <sys/resource.h>
 
