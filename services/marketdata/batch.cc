@@ -57,15 +57,12 @@ void BatchBuilder::Reset(size_t max_events, size_t max_bytes) {
   oldest_recv_ns_ = 0;
 }
 
-void BatchBuilder::Add(std::string_view bytes, const EventLayout& layout, OrderKey key, int64_t recv_ns,
-                       bool snapshot) {
-  if (!entries_.empty() && key < entries_.back().key) sorted_ = false;
+void BatchBuilder::Grow(size_t n) {
   if (scratch_.capacity_ == 0 && size_hint_ > 0) Reserve(&scratch_, size_hint_ + size_hint_ / 8);
-  const auto offset = static_cast<uint32_t>(scratch_.size_);
-  Append(&scratch_, bytes.data(), bytes.size());
-  if (snapshot) scratch_.data_[offset + layout.snapshot_offset] = 1;
-  entries_.push_back({key, offset, static_cast<uint32_t>(bytes.size()), layout.seq_offset});
-  if (recv_ns > 0 && (oldest_recv_ns_ == 0 || recv_ns < oldest_recv_ns_)) oldest_recv_ns_ = recv_ns;
+  if (scratch_.data_ != nullptr && scratch_.capacity_ - scratch_.size_ >= n) return;
+  size_t cap = std::max<size_t>(scratch_.capacity_ * 2, 4096);
+  while (cap < scratch_.size_ + n) cap *= 2;
+  Reserve(&scratch_, cap);
 }
 
 BatchBuffer BatchBuilder::Finish(uint64_t* next_seq) {

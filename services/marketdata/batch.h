@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <string_view>
 #include <vector>
 
@@ -57,8 +58,18 @@ class BatchBuilder {
   bool HasRoom() const { return entries_.size() < max_events_ && scratch_.size_ < max_bytes_; }
   size_t events() const { return entries_.size(); }
   /// Appends a copy of an encoded event; `snapshot` turns its snapshot flag on in the copy.
+  /// Inline: it runs once per event per stream on the write path.
   void Add(std::string_view bytes, const EventLayout& layout, OrderKey key, int64_t recv_ns,
-           bool snapshot = false);
+           bool snapshot = false) {
+    if (!entries_.empty() && key < entries_.back().key) sorted_ = false;
+    if (scratch_.data_ == nullptr || scratch_.capacity_ - scratch_.size_ < bytes.size()) Grow(bytes.size());
+    const auto offset = static_cast<uint32_t>(scratch_.size_);
+    std::memcpy(scratch_.data_ + offset, bytes.data(), bytes.size());
+    scratch_.size_ += bytes.size();
+    if (snapshot) scratch_.data_[offset + layout.snapshot_offset] = 1;
+    entries_.push_back({key, offset, static_cast<uint32_t>(bytes.size()), layout.seq_offset});
+    if (recv_ns > 0 && (oldest_recv_ns_ == 0 || recv_ns < oldest_recv_ns_)) oldest_recv_ns_ = recv_ns;
+  }
   /// Orders the events by key, numbers them from *next_seq (advancing it) and returns the bytes.
   BatchBuffer Finish(uint64_t* next_seq);
 
@@ -71,6 +82,8 @@ class BatchBuilder {
   };
   static void Append(BatchBuffer* b, const char* p, size_t n);
   static void Reserve(BatchBuffer* b, size_t capacity);
+  /// Makes room for `n` more bytes in scratch_ (a new buffer starts at about the last batch's size).
+  void Grow(size_t n);
 
 
   BatchBuffer scratch_;

@@ -165,5 +165,38 @@ TEST(BatchBuilder, OrdersByKeyAndNumbers) {
   EXPECT_EQ(out.events(), 1u);
 }
 
+// Batches of changing sizes through one builder: a new batch starts at about the last one's size
+// and still grows past it, small and large, in order, every event numbered.
+TEST(BatchBuilder, BatchesSmallerAndLargerThanTheLastOneKeepEveryEventInOrder) {
+  EventEncoder enc;
+  std::vector<std::string> bytes(64);
+  std::vector<EventLayout> layouts;
+  for (int i = 0; i < 64; ++i) {
+    // Prices of growing length: events of different sizes.
+    const std::string price = std::to_string(i) + std::string(static_cast<size_t>(i), '0');
+    TradeView t{price, "1", common_v1::SIDE_BUY, i};
+    layouts.push_back(enc.Trade({.symbol = "S", .channel = v1::CHANNEL_TRADE}, t, &bytes[static_cast<size_t>(i)]));
+  }
+  BatchBuilder b;
+  uint64_t seq = 1;
+  for (const int n : {3000, 1, 5000, 10, 2, 4000}) {
+    b.Reset(100000, 64 << 20);
+    for (int i = 0; i < n; ++i) {
+      const auto k = static_cast<size_t>(i % 64);
+      b.Add(bytes[k], layouts[k], {static_cast<uint64_t>(i + 1), 0}, 1);
+    }
+    const uint64_t first = seq;
+    BatchBuffer out = b.Finish(&seq);
+    ASSERT_EQ(out.events(), static_cast<size_t>(n));
+    v1::SubscribeResponse resp;
+    ASSERT_TRUE(resp.ParseFromArray(out.data(), static_cast<int>(out.size()))) << n;
+    ASSERT_EQ(resp.events_size(), n);
+    for (int i = 0; i < n; ++i) {
+      ASSERT_EQ(resp.events(i).seq(), first + static_cast<uint64_t>(i));
+      ASSERT_EQ(resp.events(i).trade().trade_time_ms(), i % 64) << "batch of " << n << ", event " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace bx::md
