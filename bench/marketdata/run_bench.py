@@ -289,6 +289,9 @@ def main():
                     help="extra bitunix-marketdata flag, e.g. --md-flag=--coalesce-us=0 (repeatable)")
     ap.add_argument("--only", choices=["throughput", "lossless", "latency", "memory"], nargs="*")
     ap.add_argument("--json", default="/tmp/bench-md-results.json")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 unless every run delivered events with no sequence break and no stream ended "
+                         "(the test suite's smoke run; no speed figure is checked)")
     ap.add_argument("--nice", type=int, default=0,
                     help="niceness of every benchmark process, e.g. -10 to keep concurrent builds from distorting")
     args = ap.parse_args()
@@ -305,6 +308,31 @@ def main():
     with open(args.json, "w") as f:
         json.dump(raw, f, indent=1)
     print(f"\nraw results: {args.json}; load average after: {os.getloadavg()[0]:.1f}")
+    if args.check:
+        problems = check(raw)
+        for p in problems:
+            print(f"CHECK FAILED: {p}", file=sys.stderr)
+        sys.exit(1 if problems else 0)
+
+
+def check(raw):
+    """--check: what must hold in any run, however loaded the machine (no speed figure): events
+    arrived, no stream saw a sequence break or ended, latency runs measured something."""
+    problems = []
+    for scenario in raw:
+        for i, r in enumerate(scenario.get("runs", [])):
+            where = f"{scenario['scenario']} {scenario.get('streams', '')} streams run {i + 1}"
+            if r.get("events_per_s", 0) <= 0:
+                problems.append(f"{where}: no event delivered")
+            if r.get("seq_breaks", 0) != 0:
+                problems.append(f"{where}: {r['seq_breaks']} sequence breaks")
+            if r.get("ended_early", 0) != 0:
+                problems.append(f"{where}: {r['ended_early']} streams ended early")
+            if scenario["scenario"] == "latency" and r.get("latency_n", 0) <= 0:
+                problems.append(f"{where}: no latency sample")
+            if scenario["scenario"] == "throughput" and r.get("limit_a", 0) <= 0:
+                problems.append(f"{where}: limit A read nothing")
+    return problems
 
 
 if __name__ == "__main__":
