@@ -299,6 +299,11 @@ Err ParseEnvelope(od::object& root, Frame* f, Envelope* env) {
     } else if (key == "pong") {
       if (Err e = ReadInt(v, &f->pong, "pong must be an integer")) return e;
     } else if (key == "data") {
+      // A second "data" is refused, not parsed on top of the first: with the first one pending,
+      // the rewind that comes back for it reuses simdjson's string buffer, so the views the second
+      // one left there (escaped strings) would then read other text, and both sets of items would
+      // be kept.
+      if (env->has_data) return "data twice";
       env->has_data = true;
       if (!f->op.empty()) {
         if (Err e = ParseControlData(v, f)) return e;

@@ -243,6 +243,31 @@ TEST(FrameParser, RejectsMalformedInput) {
   EXPECT_TRUE(ok.ok()) << ok.status();
 }
 
+TEST(FrameParser, RefusesDataTwice) {
+  // The first "data" comes before "ch", so it is parsed after a rewind; the second one, after
+  // "ch", was parsed at once, and its escaped price ("12", unescaped into simdjson's string
+  // buffer) was overwritten by the first one's ("1") when the rewind reused that buffer: a trade
+  // with price `1"` went out, and the frame carried both data's trades.
+  FrameParser parser;
+  const char* twice[] = {
+      R"({"data":[{"p":"\u0031","v":"1","t":1}],"ch":"trade","ts":1,"symbol":"BTCUSDT","data":[{"p":"\u00312","v":"1","t":1}]})",
+      R"({"ch":"trade","ts":1,"symbol":"BTCUSDT","data":[{"p":"1","v":"1","t":1}],"data":[{"p":"2","v":"1","t":1}]})",
+      R"({"data":{"la":"\u0031"},"ch":"ticker","ts":1,"symbol":"BTCUSDT","data":{"la":"1","o":"\u00312"}})",
+  };
+  for (const char* text : twice) {
+    auto r = parser.Parse(text);
+    EXPECT_FALSE(r.ok()) << "accepted: " << text;
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    }
+  }
+  // One "data" after the envelope, escaped or not, is read as before.
+  auto ok = parser.Parse(R"({"data":[{"p":"\u00312","v":"1","t":1}],"ch":"trade","ts":1,"symbol":"BTCUSDT"})");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  ASSERT_EQ((*ok)->trades.size(), 1u);
+  EXPECT_EQ((*ok)->trades[0].price, "12");
+}
+
 TEST(FrameParser, HandlesLargeWholeBook) {
   // depth_books frames are whole books (~460 KB live).
   std::string text = R"({"ch":"depth_books","symbol":"BTCUSDT","ts":1,"data":{"b":[)";
