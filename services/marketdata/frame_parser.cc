@@ -263,6 +263,7 @@ Err ParseControlData(od::value& data, Frame* f) {
 // Which envelope keys a frame had.
 struct Envelope {
   bool has_ch = false, has_ts = false, has_data = false, data_pending = false;
+  bool has_symbol = false, has_op = false;
   bool* views_dirty = nullptr;  // see ParseData
 };
 
@@ -284,17 +285,27 @@ Err ParseEnvelope(od::object& root, Frame* f, Envelope* env) {
     od::field& field = fr.value_unsafe();
     od::raw_json_string key = field.key();
     od::value& v = field.value();
+    // Every key at most once. A repeated key is not something the exchange sends, and it would
+    // be read on top of what the first one decided: a second "ch" after "data" would relabel the
+    // items parsed for the first channel (trades taken for an empty book), a second "symbol"
+    // would move them to another book.
     if (key == "ch") {
+      if (env->has_ch) return "ch twice";
       if (Err e = ReadString(v, &f->ch, "ch must be a string")) return e;
       env->has_ch = true;
       f->spec = SpecOf(f->ch);
       f->full_book = f->ch == "depth_books";
     } else if (key == "symbol") {
+      if (env->has_symbol) return "symbol twice";
+      env->has_symbol = true;
       if (Err e = ReadString(v, &f->symbol, "symbol must be a string")) return e;
     } else if (key == "ts") {
+      if (env->has_ts) return "ts twice";
       if (Err e = ReadInt(v, &f->ts, "ts must be an integer")) return e;
       env->has_ts = true;
     } else if (key == "op") {
+      if (env->has_op) return "op twice";
+      env->has_op = true;
       if (Err e = ReadString(v, &f->op, "op must be a string")) return e;
     } else if (key == "pong") {
       if (Err e = ReadInt(v, &f->pong, "pong must be an integer")) return e;

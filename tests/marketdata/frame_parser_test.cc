@@ -268,6 +268,31 @@ TEST(FrameParser, RefusesDataTwice) {
   EXPECT_EQ((*ok)->trades[0].price, "12");
 }
 
+TEST(FrameParser, RefusesAnyEnvelopeKeyTwice) {
+  // A second "ch" after the data relabelled the items parsed for the first channel: trades went
+  // out as an empty book (clearing subscribers' books), or a book as a trade frame with no trade.
+  FrameParser parser;
+  const std::pair<const char*, const char*> twice[] = {
+      {R"({"ch":"trade","ts":1,"symbol":"BTCUSDT","data":[{"p":"1","v":"1","t":1}],"ch":"depth_book1"})", "ch twice"},
+      {R"({"ch":"depth_book1","symbol":"BTCUSDT","ts":1,"data":{"b":[["1","1"]],"a":[["2","1"]]},"ch":"trade"})",
+       "ch twice"},
+      {R"({"ch":"trade","symbol":"BTCUSDT","ts":1,"data":[{"p":"1","v":"1","t":1}],"symbol":"ETHUSDT"})",
+       "symbol twice"},
+      {R"({"ch":"trade","symbol":"BTCUSDT","ts":1,"ts":2,"data":[{"p":"1","v":"1","t":1}]})", "ts twice"},
+      {R"({"op":"ping","op":"pong","ping":1})", "op twice"},
+  };
+  for (const auto& [text, why] : twice) {
+    auto r = parser.Parse(text);
+    ASSERT_FALSE(r.ok()) << "accepted: " << text;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(r.status().message(), why) << text;
+  }
+  // Each key once, in any order, still reads.
+  auto ok = parser.Parse(R"({"ts":1,"data":[{"p":"1","v":"1","t":1}],"symbol":"BTCUSDT","ch":"trade"})");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ((*ok)->trades.size(), 1u);
+}
+
 TEST(FrameParser, HandlesLargeWholeBook) {
   // depth_books frames are whole books (~460 KB live).
   std::string text = R"({"ch":"depth_books","symbol":"BTCUSDT","ts":1,"data":{"b":[)";
