@@ -113,20 +113,23 @@ Err ParseLevels(od::value& v, std::vector<LevelView>* out, uint32_t* empty) {
 Err ParseBook(od::value& data, Frame* f) {
   od::object obj;
   if (data.get_object().get(obj)) return "book: data must be an object";
-  bool has_side = false;
+  // Each side once: a second "b" would append its levels to the first's.
+  bool has_bids = false, has_asks = false;
   for (auto fr : obj) {
     if (fr.error()) return "book: bad data";
     od::field& field = fr.value_unsafe();
     od::raw_json_string key = field.key();
     if (key == "b") {
+      if (has_bids) return "book: b twice";
       if (Err e = ParseLevels(field.value(), &f->bids, &f->empty_levels)) return e;
-      has_side = true;
+      has_bids = true;
     } else if (key == "a") {
+      if (has_asks) return "book: a twice";
       if (Err e = ParseLevels(field.value(), &f->asks, &f->empty_levels)) return e;
-      has_side = true;
+      has_asks = true;
     }
   }
-  return has_side ? kOk : "book: data needs b or a";
+  return has_bids || has_asks ? kOk : "book: data needs b or a";
 }
 
 Err ParseTicker(od::value& data, Frame* f) {

@@ -229,13 +229,20 @@ absl::StatusOr<v1::OrderBook> ParseDepth(std::string_view body) {
   absl::Status st = WithData(body, "/api/v1/futures/market/depth", [&](od::value data) -> Err {
     od::object obj;
     if (Err e = AsObject(data, &obj)) return e;
+    // Either name of a side, once: a reply with both ("bids" and "b") or one twice would add its
+    // levels twice to the same side of the book.
+    bool has_bids = false, has_asks = false;
     for (auto fr : obj) {
       od::field field;
       if (std::move(fr).get(field)) return "bad data";
       od::raw_json_string key = field.key();
       if (key == "bids" || key == "b") {
+        if (has_bids) return "bids twice";
+        has_bids = true;
         if (Err e = ReadLevels(field.value(), book.mutable_bids())) return e;
       } else if (key == "asks" || key == "a") {
+        if (has_asks) return "asks twice";
+        has_asks = true;
         if (Err e = ReadLevels(field.value(), book.mutable_asks())) return e;
       }
     }

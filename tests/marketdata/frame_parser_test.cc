@@ -268,7 +268,7 @@ TEST(FrameParser, RefusesDataTwice) {
   EXPECT_EQ((*ok)->trades[0].price, "12");
 }
 
-TEST(FrameParser, RefusesAnyEnvelopeKeyTwice) {
+TEST(FrameParser, RefusesAnyEnvelopeKeyOrBookSideTwice) {
   // A second "ch" after the data relabelled the items parsed for the first channel: trades went
   // out as an empty book (clearing subscribers' books), or a book as a trade frame with no trade.
   FrameParser parser;
@@ -280,6 +280,11 @@ TEST(FrameParser, RefusesAnyEnvelopeKeyTwice) {
        "symbol twice"},
       {R"({"ch":"trade","symbol":"BTCUSDT","ts":1,"ts":2,"data":[{"p":"1","v":"1","t":1}]})", "ts twice"},
       {R"({"op":"ping","op":"pong","ping":1})", "op twice"},
+      // A side twice appended its levels to the first's.
+      {R"({"ch":"depth_book5","symbol":"BTCUSDT","ts":1,"data":{"b":[["1","1"]],"a":[["2","1"]],"b":[["1","1"]]}})",
+       "book: b twice"},
+      {R"({"ch":"depth_book5","symbol":"BTCUSDT","ts":1,"data":{"a":[["2","1"]],"b":[["1","1"]],"a":[["3","1"]]}})",
+       "book: a twice"},
   };
   for (const auto& [text, why] : twice) {
     auto r = parser.Parse(text);

@@ -197,6 +197,23 @@ TEST(RestParse, DepthBothForms) {
   EXPECT_EQ(b->bids_size(), 1);
 }
 
+// A side under both names, or one name twice, used to add its levels twice to the same side.
+TEST(RestParse, DepthWithASideTwiceIsMalformed) {
+  for (const char* text : {
+           R"({"code":0,"msg":"Success","data":{"bids":[["1","1"]],"b":[["1","1"]],"asks":[["2","1"]]}})",
+           R"({"code":0,"msg":"Success","data":{"bids":[["1","1"]],"asks":[["2","1"]],"asks":[["2","1"]]}})",
+           R"({"code":0,"msg":"Success","data":{"b":[["1","1"]],"a":[["2","1"]],"asks":[["3","1"]]}})"}) {
+    auto b = ParseDepth(text);
+    ASSERT_FALSE(b.ok()) << text;
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_THAT(std::string(b.status().message()), ::testing::HasSubstr("twice")) << text;
+  }
+  auto b = ParseDepth(R"({"code":0,"msg":"Success","data":{"b":[["1","1"]],"a":[["2","1"]]}})");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->bids_size(), 1);
+  EXPECT_EQ(b->asks_size(), 1);
+}
+
 // Found by fuzz/md_rest_fuzzer: decimal fields used to pass through whatever text came, so a
 // client could be handed "84167.:" as a price. Now the reply is refused, naming the field; null
 // and "" still mean "absent".
