@@ -85,7 +85,6 @@ class BatchBuilder {
   /// Makes room for `n` more bytes in scratch_ (a new buffer starts at about the last batch's size).
   void Grow(size_t n);
 
-
   BatchBuffer scratch_;
   std::vector<Entry> entries_;
   size_t max_events_ = 0;
