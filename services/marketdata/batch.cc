@@ -37,16 +37,6 @@ void BatchBuilder::Reserve(BatchBuffer* b, size_t capacity) {
   b->capacity_ = capacity;
 }
 
-void BatchBuilder::Append(BatchBuffer* b, const char* p, size_t n) {
-  if (b->size_ + n > b->capacity_) {
-    size_t cap = std::max<size_t>(b->capacity_ * 2, 4096);
-    while (cap < b->size_ + n) cap *= 2;
-    Reserve(b, cap);
-  }
-  std::memcpy(b->data_ + b->size_, p, n);
-  b->size_ += n;
-}
-
 void BatchBuilder::Reset(size_t max_events, size_t max_bytes) {
   scratch_.size_ = 0;
   scratch_.events_ = 0;
@@ -73,13 +63,13 @@ BatchBuffer BatchBuilder::Finish(uint64_t* next_seq) {
     for (const auto& e : entries_) wire::PatchFixed64(scratch_.data_ + e.offset + e.seq_offset, (*next_seq)++);
     out = std::move(scratch_);
   } else {
-    Reserve(&out, scratch_.size_);
+    Reserve(&out, scratch_.size_);  // the same events reordered: exactly scratch_'s bytes
     std::stable_sort(entries_.begin(), entries_.end(),
                      [](const Entry& a, const Entry& b) { return a.key < b.key; });
     for (const auto& e : entries_) {
-      const size_t at = out.size_;
-      Append(&out, scratch_.data_ + e.offset, e.size);
-      wire::PatchFixed64(out.data_ + at + e.seq_offset, (*next_seq)++);
+      std::memcpy(out.data_ + out.size_, scratch_.data_ + e.offset, e.size);
+      wire::PatchFixed64(out.data_ + out.size_ + e.seq_offset, (*next_seq)++);
+      out.size_ += e.size;
     }
   }
   out.events_ = entries_.size();

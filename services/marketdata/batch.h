@@ -80,7 +80,6 @@ class BatchBuilder {
     uint32_t size;
     uint16_t seq_offset;
   };
-  static void Append(BatchBuffer* b, const char* p, size_t n);
   static void Reserve(BatchBuffer* b, size_t capacity);
   /// Makes room for `n` more bytes in scratch_ (a new buffer starts at about the last batch's size).
   void Grow(size_t n);
