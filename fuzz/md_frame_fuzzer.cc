@@ -3,7 +3,9 @@
 // - Parse never crashes, leaks or hits undefined behaviour, whatever the bytes;
 // - every decimal it accepts is exact decimal text (never reformatted), or empty where allowed;
 // - whatever it accepts encodes into protobuf wire bytes that a client decodes back to the same
-//   text, so a frame can never make the batch it lands in unreadable for every subscriber.
+//   text, so a frame can never make the batch it lands in unreadable for every subscriber;
+// - the plain trade path (read without simdjson) and the general parser give the same result:
+//   the same error, or the same envelope and trades.
 #include <cstdint>
 #include <string>
 
@@ -34,12 +36,36 @@ void CheckLevels(const google::protobuf::RepeatedPtrField<v1::PriceLevel>& out,
   }
 }
 
+bool SameTrades(const std::vector<bx::md::TradeView>& a, const std::vector<bx::md::TradeView>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].price != b[i].price || a[i].qty != b[i].qty || a[i].side != b[i].side || a[i].time_ms != b[i].time_ms) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static bx::md::FrameParser parser;
+  static bx::md::FrameParser general(bx::md::FrameParser::Options{.plain_trades = false});
   static bx::md::EventEncoder encoder;
   auto parsed = parser.Parse(bx::fuzz::AsText(data, size));
+  auto reference = general.Parse(bx::fuzz::AsText(data, size));
+  FUZZ_CHECK(parsed.ok() == reference.ok(), "plain path %s, general parser %s", parsed.status().ToString().c_str(),
+             reference.status().ToString().c_str());
+  if (parsed.ok()) {
+    const bx::md::Frame& a = **parsed;
+    const bx::md::Frame& b = **reference;
+    FUZZ_CHECK(a.kind == b.kind && a.ch == b.ch && a.symbol == b.symbol && a.ts == b.ts &&
+                   a.spec.has_value() == b.spec.has_value() && (!a.spec || a.spec->channel == b.spec->channel) &&
+                   SameTrades(a.trades, b.trades),
+               "the plain path and the general parser read the frame differently");
+  } else {
+    FUZZ_CHECK(parsed.status() == reference.status(), "different errors");
+  }
   if (!parsed.ok()) {
     FUZZ_CHECK(parsed.status().code() == absl::StatusCode::kInvalidArgument, "unexpected status %s",
                parsed.status().ToString().c_str());

@@ -86,7 +86,13 @@ struct Frame {
 /// Not thread-safe: one parser per reader thread. Reuses its buffers across frames.
 class FrameParser {
  public:
-  FrameParser();
+  struct Options {
+    /// Read plain trade pushes without the JSON library first (frame_parser.cc). Off only to
+    /// compare with the general parser.
+    bool plain_trades = true;
+  };
+  FrameParser() : FrameParser(Options{}) {}
+  explicit FrameParser(Options options);
   ~FrameParser();
   FrameParser(const FrameParser&) = delete;
   FrameParser& operator=(const FrameParser&) = delete;
@@ -97,6 +103,8 @@ class FrameParser {
   /// The last frame parsed. After a failed Parse: what was read before the error (a push's `ch`,
   /// `spec` and `symbol` when its envelope was readable). Valid until the next Parse.
   const Frame& frame() const;
+  /// Frames read by the plain trade path (the rest went through the JSON library).
+  uint64_t plain_trades_read() const;
 
  private:
   struct Impl;

@@ -298,6 +298,75 @@ TEST(FrameParser, RefusesAnyEnvelopeKeyOrBookSideTwice) {
   EXPECT_EQ((*ok)->trades.size(), 1u);
 }
 
+// The whole outcome of one Parse as text: the status, or every field a push fills.
+std::string Outcome(const absl::StatusOr<const Frame*>& r) {
+  if (!r.ok()) return "error: " + std::string(r.status().message());
+  const Frame& f = **r;
+  std::string out = "kind=" + std::to_string(static_cast<int>(f.kind)) + " op=" + std::string(f.op) +
+                    " ch=" + std::string(f.ch) + " spec=" +
+                    (f.spec ? std::to_string(static_cast<int>(f.spec->channel)) + "/" + std::to_string(f.spec->depth)
+                            : "none") +
+                    " full_book=" + std::to_string(f.full_book) + " symbol=" + std::string(f.symbol) +
+                    " ts=" + std::to_string(f.ts) + " bids=" + std::to_string(f.bids.size()) +
+                    " asks=" + std::to_string(f.asks.size()) + " empty=" + std::to_string(f.empty_levels);
+  for (const TradeView& t : f.trades) {
+    out += " [" + std::string(t.price) + " " + std::string(t.qty) + " " + std::to_string(t.side) + " " +
+           std::to_string(t.time_ms) + "]";
+  }
+  return out;
+}
+
+// The plain trade path (read without simdjson) must give exactly what the general parser gives,
+// on every frame it accepts; whatever it declines goes to the general parser. Checked on the
+// captured trades, the simulator's form and several items per frame, and on every one-byte
+// change of them: each byte replaced by each of the 256 values, deleted, or preceded by one of a
+// few JSON-significant characters.
+TEST(FrameParser, PlainTradePathAgreesWithTheGeneralParser) {
+  std::vector<std::string> seeds;
+  for (const auto& fx : LoadJsonl("ws-public.jsonl")) {
+    if (fx.kind == "trade") seeds.push_back(fx.text);
+  }
+  ASSERT_FALSE(seeds.empty());
+  // The simulator's order (ch, symbol, ts, data; t, p, v, s), two items, and a sell.
+  seeds.push_back(R"({"ch":"trade","symbol":"BTCUSDT","ts":1748803492958,"data":[{"t":"2025-06-01T18:44:52Z",)"
+                  R"("p":"104350.5","v":"0.002","s":"buy"},{"t":"2025-06-01T18:44:53Z","p":"104349","v":"1","s":"sell"}]})");
+  // No side, and the keys in another order.
+  seeds.push_back(R"({"data":[{"v":"3.5","p":"0.00012","t":"2025-12-31T23:59:59Z"}],"ts":0,"ch":"trade","symbol":"X1"})");
+
+  FrameParser fast;
+  FrameParser general(FrameParser::Options{.plain_trades = false});
+  for (const std::string& seed : seeds) {
+    const uint64_t before = fast.plain_trades_read();
+    ASSERT_EQ(Outcome(fast.Parse(seed)), Outcome(general.Parse(seed))) << seed;
+    EXPECT_EQ(fast.plain_trades_read(), before + 1) << "not read by the plain path: " << seed;
+  }
+
+  uint64_t compared = 0;
+  const uint64_t plain_before = fast.plain_trades_read();
+  auto check = [&](const std::string& text) {
+    ++compared;
+    const std::string want = Outcome(general.Parse(text));
+    const std::string got = Outcome(fast.Parse(text));
+    if (got != want) ADD_FAILURE() << "input: " << text << "\nplain: " << got << "\ngeneral: " << want;
+  };
+  for (const std::string& seed : seeds) {
+    for (size_t i = 0; i < seed.size(); ++i) {
+      for (int b = 0; b < 256; ++b) {
+        if (static_cast<unsigned char>(seed[i]) == b) continue;
+        std::string m = seed;
+        m[i] = static_cast<char>(b);
+        check(m);
+      }
+      check(seed.substr(0, i) + seed.substr(i + 1));
+      for (char c : std::string(" ,:\"\\{}[]0-.e")) check(seed.substr(0, i) + c + seed.substr(i));
+    }
+  }
+  // Both kinds of mutation happened: some still plain trades (a digit changed), most declined.
+  const uint64_t plain = fast.plain_trades_read() - plain_before;
+  EXPECT_GT(plain, 100u);
+  EXPECT_LT(plain, compared / 2);
+}
+
 TEST(FrameParser, HandlesLargeWholeBook) {
   // depth_books frames are whole books (~460 KB live).
   std::string text = R"({"ch":"depth_books","symbol":"BTCUSDT","ts":1,"data":{"b":[)";
