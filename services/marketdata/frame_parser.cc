@@ -359,21 +359,24 @@ void Reset(Frame* f, bool* views_dirty) {
 //
 // Trades are the feed's busiest channel, and the exchange sends every one in the same plain
 // form: {"ch":"trade","symbol":"BTCUSDT","ts":1748803492958,"data":[{"p":"104350","s":"buy",
-// "t":"2025-06-01T18:44:52Z","v":"1.1536"}]}. This reads that form directly, in about a third of
-// the general parser's time (docs/BENCHMARKS.md). It accepts only a strict subset of JSON: no
-// whitespace; the four envelope keys and the item keys p, v, t (required) and s, each once, in
-// any order, and nothing else; strings of printable ASCII without escapes; `ts` a plain
-// non-negative integer; p and v decimal strings, t an ISO-8601 "…Z" string. Anything else (a
-// number where a string is usual, an unknown key, a space, an escape, an error of any kind) is
-// declined, and the general parser reads the frame and decides. On every frame it accepts, the
-// general parser gives the same result (FrameParser.PlainTradePathAgreesWithTheGeneralParser,
-// and the md frame fuzzer checks the same on every input).
-// `key == lit` with the literal's length known at compile time: an inline compare, not a memcmp
-// call (a call per key was a third of this path's time).
-template <size_t N>
-[[gnu::always_inline]] inline bool Is(std::string_view key, const char (&lit)[N]) {
-  return key.size() == N - 1 && std::memcmp(key.data(), lit, N - 1) == 0;
-}
+// "t":"2025-06-01T18:44:52Z","v":"1.1536"}]}. This reads that form directly, in about two thirds
+// of the general parser's time in the parser benchmark and with much less code on the reader
+// thread (docs/BENCHMARKS.md). It accepts only a strict subset of JSON: no whitespace; the four
+// envelope keys and the item keys p, v, t (required) and s, each once, in any order, and nothing
+// else; strings of printable ASCII without escapes; `ts` a plain non-negative integer; p and v
+// decimal strings, t an ISO-8601 "…Z" string. Anything else (a number where a string is usual, an
+// unknown key, a space, an escape, an error of any kind) is declined, and the general parser
+// reads the frame and decides. On every frame it accepts, the general parser gives the same
+// result (FrameParser.PlainTradePathAgreesWithTheGeneralParser over every one-byte change of the
+// captured trades, and the md frame fuzzer on every input).
+
+// The day of the last trade time read: a feed's trade times share it, so the date is checked and
+// converted once a day rather than once a trade.
+struct PlainDateCache {
+  char date[10] = {};  // "YYYY-MM-DD" of a time IsoSecondsZ accepted
+  int64_t day_ms = 0;
+  bool valid = false;
+};
 
 class PlainCursor {
  public:
@@ -382,6 +385,14 @@ class PlainCursor {
   bool Eat(char c) {
     if (p_ == end_ || *p_ != c) return false;
     ++p_;
+    return true;
+  }
+  // The exact bytes of `lit` (a key with its quotes and colon, say); consumed if they match. The
+  // literal's length is known at compile time, so this is a load and a compare, not a call.
+  template <size_t N>
+  [[gnu::always_inline]] bool Lit(const char (&lit)[N]) {
+    if (static_cast<size_t>(end_ - p_) < N - 1 || std::memcmp(p_, lit, N - 1) != 0) return false;
+    p_ += N - 1;
     return true;
   }
   // A string of printable ASCII without escapes; anything else is declined, not unescaped.
@@ -399,6 +410,46 @@ class PlainCursor {
     }
     return false;
   }
+  // A string holding a decimal as IsDecimal defines it ([-]digits[.digits]), read in one pass.
+  bool Decimal(std::string_view* out) {
+    if (!Eat('"')) return false;
+    const char* const start = p_;
+    if (p_ != end_ && *p_ == '-') ++p_;
+    if (!Digits()) return false;
+    if (p_ != end_ && *p_ == '.') {
+      ++p_;
+      if (!Digits()) return false;
+    }
+    if (p_ == end_ || *p_ != '"') return false;
+    *out = std::string_view(start, static_cast<size_t>(p_ - start));
+    ++p_;
+    return true;
+  }
+  // A string "YYYY-MM-DDTHH:MM:SSZ" that json::IsoSecondsZ accepts, with the value it gives.
+  bool IsoTime(PlainDateCache* cache, int64_t* out) {
+    if (end_ - p_ < 22 || p_[0] != '"' || p_[21] != '"') return false;
+    const std::string_view s(p_ + 1, 20);
+    if (cache->valid && std::memcmp(s.data(), cache->date, 10) == 0) {
+      // The date is one IsoSecondsZ accepted: check the time of day as it would.
+      unsigned d[8];
+      for (size_t i = 0; i < 8; ++i) d[i] = static_cast<unsigned char>(s[11 + i]) - unsigned{'0'};
+      if (s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' || d[0] > 9 || d[1] > 9 || d[3] > 9 ||
+          d[4] > 9 || d[6] > 9 || d[7] > 9) {
+        return false;
+      }
+      const int64_t hour = d[0] * 10 + d[1], minute = d[3] * 10 + d[4], second = d[6] * 10 + d[7];
+      if (hour > 23 || minute > 59 || second > 60) return false;
+      *out = cache->day_ms + (hour * 3600 + minute * 60 + second) * 1000;
+    } else {
+      if (!json::IsoSecondsZ(s, out)) return false;
+      const auto two = [&](size_t at) { return (s[at] - '0') * 10 + (s[at + 1] - '0'); };
+      std::memcpy(cache->date, s.data(), 10);
+      cache->day_ms = *out - (two(11) * 3600 + two(14) * 60 + two(17)) * int64_t{1000};
+      cache->valid = true;
+    }
+    p_ += 22;
+    return true;
+  }
   // A JSON integer >= 0 of at most 18 digits (no leading zero, as JSON requires).
   bool Uint(int64_t* out) {
     const char* const start = p_;
@@ -409,35 +460,37 @@ class PlainCursor {
     *out = v;
     return true;
   }
-  // A key and its colon.
-  bool Key(std::string_view* out) { return String(out) && Eat(':'); }
 
  private:
+  bool Digits() {
+    const char* const start = p_;
+    while (p_ != end_ && static_cast<unsigned>(*p_ - '0') <= 9) ++p_;
+    return p_ != start;
+  }
+
   const char* p_;
   const char* const end_;
 };
 
-bool PlainTradeItem(PlainCursor& c, Frame* f) {
+bool PlainTradeItem(PlainCursor& c, PlainDateCache* dates, Frame* f) {
   if (!c.Eat('{')) return false;
   TradeView& t = f->trades.emplace_back();
   unsigned seen = 0;
   do {
-    std::string_view key, v;
-    if (!c.Key(&key) || !c.String(&v)) return false;
     unsigned bit = 0;
-    if (Is(key, "p")) {
+    if (c.Lit("\"p\":")) {
       bit = 1;
-      if (v.empty() || !IsDecimal(v)) return false;
-      t.price = v;
-    } else if (Is(key, "v")) {
+      if (!c.Decimal(&t.price)) return false;
+    } else if (c.Lit("\"v\":")) {
       bit = 2;
-      if (v.empty() || !IsDecimal(v)) return false;
-      t.qty = v;
-    } else if (Is(key, "t")) {
+      if (!c.Decimal(&t.qty)) return false;
+    } else if (c.Lit("\"t\":")) {
       bit = 4;
-      if (!json::IsoSecondsZ(v, &t.time_ms)) return false;
-    } else if (Is(key, "s")) {
+      if (!c.IsoTime(dates, &t.time_ms)) return false;
+    } else if (c.Lit("\"s\":")) {
       bit = 8;
+      std::string_view v;
+      if (!c.String(&v)) return false;
       t.side = ParseSide(v);
     } else {
       return false;
@@ -448,32 +501,30 @@ bool PlainTradeItem(PlainCursor& c, Frame* f) {
   return c.Eat('}') && (seen & 7) == 7;
 }
 
-// True with `f` filled as the general parser would fill it; false (`f` possibly half filled: the
-// caller resets it) when the frame is not a plain trade push.
-bool ParsePlainTrade(std::string_view text, Frame* f) {
+// True with `f` filled as the general parser would fill it; false (with items possibly pushed to
+// f->trades: the caller clears them) when the frame is not a plain trade push.
+bool ParsePlainTrade(std::string_view text, PlainDateCache* dates, Frame* f) {
   PlainCursor c(text);
   if (!c.Eat('{')) return false;
-  std::string_view ch, symbol;
+  std::string_view symbol;
   int64_t ts = 0;
   unsigned seen = 0;
   do {
-    std::string_view key;
-    if (!c.Key(&key)) return false;
     unsigned bit = 0;
-    if (Is(key, "ch")) {
+    if (c.Lit("\"ch\":")) {
       bit = 1;
-      if (!c.String(&ch) || !Is(ch, "trade")) return false;
-    } else if (Is(key, "symbol")) {
+      if (!c.Lit("\"trade\"")) return false;
+    } else if (c.Lit("\"symbol\":")) {
       bit = 2;
       if (!c.String(&symbol) || symbol.empty()) return false;
-    } else if (Is(key, "ts")) {
+    } else if (c.Lit("\"ts\":")) {
       bit = 4;
       if (!c.Uint(&ts)) return false;
-    } else if (Is(key, "data")) {
+    } else if (c.Lit("\"data\":")) {
       bit = 8;
       if ((seen & 8) != 0 || !c.Eat('[')) return false;
       do {
-        if (!PlainTradeItem(c, f)) return false;
+        if (!PlainTradeItem(c, dates, f)) return false;
       } while (c.Eat(','));
       if (!c.Eat(']')) return false;
     } else {
@@ -483,7 +534,8 @@ bool ParsePlainTrade(std::string_view text, Frame* f) {
     seen |= bit;
   } while (c.Eat(','));
   if (!c.Eat('}') || !c.at_end() || seen != 15) return false;
-  f->ch = ch;
+  static constexpr std::string_view kTrade = "trade";
+  f->ch = kTrade;
   f->spec = ChannelSpec{.channel = v1::CHANNEL_TRADE};
   f->symbol = symbol;
   f->ts = ts;
@@ -499,6 +551,7 @@ struct FrameParser::Impl {
   Frame frame;
   bool plain_trades = true;
   uint64_t plain_trades_read = 0;
+  PlainDateCache plain_dates;
   bool views_dirty = false;  // frame.ticker, .price or .kline may hold views (ParseData)
   // Envelope strings saved before a rewind (rewinding reuses simdjson's string buffer).
   std::string saved_ch, saved_symbol, saved_op;
@@ -518,7 +571,7 @@ struct FrameParser::Impl {
     }
     std::memcpy(buffer.data(), text.data(), text.size());
     if (plain_trades) {
-      if (ParsePlainTrade(std::string_view(buffer.data(), text.size()), &frame)) {
+      if (ParsePlainTrade(std::string_view(buffer.data(), text.size()), &plain_dates, &frame)) {
         ++plain_trades_read;
         return kOk;
       }
