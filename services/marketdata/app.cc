@@ -79,7 +79,7 @@ std::vector<OptSpec> MarketDataOptionSpecs() {
       Policy("mark-price-overflow-policy", "conflate", state_policies, "Mark price: conflate, drop, or end."),
       Policy("kline-overflow-policy", "conflate", state_policies,
              "Klines: conflate (keeps each candle's last update), drop, or end."),
-      Int("trade-queue-events", 65536, 16, 1 << 24,
+      Int("trade-queue-events", 262144, 16, 1 << 24,
           "Per trade topic: how many events a stream may lag behind before it overflows."),
       Int("state-queue-events", 64, 2, 1 << 20, "The same for state channels (book, ticker, mark price, kline)."),
       Dur("max-queue-age", "2s",

@@ -28,7 +28,7 @@ namespace bx::md {
 
 struct HubOptions {
   /// Ring capacity (= the most a subscriber may lag) for trades, and for state channels.
-  size_t trade_queue_events = 65536;
+  size_t trade_queue_events = 262144;
   size_t state_queue_events = 64;
   /// A subscriber is never served a trade older than this: it gets a Gap (or the stream ends).
   std::chrono::milliseconds max_queue_age{2000};
