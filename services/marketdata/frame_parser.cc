@@ -359,15 +359,15 @@ void Reset(Frame* f, bool* views_dirty) {
 //
 // Trades are the feed's busiest channel, and the exchange sends every one in the same plain
 // form: {"ch":"trade","symbol":"BTCUSDT","ts":1748803492958,"data":[{"p":"104350","s":"buy",
-// "t":"2025-06-01T18:44:52Z","v":"1.1536"}]}. This reads that form directly, in about two thirds
-// of the general parser's time in the parser benchmark and with much less code on the reader
-// thread (docs/BENCHMARKS.md). It accepts only a strict subset of JSON: no whitespace; the four
-// envelope keys and the item keys p, v, t (required) and s, each once, in any order, and nothing
-// else; strings of printable ASCII without escapes; `ts` a plain non-negative integer; p and v
-// decimal strings, t an ISO-8601 "…Z" string. Anything else (a number where a string is usual, an
-// unknown key, a space, an escape, an error of any kind) is declined, and the general parser
-// reads the frame and decides. On every frame it accepts, the general parser gives the same
-// result (FrameParser.PlainTradePathAgreesWithTheGeneralParser over every one-byte change of the
+// "t":"2025-06-01T18:44:52Z","v":"1.1536"}]}. This reads that form directly, in about a third of
+// the general parser's time (docs/MARKETDATA.md, "The plain trade path"). It accepts only a
+// strict subset of JSON: no whitespace; the four envelope keys and the item keys p, v, t
+// (required) and s, each once, in any order, and nothing else; strings of printable ASCII
+// without escapes; `ts` a plain non-negative integer; p and v decimal strings, t an ISO-8601
+// "…Z" string. Anything else (a number where a string is usual, an unknown key, a space, an
+// escape, an error of any kind) is declined, and the general parser reads the frame and decides.
+// On every frame it accepts, the general parser gives the same result
+// (FrameParser.PlainTradePathAgreesWithTheGeneralParser over every one-byte change of the
 // captured trades, and the md frame fuzzer on every input).
 
 // The day of the last trade time read: a feed's trade times share it, so the date is checked and

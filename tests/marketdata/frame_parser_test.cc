@@ -328,10 +328,12 @@ TEST(FrameParser, PlainTradePathAgreesWithTheGeneralParser) {
   }
   ASSERT_FALSE(seeds.empty());
   // The simulator's order (ch, symbol, ts, data; t, p, v, s), two items, and a sell.
-  seeds.push_back(R"({"ch":"trade","symbol":"BTCUSDT","ts":1748803492958,"data":[{"t":"2025-06-01T18:44:52Z",)"
-                  R"("p":"104350.5","v":"0.002","s":"buy"},{"t":"2025-06-01T18:44:53Z","p":"104349","v":"1","s":"sell"}]})");
+  seeds.push_back(R"({"ch":"trade","symbol":"BTCUSDT","ts":1748803492958,"data":[)"
+                  R"({"t":"2025-06-01T18:44:52Z","p":"104350.5","v":"0.002","s":"buy"},)"
+                  R"({"t":"2025-06-01T18:44:53Z","p":"104349","v":"1","s":"sell"}]})");
   // No side, and the keys in another order.
-  seeds.push_back(R"({"data":[{"v":"3.5","p":"0.00012","t":"2025-12-31T23:59:59Z"}],"ts":0,"ch":"trade","symbol":"X1"})");
+  seeds.push_back(R"({"data":[{"v":"3.5","p":"0.00012","t":"2025-12-31T23:59:59Z"}],)"
+                  R"("ts":0,"ch":"trade","symbol":"X1"})");
 
   FrameParser fast;
   FrameParser general(FrameParser::Options{.plain_trades = false});
