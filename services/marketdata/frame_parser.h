@@ -1,4 +1,5 @@
-// Parser for frames of the exchange's public WebSocket (simdjson On Demand).
+// Parser for frames of the exchange's public WebSocket: plain trade pushes by a strict reader of
+// their one form, everything else (and whatever that reader declines) with simdjson On Demand.
 //
 // Chosen by measurement over nlohmann/json (docs/MARKETDATA.md). Decimal values are returned as
 // views of the text the exchange sent (strings, or the exact token of a JSON number): nothing
