@@ -450,14 +450,15 @@ class PlainCursor {
     p_ += 22;
     return true;
   }
-  // A JSON integer >= 0 of at most 18 digits (no leading zero, as JSON requires).
+  // A JSON integer >= 0 of at most 18 digits (no leading zero, as JSON requires). Longer runs
+  // are declined; they are summed unsigned meanwhile, so they wrap instead of overflowing.
   bool Uint(int64_t* out) {
     const char* const start = p_;
-    int64_t v = 0;
-    while (p_ != end_ && static_cast<unsigned>(*p_ - '0') <= 9) v = v * 10 + (*p_++ - '0');
+    uint64_t v = 0;
+    while (p_ != end_ && static_cast<unsigned>(*p_ - '0') <= 9) v = v * 10 + static_cast<unsigned>(*p_++ - '0');
     const auto n = p_ - start;
     if (n == 0 || n > 18 || (n > 1 && *start == '0')) return false;
-    *out = v;
+    *out = static_cast<int64_t>(v);
     return true;
   }
 
