@@ -40,6 +40,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "bitunix/marketdata/v1/marketdata.grpc.pb.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
 namespace {
@@ -332,6 +333,16 @@ int main(int argc, char** argv) {
   }
   uint64_t messages = 0;
   for (auto& r : readers) messages += r->state().messages();
+  // A stream that got nothing in the window: say what it had seen before it (messages include
+  // the stream's initial status), so a stall can be told from a stream that never started.
+  int idle_streams = 0;
+  std::string idle_detail;  // JSON array of [stream, events before the window, messages]
+  for (size_t i = 0; i < readers.size(); ++i) {
+    if (readers[i]->state().events() != start[i]) continue;
+    ++idle_streams;
+    absl::StrAppend(&idle_detail, idle_detail.empty() ? "" : ",", "[", i, ",", start[i], ",",
+                    readers[i]->state().messages(), "]");
+  }
   for (auto& r : readers) r->Cancel();
   for (auto& r : readers) r->WaitDone();
   uint64_t gaps = 0, breaks = 0, ended = 0;
@@ -347,13 +358,15 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"streams\":%d,\"channels\":%d,\"seconds\":%.2f,\"events\":%llu,\"events_per_s\":%.0f,"
       "\"per_stream_min\":%.0f,\"per_stream_median\":%.0f,\"per_stream_max\":%.0f,\"events_per_message\":%.1f,"
-      "\"gaps\":%llu,\"seq_breaks\":%llu,\"ended_early\":%llu,\"client_cpu_pct\":%.0f,\"arena\":%s,\"api\":\"%s\"",
+      "\"gaps\":%llu,\"seq_breaks\":%llu,\"ended_early\":%llu,\"streams_without_events\":%d,"
+      "\"client_cpu_pct\":%.0f,\"arena\":%s,\"api\":\"%s\"",
       o.streams, nchannels, elapsed, static_cast<unsigned long long>(total), static_cast<double>(total) / elapsed,
       rates.front(), median, rates.back(),
       messages > 0 ? static_cast<double>(total) / static_cast<double>(messages) : 0.0,
       static_cast<unsigned long long>(gaps), static_cast<unsigned long long>(breaks),
-      static_cast<unsigned long long>(ended), 100.0 * cpu / elapsed, o.arena ? "true" : "false",
+      static_cast<unsigned long long>(ended), idle_streams, 100.0 * cpu / elapsed, o.arena ? "true" : "false",
       o.sync_api ? "sync" : "callback");
+  if (idle_streams > 0) std::printf(",\"without_events\":[%s]", idle_detail.c_str());
   if (o.latency) {
     std::printf(",\"latency_n\":%zu,\"latency_p50_us\":%.1f,\"latency_p99_us\":%.1f,\"latency_p999_us\":%.1f",
                 lat.size(), Percentile(lat, 0.5), Percentile(lat, 0.99), Percentile(lat, 0.999));

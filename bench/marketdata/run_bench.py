@@ -142,6 +142,10 @@ def throughput(args, raw):
                 print(f"  {n} streams run {r + 1}: {res['per_stream_median']:,.0f}/stream, "
                       f"{res['events_per_s']:,.0f} total, limit A {res['limit_a']:,.0f}, gaps {res['gaps']}, "
                       f"cpu {res['cpu']}", file=sys.stderr)
+                if res.get("streams_without_events"):
+                    # [stream, events before the window, messages]: a stall, or a stream that never started
+                    print(f"  {n} streams run {r + 1}: streams with no event in the window: {res['without_events']}",
+                          file=sys.stderr)
             finally:
                 md.stop()
                 sim.stop()
