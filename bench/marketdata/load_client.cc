@@ -41,6 +41,7 @@
 
 #include "bitunix/marketdata/v1/marketdata.grpc.pb.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 
 namespace {
@@ -159,6 +160,11 @@ class Reader {
  protected:
   Reader(bool latency, bool use_arena) : state_(latency, use_arena) {
     ctx_.AddMetadata("x-client-id", "bench-md-load");
+    // Wait for the connection instead of failing the call when its first attempt fails: about one
+    // run in 50 a connect on loopback failed at once ("failed to connect to all addresses ...
+    // No such file or directory"), and that stream ended before it began. A consumer that must
+    // not miss its start does the same (or retries).
+    ctx_.set_wait_for_ready(true);
   }
   StreamState state_;
   grpc::ClientContext ctx_;
@@ -300,6 +306,9 @@ int main(int argc, char** argv) {
     grpc::ChannelArguments args;
     args.SetInt("bench.channel_index", i);  // distinct args: a separate HTTP/2 connection each
     args.SetMaxReceiveMessageSize(16 << 20);
+    // A failed connect is retried after 100 ms, not gRPC's default 1 s (the whole warm-up).
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     channels.push_back(grpc::CreateCustomChannel(o.target, grpc::InsecureChannelCredentials(), args));
     stubs.push_back(v1::MarketDataService::NewStub(channels.back()));
   }
@@ -346,11 +355,17 @@ int main(int argc, char** argv) {
   for (auto& r : readers) r->Cancel();
   for (auto& r : readers) r->WaitDone();
   uint64_t gaps = 0, breaks = 0, ended = 0;
+  std::string ended_detail;  // JSON array of [status code, message] of streams that ended early
   std::vector<int64_t> lat;
   for (auto& r : readers) {
     gaps += r->state().gaps();
     breaks += r->state().seq_breaks();
-    if (r->status().error_code() != grpc::StatusCode::CANCELLED) ++ended;
+    if (r->status().error_code() != grpc::StatusCode::CANCELLED) {
+      ++ended;
+      // How it ended, as JSON: [code, "message"] (quotes and backslashes in the message replaced).
+      absl::StrAppend(&ended_detail, ended_detail.empty() ? "" : ",", "[", r->status().error_code(), ",\"",
+                      absl::StrReplaceAll(r->status().error_message(), {{"\"", "'"}, {"\\", "/"}}), "\"]");
+    }
     lat.insert(lat.end(), r->state().latencies().begin(), r->state().latencies().end());
   }
   std::sort(rates.begin(), rates.end());
@@ -367,6 +382,7 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(ended), idle_streams, 100.0 * cpu / elapsed, o.arena ? "true" : "false",
       o.sync_api ? "sync" : "callback");
   if (idle_streams > 0) std::printf(",\"without_events\":[%s]", idle_detail.c_str());
+  if (ended > 0) std::printf(",\"ended\":[%s]", ended_detail.c_str());
   if (o.latency) {
     std::printf(",\"latency_n\":%zu,\"latency_p50_us\":%.1f,\"latency_p99_us\":%.1f,\"latency_p999_us\":%.1f",
                 lat.size(), Percentile(lat, 0.5), Percentile(lat, 0.99), Percentile(lat, 0.999));
