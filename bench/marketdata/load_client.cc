@@ -306,9 +306,6 @@ int main(int argc, char** argv) {
     grpc::ChannelArguments args;
     args.SetInt("bench.channel_index", i);  // distinct args: a separate HTTP/2 connection each
     args.SetMaxReceiveMessageSize(16 << 20);
-    // A failed connect is retried after 100 ms, not gRPC's default 1 s (the whole warm-up).
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     channels.push_back(grpc::CreateCustomChannel(o.target, grpc::InsecureChannelCredentials(), args));
     stubs.push_back(v1::MarketDataService::NewStub(channels.back()));
   }
