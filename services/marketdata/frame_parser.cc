@@ -373,7 +373,7 @@ void Reset(Frame* f, bool* views_dirty) {
 // The day of the last trade time read: a feed's trade times share it, so the date is checked and
 // converted once a day rather than once a trade.
 struct PlainDateCache {
-  char date[10] = {};  // "YYYY-MM-DD" of a time IsoSecondsZ accepted
+  char date[10] = {};  // "YYYY-MM-DD" that json::IsoDate accepted
   int64_t day_ms = 0;
   bool valid = false;
 };
@@ -425,28 +425,21 @@ class PlainCursor {
     ++p_;
     return true;
   }
-  // A string "YYYY-MM-DDTHH:MM:SSZ" that json::IsoSecondsZ accepts, with the value it gives.
+  // A string "YYYY-MM-DDTHH:MM:SSZ" that json::IsoSecondsZ accepts, with the value it gives; the
+  // date is converted only when it differs from the last one.
   bool IsoTime(PlainDateCache* cache, int64_t* out) {
     if (end_ - p_ < 22 || p_[0] != '"' || p_[21] != '"') return false;
     const std::string_view s(p_ + 1, 20);
-    if (cache->valid && std::memcmp(s.data(), cache->date, 10) == 0) {
-      // The date is one IsoSecondsZ accepted: check the time of day as it would.
-      unsigned d[8];
-      for (size_t i = 0; i < 8; ++i) d[i] = static_cast<unsigned char>(s[11 + i]) - unsigned{'0'};
-      if (s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' || d[0] > 9 || d[1] > 9 || d[3] > 9 ||
-          d[4] > 9 || d[6] > 9 || d[7] > 9) {
-        return false;
-      }
-      const int64_t hour = d[0] * 10 + d[1], minute = d[3] * 10 + d[4], second = d[6] * 10 + d[7];
-      if (hour > 23 || minute > 59 || second > 60) return false;
-      *out = cache->day_ms + (hour * 3600 + minute * 60 + second) * 1000;
-    } else {
-      if (!json::IsoSecondsZ(s, out)) return false;
-      const auto two = [&](size_t at) { return (s[at] - '0') * 10 + (s[at + 1] - '0'); };
+    int64_t secs = 0;
+    if (!json::IsoTimeOfDayZ(s, &secs)) return false;
+    if (!cache->valid || std::memcmp(s.data(), cache->date, 10) != 0) {
+      int64_t days = 0;
+      if (!json::IsoDate(s, &days)) return false;
       std::memcpy(cache->date, s.data(), 10);
-      cache->day_ms = *out - (two(11) * 3600 + two(14) * 60 + two(17)) * int64_t{1000};
+      cache->day_ms = days * 86'400'000;
       cache->valid = true;
     }
+    *out = cache->day_ms + secs * 1000;
     p_ += 22;
     return true;
   }

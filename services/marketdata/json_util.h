@@ -118,6 +118,33 @@ inline Err ReadInt(od::value& v, int64_t* out, Err what) {
   return what;
 }
 
+/// The two halves of IsoSecondsZ, for a caller that converts a date once and reuses it.
+/// IsoDate: s[0..9] is "YYYY-MM-DD" (month 1-12, day 1-31); `days` since the epoch.
+/// IsoTimeOfDayZ: s[10..19] is "THH:MM:SSZ" (hour <= 23, minute <= 59, second <= 60); `secs` of the
+/// day. Both need s.size() == 20.
+[[gnu::always_inline]] inline bool IsoDate(std::string_view s, int64_t* days) {
+  if (s[4] != '-' || s[7] != '-') return false;
+  unsigned d[10];
+  for (size_t i = 0; i < 10; ++i) d[i] = static_cast<unsigned char>(s[i]) - unsigned{'0'};
+  if (d[0] > 9 || d[1] > 9 || d[2] > 9 || d[3] > 9 || d[5] > 9 || d[6] > 9 || d[8] > 9 || d[9] > 9) return false;
+  const int64_t year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3];
+  const int64_t month = d[5] * 10 + d[6], day = d[8] * 10 + d[9];
+  if (month < 1 || month > 12 || day < 1 || day > 31) return false;
+  *days = DaysFromCivil({year, static_cast<unsigned>(month), static_cast<unsigned>(day)});
+  return true;
+}
+
+[[gnu::always_inline]] inline bool IsoTimeOfDayZ(std::string_view s, int64_t* secs) {
+  if (s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z') return false;
+  unsigned d[8];
+  for (size_t i = 0; i < 8; ++i) d[i] = static_cast<unsigned char>(s[11 + i]) - unsigned{'0'};
+  if (d[0] > 9 || d[1] > 9 || d[3] > 9 || d[4] > 9 || d[6] > 9 || d[7] > 9) return false;
+  const int64_t hour = d[0] * 10 + d[1], minute = d[3] * 10 + d[4], second = d[6] * 10 + d[7];
+  if (hour > 23 || minute > 59 || second > 60) return false;
+  *secs = hour * 3600 + minute * 60 + second;
+  return true;
+}
+
 /// "2026-04-07T05:47:52Z", the form of every live trade and funding time: the value
 /// ParseIso8601Ms gives, without its general scanner. False for anything else, including
 /// out-of-range fields: the caller then asks ParseIso8601Ms, which decides.
@@ -126,21 +153,9 @@ inline Err ReadInt(od::value& v, int64_t* out, Err what) {
 /// out-of-line copy of a helper without simdjson types in its name could be shared with a
 /// portable translation unit at link time.
 [[gnu::always_inline]] inline bool IsoSecondsZ(std::string_view s, int64_t* out) {
-  if (s.size() != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
-      s[19] != 'Z') {
-    return false;
-  }
-  unsigned d[20];
-  for (size_t i = 0; i < 20; ++i) d[i] = static_cast<unsigned char>(s[i]) - unsigned{'0'};
-  const bool digits = d[0] <= 9 && d[1] <= 9 && d[2] <= 9 && d[3] <= 9 && d[5] <= 9 && d[6] <= 9 && d[8] <= 9 &&
-                      d[9] <= 9 && d[11] <= 9 && d[12] <= 9 && d[14] <= 9 && d[15] <= 9 && d[17] <= 9 && d[18] <= 9;
-  if (!digits) return false;
-  const int64_t year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3];
-  const int64_t month = d[5] * 10 + d[6], day = d[8] * 10 + d[9];
-  const int64_t hour = d[11] * 10 + d[12], minute = d[14] * 10 + d[15], second = d[17] * 10 + d[18];
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return false;
-  const int64_t days = DaysFromCivil({year, static_cast<unsigned>(month), static_cast<unsigned>(day)});
-  *out = (days * 86400 + hour * 3600 + minute * 60 + second) * 1000;
+  int64_t days = 0, secs = 0;
+  if (s.size() != 20 || !IsoTimeOfDayZ(s, &secs) || !IsoDate(s, &days)) return false;
+  *out = (days * 86400 + secs) * 1000;
   return true;
 }
 

@@ -385,6 +385,35 @@ TEST(FrameParser, PlainTradePathAgreesWithTheGeneralParser) {
   EXPECT_LT(plain, compared / 2);
 }
 
+// Trade times in the "…Z" form: each field at and past its bound, through the plain path and the
+// general parser (they share json::IsoDate / json::IsoTimeOfDayZ). Accepted values are the ones
+// ParseIso8601Ms gives; out-of-range fields are refused.
+TEST(FrameParser, TradeTimeFieldsAtTheirBounds) {
+  FrameParser plain;
+  FrameParser general(FrameParser::Options{.plain_trades = false});
+  auto frame = [](const std::string& t) {
+    return R"({"ch":"trade","symbol":"BTCUSDT","ts":1,"data":[{"p":"1","v":"1","t":")" + t + R"("}]})";
+  };
+  for (const std::string t : {"2025-06-01T00:00:00Z", "2025-06-01T23:59:59Z", "2025-06-01T23:59:60Z",
+                              "2025-12-31T12:00:00Z", "2024-01-01T00:00:00Z", "2025-06-02T00:00:00Z"}) {
+    const auto want = ParseIso8601Ms(t);
+    ASSERT_TRUE(want.has_value()) << t;
+    for (FrameParser* p : {&plain, &general}) {
+      auto r = p->Parse(frame(t));
+      ASSERT_TRUE(r.ok()) << t << ": " << r.status();
+      EXPECT_EQ((*r)->trades.at(0).time_ms, *want) << t;
+    }
+  }
+  for (const std::string t : {"2025-06-01T24:00:00Z", "2025-06-01T23:60:00Z", "2025-06-01T23:59:61Z",
+                              "2025-13-01T00:00:00Z", "2025-00-01T00:00:00Z", "2025-06-32T00:00:00Z",
+                              "2025-06-00T00:00:00Z"}) {
+    for (FrameParser* p : {&plain, &general}) {
+      EXPECT_FALSE(p->Parse(frame(t)).ok()) << "accepted: " << t;
+    }
+  }
+  EXPECT_GT(plain.plain_trades_read(), 0u);
+}
+
 TEST(FrameParser, HandlesLargeWholeBook) {
   // depth_books frames are whole books (~460 KB live).
   std::string text = R"({"ch":"depth_books","symbol":"BTCUSDT","ts":1,"data":{"b":[)";
